@@ -1,0 +1,1 @@
+//! airlock-alb (placeholder, being written).

@@ -1,0 +1,1432 @@
+//! Checks that need more than one value at a time: uniqueness, references, CIDR nesting, and
+//! rules that depend on other fields. Each problem names the field path it is about; the loader
+//! turns paths into lines and columns.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net};
+
+use crate::error::DiagnosticKind;
+use crate::model::{
+    Action, AliasDestination, AuthorizationType, ConditionField, ConnectionType, IpProtocol,
+    Listener, Protocol, RecordType, Stack,
+};
+use crate::scalars::IntegrationUri;
+
+/// A problem found by validation, not yet located in the file.
+#[derive(Debug)]
+pub(crate) struct Issue {
+    pub path: String,
+    pub kind: DiagnosticKind,
+    pub message: String,
+    pub hint: String,
+}
+
+/// Runs every check; returns the problems found (empty when the stack is valid).
+pub(crate) fn validate(stack: &Stack) -> Vec<Issue> {
+    let mut c = Checker {
+        stack,
+        issues: Vec::new(),
+    };
+    c.vpc();
+    c.vantage_points();
+    c.certificates();
+    c.hosted_zones();
+    c.http_apis();
+    c.domain_names();
+    c.vpc_links();
+    c.load_balancers();
+    c.target_groups();
+    c.ecs();
+    c.issues
+}
+
+struct Checker<'a> {
+    stack: &'a Stack,
+    issues: Vec<Issue>,
+}
+
+fn list(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none are defined".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn is_dns_name(name: &str, allow_wildcard: bool) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let body = match name.strip_prefix("*.") {
+        Some(rest) if allow_wildcard => rest,
+        _ => name,
+    };
+    !body.is_empty()
+        && body.len() <= 253
+        && body.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// Whether an ELB-style name is valid: ≤32 alphanumerics/hyphens, no hyphen at either end.
+fn is_elb_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
+    let (lo, hi, step) = match cpu {
+        256 => return matches!(memory, 512 | 1024 | 2048),
+        512 => (1024, 4096, 1024),
+        1024 => (2048, 8192, 1024),
+        2048 => (4096, 16384, 1024),
+        4096 => (8192, 30720, 1024),
+        8192 => (16384, 61440, 4096),
+        16384 => (32768, 122_880, 8192),
+        _ => return false,
+    };
+    (lo..=hi).contains(&memory) && (memory - lo) % step == 0
+}
+
+impl<'a> Checker<'a> {
+    fn issue(
+        &mut self,
+        path: impl Into<String>,
+        kind: DiagnosticKind,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.issues.push(Issue {
+            path: path.into(),
+            kind,
+            message: message.into(),
+            hint: hint.into(),
+        });
+    }
+
+    /// Reports every name that repeats an earlier one. `items` are (path of the name, name).
+    fn unique<'n>(&mut self, what: &str, items: impl IntoIterator<Item = (String, &'n str)>) {
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for (path, name) in items {
+            if let Some(first) = seen.get(&name.to_ascii_lowercase()) {
+                let message = format!("duplicate {what} {name:?}; it is already defined at {first}");
+                self.issue(
+                    path,
+                    DiagnosticKind::Duplicate,
+                    message,
+                    format!("give each {what} a different name"),
+                );
+            } else {
+                seen.insert(name.to_ascii_lowercase(), path);
+            }
+        }
+    }
+
+    /// Reports `name` unless it is one of `known`.
+    fn reference(
+        &mut self,
+        path: String,
+        what: &str,
+        plural: &str,
+        name: &str,
+        known: &[&str],
+        hint: &str,
+    ) -> bool {
+        if known.contains(&name) {
+            return true;
+        }
+        self.issue(
+            path,
+            DiagnosticKind::UnknownReference,
+            format!("no {what} named {name:?}; known {plural}: {}", list(known)),
+            hint,
+        );
+        false
+    }
+
+    fn subnet_names(&self) -> Vec<&'a str> {
+        self.stack.vpc.subnets.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    fn group_names(&self) -> Vec<&'a str> {
+        self.stack
+            .vpc
+            .security_groups
+            .iter()
+            .map(|g| g.group_name.as_str())
+            .collect()
+    }
+
+    fn subnet_refs(&mut self, base: &str, subnets: &[String]) {
+        let known = self.subnet_names();
+        for (i, s) in subnets.iter().enumerate() {
+            self.reference(
+                format!("{base}[{i}]"),
+                "subnet",
+                "subnets",
+                s,
+                &known,
+                "use the name of a subnet under vpc.subnets",
+            );
+        }
+        self.unique("subnet reference", subnets.iter().enumerate().map(|(i, s)| (format!("{base}[{i}]"), s.as_str())));
+    }
+
+    fn group_refs(&mut self, base: &str, groups: &[String]) {
+        let known = self.group_names();
+        for (i, g) in groups.iter().enumerate() {
+            self.reference(
+                format!("{base}[{i}]"),
+                "security group",
+                "security groups",
+                g,
+                &known,
+                "use a group_name from vpc.security_groups",
+            );
+        }
+        self.unique("security group reference", groups.iter().enumerate().map(|(i, g)| (format!("{base}[{i}]"), g.as_str())));
+    }
+
+    fn cidr_shape(&mut self, path: &str, what: &str, net: Ipv4Net) {
+        if !(16..=28).contains(&net.prefix_len()) {
+            self.issue(
+                path,
+                DiagnosticKind::InvalidValue,
+                format!("{what} {net} has a /{} prefix; AWS allows /16 to /28", net.prefix_len()),
+                "use a prefix length between 16 and 28",
+            );
+        }
+        if net.network() != net.addr() {
+            self.issue(
+                path,
+                DiagnosticKind::InvalidValue,
+                format!("{what} {net} has host bits set"),
+                format!("write the network address: {}", net.trunc()),
+            );
+        }
+    }
+
+    fn vpc(&mut self) {
+        let stack = self.stack;
+        let vpc = &stack.vpc;
+        self.cidr_shape("vpc.cidr_block", "VPC CIDR", vpc.cidr_block);
+        self.unique(
+            "subnet",
+            vpc.subnets.iter().enumerate().map(|(i, s)| (format!("vpc.subnets[{i}].name"), s.name.as_str())),
+        );
+        for (i, s) in vpc.subnets.iter().enumerate() {
+            let path = format!("vpc.subnets[{i}].cidr_block");
+            self.cidr_shape(&path, "subnet CIDR", s.cidr_block);
+            if !vpc.cidr_block.contains(&s.cidr_block) {
+                self.issue(
+                    &path,
+                    DiagnosticKind::Conflict,
+                    format!("subnet {:?} ({}) is not inside the VPC CIDR {}", s.name, s.cidr_block, vpc.cidr_block),
+                    "pick a subnet CIDR inside vpc.cidr_block",
+                );
+            }
+            for (j, earlier) in vpc.subnets[..i].iter().enumerate() {
+                if earlier.cidr_block.contains(&s.cidr_block.network())
+                    || s.cidr_block.contains(&earlier.cidr_block.network())
+                {
+                    self.issue(
+                        &path,
+                        DiagnosticKind::Conflict,
+                        format!(
+                            "subnet {:?} ({}) overlaps subnet {:?} ({}) at vpc.subnets[{j}]",
+                            s.name, s.cidr_block, earlier.name, earlier.cidr_block
+                        ),
+                        "give each subnet its own, non-overlapping CIDR block",
+                    );
+                }
+            }
+            let az = &s.availability_zone;
+            let ok = az
+                .strip_prefix(stack.region.as_str())
+                .is_some_and(|rest| rest.len() == 1 && rest.bytes().all(|b| b.is_ascii_lowercase()));
+            if !ok {
+                self.issue(
+                    format!("vpc.subnets[{i}].availability_zone"),
+                    DiagnosticKind::InvalidValue,
+                    format!("{az:?} is not an availability zone of region {}", stack.region),
+                    format!("write the region followed by a letter, like {}a", stack.region),
+                );
+            }
+        }
+
+        self.unique(
+            "security group",
+            vpc.security_groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (format!("vpc.security_groups[{i}].group_name"), g.group_name.as_str())),
+        );
+        let groups = self.group_names();
+        for (i, g) in vpc.security_groups.iter().enumerate() {
+            let base = format!("vpc.security_groups[{i}]");
+            if g.group_name.is_empty() || g.group_name.len() > 255 || g.group_name.starts_with("sg-") {
+                self.issue(
+                    format!("{base}.group_name"),
+                    DiagnosticKind::InvalidValue,
+                    format!("{:?} is not a valid security group name", g.group_name),
+                    "use 1-255 characters, not starting with `sg-`",
+                );
+            }
+            for (j, r) in g.ingress.iter().enumerate() {
+                let path = format!("{base}.ingress[{j}]");
+                self.rule(&path, r.ip_protocol, r.from_port, r.to_port);
+                self.peer(&path, "source_security_group", r.cidr_ip, r.source_security_group.as_deref(), &groups);
+            }
+            for (j, r) in g.egress.iter().flatten().enumerate() {
+                let path = format!("{base}.egress[{j}]");
+                self.rule(&path, r.ip_protocol, r.from_port, r.to_port);
+                self.peer(&path, "destination_security_group", r.cidr_ip, r.destination_security_group.as_deref(), &groups);
+            }
+        }
+    }
+
+    fn rule(&mut self, path: &str, protocol: IpProtocol, from: Option<i32>, to: Option<i32>) {
+        match protocol {
+            IpProtocol::Tcp | IpProtocol::Udp => {
+                let (Some(from), Some(to)) = (from, to) else {
+                    self.issue(
+                        path,
+                        DiagnosticKind::Schema,
+                        "a tcp or udp rule needs from_port and to_port",
+                        "add both, e.g. from_port: 443 and to_port: 443",
+                    );
+                    return;
+                };
+                for (field, port) in [("from_port", from), ("to_port", to)] {
+                    if !(0..=65535).contains(&port) {
+                        self.issue(
+                            format!("{path}.{field}"),
+                            DiagnosticKind::InvalidValue,
+                            format!("port {port} is out of range"),
+                            "use a port between 0 and 65535",
+                        );
+                    }
+                }
+                if from > to {
+                    self.issue(
+                        format!("{path}.to_port"),
+                        DiagnosticKind::InvalidValue,
+                        format!("to_port {to} is below from_port {from}"),
+                        "to_port must be at least from_port",
+                    );
+                }
+            }
+            IpProtocol::All => {
+                for (field, port) in [("from_port", from), ("to_port", to)] {
+                    if port.is_some_and(|p| p != -1) {
+                        self.issue(
+                            format!("{path}.{field}"),
+                            DiagnosticKind::InvalidValue,
+                            "ports do not apply to ip_protocol -1 (all traffic)",
+                            "remove the port, or use -1",
+                        );
+                    }
+                }
+            }
+            IpProtocol::Icmp => {
+                for (field, port) in [("from_port", from), ("to_port", to)] {
+                    if port.is_some_and(|p| !(-1..=255).contains(&p)) {
+                        self.issue(
+                            format!("{path}.{field}"),
+                            DiagnosticKind::InvalidValue,
+                            "for icmp, from_port is the ICMP type and to_port the code (-1 to 255)",
+                            "use -1 for all ICMP types/codes",
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn peer(&mut self, path: &str, group_field: &str, cidr: Option<Ipv4Net>, group: Option<&str>, groups: &[&str]) {
+        match (cidr, group) {
+            (Some(_), None) => {}
+            (None, Some(g)) => {
+                self.reference(
+                    format!("{path}.{group_field}"),
+                    "security group",
+                    "security groups",
+                    g,
+                    groups,
+                    "use a group_name from vpc.security_groups",
+                );
+            }
+            _ => self.issue(
+                path,
+                DiagnosticKind::Schema,
+                format!("a rule needs exactly one of cidr_ip or {group_field}"),
+                format!("keep either cidr_ip or {group_field}"),
+            ),
+        }
+    }
+
+    fn vantage_points(&mut self) {
+        if let Some(v) = &self.stack.vantage_points.vpc {
+            let known = self.subnet_names();
+            self.reference(
+                "vantage_points.vpc.subnet".to_owned(),
+                "subnet",
+                "subnets",
+                &v.subnet,
+                &known,
+                "use the name of a subnet under vpc.subnets",
+            );
+            self.group_refs("vantage_points.vpc.security_groups", &v.security_groups);
+        }
+    }
+
+    fn certificates(&mut self) {
+        let certs = &self.stack.certificates;
+        self.unique(
+            "certificate",
+            certs.iter().enumerate().map(|(i, c)| (format!("certificates[{i}].name"), c.name.as_str())),
+        );
+        for (i, c) in certs.iter().enumerate() {
+            if !is_dns_name(&c.domain_name, true) {
+                self.issue(
+                    format!("certificates[{i}].domain_name"),
+                    DiagnosticKind::InvalidValue,
+                    format!("{:?} is not a DNS name", c.domain_name),
+                    "write a name like example.com or *.example.com (quote names starting with `*`)",
+                );
+            }
+            for (j, san) in c.subject_alternative_names.iter().enumerate() {
+                if !is_dns_name(san, true) {
+                    self.issue(
+                        format!("certificates[{i}].subject_alternative_names[{j}]"),
+                        DiagnosticKind::InvalidValue,
+                        format!("{san:?} is not a DNS name"),
+                        "write a name like example.com or *.example.com",
+                    );
+                }
+            }
+        }
+    }
+
+    fn hosted_zones(&mut self) {
+        let stack = self.stack;
+        // A public and a private zone may share a name (split horizon); two of one kind may not.
+        let mut seen: HashMap<(String, bool), usize> = HashMap::new();
+        for (i, z) in stack.hosted_zones.iter().enumerate() {
+            let zone = z.name.trim_end_matches('.').to_ascii_lowercase();
+            if let Some(first) = seen.insert((zone.clone(), z.private_zone), i) {
+                self.issue(
+                    format!("hosted_zones[{i}].name"),
+                    DiagnosticKind::Duplicate,
+                    format!(
+                        "duplicate {} hosted zone {:?}; it is already defined at hosted_zones[{first}]",
+                        if z.private_zone { "private" } else { "public" },
+                        z.name
+                    ),
+                    "merge the records into one zone (a public and a private zone may share a name)",
+                );
+            }
+            if !is_dns_name(&z.name, false) {
+                self.issue(
+                    format!("hosted_zones[{i}].name"),
+                    DiagnosticKind::InvalidValue,
+                    format!("{:?} is not a DNS name", z.name),
+                    "write a domain like example.com",
+                );
+            }
+            let mut records: HashMap<(String, RecordType), usize> = HashMap::new();
+            for (j, r) in z.records.iter().enumerate() {
+                let base = format!("hosted_zones[{i}].records[{j}]");
+                let name = r.name.trim_end_matches('.').to_ascii_lowercase();
+                if !is_dns_name(&r.name, true) {
+                    self.issue(
+                        format!("{base}.name"),
+                        DiagnosticKind::InvalidValue,
+                        format!("{:?} is not a DNS name", r.name),
+                        "write a name like www.example.com",
+                    );
+                } else if name != zone && !name.ends_with(&format!(".{zone}")) {
+                    self.issue(
+                        format!("{base}.name"),
+                        DiagnosticKind::InvalidValue,
+                        format!("record {:?} is not inside zone {:?}", r.name, z.name),
+                        format!("use a name ending in {zone}, or move the record to its zone"),
+                    );
+                }
+                if let Some(first) = records.insert((name.clone(), r.r#type), j) {
+                    self.issue(
+                        format!("{base}.name"),
+                        DiagnosticKind::Duplicate,
+                        format!("duplicate {:?} record for {:?}; already defined at hosted_zones[{i}].records[{first}]", r.r#type, r.name),
+                        "put all values of one name and type in one record's resource_records",
+                    );
+                }
+                match &r.alias_target {
+                    Some(alias) => self.alias(&base, &name, r.r#type, r.ttl, !r.resource_records.is_empty(), alias),
+                    None => self.plain_record(&base, &name, &zone, r.r#type, &r.resource_records),
+                }
+            }
+        }
+    }
+
+    fn alias(
+        &mut self,
+        base: &str,
+        name: &str,
+        kind: RecordType,
+        ttl: Option<u32>,
+        has_values: bool,
+        alias: &crate::model::AliasTarget,
+    ) {
+        if has_values {
+            self.issue(
+                format!("{base}.resource_records"),
+                DiagnosticKind::Conflict,
+                "a record has either alias_target or resource_records, not both",
+                "remove resource_records from the alias record",
+            );
+        }
+        if ttl.is_some() {
+            self.issue(
+                format!("{base}.ttl"),
+                DiagnosticKind::Conflict,
+                "an alias record takes its TTL from the target",
+                "remove ttl",
+            );
+        }
+        if !matches!(kind, RecordType::A | RecordType::Aaaa) {
+            self.issue(
+                format!("{base}.type"),
+                DiagnosticKind::InvalidValue,
+                "alias records must be of type A or AAAA",
+                "use type: A",
+            );
+        }
+        match &alias.destination {
+            AliasDestination::CustomDomain(domain) => {
+                let known: Vec<&str> = self.stack.domain_names.iter().map(|d| d.domain_name.as_str()).collect();
+                if self.reference(
+                    format!("{base}.alias_target.custom_domain"),
+                    "custom domain",
+                    "custom domains",
+                    domain,
+                    &known,
+                    "use a domain_name from domain_names",
+                ) && !domain.eq_ignore_ascii_case(name)
+                {
+                    self.issue(
+                        format!("{base}.alias_target.custom_domain"),
+                        DiagnosticKind::Conflict,
+                        format!("an alias to custom domain {domain:?} must be named {domain:?}, not {name:?}"),
+                        "set the record's name to the custom domain name",
+                    );
+                }
+            }
+            AliasDestination::LoadBalancer(lb) => {
+                let known: Vec<&str> = self.stack.load_balancers.iter().map(|l| l.name.as_str()).collect();
+                self.reference(
+                    format!("{base}.alias_target.load_balancer"),
+                    "load balancer",
+                    "load balancers",
+                    lb,
+                    &known,
+                    "use a name from load_balancers",
+                );
+            }
+        }
+    }
+
+    fn plain_record(&mut self, base: &str, name: &str, zone: &str, kind: RecordType, values: &[String]) {
+        if values.is_empty() {
+            self.issue(
+                base,
+                DiagnosticKind::Schema,
+                "a record needs resource_records or an alias_target",
+                "add resource_records: [...] or alias_target: {...}",
+            );
+            return;
+        }
+        for (k, v) in values.iter().enumerate() {
+            let ok = match kind {
+                RecordType::A => v.parse::<Ipv4Addr>().is_ok(),
+                RecordType::Aaaa => v.parse::<Ipv6Addr>().is_ok(),
+                RecordType::Cname => is_dns_name(v, false),
+                RecordType::Txt => true,
+            };
+            if !ok {
+                self.issue(
+                    format!("{base}.resource_records[{k}]"),
+                    DiagnosticKind::InvalidValue,
+                    format!("{v:?} is not a valid {kind:?} value"),
+                    match kind {
+                        RecordType::A => "write an IPv4 address",
+                        RecordType::Aaaa => "write an IPv6 address",
+                        _ => "write a host name",
+                    },
+                );
+            }
+        }
+        if kind == RecordType::Cname {
+            if values.len() != 1 {
+                self.issue(
+                    format!("{base}.resource_records"),
+                    DiagnosticKind::InvalidValue,
+                    "a CNAME record has exactly one value",
+                    "keep one target name",
+                );
+            }
+            if name == zone {
+                self.issue(
+                    format!("{base}.type"),
+                    DiagnosticKind::InvalidValue,
+                    "a CNAME is not allowed at the zone apex",
+                    "use an alias A record instead",
+                );
+            }
+        }
+    }
+
+    fn http_apis(&mut self) {
+        let stack = self.stack;
+        self.unique(
+            "HTTP API",
+            stack.http_apis.iter().enumerate().map(|(i, a)| (format!("http_apis[{i}].name"), a.name.as_str())),
+        );
+        let links: Vec<&str> = stack.vpc_links.iter().map(|l| l.name.as_str()).collect();
+        let lbs: Vec<&str> = stack.load_balancers.iter().map(|l| l.name.as_str()).collect();
+        for (i, api) in stack.http_apis.iter().enumerate() {
+            let base = format!("http_apis[{i}]");
+            self.unique(
+                "authorizer",
+                api.authorizers.iter().enumerate().map(|(j, a)| (format!("{base}.authorizers[{j}].name"), a.name.as_str())),
+            );
+            self.unique(
+                "integration",
+                api.integrations.iter().enumerate().map(|(j, a)| (format!("{base}.integrations[{j}].name"), a.name.as_str())),
+            );
+            self.unique(
+                "stage",
+                api.stages.iter().enumerate().map(|(j, s)| (format!("{base}.stages[{j}].stage_name"), s.stage_name.as_str())),
+            );
+
+            for (j, a) in api.authorizers.iter().enumerate() {
+                let path = format!("{base}.authorizers[{j}]");
+                if a.identity_source.len() != 1 {
+                    self.issue(
+                        format!("{path}.identity_source"),
+                        DiagnosticKind::InvalidValue,
+                        format!("a JWT authorizer needs exactly one identity source, found {}", a.identity_source.len()),
+                        "use identity_source: [\"$request.header.Authorization\"]",
+                    );
+                }
+                let issuer = &a.jwt_configuration.issuer;
+                if issuer != crate::model::JwtConfiguration::LOCAL_ISSUER
+                    && !(issuer.starts_with("https://") || issuer.starts_with("http://"))
+                {
+                    self.issue(
+                        format!("{path}.jwt_configuration.issuer"),
+                        DiagnosticKind::InvalidValue,
+                        format!("issuer {issuer:?} is neither `local` nor a URL"),
+                        "use `local` for airlock's built-in issuer, or the issuer's https:// URL",
+                    );
+                }
+                let audience = &a.jwt_configuration.audience;
+                if audience.is_empty() || audience.len() > 50 {
+                    self.issue(
+                        format!("{path}.jwt_configuration.audience"),
+                        DiagnosticKind::InvalidValue,
+                        format!("a JWT authorizer needs 1 to 50 audiences, found {}", audience.len()),
+                        "list the accepted `aud` values, e.g. audience: [pets-client]",
+                    );
+                }
+            }
+
+            for (j, integ) in api.integrations.iter().enumerate() {
+                let path = format!("{base}.integrations[{j}]");
+                if !(50..=30_000).contains(&integ.timeout_in_millis) {
+                    self.issue(
+                        format!("{path}.timeout_in_millis"),
+                        DiagnosticKind::InvalidValue,
+                        format!("timeout {} ms is outside 50..=30000", integ.timeout_in_millis),
+                        "HTTP APIs allow 50 to 30000 ms; the default is 30000",
+                    );
+                }
+                match integ.connection_type {
+                    ConnectionType::VpcLink => {
+                        match &integ.connection_id {
+                            Some(id) => {
+                                self.reference(
+                                    format!("{path}.connection_id"),
+                                    "VPC link",
+                                    "VPC links",
+                                    id,
+                                    &links,
+                                    "use a name from vpc_links",
+                                );
+                            }
+                            None => self.issue(
+                                &path,
+                                DiagnosticKind::Schema,
+                                "a VPC_LINK integration needs connection_id",
+                                "set connection_id to the name of a VPC link",
+                            ),
+                        }
+                        match &integ.integration_uri {
+                            IntegrationUri::Listener(target) => {
+                                let uri = format!("{path}.integration_uri");
+                                if self.reference(
+                                    uri.clone(),
+                                    "load balancer",
+                                    "load balancers",
+                                    &target.load_balancer,
+                                    &lbs,
+                                    "write `<load balancer name>:<listener port>` with a name from load_balancers",
+                                ) && stack.listener(target).is_none()
+                                {
+                                    let ports: Vec<String> = stack
+                                        .load_balancer(&target.load_balancer)
+                                        .map(|lb| lb.listeners.iter().map(|l| l.port.to_string()).collect())
+                                        .unwrap_or_default();
+                                    let ports: Vec<&str> = ports.iter().map(String::as_str).collect();
+                                    self.issue(
+                                        uri,
+                                        DiagnosticKind::UnknownReference,
+                                        format!(
+                                            "load balancer {:?} has no listener on port {}; its listener ports: {}",
+                                            target.load_balancer,
+                                            target.port,
+                                            list(&ports)
+                                        ),
+                                        "point at one of the load balancer's listener ports",
+                                    );
+                                }
+                            }
+                            IntegrationUri::Url(_) => self.issue(
+                                format!("{path}.integration_uri"),
+                                DiagnosticKind::Conflict,
+                                "a VPC_LINK integration targets a load balancer listener, not a URL",
+                                "write `<load balancer name>:<listener port>`, e.g. pets-alb:443",
+                            ),
+                        }
+                    }
+                    ConnectionType::Internet => {
+                        if integ.connection_id.is_some() {
+                            self.issue(
+                                format!("{path}.connection_id"),
+                                DiagnosticKind::Conflict,
+                                "connection_id applies only to VPC_LINK integrations",
+                                "remove it, or set connection_type: VPC_LINK",
+                            );
+                        }
+                        if integ.tls_config.is_some() {
+                            self.issue(
+                                format!("{path}.tls_config"),
+                                DiagnosticKind::Conflict,
+                                "tls_config applies only to private (VPC_LINK) integrations",
+                                "remove it; an https:// URL already uses TLS",
+                            );
+                        }
+                        if let IntegrationUri::Listener(_) = integ.integration_uri {
+                            self.issue(
+                                format!("{path}.integration_uri"),
+                                DiagnosticKind::Conflict,
+                                "an INTERNET integration needs an http:// or https:// URL",
+                                "write a URL, or set connection_type: VPC_LINK to reach a listener",
+                            );
+                        }
+                    }
+                }
+                if let Some(tls) = &integ.tls_config
+                    && !is_dns_name(&tls.server_name_to_verify, false)
+                {
+                    self.issue(
+                        format!("{path}.tls_config.server_name_to_verify"),
+                        DiagnosticKind::InvalidValue,
+                        format!("{:?} is not a DNS name", tls.server_name_to_verify),
+                        "write the host name the listener's certificate covers",
+                    );
+                }
+            }
+
+            let integrations: Vec<&str> = api.integrations.iter().map(|x| x.name.as_str()).collect();
+            let authorizers: Vec<&str> = api.authorizers.iter().map(|x| x.name.as_str()).collect();
+            let mut shapes = HashMap::new();
+            for (j, route) in api.routes.iter().enumerate() {
+                let path = format!("{base}.routes[{j}]");
+                if let Some(first) = shapes.insert(route.route_key.shape(), j) {
+                    self.issue(
+                        format!("{path}.route_key"),
+                        DiagnosticKind::Conflict,
+                        format!(
+                            "route {:?} conflicts with {:?} at {base}.routes[{first}]: same method and path shape",
+                            route.route_key.to_string(),
+                            api.routes[first].route_key.to_string()
+                        ),
+                        "variable names do not distinguish routes; remove one of them",
+                    );
+                }
+                self.reference(
+                    format!("{path}.target"),
+                    "integration",
+                    "integrations",
+                    &route.target,
+                    &integrations,
+                    "set target to the name of one of this API's integrations",
+                );
+                match route.authorization_type {
+                    AuthorizationType::Jwt => match &route.authorizer_id {
+                        Some(id) => {
+                            self.reference(
+                                format!("{path}.authorizer_id"),
+                                "authorizer",
+                                "authorizers",
+                                id,
+                                &authorizers,
+                                "set authorizer_id to the name of one of this API's authorizers",
+                            );
+                        }
+                        None => self.issue(
+                            &path,
+                            DiagnosticKind::Schema,
+                            "a JWT route needs authorizer_id",
+                            "add authorizer_id: <authorizer name>, or use authorization_type: NONE",
+                        ),
+                    },
+                    AuthorizationType::None => {
+                        if route.authorizer_id.is_some() {
+                            self.issue(
+                                format!("{path}.authorizer_id"),
+                                DiagnosticKind::Conflict,
+                                "authorizer_id is set but authorization_type is NONE",
+                                "set authorization_type: JWT, or remove authorizer_id",
+                            );
+                        }
+                        if !route.authorization_scopes.is_empty() {
+                            self.issue(
+                                format!("{path}.authorization_scopes"),
+                                DiagnosticKind::Conflict,
+                                "authorization_scopes apply only to JWT routes",
+                                "set authorization_type: JWT, or remove the scopes",
+                            );
+                        }
+                    }
+                }
+                if route.authorization_scopes.len() > 10 {
+                    self.issue(
+                        format!("{path}.authorization_scopes"),
+                        DiagnosticKind::InvalidValue,
+                        format!("{} scopes; a route allows at most 10", route.authorization_scopes.len()),
+                        "keep at most 10 scopes",
+                    );
+                }
+                for (k, scope) in route.authorization_scopes.iter().enumerate() {
+                    if scope.is_empty() || scope.chars().any(char::is_whitespace) {
+                        self.issue(
+                            format!("{path}.authorization_scopes[{k}]"),
+                            DiagnosticKind::InvalidValue,
+                            format!("{scope:?} is not a scope"),
+                            "a scope is one non-empty word without spaces, like pets/write",
+                        );
+                    }
+                }
+            }
+
+            for (j, stage) in api.stages.iter().enumerate() {
+                let path = format!("{base}.stages[{j}].stage_variables");
+                if stage.stage_variables.len() > 100 {
+                    self.issue(&path, DiagnosticKind::InvalidValue, "more than 100 stage variables", "keep at most 100");
+                }
+                for (k, v) in &stage.stage_variables {
+                    let key_ok = !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    let value_ok = !v.is_empty()
+                        && v.len() <= 512
+                        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#&=,".contains(&b));
+                    if !key_ok || !value_ok {
+                        self.issue(
+                            format!("{path}.{k}"),
+                            DiagnosticKind::InvalidValue,
+                            format!("stage variable {k:?} is not valid"),
+                            "names: 1-64 letters, digits, `_`; values: 1-512 of letters, digits and -._~:/?#&=,",
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn domain_names(&mut self) {
+        let stack = self.stack;
+        self.unique(
+            "custom domain",
+            stack.domain_names.iter().enumerate().map(|(i, d)| (format!("domain_names[{i}].domain_name"), d.domain_name.as_str())),
+        );
+        let certs: Vec<&str> = stack.certificates.iter().map(|c| c.name.as_str()).collect();
+        let apis: Vec<&str> = stack.http_apis.iter().map(|a| a.name.as_str()).collect();
+        for (i, d) in stack.domain_names.iter().enumerate() {
+            let base = format!("domain_names[{i}]");
+            if !is_dns_name(&d.domain_name, false) || d.domain_name != d.domain_name.to_ascii_lowercase() {
+                self.issue(
+                    format!("{base}.domain_name"),
+                    DiagnosticKind::InvalidValue,
+                    format!("{:?} is not a lower-case DNS name", d.domain_name),
+                    "custom domain names must be lower case, like api.example.com",
+                );
+            }
+            if self.reference(
+                format!("{base}.certificate"),
+                "certificate",
+                "certificates",
+                &d.certificate,
+                &certs,
+                "use a name from certificates",
+            ) && stack.certificate(&d.certificate).is_some_and(|c| !c.covers(&d.domain_name))
+            {
+                self.issue(
+                    format!("{base}.certificate"),
+                    DiagnosticKind::Conflict,
+                    format!("certificate {:?} does not cover {:?}", d.certificate, d.domain_name),
+                    "use a certificate whose domain_name or subject_alternative_names match the domain",
+                );
+            }
+            let mut keys: HashMap<&str, usize> = HashMap::new();
+            for (j, m) in d.api_mappings.iter().enumerate() {
+                let path = format!("{base}.api_mappings[{j}]");
+                if self.reference(format!("{path}.api"), "HTTP API", "HTTP APIs", &m.api, &apis, "use a name from http_apis")
+                    && let Some(api) = stack.http_api(&m.api)
+                    && api.stage(&m.stage).is_none()
+                {
+                    let stages: Vec<&str> = api.stages.iter().map(|s| s.stage_name.as_str()).collect();
+                    self.issue(
+                        format!("{path}.stage"),
+                        DiagnosticKind::UnknownReference,
+                        format!("API {:?} has no stage named {:?}; its stages: {}", m.api, m.stage.as_str(), list(&stages)),
+                        "map one of the API's stages, or add the stage to the API",
+                    );
+                }
+                let key = m.api_mapping_key.as_str();
+                let key_ok = key.len() <= 300
+                    && !key.starts_with('/')
+                    && !key.ends_with('/')
+                    && !key.contains("//")
+                    && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"$-_.+!*'()/".contains(&b));
+                if !key_ok {
+                    self.issue(
+                        format!("{path}.api_mapping_key"),
+                        DiagnosticKind::InvalidValue,
+                        format!("{key:?} is not a valid API mapping key"),
+                        "use up to 300 of letters, digits and $-_.+!*'()/ without leading or trailing `/` (empty maps the root)",
+                    );
+                }
+                if let Some(first) = keys.insert(key, j) {
+                    self.issue(
+                        format!("{path}.api_mapping_key"),
+                        DiagnosticKind::Duplicate,
+                        format!("API mapping key {key:?} is already used at {base}.api_mappings[{first}]"),
+                        "give each mapping of a domain a different key",
+                    );
+                }
+            }
+        }
+    }
+
+    fn vpc_links(&mut self) {
+        let stack = self.stack;
+        self.unique(
+            "VPC link",
+            stack.vpc_links.iter().enumerate().map(|(i, l)| (format!("vpc_links[{i}].name"), l.name.as_str())),
+        );
+        for (i, link) in stack.vpc_links.iter().enumerate() {
+            let base = format!("vpc_links[{i}]");
+            if link.name.is_empty() || link.name.len() > 128 {
+                self.issue(format!("{base}.name"), DiagnosticKind::InvalidValue, "a VPC link name has 1 to 128 characters", "shorten the name");
+            }
+            if link.subnet_ids.is_empty() || link.subnet_ids.len() > 10 {
+                self.issue(
+                    format!("{base}.subnet_ids"),
+                    DiagnosticKind::InvalidValue,
+                    format!("a VPC link needs 1 to 10 subnets, found {}", link.subnet_ids.len()),
+                    "list the subnets its interfaces go in",
+                );
+            }
+            self.subnet_refs(&format!("{base}.subnet_ids"), &link.subnet_ids);
+            self.group_refs(&format!("{base}.security_group_ids"), &link.security_group_ids);
+        }
+    }
+
+    fn load_balancers(&mut self) {
+        let stack = self.stack;
+        self.unique(
+            "load balancer",
+            stack.load_balancers.iter().enumerate().map(|(i, l)| (format!("load_balancers[{i}].name"), l.name.as_str())),
+        );
+        let certs: Vec<&str> = stack.certificates.iter().map(|c| c.name.as_str()).collect();
+        // Target group name → the load balancer that first forwards to it.
+        let mut owners: HashMap<&str, &str> = HashMap::new();
+        for (i, lb) in stack.load_balancers.iter().enumerate() {
+            let base = format!("load_balancers[{i}]");
+            if !is_elb_name(&lb.name) || lb.name.starts_with("internal-") {
+                self.issue(
+                    format!("{base}.name"),
+                    DiagnosticKind::InvalidValue,
+                    format!("{:?} is not a valid load balancer name", lb.name),
+                    "use at most 32 letters, digits and hyphens, not starting or ending with a hyphen nor starting with `internal-`",
+                );
+            }
+            self.subnet_refs(&format!("{base}.subnets"), &lb.subnets);
+            let mut zones: HashMap<&str, &str> = HashMap::new();
+            for (j, name) in lb.subnets.iter().enumerate() {
+                if let Some(subnet) = stack.subnet(name)
+                    && let Some(other) = zones.insert(&subnet.availability_zone, name)
+                    && other != name
+                {
+                    self.issue(
+                        format!("{base}.subnets[{j}]"),
+                        DiagnosticKind::Conflict,
+                        format!(
+                            "subnets {other:?} and {name:?} are both in {}; a load balancer takes one subnet per availability zone",
+                            subnet.availability_zone
+                        ),
+                        "pick subnets in different availability zones",
+                    );
+                }
+            }
+            if zones.len() < 2 {
+                self.issue(
+                    format!("{base}.subnets"),
+                    DiagnosticKind::InvalidValue,
+                    format!("a load balancer needs subnets in at least two availability zones, found {}", zones.len()),
+                    "list at least two subnets in different availability zones (alb-ecs-dns.md §1.1)",
+                );
+            }
+            self.group_refs(&format!("{base}.security_groups"), &lb.security_groups);
+
+            let mut ports: HashMap<u16, usize> = HashMap::new();
+            for (j, listener) in lb.listeners.iter().enumerate() {
+                let lpath = format!("{base}.listeners[{j}]");
+                if listener.port == 0 {
+                    self.issue(format!("{lpath}.port"), DiagnosticKind::InvalidValue, "port 0 is not a listener port", "use a port between 1 and 65535");
+                }
+                if let Some(first) = ports.insert(listener.port, j) {
+                    self.issue(
+                        format!("{lpath}.port"),
+                        DiagnosticKind::Duplicate,
+                        format!("port {} is already used by {base}.listeners[{first}]", listener.port),
+                        "give each listener of a load balancer its own port",
+                    );
+                }
+                match listener.protocol {
+                    Protocol::Https if listener.certificates.is_empty() => self.issue(
+                        &lpath,
+                        DiagnosticKind::Schema,
+                        "an HTTPS listener needs a certificate",
+                        "add certificates: [<certificate name>]",
+                    ),
+                    Protocol::Http if !listener.certificates.is_empty() => self.issue(
+                        format!("{lpath}.certificates"),
+                        DiagnosticKind::Conflict,
+                        "an HTTP listener takes no certificates",
+                        "remove certificates, or use protocol: HTTPS",
+                    ),
+                    _ => {}
+                }
+                for (k, cert) in listener.certificates.iter().enumerate() {
+                    self.reference(
+                        format!("{lpath}.certificates[{k}]"),
+                        "certificate",
+                        "certificates",
+                        cert,
+                        &certs,
+                        "use a name from certificates",
+                    );
+                }
+                if listener.default_actions.len() != 1 {
+                    self.issue(
+                        format!("{lpath}.default_actions"),
+                        DiagnosticKind::InvalidValue,
+                        format!("a listener needs exactly one default action, found {}", listener.default_actions.len()),
+                        "give it one forward, redirect or fixed-response action",
+                    );
+                }
+                self.actions(&format!("{lpath}.default_actions"), listener, &listener.default_actions, &lb.name, &mut owners);
+                self.rules(&lpath, listener, &lb.name, &mut owners);
+            }
+        }
+    }
+
+    fn rules<'s>(&mut self, lpath: &str, listener: &'s Listener, lb: &'s str, owners: &mut HashMap<&'s str, &'s str>) {
+        let mut priorities: HashMap<u32, usize> = HashMap::new();
+        for (k, rule) in listener.rules.iter().enumerate() {
+            let rpath = format!("{lpath}.rules[{k}]");
+            if !(1..=50_000).contains(&rule.priority) {
+                self.issue(
+                    format!("{rpath}.priority"),
+                    DiagnosticKind::InvalidValue,
+                    format!("priority {} is outside 1..=50000", rule.priority),
+                    "use a priority between 1 and 50000",
+                );
+            }
+            if let Some(first) = priorities.insert(rule.priority, k) {
+                self.issue(
+                    format!("{rpath}.priority"),
+                    DiagnosticKind::Duplicate,
+                    format!("priority {} is already used by {lpath}.rules[{first}]", rule.priority),
+                    "give each rule of a listener its own priority",
+                );
+            }
+            if rule.conditions.is_empty() {
+                self.issue(&rpath, DiagnosticKind::Schema, "a rule needs at least one condition", "add conditions, or use the listener's default action");
+            }
+            let mut once: HashSet<ConditionField> = HashSet::new();
+            let mut total = 0;
+            for (m, cond) in rule.conditions.iter().enumerate() {
+                let cpath = format!("{rpath}.conditions[{m}]");
+                total += cond.values.len();
+                if cond.values.is_empty() || cond.values.len() > 3 {
+                    self.issue(
+                        format!("{cpath}.values"),
+                        DiagnosticKind::InvalidValue,
+                        format!("a condition takes 1 to 3 values, found {}", cond.values.len()),
+                        "split the values over several rules",
+                    );
+                }
+                let repeatable = matches!(cond.field, ConditionField::HttpHeader | ConditionField::QueryString);
+                if !repeatable && !once.insert(cond.field) {
+                    self.issue(
+                        format!("{cpath}.field"),
+                        DiagnosticKind::Duplicate,
+                        "this condition field appears twice in one rule",
+                        "put all values in one condition (they are OR-ed)",
+                    );
+                }
+                match (cond.field, &cond.http_header_name) {
+                    (ConditionField::HttpHeader, None) => self.issue(&cpath, DiagnosticKind::Schema, "an http-header condition needs http_header_name", "add http_header_name: <header>"),
+                    (ConditionField::HttpHeader, Some(_)) | (_, None) => {}
+                    (_, Some(_)) => self.issue(
+                        format!("{cpath}.http_header_name"),
+                        DiagnosticKind::Conflict,
+                        "http_header_name applies only to http-header conditions",
+                        "remove it",
+                    ),
+                }
+                for (n, v) in cond.values.iter().enumerate() {
+                    let ok = match cond.field {
+                        ConditionField::SourceIp => v.parse::<IpNet>().is_ok(),
+                        ConditionField::HttpRequestMethod => {
+                            !v.is_empty() && v.len() <= 40 && v.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+                        }
+                        ConditionField::PathPattern => v.starts_with('/') || v.starts_with('*'),
+                        _ => !v.is_empty() && v.len() <= 128,
+                    };
+                    if !ok || v.len() > 128 {
+                        self.issue(
+                            format!("{cpath}.values[{n}]"),
+                            DiagnosticKind::InvalidValue,
+                            format!("{v:?} is not a valid value for this condition"),
+                            match cond.field {
+                                ConditionField::SourceIp => "write a CIDR like 10.0.0.0/16",
+                                ConditionField::HttpRequestMethod => "write an upper-case method like GET",
+                                ConditionField::PathPattern => "write a path pattern like /img/*",
+                                _ => "use 1 to 128 characters",
+                            },
+                        );
+                    }
+                }
+            }
+            if total > 5 {
+                self.issue(
+                    format!("{rpath}.conditions"),
+                    DiagnosticKind::InvalidValue,
+                    format!("{total} condition values; a rule allows at most 5"),
+                    "split the rule",
+                );
+            }
+            if rule.actions.len() != 1 {
+                self.issue(
+                    format!("{rpath}.actions"),
+                    DiagnosticKind::InvalidValue,
+                    format!("a rule needs exactly one action, found {}", rule.actions.len()),
+                    "give it one forward, redirect or fixed-response action",
+                );
+            }
+            self.actions(&format!("{rpath}.actions"), listener, &rule.actions, lb, owners);
+        }
+    }
+
+    fn actions<'s>(
+        &mut self,
+        base: &str,
+        listener: &Listener,
+        actions: &'s [Action],
+        lb: &'s str,
+        owners: &mut HashMap<&'s str, &'s str>,
+    ) {
+        let tgs: Vec<&str> = self.stack.target_groups.iter().map(|t| t.name.as_str()).collect();
+        for (i, action) in actions.iter().enumerate() {
+            match action {
+                Action::Forward { target_group } => {
+                    let path = format!("{base}[{i}].target_group");
+                    if self.reference(path.clone(), "target group", "target groups", target_group, &tgs, "use a name from target_groups") {
+                        let owner = *owners.entry(target_group).or_insert(lb);
+                        if owner != lb {
+                            self.issue(
+                                path,
+                                DiagnosticKind::Conflict,
+                                format!("target group {target_group:?} is already used by load balancer {owner:?}"),
+                                "a target group belongs to one load balancer; create another target group",
+                            );
+                        }
+                    }
+                }
+                Action::Redirect(r) => {
+                    if listener.protocol == Protocol::Https && r.protocol.as_deref() == Some("HTTP") {
+                        self.issue(
+                            format!("{base}[{i}].protocol"),
+                            DiagnosticKind::InvalidValue,
+                            "an HTTPS listener cannot redirect to HTTP",
+                            "redirect to HTTPS",
+                        );
+                    }
+                }
+                Action::FixedResponse(_) => {}
+            }
+        }
+    }
+
+    fn target_groups(&mut self) {
+        let stack = self.stack;
+        self.unique(
+            "target group",
+            stack.target_groups.iter().enumerate().map(|(i, t)| (format!("target_groups[{i}].name"), t.name.as_str())),
+        );
+        for (i, tg) in stack.target_groups.iter().enumerate() {
+            let base = format!("target_groups[{i}]");
+            if !is_elb_name(&tg.name) {
+                self.issue(
+                    format!("{base}.name"),
+                    DiagnosticKind::InvalidValue,
+                    format!("{:?} is not a valid target group name", tg.name),
+                    "use at most 32 letters, digits and hyphens, not starting or ending with a hyphen",
+                );
+            }
+            if tg.port == 0 {
+                self.issue(format!("{base}.port"), DiagnosticKind::InvalidValue, "port 0 is not a target port", "use a port between 1 and 65535");
+            }
+            if let Some(hc) = &tg.health_check {
+                let hpath = format!("{base}.health_check");
+                let ranges = [
+                    ("interval_seconds", hc.interval_seconds, 5, 300),
+                    ("timeout_seconds", hc.timeout_seconds, 2, 120),
+                    ("healthy_threshold_count", hc.healthy_threshold_count, 2, 10),
+                    ("unhealthy_threshold_count", hc.unhealthy_threshold_count, 2, 10),
+                ];
+                for (field, value, lo, hi) in ranges {
+                    if !(lo..=hi).contains(&value) {
+                        self.issue(
+                            format!("{hpath}.{field}"),
+                            DiagnosticKind::InvalidValue,
+                            format!("{field} {value} is outside {lo}..={hi}"),
+                            format!("use a value between {lo} and {hi}"),
+                        );
+                    }
+                }
+                if hc.timeout_seconds >= hc.interval_seconds {
+                    self.issue(
+                        format!("{hpath}.timeout_seconds"),
+                        DiagnosticKind::Conflict,
+                        format!("timeout {} s is not shorter than the interval {} s", hc.timeout_seconds, hc.interval_seconds),
+                        "make timeout_seconds smaller than interval_seconds",
+                    );
+                }
+                if !hc.path.starts_with('/') || hc.path.len() > 1024 {
+                    self.issue(
+                        format!("{hpath}.path"),
+                        DiagnosticKind::InvalidValue,
+                        format!("health check path {:?} must start with `/` and have at most 1024 characters", hc.path),
+                        "write a path like /health",
+                    );
+                }
+            }
+        }
+    }
+
+    fn ecs(&mut self) {
+        let stack = self.stack;
+        self.unique(
+            "cluster",
+            stack.clusters.iter().enumerate().map(|(i, c)| (format!("clusters[{i}].cluster_name"), c.cluster_name.as_str())),
+        );
+        self.unique(
+            "task definition family",
+            stack.task_definitions.iter().enumerate().map(|(i, t)| (format!("task_definitions[{i}].family"), t.family.as_str())),
+        );
+        for (i, td) in stack.task_definitions.iter().enumerate() {
+            let base = format!("task_definitions[{i}]");
+            if td.family.is_empty() || td.family.len() > 255 || !td.family.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                self.issue(format!("{base}.family"), DiagnosticKind::InvalidValue, format!("{:?} is not a valid family", td.family), "use 1-255 letters, digits, `_` or `-`");
+            }
+            if !fargate_memory_ok(td.cpu.0, td.memory.0) {
+                self.issue(
+                    format!("{base}.memory"),
+                    DiagnosticKind::InvalidValue,
+                    format!("cpu {} with memory {} MiB is not a Fargate size", td.cpu.0, td.memory.0),
+                    "use a valid pair, e.g. cpu \"256\" with memory \"512\", \"1024\" or \"2048\" (alb-ecs-dns.md §4.1)",
+                );
+            }
+            if td.container_definitions.is_empty() {
+                self.issue(&base, DiagnosticKind::Schema, "a task definition needs at least one container", "add container_definitions");
+            } else if !td.container_definitions.iter().any(|c| c.essential) {
+                self.issue(
+                    format!("{base}.container_definitions"),
+                    DiagnosticKind::InvalidValue,
+                    "a task definition needs at least one essential container",
+                    "set essential: true on the main container",
+                );
+            }
+            self.unique(
+                "container",
+                td.container_definitions.iter().enumerate().map(|(j, c)| (format!("{base}.container_definitions[{j}].name"), c.name.as_str())),
+            );
+            for (j, c) in td.container_definitions.iter().enumerate() {
+                let cpath = format!("{base}.container_definitions[{j}]");
+                match (&c.builtin, &c.command) {
+                    (Some(_), None) => {}
+                    (None, Some(cmd)) if !cmd.is_empty() && !cmd[0].is_empty() => {}
+                    (None, Some(_)) => self.issue(format!("{cpath}.command"), DiagnosticKind::InvalidValue, "command is empty", "give the program and its arguments, e.g. [python3, -m, http.server]"),
+                    _ => self.issue(
+                        &cpath,
+                        DiagnosticKind::Schema,
+                        "a container needs exactly one of builtin or command",
+                        "use builtin: pets (or echo), or command: [program, args...]",
+                    ),
+                }
+                if c.working_directory.is_some() && c.command.is_none() {
+                    self.issue(format!("{cpath}.working_directory"), DiagnosticKind::Conflict, "working_directory applies only to command containers", "remove it");
+                }
+                if c.port_env_var.is_empty() || !c.port_env_var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    self.issue(format!("{cpath}.port_env_var"), DiagnosticKind::InvalidValue, format!("{:?} is not an environment variable name", c.port_env_var), "use letters, digits and `_`, e.g. PORT");
+                }
+                let mut ports: HashMap<u16, usize> = HashMap::new();
+                for (k, pm) in c.port_mappings.iter().enumerate() {
+                    if pm.container_port == 0 {
+                        self.issue(format!("{cpath}.port_mappings[{k}].container_port"), DiagnosticKind::InvalidValue, "port 0 is not a container port", "use a port between 1 and 65535");
+                    }
+                    if let Some(first) = ports.insert(pm.container_port, k) {
+                        self.issue(
+                            format!("{cpath}.port_mappings[{k}].container_port"),
+                            DiagnosticKind::Duplicate,
+                            format!("container port {} is already mapped at port_mappings[{first}]", pm.container_port),
+                            "map each container port once",
+                        );
+                    }
+                }
+                for (k, kv) in c.environment.iter().enumerate() {
+                    if kv.name.is_empty() || kv.name.contains('=') {
+                        self.issue(format!("{cpath}.environment[{k}].name"), DiagnosticKind::InvalidValue, format!("{:?} is not an environment variable name", kv.name), "use a non-empty name without `=`");
+                    }
+                }
+            }
+        }
+
+        self.unique(
+            "service",
+            stack.services.iter().enumerate().map(|(i, s)| (format!("services[{i}].service_name"), s.service_name.as_str())),
+        );
+        let clusters: Vec<&str> = stack.clusters.iter().map(|c| c.cluster_name.as_str()).collect();
+        let families: Vec<&str> = stack.task_definitions.iter().map(|t| t.family.as_str()).collect();
+        let tgs: Vec<&str> = stack.target_groups.iter().map(|t| t.name.as_str()).collect();
+        let attached: HashSet<&str> = stack
+            .load_balancers
+            .iter()
+            .flat_map(|lb| &lb.listeners)
+            .flat_map(|l| l.default_actions.iter().chain(l.rules.iter().flat_map(|r| &r.actions)))
+            .filter_map(Action::target_group)
+            .collect();
+        for (i, svc) in stack.services.iter().enumerate() {
+            let base = format!("services[{i}]");
+            self.reference(format!("{base}.cluster"), "cluster", "clusters", &svc.cluster, &clusters, "use a cluster_name from clusters");
+            let td_ok = self.reference(
+                format!("{base}.task_definition"),
+                "task definition",
+                "task definitions",
+                &svc.task_definition,
+                &families,
+                "use a family from task_definitions",
+            );
+            if svc.desired_count > 1000 {
+                self.issue(format!("{base}.desired_count"), DiagnosticKind::InvalidValue, format!("desired_count {} is more than airlock runs", svc.desired_count), "use at most 1000");
+            }
+            let net = &svc.network_configuration;
+            let npath = format!("{base}.network_configuration");
+            if net.subnets.is_empty() || net.subnets.len() > 16 {
+                self.issue(
+                    format!("{npath}.subnets"),
+                    DiagnosticKind::InvalidValue,
+                    format!("a service needs 1 to 16 subnets, found {}", net.subnets.len()),
+                    "list the subnets its tasks go in",
+                );
+            }
+            if net.security_groups.len() > 5 {
+                self.issue(format!("{npath}.security_groups"), DiagnosticKind::InvalidValue, "a service takes at most 5 security groups", "merge rules into fewer groups");
+            }
+            self.subnet_refs(&format!("{npath}.subnets"), &net.subnets);
+            self.group_refs(&format!("{npath}.security_groups"), &net.security_groups);
+
+            let td = if td_ok { stack.task_definition(&svc.task_definition) } else { None };
+            for (j, att) in svc.load_balancers.iter().enumerate() {
+                let lpath = format!("{base}.load_balancers[{j}]");
+                if self.reference(format!("{lpath}.target_group"), "target group", "target groups", &att.target_group, &tgs, "use a name from target_groups")
+                    && !attached.contains(att.target_group.as_str())
+                {
+                    self.issue(
+                        format!("{lpath}.target_group"),
+                        DiagnosticKind::Conflict,
+                        format!("target group {:?} is not used by any listener, so its targets would never get traffic", att.target_group),
+                        "forward to it from a listener's default action or rule",
+                    );
+                }
+                let Some(td) = td else { continue };
+                match td.container(&att.container_name) {
+                    None => {
+                        let names: Vec<&str> = td.container_definitions.iter().map(|c| c.name.as_str()).collect();
+                        self.issue(
+                            format!("{lpath}.container_name"),
+                            DiagnosticKind::UnknownReference,
+                            format!(
+                                "task definition {:?} has no container named {:?}; its containers: {}",
+                                td.family,
+                                att.container_name,
+                                list(&names)
+                            ),
+                            "use the name of one of the task definition's containers",
+                        );
+                    }
+                    Some(c) if !c.port_mappings.iter().any(|p| p.container_port == att.container_port) => {
+                        let ports: Vec<String> = c.port_mappings.iter().map(|p| p.container_port.to_string()).collect();
+                        let ports: Vec<&str> = ports.iter().map(String::as_str).collect();
+                        self.issue(
+                            format!("{lpath}.container_port"),
+                            DiagnosticKind::UnknownReference,
+                            format!(
+                                "container {:?} does not map port {}; its container ports: {}",
+                                c.name,
+                                att.container_port,
+                                list(&ports)
+                            ),
+                            "use one of the container's port_mappings, or add a mapping",
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! airlock-fargate (placeholder, being written).

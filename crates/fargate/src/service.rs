@@ -1,0 +1,561 @@
+//! The service scheduler: keeps the desired count of tasks, replaces the ones that stop, and
+//! publishes the targets of the running ones.
+
+use crate::config::{Run, ServiceConfig};
+use crate::metadata;
+use crate::status::{DesiredStatus, HealthStatus, ServiceEvent, StopCode, TaskInfo, TaskStatus};
+use crate::task;
+use airlock_net::Network;
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+/// Stopped tasks kept for `tasks()`, as ECS keeps them visible for a while.
+const STOPPED_TASKS_KEPT: usize = 20;
+/// Service events kept for `events()`.
+const EVENTS_KEPT: usize = 100;
+/// A task that stops within this time of starting counts as a failure for launch throttling.
+const FAILURE_WINDOW: Duration = Duration::from_secs(10);
+/// The longest pause between launches while tasks keep failing.
+const MAX_LAUNCH_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Why a service cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The service lists no subnets.
+    #[error("service {0:?}: at least one subnet is required")]
+    NoSubnets(String),
+    /// No container of the task definition is essential.
+    #[error("task definition {0:?}: at least one container must be essential")]
+    NoEssentialContainer(String),
+    /// Two containers share a name.
+    #[error("task definition {family:?}: container name {name:?} is used twice")]
+    DuplicateContainer {
+        /// The task definition family.
+        family: String,
+        /// The repeated name.
+        name: String,
+    },
+    /// A command container has an empty argv.
+    #[error("container {0:?}: the command is empty")]
+    EmptyCommand(String),
+    /// The load balancer attachment names a container the task definition lacks.
+    #[error("load balancer container {0:?} is not in the task definition")]
+    UnknownLbContainer(String),
+    /// The load balancer attachment names a port the container does not map.
+    #[error("container {container:?} has no port mapping for {port}")]
+    UnmappedLbPort {
+        /// The container.
+        container: String,
+        /// The port.
+        port: u16,
+    },
+    /// Binding the task metadata endpoint's loopback socket failed.
+    #[error("binding the task metadata endpoint: {0}")]
+    MetadataBind(#[source] std::io::Error),
+    /// `stop_task` named a task the service does not run.
+    #[error("no running task {0:?} in this service")]
+    UnknownTask(String),
+}
+
+/// A running service. Cheap to clone; the service stops when `shutdown` fires or the last
+/// clone is dropped.
+#[derive(Clone)]
+pub struct ServiceHandle {
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+    _stop_on_drop: Arc<DropGuard>,
+}
+
+/// State shared by the scheduler, the tasks and the metadata endpoint.
+pub(crate) struct Shared {
+    pub config: ServiceConfig,
+    pub network: Network,
+    /// Fires when the service shuts down (parent of every task's token).
+    pub shutdown: CancellationToken,
+    pub tasks: Mutex<Vec<TaskEntry>>,
+    pub targets: watch::Sender<Vec<SocketAddr>>,
+    desired: watch::Sender<u32>,
+    events: Mutex<VecDeque<ServiceEvent>>,
+    /// Wakes the scheduler when a task reaches RUNNING or STOPPED.
+    pub wake: Notify,
+    /// `http://127.0.0.1:PORT`, the base of `ECS_CONTAINER_METADATA_URI_V4`.
+    pub metadata_base: String,
+}
+
+/// A task in the scheduler's table.
+pub(crate) struct TaskEntry {
+    pub info: TaskInfo,
+    /// Fired to stop the task; a child of the service's token.
+    pub stop: CancellationToken,
+    /// Why the stop was asked for, if someone asked.
+    pub stop_request: Option<(StopCode, String)>,
+}
+
+/// Starts a service: keeps `config.desired_count` tasks running on `network` until `shutdown`
+/// fires (or every clone of the handle is dropped), then stops every task and deletes its
+/// interface.
+///
+/// Must be called within a tokio runtime. Fails only on a configuration that could never run;
+/// a task that fails to start is logged and replaced, with growing pauses while failures repeat.
+pub async fn start_service(
+    config: ServiceConfig,
+    network: Network,
+    shutdown: CancellationToken,
+) -> Result<ServiceHandle, ServiceError> {
+    check(&config)?;
+    let shutdown = shutdown.child_token();
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .map_err(ServiceError::MetadataBind)?;
+    let metadata_addr = listener.local_addr().map_err(ServiceError::MetadataBind)?;
+    let (targets, _) = watch::channel(Vec::new());
+    let (desired, _) = watch::channel(config.desired_count);
+    let shared = Arc::new(Shared {
+        config,
+        network,
+        shutdown: shutdown.clone(),
+        tasks: Mutex::new(Vec::new()),
+        targets,
+        desired,
+        events: Mutex::new(VecDeque::new()),
+        wake: Notify::new(),
+        metadata_base: format!("http://{metadata_addr}"),
+    });
+    let tracker = TaskTracker::new();
+    tracker.spawn(metadata::serve(
+        listener,
+        Arc::downgrade(&shared),
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    tracker.spawn(schedule(shared.clone(), tracker.clone()));
+    // Closing only lets `stopped()` finish once the scheduler and every task are done; the
+    // scheduler can still spawn tasks into it.
+    tracker.close();
+    Ok(ServiceHandle {
+        shared,
+        tracker,
+        _stop_on_drop: Arc::new(shutdown.drop_guard()),
+    })
+}
+
+fn check(config: &ServiceConfig) -> Result<(), ServiceError> {
+    let td = &config.task_definition;
+    if config.subnets.is_empty() {
+        return Err(ServiceError::NoSubnets(config.name.clone()));
+    }
+    if !td.containers.iter().any(|c| c.essential) {
+        return Err(ServiceError::NoEssentialContainer(td.family.clone()));
+    }
+    for (i, c) in td.containers.iter().enumerate() {
+        if td.containers[..i].iter().any(|o| o.name == c.name) {
+            return Err(ServiceError::DuplicateContainer {
+                family: td.family.clone(),
+                name: c.name.clone(),
+            });
+        }
+        if let Run::Command { argv, .. } = &c.run
+            && argv.is_empty()
+        {
+            return Err(ServiceError::EmptyCommand(c.name.clone()));
+        }
+    }
+    if let Some(lb) = &config.load_balancer {
+        let container = td
+            .containers
+            .iter()
+            .find(|c| c.name == lb.container_name)
+            .ok_or_else(|| ServiceError::UnknownLbContainer(lb.container_name.clone()))?;
+        if !container.port_mappings.contains(&lb.container_port) {
+            return Err(ServiceError::UnmappedLbPort {
+                container: container.name.clone(),
+                port: lb.container_port,
+            });
+        }
+    }
+    Ok(())
+}
+
+impl ServiceHandle {
+    /// The service name.
+    pub fn name(&self) -> &str {
+        &self.shared.config.name
+    }
+
+    /// `arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME`.
+    pub fn arn(&self) -> String {
+        let c = &self.shared.config;
+        format!(
+            "arn:aws:ecs:{}:{}:service/{}/{}",
+            c.region, c.account_id, c.cluster, c.name
+        )
+    }
+
+    /// The live target set: `private_ip:container_port` of every RUNNING task, sorted. Empty
+    /// for a service without a load balancer attachment.
+    pub fn targets(&self) -> watch::Receiver<Vec<SocketAddr>> {
+        self.shared.targets.subscribe()
+    }
+
+    /// Every current task and the most recently stopped ones, in launch order.
+    pub fn tasks(&self) -> Vec<TaskInfo> {
+        self.shared
+            .lock_tasks()
+            .iter()
+            .map(|t| t.info.clone())
+            .collect()
+    }
+
+    /// The service's event log, oldest first.
+    pub fn events(&self) -> Vec<ServiceEvent> {
+        lock(&self.shared.events).iter().cloned().collect()
+    }
+
+    /// The desired count now in force.
+    pub fn desired_count(&self) -> u32 {
+        *self.shared.desired.borrow()
+    }
+
+    /// Changes the desired count; the scheduler starts or stops tasks to match.
+    pub fn set_desired_count(&self, count: u32) {
+        self.shared.desired.send_replace(count);
+    }
+
+    /// Stops a task (`StopTask`, fault injection): it is deregistered, stopped with stop code
+    /// `UserInitiated`, and the scheduler starts a replacement.
+    pub fn stop_task(&self, task_id: &str) -> Result<(), ServiceError> {
+        let mut tasks = self.shared.lock_tasks();
+        let entry = tasks
+            .iter_mut()
+            .find(|t| t.info.task_id == task_id && t.info.desired_status == DesiredStatus::Running)
+            .ok_or_else(|| ServiceError::UnknownTask(task_id.to_owned()))?;
+        request_stop(entry, StopCode::UserInitiated, "Task stopped by user".into());
+        drop(tasks);
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Waits until the service has shut down: every task stopped, every interface deleted.
+    pub async fn stopped(&self) {
+        self.tracker.wait().await;
+    }
+}
+
+fn request_stop(entry: &mut TaskEntry, code: StopCode, reason: String) {
+    entry.info.desired_status = DesiredStatus::Stopped;
+    entry.stop_request.get_or_insert((code, reason));
+    entry.stop.cancel();
+}
+
+impl Shared {
+    pub(crate) fn lock_tasks(&self) -> MutexGuard<'_, Vec<TaskEntry>> {
+        lock(&self.tasks)
+    }
+
+    /// Applies `f` to a task's snapshot, if the task is still in the table.
+    pub(crate) fn update(&self, task_id: &str, f: impl FnOnce(&mut TaskInfo)) {
+        if let Some(entry) = self
+            .lock_tasks()
+            .iter_mut()
+            .find(|t| t.info.task_id == task_id)
+        {
+            f(&mut entry.info);
+        }
+    }
+
+    pub(crate) fn set_status(&self, task_id: &str, status: TaskStatus) {
+        self.update(task_id, |info| info.last_status = status);
+    }
+
+    /// Logs an event at info and keeps it for `events()`.
+    pub(crate) fn event(&self, message: String) {
+        tracing::info!(target: "airlock::ecs", "{message}");
+        let mut events = lock(&self.events);
+        if events.len() == EVENTS_KEPT {
+            events.pop_front();
+        }
+        events.push_back(ServiceEvent {
+            at: SystemTime::now(),
+            message,
+        });
+    }
+
+    pub(crate) fn task_arn(&self, task_id: &str) -> String {
+        let c = &self.config;
+        format!(
+            "arn:aws:ecs:{}:{}:task/{}/{}",
+            c.region, c.account_id, c.cluster, task_id
+        )
+    }
+
+    pub(crate) fn cluster_arn(&self) -> String {
+        let c = &self.config;
+        format!(
+            "arn:aws:ecs:{}:{}:cluster/{}",
+            c.region, c.account_id, c.cluster
+        )
+    }
+}
+
+/// The scheduler loop: reconcile, then sleep until something changes.
+async fn schedule(shared: Arc<Shared>, tracker: TaskTracker) {
+    let mut desired = shared.desired.subscribe();
+    let mut throttle = Throttle::default();
+    let mut steady = false;
+    loop {
+        let wait_until = reconcile(&shared, &tracker, &mut throttle, &mut steady);
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            _ = desired.changed() => {}
+            _ = shared.wake.notified() => {}
+            _ = sleep_until(wait_until) => {}
+        }
+    }
+    // Every task's token is a child of the service's, so all are stopping already; the tracker
+    // waits for them. Mark them so `tasks()` tells why.
+    for entry in shared.lock_tasks().iter_mut() {
+        if entry.info.last_status != TaskStatus::Stopped {
+            request_stop(
+                entry,
+                StopCode::ServiceSchedulerInitiated,
+                "Service is shutting down".into(),
+            );
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Launch throttling for tasks that keep failing, as ECS throttles a service whose tasks
+/// repeatedly fail to start: the first replacement is immediate, then pauses double.
+#[derive(Default)]
+struct Throttle {
+    failures: u32,
+    /// Stopped tasks already counted.
+    seen: Vec<String>,
+    not_before: Option<Instant>,
+}
+
+impl Throttle {
+    fn observe(&mut self, tasks: &[TaskEntry]) {
+        let now = SystemTime::now();
+        for t in tasks {
+            let info = &t.info;
+            if info.last_status == TaskStatus::Stopped && !self.seen.contains(&info.task_id) {
+                self.seen.push(info.task_id.clone());
+                let failed = matches!(
+                    info.stop_code,
+                    Some(StopCode::TaskFailedToStart | StopCode::EssentialContainerExited)
+                );
+                let short = info
+                    .started_at
+                    .zip(info.stopped_at)
+                    .and_then(|(start, stop)| stop.duration_since(start).ok())
+                    .is_none_or(|ran| ran < FAILURE_WINDOW);
+                if failed && short {
+                    self.failures += 1;
+                    if self.failures > 1 {
+                        let pause = Duration::from_millis(500)
+                            .saturating_mul(1 << (self.failures - 2).min(10))
+                            .min(MAX_LAUNCH_BACKOFF);
+                        self.not_before = Some(Instant::now() + pause);
+                    }
+                }
+            }
+            let healthy_for_a_while = info.last_status == TaskStatus::Running
+                && info
+                    .started_at
+                    .and_then(|s| now.duration_since(s).ok())
+                    .is_some_and(|ran| ran >= FAILURE_WINDOW);
+            if healthy_for_a_while {
+                self.failures = 0;
+                self.not_before = None;
+            }
+        }
+        self.seen.retain(|id| tasks.iter().any(|t| &t.info.task_id == id));
+    }
+}
+
+/// Starts or stops tasks to match the desired count. Returns when to look again, if a launch
+/// is being throttled or the throttle may reset.
+fn reconcile(
+    shared: &Arc<Shared>,
+    tracker: &TaskTracker,
+    throttle: &mut Throttle,
+    steady: &mut bool,
+) -> Option<Instant> {
+    let desired = *shared.desired.borrow() as usize;
+    let mut tasks = shared.lock_tasks();
+    throttle.observe(&tasks);
+    prune_stopped(&mut tasks);
+    let active: Vec<usize> = (0..tasks.len())
+        .filter(|&i| tasks[i].info.desired_status == DesiredStatus::Running)
+        .collect();
+    let mut recheck = None;
+    if active.len() < desired {
+        *steady = false;
+        match throttle.not_before {
+            Some(at) if at > Instant::now() => recheck = Some(at),
+            _ => {
+                let started: Vec<String> = (active.len()..desired)
+                    .map(|_| launch(shared, tracker, &mut tasks))
+                    .collect();
+                shared.event(format!(
+                    "(service {}) has started {} tasks: {}.",
+                    shared.config.name,
+                    started.len(),
+                    task_list(&started)
+                ));
+            }
+        }
+    } else if active.len() > desired {
+        *steady = false;
+        // Newest first, as a scale-in keeps the tasks that have served longest.
+        let mut stopped = Vec::new();
+        for &i in active.iter().rev().take(active.len() - desired) {
+            request_stop(
+                &mut tasks[i],
+                StopCode::ServiceSchedulerInitiated,
+                "Scaling activity initiated by (deployment ecs-svc)".into(),
+            );
+            stopped.push(tasks[i].info.task_id.clone());
+        }
+        shared.event(format!(
+            "(service {}) has stopped {} running tasks: {}.",
+            shared.config.name,
+            stopped.len(),
+            task_list(&stopped)
+        ));
+    } else {
+        let all_running = tasks.iter().all(|t| match t.info.desired_status {
+            DesiredStatus::Running => t.info.last_status == TaskStatus::Running,
+            DesiredStatus::Stopped => t.info.last_status == TaskStatus::Stopped,
+        });
+        if all_running && !*steady {
+            *steady = true;
+            drop(tasks);
+            shared.event(format!(
+                "(service {}) has reached a steady state.",
+                shared.config.name
+            ));
+        }
+    }
+    if throttle.failures > 0 && recheck.is_none() {
+        recheck = Some(Instant::now() + FAILURE_WINDOW);
+    }
+    recheck
+}
+
+fn task_list(ids: &[String]) -> String {
+    ids.iter()
+        .map(|id| format!("(task {id})"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn prune_stopped(tasks: &mut Vec<TaskEntry>) {
+    let stopped = tasks
+        .iter()
+        .filter(|t| t.info.last_status == TaskStatus::Stopped)
+        .count();
+    let mut excess = stopped.saturating_sub(STOPPED_TASKS_KEPT);
+    tasks.retain(|t| {
+        if excess > 0 && t.info.last_status == TaskStatus::Stopped {
+            excess -= 1;
+            false
+        } else {
+            true
+        }
+    });
+}
+
+/// Adds a task to the table and spawns its lifecycle. Returns its id.
+fn launch(shared: &Arc<Shared>, tracker: &TaskTracker, tasks: &mut Vec<TaskEntry>) -> String {
+    let subnet = pick_subnet(&shared.config.subnets, tasks);
+    let task_id = new_task_id();
+    let stop = shared.shutdown.child_token();
+    let td = &shared.config.task_definition;
+    let info = TaskInfo {
+        task_id: task_id.clone(),
+        task_arn: shared.task_arn(&task_id),
+        task_definition: format!("{}:{}", td.family, td.revision),
+        last_status: TaskStatus::Provisioning,
+        desired_status: DesiredStatus::Running,
+        health: HealthStatus::Unknown,
+        private_ip: None,
+        interface_id: None,
+        subnet: Some(subnet.clone()),
+        availability_zone: None,
+        host_port: None,
+        containers: task::initial_containers(td, &task_id),
+        stop_code: None,
+        stopped_reason: None,
+        created_at: SystemTime::now(),
+        started_at: None,
+        stopped_at: None,
+    };
+    tasks.push(TaskEntry {
+        info,
+        stop: stop.clone(),
+        stop_request: None,
+    });
+    let span = tracing::info_span!("task", service = %shared.config.name, task = %&task_id[..8]);
+    tracker.spawn(task::run(shared.clone(), task_id.clone(), subnet, stop).instrument(span));
+    task_id
+}
+
+/// The subnet with the fewest active tasks, earliest listed on ties: ECS spreads a service's
+/// tasks across availability zones, and a replacement lands where its predecessor was.
+fn pick_subnet(subnets: &[String], tasks: &[TaskEntry]) -> String {
+    subnets
+        .iter()
+        .min_by_key(|s| {
+            tasks
+                .iter()
+                .filter(|t| {
+                    t.info.desired_status == DesiredStatus::Running
+                        && t.info.subnet.as_deref() == Some(s.as_str())
+                })
+                .count()
+        })
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A task id as ECS prints them: 32 lowercase hex digits.
+fn new_task_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Poisoning means a panic while editing a plain table; the table is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn task_ids_are_32_hex() {
+        let id = new_task_id();
+        assert_eq!(id.len(), 32);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(id, new_task_id());
+    }
+}

@@ -1,0 +1,343 @@
+//! Route selection for one stage of an HTTP API (spec http-api.md §2.3–§2.7).
+//!
+//! Precedence, most specific first:
+//! 1. full matches (every segment literal or `{var}`), literal beating `{var}` at the first
+//!    segment where two candidates differ, left to right;
+//! 2. greedy matches (`{proxy+}` last), the longest literal prefix first;
+//! 3. the `$default` route.
+//!
+//! Within the same path shape an exact method beats `ANY`. Between an exact-method route and an
+//! `ANY` route of a more specific path, the more specific path wins (unconfirmed by AWS; listed
+//! in docs/aws-fidelity.md). Matching walks the route table without allocating.
+
+use http::Method;
+
+/// One segment of a route path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Matches exactly this text (case-sensitive).
+    Literal(String),
+    /// `{name}`: exactly one non-empty segment.
+    Var(String),
+    /// `{name+}`: one or more remaining segments; always last.
+    Greedy(String),
+}
+
+/// A parsed route key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteKey {
+    /// The `$default` catch-all route.
+    Default,
+    /// `<METHOD> <path>`; `method` is `None` for `ANY`.
+    Path {
+        /// The method, or `None` for `ANY`.
+        method: Option<Method>,
+        /// The path's segments (empty for `/`).
+        segments: Vec<Segment>,
+    },
+}
+
+impl RouteKey {
+    /// The key as AWS writes it, e.g. `GET /pets/{petId}`.
+    pub fn display(&self) -> String {
+        match self {
+            RouteKey::Default => "$default".to_owned(),
+            RouteKey::Path { method, segments } => {
+                let m = method.as_ref().map_or("ANY", Method::as_str);
+                let mut path = String::new();
+                for s in segments {
+                    path.push('/');
+                    match s {
+                        Segment::Literal(l) => path.push_str(l),
+                        Segment::Var(v) => {
+                            path.push('{');
+                            path.push_str(v);
+                            path.push('}');
+                        }
+                        Segment::Greedy(v) => {
+                            path.push('{');
+                            path.push_str(v);
+                            path.push_str("+}");
+                        }
+                    }
+                }
+                if path.is_empty() {
+                    path.push('/');
+                }
+                format!("{m} {path}")
+            }
+        }
+    }
+}
+
+/// Ordering key of a match: lower is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    /// 0 full, 1 greedy, 2 `$default`.
+    tier: u8,
+    /// Full matches: a bit per segment, set where the route has a variable (fewer and later
+    /// variables rank first when compared as a number read left to right).
+    /// Greedy matches: the negated literal prefix length.
+    shape: i64,
+    /// 0 for an exact method, 1 for `ANY`.
+    any: u8,
+}
+
+/// A compiled route table for one stage.
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    routes: Vec<RouteKey>,
+}
+
+impl Router {
+    /// Builds a router over `routes`; the index of a route is what [`Router::select`] returns.
+    pub fn new(routes: Vec<RouteKey>) -> Router {
+        Router { routes }
+    }
+
+    /// The route keys, in the order given.
+    pub fn routes(&self) -> &[RouteKey] {
+        &self.routes
+    }
+
+    /// Selects the route for `method` and `path` (already without the stage segment), returning
+    /// its index. A trailing slash is ignored for matching (§2.5).
+    pub fn select(&self, method: &Method, path: &str) -> Option<usize> {
+        let trimmed = path.strip_prefix('/').unwrap_or(path);
+        let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+        let mut best: Option<(Rank, usize)> = None;
+        for (index, route) in self.routes.iter().enumerate() {
+            let rank = match route {
+                RouteKey::Default => Some(Rank {
+                    tier: 2,
+                    shape: 0,
+                    any: 0,
+                }),
+                RouteKey::Path {
+                    method: m,
+                    segments,
+                } => {
+                    let any = match m {
+                        None => 1,
+                        Some(m) if m == method => 0,
+                        Some(_) => continue,
+                    };
+                    match_path(segments, trimmed).map(|(tier, shape)| Rank { tier, shape, any })
+                }
+            };
+            if let Some(rank) = rank
+                && best.is_none_or(|(b, _)| rank < b)
+            {
+                best = Some((rank, index));
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+}
+
+/// Matches a route path against a request path without its leading and trailing slash.
+/// Returns the tier and shape rank on a match.
+fn match_path(segments: &[Segment], path: &str) -> Option<(u8, i64)> {
+    // `/` has no segments, but `"".split('/')` would yield one empty segment: skip it.
+    let mut parts = path.split('/').skip(usize::from(path.is_empty()));
+    let mut var_bits: i64 = 0;
+    let mut literal_prefix: i64 = 0;
+    let mut prefix_open = true;
+    let mut rest_offset = 0usize;
+    for (i, seg) in segments.iter().enumerate() {
+        match seg {
+            Segment::Greedy(_) => {
+                // One or more remaining segments, none of them empty at the start.
+                return match path.get(rest_offset..) {
+                    Some(rest) if !rest.is_empty() => Some((1, -literal_prefix)),
+                    _ => None,
+                };
+            }
+            Segment::Literal(l) => {
+                let part = parts.next()?;
+                if part != l {
+                    return None;
+                }
+                rest_offset += part.len() + 1;
+                if prefix_open {
+                    literal_prefix += 1;
+                }
+            }
+            Segment::Var(_) => {
+                let part = parts.next()?;
+                if part.is_empty() {
+                    return None;
+                }
+                rest_offset += part.len() + 1;
+                prefix_open = false;
+                // Earlier segments weigh more: a variable at segment 0 ranks below one at 1.
+                var_bits |= 1 << (62 - i.min(62));
+            }
+        }
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((0, var_bits))
+}
+
+/// Extracts the values of the route's path variables from the request path, percent-decoded
+/// (§2.5). Returns `(name, value)` pairs; the greedy variable's value keeps its slashes.
+pub fn path_parameters(route: &RouteKey, path: &str) -> Vec<(String, String)> {
+    let RouteKey::Path { segments, .. } = route else {
+        return Vec::new();
+    };
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    let mut out = Vec::new();
+    let mut offset = 0usize;
+    let mut parts = trimmed.split('/');
+    for seg in segments {
+        match seg {
+            Segment::Literal(_) => {
+                if let Some(p) = parts.next() {
+                    offset += p.len() + 1;
+                }
+            }
+            Segment::Var(name) => {
+                if let Some(p) = parts.next() {
+                    offset += p.len() + 1;
+                    out.push((name.clone(), percent_decode(p)));
+                }
+            }
+            Segment::Greedy(name) => {
+                let rest = trimmed.get(offset.min(trimmed.len())..).unwrap_or("");
+                out.push((name.clone(), percent_decode(rest)));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Decodes `%XX` escapes; invalid escapes are kept as written.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn key(s: &str) -> RouteKey {
+        if s == "$default" {
+            return RouteKey::Default;
+        }
+        let (m, p) = s.split_once(' ').unwrap();
+        let method = (m != "ANY").then(|| Method::from_bytes(m.as_bytes()).unwrap());
+        let segments = p
+            .trim_start_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if let Some(v) = s.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
+                    Segment::Greedy(v.into())
+                } else if let Some(v) = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Segment::Var(v.into())
+                } else {
+                    Segment::Literal(s.into())
+                }
+            })
+            .collect();
+        RouteKey::Path { method, segments }
+    }
+
+    fn pick<'a>(routes: &'a [&'a str], method: &str, path: &str) -> Option<&'a str> {
+        let r = Router::new(routes.iter().map(|s| key(s)).collect());
+        r.select(&Method::from_bytes(method.as_bytes()).unwrap(), path)
+            .map(|i| routes[i])
+    }
+
+    /// spec http-api.md §2.4: AWS's documented worked example.
+    #[test]
+    fn aws_worked_example() {
+        let routes = [
+            "GET /pets/dog/1",
+            "GET /pets/dog/{id}",
+            "GET /pets/{proxy+}",
+            "ANY /{proxy+}",
+            "$default",
+        ];
+        for (m, p, want) in [
+            ("GET", "/pets/dog/1", "GET /pets/dog/1"),
+            ("GET", "/pets/dog/2", "GET /pets/dog/{id}"),
+            ("GET", "/pets/cat/1", "GET /pets/{proxy+}"),
+            ("POST", "/test/5", "ANY /{proxy+}"),
+            ("GET", "/", "$default"),
+        ] {
+            assert_eq!(pick(&routes, m, p), Some(want), "{m} {p}");
+        }
+    }
+
+    /// §2.4 tie-breaks, §2.5 trailing slash, §2.6 HEAD, §2.7 no match.
+    #[test]
+    fn tie_breaks_and_edges() {
+        let routes = [
+            "GET /pets",
+            "GET /pets/{petId}",
+            "ANY /pets/{petId}",
+            "POST /pets",
+            "GET /a/{x}/c",
+            "GET /a/b/{y}",
+            "ANY /api/{proxy+}",
+            "GET /api/v1/{proxy+}",
+            "GET /",
+        ];
+        assert_eq!(pick(&routes, "GET", "/pets/7"), Some("GET /pets/{petId}"));
+        assert_eq!(pick(&routes, "DELETE", "/pets/7"), Some("ANY /pets/{petId}"));
+        assert_eq!(pick(&routes, "GET", "/pets/"), Some("GET /pets"));
+        assert_eq!(pick(&routes, "GET", "/a/b/c"), Some("GET /a/b/{y}"));
+        assert_eq!(pick(&routes, "GET", "/api/v1/x/y"), Some("GET /api/v1/{proxy+}"));
+        assert_eq!(pick(&routes, "POST", "/api/v1/x"), Some("ANY /api/{proxy+}"));
+        assert_eq!(pick(&routes, "GET", "/api"), None, "greedy never matches its parent");
+        assert_eq!(pick(&routes, "GET", "/"), Some("GET /"));
+        assert_eq!(pick(&routes, "HEAD", "/pets"), None, "GET does not serve HEAD");
+        assert_eq!(pick(&routes, "GET", "/Pets"), None, "case-sensitive");
+        assert_eq!(pick(&routes, "GET", "/pets/7/x"), None);
+        assert_eq!(pick(&routes, "GET", "/pets//"), None, "empty variable segment");
+    }
+
+    #[test]
+    fn parameters_are_decoded() {
+        let k = key("GET /pets/{petId}/{rest+}");
+        assert_eq!(
+            path_parameters(&k, "/pets/a%20b/x/y%2Fz"),
+            vec![
+                ("petId".to_owned(), "a b".to_owned()),
+                ("rest".to_owned(), "x/y/z".to_owned())
+            ]
+        );
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(key("GET /pets/{petId}").display(), "GET /pets/{petId}");
+    }
+}

@@ -1,0 +1,670 @@
+//! The emulated VPC: private addresses, subnets, security groups, and the one dial function.
+//!
+//! Every airlock component that reaches another component inside the cloud goes through
+//! [`Network::dial`]. A private address such as `10.0.100.10:443` exists only in this crate's
+//! table: it maps to a real loopback socket, and nothing ever dials a `10.x` address on the host.
+//!
+//! A dial is judged the way AWS judges a packet: the source interface's security groups must allow
+//! the egress, the destination interface's groups must allow the ingress (security groups are
+//! stateful, so the return path is never checked), and private addresses are not routed from the
+//! internet. A refused dial is *dropped*, not reset: the returned future never completes, so the
+//! caller's own connect timeout fires exactly as it would against a real VPC. Which group lacks
+//! which rule is logged at warn level.
+//!
+//! Airlock's own in-VPC listeners (ALB nodes) learn the emulated source and destination of each
+//! connection from a short preamble [`Network::dial`] writes before any payload; the preamble
+//! carries a per-process secret, so a host process that finds the loopback port cannot pretend
+//! to be inside the VPC.
+//!
+//! Architecture invariant: this crate knows addresses, interfaces and rules. It does not know what
+//! a load balancer, a gateway or a task is; callers describe interfaces with free text.
+
+mod rules;
+mod serve;
+
+pub use rules::{Protocol, Rule, SecurityGroupSpec, Source};
+pub use serve::{ConnectionLimit, accept_loop};
+
+use ipnet::Ipv4Net;
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The addresses of a VPC and its subnets, as the stack file declares them.
+#[derive(Debug, Clone)]
+pub struct VpcSpec {
+    /// The VPC's IPv4 CIDR block.
+    pub cidr: Ipv4Net,
+    /// The subnets, each inside `cidr`.
+    pub subnets: Vec<SubnetSpec>,
+    /// The security groups that interfaces may carry.
+    pub security_groups: Vec<SecurityGroupSpec>,
+}
+
+/// One subnet of the VPC.
+#[derive(Debug, Clone)]
+pub struct SubnetSpec {
+    /// The subnet's name in the stack file.
+    pub name: String,
+    /// Its CIDR block.
+    pub cidr: Ipv4Net,
+    /// Its availability zone, e.g. `us-east-1a`.
+    pub availability_zone: String,
+}
+
+/// Errors setting up the emulated network.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// An interface was asked for in a subnet the VPC does not have.
+    #[error("no subnet named {0:?}")]
+    UnknownSubnet(String),
+    /// An interface was asked to carry a security group the VPC does not have.
+    #[error("no security group named {0:?}")]
+    UnknownSecurityGroup(String),
+    /// The subnet has no free address left.
+    #[error("subnet {0:?} has no free address left")]
+    SubnetFull(String),
+    /// Binding the loopback socket behind a private address failed.
+    #[error("binding the loopback socket behind {private}: {source}")]
+    Bind {
+        /// The private address being served.
+        private: SocketAddr,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// Another listener already serves this private address and port.
+    #[error("{0} is already served by another listener")]
+    AddressInUse(SocketAddr),
+}
+
+/// Why a dial did not produce a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// The destination interface exists and admits the traffic, but nothing listens on the port:
+    /// the peer answers with a reset, as a real host would.
+    #[error("connection refused: nothing listens on {0}")]
+    Refused(SocketAddr),
+    /// The loopback connection behind the private address failed.
+    #[error("connecting to the socket behind {private}: {source}")]
+    Io {
+        /// The private address dialed.
+        private: SocketAddr,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+/// Where a connection comes from.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// A network interface inside the VPC.
+    Interface(Interface),
+    /// The public internet (no interface, no security groups of its own).
+    Internet,
+}
+
+/// An elastic network interface: a private address in a subnet, carrying security groups.
+///
+/// Cheap to clone. The groups an interface carries are fixed at creation (as for VPC link
+/// interfaces in AWS); the rules inside the groups may change at run time.
+#[derive(Clone)]
+pub struct Interface(Arc<InterfaceInner>);
+
+struct InterfaceInner {
+    id: String,
+    ip: Ipv4Addr,
+    subnet: String,
+    availability_zone: String,
+    security_groups: Vec<String>,
+    description: String,
+}
+
+impl Interface {
+    /// The interface id, `eni-` and 17 hex digits like AWS's.
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+    /// The interface's primary private IPv4 address.
+    pub fn ip(&self) -> Ipv4Addr {
+        self.0.ip
+    }
+    /// The subnet the interface lives in.
+    pub fn subnet(&self) -> &str {
+        &self.0.subnet
+    }
+    /// The availability zone of its subnet.
+    pub fn availability_zone(&self) -> &str {
+        &self.0.availability_zone
+    }
+    /// The security groups it carries.
+    pub fn security_groups(&self) -> &[String] {
+        &self.0.security_groups
+    }
+    /// What the interface belongs to, e.g. `ELB app/pets-alb`.
+    pub fn description(&self) -> &str {
+        &self.0.description
+    }
+}
+
+impl fmt::Debug for Interface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}, {})", self.0.id, self.0.ip, self.0.description)
+    }
+}
+
+/// How the socket behind a private address expects connections to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// An airlock listener: the dialer first writes the preamble naming the emulated peer.
+    Airlock,
+    /// A foreign process (a task's container): payload bytes only.
+    Plain,
+}
+
+/// A snapshot of one registered interface, for status pages and reachability analysis.
+#[derive(Debug, Clone)]
+pub struct InterfaceInfo {
+    /// The interface.
+    pub interface: Interface,
+    /// Private ports with something listening behind them.
+    pub listening_ports: Vec<u16>,
+}
+
+/// The verdict on a prospective connection, hop by hop; see [`Network::judge`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The connection would be established.
+    Reachable,
+    /// The destination address is private and the origin is on the internet.
+    NotRoutedFromInternet,
+    /// No interface has the destination address.
+    NoSuchAddress,
+    /// An egress rule of the origin's groups is missing.
+    EgressDenied {
+        /// The groups the origin carries, none of which allows the traffic.
+        groups: Vec<String>,
+    },
+    /// An ingress rule of the destination's groups is missing.
+    IngressDenied {
+        /// The groups the destination carries, none of which admits the traffic.
+        groups: Vec<String>,
+    },
+    /// Security groups allow it, but nothing listens on the port.
+    NothingListening,
+}
+
+/// Emulated metadata of an accepted connection, read from the dial preamble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// The emulated source (the dialing interface's address and an ephemeral port).
+    pub peer: SocketAddr,
+    /// The emulated destination (the private address and port dialed).
+    pub local: SocketAddr,
+}
+
+/// The emulated VPC. Cheap to clone; all clones share one table.
+#[derive(Clone)]
+pub struct Network {
+    inner: Arc<NetworkInner>,
+}
+
+struct NetworkInner {
+    cidr: Ipv4Net,
+    subnets: Vec<SubnetSpec>,
+    groups: RwLock<HashMap<String, SecurityGroupSpec>>,
+    state: RwLock<State>,
+    next_eni: AtomicU32,
+    next_port: AtomicU16,
+    secret: [u8; 16],
+}
+
+#[derive(Default)]
+struct State {
+    interfaces: HashMap<Ipv4Addr, Interface>,
+    /// Per subnet, the next host offset to try.
+    cursors: HashMap<String, u32>,
+    listeners: HashMap<SocketAddrV4, Backend>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Backend {
+    addr: SocketAddr,
+    framing: Framing,
+}
+
+const PREAMBLE_MAGIC: &[u8; 8] = b"AIRLOCK1";
+const PREAMBLE_LEN: usize = 8 + 16 + 6 + 6;
+/// How long an accepted connection may take to deliver its preamble. Dialers write it at once,
+/// so this only bounds strangers.
+const PREAMBLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Network {
+    /// Creates the network for one VPC.
+    pub fn new(spec: VpcSpec) -> Network {
+        let groups = spec
+            .security_groups
+            .into_iter()
+            .map(|g| (g.name.clone(), g))
+            .collect();
+        Network {
+            inner: Arc::new(NetworkInner {
+                cidr: spec.cidr,
+                subnets: spec.subnets,
+                groups: RwLock::new(groups),
+                state: RwLock::new(State::default()),
+                next_eni: AtomicU32::new(0x0a1b_0000),
+                next_port: AtomicU16::new(32768),
+                secret: rand::random(),
+            }),
+        }
+    }
+
+    /// The VPC's CIDR block.
+    pub fn cidr(&self) -> Ipv4Net {
+        self.inner.cidr
+    }
+
+    /// The VPC resolver's address: the VPC base address plus two.
+    pub fn resolver_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.inner.cidr.network()) + 2)
+    }
+
+    /// Whether an address belongs to the VPC.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        self.inner.cidr.contains(&ip)
+    }
+
+    /// Creates an interface with the next free private address of `subnet`.
+    ///
+    /// The first four addresses and the last of every subnet are reserved, as in AWS.
+    pub fn create_interface(
+        &self,
+        subnet: &str,
+        security_groups: &[String],
+        description: &str,
+    ) -> Result<Interface, NetError> {
+        let spec = self
+            .inner
+            .subnets
+            .iter()
+            .find(|s| s.name == subnet)
+            .ok_or_else(|| NetError::UnknownSubnet(subnet.to_owned()))?;
+        {
+            let groups = read(&self.inner.groups);
+            if let Some(missing) = security_groups.iter().find(|g| !groups.contains_key(*g)) {
+                return Err(NetError::UnknownSecurityGroup(missing.clone()));
+            }
+        }
+        let base = u32::from(spec.cidr.network());
+        let size = 1u32 << (32 - u32::from(spec.cidr.prefix_len()));
+        let mut state = write(&self.inner.state);
+        let start = *state.cursors.get(subnet).unwrap_or(&4);
+        // Reserved: .0 network, .1 router, .2 DNS, .3 future use, and the broadcast address.
+        let usable = 4..size.saturating_sub(1);
+        let ip = usable
+            .clone()
+            .cycle()
+            .skip((start - 4) as usize)
+            .take(usable.len())
+            .map(|offset| Ipv4Addr::from(base + offset))
+            .find(|ip| !state.interfaces.contains_key(ip))
+            .ok_or_else(|| NetError::SubnetFull(subnet.to_owned()))?;
+        let next = u32::from(ip) - base + 1;
+        state
+            .cursors
+            .insert(subnet.to_owned(), if next >= size - 1 { 4 } else { next });
+        let n = self.inner.next_eni.fetch_add(1, Ordering::Relaxed);
+        let iface = Interface(Arc::new(InterfaceInner {
+            id: format!("eni-0{n:016x}"),
+            ip,
+            subnet: subnet.to_owned(),
+            availability_zone: spec.availability_zone.clone(),
+            security_groups: security_groups.to_vec(),
+            description: description.to_owned(),
+        }));
+        state.interfaces.insert(ip, iface.clone());
+        Ok(iface)
+    }
+
+    /// Deletes an interface and every listener behind its address.
+    pub fn delete_interface(&self, iface: &Interface) {
+        let mut state = write(&self.inner.state);
+        state.interfaces.remove(&iface.ip());
+        state.listeners.retain(|addr, _| *addr.ip() != iface.ip());
+    }
+
+    /// Binds a loopback socket and serves it at `port` on each of `interfaces`, expecting the
+    /// airlock preamble ([`Network::accept_preamble`]). The private addresses are released when
+    /// the returned listener is dropped.
+    pub async fn listen(
+        &self,
+        interfaces: &[Interface],
+        port: u16,
+    ) -> Result<EmulatedListener, NetError> {
+        let first = interfaces
+            .first()
+            .map(|i| SocketAddr::from((i.ip(), port)))
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], port)));
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .map_err(|source| NetError::Bind {
+                private: first,
+                source,
+            })?;
+        let backend = listener.local_addr().map_err(|source| NetError::Bind {
+            private: first,
+            source,
+        })?;
+        let addrs: Vec<SocketAddrV4> = interfaces
+            .iter()
+            .map(|i| SocketAddrV4::new(i.ip(), port))
+            .collect();
+        self.register_all(&addrs, backend, Framing::Airlock)?;
+        Ok(EmulatedListener {
+            listener,
+            registration: Registration {
+                net: self.clone(),
+                addrs,
+            },
+        })
+    }
+
+    /// Serves `private` (an interface address and port) with a socket bound elsewhere, e.g. by a
+    /// task's process on a loopback port. Released when the registration is dropped.
+    pub fn register(
+        &self,
+        private: SocketAddrV4,
+        backend: SocketAddr,
+        framing: Framing,
+    ) -> Result<Registration, NetError> {
+        self.register_all(&[private], backend, framing)?;
+        Ok(Registration {
+            net: self.clone(),
+            addrs: vec![private],
+        })
+    }
+
+    fn register_all(
+        &self,
+        addrs: &[SocketAddrV4],
+        backend: SocketAddr,
+        framing: Framing,
+    ) -> Result<(), NetError> {
+        let mut state = write(&self.inner.state);
+        if let Some(taken) = addrs.iter().find(|a| state.listeners.contains_key(a)) {
+            return Err(NetError::AddressInUse((*taken).into()));
+        }
+        for addr in addrs {
+            state.listeners.insert(
+                *addr,
+                Backend {
+                    addr: backend,
+                    framing,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Replaces the rules of a security group (as `authorize`/`revoke` calls would). Established
+    /// connections are untouched, as with AWS's tracked connections.
+    pub fn set_security_group(&self, spec: SecurityGroupSpec) {
+        write(&self.inner.groups).insert(spec.name.clone(), spec);
+    }
+
+    /// A copy of a security group's current rules.
+    pub fn security_group(&self, name: &str) -> Option<SecurityGroupSpec> {
+        read(&self.inner.groups).get(name).cloned()
+    }
+
+    /// Every interface with its listening ports, ordered by address.
+    pub fn interfaces(&self) -> Vec<InterfaceInfo> {
+        let state = read(&self.inner.state);
+        let mut out: Vec<InterfaceInfo> = state
+            .interfaces
+            .values()
+            .map(|iface| {
+                let mut listening_ports: Vec<u16> = state
+                    .listeners
+                    .keys()
+                    .filter(|a| *a.ip() == iface.ip())
+                    .map(|a| a.port())
+                    .collect();
+                listening_ports.sort_unstable();
+                InterfaceInfo {
+                    interface: iface.clone(),
+                    listening_ports,
+                }
+            })
+            .collect();
+        out.sort_by_key(|i| i.interface.ip());
+        out
+    }
+
+    /// Judges a prospective TCP connection without making it: the pure decision behind
+    /// [`Network::dial`], also used to explain reachability.
+    pub fn judge(&self, from: &Origin, to: SocketAddr) -> Verdict {
+        self.judge_inner(from, to).0
+    }
+
+    fn judge_inner(&self, from: &Origin, to: SocketAddr) -> (Verdict, Option<Backend>) {
+        let SocketAddr::V4(to4) = to else {
+            return (Verdict::NoSuchAddress, None);
+        };
+        let state = read(&self.inner.state);
+        let Some(dest) = state.interfaces.get(to4.ip()) else {
+            return (
+                if matches!(from, Origin::Internet) && is_private(*to4.ip()) {
+                    Verdict::NotRoutedFromInternet
+                } else {
+                    Verdict::NoSuchAddress
+                },
+                None,
+            );
+        };
+        let src = match from {
+            Origin::Internet => return (Verdict::NotRoutedFromInternet, None),
+            Origin::Interface(src) => src,
+        };
+        let groups = read(&self.inner.groups);
+        let egress_ok = src.security_groups().iter().any(|g| {
+            groups
+                .get(g)
+                .is_some_and(|g| g.allows_egress(Protocol::Tcp, to.port(), *to4.ip(), dest))
+        });
+        if !egress_ok {
+            return (
+                Verdict::EgressDenied {
+                    groups: src.security_groups().to_vec(),
+                },
+                None,
+            );
+        }
+        let ingress_ok = dest.security_groups().iter().any(|g| {
+            groups
+                .get(g)
+                .is_some_and(|g| g.allows_ingress(Protocol::Tcp, to.port(), src))
+        });
+        if !ingress_ok {
+            return (
+                Verdict::IngressDenied {
+                    groups: dest.security_groups().to_vec(),
+                },
+                None,
+            );
+        }
+        match state.listeners.get(&to4) {
+            Some(backend) => (Verdict::Reachable, Some(*backend)),
+            None => (Verdict::NothingListening, None),
+        }
+    }
+
+    /// Opens a TCP connection from `from` to the private address `to`, as the VPC would carry it.
+    ///
+    /// A connection the VPC would drop (not routed, no such address, security group) never
+    /// completes: wrap calls in the timeout the caller's protocol defines. Nothing listening
+    /// behind an admitted address is refused at once, like a reset.
+    pub async fn dial(&self, from: &Origin, to: SocketAddr) -> Result<TcpStream, DialError> {
+        let (verdict, backend) = self.judge_inner(from, to);
+        let backend = match (verdict, backend) {
+            (Verdict::Reachable, Some(backend)) => backend,
+            (Verdict::NothingListening, _) => return Err(DialError::Refused(to)),
+            (verdict, _) => {
+                let from_desc = match from {
+                    Origin::Interface(i) => format!("{} {} ({})", i.id(), i.ip(), i.description()),
+                    Origin::Internet => "the internet".to_owned(),
+                };
+                tracing::warn!(
+                    from = %from_desc,
+                    to = %to,
+                    reason = %describe_drop(&verdict, to.port()),
+                    "connection dropped by the VPC"
+                );
+                return std::future::pending().await;
+            }
+        };
+        let mut stream =
+            TcpStream::connect(backend.addr)
+                .await
+                .map_err(|source| DialError::Io {
+                    private: to,
+                    source,
+                })?;
+        let _ = stream.set_nodelay(true);
+        if backend.framing == Framing::Airlock {
+            let src_ip = match from {
+                Origin::Interface(i) => i.ip(),
+                Origin::Internet => Ipv4Addr::UNSPECIFIED,
+            };
+            let src_port = self.ephemeral_port();
+            let mut preamble = [0u8; PREAMBLE_LEN];
+            preamble[..8].copy_from_slice(PREAMBLE_MAGIC);
+            preamble[8..24].copy_from_slice(&self.inner.secret);
+            preamble[24..28].copy_from_slice(&src_ip.octets());
+            preamble[28..30].copy_from_slice(&src_port.to_be_bytes());
+            let to_ip = match to.ip() {
+                std::net::IpAddr::V4(ip) => ip,
+                // judge_inner admits IPv4 destinations only.
+                std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+            };
+            preamble[30..34].copy_from_slice(&to_ip.octets());
+            preamble[34..36].copy_from_slice(&to.port().to_be_bytes());
+            stream
+                .write_all(&preamble)
+                .await
+                .map_err(|source| DialError::Io {
+                    private: to,
+                    source,
+                })?;
+        }
+        Ok(stream)
+    }
+
+    /// Reads the preamble of a connection accepted on an [`EmulatedListener`] and returns who
+    /// dialed it. A connection without a valid preamble (a host process that found the loopback
+    /// port) is refused with `InvalidData`.
+    pub async fn accept_preamble(&self, stream: &mut TcpStream) -> io::Result<ConnInfo> {
+        let mut buf = [0u8; PREAMBLE_LEN];
+        tokio::time::timeout(PREAMBLE_TIMEOUT, stream.read_exact(&mut buf))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no preamble"))??;
+        if &buf[..8] != PREAMBLE_MAGIC || buf[8..24] != self.inner.secret {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "connection did not come through the emulated network",
+            ));
+        }
+        let ip = |b: &[u8]| Ipv4Addr::new(b[0], b[1], b[2], b[3]);
+        let port = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]);
+        Ok(ConnInfo {
+            peer: SocketAddr::from((ip(&buf[24..28]), port(&buf[28..30]))),
+            local: SocketAddr::from((ip(&buf[30..34]), port(&buf[34..36]))),
+        })
+    }
+
+    fn ephemeral_port(&self) -> u16 {
+        // The Linux ephemeral range, wrapping; uniqueness per peer is not needed for logging.
+        let p = self.inner.next_port.fetch_add(1, Ordering::Relaxed);
+        if p < 32768 {
+            self.inner.next_port.store(32769, Ordering::Relaxed);
+            32768
+        } else {
+            p
+        }
+    }
+}
+
+fn describe_drop(verdict: &Verdict, port: u16) -> String {
+    match verdict {
+        Verdict::NotRoutedFromInternet => {
+            "private address, not routed from the internet".to_owned()
+        }
+        Verdict::NoSuchAddress => "no interface has this address".to_owned(),
+        Verdict::EgressDenied { groups } => format!(
+            "no egress rule of the source's security groups {groups:?} allows tcp/{port} to it"
+        ),
+        Verdict::IngressDenied { groups } => format!(
+            "no ingress rule of the destination's security groups {groups:?} admits tcp/{port} from the source"
+        ),
+        Verdict::Reachable | Verdict::NothingListening => String::new(),
+    }
+}
+
+/// RFC 1918 private ranges, which the internet does not route.
+fn is_private(ip: Ipv4Addr) -> bool {
+    ip.is_private()
+}
+
+/// A loopback listener serving private addresses; see [`Network::listen`].
+pub struct EmulatedListener {
+    listener: TcpListener,
+    registration: Registration,
+}
+
+impl EmulatedListener {
+    /// The real loopback socket (accept on it, then read the preamble).
+    pub fn listener(&self) -> &TcpListener {
+        &self.listener
+    }
+    /// Splits into the socket and the registration that keeps the private addresses served.
+    pub fn into_parts(self) -> (TcpListener, Registration) {
+        (self.listener, self.registration)
+    }
+    /// The private addresses it serves.
+    pub fn private_addrs(&self) -> &[SocketAddrV4] {
+        &self.registration.addrs
+    }
+}
+
+/// Keeps private addresses mapped to a socket; dropping it releases them.
+pub struct Registration {
+    net: Network,
+    addrs: Vec<SocketAddrV4>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut state = write(&self.net.inner.state);
+        for addr in &self.addrs {
+            state.listeners.remove(addr);
+        }
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    // A poisoned lock means a panic while updating a plain table; the table is still usable.
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests;

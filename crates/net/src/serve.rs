@@ -1,0 +1,74 @@
+//! The one accept loop every airlock listener uses.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+/// The most connections one listener serves at once; further clients wait in the kernel backlog.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimit(pub usize);
+
+impl Default for ConnectionLimit {
+    fn default() -> Self {
+        ConnectionLimit(10_000)
+    }
+}
+
+/// Accepts connections until `shutdown` fires, running `handle` for each one in a task tracked
+/// by `tracker` (so the owner can wait for in-flight work with a grace deadline).
+///
+/// Accept errors (e.g. too many open files) are logged and the loop goes on after a short pause,
+/// rather than ending the listener. Each connection task runs in a span naming the listener and
+/// both addresses.
+pub async fn accept_loop<F, Fut>(
+    name: &'static str,
+    listener: TcpListener,
+    limit: ConnectionLimit,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    handle: F,
+) where
+    F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let local = listener.local_addr().ok();
+    let permits = Arc::new(Semaphore::new(limit.0.max(1)));
+    let handle = Arc::new(handle);
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let span = tracing::debug_span!("conn", listener = name, %peer, local = ?local);
+                let handle = handle.clone();
+                tracker.spawn(
+                    async move {
+                        handle(stream, peer).await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
+            }
+            Err(e) => {
+                tracing::warn!(listener = name, error = %e, "accept failed; retrying");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn net() -> Network {
+    let cidr = |s: &str| s.parse::<Ipv4Net>().unwrap();
+    Network::new(VpcSpec {
+        cidr: cidr("10.0.0.0/16"),
+        subnets: vec![
+            SubnetSpec {
+                name: "a".into(),
+                cidr: cidr("10.0.100.0/24"),
+                availability_zone: "us-east-1a".into(),
+            },
+            SubnetSpec {
+                name: "tiny".into(),
+                cidr: cidr("10.0.7.0/29"),
+                availability_zone: "us-east-1b".into(),
+            },
+        ],
+        security_groups: vec![
+            SecurityGroupSpec::with_default_egress("client", vec![]),
+            SecurityGroupSpec::with_default_egress(
+                "server",
+                vec![Rule {
+                    protocol: Protocol::Tcp,
+                    from_port: 443,
+                    to_port: 443,
+                    source: Source::Group("client".into()),
+                }],
+            ),
+            SecurityGroupSpec {
+                name: "no-egress".into(),
+                ingress: vec![],
+                egress: vec![],
+            },
+        ],
+    })
+}
+
+#[test]
+fn addresses_skip_reserved_and_run_out() {
+    let n = net();
+    let a = n.create_interface("a", &["client".into()], "x").unwrap();
+    assert_eq!(a.ip(), Ipv4Addr::new(10, 0, 100, 4));
+    // A /29 has 8 addresses: 5 reserved, so 3 usable.
+    for last in [4, 5, 6] {
+        let i = n.create_interface("tiny", &[], "t").unwrap();
+        assert_eq!(i.ip(), Ipv4Addr::new(10, 0, 7, last));
+    }
+    assert!(matches!(
+        n.create_interface("tiny", &[], "t"),
+        Err(NetError::SubnetFull(_))
+    ));
+    assert!(matches!(
+        n.create_interface("nope", &[], "t"),
+        Err(NetError::UnknownSubnet(_))
+    ));
+    assert!(matches!(
+        n.create_interface("a", &["ghost".into()], "t"),
+        Err(NetError::UnknownSecurityGroup(_))
+    ));
+    assert_eq!(n.resolver_ip(), Ipv4Addr::new(10, 0, 0, 2));
+}
+
+#[tokio::test]
+async fn dial_carries_bytes_and_the_emulated_peer() {
+    let n = net();
+    let client = n.create_interface("a", &["client".into()], "c").unwrap();
+    let server = n.create_interface("a", &["server".into()], "s").unwrap();
+    let listener = n.listen(std::slice::from_ref(&server), 443).await.unwrap();
+    let to = SocketAddr::from((server.ip(), 443));
+    let n2 = n.clone();
+    let accept = tokio::spawn(async move {
+        let (mut s, _) = listener.listener().accept().await.unwrap();
+        let info = n2.accept_preamble(&mut s).await.unwrap();
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).await.unwrap();
+        (info, buf)
+    });
+    let mut s = n
+        .dial(&Origin::Interface(client.clone()), to)
+        .await
+        .unwrap();
+    s.write_all(b"hello").await.unwrap();
+    let (info, buf) = accept.await.unwrap();
+    assert_eq!(&buf, b"hello");
+    assert_eq!(info.peer.ip(), std::net::IpAddr::V4(client.ip()));
+    assert_eq!(info.local, to);
+}
+
+#[tokio::test]
+async fn security_groups_drop_silently_and_nothing_listening_refuses() {
+    let n = net();
+    let client = n.create_interface("a", &["client".into()], "c").unwrap();
+    let stranger = n.create_interface("a", &["server".into()], "x").unwrap();
+    let mute = n.create_interface("a", &["no-egress".into()], "m").unwrap();
+    let server = n.create_interface("a", &["server".into()], "s").unwrap();
+    let _l = n.listen(std::slice::from_ref(&server), 443).await.unwrap();
+    let to = SocketAddr::from((server.ip(), 443));
+
+    assert_eq!(
+        n.judge(&Origin::Interface(client.clone()), to),
+        Verdict::Reachable
+    );
+    assert_eq!(
+        n.judge(&Origin::Interface(stranger.clone()), to),
+        Verdict::IngressDenied {
+            groups: vec!["server".into()]
+        }
+    );
+    assert_eq!(
+        n.judge(&Origin::Interface(mute.clone()), to),
+        Verdict::EgressDenied {
+            groups: vec!["no-egress".into()]
+        }
+    );
+    assert_eq!(
+        n.judge(&Origin::Internet, to),
+        Verdict::NotRoutedFromInternet
+    );
+    // Dropped: the connect never completes.
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(200),
+        n.dial(&Origin::Interface(stranger), to),
+    )
+    .await;
+    assert!(dropped.is_err(), "a denied dial must hang, not fail");
+    // Allowed port without a listener: refused at once.
+    let to_80 = SocketAddr::from((server.ip(), 80));
+    let open = SecurityGroupSpec::with_default_egress(
+        "server",
+        vec![Rule {
+            protocol: Protocol::All,
+            from_port: 0,
+            to_port: 0,
+            source: Source::Group("client".into()),
+        }],
+    );
+    n.set_security_group(open);
+    assert!(matches!(
+        n.dial(&Origin::Interface(client), to_80).await,
+        Err(DialError::Refused(_))
+    ));
+}
+
+#[tokio::test]
+async fn preamble_from_a_host_process_is_refused_and_registration_drops() {
+    let n = net();
+    let server = n.create_interface("a", &["server".into()], "s").unwrap();
+    let l = n.listen(std::slice::from_ref(&server), 443).await.unwrap();
+    let real = l.listener().local_addr().unwrap();
+    let n2 = n.clone();
+    let (listener, reg) = l.into_parts();
+    let accept = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        n2.accept_preamble(&mut s).await
+    });
+    let mut intruder = TcpStream::connect(real).await.unwrap();
+    intruder.write_all(&[b'A'; PREAMBLE_LEN]).await.unwrap();
+    let err = accept.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    assert_eq!(n.interfaces()[0].listening_ports, vec![443]);
+    drop(reg);
+    assert!(n.interfaces()[0].listening_ports.is_empty());
+}

@@ -1,0 +1,1 @@
+//! airlock-stack (placeholder, being written).

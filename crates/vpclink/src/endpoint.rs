@@ -1,0 +1,350 @@
+//! The link's far side: admits the gateway, then dials each tunnel from the link's interfaces.
+
+use std::convert::Infallible;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use airlock_net::{ConnectionLimit, DialError, Interface, Network, Origin};
+use airlock_pki::{Leaf, identity_of};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::RootCertStore;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::CertificateDer;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::policy::{Refusal, TunnelError, authorize, classify_handshake_error, parse_destination};
+use crate::{LINK_ERROR_HEADER, LinkState};
+
+/// Streams one gateway connection may carry at once: every in-flight integration request of
+/// every API using the link shares this connection.
+const MAX_CONCURRENT_STREAMS: u32 = 4096;
+
+/// Everything the link endpoint needs; built by the app from the stack file and the PKI.
+#[derive(Clone)]
+pub struct EndpointConfig {
+    /// The endpoint's server certificate (chain and key); the gateway verifies it by name.
+    pub server_cert: Leaf,
+    /// The CA client certificates must chain to.
+    pub client_ca: CertificateDer<'static>,
+    /// The one identity admitted, from `airlock_pki::apigateway_identity(account, link)`.
+    pub expected_identity: String,
+    /// The emulated VPC the tunnels are dialed in.
+    pub network: Network,
+    /// The link's network interfaces; tunnels leave from them in turn.
+    pub interfaces: Vec<Interface>,
+    /// How long a tunnel's destination may take to accept before the endpoint answers 504.
+    pub connect_timeout: Duration,
+    /// How long a client may take to complete the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// The link's status; only `AVAILABLE` opens tunnels, and changes apply to the next tunnel.
+    pub state: watch::Receiver<LinkState>,
+}
+
+/// Why the endpoint could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    /// The client CA certificate cannot be used as a trust anchor.
+    #[error("the client CA certificate is unusable: {0}")]
+    ClientCa(rustls::Error),
+    /// The client certificate verifier could not be built from the CA.
+    #[error("building the client certificate verifier: {0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// rustls refused the server certificate or its key.
+    #[error("the endpoint's server certificate is unusable: {0}")]
+    ServerCertificate(rustls::Error),
+}
+
+/// What the endpoint has seen so far, for status pages, the demo and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// TCP connections accepted, admitted or not.
+    pub connections_accepted: u64,
+    /// Connections admitted: mutual TLS completed and the identity is the link's gateway.
+    pub connections_admitted: u64,
+    /// Connections refused (see `last_refusal`).
+    pub connections_refused: u64,
+    /// The reason of the most recent refusal.
+    pub last_refusal: Option<Refusal>,
+    /// Tunnels opened to a destination.
+    pub tunnels_opened: u64,
+    /// `CONNECT` requests answered with an error.
+    pub tunnels_failed: u64,
+}
+
+/// A link endpoint: TLS configuration built once, the link's policy, and its counters.
+pub struct Endpoint {
+    config: EndpointConfig,
+    tls: TlsAcceptor,
+    stats: watch::Sender<StatsSnapshot>,
+    next_interface: AtomicUsize,
+}
+
+impl Endpoint {
+    /// Builds the endpoint: a rustls server configuration (ring, client certificates required and
+    /// verified against `client_ca`, ALPN `h2`) that every connection shares.
+    pub fn new(config: EndpointConfig) -> Result<Arc<Endpoint>, EndpointError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(config.client_ca.clone())
+            .map_err(EndpointError::ClientCa)?;
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()?;
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(EndpointError::ServerCertificate)?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                config.server_cert.cert_chain.clone(),
+                config.server_cert.key.clone_key(),
+            )
+            .map_err(EndpointError::ServerCertificate)?;
+        tls.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(Endpoint {
+            config,
+            tls: TlsAcceptor::from(Arc::new(tls)),
+            stats: watch::Sender::new(StatsSnapshot::default()),
+            next_interface: AtomicUsize::new(0),
+        }))
+    }
+
+    /// The counters as of now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.borrow().clone()
+    }
+
+    /// A receiver that sees every change of the counters, to wait for an event (such as a
+    /// refusal) without polling.
+    pub fn subscribe(&self) -> watch::Receiver<StatsSnapshot> {
+        self.stats.subscribe()
+    }
+
+    /// Serves the link on `listener` (a host loopback port) until `shutdown` fires. Connection
+    /// and tunnel tasks are spawned on `tracker`; on shutdown each gateway connection is closed
+    /// gracefully (HTTP/2 GOAWAY), letting open tunnels finish.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) {
+        let conn_shutdown = shutdown.clone();
+        let conn_tracker = tracker.clone();
+        airlock_net::accept_loop(
+            "vpclink",
+            listener,
+            ConnectionLimit::default(),
+            shutdown,
+            tracker,
+            move |stream, peer| {
+                self.clone()
+                    .connection(stream, peer, conn_shutdown.clone(), conn_tracker.clone())
+            },
+        )
+        .await;
+    }
+
+    async fn connection(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) {
+        self.stats.send_modify(|s| s.connections_accepted += 1);
+        let Some(tls) = self.handshake(stream, peer).await else {
+            return;
+        };
+        let identity = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(identity_of);
+        if let Err(refusal) = authorize(identity.as_deref(), &self.config.expected_identity) {
+            self.refuse(peer, refusal);
+            // Closed before the HTTP/2 server starts: not one request of this client is read.
+            return;
+        }
+        self.stats.send_modify(|s| s.connections_admitted += 1);
+        tracing::debug!(%peer, identity = ?identity, "VPC link admitted the gateway");
+
+        let this = self.clone();
+        let service = service_fn(move |req| {
+            let this = this.clone();
+            let tracker = tracker.clone();
+            async move { Ok::<_, Infallible>(this.tunnel(req, &tracker).await) }
+        });
+        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+            .serve_connection(TokioIo::new(tls), service);
+        tokio::pin!(conn);
+        let result = tokio::select! {
+            r = conn.as_mut() => r,
+            _ = shutdown.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(%peer, error = %e, "VPC link connection ended with an error");
+        }
+    }
+
+    /// Completes the TLS handshake, or records and logs why not. The refusal is recorded before
+    /// the socket closes, so a client that sees the close can already read the reason.
+    async fn handshake(&self, stream: TcpStream, peer: SocketAddr) -> Option<TlsStream<TcpStream>> {
+        let accept = self.tls.accept(stream).into_fallible();
+        match tokio::time::timeout(self.config.handshake_timeout, accept).await {
+            Ok(Ok(tls)) => Some(tls),
+            Ok(Err((err, stream))) => {
+                self.refuse(peer, classify_handshake_error(&err));
+                drop(stream);
+                None
+            }
+            Err(_) => {
+                self.refuse(peer, Refusal::HandshakeTimeout);
+                None
+            }
+        }
+    }
+
+    fn refuse(&self, peer: SocketAddr, refusal: Refusal) {
+        tracing::warn!(%peer, reason = %refusal, "VPC link refused a connection");
+        self.stats.send_modify(|s| {
+            s.connections_refused += 1;
+            s.last_refusal = Some(refusal);
+        });
+    }
+
+    /// Answers one `CONNECT`: 200 and a spliced tunnel, or an error status naming the cause.
+    async fn tunnel(&self, mut req: Request<Incoming>, tracker: &TaskTracker) -> Response<Full<Bytes>> {
+        let target = req.uri().clone();
+        let upstream = match self.dial(&req).await {
+            Ok(upstream) => upstream,
+            Err((error, detail)) => {
+                tracing::warn!(target = %target, reason = error.code(), %detail, "VPC link did not open a tunnel");
+                self.stats.send_modify(|s| s.tunnels_failed += 1);
+                return failure(error, detail);
+            }
+        };
+        let (mut upstream, dest, from) = upstream;
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        tracker.spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    let mut downstream = TokioIo::new(upgraded);
+                    match tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await {
+                        Ok((sent, received)) => {
+                            tracing::debug!(%dest, %from, sent, received, "VPC link tunnel closed");
+                        }
+                        Err(e) => {
+                            tracing::debug!(%dest, %from, error = %e, "VPC link tunnel broke");
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(%dest, error = %e, "VPC link tunnel was never upgraded"),
+            }
+        });
+        self.stats.send_modify(|s| s.tunnels_opened += 1);
+        let mut ok = Response::new(Full::new(Bytes::new()));
+        *ok.status_mut() = StatusCode::OK;
+        ok
+    }
+
+    /// Decides whether the tunnel may open and dials its destination from one of the link's
+    /// interfaces, in turn.
+    async fn dial(
+        &self,
+        req: &Request<Incoming>,
+    ) -> Result<(TcpStream, SocketAddrV4, String), (TunnelError, String)> {
+        if req.method() != Method::CONNECT {
+            return Err((
+                TunnelError::MethodNotAllowed,
+                format!("{} is not CONNECT", req.method()),
+            ));
+        }
+        let dest = parse_destination(req.uri(), self.config.network.cidr()).map_err(|e| {
+            let detail = match e {
+                TunnelError::OutsideVpc => format!(
+                    "{} is outside the VPC {}",
+                    req.uri(),
+                    self.config.network.cidr()
+                ),
+                _ => format!("{} is not an IPv4 address and port", req.uri()),
+            };
+            (e, detail)
+        })?;
+        let state = *self.config.state.borrow();
+        if state != LinkState::Available {
+            return Err((
+                TunnelError::LinkNotAvailable,
+                format!("the VPC link is {state}"),
+            ));
+        }
+        let ifaces = &self.config.interfaces;
+        if ifaces.is_empty() {
+            return Err((
+                TunnelError::NoInterfaces,
+                "the VPC link has no network interface".to_owned(),
+            ));
+        }
+        let iface = &ifaces[self.next_interface.fetch_add(1, Ordering::Relaxed) % ifaces.len()];
+        let from = format!("{} {}", iface.id(), iface.ip());
+        let origin = Origin::Interface(iface.clone());
+        let timeout = self.config.connect_timeout;
+        match tokio::time::timeout(timeout, self.config.network.dial(&origin, dest.into())).await {
+            Ok(Ok(stream)) => Ok((stream, dest, from)),
+            Ok(Err(DialError::Refused(_))) => Err((
+                TunnelError::ConnectionRefused,
+                format!("{dest} refused the connection from {from}"),
+            )),
+            Ok(Err(e)) => Err((TunnelError::ConnectFailed, format!("from {from}: {e}"))),
+            Err(_) => Err((
+                TunnelError::ConnectTimeout,
+                format!("{dest} did not answer {from} within {timeout:?}"),
+            )),
+        }
+    }
+}
+
+fn failure(error: TunnelError, detail: String) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(Bytes::from(detail)));
+    *res.status_mut() = error.status();
+    res.headers_mut().insert(
+        LINK_ERROR_HEADER,
+        http::HeaderValue::from_static(error.code()),
+    );
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+/// Builds an [`Endpoint`] from `config` and serves it on `listener` until `shutdown` fires; see
+/// [`Endpoint::serve`]. Use [`Endpoint::new`] directly to keep a handle on its counters.
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<EndpointConfig>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) -> Result<(), EndpointError> {
+    Endpoint::new((*config).clone())?
+        .serve(listener, shutdown, tracker)
+        .await;
+    Ok(())
+}
