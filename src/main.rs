@@ -112,9 +112,8 @@ fn validate(path: &Path) -> anyhow::Result<()> {
 }
 
 fn token(args: &TokenArgs) -> anyhow::Result<()> {
-    let issuer =
-        airlock_pki::Issuer::load_or_create(&args.state_dir, airlock_pki::LOCAL_ISSUER)
-            .context("loading the local issuer key")?;
+    let issuer = airlock_pki::Issuer::load_or_create(&args.state_dir, airlock_pki::LOCAL_ISSUER)
+        .context("loading the local issuer key")?;
     let mut req = airlock_pki::TokenRequest::new(args.sub.clone(), args.aud.clone());
     req.scopes = args.scope.split_whitespace().map(str::to_owned).collect();
     req.expires_in = args.expires_in;

@@ -18,11 +18,21 @@ const COMPONENTS: &[&str] = &[
 /// Normal (non-dev) airlock dependencies of each workspace package.
 fn workspace_deps() -> BTreeMap<String, Vec<String>> {
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     meta["packages"]
         .as_array()
@@ -46,7 +56,9 @@ fn workspace_deps() -> BTreeMap<String, Vec<String>> {
 fn components_depend_only_on_foundations() {
     let deps = workspace_deps();
     for component in COMPONENTS {
-        let own = deps.get(*component).expect("component is a workspace member");
+        let own = deps
+            .get(*component)
+            .expect("component is a workspace member");
         for d in own {
             assert!(
                 FOUNDATIONS.contains(&d.as_str()),

@@ -186,13 +186,18 @@ pub enum ConfigError {
         source: rustls::Error,
     },
     /// Two rules of one listener share a priority.
-    #[error("two rules of the listener on port {port} have priority {priority}; priorities must be unique")]
+    #[error(
+        "two rules of the listener on port {port} have priority {priority}; priorities must be unique"
+    )]
     DuplicatePriority {
         /// The listener port.
         port: u16,
         /// The repeated priority.
         priority: u16,
     },
+    /// Two listeners of one load balancer share a port.
+    #[error("two listeners use port {0}; each listener needs its own port")]
+    DuplicatePort(u16),
     /// Port 0 is not a listener port.
     #[error("listener port must be 1-65535")]
     BadPort,
@@ -272,9 +277,8 @@ pub(crate) fn check_action(action: &Action, listener: Protocol) -> Result<(), Co
                 ));
             }
             let all_default = [&r.protocol, &r.host, &r.port, &r.path].iter().all(|p| {
-                p.as_deref().is_none_or(|v| {
-                    matches!(v, "#{protocol}" | "#{host}" | "#{port}" | "/#{path}")
-                })
+                p.as_deref()
+                    .is_none_or(|v| matches!(v, "#{protocol}" | "#{host}" | "#{port}" | "/#{path}"))
             });
             if all_default {
                 return Err(ConfigError::Action(

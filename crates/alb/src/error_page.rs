@@ -6,7 +6,7 @@ use http::{HeaderValue, Response, StatusCode, Version};
 use http_body_util::Full;
 
 /// The `Server` header of every response the load balancer writes itself.
-pub const SERVER: &str = "awselb/2.0";
+pub const SERVER_HEADER: &str = "awselb/2.0";
 
 /// The reason phrase the ALB uses for a status it generates (§2.7); `None` for the 46x/561
 /// statuses, which have no standard phrase and are sent with an empty one.
@@ -46,7 +46,7 @@ pub fn response(status: StatusCode, request_version: Version) -> Response<Full<B
     let mut resp = Response::new(Full::new(Bytes::from(body(status))));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(SERVER, HeaderValue::from_static(self::SERVER));
+    h.insert(SERVER, HeaderValue::from_static(SERVER_HEADER));
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
     if status == StatusCode::BAD_REQUEST && request_version < Version::HTTP_2 {
         h.insert(CONNECTION, HeaderValue::from_static("close"));

@@ -1,8 +1,10 @@
 //! Header rewriting toward targets and back (§2.1, §2.2).
 
 use crate::config::XffMode;
-use http::header::{CONNECTION, COOKIE, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 use http::HeaderMap;
+use http::header::{
+    CONNECTION, COOKIE, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -226,16 +228,36 @@ mod tests {
     fn xff_append_example_of_section_2_2() {
         let mut h = HeaderMap::new();
         h.insert(X_FORWARDED_FOR, "127.0.0.4, 127.0.0.8".parse().unwrap());
-        apply_xff(&mut h, XffMode::Append, "127.0.0.1:5000".parse().unwrap(), false);
+        apply_xff(
+            &mut h,
+            XffMode::Append,
+            "127.0.0.1:5000".parse().unwrap(),
+            false,
+        );
         assert_eq!(h[&X_FORWARDED_FOR], "127.0.0.4, 127.0.0.8, 127.0.0.1");
         let mut h = HeaderMap::new();
-        apply_xff(&mut h, XffMode::Append, "10.0.0.9:5000".parse().unwrap(), true);
+        apply_xff(
+            &mut h,
+            XffMode::Append,
+            "10.0.0.9:5000".parse().unwrap(),
+            true,
+        );
         assert_eq!(h[&X_FORWARDED_FOR], "10.0.0.9:5000");
         let mut h = HeaderMap::new();
-        apply_xff(&mut h, XffMode::Preserve, "10.0.0.9:5000".parse().unwrap(), false);
+        apply_xff(
+            &mut h,
+            XffMode::Preserve,
+            "10.0.0.9:5000".parse().unwrap(),
+            false,
+        );
         assert!(!h.contains_key(&X_FORWARDED_FOR));
         h.insert(X_FORWARDED_FOR, "1.2.3.4".parse().unwrap());
-        apply_xff(&mut h, XffMode::Remove, "10.0.0.9:5000".parse().unwrap(), false);
+        apply_xff(
+            &mut h,
+            XffMode::Remove,
+            "10.0.0.9:5000".parse().unwrap(),
+            false,
+        );
         assert!(!h.contains_key(&X_FORWARDED_FOR));
     }
 
@@ -253,9 +275,10 @@ mod tests {
             && parts[0] == "1"
             && parts[1].len() == 8
             && parts[2].len() == 24
-            && parts[1..]
-                .iter()
-                .all(|p| p.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            && parts[1..].iter().all(|p| {
+                p.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            })
     }
 
     #[test]
@@ -269,13 +292,18 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             X_AMZN_TRACE_ID,
-            "Root=1-67891233-abcdef012345678912345678;CalledFrom=app".parse().unwrap(),
+            "Root=1-67891233-abcdef012345678912345678;CalledFrom=app"
+                .parse()
+                .unwrap(),
         );
         apply_trace_id(&mut h);
         let v = h[&X_AMZN_TRACE_ID].to_str().unwrap();
         let (self_field, rest) = v.split_once(';').unwrap();
         assert!(is_trace_value(self_field.strip_prefix("Self=").unwrap()));
-        assert_eq!(rest, "Root=1-67891233-abcdef012345678912345678;CalledFrom=app");
+        assert_eq!(
+            rest,
+            "Root=1-67891233-abcdef012345678912345678;CalledFrom=app"
+        );
         // (c)
         let mut h = HeaderMap::new();
         h.insert(
@@ -292,11 +320,16 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             X_AMZN_TRACE_ID,
-            "Root=1-67891233-abcdef012345678912345678;Custom=x".parse().unwrap(),
+            "Root=1-67891233-abcdef012345678912345678;Custom=x"
+                .parse()
+                .unwrap(),
         );
         h.insert("x-big", "a".repeat(8 * 1024).parse().unwrap());
         apply_trace_id(&mut h);
-        assert_eq!(h[&X_AMZN_TRACE_ID], "Root=1-67891233-abcdef012345678912345678");
+        assert_eq!(
+            h[&X_AMZN_TRACE_ID],
+            "Root=1-67891233-abcdef012345678912345678"
+        );
     }
 
     #[test]

@@ -1,1 +1,158 @@
-//! airlock-alb (placeholder, being written).
+//! The internal Application Load Balancer: listeners (HTTP and HTTPS with SNI), listener rules,
+//! actions, the request rewriting of §2 of `alb-ecs-dns.md`, and the ALB's own error pages.
+//!
+//! A load balancer is described by a plain [`AlbConfig`]; [`AlbConfig::build`] checks it and
+//! prepares each [`Listener`] once (TLS configuration, rules sorted by priority), and
+//! [`serve_listener`] serves one listener on an already-bound socket. Target groups are live:
+//! a [`TargetGroup`] reads the private `ip:port` set the task runner publishes on a
+//! `tokio::sync::watch` channel, so registration changes apply to the next request.
+//!
+//! Architecture invariant: this crate knows HTTP, TLS, listener rules and target addresses. It
+//! does NOT know about the API gateway, the VPC link, DNS, stack files or tasks. It reaches
+//! targets only through `airlock_net::Network::dial`, from the node interface that accepted the
+//! client connection.
+
+mod config;
+mod error_page;
+mod headers;
+mod proxy;
+mod rules;
+mod serve;
+mod target_group;
+mod tls;
+
+pub use config::{
+    Action, AlbAttributes, AlbConfig, ConfigError, ListenerCertificate, ListenerConfig, Protocol,
+    Redirect, XffMode,
+};
+pub use error_page::{SERVER_HEADER, body as error_page_body, reason_phrase};
+pub use rules::{Condition, RequestView, Rule, RuleError, first_match};
+pub use serve::serve_listener;
+pub use target_group::TargetGroup;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+/// A listener ready to serve: configuration checked, TLS built, rules sorted.
+pub struct Listener {
+    alb_name: String,
+    dns_name: String,
+    attributes: AlbAttributes,
+    protocol: Protocol,
+    port: u16,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    rules: Vec<Rule>,
+    default_action: Action,
+}
+
+impl AlbConfig {
+    /// Checks the configuration and prepares every listener, in order. Nothing binds.
+    pub fn build(self) -> Result<Vec<Arc<Listener>>, ConfigError> {
+        let mut ports = HashSet::new();
+        let mut out = Vec::with_capacity(self.listeners.len());
+        for l in self.listeners {
+            if !ports.insert(l.port) {
+                return Err(ConfigError::DuplicatePort(l.port));
+            }
+            out.push(Arc::new(Listener::new(
+                &self.name,
+                &self.dns_name,
+                self.attributes.clone(),
+                l,
+            )?));
+        }
+        Ok(out)
+    }
+}
+
+impl Listener {
+    /// Prepares one listener of the load balancer `alb_name` (DNS name `dns_name`).
+    pub fn new(
+        alb_name: &str,
+        dns_name: &str,
+        attributes: AlbAttributes,
+        config: ListenerConfig,
+    ) -> Result<Listener, ConfigError> {
+        let port = config.port;
+        if port == 0 {
+            return Err(ConfigError::BadPort);
+        }
+        let tls = match config.protocol {
+            Protocol::Http if !config.certificates.is_empty() => {
+                return Err(ConfigError::CertificateOnHttp(port));
+            }
+            Protocol::Http => None,
+            Protocol::Https => Some(tls::server_config(port, &config.certificates)?),
+        };
+        let mut rules = config.rules;
+        rules.sort_by_key(Rule::priority);
+        if let Some(w) = rules
+            .windows(2)
+            .find(|w| w[0].priority() == w[1].priority())
+        {
+            return Err(ConfigError::DuplicatePriority {
+                port,
+                priority: w[0].priority(),
+            });
+        }
+        for action in rules
+            .iter()
+            .map(Rule::action)
+            .chain(std::iter::once(&config.default_action))
+        {
+            config::check_action(action, config.protocol)?;
+        }
+        Ok(Listener {
+            alb_name: alb_name.to_owned(),
+            dns_name: dns_name.to_owned(),
+            attributes,
+            protocol: config.protocol,
+            port,
+            tls,
+            rules,
+            default_action: config.default_action,
+        })
+    }
+
+    /// The load balancer's name.
+    pub fn alb_name(&self) -> &str {
+        &self.alb_name
+    }
+
+    /// The load balancer's DNS name.
+    pub fn dns_name(&self) -> &str {
+        &self.dns_name
+    }
+
+    /// The listener's protocol.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The port clients connect to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The load balancer attributes in force.
+    pub fn attributes(&self) -> &AlbAttributes {
+        &self.attributes
+    }
+
+    /// The rules, by ascending priority.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+}
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener")
+            .field("alb", &self.alb_name)
+            .field("protocol", &self.protocol)
+            .field("port", &self.port)
+            .field("rules", &self.rules.len())
+            .finish_non_exhaustive()
+    }
+}

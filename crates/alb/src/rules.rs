@@ -67,9 +67,7 @@ pub enum RuleError {
         ch: char,
     },
     /// A host-header value lacks a `.` or has non-letters after the last one.
-    #[error(
-        "host-header value {0:?} must contain a '.' and only letters after the last '.'"
-    )]
+    #[error("host-header value {0:?} must contain a '.' and only letters after the last '.'")]
     HostShape(String),
     /// http-header cannot name `Host`.
     #[error("http-header conditions cannot match Host; use a host-header condition")]
@@ -104,7 +102,12 @@ impl Rule {
         if conditions.is_empty() {
             return Err(RuleError::NoConditions);
         }
-        for once in ["host-header", "path-pattern", "http-request-method", "source-ip"] {
+        for once in [
+            "host-header",
+            "path-pattern",
+            "http-request-method",
+            "source-ip",
+        ] {
             if conditions.iter().filter(|c| c.kind() == once).count() > 1 {
                 return Err(RuleError::Duplicate(once));
             }
@@ -294,13 +297,12 @@ impl Condition {
         if name.eq_ignore_ascii_case("host") {
             return Err(RuleError::HostViaHttpHeader);
         }
-        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            RuleError::BadCharacter {
+        let header =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| RuleError::BadCharacter {
                 kind: KIND,
                 value: name.to_owned(),
                 ch: ' ',
-            }
-        })?;
+            })?;
         let values = collect(KIND, values)?;
         let mut globs = Vec::with_capacity(values.len());
         for v in values {
@@ -594,7 +596,10 @@ mod tests {
         let g = Glob::new("*.example.com", true, false);
         assert!(g.matches(b"test.example.com"));
         assert!(g.matches(b"TEST.Example.COM"));
-        assert!(!g.matches(b"example.com"), "§1.5: *.example.com must not match example.com");
+        assert!(
+            !g.matches(b"example.com"),
+            "§1.5: *.example.com must not match example.com"
+        );
         let p = Glob::new("/img/*/pic.jp?", false, false);
         assert!(p.matches(b"/img/cats/pic.jpg"));
         assert!(p.matches(b"/img/a/b/pic.jpe"));
@@ -624,15 +629,36 @@ mod tests {
             (Condition::http_header("X-Env", ["blue-*"]).unwrap(), true),
             (Condition::http_header("x-env", ["prod"]).unwrap(), false),
             (Condition::http_header("x-missing", ["*"]).unwrap(), false),
-            (Condition::http_request_method(["POST", "GET"]).unwrap(), true),
+            (
+                Condition::http_request_method(["POST", "GET"]).unwrap(),
+                true,
+            ),
             (Condition::http_request_method(["HEAD"]).unwrap(), false),
-            (Condition::query_string([(Some("color"), "blue")]).unwrap(), true),
-            (Condition::query_string([(None::<&str>, "BLUE")]).unwrap(), true),
-            (Condition::query_string([(Some("size"), r"\*")]).unwrap(), true),
-            (Condition::query_string([(Some("color"), "red")]).unwrap(), false),
-            (Condition::query_string([(Some("flag"), "*")]).unwrap(), true),
+            (
+                Condition::query_string([(Some("color"), "blue")]).unwrap(),
+                true,
+            ),
+            (
+                Condition::query_string([(None::<&str>, "BLUE")]).unwrap(),
+                true,
+            ),
+            (
+                Condition::query_string([(Some("size"), r"\*")]).unwrap(),
+                true,
+            ),
+            (
+                Condition::query_string([(Some("color"), "red")]).unwrap(),
+                false,
+            ),
+            (
+                Condition::query_string([(Some("flag"), "*")]).unwrap(),
+                true,
+            ),
             (Condition::source_ip(["10.0.100.0/24"]).unwrap(), true),
-            (Condition::source_ip(["10.0.101.0/24", "::1/128"]).unwrap(), false),
+            (
+                Condition::source_ip(["10.0.101.0/24", "::1/128"]).unwrap(),
+                false,
+            ),
         ];
         for (i, (cond, want)) in cases.iter().enumerate() {
             assert_eq!(cond.matches(&req), *want, "case {i}: {cond:?}");
@@ -725,7 +751,10 @@ mod tests {
         assert_eq!(
             Rule::new(
                 1,
-                vec![c(), Condition::http_request_method(["GET", "PUT", "POST"]).unwrap()],
+                vec![
+                    c(),
+                    Condition::http_request_method(["GET", "PUT", "POST"]).unwrap()
+                ],
                 fixed()
             )
             .unwrap_err(),

@@ -111,10 +111,23 @@ fn serde_diagnostic(err: &yaml_serde::Error, index: &PositionIndex, file: &Path)
         path = head.to_owned();
         text = rest.to_owned();
     }
-    if path.is_empty()
-        && let Some(at) = location
-        && let Some(found) = index.path_at(at)
+    // yaml_serde names the mapping for an unknown field; name the field itself.
+    if let Some(rest) = text.strip_prefix("unknown field `")
+        && let Some((field, _)) = rest.split_once('`')
     {
+        path = position::join_key(&path, field);
+    } else if let Some(at) = location
+        && let Some(found) = index.path_at(
+            at,
+            &if path.is_empty() {
+                String::new()
+            } else {
+                format!("{path}[")
+            },
+        )
+    {
+        // Errors raised after a whole mapping was read (e.g. an action of an unsupported type)
+        // carry the list's path but the element's position; the index knows the element.
         path = found.to_owned();
     }
 
@@ -162,8 +175,7 @@ fn generic_hint(message: &str) -> &'static str {
         "check the value's type; quote text that looks like a number or boolean"
     } else if message.starts_with("duplicate field") {
         "keep only one of them"
-    } else if message.contains("IP") || message.contains("address") || message.contains("prefix")
-    {
+    } else if message.contains("IP") || message.contains("address") || message.contains("prefix") {
         "write a CIDR block like 10.0.0.0/16"
     } else if message.contains("while parsing") || message.contains("while scanning") {
         "check indentation and quoting around this line; YAML indents with spaces, not tabs"

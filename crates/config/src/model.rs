@@ -864,8 +864,14 @@ impl TryFrom<RawAction> for Action {
                         ));
                     }
                 }
-                if raw.message_body.as_ref().is_some_and(|b| b.chars().count() > 1024) {
-                    return Err("message_body is longer than 1024 characters (hint: shorten it)".to_owned());
+                if raw
+                    .message_body
+                    .as_ref()
+                    .is_some_and(|b| b.chars().count() > 1024)
+                {
+                    return Err(
+                        "message_body is longer than 1024 characters (hint: shorten it)".to_owned(),
+                    );
                 }
                 Ok(Action::FixedResponse(FixedResponseAction {
                     status_code,
@@ -1218,7 +1224,10 @@ impl Stack {
 
     /// The security group named `name`.
     pub fn security_group(&self, name: &str) -> Option<&SecurityGroup> {
-        self.vpc.security_groups.iter().find(|g| g.group_name == name)
+        self.vpc
+            .security_groups
+            .iter()
+            .find(|g| g.group_name == name)
     }
 
     /// The certificate named `name`.
@@ -1250,7 +1259,8 @@ impl Stack {
 
     /// The listener a private integration points at.
     pub fn listener(&self, target: &crate::ListenerRef) -> Option<&Listener> {
-        self.load_balancer(&target.load_balancer)?.listener(target.port)
+        self.load_balancer(&target.load_balancer)?
+            .listener(target.port)
     }
 
     /// The target group named `name`.
@@ -1276,7 +1286,10 @@ impl Stack {
     /// The hosted zone named `name` with the given visibility.
     pub fn hosted_zone(&self, name: &str, private_zone: bool) -> Option<&HostedZone> {
         self.hosted_zones.iter().find(|z| {
-            z.private_zone == private_zone && z.name.trim_end_matches('.').eq_ignore_ascii_case(name.trim_end_matches('.'))
+            z.private_zone == private_zone
+                && z.name
+                    .trim_end_matches('.')
+                    .eq_ignore_ascii_case(name.trim_end_matches('.'))
         })
     }
 

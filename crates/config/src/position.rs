@@ -122,13 +122,15 @@ impl PositionIndex {
         }
     }
 
-    /// The deepest path whose value starts at `at`, if any.
-    pub(crate) fn path_at(&self, at: Location) -> Option<&str> {
+    /// The node that starts at `at`, or failing that the first one after it on the same line
+    /// (libyaml places a block sequence item at its `-`, saphyr at the item's content); among
+    /// nodes starting at one place, the deepest. Only paths starting with `prefix` count.
+    pub(crate) fn path_at(&self, at: Location, prefix: &str) -> Option<&str> {
         self.values
             .iter()
-            .filter(|(_, l)| **l == at)
+            .filter(|(p, l)| l.line == at.line && l.column >= at.column && p.starts_with(prefix))
+            .min_by_key(|(p, l)| (l.column, std::cmp::Reverse(p.len())))
             .map(|(p, _)| p.as_str())
-            .max_by_key(|p| p.len())
     }
 }
 
@@ -178,11 +180,29 @@ mod tests {
         let src = "a: 1\nb:\n  - name: x\n    port: 443\n  - [p, q]\n";
         let index = PositionIndex::build(src);
         assert_eq!(index.locate("a"), Location { line: 1, column: 4 });
-        assert_eq!(index.locate("b[0].port"), Location { line: 4, column: 11 });
+        assert_eq!(
+            index.locate("b[0].port"),
+            Location {
+                line: 4,
+                column: 11
+            }
+        );
         assert_eq!(index.locate("b[1][1]"), Location { line: 5, column: 9 });
         // A missing field is reported where its parent starts.
-        assert_eq!(index.locate("b[0].missing"), Location { line: 3, column: 5 });
-        assert_eq!(index.path_at(Location { line: 4, column: 11 }), Some("b[0].port"));
+        assert_eq!(
+            index.locate("b[0].missing"),
+            Location { line: 3, column: 5 }
+        );
+        assert_eq!(
+            index.path_at(
+                Location {
+                    line: 4,
+                    column: 11
+                },
+                ""
+            ),
+            Some("b[0].port")
+        );
     }
 
     #[test]

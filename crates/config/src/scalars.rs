@@ -9,9 +9,43 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
+/// Implements `Deserialize` through `TryFrom<String>` inside the string visitor, so that a
+/// refused value is reported at the scalar's own position (serde's `try_from` attribute converts
+/// after the scalar is consumed, and yaml_serde then blames the enclosing mapping).
+macro_rules! deserialize_from_str {
+    ($($ty:ty => $expecting:literal),* $(,)?) => {$(
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl Visitor<'_> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$ty, E> {
+                        <$ty>::try_from(v.to_owned()).map_err(E::custom)
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+    )*};
+}
+
+deserialize_from_str! {
+    Region => "a region name like us-east-1",
+    AccountId => "a 12-digit account id in quotes",
+    RouteKey => "a route key like \"GET /pets\" or \"$default\"",
+    StageName => "a stage name",
+    IntegrationUri => "a listener reference like pets-alb:443 or a URL",
+    IdentitySource => "an identity source like $request.header.Authorization",
+    HttpCodes => "HTTP codes like \"200\" or \"200-299\"",
+    TargetType => "a target type",
+    BuiltinApp => "a builtin app name",
+}
+
 /// An AWS region name such as `us-east-1`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Region(String);
 
 impl Region {
@@ -50,8 +84,7 @@ impl fmt::Display for Region {
 }
 
 /// A 12-digit AWS account id (kept as text: leading zeros matter).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AccountId(String);
 
 impl AccountId {
@@ -157,8 +190,7 @@ pub enum PathSegment {
 }
 
 /// A route key: `$default` or `<METHOD> <path>` (http-api.md §2.3).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RouteKey {
     /// The catch-all `$default` route.
     Default,
@@ -257,7 +289,8 @@ impl std::str::FromStr for RouteKey {
                     "route key {s:?}: the path contains white space (hint: a route key is exactly `<METHOD> <path>`)"
                 ));
             }
-            let segment = if let Some(inner) = seg.strip_prefix('{').and_then(|r| r.strip_suffix('}'))
+            let segment = if let Some(inner) =
+                seg.strip_prefix('{').and_then(|r| r.strip_suffix('}'))
             {
                 let (name, greedy) = match inner.strip_suffix('+') {
                     Some(name) => (name, true),
@@ -318,8 +351,7 @@ impl fmt::Display for RouteKey {
 }
 
 /// A stage name: `$default` (served at the root) or a named stage (served under `/<name>`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StageName {
     /// `$default`.
     Default,
@@ -345,8 +377,7 @@ impl TryFrom<String> for StageName {
         }
         let ok = !s.is_empty()
             && s.len() <= 128
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if ok {
             Ok(StageName::Named(s))
@@ -381,8 +412,7 @@ impl fmt::Display for ListenerRef {
 }
 
 /// What an integration sends requests to.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IntegrationUri {
     /// A load balancer listener (private integration through a VPC link).
     Listener(ListenerRef),
@@ -421,8 +451,7 @@ impl TryFrom<String> for IntegrationUri {
 }
 
 /// Where a JWT authorizer takes the token from.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentitySource {
     /// `$request.header.<name>`; header names compare case-insensitively.
     Header(String),
@@ -500,8 +529,7 @@ impl<'de> Deserialize<'de> for HealthCheckPort {
 }
 
 /// The HTTP codes a health check accepts as healthy: `200`, `200,202`, `200-299`; each 200–499.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpCodes {
     text: String,
     ranges: Vec<(u16, u16)>,
@@ -510,7 +538,9 @@ pub struct HttpCodes {
 impl HttpCodes {
     /// Whether `status` counts as healthy.
     pub fn contains(&self, status: u16) -> bool {
-        self.ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
+        self.ranges
+            .iter()
+            .any(|(lo, hi)| (*lo..=*hi).contains(&status))
     }
 
     /// The matcher as written.
@@ -609,7 +639,11 @@ fn scaled_number<'de, D: Deserializer<'de>>(
             Err(E::custom(format!(
                 "{v:?} is not a valid {} (hint: write it as in ECS, e.g. \"256\" or \"{}\")",
                 self.what,
-                if self.suffixes.contains(&"vCPU") { "1 vCPU" } else { "1GB" }
+                if self.suffixes.contains(&"vCPU") {
+                    "1 vCPU"
+                } else {
+                    "1GB"
+                }
             )))
         }
     }
@@ -633,8 +667,7 @@ impl<'de> Deserialize<'de> for MemoryMib {
 }
 
 /// How targets are registered in a target group. Only `ip` exists in airlock, as Fargate needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetType {
     /// Targets are private IP addresses (what ECS awsvpc/Fargate registers).
     Ip,
@@ -648,16 +681,13 @@ impl TryFrom<String> for TargetType {
             "instance" | "lambda" | "alb" => Err(format!(
                 "target_type {s:?} is not supported by airlock yet (hint: use `ip`; ECS on Fargate requires it)"
             )),
-            _ => Err(format!(
-                "unknown target_type {s:?} (hint: use `ip`)"
-            )),
+            _ => Err(format!("unknown target_type {s:?} (hint: use `ip`)")),
         }
     }
 }
 
 /// A built-in "container image" airlock runs without Docker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuiltinApp {
     /// The sample pets JSON service (`/health`, `/pets`, `/pets/{id}`, `/whoami`).
     Pets,
@@ -711,9 +741,24 @@ mod tests {
         assert_eq!("ANY /".parse::<RouteKey>().unwrap().to_string(), "ANY /");
         let greedy: RouteKey = "ANY /api/{proxy+}".parse().unwrap();
         assert_eq!(greedy.to_string(), "ANY /api/{proxy+}");
-        assert!("GET /pets/".parse::<RouteKey>().unwrap_err().contains("may not end in `/`"));
-        assert!("GET /{proxy+}/x".parse::<RouteKey>().unwrap_err().contains("must be the last"));
-        assert!("get /pets".parse::<RouteKey>().unwrap_err().contains("unknown method"));
+        assert!(
+            "GET /pets/"
+                .parse::<RouteKey>()
+                .unwrap_err()
+                .contains("may not end in `/`")
+        );
+        assert!(
+            "GET /{proxy+}/x"
+                .parse::<RouteKey>()
+                .unwrap_err()
+                .contains("must be the last")
+        );
+        assert!(
+            "get /pets"
+                .parse::<RouteKey>()
+                .unwrap_err()
+                .contains("unknown method")
+        );
         assert!("GET pets".parse::<RouteKey>().is_err());
         assert!("GET /a//b".parse::<RouteKey>().is_err());
         assert!("GET /a/x{id}".parse::<RouteKey>().is_err());
@@ -755,7 +800,10 @@ mod tests {
 
     #[test]
     fn stage_names_follow_spec_2_2() {
-        assert_eq!(StageName::try_from("$default".to_owned()).unwrap(), StageName::Default);
+        assert_eq!(
+            StageName::try_from("$default".to_owned()).unwrap(),
+            StageName::Default
+        );
         assert!(StageName::try_from("dev_1-x".to_owned()).is_ok());
         assert!(StageName::try_from("dev stage".to_owned()).is_err());
         assert!(StageName::try_from("x".repeat(129)).is_err());

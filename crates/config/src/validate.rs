@@ -94,7 +94,7 @@ fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
         16384 => (32768, 122_880, 8192),
         _ => return false,
     };
-    (lo..=hi).contains(&memory) && (memory - lo) % step == 0
+    (lo..=hi).contains(&memory) && (memory - lo).is_multiple_of(step)
 }
 
 impl<'a> Checker<'a> {
@@ -118,7 +118,8 @@ impl<'a> Checker<'a> {
         let mut seen: HashMap<String, String> = HashMap::new();
         for (path, name) in items {
             if let Some(first) = seen.get(&name.to_ascii_lowercase()) {
-                let message = format!("duplicate {what} {name:?}; it is already defined at {first}");
+                let message =
+                    format!("duplicate {what} {name:?}; it is already defined at {first}");
                 self.issue(
                     path,
                     DiagnosticKind::Duplicate,
@@ -154,7 +155,12 @@ impl<'a> Checker<'a> {
     }
 
     fn subnet_names(&self) -> Vec<&'a str> {
-        self.stack.vpc.subnets.iter().map(|s| s.name.as_str()).collect()
+        self.stack
+            .vpc
+            .subnets
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect()
     }
 
     fn group_names(&self) -> Vec<&'a str> {
@@ -178,7 +184,13 @@ impl<'a> Checker<'a> {
                 "use the name of a subnet under vpc.subnets",
             );
         }
-        self.unique("subnet reference", subnets.iter().enumerate().map(|(i, s)| (format!("{base}[{i}]"), s.as_str())));
+        self.unique(
+            "subnet reference",
+            subnets
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("{base}[{i}]"), s.as_str())),
+        );
     }
 
     fn group_refs(&mut self, base: &str, groups: &[String]) {
@@ -193,7 +205,13 @@ impl<'a> Checker<'a> {
                 "use a group_name from vpc.security_groups",
             );
         }
-        self.unique("security group reference", groups.iter().enumerate().map(|(i, g)| (format!("{base}[{i}]"), g.as_str())));
+        self.unique(
+            "security group reference",
+            groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (format!("{base}[{i}]"), g.as_str())),
+        );
     }
 
     fn cidr_shape(&mut self, path: &str, what: &str, net: Ipv4Net) {
@@ -201,7 +219,10 @@ impl<'a> Checker<'a> {
             self.issue(
                 path,
                 DiagnosticKind::InvalidValue,
-                format!("{what} {net} has a /{} prefix; AWS allows /16 to /28", net.prefix_len()),
+                format!(
+                    "{what} {net} has a /{} prefix; AWS allows /16 to /28",
+                    net.prefix_len()
+                ),
                 "use a prefix length between 16 and 28",
             );
         }
@@ -221,7 +242,10 @@ impl<'a> Checker<'a> {
         self.cidr_shape("vpc.cidr_block", "VPC CIDR", vpc.cidr_block);
         self.unique(
             "subnet",
-            vpc.subnets.iter().enumerate().map(|(i, s)| (format!("vpc.subnets[{i}].name"), s.name.as_str())),
+            vpc.subnets
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("vpc.subnets[{i}].name"), s.name.as_str())),
         );
         for (i, s) in vpc.subnets.iter().enumerate() {
             let path = format!("vpc.subnets[{i}].cidr_block");
@@ -230,7 +254,10 @@ impl<'a> Checker<'a> {
                 self.issue(
                     &path,
                     DiagnosticKind::Conflict,
-                    format!("subnet {:?} ({}) is not inside the VPC CIDR {}", s.name, s.cidr_block, vpc.cidr_block),
+                    format!(
+                        "subnet {:?} ({}) is not inside the VPC CIDR {}",
+                        s.name, s.cidr_block, vpc.cidr_block
+                    ),
                     "pick a subnet CIDR inside vpc.cidr_block",
                 );
             }
@@ -250,30 +277,41 @@ impl<'a> Checker<'a> {
                 }
             }
             let az = &s.availability_zone;
-            let ok = az
-                .strip_prefix(stack.region.as_str())
-                .is_some_and(|rest| rest.len() == 1 && rest.bytes().all(|b| b.is_ascii_lowercase()));
+            let ok = az.strip_prefix(stack.region.as_str()).is_some_and(|rest| {
+                rest.len() == 1 && rest.bytes().all(|b| b.is_ascii_lowercase())
+            });
             if !ok {
                 self.issue(
                     format!("vpc.subnets[{i}].availability_zone"),
                     DiagnosticKind::InvalidValue,
-                    format!("{az:?} is not an availability zone of region {}", stack.region),
-                    format!("write the region followed by a letter, like {}a", stack.region),
+                    format!(
+                        "{az:?} is not an availability zone of region {}",
+                        stack.region
+                    ),
+                    format!(
+                        "write the region followed by a letter, like {}a",
+                        stack.region
+                    ),
                 );
             }
         }
 
         self.unique(
             "security group",
-            vpc.security_groups
-                .iter()
-                .enumerate()
-                .map(|(i, g)| (format!("vpc.security_groups[{i}].group_name"), g.group_name.as_str())),
+            vpc.security_groups.iter().enumerate().map(|(i, g)| {
+                (
+                    format!("vpc.security_groups[{i}].group_name"),
+                    g.group_name.as_str(),
+                )
+            }),
         );
         let groups = self.group_names();
         for (i, g) in vpc.security_groups.iter().enumerate() {
             let base = format!("vpc.security_groups[{i}]");
-            if g.group_name.is_empty() || g.group_name.len() > 255 || g.group_name.starts_with("sg-") {
+            if g.group_name.is_empty()
+                || g.group_name.len() > 255
+                || g.group_name.starts_with("sg-")
+            {
                 self.issue(
                     format!("{base}.group_name"),
                     DiagnosticKind::InvalidValue,
@@ -284,12 +322,24 @@ impl<'a> Checker<'a> {
             for (j, r) in g.ingress.iter().enumerate() {
                 let path = format!("{base}.ingress[{j}]");
                 self.rule(&path, r.ip_protocol, r.from_port, r.to_port);
-                self.peer(&path, "source_security_group", r.cidr_ip, r.source_security_group.as_deref(), &groups);
+                self.peer(
+                    &path,
+                    "source_security_group",
+                    r.cidr_ip,
+                    r.source_security_group.as_deref(),
+                    &groups,
+                );
             }
             for (j, r) in g.egress.iter().flatten().enumerate() {
                 let path = format!("{base}.egress[{j}]");
                 self.rule(&path, r.ip_protocol, r.from_port, r.to_port);
-                self.peer(&path, "destination_security_group", r.cidr_ip, r.destination_security_group.as_deref(), &groups);
+                self.peer(
+                    &path,
+                    "destination_security_group",
+                    r.cidr_ip,
+                    r.destination_security_group.as_deref(),
+                    &groups,
+                );
             }
         }
     }
@@ -352,7 +402,14 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn peer(&mut self, path: &str, group_field: &str, cidr: Option<Ipv4Net>, group: Option<&str>, groups: &[&str]) {
+    fn peer(
+        &mut self,
+        path: &str,
+        group_field: &str,
+        cidr: Option<Ipv4Net>,
+        group: Option<&str>,
+        groups: &[&str],
+    ) {
         match (cidr, group) {
             (Some(_), None) => {}
             (None, Some(g)) => {
@@ -393,7 +450,10 @@ impl<'a> Checker<'a> {
         let certs = &self.stack.certificates;
         self.unique(
             "certificate",
-            certs.iter().enumerate().map(|(i, c)| (format!("certificates[{i}].name"), c.name.as_str())),
+            certs
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (format!("certificates[{i}].name"), c.name.as_str())),
         );
         for (i, c) in certs.iter().enumerate() {
             if !is_dns_name(&c.domain_name, true) {
@@ -471,7 +531,14 @@ impl<'a> Checker<'a> {
                     );
                 }
                 match &r.alias_target {
-                    Some(alias) => self.alias(&base, &name, r.r#type, r.ttl, !r.resource_records.is_empty(), alias),
+                    Some(alias) => self.alias(
+                        &base,
+                        &name,
+                        r.r#type,
+                        r.ttl,
+                        !r.resource_records.is_empty(),
+                        alias,
+                    ),
                     None => self.plain_record(&base, &name, &zone, r.r#type, &r.resource_records),
                 }
             }
@@ -513,7 +580,12 @@ impl<'a> Checker<'a> {
         }
         match &alias.destination {
             AliasDestination::CustomDomain(domain) => {
-                let known: Vec<&str> = self.stack.domain_names.iter().map(|d| d.domain_name.as_str()).collect();
+                let known: Vec<&str> = self
+                    .stack
+                    .domain_names
+                    .iter()
+                    .map(|d| d.domain_name.as_str())
+                    .collect();
                 if self.reference(
                     format!("{base}.alias_target.custom_domain"),
                     "custom domain",
@@ -532,7 +604,12 @@ impl<'a> Checker<'a> {
                 }
             }
             AliasDestination::LoadBalancer(lb) => {
-                let known: Vec<&str> = self.stack.load_balancers.iter().map(|l| l.name.as_str()).collect();
+                let known: Vec<&str> = self
+                    .stack
+                    .load_balancers
+                    .iter()
+                    .map(|l| l.name.as_str())
+                    .collect();
                 self.reference(
                     format!("{base}.alias_target.load_balancer"),
                     "load balancer",
@@ -545,7 +622,14 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn plain_record(&mut self, base: &str, name: &str, zone: &str, kind: RecordType, values: &[String]) {
+    fn plain_record(
+        &mut self,
+        base: &str,
+        name: &str,
+        zone: &str,
+        kind: RecordType,
+        values: &[String],
+    ) {
         if values.is_empty() {
             self.issue(
                 base,
@@ -599,23 +683,42 @@ impl<'a> Checker<'a> {
         let stack = self.stack;
         self.unique(
             "HTTP API",
-            stack.http_apis.iter().enumerate().map(|(i, a)| (format!("http_apis[{i}].name"), a.name.as_str())),
+            stack
+                .http_apis
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("http_apis[{i}].name"), a.name.as_str())),
         );
         let links: Vec<&str> = stack.vpc_links.iter().map(|l| l.name.as_str()).collect();
-        let lbs: Vec<&str> = stack.load_balancers.iter().map(|l| l.name.as_str()).collect();
+        let lbs: Vec<&str> = stack
+            .load_balancers
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
         for (i, api) in stack.http_apis.iter().enumerate() {
             let base = format!("http_apis[{i}]");
             self.unique(
                 "authorizer",
-                api.authorizers.iter().enumerate().map(|(j, a)| (format!("{base}.authorizers[{j}].name"), a.name.as_str())),
+                api.authorizers
+                    .iter()
+                    .enumerate()
+                    .map(|(j, a)| (format!("{base}.authorizers[{j}].name"), a.name.as_str())),
             );
             self.unique(
                 "integration",
-                api.integrations.iter().enumerate().map(|(j, a)| (format!("{base}.integrations[{j}].name"), a.name.as_str())),
+                api.integrations
+                    .iter()
+                    .enumerate()
+                    .map(|(j, a)| (format!("{base}.integrations[{j}].name"), a.name.as_str())),
             );
             self.unique(
                 "stage",
-                api.stages.iter().enumerate().map(|(j, s)| (format!("{base}.stages[{j}].stage_name"), s.stage_name.as_str())),
+                api.stages.iter().enumerate().map(|(j, s)| {
+                    (
+                        format!("{base}.stages[{j}].stage_name"),
+                        s.stage_name.as_str(),
+                    )
+                }),
             );
 
             for (j, a) in api.authorizers.iter().enumerate() {
@@ -624,7 +727,10 @@ impl<'a> Checker<'a> {
                     self.issue(
                         format!("{path}.identity_source"),
                         DiagnosticKind::InvalidValue,
-                        format!("a JWT authorizer needs exactly one identity source, found {}", a.identity_source.len()),
+                        format!(
+                            "a JWT authorizer needs exactly one identity source, found {}",
+                            a.identity_source.len()
+                        ),
                         "use identity_source: [\"$request.header.Authorization\"]",
                     );
                 }
@@ -644,7 +750,10 @@ impl<'a> Checker<'a> {
                     self.issue(
                         format!("{path}.jwt_configuration.audience"),
                         DiagnosticKind::InvalidValue,
-                        format!("a JWT authorizer needs 1 to 50 audiences, found {}", audience.len()),
+                        format!(
+                            "a JWT authorizer needs 1 to 50 audiences, found {}",
+                            audience.len()
+                        ),
                         "list the accepted `aud` values, e.g. audience: [pets-client]",
                     );
                 }
@@ -656,7 +765,10 @@ impl<'a> Checker<'a> {
                     self.issue(
                         format!("{path}.timeout_in_millis"),
                         DiagnosticKind::InvalidValue,
-                        format!("timeout {} ms is outside 50..=30000", integ.timeout_in_millis),
+                        format!(
+                            "timeout {} ms is outside 50..=30000",
+                            integ.timeout_in_millis
+                        ),
                         "HTTP APIs allow 50 to 30000 ms; the default is 30000",
                     );
                 }
@@ -757,7 +869,8 @@ impl<'a> Checker<'a> {
                 }
             }
 
-            let integrations: Vec<&str> = api.integrations.iter().map(|x| x.name.as_str()).collect();
+            let integrations: Vec<&str> =
+                api.integrations.iter().map(|x| x.name.as_str()).collect();
             let authorizers: Vec<&str> = api.authorizers.iter().map(|x| x.name.as_str()).collect();
             let mut shapes = HashMap::new();
             for (j, route) in api.routes.iter().enumerate() {
@@ -824,7 +937,10 @@ impl<'a> Checker<'a> {
                     self.issue(
                         format!("{path}.authorization_scopes"),
                         DiagnosticKind::InvalidValue,
-                        format!("{} scopes; a route allows at most 10", route.authorization_scopes.len()),
+                        format!(
+                            "{} scopes; a route allows at most 10",
+                            route.authorization_scopes.len()
+                        ),
                         "keep at most 10 scopes",
                     );
                 }
@@ -843,13 +959,21 @@ impl<'a> Checker<'a> {
             for (j, stage) in api.stages.iter().enumerate() {
                 let path = format!("{base}.stages[{j}].stage_variables");
                 if stage.stage_variables.len() > 100 {
-                    self.issue(&path, DiagnosticKind::InvalidValue, "more than 100 stage variables", "keep at most 100");
+                    self.issue(
+                        &path,
+                        DiagnosticKind::InvalidValue,
+                        "more than 100 stage variables",
+                        "keep at most 100",
+                    );
                 }
                 for (k, v) in &stage.stage_variables {
-                    let key_ok = !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    let key_ok = !k.is_empty()
+                        && k.len() <= 64
+                        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
                     let value_ok = !v.is_empty()
                         && v.len() <= 512
-                        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#&=,".contains(&b));
+                        && v.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#&=,".contains(&b));
                     if !key_ok || !value_ok {
                         self.issue(
                             format!("{path}.{k}"),
@@ -867,13 +991,20 @@ impl<'a> Checker<'a> {
         let stack = self.stack;
         self.unique(
             "custom domain",
-            stack.domain_names.iter().enumerate().map(|(i, d)| (format!("domain_names[{i}].domain_name"), d.domain_name.as_str())),
+            stack.domain_names.iter().enumerate().map(|(i, d)| {
+                (
+                    format!("domain_names[{i}].domain_name"),
+                    d.domain_name.as_str(),
+                )
+            }),
         );
         let certs: Vec<&str> = stack.certificates.iter().map(|c| c.name.as_str()).collect();
         let apis: Vec<&str> = stack.http_apis.iter().map(|a| a.name.as_str()).collect();
         for (i, d) in stack.domain_names.iter().enumerate() {
             let base = format!("domain_names[{i}]");
-            if !is_dns_name(&d.domain_name, false) || d.domain_name != d.domain_name.to_ascii_lowercase() {
+            if !is_dns_name(&d.domain_name, false)
+                || d.domain_name != d.domain_name.to_ascii_lowercase()
+            {
                 self.issue(
                     format!("{base}.domain_name"),
                     DiagnosticKind::InvalidValue,
@@ -888,7 +1019,9 @@ impl<'a> Checker<'a> {
                 &d.certificate,
                 &certs,
                 "use a name from certificates",
-            ) && stack.certificate(&d.certificate).is_some_and(|c| !c.covers(&d.domain_name))
+            ) && stack
+                .certificate(&d.certificate)
+                .is_some_and(|c| !c.covers(&d.domain_name))
             {
                 self.issue(
                     format!("{base}.certificate"),
@@ -900,15 +1033,27 @@ impl<'a> Checker<'a> {
             let mut keys: HashMap<&str, usize> = HashMap::new();
             for (j, m) in d.api_mappings.iter().enumerate() {
                 let path = format!("{base}.api_mappings[{j}]");
-                if self.reference(format!("{path}.api"), "HTTP API", "HTTP APIs", &m.api, &apis, "use a name from http_apis")
-                    && let Some(api) = stack.http_api(&m.api)
+                if self.reference(
+                    format!("{path}.api"),
+                    "HTTP API",
+                    "HTTP APIs",
+                    &m.api,
+                    &apis,
+                    "use a name from http_apis",
+                ) && let Some(api) = stack.http_api(&m.api)
                     && api.stage(&m.stage).is_none()
                 {
-                    let stages: Vec<&str> = api.stages.iter().map(|s| s.stage_name.as_str()).collect();
+                    let stages: Vec<&str> =
+                        api.stages.iter().map(|s| s.stage_name.as_str()).collect();
                     self.issue(
                         format!("{path}.stage"),
                         DiagnosticKind::UnknownReference,
-                        format!("API {:?} has no stage named {:?}; its stages: {}", m.api, m.stage.as_str(), list(&stages)),
+                        format!(
+                            "API {:?} has no stage named {:?}; its stages: {}",
+                            m.api,
+                            m.stage.as_str(),
+                            list(&stages)
+                        ),
                         "map one of the API's stages, or add the stage to the API",
                     );
                 }
@@ -917,7 +1062,9 @@ impl<'a> Checker<'a> {
                     && !key.starts_with('/')
                     && !key.ends_with('/')
                     && !key.contains("//")
-                    && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"$-_.+!*'()/".contains(&b));
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"$-_.+!*'()/".contains(&b));
                 if !key_ok {
                     self.issue(
                         format!("{path}.api_mapping_key"),
@@ -942,23 +1089,38 @@ impl<'a> Checker<'a> {
         let stack = self.stack;
         self.unique(
             "VPC link",
-            stack.vpc_links.iter().enumerate().map(|(i, l)| (format!("vpc_links[{i}].name"), l.name.as_str())),
+            stack
+                .vpc_links
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (format!("vpc_links[{i}].name"), l.name.as_str())),
         );
         for (i, link) in stack.vpc_links.iter().enumerate() {
             let base = format!("vpc_links[{i}]");
             if link.name.is_empty() || link.name.len() > 128 {
-                self.issue(format!("{base}.name"), DiagnosticKind::InvalidValue, "a VPC link name has 1 to 128 characters", "shorten the name");
+                self.issue(
+                    format!("{base}.name"),
+                    DiagnosticKind::InvalidValue,
+                    "a VPC link name has 1 to 128 characters",
+                    "shorten the name",
+                );
             }
             if link.subnet_ids.is_empty() || link.subnet_ids.len() > 10 {
                 self.issue(
                     format!("{base}.subnet_ids"),
                     DiagnosticKind::InvalidValue,
-                    format!("a VPC link needs 1 to 10 subnets, found {}", link.subnet_ids.len()),
+                    format!(
+                        "a VPC link needs 1 to 10 subnets, found {}",
+                        link.subnet_ids.len()
+                    ),
                     "list the subnets its interfaces go in",
                 );
             }
             self.subnet_refs(&format!("{base}.subnet_ids"), &link.subnet_ids);
-            self.group_refs(&format!("{base}.security_group_ids"), &link.security_group_ids);
+            self.group_refs(
+                &format!("{base}.security_group_ids"),
+                &link.security_group_ids,
+            );
         }
     }
 
@@ -966,7 +1128,11 @@ impl<'a> Checker<'a> {
         let stack = self.stack;
         self.unique(
             "load balancer",
-            stack.load_balancers.iter().enumerate().map(|(i, l)| (format!("load_balancers[{i}].name"), l.name.as_str())),
+            stack
+                .load_balancers
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (format!("load_balancers[{i}].name"), l.name.as_str())),
         );
         let certs: Vec<&str> = stack.certificates.iter().map(|c| c.name.as_str()).collect();
         // Target group name → the load balancer that first forwards to it.
@@ -1013,13 +1179,21 @@ impl<'a> Checker<'a> {
             for (j, listener) in lb.listeners.iter().enumerate() {
                 let lpath = format!("{base}.listeners[{j}]");
                 if listener.port == 0 {
-                    self.issue(format!("{lpath}.port"), DiagnosticKind::InvalidValue, "port 0 is not a listener port", "use a port between 1 and 65535");
+                    self.issue(
+                        format!("{lpath}.port"),
+                        DiagnosticKind::InvalidValue,
+                        "port 0 is not a listener port",
+                        "use a port between 1 and 65535",
+                    );
                 }
                 if let Some(first) = ports.insert(listener.port, j) {
                     self.issue(
                         format!("{lpath}.port"),
                         DiagnosticKind::Duplicate,
-                        format!("port {} is already used by {base}.listeners[{first}]", listener.port),
+                        format!(
+                            "port {} is already used by {base}.listeners[{first}]",
+                            listener.port
+                        ),
                         "give each listener of a load balancer its own port",
                     );
                 }
@@ -1052,17 +1226,32 @@ impl<'a> Checker<'a> {
                     self.issue(
                         format!("{lpath}.default_actions"),
                         DiagnosticKind::InvalidValue,
-                        format!("a listener needs exactly one default action, found {}", listener.default_actions.len()),
+                        format!(
+                            "a listener needs exactly one default action, found {}",
+                            listener.default_actions.len()
+                        ),
                         "give it one forward, redirect or fixed-response action",
                     );
                 }
-                self.actions(&format!("{lpath}.default_actions"), listener, &listener.default_actions, &lb.name, &mut owners);
+                self.actions(
+                    &format!("{lpath}.default_actions"),
+                    listener,
+                    &listener.default_actions,
+                    &lb.name,
+                    &mut owners,
+                );
                 self.rules(&lpath, listener, &lb.name, &mut owners);
             }
         }
     }
 
-    fn rules<'s>(&mut self, lpath: &str, listener: &'s Listener, lb: &'s str, owners: &mut HashMap<&'s str, &'s str>) {
+    fn rules<'s>(
+        &mut self,
+        lpath: &str,
+        listener: &'s Listener,
+        lb: &'s str,
+        owners: &mut HashMap<&'s str, &'s str>,
+    ) {
         let mut priorities: HashMap<u32, usize> = HashMap::new();
         for (k, rule) in listener.rules.iter().enumerate() {
             let rpath = format!("{lpath}.rules[{k}]");
@@ -1078,12 +1267,20 @@ impl<'a> Checker<'a> {
                 self.issue(
                     format!("{rpath}.priority"),
                     DiagnosticKind::Duplicate,
-                    format!("priority {} is already used by {lpath}.rules[{first}]", rule.priority),
+                    format!(
+                        "priority {} is already used by {lpath}.rules[{first}]",
+                        rule.priority
+                    ),
                     "give each rule of a listener its own priority",
                 );
             }
             if rule.conditions.is_empty() {
-                self.issue(&rpath, DiagnosticKind::Schema, "a rule needs at least one condition", "add conditions, or use the listener's default action");
+                self.issue(
+                    &rpath,
+                    DiagnosticKind::Schema,
+                    "a rule needs at least one condition",
+                    "add conditions, or use the listener's default action",
+                );
             }
             let mut once: HashSet<ConditionField> = HashSet::new();
             let mut total = 0;
@@ -1094,11 +1291,17 @@ impl<'a> Checker<'a> {
                     self.issue(
                         format!("{cpath}.values"),
                         DiagnosticKind::InvalidValue,
-                        format!("a condition takes 1 to 3 values, found {}", cond.values.len()),
+                        format!(
+                            "a condition takes 1 to 3 values, found {}",
+                            cond.values.len()
+                        ),
                         "split the values over several rules",
                     );
                 }
-                let repeatable = matches!(cond.field, ConditionField::HttpHeader | ConditionField::QueryString);
+                let repeatable = matches!(
+                    cond.field,
+                    ConditionField::HttpHeader | ConditionField::QueryString
+                );
                 if !repeatable && !once.insert(cond.field) {
                     self.issue(
                         format!("{cpath}.field"),
@@ -1108,7 +1311,12 @@ impl<'a> Checker<'a> {
                     );
                 }
                 match (cond.field, &cond.http_header_name) {
-                    (ConditionField::HttpHeader, None) => self.issue(&cpath, DiagnosticKind::Schema, "an http-header condition needs http_header_name", "add http_header_name: <header>"),
+                    (ConditionField::HttpHeader, None) => self.issue(
+                        &cpath,
+                        DiagnosticKind::Schema,
+                        "an http-header condition needs http_header_name",
+                        "add http_header_name: <header>",
+                    ),
                     (ConditionField::HttpHeader, Some(_)) | (_, None) => {}
                     (_, Some(_)) => self.issue(
                         format!("{cpath}.http_header_name"),
@@ -1121,7 +1329,10 @@ impl<'a> Checker<'a> {
                     let ok = match cond.field {
                         ConditionField::SourceIp => v.parse::<IpNet>().is_ok(),
                         ConditionField::HttpRequestMethod => {
-                            !v.is_empty() && v.len() <= 40 && v.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+                            !v.is_empty()
+                                && v.len() <= 40
+                                && v.bytes()
+                                    .all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
                         }
                         ConditionField::PathPattern => v.starts_with('/') || v.starts_with('*'),
                         _ => !v.is_empty() && v.len() <= 128,
@@ -1133,7 +1344,9 @@ impl<'a> Checker<'a> {
                             format!("{v:?} is not a valid value for this condition"),
                             match cond.field {
                                 ConditionField::SourceIp => "write a CIDR like 10.0.0.0/16",
-                                ConditionField::HttpRequestMethod => "write an upper-case method like GET",
+                                ConditionField::HttpRequestMethod => {
+                                    "write an upper-case method like GET"
+                                }
                                 ConditionField::PathPattern => "write a path pattern like /img/*",
                                 _ => "use 1 to 128 characters",
                             },
@@ -1153,11 +1366,20 @@ impl<'a> Checker<'a> {
                 self.issue(
                     format!("{rpath}.actions"),
                     DiagnosticKind::InvalidValue,
-                    format!("a rule needs exactly one action, found {}", rule.actions.len()),
+                    format!(
+                        "a rule needs exactly one action, found {}",
+                        rule.actions.len()
+                    ),
                     "give it one forward, redirect or fixed-response action",
                 );
             }
-            self.actions(&format!("{rpath}.actions"), listener, &rule.actions, lb, owners);
+            self.actions(
+                &format!("{rpath}.actions"),
+                listener,
+                &rule.actions,
+                lb,
+                owners,
+            );
         }
     }
 
@@ -1169,12 +1391,24 @@ impl<'a> Checker<'a> {
         lb: &'s str,
         owners: &mut HashMap<&'s str, &'s str>,
     ) {
-        let tgs: Vec<&str> = self.stack.target_groups.iter().map(|t| t.name.as_str()).collect();
+        let tgs: Vec<&str> = self
+            .stack
+            .target_groups
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
         for (i, action) in actions.iter().enumerate() {
             match action {
                 Action::Forward { target_group } => {
                     let path = format!("{base}[{i}].target_group");
-                    if self.reference(path.clone(), "target group", "target groups", target_group, &tgs, "use a name from target_groups") {
+                    if self.reference(
+                        path.clone(),
+                        "target group",
+                        "target groups",
+                        target_group,
+                        &tgs,
+                        "use a name from target_groups",
+                    ) {
                         let owner = *owners.entry(target_group).or_insert(lb);
                         if owner != lb {
                             self.issue(
@@ -1187,7 +1421,8 @@ impl<'a> Checker<'a> {
                     }
                 }
                 Action::Redirect(r) => {
-                    if listener.protocol == Protocol::Https && r.protocol.as_deref() == Some("HTTP") {
+                    if listener.protocol == Protocol::Https && r.protocol.as_deref() == Some("HTTP")
+                    {
                         self.issue(
                             format!("{base}[{i}].protocol"),
                             DiagnosticKind::InvalidValue,
@@ -1205,7 +1440,11 @@ impl<'a> Checker<'a> {
         let stack = self.stack;
         self.unique(
             "target group",
-            stack.target_groups.iter().enumerate().map(|(i, t)| (format!("target_groups[{i}].name"), t.name.as_str())),
+            stack
+                .target_groups
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("target_groups[{i}].name"), t.name.as_str())),
         );
         for (i, tg) in stack.target_groups.iter().enumerate() {
             let base = format!("target_groups[{i}]");
@@ -1218,7 +1457,12 @@ impl<'a> Checker<'a> {
                 );
             }
             if tg.port == 0 {
-                self.issue(format!("{base}.port"), DiagnosticKind::InvalidValue, "port 0 is not a target port", "use a port between 1 and 65535");
+                self.issue(
+                    format!("{base}.port"),
+                    DiagnosticKind::InvalidValue,
+                    "port 0 is not a target port",
+                    "use a port between 1 and 65535",
+                );
             }
             if let Some(hc) = &tg.health_check {
                 let hpath = format!("{base}.health_check");
@@ -1226,7 +1470,12 @@ impl<'a> Checker<'a> {
                     ("interval_seconds", hc.interval_seconds, 5, 300),
                     ("timeout_seconds", hc.timeout_seconds, 2, 120),
                     ("healthy_threshold_count", hc.healthy_threshold_count, 2, 10),
-                    ("unhealthy_threshold_count", hc.unhealthy_threshold_count, 2, 10),
+                    (
+                        "unhealthy_threshold_count",
+                        hc.unhealthy_threshold_count,
+                        2,
+                        10,
+                    ),
                 ];
                 for (field, value, lo, hi) in ranges {
                     if !(lo..=hi).contains(&value) {
@@ -1242,7 +1491,10 @@ impl<'a> Checker<'a> {
                     self.issue(
                         format!("{hpath}.timeout_seconds"),
                         DiagnosticKind::Conflict,
-                        format!("timeout {} s is not shorter than the interval {} s", hc.timeout_seconds, hc.interval_seconds),
+                        format!(
+                            "timeout {} s is not shorter than the interval {} s",
+                            hc.timeout_seconds, hc.interval_seconds
+                        ),
                         "make timeout_seconds smaller than interval_seconds",
                     );
                 }
@@ -1262,16 +1514,36 @@ impl<'a> Checker<'a> {
         let stack = self.stack;
         self.unique(
             "cluster",
-            stack.clusters.iter().enumerate().map(|(i, c)| (format!("clusters[{i}].cluster_name"), c.cluster_name.as_str())),
+            stack.clusters.iter().enumerate().map(|(i, c)| {
+                (
+                    format!("clusters[{i}].cluster_name"),
+                    c.cluster_name.as_str(),
+                )
+            }),
         );
         self.unique(
             "task definition family",
-            stack.task_definitions.iter().enumerate().map(|(i, t)| (format!("task_definitions[{i}].family"), t.family.as_str())),
+            stack
+                .task_definitions
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("task_definitions[{i}].family"), t.family.as_str())),
         );
         for (i, td) in stack.task_definitions.iter().enumerate() {
             let base = format!("task_definitions[{i}]");
-            if td.family.is_empty() || td.family.len() > 255 || !td.family.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-                self.issue(format!("{base}.family"), DiagnosticKind::InvalidValue, format!("{:?} is not a valid family", td.family), "use 1-255 letters, digits, `_` or `-`");
+            if td.family.is_empty()
+                || td.family.len() > 255
+                || !td
+                    .family
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                self.issue(
+                    format!("{base}.family"),
+                    DiagnosticKind::InvalidValue,
+                    format!("{:?} is not a valid family", td.family),
+                    "use 1-255 letters, digits, `_` or `-`",
+                );
             }
             if !fargate_memory_ok(td.cpu.0, td.memory.0) {
                 self.issue(
@@ -1282,7 +1554,12 @@ impl<'a> Checker<'a> {
                 );
             }
             if td.container_definitions.is_empty() {
-                self.issue(&base, DiagnosticKind::Schema, "a task definition needs at least one container", "add container_definitions");
+                self.issue(
+                    &base,
+                    DiagnosticKind::Schema,
+                    "a task definition needs at least one container",
+                    "add container_definitions",
+                );
             } else if !td.container_definitions.iter().any(|c| c.essential) {
                 self.issue(
                     format!("{base}.container_definitions"),
@@ -1293,14 +1570,24 @@ impl<'a> Checker<'a> {
             }
             self.unique(
                 "container",
-                td.container_definitions.iter().enumerate().map(|(j, c)| (format!("{base}.container_definitions[{j}].name"), c.name.as_str())),
+                td.container_definitions.iter().enumerate().map(|(j, c)| {
+                    (
+                        format!("{base}.container_definitions[{j}].name"),
+                        c.name.as_str(),
+                    )
+                }),
             );
             for (j, c) in td.container_definitions.iter().enumerate() {
                 let cpath = format!("{base}.container_definitions[{j}]");
                 match (&c.builtin, &c.command) {
                     (Some(_), None) => {}
                     (None, Some(cmd)) if !cmd.is_empty() && !cmd[0].is_empty() => {}
-                    (None, Some(_)) => self.issue(format!("{cpath}.command"), DiagnosticKind::InvalidValue, "command is empty", "give the program and its arguments, e.g. [python3, -m, http.server]"),
+                    (None, Some(_)) => self.issue(
+                        format!("{cpath}.command"),
+                        DiagnosticKind::InvalidValue,
+                        "command is empty",
+                        "give the program and its arguments, e.g. [python3, -m, http.server]",
+                    ),
                     _ => self.issue(
                         &cpath,
                         DiagnosticKind::Schema,
@@ -1309,28 +1596,56 @@ impl<'a> Checker<'a> {
                     ),
                 }
                 if c.working_directory.is_some() && c.command.is_none() {
-                    self.issue(format!("{cpath}.working_directory"), DiagnosticKind::Conflict, "working_directory applies only to command containers", "remove it");
+                    self.issue(
+                        format!("{cpath}.working_directory"),
+                        DiagnosticKind::Conflict,
+                        "working_directory applies only to command containers",
+                        "remove it",
+                    );
                 }
-                if c.port_env_var.is_empty() || !c.port_env_var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                    self.issue(format!("{cpath}.port_env_var"), DiagnosticKind::InvalidValue, format!("{:?} is not an environment variable name", c.port_env_var), "use letters, digits and `_`, e.g. PORT");
+                if c.port_env_var.is_empty()
+                    || !c
+                        .port_env_var
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    self.issue(
+                        format!("{cpath}.port_env_var"),
+                        DiagnosticKind::InvalidValue,
+                        format!("{:?} is not an environment variable name", c.port_env_var),
+                        "use letters, digits and `_`, e.g. PORT",
+                    );
                 }
                 let mut ports: HashMap<u16, usize> = HashMap::new();
                 for (k, pm) in c.port_mappings.iter().enumerate() {
                     if pm.container_port == 0 {
-                        self.issue(format!("{cpath}.port_mappings[{k}].container_port"), DiagnosticKind::InvalidValue, "port 0 is not a container port", "use a port between 1 and 65535");
+                        self.issue(
+                            format!("{cpath}.port_mappings[{k}].container_port"),
+                            DiagnosticKind::InvalidValue,
+                            "port 0 is not a container port",
+                            "use a port between 1 and 65535",
+                        );
                     }
                     if let Some(first) = ports.insert(pm.container_port, k) {
                         self.issue(
                             format!("{cpath}.port_mappings[{k}].container_port"),
                             DiagnosticKind::Duplicate,
-                            format!("container port {} is already mapped at port_mappings[{first}]", pm.container_port),
+                            format!(
+                                "container port {} is already mapped at port_mappings[{first}]",
+                                pm.container_port
+                            ),
                             "map each container port once",
                         );
                     }
                 }
                 for (k, kv) in c.environment.iter().enumerate() {
                     if kv.name.is_empty() || kv.name.contains('=') {
-                        self.issue(format!("{cpath}.environment[{k}].name"), DiagnosticKind::InvalidValue, format!("{:?} is not an environment variable name", kv.name), "use a non-empty name without `=`");
+                        self.issue(
+                            format!("{cpath}.environment[{k}].name"),
+                            DiagnosticKind::InvalidValue,
+                            format!("{:?} is not an environment variable name", kv.name),
+                            "use a non-empty name without `=`",
+                        );
                     }
                 }
             }
@@ -1338,21 +1653,49 @@ impl<'a> Checker<'a> {
 
         self.unique(
             "service",
-            stack.services.iter().enumerate().map(|(i, s)| (format!("services[{i}].service_name"), s.service_name.as_str())),
+            stack.services.iter().enumerate().map(|(i, s)| {
+                (
+                    format!("services[{i}].service_name"),
+                    s.service_name.as_str(),
+                )
+            }),
         );
-        let clusters: Vec<&str> = stack.clusters.iter().map(|c| c.cluster_name.as_str()).collect();
-        let families: Vec<&str> = stack.task_definitions.iter().map(|t| t.family.as_str()).collect();
-        let tgs: Vec<&str> = stack.target_groups.iter().map(|t| t.name.as_str()).collect();
+        let clusters: Vec<&str> = stack
+            .clusters
+            .iter()
+            .map(|c| c.cluster_name.as_str())
+            .collect();
+        let families: Vec<&str> = stack
+            .task_definitions
+            .iter()
+            .map(|t| t.family.as_str())
+            .collect();
+        let tgs: Vec<&str> = stack
+            .target_groups
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
         let attached: HashSet<&str> = stack
             .load_balancers
             .iter()
             .flat_map(|lb| &lb.listeners)
-            .flat_map(|l| l.default_actions.iter().chain(l.rules.iter().flat_map(|r| &r.actions)))
+            .flat_map(|l| {
+                l.default_actions
+                    .iter()
+                    .chain(l.rules.iter().flat_map(|r| &r.actions))
+            })
             .filter_map(Action::target_group)
             .collect();
         for (i, svc) in stack.services.iter().enumerate() {
             let base = format!("services[{i}]");
-            self.reference(format!("{base}.cluster"), "cluster", "clusters", &svc.cluster, &clusters, "use a cluster_name from clusters");
+            self.reference(
+                format!("{base}.cluster"),
+                "cluster",
+                "clusters",
+                &svc.cluster,
+                &clusters,
+                "use a cluster_name from clusters",
+            );
             let td_ok = self.reference(
                 format!("{base}.task_definition"),
                 "task definition",
@@ -1362,7 +1705,15 @@ impl<'a> Checker<'a> {
                 "use a family from task_definitions",
             );
             if svc.desired_count > 1000 {
-                self.issue(format!("{base}.desired_count"), DiagnosticKind::InvalidValue, format!("desired_count {} is more than airlock runs", svc.desired_count), "use at most 1000");
+                self.issue(
+                    format!("{base}.desired_count"),
+                    DiagnosticKind::InvalidValue,
+                    format!(
+                        "desired_count {} is more than airlock runs",
+                        svc.desired_count
+                    ),
+                    "use at most 1000",
+                );
             }
             let net = &svc.network_configuration;
             let npath = format!("{base}.network_configuration");
@@ -1370,21 +1721,39 @@ impl<'a> Checker<'a> {
                 self.issue(
                     format!("{npath}.subnets"),
                     DiagnosticKind::InvalidValue,
-                    format!("a service needs 1 to 16 subnets, found {}", net.subnets.len()),
+                    format!(
+                        "a service needs 1 to 16 subnets, found {}",
+                        net.subnets.len()
+                    ),
                     "list the subnets its tasks go in",
                 );
             }
             if net.security_groups.len() > 5 {
-                self.issue(format!("{npath}.security_groups"), DiagnosticKind::InvalidValue, "a service takes at most 5 security groups", "merge rules into fewer groups");
+                self.issue(
+                    format!("{npath}.security_groups"),
+                    DiagnosticKind::InvalidValue,
+                    "a service takes at most 5 security groups",
+                    "merge rules into fewer groups",
+                );
             }
             self.subnet_refs(&format!("{npath}.subnets"), &net.subnets);
             self.group_refs(&format!("{npath}.security_groups"), &net.security_groups);
 
-            let td = if td_ok { stack.task_definition(&svc.task_definition) } else { None };
+            let td = if td_ok {
+                stack.task_definition(&svc.task_definition)
+            } else {
+                None
+            };
             for (j, att) in svc.load_balancers.iter().enumerate() {
                 let lpath = format!("{base}.load_balancers[{j}]");
-                if self.reference(format!("{lpath}.target_group"), "target group", "target groups", &att.target_group, &tgs, "use a name from target_groups")
-                    && !attached.contains(att.target_group.as_str())
+                if self.reference(
+                    format!("{lpath}.target_group"),
+                    "target group",
+                    "target groups",
+                    &att.target_group,
+                    &tgs,
+                    "use a name from target_groups",
+                ) && !attached.contains(att.target_group.as_str())
                 {
                     self.issue(
                         format!("{lpath}.target_group"),
@@ -1396,7 +1765,11 @@ impl<'a> Checker<'a> {
                 let Some(td) = td else { continue };
                 match td.container(&att.container_name) {
                     None => {
-                        let names: Vec<&str> = td.container_definitions.iter().map(|c| c.name.as_str()).collect();
+                        let names: Vec<&str> = td
+                            .container_definitions
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect();
                         self.issue(
                             format!("{lpath}.container_name"),
                             DiagnosticKind::UnknownReference,
@@ -1409,8 +1782,17 @@ impl<'a> Checker<'a> {
                             "use the name of one of the task definition's containers",
                         );
                     }
-                    Some(c) if !c.port_mappings.iter().any(|p| p.container_port == att.container_port) => {
-                        let ports: Vec<String> = c.port_mappings.iter().map(|p| p.container_port.to_string()).collect();
+                    Some(c)
+                        if !c
+                            .port_mappings
+                            .iter()
+                            .any(|p| p.container_port == att.container_port) =>
+                    {
+                        let ports: Vec<String> = c
+                            .port_mappings
+                            .iter()
+                            .map(|p| p.container_port.to_string())
+                            .collect();
                         let ports: Vec<&str> = ports.iter().map(String::as_str).collect();
                         self.issue(
                             format!("{lpath}.container_port"),

@@ -1,1 +1,33 @@
-//! airlock-fargate (placeholder, being written).
+//! ECS on Fargate, emulated: services that keep their desired count of tasks running, tasks
+//! that run real servers (airlock's built-in sample apps in process, or local commands as child
+//! processes), and the live set of load balancer targets those tasks form.
+//!
+//! Each task gets an interface with a private address in one of its service's subnets, carrying
+//! the service's security groups. Its container ports are served at that private address through
+//! the emulated network, from a loopback port the container listens on (a command learns its
+//! port from `PORT`). A task is published as a target `private_ip:container_port` once its port
+//! accepts connections, and withdrawn before it stops. When a task stops (its essential container
+//! exits, or someone stops it), the service starts a replacement, and logs it in ECS's words.
+//!
+//! Architecture invariant: this crate gets plain configs ([`ServiceConfig`]) and publishes live
+//! target sets ([`ServiceHandle::targets`]). It does not know the load balancer, the gateway,
+//! DNS or the stack file, and reads no files or environment of its own.
+
+mod apps;
+mod config;
+mod metadata;
+mod process;
+mod service;
+mod status;
+mod task;
+
+pub use apps::{TaskIdentity, serve_builtin};
+pub use config::{
+    BuiltinApp, ContainerSpec, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, LbAttachment, Run,
+    ServiceConfig, TaskDefinition,
+};
+pub use service::{ServiceError, ServiceHandle, start_service};
+pub use status::{
+    ContainerInfo, ContainerStatus, DesiredStatus, HealthStatus, ServiceEvent, StopCode, TaskInfo,
+    TaskStatus,
+};

@@ -112,8 +112,7 @@ impl ProcessContainer {
         }
         self.signal(Signal::TERM);
         let mut exited = self.exited.clone();
-        if let Ok(Ok(code)) =
-            tokio::time::timeout(timeout, exited.wait_for(|c| c.is_some())).await
+        if let Ok(Ok(code)) = tokio::time::timeout(timeout, exited.wait_for(|c| c.is_some())).await
         {
             let code = code.unwrap_or(-1);
             self.signal(Signal::KILL);
@@ -127,7 +126,10 @@ impl ProcessContainer {
     }
 
     fn signal(&self, signal: Signal) {
-        let Some(pid) = self.pid.and_then(|p| i32::try_from(p).ok()).and_then(Pid::from_raw)
+        let Some(pid) = self
+            .pid
+            .and_then(|p| i32::try_from(p).ok())
+            .and_then(Pid::from_raw)
         else {
             return;
         };

@@ -82,6 +82,8 @@ pub(crate) struct Shared {
     pub shutdown: CancellationToken,
     pub tasks: Mutex<Vec<TaskEntry>>,
     pub targets: watch::Sender<Vec<SocketAddr>>,
+    /// Bumped on every change to the task table.
+    changes: watch::Sender<u64>,
     desired: watch::Sender<u32>,
     events: Mutex<VecDeque<ServiceEvent>>,
     /// Wakes the scheduler when a task reaches RUNNING or STOPPED.
@@ -124,6 +126,7 @@ pub async fn start_service(
         shutdown: shutdown.clone(),
         tasks: Mutex::new(Vec::new()),
         targets,
+        changes: watch::channel(0).0,
         desired,
         events: Mutex::new(VecDeque::new()),
         wake: Notify::new(),
@@ -214,6 +217,11 @@ impl ServiceHandle {
             .collect()
     }
 
+    /// A counter bumped whenever a task changes state: wait on it instead of polling `tasks()`.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.shared.changes.subscribe()
+    }
+
     /// The service's event log, oldest first.
     pub fn events(&self) -> Vec<ServiceEvent> {
         lock(&self.shared.events).iter().cloned().collect()
@@ -237,8 +245,13 @@ impl ServiceHandle {
             .iter_mut()
             .find(|t| t.info.task_id == task_id && t.info.desired_status == DesiredStatus::Running)
             .ok_or_else(|| ServiceError::UnknownTask(task_id.to_owned()))?;
-        request_stop(entry, StopCode::UserInitiated, "Task stopped by user".into());
+        request_stop(
+            entry,
+            StopCode::UserInitiated,
+            "Task stopped by user".into(),
+        );
         drop(tasks);
+        self.shared.touch();
         self.shared.wake.notify_one();
         Ok(())
     }
@@ -269,6 +282,12 @@ impl Shared {
         {
             f(&mut entry.info);
         }
+        self.touch();
+    }
+
+    /// Tells watchers of `changes()` that the task table changed.
+    pub(crate) fn touch(&self) {
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     pub(crate) fn set_status(&self, task_id: &str, status: TaskStatus) {
@@ -312,6 +331,7 @@ async fn schedule(shared: Arc<Shared>, tracker: TaskTracker) {
     let mut steady = false;
     loop {
         let wait_until = reconcile(&shared, &tracker, &mut throttle, &mut steady);
+        shared.touch();
         tokio::select! {
             _ = shared.shutdown.cancelled() => break,
             _ = desired.changed() => {}
@@ -330,6 +350,7 @@ async fn schedule(shared: Arc<Shared>, tracker: TaskTracker) {
             );
         }
     }
+    shared.touch();
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -385,7 +406,8 @@ impl Throttle {
                 self.not_before = None;
             }
         }
-        self.seen.retain(|id| tasks.iter().any(|t| &t.info.task_id == id));
+        self.seen
+            .retain(|id| tasks.iter().any(|t| &t.info.task_id == id));
     }
 }
 
@@ -555,7 +577,10 @@ mod tests {
     fn task_ids_are_32_hex() {
         let id = new_task_id();
         assert_eq!(id.len(), 32);
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert_ne!(id, new_task_id());
     }
 }

@@ -106,7 +106,10 @@ pub(crate) async fn run(
     stop: CancellationToken,
 ) {
     let cfg = &shared.config;
-    let description = format!("ecs task {}/{} (service {})", cfg.cluster, task_id, cfg.name);
+    let description = format!(
+        "ecs task {}/{} (service {})",
+        cfg.cluster, task_id, cfg.name
+    );
     let iface = match shared
         .network
         .create_interface(&subnet, &cfg.security_groups, &description)
@@ -118,7 +121,9 @@ pub(crate) async fn run(
                 &task_id,
                 Ending {
                     code: StopCode::TaskFailedToStart,
-                    reason: format!("ResourceInitializationError: failed to create the task interface: {e}"),
+                    reason: format!(
+                        "ResourceInitializationError: failed to create the task interface: {e}"
+                    ),
                     drain: false,
                 },
             );
@@ -203,7 +208,9 @@ pub(crate) async fn run(
         shared.set_status(&task_id, TaskStatus::Activating);
         for c in &containers {
             let spec = &cfg.task_definition.containers[c.index];
-            let Some(host_port) = c.host_port else { continue };
+            let Some(host_port) = c.host_port else {
+                continue;
+            };
             for &port in &spec.port_mappings {
                 let private = SocketAddrV4::new(iface.ip(), port);
                 let backend = SocketAddr::from((Ipv4Addr::LOCALHOST, host_port));
@@ -260,7 +267,9 @@ pub(crate) async fn run(
         info.last_status = TaskStatus::Deactivating;
     });
     if let Some(addr) = target {
-        shared.targets.send_modify(|targets| targets.retain(|t| *t != addr));
+        shared
+            .targets
+            .send_modify(|targets| targets.retain(|t| *t != addr));
         if ending.drain && !cfg.deregistration_delay.is_zero() {
             // The target drains; airlock shutting down cuts the wait short.
             tokio::select! {
@@ -400,7 +409,11 @@ async fn start_container(
             let host_port = if spec.port_mappings.is_empty() {
                 None
             } else {
-                Some(free_port().await.map_err(|e| format!("finding a free loopback port: {e}"))?)
+                Some(
+                    free_port()
+                        .await
+                        .map_err(|e| format!("finding a free loopback port: {e}"))?,
+                )
             };
             let docker_id = docker_id(task_id, index);
             let metadata_v4 = format!("{}/v4/{docker_id}", shared.metadata_base);
@@ -411,7 +424,10 @@ async fn start_container(
                 ("AWS_EXECUTION_ENV".to_owned(), "AWS_ECS_FARGATE".to_owned()),
                 ("ECS_CONTAINER_METADATA_URI_V4".to_owned(), metadata_v4),
                 ("ECS_CONTAINER_METADATA_URI".to_owned(), metadata_v3),
-                ("ECS_AGENT_URI".to_owned(), format!("{}/api/{docker_id}", shared.metadata_base)),
+                (
+                    "ECS_AGENT_URI".to_owned(),
+                    format!("{}/api/{docker_id}", shared.metadata_base),
+                ),
             ];
             env.extend(spec.environment.iter().cloned());
             if let Some(port) = host_port {
@@ -426,7 +442,12 @@ async fn start_container(
                 index,
                 exits: exits.clone(),
             })
-            .map_err(|e| format!("starting {:?}: {e}", argv.first().map(String::as_str).unwrap_or_default()))?;
+            .map_err(|e| {
+                format!(
+                    "starting {:?}: {e}",
+                    argv.first().map(String::as_str).unwrap_or_default()
+                )
+            })?;
             Ok(Container {
                 index,
                 host_port,
@@ -447,11 +468,9 @@ async fn free_port() -> std::io::Result<u16> {
 async fn wait_ready(port: u16, deadline: Instant) -> bool {
     let mut pause = READY_POLL_FIRST;
     loop {
-        let attempt = tokio::time::timeout_at(
-            deadline,
-            TcpStream::connect((Ipv4Addr::LOCALHOST, port)),
-        )
-        .await;
+        let attempt =
+            tokio::time::timeout_at(deadline, TcpStream::connect((Ipv4Addr::LOCALHOST, port)))
+                .await;
         match attempt {
             Ok(Ok(_)) => return true,
             Ok(Err(_)) => {}

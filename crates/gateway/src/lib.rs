@@ -454,16 +454,12 @@ impl Gateway {
 
 /// The request's host: `Host` for HTTP/1.1, the `:authority` for HTTP/2; port stripped.
 fn request_host<B>(req: &Request<B>) -> Option<String> {
-    let raw = req
-        .uri()
-        .host()
-        .map(str::to_owned)
-        .or_else(|| {
-            req.headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        })?;
+    let raw = req.uri().host().map(str::to_owned).or_else(|| {
+        req.headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+    })?;
     Some(match raw.rsplit_once(':') {
         Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h.to_owned(),
         _ => raw,
@@ -511,16 +507,13 @@ fn authorize_jwt<B>(
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let scope_list = scopes.join(" ");
-    let claims = authorizer
-        .validator
-        .validate(token, now)
-        .map_err(|e| {
-            tracing::debug!(authorizer = %authorizer.name, error = %e, "JWT refused");
-            Refusal::InvalidToken {
-                scopes: scope_list.clone(),
-                description: e.to_string(),
-            }
-        })?;
+    let claims = authorizer.validator.validate(token, now).map_err(|e| {
+        tracing::debug!(authorizer = %authorizer.name, error = %e, "JWT refused");
+        Refusal::InvalidToken {
+            scopes: scope_list.clone(),
+            description: e.to_string(),
+        }
+    })?;
     if !scopes.is_empty() {
         let granted = claims.scopes();
         if !scopes.iter().any(|s| granted.contains(&s.as_str())) {

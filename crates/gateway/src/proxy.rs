@@ -120,7 +120,10 @@ impl Proxy {
         if let Ok(v) = HeaderValue::from_str(&out.forwarded) {
             h.append(header::FORWARDED, v);
         }
-        h.append(header::VIA, HeaderValue::from_static("HTTP/1.1 AmazonAPIGateway"));
+        h.append(
+            header::VIA,
+            HeaderValue::from_static("HTTP/1.1 AmazonAPIGateway"),
+        );
         if !h.contains_key("x-amzn-trace-id") {
             h.insert("x-amzn-trace-id", trace_id());
         }
@@ -208,7 +211,10 @@ pub(crate) fn strip_hop_by_hop(h: &mut http::HeaderMap) {
 #[derive(Clone)]
 struct PrivateConnector {
     tunnel: Arc<dyn Tunnel>,
-    tls: Option<(tokio_rustls::TlsConnector, rustls_pki_types::ServerName<'static>)>,
+    tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls_pki_types::ServerName<'static>,
+    )>,
 }
 
 impl PrivateConnector {
@@ -296,4 +302,3 @@ impl hyper::rt::Write for Conn {
         Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
-

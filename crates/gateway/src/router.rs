@@ -314,17 +314,38 @@ mod tests {
             "GET /",
         ];
         assert_eq!(pick(&routes, "GET", "/pets/7"), Some("GET /pets/{petId}"));
-        assert_eq!(pick(&routes, "DELETE", "/pets/7"), Some("ANY /pets/{petId}"));
+        assert_eq!(
+            pick(&routes, "DELETE", "/pets/7"),
+            Some("ANY /pets/{petId}")
+        );
         assert_eq!(pick(&routes, "GET", "/pets/"), Some("GET /pets"));
         assert_eq!(pick(&routes, "GET", "/a/b/c"), Some("GET /a/b/{y}"));
-        assert_eq!(pick(&routes, "GET", "/api/v1/x/y"), Some("GET /api/v1/{proxy+}"));
-        assert_eq!(pick(&routes, "POST", "/api/v1/x"), Some("ANY /api/{proxy+}"));
-        assert_eq!(pick(&routes, "GET", "/api"), None, "greedy never matches its parent");
+        assert_eq!(
+            pick(&routes, "GET", "/api/v1/x/y"),
+            Some("GET /api/v1/{proxy+}")
+        );
+        assert_eq!(
+            pick(&routes, "POST", "/api/v1/x"),
+            Some("ANY /api/{proxy+}")
+        );
+        assert_eq!(
+            pick(&routes, "GET", "/api"),
+            None,
+            "greedy never matches its parent"
+        );
         assert_eq!(pick(&routes, "GET", "/"), Some("GET /"));
-        assert_eq!(pick(&routes, "HEAD", "/pets"), None, "GET does not serve HEAD");
+        assert_eq!(
+            pick(&routes, "HEAD", "/pets"),
+            None,
+            "GET does not serve HEAD"
+        );
         assert_eq!(pick(&routes, "GET", "/Pets"), None, "case-sensitive");
         assert_eq!(pick(&routes, "GET", "/pets/7/x"), None);
-        assert_eq!(pick(&routes, "GET", "/pets//"), None, "empty variable segment");
+        assert_eq!(
+            pick(&routes, "GET", "/pets//"),
+            None,
+            "empty variable segment"
+        );
     }
 
     #[test]

@@ -1,1 +1,289 @@
-//! airlock-stack (placeholder, being written).
+//! Wires a validated stack file into a running stack, and is the library users' tests start
+//! stacks with.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), airlock_stack::StackError> {
+//! use airlock_stack::RunningStack;
+//! // The default stack on free ports, with a fresh CA in a temporary state directory.
+//! let stack = RunningStack::start_default().await?;
+//! let gateway = stack.endpoints().gateway;          // 127.0.0.1:PORT, HTTPS
+//! let token = stack.token(&["pets/write"])?;          // a JWT the API accepts
+//! let ca = stack.ca_pem();                            // trust this for TLS
+//! # let _ = (gateway, token, ca);
+//! stack.stop().await;                                 // or just drop it
+//! # Ok(()) }
+//! ```
+//!
+//! Order of start-up: the PKI, the emulated network, the ECS services (their tasks registered as
+//! targets), the load balancers, the VPC links, the API Gateway, then DNS. Everything the file
+//! describes is checked by `airlock-config` before this crate is called, so a start failure here
+//! is an environment problem (a port in use, an unwritable state directory) or a feature airlock
+//! does not have yet, reported with the resource's name.
+//!
+//! Architecture invariant: this is the only crate that knows both the stack file's types and the
+//! components. Components get plain configs, connectors and live target sets from here.
+
+mod ids;
+mod wiring;
+
+pub use airlock_pki::TokenRequest;
+
+use airlock_net::Network;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long in-flight requests may take to finish once a stop is asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Host ports of the listeners a user reaches from the host; `0` picks a free port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// The API Gateway's HTTPS port.
+    pub gateway: u16,
+    /// The DNS server's port (UDP and TCP), serving the public view.
+    pub dns: u16,
+    /// The VPC link endpoint's port (the first link; further links get free ports).
+    pub vpc_link: u16,
+}
+
+impl Ports {
+    /// The ports `airlock up` uses unless told otherwise (unprivileged, easy to remember).
+    pub const DEFAULT: Ports = Ports {
+        gateway: 4443,
+        dns: 4053,
+        vpc_link: 4444,
+    };
+    /// Every listener on a free port.
+    pub const EPHEMERAL: Ports = Ports {
+        gateway: 0,
+        dns: 0,
+        vpc_link: 0,
+    };
+}
+
+/// How to run a stack.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where the CA and the issuer key are kept (created if missing).
+    pub state_dir: PathBuf,
+    /// Host ports.
+    pub ports: Ports,
+}
+
+/// Errors starting a stack.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// The CA or the issuer key could not be loaded or created.
+    #[error("the local PKI in {dir}: {source}")]
+    Pki {
+        /// The state directory.
+        dir: PathBuf,
+        /// The cause.
+        source: airlock_pki::PkiError,
+    },
+    /// A host port could not be bound.
+    #[error(
+        "cannot listen on 127.0.0.1:{port} for the {what}: {source} (hint: pick another port with --{flag}, or use --ephemeral-ports)"
+    )]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The option that sets its port.
+        flag: &'static str,
+        /// The port asked for.
+        port: u16,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A resource could not be set up.
+    #[error("{resource}: {message}")]
+    Resource {
+        /// The resource, e.g. `load_balancers[pets-alb]`.
+        resource: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The stack uses something airlock cannot run yet.
+    #[error("{resource}: {feature} is not supported by airlock yet (hint: {hint})")]
+    Unsupported {
+        /// The resource.
+        resource: String,
+        /// The feature.
+        feature: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
+    /// A temporary state directory could not be created.
+    #[error("creating a temporary state directory: {0}")]
+    TempDir(std::io::Error),
+}
+
+/// Where a running stack can be reached from the host, and names worth knowing.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// The API Gateway (HTTPS; every API and custom domain, chosen by SNI/Host).
+    pub gateway: SocketAddr,
+    /// The DNS server (UDP and TCP), public view.
+    pub dns: SocketAddr,
+    /// VPC link endpoints by link name (mutual TLS; only the gateway's certificate is admitted).
+    pub vpc_links: BTreeMap<String, SocketAddr>,
+    /// The CA certificate clients must trust.
+    pub ca_cert: PathBuf,
+    /// Load balancer DNS names by load balancer name.
+    pub alb_dns_names: BTreeMap<String, String>,
+    /// Custom domain names served by the gateway.
+    pub custom_domains: Vec<String>,
+    /// `{api-id}.execute-api.{region}.amazonaws.com` by API name.
+    pub api_endpoints: BTreeMap<String, String>,
+    /// The local issuer's identifier (`iss` of the tokens it mints).
+    pub issuer: String,
+}
+
+impl Endpoints {
+    /// The JSON written by `airlock up --endpoints-json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "gateway": self.gateway.to_string(),
+            "dns": self.dns.to_string(),
+            "vpc_link": self.vpc_links.values().next().map(ToString::to_string),
+            "vpc_links": self.vpc_links.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<BTreeMap<_, _>>(),
+            "ca_cert": self.ca_cert.display().to_string(),
+            "alb_dns_names": self.alb_dns_names,
+            "custom_domains": self.custom_domains,
+            "api_endpoints": self.api_endpoints,
+            "issuer": self.issuer,
+        })
+    }
+}
+
+/// A running stack. Dropping it stops everything; [`RunningStack::stop`] also waits for
+/// in-flight requests to finish.
+pub struct RunningStack {
+    endpoints: Endpoints,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    ca: airlock_pki::Ca,
+    issuer: airlock_pki::Issuer,
+    network: Network,
+    summary: wiring::Summary,
+    /// Keeps private addresses and services alive for the stack's lifetime.
+    _keep: wiring::Keep,
+    /// A temporary state directory, removed on drop (only for [`RunningStack::start_default`]).
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+impl RunningStack {
+    /// Starts `stack` and returns once every listener serves and every service's tasks are
+    /// registered with their target groups.
+    pub async fn start(
+        stack: airlock_config::Stack,
+        options: Options,
+    ) -> Result<RunningStack, StackError> {
+        wiring::start(stack, options, None).await
+    }
+
+    /// Starts the built-in default stack on free ports with a fresh CA and issuer in a
+    /// temporary state directory: what a test wants.
+    pub async fn start_default() -> Result<RunningStack, StackError> {
+        RunningStack::start_ephemeral(airlock_config::default_stack()).await
+    }
+
+    /// Starts `stack` on free ports with a fresh CA and issuer in a temporary state directory.
+    pub async fn start_ephemeral(stack: airlock_config::Stack) -> Result<RunningStack, StackError> {
+        let dir = tempfile::Builder::new()
+            .prefix("airlock-")
+            .tempdir()
+            .map_err(StackError::TempDir)?;
+        let options = Options {
+            state_dir: dir.path().to_owned(),
+            ports: Ports::EPHEMERAL,
+        };
+        wiring::start(stack, options, Some(dir)).await
+    }
+
+    /// Where the stack can be reached.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// The CA certificate (PEM) every airlock certificate chains to.
+    pub fn ca_pem(&self) -> &str {
+        self.ca.cert_pem()
+    }
+
+    /// The CA certificate (DER), for building TLS clients in Rust.
+    pub fn ca_der(&self) -> rustls_pki_types::CertificateDer<'static> {
+        self.ca.cert_der().clone()
+    }
+
+    /// The stack's CA, e.g. to issue a certificate for a test's own server or client.
+    pub fn ca(&self) -> &airlock_pki::Ca {
+        &self.ca
+    }
+
+    /// The emulated network (interfaces, security groups, reachability).
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// Mints a token from the local issuer.
+    pub fn mint_token(&self, request: &TokenRequest) -> Result<String, StackError> {
+        self.issuer.mint(request).map_err(|e| StackError::Resource {
+            resource: "local issuer".to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// A token for the first JWT authorizer's first audience, valid for an hour, with `scopes`.
+    pub fn token(&self, scopes: &[&str]) -> Result<String, StackError> {
+        let mut req = TokenRequest::new("local-user", self.summary.default_audience.clone());
+        req.scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self.mint_token(&req)
+    }
+
+    /// The private IPs of each service's running tasks, by service name.
+    pub fn task_ips(&self) -> BTreeMap<String, Vec<std::net::Ipv4Addr>> {
+        self._keep.task_ips()
+    }
+
+    /// What `airlock up` prints once serving: endpoints and two `curl` commands that work.
+    pub fn banner(&self) -> Result<String, StackError> {
+        let token = self.token(&self.summary.all_scopes())?;
+        Ok(wiring::banner(
+            &self.endpoints,
+            &self.summary,
+            &self.task_ips(),
+            &token,
+        ))
+    }
+
+    /// Stops every listener and task, letting in-flight requests finish (up to a grace period).
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not finish within the grace period");
+        }
+    }
+
+    /// The state directory holding `ca.pem`.
+    pub fn state_dir(&self) -> &Path {
+        self.endpoints
+            .ca_cert
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+    }
+}
+
+impl Drop for RunningStack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

@@ -225,7 +225,11 @@ impl LinkClient {
             return Ok((*generation, sender.clone(), false));
         }
         let sender = self.connect().await?;
-        let generation = self.inner.connections_opened.fetch_add(1, Ordering::Relaxed) + 1;
+        let generation = self
+            .inner
+            .connections_opened
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
         *slot = Some((generation, sender.clone()));
         Ok((generation, sender, true))
     }
@@ -255,7 +259,10 @@ impl LinkClient {
         .await
         .map_err(|_| LinkError::Unreachable {
             endpoint,
-            source: io::Error::new(io::ErrorKind::TimedOut, "connect and TLS handshake timed out"),
+            source: io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connect and TLS handshake timed out",
+            ),
         })??;
         let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
             .handshake(TokioIo::new(tls))

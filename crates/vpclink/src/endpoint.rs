@@ -231,7 +231,11 @@ impl Endpoint {
     }
 
     /// Answers one `CONNECT`: 200 and a spliced tunnel, or an error status naming the cause.
-    async fn tunnel(&self, mut req: Request<Incoming>, tracker: &TaskTracker) -> Response<Full<Bytes>> {
+    async fn tunnel(
+        &self,
+        mut req: Request<Incoming>,
+        tracker: &TaskTracker,
+    ) -> Response<Full<Bytes>> {
         let target = req.uri().clone();
         let upstream = match self.dial(&req).await {
             Ok(upstream) => upstream,

@@ -30,7 +30,9 @@ pub enum Refusal {
     #[error("the client certificate carries no identity (no URI SAN)")]
     NoIdentity,
     /// The certificate is valid but names someone other than this link's API Gateway.
-    #[error("the client certificate names {presented:?}, not the API Gateway identity of this link")]
+    #[error(
+        "the client certificate names {presented:?}, not the API Gateway identity of this link"
+    )]
     WrongIdentity {
         /// The identity the certificate carries.
         presented: String,
@@ -174,7 +176,8 @@ mod tests {
 
     use super::*;
 
-    const GATEWAY: &str = "spiffe://airlock.local/account/000000000000/apigateway/vpclink/pets-link";
+    const GATEWAY: &str =
+        "spiffe://airlock.local/account/000000000000/apigateway/vpclink/pets-link";
 
     #[test]
     fn only_the_links_gateway_identity_is_admitted() {
@@ -256,7 +259,12 @@ mod tests {
 
     #[test]
     fn destinations_outside_the_vpc_are_forbidden() {
-        for target in ["10.1.0.5:443", "127.0.0.1:80", "198.51.100.1:443", "[::1]:443"] {
+        for target in [
+            "10.1.0.5:443",
+            "127.0.0.1:80",
+            "198.51.100.1:443",
+            "[::1]:443",
+        ] {
             let uri: Uri = target.parse().unwrap();
             assert_eq!(
                 parse_destination(&uri, vpc()),

@@ -1,0 +1,365 @@
+//! One request's life through the listener (§2): checks, rules, action, forwarding, and the one
+//! place where failures become ALB error pages.
+
+use crate::config::{Action, Redirect};
+use crate::error_page;
+use crate::headers::{
+    self, X_FORWARDED_PORT, X_FORWARDED_PROTO, apply_trace_id, apply_xff, is_upgrade, join_cookies,
+    split_host_port, strip_hop_by_hop, target_host,
+};
+use crate::rules::{RequestView, Rule, first_match};
+use crate::serve::{Conn, ConnectError};
+use crate::target_group::TargetGroup;
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, EXPECT, HOST, LOCATION, SERVER};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http_body::Frame;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::error::Error as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::Sleep;
+
+/// A response body: the target's, streamed, or one the ALB wrote.
+pub(crate) type Body = Either<IdleBody, Full<Bytes>>;
+
+/// A target's response body under the idle timeout (§2.3): when the target sends nothing for
+/// that long mid-body, the stream fails and the client connection is cut, as the ALB closes it.
+pub(crate) struct IdleBody {
+    inner: Incoming,
+    idle: Duration,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl IdleBody {
+    fn new(inner: Incoming, idle: Duration) -> IdleBody {
+        IdleBody {
+            inner,
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+}
+
+/// The target went silent mid-response.
+#[derive(Debug, thiserror::Error)]
+#[error("target sent nothing for {0:?} while streaming its response")]
+struct BodyIdle(Duration);
+
+impl http_body::Body for IdleBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let deadline = tokio::time::Instant::now() + self.idle;
+                self.timer.as_mut().reset(deadline);
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => match self.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(BodyIdle(self.idle).into()))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Serves one request; never fails: every failure becomes the ALB's error page (§2.7).
+pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<Body> {
+    let version = req.version();
+    match route(req, &conn).await {
+        Ok(resp) => resp,
+        Err(status) => error_page::response(status, version).map(Either::Right),
+    }
+}
+
+/// Why the ALB answers itself; the status of §2.6.
+type Refusal = StatusCode;
+
+fn status_463() -> StatusCode {
+    // 463 is in the valid range; the fallback is unreachable (checked by the test below).
+    StatusCode::from_u16(463).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+async fn route(req: Request<Incoming>, conn: &Conn) -> Result<Response<Body>, Refusal> {
+    let listener = &conn.shared.listener;
+    check_sizes(&req)?;
+    if req.method() == Method::TRACE {
+        return Err(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    if headers::xff_count(req.headers()) > headers::MAX_XFF_ADDRESSES {
+        return Err(status_463());
+    }
+    // The host as the client gave it: the absolute-form or HTTP/2 authority, else the first Host.
+    let client_host: Option<String> = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            req.headers()
+                .get(HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+    let action = {
+        let view = RequestView {
+            host: client_host.as_deref().map(|h| split_host_port(h).0),
+            path: req.uri().path(),
+            query: req.uri().query(),
+            method: req.method(),
+            headers: req.headers(),
+            source_ip: conn.peer.ip(),
+        };
+        first_match(&listener.rules, &view).map_or(&listener.default_action, Rule::action)
+    };
+    match action {
+        Action::Forward(group) => forward(req, group, client_host, conn).await,
+        Action::FixedResponse {
+            status,
+            content_type,
+            body,
+        } => Ok(fixed_response(*status, content_type.as_deref(), body)),
+        Action::Redirect(r) => Ok(redirect(r, &req, client_host.as_deref(), conn)),
+    }
+}
+
+/// §2.5 hard limits: request line over 16 KB → 414; one header over 16 KB or the header block
+/// over 64 KB → 400.
+fn check_sizes(req: &Request<Incoming>) -> Result<(), Refusal> {
+    let target_len = req
+        .uri()
+        .path_and_query()
+        .map_or(req.uri().to_string().len(), |p| p.as_str().len());
+    if req.method().as_str().len() + target_len + 10 > MAX_REQUEST_LINE {
+        return Err(StatusCode::URI_TOO_LONG);
+    }
+    let mut total = 0;
+    for (name, value) in req.headers() {
+        let line = name.as_str().len() + 2 + value.len();
+        if line > MAX_HEADER {
+            return Err(StatusCode::BAD_REQUEST);
+        }
+        total += line + 2;
+    }
+    if total > MAX_HEADER_BLOCK {
+        return Err(StatusCode::BAD_REQUEST);
+    }
+    Ok(())
+}
+
+const MAX_REQUEST_LINE: usize = 16 * 1024;
+const MAX_HEADER: usize = 16 * 1024;
+const MAX_HEADER_BLOCK: usize = 64 * 1024;
+/// §2.5: a target's response header block over 32 KB is a 502.
+const MAX_RESPONSE_HEADER_BLOCK: usize = 32 * 1024;
+
+fn fixed_response(status: StatusCode, content_type: Option<&str>, body: &str) -> Response<Body> {
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::copy_from_slice(
+        body.as_bytes(),
+    ))));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(SERVER, HeaderValue::from_static(error_page::SERVER_HEADER));
+    if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(c).ok()) {
+        h.insert(CONTENT_TYPE, ct);
+    }
+    resp
+}
+
+/// §1.6 redirect: unset parts keep the request's value; placeholders are substituted; the
+/// `Location` always carries the port (observed).
+fn redirect(
+    r: &Redirect,
+    req: &Request<Incoming>,
+    client_host: Option<&str>,
+    conn: &Conn,
+) -> Response<Body> {
+    let listener = &conn.shared.listener;
+    let proto = listener.protocol().as_str().to_ascii_uppercase();
+    let host = client_host
+        .map(|h| split_host_port(h).0.to_ascii_lowercase())
+        .unwrap_or_else(|| listener.dns_name().to_owned());
+    let port = listener.port().to_string();
+    let path = req.uri().path().trim_start_matches('/');
+    let query = req.uri().query().unwrap_or("");
+    let fill = |template: &str| {
+        template
+            .replace("#{protocol}", &proto)
+            .replace("#{host}", &host)
+            .replace("#{port}", &port)
+            .replace("#{path}", path)
+            .replace("#{query}", query)
+    };
+    let to_proto = fill(r.protocol.as_deref().unwrap_or("#{protocol}")).to_ascii_lowercase();
+    let to_host = fill(r.host.as_deref().unwrap_or("#{host}"));
+    let to_port = fill(r.port.as_deref().unwrap_or("#{port}"));
+    let to_path = fill(r.path.as_deref().unwrap_or("/#{path}"));
+    let to_query = fill(r.query.as_deref().unwrap_or("#{query}"));
+    let mut location = format!("{to_proto}://{to_host}:{to_port}{to_path}");
+    if !to_query.is_empty() {
+        location.push('?');
+        location.push_str(&to_query);
+    }
+    let status = if r.permanent {
+        StatusCode::MOVED_PERMANENTLY
+    } else {
+        StatusCode::FOUND
+    };
+    let mut resp = error_page::response(status, req.version()).map(Either::Right);
+    match HeaderValue::from_str(&location) {
+        Ok(v) => {
+            resp.headers_mut().insert(LOCATION, v);
+            resp
+        }
+        Err(_) => error_page::response(StatusCode::BAD_REQUEST, req.version()).map(Either::Right),
+    }
+}
+
+async fn forward(
+    mut req: Request<Incoming>,
+    group: &TargetGroup,
+    client_host: Option<String>,
+    conn: &Conn,
+) -> Result<Response<Body>, Refusal> {
+    let listener = &conn.shared.listener;
+    let attrs = listener.attributes();
+    let target = group.pick().ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
+    let upgrade = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+
+    let h = &mut parts.headers;
+    let from_h2 = parts.version == Version::HTTP_2;
+    strip_hop_by_hop(h, upgrade);
+    // The client already got (or will get, when the body is first read) its 100 Continue from
+    // this side (§2.1).
+    h.remove(EXPECT);
+    if from_h2 {
+        join_cookies(h);
+    }
+    if !(attrs.preserve_host_header && h.contains_key(HOST)) {
+        let raw = client_host.as_deref().unwrap_or(listener.dns_name());
+        let host = if attrs.preserve_host_header {
+            raw.to_owned()
+        } else {
+            target_host(raw, listener.port())
+        };
+        h.remove(HOST);
+        h.insert(
+            HOST,
+            HeaderValue::from_str(&host).map_err(|_| StatusCode::BAD_REQUEST)?,
+        );
+    }
+    apply_xff(h, attrs.xff_mode, conn.peer, attrs.xff_client_port);
+    h.insert(
+        X_FORWARDED_PROTO,
+        HeaderValue::from_static(listener.protocol().as_str()),
+    );
+    h.insert(X_FORWARDED_PORT, HeaderValue::from(listener.port()));
+    apply_trace_id(h);
+
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    parts.uri = Uri::builder()
+        .scheme("http")
+        .authority(target.to_string())
+        .path_and_query(path)
+        .build()
+        .map_err(|_| StatusCode::BAD_REQUEST)?;
+    parts.version = Version::HTTP_11;
+    let out = Request::from_parts(parts, body);
+
+    let mut resp = match tokio::time::timeout(attrs.idle_timeout, conn.client.request(out)).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => {
+            let status = classify(&e);
+            tracing::info!(%target, group = group.name(), error = %chain(&e), %status, "target failed");
+            return Err(status);
+        }
+        Err(_) => {
+            tracing::info!(%target, group = group.name(), "target sent nothing within the idle timeout");
+            return Err(StatusCode::GATEWAY_TIMEOUT);
+        }
+    };
+
+    let response_headers: usize = resp
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    if response_headers > MAX_RESPONSE_HEADER_BLOCK {
+        tracing::info!(%target, group = group.name(), bytes = response_headers, "target response headers over 32 KB");
+        return Err(StatusCode::BAD_GATEWAY);
+    }
+    let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
+        let target_upgrade = hyper::upgrade::on(&mut resp);
+        // After the upgrade, rules no longer apply: bytes flow both ways until one side closes.
+        let shutdown = conn.shared.shutdown.clone();
+        conn.shared.tracker.spawn(async move {
+            let (Ok(client), Ok(target)) = tokio::join!(client_upgrade, target_upgrade) else {
+                return;
+            };
+            let (mut client, mut target) = (TokioIo::new(client), TokioIo::new(target));
+            // Upgraded connections have no requests to finish: shutdown cuts them.
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut client, &mut target) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        });
+    }
+    strip_hop_by_hop(resp.headers_mut(), switching && upgrade);
+    Ok(resp.map(|b| Either::Left(IdleBody::new(b, attrs.idle_timeout))))
+}
+
+/// §2.6: no connection within the connect timeout is 504; a refusal, reset, early close or
+/// malformed response is 502.
+fn classify(e: &hyper_util::client::legacy::Error) -> StatusCode {
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(ConnectError::Timeout(..)) = s.downcast_ref::<ConnectError>() {
+            return StatusCode::GATEWAY_TIMEOUT;
+        }
+        source = s.source();
+    }
+    StatusCode::BAD_GATEWAY
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn status_463_is_valid() {
+        assert_eq!(super::status_463().as_u16(), 463);
+    }
+}

@@ -1,0 +1,1033 @@
+//! The ALB through real sockets: clients dial it through the emulated network, targets are small
+//! hyper servers on loopback registered as private addresses. Sections cite
+//! `shared/spec/alb-ecs-dns.md`.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use airlock_alb::{
+    Action, AlbAttributes, AlbConfig, Condition, ListenerCertificate, ListenerConfig, Protocol,
+    Redirect, Rule, TargetGroup, error_page_body, serve_listener,
+};
+use airlock_net::{
+    Framing, Interface, Network, Origin, Registration, Rule as SgRule, SecurityGroupSpec, Source,
+    SubnetSpec, VpcSpec,
+};
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+
+struct Vpc {
+    net: Network,
+    node: Interface,
+    client: Interface,
+    shutdown: CancellationToken,
+    keep: Vec<Registration>,
+}
+
+impl Drop for Vpc {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn vpc() -> Vpc {
+    let cidr = |s: &str| s.parse().unwrap();
+    let open = |name: &str| {
+        SecurityGroupSpec::with_default_egress(
+            name,
+            vec![SgRule {
+                protocol: airlock_net::Protocol::Tcp,
+                from_port: 1,
+                to_port: u16::MAX,
+                source: Source::Cidr(cidr("10.0.0.0/16")),
+            }],
+        )
+    };
+    let net = Network::new(VpcSpec {
+        cidr: cidr("10.0.0.0/16"),
+        subnets: vec![SubnetSpec {
+            name: "private-a".into(),
+            cidr: cidr("10.0.100.0/24"),
+            availability_zone: "us-east-1a".into(),
+        }],
+        security_groups: vec![
+            open("open"),
+            SecurityGroupSpec::with_default_egress("closed", vec![]),
+        ],
+    });
+    let node = net
+        .create_interface("private-a", &["open".into()], "ELB app/test-alb")
+        .unwrap();
+    let client = net
+        .create_interface("private-a", &["open".into()], "client")
+        .unwrap();
+    Vpc {
+        net,
+        node,
+        client,
+        shutdown: CancellationToken::new(),
+        keep: Vec::new(),
+    }
+}
+
+impl Vpc {
+    fn interface(&self, groups: &[&str]) -> Interface {
+        let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+        self.net
+            .create_interface("private-a", &groups, "task")
+            .unwrap()
+    }
+
+    /// Starts the ALB with one listener; returns the listener's private address.
+    async fn alb(&mut self, listener: ListenerConfig, attributes: AlbAttributes) -> SocketAddr {
+        let port = listener.port;
+        let listeners = AlbConfig {
+            name: "test-alb".into(),
+            dns_name: "internal-test-alb-1234567890.us-east-1.elb.amazonaws.com".into(),
+            listeners: vec![listener],
+            attributes,
+        }
+        .build()
+        .unwrap();
+        let el = self
+            .net
+            .listen(std::slice::from_ref(&self.node), port)
+            .await
+            .unwrap();
+        let (tcp, reg) = el.into_parts();
+        self.keep.push(reg);
+        tokio::spawn(serve_listener(
+            tcp,
+            listeners[0].clone(),
+            self.net.clone(),
+            vec![self.node.clone()],
+            self.shutdown.clone(),
+            TaskTracker::new(),
+        ));
+        SocketAddr::from((self.node.ip(), port))
+    }
+
+    /// An echo target on loopback, served at a fresh interface's `ip:8080`.
+    async fn echo_target(&mut self, id: &'static str) -> SocketAddr {
+        let iface = self.interface(&["open"]);
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let backend = tcp.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = tcp.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| echo(req, id));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        self.register(&iface, backend)
+    }
+
+    /// A target that accepts connections and never answers.
+    async fn silent_target(&mut self) -> SocketAddr {
+        let iface = self.interface(&["open"]);
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let backend = tcp.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                let (stream, _) = tcp.accept().await.unwrap();
+                held.push(stream);
+            }
+        });
+        self.register(&iface, backend)
+    }
+
+    /// A raw TCP target: reads a request head, writes `reply` (nothing if empty, then closes),
+    /// and otherwise holds the connection open.
+    async fn raw_target(&mut self, reply: &'static [u8]) -> SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let iface = self.interface(&["open"]);
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let backend = tcp.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = tcp.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    if reply.is_empty() {
+                        return;
+                    }
+                    stream.write_all(reply).await.unwrap();
+                    let _ = stream.read(&mut buf).await;
+                });
+            }
+        });
+        self.register(&iface, backend)
+    }
+
+    fn register(&mut self, iface: &Interface, backend: SocketAddr) -> SocketAddr {
+        let private = SocketAddrV4::new(iface.ip(), 8080);
+        self.keep
+            .push(self.net.register(private, backend, Framing::Plain).unwrap());
+        private.into()
+    }
+
+    async fn dial(&self, alb: SocketAddr) -> tokio::net::TcpStream {
+        self.net
+            .dial(&Origin::Interface(self.client.clone()), alb)
+            .await
+            .unwrap()
+    }
+
+    /// Sends one HTTP/1.1 request over a fresh plain connection.
+    async fn send(&self, alb: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
+        let stream = self.dial(alb).await;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        Reply::read(sender.send_request(req).await.unwrap()).await
+    }
+}
+
+/// The echo target answers with `x-target: ID` and a body of `name: value` lines, the first line
+/// being `:request: METHOD PATH VERSION`.
+async fn echo(
+    req: Request<Incoming>,
+    id: &'static str,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.headers().contains_key(http::header::UPGRADE) {
+        let mut req = req;
+        let up = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            let mut io = TokioIo::new(up.await.unwrap());
+            let (mut r, mut w) = tokio::io::split(&mut io);
+            let _ = tokio::io::copy(&mut r, &mut w).await;
+        });
+        return Ok(Response::builder()
+            .status(101)
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .body(Full::default())
+            .unwrap());
+    }
+    let mut body = format!(
+        ":request: {} {} {:?}\n",
+        req.method(),
+        req.uri(),
+        req.version()
+    );
+    for (n, v) in req.headers() {
+        body.push_str(&format!("{}: {}\n", n, v.to_str().unwrap_or("<bin>")));
+    }
+    Ok(Response::builder()
+        .header("x-target", id)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap())
+}
+
+struct Reply {
+    status: StatusCode,
+    reason: Option<String>,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    async fn read(resp: Response<Incoming>) -> Reply {
+        let reason = resp
+            .extensions()
+            .get::<hyper::ext::ReasonPhrase>()
+            .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        Reply {
+            status: parts.status,
+            reason,
+            headers: parts.headers,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    }
+
+    /// What the echo target saw: header name → values (joined with `|` when repeated).
+    fn seen(&self) -> BTreeMap<String, String> {
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        for line in self.body.lines() {
+            let (k, v) = line.rsplit_once(": ").unwrap_or((line, ""));
+            let k = k.to_owned();
+            out.entry(k)
+                .and_modify(|e| {
+                    e.push('|');
+                    e.push_str(v)
+                })
+                .or_insert_with(|| v.to_owned());
+        }
+        out
+    }
+
+    fn target(&self) -> &str {
+        self.headers["x-target"].to_str().unwrap()
+    }
+
+    fn assert_alb_error(&self, code: u16) {
+        assert_eq!(self.status.as_u16(), code, "body: {}", self.body);
+        assert_eq!(self.headers["server"], "awselb/2.0", "§2.7 Server header");
+        assert_eq!(
+            self.headers["content-type"], "text/html",
+            "§2.7 Content-Type"
+        );
+        assert_eq!(
+            self.body,
+            error_page_body(self.status),
+            "§2.7 body of the {code} page"
+        );
+        assert_eq!(
+            self.headers["content-length"],
+            self.body.len().to_string().as_str()
+        );
+    }
+}
+
+fn get(uri: &str) -> http::request::Builder {
+    Request::get(uri).header("host", "api.example.com")
+}
+
+fn forward_to(targets: Vec<SocketAddr>) -> (Action, watch::Sender<Vec<SocketAddr>>) {
+    let (tx, rx) = watch::channel(targets);
+    (Action::Forward(TargetGroup::new("tg", rx)), tx)
+}
+
+fn http_listener(port: u16, default_action: Action, rules: Vec<Rule>) -> ListenerConfig {
+    ListenerConfig {
+        protocol: Protocol::Http,
+        port,
+        certificates: vec![],
+        rules,
+        default_action,
+    }
+}
+
+fn quick() -> AlbAttributes {
+    AlbAttributes {
+        idle_timeout: Duration::from_millis(500),
+        target_connect_timeout: Duration::from_millis(300),
+        ..AlbAttributes::default()
+    }
+}
+
+fn empty() -> Full<Bytes> {
+    Full::default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// §2.2 headers and §3.5 round robin
+
+#[tokio::test]
+async fn forwards_with_forwarded_headers_and_round_robin() {
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let b = v.echo_target("b").await;
+    let (action, _tx) = forward_to(vec![a, b]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+
+    let mut targets = Vec::new();
+    for _ in 0..4 {
+        let r = v
+            .send(
+                alb,
+                Request::get("/pets?x=1")
+                    .header("host", "API.Example.com:80")
+                    .header("connection", "keep-alive, x-hop")
+                    .header("x-hop", "secret")
+                    .header("x-kept", "yes")
+                    .body(empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let seen = r.seen();
+        // §2.2: XFF created with the immediate peer, the client interface's private IP.
+        assert_eq!(seen["x-forwarded-for"], v.client.ip().to_string());
+        assert_eq!(seen["x-forwarded-proto"], "http");
+        assert_eq!(seen["x-forwarded-port"], "80");
+        // §2.2: Host lower-cased, :80 stripped on a port-80 listener.
+        assert_eq!(seen["host"], "api.example.com");
+        // §2.2 (a): a new Root trace id.
+        assert!(seen["x-amzn-trace-id"].starts_with("Root=1-"), "{seen:?}");
+        assert_eq!(seen[":request"], "GET /pets?x=1 HTTP/1.1");
+        assert_eq!(seen["x-kept"], "yes");
+        assert!(
+            !seen.contains_key("x-hop"),
+            "headers named by Connection are hop-by-hop"
+        );
+        targets.push(r.target().to_owned());
+    }
+    assert_eq!(targets, ["a", "b", "a", "b"], "§3.5 round robin");
+}
+
+#[tokio::test]
+async fn xff_is_appended_and_host_gets_listener_port() {
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let (action, _tx) = forward_to(vec![a]);
+    let alb = v.alb(http_listener(8080, action, vec![]), quick()).await;
+    let r = v
+        .send(
+            alb,
+            get("/")
+                .header("x-forwarded-for", "127.0.0.4, 127.0.0.8")
+                .header("x-forwarded-proto", "https")
+                .header("x-forwarded-port", "1")
+                .header(
+                    "x-amzn-trace-id",
+                    "Root=1-67891233-abcdef012345678912345678;CalledFrom=app",
+                )
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    let seen = r.seen();
+    assert_eq!(
+        seen["x-forwarded-for"],
+        format!("127.0.0.4, 127.0.0.8, {}", v.client.ip())
+    );
+    // §2.2: proto and port are overwritten (emulator choice).
+    assert_eq!(seen["x-forwarded-proto"], "http");
+    assert_eq!(seen["x-forwarded-port"], "8080");
+    // §2.2: other listener ports append the port when the client gave none.
+    assert_eq!(seen["host"], "api.example.com:8080");
+    // §2.2 (b): Self inserted first, the rest kept.
+    let trace = &seen["x-amzn-trace-id"];
+    assert!(trace.starts_with("Self=1-"), "{trace}");
+    assert!(trace.ends_with(";Root=1-67891233-abcdef012345678912345678;CalledFrom=app"));
+}
+
+#[tokio::test]
+async fn target_set_changes_apply_to_the_next_request() {
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let b = v.echo_target("b").await;
+    let (action, tx) = forward_to(vec![a]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let req = || get("/").body(empty()).unwrap();
+    assert_eq!(v.send(alb, req()).await.target(), "a");
+    tx.send(vec![b]).unwrap();
+    assert_eq!(v.send(alb, req()).await.target(), "b");
+    tx.send(vec![]).unwrap();
+    v.send(alb, req()).await.assert_alb_error(503);
+}
+
+// ---------------------------------------------------------------------------------------------
+// §2.6 statuses the ALB generates, §2.7 pages
+
+#[tokio::test]
+async fn no_targets_is_503_with_the_alb_page() {
+    let mut v = vpc();
+    let (action, _tx) = forward_to(vec![]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let r = v.send(alb, get("/").body(empty()).unwrap()).await;
+    r.assert_alb_error(503);
+    assert_eq!(
+        r.body,
+        "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n"
+    );
+    assert_eq!(r.body.len(), 162, "§2.7 example length");
+    assert_eq!(r.reason.as_deref(), Some("Service Temporarily Unavailable"));
+}
+
+#[tokio::test]
+async fn refused_target_is_502() {
+    let mut v = vpc();
+    // The interface admits the traffic, but nothing listens on the port: a reset.
+    let nobody = v.interface(&["open"]);
+    let (action, _tx) = forward_to(vec![SocketAddr::from((nobody.ip(), 8080))]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    v.send(alb, get("/").body(empty()).unwrap())
+        .await
+        .assert_alb_error(502);
+}
+
+#[tokio::test]
+async fn dropped_connect_is_504_after_the_connect_timeout() {
+    let mut v = vpc();
+    // The target's security group admits nothing: the VPC drops the SYN.
+    let walled = v.interface(&["closed"]);
+    let (action, _tx) = forward_to(vec![SocketAddr::from((walled.ip(), 8080))]);
+    let attrs = AlbAttributes {
+        idle_timeout: Duration::from_secs(30),
+        target_connect_timeout: Duration::from_millis(200),
+        ..AlbAttributes::default()
+    };
+    let alb = v.alb(http_listener(80, action, vec![]), attrs).await;
+    v.send(alb, get("/").body(empty()).unwrap())
+        .await
+        .assert_alb_error(504);
+}
+
+#[tokio::test]
+async fn silent_target_is_504_after_the_idle_timeout() {
+    let mut v = vpc();
+    let t = v.silent_target().await;
+    let (action, _tx) = forward_to(vec![t]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let r = v.send(alb, get("/").body(empty()).unwrap()).await;
+    r.assert_alb_error(504);
+    assert_eq!(r.body.len(), 132, "§2.7 example length");
+}
+
+#[tokio::test]
+async fn trace_is_405() {
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let (action, _tx) = forward_to(vec![a]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let r = v
+        .send(
+            alb,
+            Request::builder()
+                .method("TRACE")
+                .uri("/")
+                .header("host", "x.example.com")
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    r.assert_alb_error(405);
+}
+
+#[tokio::test]
+async fn more_than_30_xff_addresses_is_463() {
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let (action, _tx) = forward_to(vec![a]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let list = |n: usize| {
+        (0..n)
+            .map(|i| format!("192.0.2.{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let ok = v
+        .send(
+            alb,
+            get("/")
+                .header("x-forwarded-for", list(30))
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "30 addresses are allowed");
+    let r = v
+        .send(
+            alb,
+            get("/")
+                .header("x-forwarded-for", list(31))
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    r.assert_alb_error(463);
+    assert!(r.body.contains("<title>463</title>"));
+}
+
+#[tokio::test]
+async fn target_failures_after_connecting_are_502() {
+    for (what, reply) in [
+        ("closes without answering", &b""[..]),
+        ("answers garbage", &b"garbage\r\n\r\n"[..]),
+    ] {
+        let mut v = vpc();
+        let t = v.raw_target(reply).await;
+        let (action, _tx) = forward_to(vec![t]);
+        let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+        let r = v.send(alb, get("/").body(empty()).unwrap()).await;
+        assert_eq!(r.status.as_u16(), 502, "a target that {what}");
+        r.assert_alb_error(502);
+    }
+}
+
+#[tokio::test]
+async fn oversized_target_response_headers_are_502() {
+    let mut v = vpc();
+    let mut reply = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n".to_vec();
+    for i in 0..40 {
+        reply.extend_from_slice(format!("x-big-{i}: {}\r\n", "v".repeat(1000)).as_bytes());
+    }
+    reply.extend_from_slice(b"\r\n");
+    let t = v.raw_target(reply.leak()).await;
+    let (action, _tx) = forward_to(vec![t]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    v.send(alb, get("/").body(empty()).unwrap())
+        .await
+        .assert_alb_error(502);
+}
+
+#[tokio::test]
+async fn target_stalling_mid_body_is_cut_after_the_idle_timeout() {
+    let mut v = vpc();
+    let t = v
+        .raw_target(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello")
+        .await;
+    let (action, _tx) = forward_to(vec![t]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let stream = v.dial(alb).await;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let resp = sender
+        .send_request(get("/").body(empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "headers were passed on");
+    assert!(
+        resp.into_body().collect().await.is_err(),
+        "§2.3: the connection is closed when the target goes silent"
+    );
+}
+
+#[tokio::test]
+async fn size_limits_of_section_2_5() {
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let (action, _tx) = forward_to(vec![a]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let long_uri = format!("/{}", "a".repeat(17 * 1024));
+    v.send(alb, get(&long_uri).body(empty()).unwrap())
+        .await
+        .assert_alb_error(414);
+    let r = v
+        .send(
+            alb,
+            get("/")
+                .header("x-huge", "h".repeat(17 * 1024))
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    r.assert_alb_error(400);
+    assert_eq!(
+        r.headers["connection"], "close",
+        "§2.7: 400 closes the connection"
+    );
+    let mut block = get("/");
+    for i in 0..5 {
+        block = block.header(format!("x-part-{i}"), "p".repeat(15 * 1024));
+    }
+    v.send(alb, block.body(empty()).unwrap())
+        .await
+        .assert_alb_error(400);
+    let ok = v
+        .send(
+            alb,
+            get("/")
+                .header("x-fine", "f".repeat(15 * 1024))
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+}
+
+// ---------------------------------------------------------------------------------------------
+// §1.4–§1.6 rules and actions
+
+#[tokio::test]
+async fn rules_pick_actions_by_priority() {
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let b = v.echo_target("b").await;
+    let (to_a, _ta) = forward_to(vec![a]);
+    let (to_b, _tb) = forward_to(vec![b]);
+    let rules = vec![
+        // Listed out of order: priority decides (§1.4).
+        Rule::new(
+            20,
+            vec![Condition::host_header(["*.example.net"]).unwrap()],
+            to_b,
+        )
+        .unwrap(),
+        Rule::new(
+            10,
+            vec![
+                Condition::path_pattern(["/fixed/*"]).unwrap(),
+                Condition::http_request_method(["GET"]).unwrap(),
+            ],
+            Action::FixedResponse {
+                status: StatusCode::IM_A_TEAPOT,
+                content_type: Some("application/json".into()),
+                body: r#"{"fixed":true}"#.into(),
+            },
+        )
+        .unwrap(),
+        Rule::new(
+            30,
+            vec![Condition::query_string([(Some("go"), "away")]).unwrap()],
+            Action::Redirect(Redirect {
+                protocol: Some("HTTPS".into()),
+                port: Some("443".into()),
+                path: Some("/new/#{path}".into()),
+                permanent: true,
+                ..Redirect::default()
+            }),
+        )
+        .unwrap(),
+        Rule::new(
+            40,
+            vec![
+                Condition::source_ip(["10.0.100.0/24"]).unwrap(),
+                Condition::http_header("x-route", ["to-b"]).unwrap(),
+            ],
+            forward_to(vec![b]).0,
+        )
+        .unwrap(),
+    ];
+    let alb = v.alb(http_listener(80, to_a, rules), quick()).await;
+
+    let fixed = v
+        .send(
+            alb,
+            Request::get("/fixed/x")
+                .header("host", "shop.example.net")
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        fixed.status,
+        StatusCode::IM_A_TEAPOT,
+        "priority 10 beats 20"
+    );
+    assert_eq!(fixed.body, r#"{"fixed":true}"#);
+    assert_eq!(fixed.headers["content-type"], "application/json");
+    assert_eq!(fixed.headers["server"], "awselb/2.0");
+
+    let host_rule = v
+        .send(
+            alb,
+            Request::get("/fixed/x")
+                .method("POST")
+                .header("host", "SHOP.example.net")
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        host_rule.target(),
+        "b",
+        "method fails rule 10, host matches rule 20"
+    );
+
+    let redirect = v
+        .send(alb, get("/old/page?go=away").body(empty()).unwrap())
+        .await;
+    assert_eq!(redirect.status, StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(
+        redirect.headers["location"],
+        "https://api.example.com:443/new/old/page?go=away"
+    );
+
+    let by_header = v
+        .send(
+            alb,
+            get("/").header("X-Route", "TO-B").body(empty()).unwrap(),
+        )
+        .await;
+    assert_eq!(
+        by_header.target(),
+        "b",
+        "source-ip AND http-header (case-insensitive)"
+    );
+
+    let default = v.send(alb, get("/").body(empty()).unwrap()).await;
+    assert_eq!(default.target(), "a", "no rule matches: default action");
+}
+
+// ---------------------------------------------------------------------------------------------
+// WebSocket upgrades pass through (§1.3)
+
+#[tokio::test]
+async fn websocket_upgrade_passes_through() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let (action, _tx) = forward_to(vec![a]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let stream = v.dial(alb).await;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn.with_upgrades());
+    let resp = sender
+        .send_request(
+            get("/ws")
+                .header("connection", "Upgrade")
+                .header("upgrade", "websocket")
+                .body(empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
+    let mut io = TokioIo::new(hyper::upgrade::on(resp).await.unwrap());
+    io.write_all(b"ping").await.unwrap();
+    let mut buf = [0u8; 4];
+    io.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"ping");
+}
+
+// ---------------------------------------------------------------------------------------------
+// §1.3 HTTPS listeners: SNI and HTTP/2
+
+struct Pki {
+    roots: rustls::RootCertStore,
+    default: ListenerCertificate,
+    other: ListenerCertificate,
+}
+
+fn pki(node_ip: IpAddr) -> Pki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf = |names: Vec<String>| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        ListenerCertificate {
+            chain: vec![cert.der().clone()],
+            key: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        }
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    Pki {
+        roots,
+        default: leaf(vec!["*.example.com".into(), node_ip.to_string()]),
+        other: leaf(vec!["api.example.net".into()]),
+    }
+}
+
+async fn tls_connect(
+    v: &Vpc,
+    alb: SocketAddr,
+    roots: &rustls::RootCertStore,
+    name: ServerName<'static>,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots.clone())
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    connector.connect(name, v.dial(alb).await).await.unwrap()
+}
+
+fn peer_leaf(
+    s: &tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) -> CertificateDer<'static> {
+    s.get_ref().1.peer_certificates().unwrap()[0]
+        .clone()
+        .into_owned()
+}
+
+#[tokio::test]
+async fn https_sni_picks_the_certificate_and_serves_http2() {
+    let mut v = vpc();
+    let pki = pki(IpAddr::V4(v.node.ip()));
+    let a = v.echo_target("a").await;
+    let (action, _tx) = forward_to(vec![a]);
+    let listener = ListenerConfig {
+        protocol: Protocol::Https,
+        port: 443,
+        certificates: vec![pki.default.clone(), pki.other.clone()],
+        rules: vec![],
+        default_action: action,
+    };
+    let alb = v.alb(listener, quick()).await;
+
+    // SNI matching a certificate of the list → that certificate.
+    let s = tls_connect(
+        &v,
+        alb,
+        &pki.roots,
+        ServerName::try_from("api.example.net").unwrap(),
+        &[],
+    )
+    .await;
+    assert_eq!(peer_leaf(&s), pki.other.chain[0]);
+    // SNI matching the default's wildcard → the default.
+    let s = tls_connect(
+        &v,
+        alb,
+        &pki.roots,
+        ServerName::try_from("pets.example.com").unwrap(),
+        &[],
+    )
+    .await;
+    assert_eq!(peer_leaf(&s), pki.default.chain[0]);
+    // No SNI at all (an IP address name) → the default (§1.3).
+    let s = tls_connect(
+        &v,
+        alb,
+        &pki.roots,
+        ServerName::IpAddress(IpAddr::V4(v.node.ip()).into()),
+        &[],
+    )
+    .await;
+    assert_eq!(peer_leaf(&s), pki.default.chain[0]);
+
+    // HTTP/1.1 over TLS.
+    let s = tls_connect(
+        &v,
+        alb,
+        &pki.roots,
+        ServerName::try_from("api.example.net").unwrap(),
+        &[b"http/1.1"],
+    )
+    .await;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let r = Reply::read(
+        sender
+            .send_request(
+                Request::get("/h1")
+                    .header("host", "api.example.net")
+                    .body(empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap(),
+    )
+    .await;
+    let seen = r.seen();
+    assert_eq!(seen["x-forwarded-proto"], "https");
+    assert_eq!(seen["x-forwarded-port"], "443");
+    assert_eq!(seen["x-forwarded-for"], v.client.ip().to_string());
+
+    // HTTP/2 from the client (ALPN h2) becomes HTTP/1.1 to the target, Host from :authority.
+    let s = tls_connect(
+        &v,
+        alb,
+        &pki.roots,
+        ServerName::try_from("api.example.net").unwrap(),
+        &[b"h2"],
+    )
+    .await;
+    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(s))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let r = Reply::read(
+        sender
+            .send_request(
+                Request::get("https://API.example.net/h2?q=1")
+                    .header("cookie", "a=1")
+                    .header("cookie", "b=2")
+                    .body(empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let seen = r.seen();
+    assert_eq!(seen[":request"], "GET /h2?q=1 HTTP/1.1");
+    assert_eq!(seen["host"], "api.example.net");
+    assert_eq!(seen["cookie"], "a=1; b=2");
+    assert_eq!(seen["x-forwarded-proto"], "https");
+
+    // ALB pages over HTTP/2 too.
+    let r = Reply::read(
+        sender
+            .send_request(
+                Request::builder()
+                    .method("TRACE")
+                    .uri("https://api.example.net/")
+                    .body(empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap(),
+    )
+    .await;
+    r.assert_alb_error(405);
+}
+
+#[tokio::test]
+async fn bad_configurations_are_refused() {
+    let (action, _tx) = forward_to(vec![]);
+    let build = |l: ListenerConfig| {
+        AlbConfig {
+            name: "x".into(),
+            dns_name: "x".into(),
+            listeners: vec![l],
+            attributes: AlbAttributes::default(),
+        }
+        .build()
+    };
+    let https_without_cert = ListenerConfig {
+        protocol: Protocol::Https,
+        ..http_listener(443, action.clone(), vec![])
+    };
+    assert!(matches!(
+        build(https_without_cert),
+        Err(airlock_alb::ConfigError::NoCertificate(443))
+    ));
+    let rule = |p| {
+        Rule::new(
+            p,
+            vec![Condition::path_pattern(["/a"]).unwrap()],
+            action.clone(),
+        )
+        .unwrap()
+    };
+    assert!(matches!(
+        build(http_listener(80, action.clone(), vec![rule(5), rule(5)])),
+        Err(airlock_alb::ConfigError::DuplicatePriority { priority: 5, .. })
+    ));
+    let bad_fixed = Action::FixedResponse {
+        status: StatusCode::MOVED_PERMANENTLY,
+        content_type: None,
+        body: String::new(),
+    };
+    assert!(matches!(
+        build(http_listener(80, bad_fixed, vec![])),
+        Err(airlock_alb::ConfigError::Action(_))
+    ));
+}

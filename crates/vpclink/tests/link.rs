@@ -1,0 +1,578 @@
+//! The VPC link through real sockets: gateway client → mutual-TLS endpoint → emulated network →
+//! a private destination. Shared spec §7 (only API Gateway uses the link; traffic leaves from the
+//! link's interfaces under their security groups) and §4.3/§4.5 (what the gateway sees when it
+//! cannot).
+#![allow(clippy::unwrap_used)]
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use airlock_net::{
+    Framing, Interface, Network, Protocol, Registration, Rule, SecurityGroupSpec, Source,
+    SubnetSpec, VpcSpec,
+};
+use airlock_pki::{Ca, Leaf, apigateway_identity};
+use airlock_vpclink::{
+    ClientConfig, Endpoint, EndpointConfig, LinkClient, LinkError, LinkState, Refusal, TunnelError,
+};
+use http::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const SERVER_NAME: &str = "vpclink.airlock.local";
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+/// Generous bound on waits for events that happen at once; only a broken link reaches it.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn gateway_identity() -> String {
+    apigateway_identity("000000000000", "pets-link")
+}
+
+/// An echo server on a loopback port that counts the connections it accepts.
+struct Echo {
+    addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+}
+
+async fn echo_server() -> Echo {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let (mut r, mut w) = stream.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = w.shutdown().await;
+            });
+        }
+    });
+    Echo { addr, hits }
+}
+
+/// A VPC with a link in two subnets, an echo service its group admits, a sealed echo service
+/// whose group admits nobody, and a running endpoint.
+struct Harness {
+    _dir: tempfile::TempDir,
+    ca: Ca,
+    net: Network,
+    link_interfaces: Vec<Interface>,
+    backend: Interface,
+    endpoint: Arc<Endpoint>,
+    addr: SocketAddr,
+    state: watch::Sender<LinkState>,
+    /// Private address of the admitted echo service.
+    echo: SocketAddr,
+    echo_hits: Arc<AtomicUsize>,
+    /// Its loopback address: what a link that dialed the host would reach.
+    echo_loopback: SocketAddr,
+    /// Private address of the echo service behind a group without ingress rules.
+    sealed: SocketAddr,
+    sealed_hits: Arc<AtomicUsize>,
+    _registrations: Vec<Registration>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn tcp_rule(from_port: u16, to_port: u16, group: &str) -> Rule {
+    Rule {
+        protocol: Protocol::Tcp,
+        from_port,
+        to_port,
+        source: Source::Group(group.into()),
+    }
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::load_or_create(dir.path()).unwrap();
+        let cidr = |s: &str| s.parse().unwrap();
+        let net = Network::new(VpcSpec {
+            cidr: cidr("10.0.0.0/16"),
+            subnets: vec![
+                SubnetSpec {
+                    name: "private-a".into(),
+                    cidr: cidr("10.0.100.0/24"),
+                    availability_zone: "us-east-1a".into(),
+                },
+                SubnetSpec {
+                    name: "private-b".into(),
+                    cidr: cidr("10.0.101.0/24"),
+                    availability_zone: "us-east-1b".into(),
+                },
+            ],
+            security_groups: vec![
+                SecurityGroupSpec::with_default_egress("link", vec![]),
+                SecurityGroupSpec::with_default_egress(
+                    "backend",
+                    vec![tcp_rule(7000, 7002, "link")],
+                ),
+                SecurityGroupSpec::with_default_egress("sealed", vec![]),
+            ],
+        });
+        let link_interfaces = vec![
+            net.create_interface("private-a", &["link".into()], "VPC link pets-link")
+                .unwrap(),
+            net.create_interface("private-b", &["link".into()], "VPC link pets-link")
+                .unwrap(),
+        ];
+        let backend = net
+            .create_interface("private-a", &["backend".into()], "backend")
+            .unwrap();
+        let sealed_iface = net
+            .create_interface("private-b", &["sealed".into()], "sealed")
+            .unwrap();
+
+        let echo_srv = echo_server().await;
+        let sealed_srv = echo_server().await;
+        let echo = SocketAddrV4::new(backend.ip(), 7000);
+        let sealed = SocketAddrV4::new(sealed_iface.ip(), 7000);
+        let registrations = vec![
+            net.register(echo, echo_srv.addr, Framing::Plain).unwrap(),
+            net.register(sealed, sealed_srv.addr, Framing::Plain)
+                .unwrap(),
+        ];
+
+        let (state, state_rx) = watch::channel(LinkState::Available);
+        let endpoint = Endpoint::new(EndpointConfig {
+            server_cert: ca.issue_server(&[SERVER_NAME.into()]).unwrap(),
+            client_ca: ca.cert_der().clone(),
+            expected_identity: gateway_identity(),
+            network: net.clone(),
+            interfaces: link_interfaces.clone(),
+            connect_timeout: CONNECT_TIMEOUT,
+            handshake_timeout: Duration::from_secs(5),
+            state: state_rx,
+        })
+        .unwrap();
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(
+            endpoint
+                .clone()
+                .serve(listener, shutdown.clone(), TaskTracker::new()),
+        );
+        Harness {
+            _dir: dir,
+            ca,
+            net,
+            link_interfaces,
+            backend,
+            endpoint,
+            addr,
+            state,
+            echo: echo.into(),
+            echo_hits: echo_srv.hits,
+            echo_loopback: echo_srv.addr,
+            sealed: sealed.into(),
+            sealed_hits: sealed_srv.hits,
+            _registrations: registrations,
+            shutdown,
+        }
+    }
+
+    fn client_with(&self, identity: Leaf, endpoint: SocketAddr) -> LinkClient {
+        LinkClient::new(ClientConfig {
+            endpoint,
+            identity,
+            ca: self.ca.cert_der().clone(),
+            server_name: SERVER_NAME.into(),
+        })
+        .unwrap()
+    }
+
+    /// The gateway's client, with the identity the endpoint expects.
+    fn gateway(&self) -> LinkClient {
+        self.client_with(
+            self.ca.issue_client(&gateway_identity()).unwrap(),
+            self.addr,
+        )
+    }
+
+    /// Waits until the endpoint has refused a connection, and returns why.
+    async fn refusal(&self) -> Refusal {
+        let mut stats = self.endpoint.subscribe();
+        let seen = tokio::time::timeout(PATIENCE, stats.wait_for(|s| s.connections_refused > 0))
+            .await
+            .expect("the endpoint never refused the connection")
+            .unwrap()
+            .clone();
+        assert_eq!(seen.connections_refused, 1);
+        seen.last_refusal.unwrap()
+    }
+
+    /// Nothing of a refused client was admitted, tunneled or delivered.
+    fn assert_nothing_forwarded(&self) {
+        let stats = self.endpoint.stats();
+        assert_eq!(stats.connections_admitted, 0);
+        assert_eq!(stats.tunnels_opened, 0);
+        assert_eq!(self.echo_hits.load(Ordering::SeqCst), 0);
+    }
+}
+
+async fn round_trip(stream: &mut (impl AsyncReadExt + AsyncWriteExt + Unpin), msg: &[u8]) {
+    stream.write_all(msg).await.unwrap();
+    let mut back = vec![0u8; msg.len()];
+    tokio::time::timeout(PATIENCE, stream.read_exact(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back, msg);
+}
+
+#[tokio::test]
+async fn a_tunnel_carries_bytes_to_a_private_address_and_back() {
+    let h = Harness::start().await;
+    let link = h.gateway();
+    let mut tunnel = link.open(h.echo).await.unwrap();
+    round_trip(&mut tunnel, b"hello through the VPC link").await;
+    // Half-close travels through the tunnel: the echo server sees EOF and closes its side.
+    tunnel.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(PATIENCE, tunnel.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rest.is_empty());
+    assert_eq!(h.echo_hits.load(Ordering::SeqCst), 1);
+    let stats = h.endpoint.stats();
+    assert_eq!(stats.connections_admitted, 1);
+    assert_eq!(stats.tunnels_opened, 1);
+    assert_eq!(stats.last_refusal, None);
+}
+
+#[tokio::test]
+async fn concurrent_opens_share_one_mutual_tls_connection() {
+    let h = Harness::start().await;
+    let link = h.gateway();
+    let mut opens = tokio::task::JoinSet::new();
+    for i in 0..32 {
+        let link = link.clone();
+        let dest = h.echo;
+        opens.spawn(async move {
+            let mut tunnel = link.open(dest).await.unwrap();
+            round_trip(&mut tunnel, format!("request {i}").as_bytes()).await;
+        });
+    }
+    while let Some(done) = opens.join_next().await {
+        done.unwrap();
+    }
+    assert_eq!(h.echo_hits.load(Ordering::SeqCst), 32);
+    let stats = h.endpoint.stats();
+    assert_eq!(
+        stats.connections_accepted, 1,
+        "one TCP connection carries every tunnel"
+    );
+    assert_eq!(stats.tunnels_opened, 32);
+    assert_eq!(link.connections_opened(), 1);
+}
+
+#[tokio::test]
+async fn tunnels_leave_from_the_links_interfaces_in_turn() {
+    let h = Harness::start().await;
+    // An airlock-framed listener learns the emulated source address of each connection.
+    let listener = h
+        .net
+        .listen(std::slice::from_ref(&h.backend), 7002)
+        .await
+        .unwrap();
+    let dest = SocketAddr::from(listener.private_addrs()[0]);
+    let (listener, _registration) = listener.into_parts();
+    let net = h.net.clone();
+    let sources = tokio::spawn(async move {
+        let mut sources = Vec::new();
+        for _ in 0..2 {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let info = net.accept_preamble(&mut stream).await.unwrap();
+            sources.push(info.peer.ip());
+        }
+        sources
+    });
+    let link = h.gateway();
+    let _first = link.open(dest).await.unwrap();
+    let _second = link.open(dest).await.unwrap();
+    let mut sources = tokio::time::timeout(PATIENCE, sources)
+        .await
+        .unwrap()
+        .unwrap();
+    sources.sort();
+    let mut expected: Vec<_> = h
+        .link_interfaces
+        .iter()
+        .map(|i| std::net::IpAddr::V4(i.ip()))
+        .collect();
+    expected.sort();
+    assert_eq!(sources, expected);
+}
+
+#[tokio::test]
+async fn plain_tcp_is_refused() {
+    let h = Harness::start().await;
+    let mut tcp = TcpStream::connect(h.addr).await.unwrap();
+    tcp.write_all(b"CONNECT 10.0.100.6:7000 HTTP/1.1\r\nHost: 10.0.100.6:7000\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(matches!(h.refusal().await, Refusal::NotTls(_)));
+    // The endpoint closes the connection (after at most an alert): no CONNECT answer comes.
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, tcp.read_to_end(&mut answer))
+        .await
+        .unwrap();
+    assert!(!answer.starts_with(b"HTTP/"));
+    h.assert_nothing_forwarded();
+}
+
+#[tokio::test]
+async fn tls_without_a_client_certificate_is_refused() {
+    let h = Harness::start().await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(h.ca.cert_der().clone()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(h.addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from(SERVER_NAME).unwrap();
+    // With TLS 1.3 the client finishes its side before the server judges its (empty) certificate
+    // message, so the refusal may surface on the handshake or on the first read.
+    if let Ok(mut tls) = connector.connect(name, tcp).await {
+        let _ = tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(PATIENCE, tls.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(
+            matches!(read, Err(_) | Ok(0)),
+            "refused client got {read:?}"
+        );
+    }
+    assert_eq!(h.refusal().await, Refusal::NoClientCertificate);
+    h.assert_nothing_forwarded();
+}
+
+/// Opens a tunnel with `identity` and expects the link itself to fail, not the tunnel.
+async fn open_is_refused(h: &Harness, identity: Leaf) {
+    let client = h.client_with(identity, h.addr);
+    let result = tokio::time::timeout(PATIENCE, client.open(h.echo))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            result,
+            Err(LinkError::Connection(_) | LinkError::Handshake(_))
+        ),
+        "expected the connection to be refused, got {result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_is_refused() {
+    let h = Harness::start().await;
+    let other_dir = tempfile::tempdir().unwrap();
+    let stranger = Ca::load_or_create(other_dir.path()).unwrap();
+    // Same identity, wrong issuer: only the chain to airlock's CA makes the identity credible.
+    open_is_refused(&h, stranger.issue_client(&gateway_identity()).unwrap()).await;
+    assert!(matches!(
+        h.refusal().await,
+        Refusal::UntrustedCertificate(_)
+    ));
+    h.assert_nothing_forwarded();
+}
+
+#[tokio::test]
+async fn an_expired_certificate_is_refused() {
+    let h = Harness::start().await;
+    let day = Duration::from_secs(24 * 3600);
+    let now = SystemTime::now();
+    let expired =
+        h.ca.issue_client_with(&gateway_identity(), now - 2 * day, now - day)
+            .unwrap();
+    open_is_refused(&h, expired).await;
+    assert_eq!(h.refusal().await, Refusal::ExpiredCertificate);
+    h.assert_nothing_forwarded();
+}
+
+#[tokio::test]
+async fn a_valid_certificate_with_another_identity_is_refused() {
+    let h = Harness::start().await;
+    let task = "spiffe://airlock.local/account/000000000000/ecs/task/pets-1";
+    open_is_refused(&h, h.ca.issue_client(task).unwrap()).await;
+    assert_eq!(
+        h.refusal().await,
+        Refusal::WrongIdentity {
+            presented: task.into()
+        }
+    );
+    h.assert_nothing_forwarded();
+}
+
+#[tokio::test]
+async fn the_gateway_refuses_an_endpoint_it_cannot_verify() {
+    let h = Harness::start().await;
+    let client = LinkClient::new(ClientConfig {
+        endpoint: h.addr,
+        identity: h.ca.issue_client(&gateway_identity()).unwrap(),
+        ca: h.ca.cert_der().clone(),
+        server_name: "not-the-endpoint.example".into(),
+    })
+    .unwrap();
+    let result = client.open(h.echo).await;
+    assert!(matches!(result, Err(LinkError::Handshake(_))), "{result:?}");
+    h.assert_nothing_forwarded();
+}
+
+fn assert_refused(
+    result: Result<airlock_vpclink::LinkStream, LinkError>,
+    status: StatusCode,
+    reason: TunnelError,
+) {
+    match result {
+        Err(LinkError::Refused {
+            status: s,
+            reason: r,
+            message,
+            ..
+        }) => {
+            assert_eq!(s, status, "{message}");
+            assert_eq!(r, Some(reason), "{message}");
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected {status} {reason:?}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn destinations_outside_the_vpc_are_forbidden() {
+    let h = Harness::start().await;
+    let link = h.gateway();
+    // Not even the host's loopback, where the echo server really listens.
+    for dest in [
+        h.echo_loopback,
+        "192.168.1.10:80".parse().unwrap(),
+        "[::1]:80".parse().unwrap(),
+    ] {
+        assert_refused(
+            link.open(dest).await,
+            StatusCode::FORBIDDEN,
+            TunnelError::OutsideVpc,
+        );
+    }
+    assert_eq!(h.echo_hits.load(Ordering::SeqCst), 0);
+    // Refusing a tunnel leaves the shared connection usable.
+    let mut tunnel = link.open(h.echo).await.unwrap();
+    round_trip(&mut tunnel, b"still fine").await;
+    assert_eq!(link.connections_opened(), 1);
+}
+
+#[tokio::test]
+async fn a_security_group_drop_times_out_with_504() {
+    let h = Harness::start().await;
+    let link = h.gateway();
+    let started = Instant::now();
+    let result = tokio::time::timeout(PATIENCE, link.open(h.sealed))
+        .await
+        .expect("the endpoint's connect timeout must bound the open");
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(result, Err(LinkError::ConnectTimeout { dest, .. }) if dest == h.sealed),
+        "{result:?}"
+    );
+    assert!(
+        elapsed >= CONNECT_TIMEOUT,
+        "answered before the timeout: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    assert_eq!(h.sealed_hits.load(Ordering::SeqCst), 0);
+    assert_eq!(h.endpoint.stats().tunnels_failed, 1);
+}
+
+#[tokio::test]
+async fn nothing_listening_is_a_502() {
+    let h = Harness::start().await;
+    let link = h.gateway();
+    let dest = SocketAddr::from((h.backend.ip(), 7001));
+    assert_refused(
+        link.open(dest).await,
+        StatusCode::BAD_GATEWAY,
+        TunnelError::ConnectionRefused,
+    );
+}
+
+#[tokio::test]
+async fn a_link_that_is_not_available_answers_503() {
+    let h = Harness::start().await;
+    let link = h.gateway();
+    for state in [LinkState::Pending, LinkState::Failed, LinkState::Inactive] {
+        h.state.send(state).unwrap();
+        assert_refused(
+            link.open(h.echo).await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            TunnelError::LinkNotAvailable,
+        );
+    }
+    assert_eq!(h.echo_hits.load(Ordering::SeqCst), 0);
+    h.state.send(LinkState::Available).unwrap();
+    let mut tunnel = link.open(h.echo).await.unwrap();
+    round_trip(&mut tunnel, b"available now").await;
+}
+
+/// A TCP relay in front of the endpoint whose connections the test can cut.
+async fn relay(
+    to: SocketAddr,
+) -> (
+    SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<tokio::task::AbortHandle>,
+) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let (mut down, _) = listener.accept().await.unwrap();
+            let task = tokio::spawn(async move {
+                let mut up = TcpStream::connect(to).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+            });
+            let _ = tx.send(task.abort_handle());
+        }
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn a_dead_connection_is_replaced_on_the_next_open() {
+    let h = Harness::start().await;
+    let (relay_addr, mut relayed) = relay(h.addr).await;
+    let link = h.client_with(h.ca.issue_client(&gateway_identity()).unwrap(), relay_addr);
+    let mut tunnel = link.open(h.echo).await.unwrap();
+    round_trip(&mut tunnel, b"first connection").await;
+    // Cut the connection under the client, as an endpoint restart would.
+    relayed.recv().await.unwrap().abort();
+    let mut tunnel = tokio::time::timeout(PATIENCE, link.open(h.echo))
+        .await
+        .unwrap()
+        .unwrap();
+    round_trip(&mut tunnel, b"second connection").await;
+    assert_eq!(link.connections_opened(), 2);
+    assert_eq!(h.endpoint.stats().connections_admitted, 2);
+}
