@@ -230,6 +230,8 @@ struct State {
     /// Per subnet, the next host offset to try.
     cursors: HashMap<String, u32>,
     listeners: HashMap<SocketAddrV4, Backend>,
+    /// Public endpoints (e.g. the API Gateway's regional address): reachable from anywhere.
+    public: HashMap<SocketAddrV4, Backend>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -412,6 +414,54 @@ impl Network {
         Ok(())
     }
 
+    /// Serves a public address (an internet-facing endpoint such as the API Gateway) with a
+    /// socket bound elsewhere. Public addresses are reachable from the internet and, through the
+    /// VPC's egress, from interfaces. Released when the registration is dropped.
+    pub fn register_public(
+        &self,
+        public: SocketAddrV4,
+        backend: SocketAddr,
+        framing: Framing,
+    ) -> Result<Registration, NetError> {
+        let mut state = write(&self.inner.state);
+        if state.public.contains_key(&public) {
+            return Err(NetError::AddressInUse(public.into()));
+        }
+        state.public.insert(
+            public,
+            Backend {
+                addr: backend,
+                framing,
+            },
+        );
+        Ok(Registration {
+            net: self.clone(),
+            addrs: vec![public],
+        })
+    }
+
+    /// Serves the VPC resolver (the VPC base address + 2, port 53) with a socket bound
+    /// elsewhere. As in AWS, security groups do not filter traffic to the resolver, and the
+    /// internet cannot reach it.
+    pub fn register_resolver(&self, backend: SocketAddr) -> Result<Registration, NetError> {
+        let addr = SocketAddrV4::new(self.resolver_ip(), 53);
+        let mut state = write(&self.inner.state);
+        if state.listeners.contains_key(&addr) {
+            return Err(NetError::AddressInUse(addr.into()));
+        }
+        state.listeners.insert(
+            addr,
+            Backend {
+                addr: backend,
+                framing: Framing::Plain,
+            },
+        );
+        Ok(Registration {
+            net: self.clone(),
+            addrs: vec![addr],
+        })
+    }
+
     /// Replaces the rules of a security group (as `authorize`/`revoke` calls would). Established
     /// connections are untouched, as with AWS's tracked connections.
     pub fn set_security_group(&self, spec: SecurityGroupSpec) {
@@ -458,6 +508,18 @@ impl Network {
             return (Verdict::NoSuchAddress, None);
         };
         let state = read(&self.inner.state);
+        if let Some(backend) = state.public.get(&to4) {
+            return (Verdict::Reachable, Some(*backend));
+        }
+        if *to4.ip() == self.resolver_ip() {
+            return match (from, state.listeners.get(&to4)) {
+                (Origin::Internet, _) => (Verdict::NotRoutedFromInternet, None),
+                (Origin::Interface(_), Some(b)) if to4.port() == 53 => {
+                    (Verdict::Reachable, Some(*b))
+                }
+                (Origin::Interface(_), _) => (Verdict::NothingListening, None),
+            };
+        }
         let Some(dest) = state.interfaces.get(to4.ip()) else {
             return (
                 if matches!(from, Origin::Internet) && is_private(*to4.ip()) {
@@ -652,7 +714,9 @@ impl Drop for Registration {
     fn drop(&mut self) {
         let mut state = write(&self.net.inner.state);
         for addr in &self.addrs {
+            // An address is either private (listeners) or public; removing from both is exact.
             state.listeners.remove(addr);
+            state.public.remove(addr);
         }
     }
 }

@@ -165,3 +165,42 @@ async fn preamble_from_a_host_process_is_refused_and_registration_drops() {
     drop(reg);
     assert!(n.interfaces()[0].listening_ports.is_empty());
 }
+
+#[tokio::test]
+async fn public_endpoints_and_the_resolver() {
+    let n = net();
+    let client = n.create_interface("a", &["client".into()], "c").unwrap();
+    let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend_addr = backend.local_addr().unwrap();
+    let public = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 10), 443);
+    let reg = n
+        .register_public(public, backend_addr, Framing::Plain)
+        .unwrap();
+    assert_eq!(
+        n.judge(&Origin::Internet, public.into()),
+        Verdict::Reachable
+    );
+    assert_eq!(
+        n.judge(&Origin::Interface(client.clone()), public.into()),
+        Verdict::Reachable
+    );
+    n.dial(&Origin::Internet, public.into()).await.unwrap();
+    drop(reg);
+    assert_eq!(
+        n.judge(&Origin::Internet, public.into()),
+        Verdict::NoSuchAddress
+    );
+
+    let _r = n.register_resolver(backend_addr).unwrap();
+    let resolver = SocketAddr::from((n.resolver_ip(), 53));
+    // Security groups do not filter the resolver; the internet cannot reach it.
+    let mute = n.create_interface("a", &["no-egress".into()], "m").unwrap();
+    assert_eq!(
+        n.judge(&Origin::Interface(mute), resolver),
+        Verdict::Reachable
+    );
+    assert_eq!(
+        n.judge(&Origin::Internet, resolver),
+        Verdict::NotRoutedFromInternet
+    );
+}
