@@ -131,6 +131,8 @@ pub struct Endpoints {
     pub dns: SocketAddr,
     /// VPC link endpoints by link name (mutual TLS; only the gateway's certificate is admitted).
     pub vpc_links: BTreeMap<String, SocketAddr>,
+    /// The TLS server name of each VPC link endpoint's certificate, by link name.
+    pub vpc_link_server_names: BTreeMap<String, String>,
     /// The CA certificate clients must trust.
     pub ca_cert: PathBuf,
     /// Load balancer DNS names by load balancer name.

@@ -224,6 +224,7 @@ pub(crate) async fn start(
     // gateway's client identity.
     let mut link_clients: HashMap<String, airlock_vpclink::LinkClient> = HashMap::new();
     let mut link_endpoints = BTreeMap::new();
+    let mut link_server_names = BTreeMap::new();
     let mut link_states = Vec::new();
     for (i, link) in stack.vpc_links.iter().enumerate() {
         let resource = format!("vpc_links[{}]", link.name);
@@ -271,9 +272,10 @@ pub(crate) async fn start(
                 .issue_client(&identity)
                 .map_err(|e| resource_err(&resource, e))?,
             ca: ca.cert_der().clone(),
-            server_name,
+            server_name: server_name.clone(),
         })
         .map_err(|e| resource_err(&resource, e))?;
+        link_server_names.insert(link.name.clone(), server_name);
         // The interfaces exist and the endpoint serves: the link is usable (spec §7).
         let _ = state_tx.send(airlock_vpclink::LinkState::Available);
         link_states.push(state_tx);
@@ -381,6 +383,7 @@ pub(crate) async fn start(
         gateway: gateway_addr,
         dns: dns_addr,
         vpc_links: link_endpoints,
+        vpc_link_server_names: link_server_names,
         ca_cert: ca.ca_path().to_owned(),
         alb_dns_names: alb_dns,
         custom_domains: stack

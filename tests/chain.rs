@@ -1,0 +1,272 @@
+//! The whole private-API chain, end to end through real sockets: client → API Gateway (HTTPS,
+//! custom domain, JWT) → VPC link (mutual TLS) → internal ALB (HTTPS) → Fargate tasks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use airlock_stack::{RunningStack, TokenRequest};
+use std::collections::HashSet;
+use support::{DOMAIN, get, https};
+
+/// A valid token reaches a task, which sees the ALB's `X-Forwarded-*` headers: the client the
+/// ALB saw is the VPC link's interface, inside the VPC (spec alb-ecs-dns.md §2.2).
+#[tokio::test]
+async fn valid_token_reaches_a_task_through_every_hop() {
+    let stack = RunningStack::start_default().await.unwrap();
+    let token = stack.token(&[]).unwrap();
+    let reply = get(&stack, "/whoami?color=blue", Some(&token)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(reply.headers.contains_key("apigw-requestid"));
+    let who = reply.json();
+    let keys: HashSet<&str> = who
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        HashSet::from([
+            "method",
+            "path",
+            "query",
+            "headers",
+            "task_id",
+            "private_ip"
+        ])
+    );
+    assert_eq!(who["method"], "GET");
+    assert_eq!(who["path"], "/whoami");
+    assert_eq!(who["query"], "color=blue");
+    let headers = &who["headers"];
+    let xff: std::net::Ipv4Addr = headers["x-forwarded-for"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        stack.network().contains(xff),
+        "X-Forwarded-For {xff} should be a VPC link interface inside the VPC"
+    );
+    assert_eq!(headers["x-forwarded-proto"], "https");
+    assert_eq!(headers["x-forwarded-port"], "443");
+    assert_eq!(headers["via"], "HTTP/1.1 AmazonAPIGateway");
+    let task_ip: std::net::Ipv4Addr = who["private_ip"].as_str().unwrap().parse().unwrap();
+    assert!(stack.network().contains(task_ip));
+    stack.stop().await;
+}
+
+/// Spec http-api.md §5.1 responses table and §12: no token → 401, `www-authenticate: Bearer`.
+#[tokio::test]
+async fn no_token_is_401_with_the_exact_body() {
+    let stack = RunningStack::start_default().await.unwrap();
+    let reply = get(&stack, "/pets", None).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.text(), r#"{"message":"Unauthorized"}"#);
+    assert_eq!(reply.header("content-type"), "application/json");
+    assert_eq!(reply.header("www-authenticate"), "Bearer");
+    assert_eq!(reply.header("apigw-requestid").len(), 16);
+}
+
+/// Spec §5.1 step 5 and the troubleshooting text for audiences.
+#[tokio::test]
+async fn wrong_audience_is_401_invalid_token() {
+    let stack = RunningStack::start_default().await.unwrap();
+    let token = stack
+        .mint_token(&TokenRequest::new("mallory", "someone-else"))
+        .unwrap();
+    let reply = get(&stack, "/pets", Some(&token)).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.text(), r#"{"message":"Unauthorized"}"#);
+    assert_eq!(
+        reply.header("www-authenticate"),
+        r#"Bearer scope="" error="invalid_token" error_description="the token does not have a valid audience""#
+    );
+}
+
+/// Spec §5.1 step 9: a valid token without the route's scope is 403 `insufficient_scope`; with
+/// it, the request reaches a task.
+#[tokio::test]
+async fn post_pets_needs_the_write_scope() {
+    let stack = RunningStack::start_default().await.unwrap();
+    let gw = stack.endpoints().gateway;
+    let post = |token: String| {
+        let ca = stack.ca_der();
+        async move {
+            let auth = format!("Bearer {token}");
+            https(
+                gw,
+                ca,
+                DOMAIN,
+                "POST",
+                "/pets",
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
+                r#"{"name":"Rex","type":"dog","price":12.5}"#,
+            )
+            .await
+        }
+    };
+    let refused = post(stack.token(&["pets/read"]).unwrap()).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.text(), r#"{"message":"Forbidden"}"#);
+    assert_eq!(
+        refused.header("www-authenticate"),
+        r#"Bearer scope="pets/write" error="insufficient_scope" error_description="expected scopes: [pets/write]""#
+    );
+    let created = post(stack.token(&["pets/write"]).unwrap()).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(created.json()["name"], "Rex");
+}
+
+/// Spec §2.7 and §12: no route → 404 `{"message":"Not Found"}`; an expired token → 401 with AWS's text.
+#[tokio::test]
+async fn unknown_path_is_404_and_expired_token_is_401() {
+    let stack = RunningStack::start_default().await.unwrap();
+    let token = stack.token(&[]).unwrap();
+    let reply = get(&stack, "/no/such/route", Some(&token)).await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.text(), r#"{"message":"Not Found"}"#);
+    let mut req = TokenRequest::new("late", "pets-client");
+    req.expires_in = -60;
+    let expired = stack.mint_token(&req).unwrap();
+    let reply = get(&stack, "/pets", Some(&expired)).await;
+    assert_eq!(reply.status, 401);
+    assert!(
+        reply
+            .header("www-authenticate")
+            .contains(r#"error_description="the token has expired""#)
+    );
+    // /health needs no token and still works.
+    assert_eq!(get(&stack, "/health", None).await.status, 200);
+}
+
+/// The ALB round-robins over the two registered tasks.
+#[tokio::test]
+async fn requests_alternate_between_the_two_tasks() {
+    let stack = RunningStack::start_default().await.unwrap();
+    let token = stack.token(&[]).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let who = get(&stack, "/whoami", Some(&token)).await.json();
+        seen.push(who["task_id"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(
+        seen[0], seen[1],
+        "consecutive requests went to the same task: {seen:?}"
+    );
+    assert_eq!(seen[0], seen[2]);
+    assert_eq!(seen[1], seen[3]);
+    let ips = stack.task_ips();
+    assert_eq!(ips["pets"].len(), 2);
+}
+
+/// The execute-api host name reaches the same API (spec §2.1).
+#[tokio::test]
+async fn execute_api_host_serves_the_api() {
+    let stack = RunningStack::start_default().await.unwrap();
+    let host = stack.endpoints().api_endpoints["pets-api"].clone();
+    let reply = https(
+        stack.endpoints().gateway,
+        stack.ca_der(),
+        &host,
+        "GET",
+        "/health",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+/// The VPC link admits only the gateway: a TLS client without a certificate, and one with a
+/// certificate from airlock's own CA naming another identity, get no tunnel; the gateway's
+/// identity (the positive control) does.
+#[tokio::test]
+async fn vpc_link_refuses_clients_that_are_not_the_gateway() {
+    let stack = RunningStack::start_default().await.unwrap();
+    let link = stack.endpoints().vpc_links["pets-link"];
+    let server_name = stack.endpoints().vpc_link_server_names["pets-link"].clone();
+    let alb_ip = stack.network().interfaces()[0].interface.ip();
+    let ca = stack.ca();
+    let task = ca
+        .issue_client("spiffe://airlock.local/account/000000000000/ecs/task/x")
+        .unwrap();
+    let gateway = ca
+        .issue_client(&airlock_pki::apigateway_identity(
+            "000000000000",
+            "pets-link",
+        ))
+        .unwrap();
+    for (client, described, admitted) in [
+        (None, "no client certificate", false),
+        (Some(&task), "a task's certificate", false),
+        (Some(&gateway), "the gateway's certificate", true),
+    ] {
+        let config = support::tls_config(stack.ca_der(), client);
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(link).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from(server_name.clone()).unwrap();
+        let outcome = async {
+            let tls = connector.connect(name, tcp).await?;
+            let (mut sender, conn) = hyper::client::conn::http2::handshake(
+                hyper_util::rt::TokioExecutor::new(),
+                hyper_util::rt::TokioIo::new(tls),
+            )
+            .await
+            .map_err(std::io::Error::other)?;
+            tokio::spawn(conn);
+            let req = http::Request::builder()
+                .method("CONNECT")
+                .uri(format!("{alb_ip}:443"))
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap();
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(std::io::Error::other)?;
+            Ok::<_, std::io::Error>(resp.status())
+        }
+        .await;
+        let got_tunnel = matches!(outcome, Ok(s) if s.is_success());
+        assert_eq!(got_tunnel, admitted, "{described}: {outcome:?}");
+    }
+}
+
+/// DNS answers the ALB's name with its private node addresses (spec alb-ecs-dns.md §1.1: an
+/// internal ALB's name is public and resolves to private IPs).
+#[tokio::test]
+async fn dns_answers_the_alb_name_with_private_addresses() {
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    let stack = RunningStack::start_default().await.unwrap();
+    let alb = stack.endpoints().alb_dns_names["pets-alb"].clone();
+    let mut msg = Message::query();
+    msg.add_query(Query::query(Name::from_ascii(&alb).unwrap(), RecordType::A));
+    msg.metadata.id = 4242;
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.send_to(&msg.to_vec().unwrap(), stack.endpoints().dns)
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = tokio::time::timeout(std::time::Duration::from_secs(5), sock.recv_from(&mut buf))
+        .await
+        .expect("DNS answer")
+        .unwrap();
+    let answer = Message::from_vec(&buf[..n]).unwrap();
+    let ips: Vec<std::net::Ipv4Addr> = answer
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ips.len(), 2, "{answer:?}");
+    for ip in ips {
+        assert!(stack.network().contains(ip), "{ip} is not in the VPC");
+    }
+}
