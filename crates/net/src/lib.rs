@@ -21,6 +21,7 @@
 
 mod rules;
 mod serve;
+pub mod vantage;
 
 pub use rules::{Protocol, Rule, SecurityGroupSpec, Source};
 pub use serve::{ConnectionLimit, accept_loop};
@@ -495,6 +496,31 @@ impl Network {
             .collect();
         out.sort_by_key(|i| i.interface.ip());
         out
+    }
+
+    /// The interface with this private address, if any.
+    pub fn interface_by_ip(&self, ip: Ipv4Addr) -> Option<Interface> {
+        read(&self.inner.state).interfaces.get(&ip).cloned()
+    }
+
+    /// The interface with this id (`eni-…`), if any.
+    pub fn interface_by_id(&self, id: &str) -> Option<Interface> {
+        read(&self.inner.state)
+            .interfaces
+            .values()
+            .find(|i| i.id() == id)
+            .cloned()
+    }
+
+    /// Whether something serves this private or public address and port.
+    pub fn is_listening(&self, addr: SocketAddrV4) -> bool {
+        let state = read(&self.inner.state);
+        state.listeners.contains_key(&addr) || state.public.contains_key(&addr)
+    }
+
+    /// Whether this is a public endpoint's address (any port).
+    pub fn is_public(&self, ip: Ipv4Addr) -> bool {
+        read(&self.inner.state).public.keys().any(|a| *a.ip() == ip)
     }
 
     /// Judges a prospective TCP connection without making it: the pure decision behind

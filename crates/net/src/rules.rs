@@ -36,6 +36,22 @@ impl SecurityGroupSpec {
         })
     }
 
+    /// The first ingress rule admitting traffic from `src`, for explanations.
+    pub fn ingress_rule_for(
+        &self,
+        protocol: Protocol,
+        port: u16,
+        src: &Interface,
+    ) -> Option<&Rule> {
+        self.ingress.iter().find(|r| {
+            r.covers(protocol, port)
+                && match &r.source {
+                    Source::Cidr(net) => net.contains(&src.ip()),
+                    Source::Group(g) => src.security_groups().iter().any(|s| s == g),
+                }
+        })
+    }
+
     /// Whether traffic to `dst_ip` (the interface `dst`) is allowed out by one of the egress rules.
     pub fn allows_egress(
         &self,
@@ -82,6 +98,26 @@ impl Rule {
         match self.protocol {
             Protocol::All => true,
             p => p == protocol && (self.from_port..=self.to_port).contains(&port),
+        }
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let peer = match &self.source {
+            Source::Cidr(c) => c.to_string(),
+            Source::Group(g) => format!("security group {g}"),
+        };
+        match self.protocol {
+            Protocol::All => write!(f, "all traffic, {peer}"),
+            p => {
+                let name = if p == Protocol::Tcp { "tcp" } else { "udp" };
+                if self.from_port == self.to_port {
+                    write!(f, "{name}/{}, {peer}", self.from_port)
+                } else {
+                    write!(f, "{name}/{}-{}, {peer}", self.from_port, self.to_port)
+                }
+            }
         }
     }
 }
