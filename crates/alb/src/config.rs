@@ -1,10 +1,11 @@
 //! The plain configuration of one load balancer, and its check before anything binds.
 
 use crate::rules::Rule;
-use crate::target_group::TargetGroup;
+use crate::target_group::{Stickiness, TargetGroup};
 use http::StatusCode;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// One Application Load Balancer: its name, DNS name, listeners and attributes.
@@ -35,6 +36,11 @@ pub struct AlbAttributes {
     pub target_connect_timeout: Duration,
     /// TLS handshake timeout for clients of HTTPS listeners (10 s).
     pub tls_handshake_timeout: Duration,
+    /// `routing.http.desync_mitigation_mode` (§2.4), default `defensive`.
+    pub desync_mitigation_mode: DesyncMode,
+    /// Where access-log lines go (one per request, the ALB access-log format), standing in for
+    /// `access_logs.s3.*`; `None` (the default) writes none.
+    pub access_log: Option<PathBuf>,
 }
 
 impl Default for AlbAttributes {
@@ -46,8 +52,22 @@ impl Default for AlbAttributes {
             preserve_host_header: false,
             target_connect_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
+            desync_mitigation_mode: DesyncMode::Defensive,
+            access_log: None,
         }
     }
+}
+
+/// `routing.http.desync_mitigation_mode` (§2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DesyncMode {
+    /// Allow everything; only classify.
+    Monitor,
+    /// Block severe requests; close after ambiguous ones (the default).
+    #[default]
+    Defensive,
+    /// Block everything that is not compliant.
+    Strictest,
 }
 
 /// How `X-Forwarded-For` is processed (§2.2).
@@ -126,6 +146,8 @@ impl fmt::Debug for ListenerCertificate {
 pub enum Action {
     /// Forward to one target group.
     Forward(TargetGroup),
+    /// Forward to several target groups by weight (§1.6).
+    WeightedForward(WeightedForward),
     /// Answer with a fixed response.
     FixedResponse {
         /// A 2XX, 4XX or 5XX status.
@@ -138,6 +160,16 @@ pub enum Action {
     },
     /// Redirect the client.
     Redirect(Redirect),
+}
+
+/// A forward to 1–5 weighted target groups (§1.6).
+#[derive(Debug, Clone)]
+pub struct WeightedForward {
+    /// Each group with its weight, 0–999; the share is weight / sum of weights.
+    pub groups: Vec<(TargetGroup, u16)>,
+    /// Group stickiness (`TargetGroupStickinessConfig`): the `AWSALBTG` cookie keeps a client on
+    /// its group for this long (1 s – 7 days).
+    pub stickiness: Option<Duration>,
 }
 
 /// A redirect action (§1.6). Unset parts keep the request's value; `#{...}` placeholders are
@@ -209,6 +241,7 @@ pub enum ConfigError {
 pub(crate) fn check_action(action: &Action, listener: Protocol) -> Result<(), ConfigError> {
     match action {
         Action::Forward(_) => Ok(()),
+        Action::WeightedForward(w) => check_weighted(w),
         Action::FixedResponse {
             status,
             content_type,
@@ -289,6 +322,47 @@ pub(crate) fn check_action(action: &Action, listener: Protocol) -> Result<(), Co
             Ok(())
         }
     }
+}
+
+fn check_weighted(w: &WeightedForward) -> Result<(), ConfigError> {
+    if w.groups.is_empty() || w.groups.len() > 5 {
+        return Err(ConfigError::Action(
+            "a forward action takes 1 to 5 target groups".to_owned(),
+        ));
+    }
+    if let Some((g, weight)) = w.groups.iter().find(|(_, weight)| *weight > 999) {
+        return Err(ConfigError::Action(format!(
+            "target group {} has weight {weight}; weights are 0-999",
+            g.name()
+        )));
+    }
+    if let Some(d) = w.stickiness
+        && (d.is_zero() || d > Duration::from_secs(604_800))
+    {
+        return Err(ConfigError::Action(
+            "group stickiness duration must be 1-604800 seconds".to_owned(),
+        ));
+    }
+    if w.groups.len() > 1 {
+        for (g, _) in &w.groups {
+            match &g.config().stickiness {
+                Some(Stickiness::AppCookie { .. }) => {
+                    return Err(ConfigError::Action(format!(
+                        "target group {} uses app_cookie stickiness, which weighted forwards do not support",
+                        g.name()
+                    )));
+                }
+                Some(Stickiness::LbCookie { .. }) if w.stickiness.is_none() => {
+                    return Err(ConfigError::Action(format!(
+                        "target group {} has target stickiness: a forward to several groups then needs group stickiness",
+                        g.name()
+                    )));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 const FIXED_CONTENT_TYPES: [&str; 5] = [

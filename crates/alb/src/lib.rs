@@ -5,30 +5,37 @@
 //! prepares each [`Listener`] once (TLS configuration, rules sorted by priority), and
 //! [`serve_listener`] serves one listener on an already-bound socket. Target groups are live:
 //! a [`TargetGroup`] reads the private `ip:port` set the task runner publishes on a
-//! `tokio::sync::watch` channel, so registration changes apply to the next request.
+//! `tokio::sync::watch` channel, so registration changes apply to the next request. Groups
+//! health-check their targets (§3.2) once a listener uses them, drain deregistered targets
+//! (§3.7), and expose each target's health ([`TargetGroup::health`],
+//! [`TargetGroup::watch_health`]).
 //!
 //! Architecture invariant: this crate knows HTTP, TLS, listener rules and target addresses. It
 //! does NOT know about the API gateway, the VPC link, DNS, stack files or tasks. It reaches
 //! targets only through `airlock_net::Network::dial`, from the node interface that accepted the
 //! client connection.
 
+mod access_log;
 mod config;
 mod error_page;
 mod headers;
+mod health;
 mod proxy;
 mod rules;
 mod serve;
+mod sticky;
 mod target_group;
 mod tls;
 
 pub use config::{
-    Action, AlbAttributes, AlbConfig, ConfigError, ListenerCertificate, ListenerConfig, Protocol,
-    Redirect, XffMode,
+    Action, AlbAttributes, AlbConfig, ConfigError, DesyncMode, ListenerCertificate, ListenerConfig,
+    Protocol, Redirect, WeightedForward, XffMode,
 };
 pub use error_page::{SERVER_HEADER, body as error_page_body, reason_phrase};
+pub use health::{HealthCheck, Matcher, MatcherError, Reason, TargetHealth, TargetState};
 pub use rules::{Condition, RequestView, Rule, RuleError, first_match};
 pub use serve::serve_listener;
-pub use target_group::TargetGroup;
+pub use target_group::{Algorithm, Stickiness, TargetGroup, TargetGroupConfig};
 
 use std::collections::HashSet;
 use std::fmt;
@@ -143,6 +150,29 @@ impl Listener {
     /// The rules, by ascending priority.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// Every target group the listener's rules and default action forward to, once each.
+    pub fn target_groups(&self) -> Vec<TargetGroup> {
+        let mut out: Vec<TargetGroup> = Vec::new();
+        let actions = self
+            .rules
+            .iter()
+            .map(Rule::action)
+            .chain(std::iter::once(&self.default_action));
+        for action in actions {
+            let groups: Vec<&TargetGroup> = match action {
+                Action::Forward(g) => vec![g],
+                Action::WeightedForward(w) => w.groups.iter().map(|(g, _)| g).collect(),
+                _ => vec![],
+            };
+            for g in groups {
+                if !out.iter().any(|o| o.same(g)) {
+                    out.push(g.clone());
+                }
+            }
+        }
+        out
     }
 }
 

@@ -1,7 +1,8 @@
 //! One request's life through the listener (§2): checks, rules, action, forwarding, and the one
 //! place where failures become ALB error pages.
 
-use crate::config::{Action, Redirect};
+use crate::access_log::{AccessLog, Record};
+use crate::config::{Action, Redirect, WeightedForward};
 use crate::error_page;
 use crate::headers::{
     self, X_FORWARDED_PORT, X_FORWARDED_PROTO, apply_trace_id, apply_xff, is_upgrade, join_cookies,
@@ -9,9 +10,11 @@ use crate::headers::{
 };
 use crate::rules::{RequestView, Rule, first_match};
 use crate::serve::{Conn, ConnectError};
+use crate::sticky;
 use crate::target_group::TargetGroup;
+use crate::target_group::{Lease, Stickiness};
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, EXPECT, HOST, LOCATION, SERVER};
+use http::header::{CONTENT_TYPE, EXPECT, HOST, LOCATION, SERVER, SET_COOKIE};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Frame;
 use http_body_util::{Either, Full};
@@ -19,39 +22,68 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::error::Error as _;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Sleep;
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 /// A response body: the target's, streamed, or one the ALB wrote.
-pub(crate) type Body = Either<IdleBody, Full<Bytes>>;
+pub(crate) type Body = Either<TargetBody, Full<Bytes>>;
 
-/// A target's response body under the idle timeout (§2.3): when the target sends nothing for
-/// that long mid-body, the stream fails and the client connection is cut, as the ALB closes it.
-pub(crate) struct IdleBody {
+/// A target's response body under the idle timeout (§2.3) and the deregistration delay
+/// (§3.7): when the target sends nothing for the idle timeout mid-body, or its draining ends,
+/// the stream fails and the client connection is cut. Holds the request's lease on the target
+/// (it stays outstanding until the body ends) and writes the access-log line when done.
+pub(crate) struct TargetBody {
     inner: Incoming,
     idle: Duration,
     timer: Pin<Box<Sleep>>,
+    cut: Pin<Box<WaitForCancellationFutureOwned>>,
+    _lease: Lease,
+    log: Option<(AccessLog, Record)>,
 }
 
-impl IdleBody {
-    fn new(inner: Incoming, idle: Duration) -> IdleBody {
-        IdleBody {
+impl TargetBody {
+    fn new(
+        inner: Incoming,
+        idle: Duration,
+        lease: Lease,
+        log: Option<(AccessLog, Record)>,
+    ) -> Self {
+        TargetBody {
             inner,
             idle,
             timer: Box::pin(tokio::time::sleep(idle)),
+            cut: Box::pin(lease.cut.clone().cancelled_owned()),
+            _lease: lease,
+            log,
         }
     }
 }
 
-/// The target went silent mid-response.
-#[derive(Debug, thiserror::Error)]
-#[error("target sent nothing for {0:?} while streaming its response")]
-struct BodyIdle(Duration);
+impl Drop for TargetBody {
+    fn drop(&mut self) {
+        if let Some((log, record)) = self.log.take() {
+            log.write(&record);
+        }
+    }
+}
 
-impl http_body::Body for IdleBody {
+/// Why a target's body stream failed.
+#[derive(Debug, thiserror::Error)]
+enum BodyCut {
+    /// The target went silent mid-response.
+    #[error("target sent nothing for {0:?} while streaming its response")]
+    Idle(Duration),
+    /// The target's deregistration delay ended.
+    #[error("the target's deregistration delay ended while its response was streaming")]
+    Drained,
+}
+
+impl http_body::Body for TargetBody {
     type Data = Bytes;
     type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -59,14 +91,22 @@ impl http_body::Body for IdleBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.cut.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(BodyCut::Drained.into())));
+        }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 let deadline = tokio::time::Instant::now() + self.idle;
                 self.timer.as_mut().reset(deadline);
+                if let (Some(Ok(f)), Some((_, record))) = (&frame, self.log.as_mut())
+                    && let Some(data) = f.data_ref()
+                {
+                    record.sent_bytes += data.len() as u64;
+                }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending => match self.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(BodyIdle(self.idle).into()))),
+                Poll::Ready(()) => Poll::Ready(Some(Err(BodyCut::Idle(self.idle).into()))),
                 Poll::Pending => Poll::Pending,
             },
         }
@@ -84,9 +124,26 @@ impl http_body::Body for IdleBody {
 /// Serves one request; never fails: every failure becomes the ALB's error page (§2.7).
 pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<Body> {
     let version = req.version();
-    match route(req, &conn).await {
+    let mut record = conn.record(&req);
+    let resp = match route(req, &conn, &mut record).await {
         Ok(resp) => resp,
         Err(status) => error_page::response(status, version).map(Either::Right),
+    };
+    record.elb_status = resp.status().as_u16();
+    match resp.into_parts() {
+        (parts, Either::Left(mut body)) => {
+            if let Some(log) = &conn.shared.access_log {
+                body.log = Some((log.clone(), record));
+            }
+            Response::from_parts(parts, Either::Left(body))
+        }
+        (parts, Either::Right(body)) => {
+            if let Some(log) = &conn.shared.access_log {
+                record.sent_bytes = http_body::Body::size_hint(&body).exact().unwrap_or(0);
+                log.write(&record);
+            }
+            Response::from_parts(parts, Either::Right(body))
+        }
     }
 }
 
@@ -98,7 +155,11 @@ fn status_463() -> StatusCode {
     StatusCode::from_u16(463).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
-async fn route(req: Request<Incoming>, conn: &Conn) -> Result<Response<Body>, Refusal> {
+async fn route(
+    req: Request<Incoming>,
+    conn: &Conn,
+    record: &mut Record,
+) -> Result<Response<Body>, Refusal> {
     let listener = &conn.shared.listener;
     check_sizes(&req)?;
     if req.method() == Method::TRACE {
@@ -127,16 +188,39 @@ async fn route(req: Request<Incoming>, conn: &Conn) -> Result<Response<Body>, Re
             headers: req.headers(),
             source_ip: conn.peer.ip(),
         };
-        first_match(&listener.rules, &view).map_or(&listener.default_action, Rule::action)
+        let rule = first_match(&listener.rules, &view);
+        record.matched_rule_priority = Some(rule.map_or(0, Rule::priority));
+        rule.map_or(&listener.default_action, Rule::action)
     };
     match action {
-        Action::Forward(group) => forward(req, group, client_host, conn).await,
+        Action::Forward(group) => {
+            record.actions.push("forward");
+            forward(req, group, None, client_host, conn, record).await
+        }
+        Action::WeightedForward(w) => {
+            record.actions.push("forward");
+            let (group, cookie) =
+                choose_group(w, req.headers()).ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
+            forward(req, group, cookie, client_host, conn, record).await
+        }
         Action::FixedResponse {
             status,
             content_type,
             body,
-        } => Ok(fixed_response(*status, content_type.as_deref(), body)),
-        Action::Redirect(r) => Ok(redirect(r, &req, client_host.as_deref(), conn)),
+        } => {
+            record.actions.push("fixed-response");
+            Ok(fixed_response(*status, content_type.as_deref(), body))
+        }
+        Action::Redirect(r) => {
+            record.actions.push("redirect");
+            let resp = redirect(r, &req, client_host.as_deref(), conn);
+            record.redirect_url = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            Ok(resp)
+        }
     }
 }
 
@@ -232,16 +316,85 @@ fn redirect(
     }
 }
 
+/// §1.6: a group by weight, or the one a valid `AWSALBTG` cookie names. Returns the group and,
+/// with group stickiness on, the cookie value to set.
+fn choose_group<'w>(
+    w: &'w WeightedForward,
+    headers: &http::HeaderMap,
+) -> Option<(&'w TargetGroup, Option<String>)> {
+    let scope = group_scope(w);
+    if let Some(duration) = w.stickiness
+        && let Some(name) = sticky::request_cookie(headers, sticky::AWSALBTG)
+            .and_then(|v| sticky::decode(v, &scope, duration))
+        && let Some((g, _)) = w
+            .groups
+            .iter()
+            .find(|(g, weight)| g.name() == name && *weight > 0)
+    {
+        return Some((g, Some(sticky::encode(&scope, g.name()))));
+    }
+    let total: u32 = w.groups.iter().map(|(_, weight)| u32::from(*weight)).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut x = rand::random::<u32>() % total;
+    for (g, weight) in &w.groups {
+        let weight = u32::from(*weight);
+        if x < weight {
+            let cookie = w.stickiness.map(|_| sticky::encode(&scope, g.name()));
+            return Some((g, cookie));
+        }
+        x -= weight;
+    }
+    None
+}
+
+/// The scope an `AWSALBTG` value is bound to: the forward's set of groups.
+fn group_scope(w: &WeightedForward) -> String {
+    let names: Vec<&str> = w.groups.iter().map(|(g, _)| g.name()).collect();
+    names.join(",")
+}
+
+/// §3.8: the target a valid stickiness cookie names, for `group`.
+fn sticky_target(group: &TargetGroup, headers: &http::HeaderMap) -> Option<SocketAddr> {
+    match &group.config().stickiness {
+        None => None,
+        Some(Stickiness::LbCookie { duration }) => sticky::request_cookie(headers, sticky::AWSALB)
+            .or_else(|| sticky::request_cookie(headers, sticky::AWSALBCORS))
+            .and_then(|v| sticky::target(v, group.name(), *duration)),
+        Some(Stickiness::AppCookie { duration, .. }) => {
+            sticky::request_cookie(headers, sticky::AWSALBAPP)
+                .and_then(|v| sticky::target(v, group.name(), *duration))
+        }
+    }
+}
+
 async fn forward(
     mut req: Request<Incoming>,
     group: &TargetGroup,
+    group_cookie: Option<String>,
     client_host: Option<String>,
     conn: &Conn,
+    record: &mut Record,
 ) -> Result<Response<Body>, Refusal> {
     let listener = &conn.shared.listener;
     let attrs = listener.attributes();
-    let target = group.pick().ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
+    record.target_group = Some(group.log_name());
+    let sticky = sticky_target(group, req.headers());
+    let had_app_session = sticky::request_cookie(req.headers(), sticky::AWSALBAPP).is_some();
+    let lease = group
+        .acquire(sticky)
+        .ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
+    let target = lease.target;
+    record.target = Some(target);
     let upgrade = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
+    if upgrade {
+        record.kind = if listener.protocol() == crate::Protocol::Https {
+            "wss"
+        } else {
+            "ws"
+        };
+    }
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
 
@@ -274,6 +427,10 @@ async fn forward(
     );
     h.insert(X_FORWARDED_PORT, HeaderValue::from(listener.port()));
     apply_trace_id(h);
+    record.trace_id = h
+        .get(&headers::X_AMZN_TRACE_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
 
     let path = parts
         .uri
@@ -289,18 +446,35 @@ async fn forward(
     parts.version = Version::HTTP_11;
     let out = Request::from_parts(parts, body);
 
-    let mut resp = match tokio::time::timeout(attrs.idle_timeout, conn.client.request(out)).await {
-        Ok(Ok(resp)) => resp,
-        Ok(Err(e)) => {
-            let status = classify(&e);
-            tracing::info!(%target, group = group.name(), error = %chain(&e), %status, "target failed");
-            return Err(status);
-        }
-        Err(_) => {
-            tracing::info!(%target, group = group.name(), "target sent nothing within the idle timeout");
-            return Err(StatusCode::GATEWAY_TIMEOUT);
+    record.sent_to_target = Some(tokio::time::Instant::now());
+    let sent = tokio::time::timeout(attrs.idle_timeout, conn.client.request(out));
+    let mut resp = tokio::select! {
+        r = sent => match r {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => {
+                let status = classify(&e);
+                tracing::info!(%target, group = group.name(), error = %chain(&e), %status, "target failed");
+                record.error_reason = Some(if status == StatusCode::GATEWAY_TIMEOUT {
+                    "TargetConnectionErrorCode"
+                } else {
+                    "TargetResponseError"
+                });
+                return Err(status);
+            }
+            Err(_) => {
+                tracing::info!(%target, group = group.name(), "target sent nothing within the idle timeout");
+                record.error_reason = Some("TargetTimeout");
+                return Err(StatusCode::GATEWAY_TIMEOUT);
+            }
+        },
+        // §3.7: the deregistration delay ended with this request in flight.
+        _ = lease.cut.cancelled() => {
+            tracing::info!(%target, group = group.name(), "deregistration delay ended with the request in flight");
+            return Err(StatusCode::BAD_GATEWAY);
         }
     };
+    record.target_answered = Some(tokio::time::Instant::now());
+    record.target_status = Some(resp.status().as_u16());
 
     let response_headers: usize = resp
         .headers()
@@ -329,7 +503,56 @@ async fn forward(
         });
     }
     strip_hop_by_hop(resp.headers_mut(), switching && upgrade);
-    Ok(resp.map(|b| Either::Left(IdleBody::new(b, attrs.idle_timeout))))
+    set_stickiness(
+        group,
+        target,
+        had_app_session,
+        group_cookie,
+        resp.headers_mut(),
+    );
+    Ok(resp.map(|b| Either::Left(TargetBody::new(b, attrs.idle_timeout, lease, None))))
+}
+
+/// §3.8 and §1.6: the ALB's stickiness cookies on the response. `lb_cookie` is refreshed on
+/// every response; `AWSALBAPP-0` once the target sets its cookie and from then on.
+fn set_stickiness(
+    group: &TargetGroup,
+    target: SocketAddr,
+    had_app_session: bool,
+    group_cookie: Option<String>,
+    headers: &mut http::HeaderMap,
+) {
+    let mut cookies = Vec::new();
+    match &group.config().stickiness {
+        None => {}
+        Some(Stickiness::LbCookie { .. }) => cookies.extend(sticky::set_cookies(
+            sticky::AWSALB,
+            Some(sticky::AWSALBCORS),
+            &sticky::encode(group.name(), &target.to_string()),
+        )),
+        Some(Stickiness::AppCookie { cookie_name, .. })
+            if had_app_session || sticky::response_sets(headers, cookie_name) =>
+        {
+            cookies.extend(sticky::set_cookies(
+                sticky::AWSALBAPP,
+                None,
+                &sticky::encode(group.name(), &target.to_string()),
+            ));
+        }
+        Some(Stickiness::AppCookie { .. }) => {}
+    }
+    if let Some(value) = group_cookie {
+        cookies.extend(sticky::set_cookies(
+            sticky::AWSALBTG,
+            Some(sticky::AWSALBTGCORS),
+            &value,
+        ));
+    }
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            headers.append(SET_COOKIE, v);
+        }
+    }
 }
 
 /// §2.6: no connection within the connect timeout is 504; a refusal, reset, early close or

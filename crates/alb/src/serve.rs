@@ -1,10 +1,12 @@
 //! Serving a listener: accept, preamble, TLS, HTTP/1.1 or HTTP/2 to the client, and one pooled
 //! HTTP/1.1 client per node toward targets.
 
-use crate::Listener;
+use crate::access_log::{AccessLog, Record};
 use crate::proxy;
+use crate::{Listener, Protocol};
 use airlock_net::{ConnectionLimit, DialError, Interface, Network, Origin, accept_loop};
-use http::Uri;
+use http::header::{CONTENT_LENGTH, HOST, USER_AGENT};
+use http::{Request, Uri};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
@@ -16,7 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +35,9 @@ pub(crate) struct Shared {
     clients: Vec<(IpAddr, TargetClient)>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tracker: TaskTracker,
+    pub(crate) access_log: Option<AccessLog>,
+    /// `app/NAME/ID`, the access log's `elb` field.
+    elb: String,
 }
 
 /// One accepted client connection.
@@ -41,6 +46,83 @@ pub(crate) struct Conn {
     pub(crate) client: TargetClient,
     /// The emulated peer: the client address of `X-Forwarded-For` and `source-ip` rules.
     pub(crate) peer: SocketAddr,
+    /// The TLS server name the client sent, if any.
+    sni: Option<String>,
+    h2: bool,
+    /// The access log's `conn_trace_id`.
+    trace_id: String,
+}
+
+impl Conn {
+    /// A fresh access-log record for `req` on this connection.
+    pub(crate) fn record<B>(&self, req: &Request<B>) -> Record {
+        let listener = &self.shared.listener;
+        let kind = match (listener.protocol(), self.h2) {
+            (_, true) => "h2",
+            (Protocol::Https, false) => "https",
+            (Protocol::Http, false) => "http",
+        };
+        let host = req
+            .uri()
+            .authority()
+            .map(|a| a.host().to_owned())
+            .or_else(|| {
+                req.headers()
+                    .get(HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|h| crate::headers::split_host_port(h).0.to_owned())
+            })
+            .unwrap_or_else(|| listener.dns_name().to_owned());
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let head: usize = req
+            .headers()
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum();
+        let body = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        Record {
+            kind,
+            elb: self.shared.elb.clone(),
+            client: self.peer,
+            target: None,
+            received: SystemTime::now(),
+            started: tokio::time::Instant::now(),
+            sent_to_target: None,
+            target_answered: None,
+            elb_status: 0,
+            target_status: None,
+            received_bytes: (head + path.len() + 16) as u64 + body,
+            sent_bytes: 0,
+            request_line: format!(
+                "{} {}://{host}:{}{path} {:?}",
+                req.method(),
+                listener.protocol().as_str(),
+                listener.port(),
+                req.version()
+            ),
+            user_agent: req
+                .headers()
+                .get(USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_owned(),
+            target_group: None,
+            trace_id: None,
+            domain_name: self.sni.clone(),
+            matched_rule_priority: None,
+            actions: Vec::new(),
+            redirect_url: None,
+            error_reason: None,
+            classification: None,
+            classification_reason: None,
+            conn_trace_id: self.trace_id.clone(),
+        }
+    }
 }
 
 /// Serves one listener until `shutdown` fires.
@@ -79,12 +161,30 @@ pub async fn serve_listener(
             (IpAddr::V4(node.ip()), client)
         })
         .collect();
+    // §3.1: health checks run once a listener uses the group. AWS checks from every node;
+    // airlock checks from the first.
+    for group in config.target_groups() {
+        group.activate(&network, &nodes[0], &shutdown, &tracker);
+    }
+    let access_log = match &config.attributes().access_log {
+        None => None,
+        Some(path) => match AccessLog::open(path, shutdown.clone(), &tracker).await {
+            Ok(log) => Some(log),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot open the access log; not logging");
+                None
+            }
+        },
+    };
+    let elb = format!("app/{}/{}", config.alb_name(), short_id(config.dns_name()));
     let shared = Arc::new(Shared {
         listener: config,
         network,
         clients,
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
+        access_log,
+        elb,
     });
     accept_loop(
         "alb",
@@ -114,13 +214,16 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>) {
     let Some(client) = client else {
         return;
     };
-    let conn = Arc::new(Conn {
+    let mut conn = Conn {
         shared: shared.clone(),
         client,
         peer: info.peer,
-    });
+        sni: None,
+        h2: false,
+        trace_id: format!("TID_{:032x}", rand::random::<u128>()),
+    };
     match &shared.listener.tls {
-        None => serve_http(TokioIo::new(stream), false, conn).await,
+        None => serve_http(TokioIo::new(stream), false, Arc::new(conn)).await,
         Some(tls) => {
             let acceptor = TlsAcceptor::from(tls.clone());
             let limit = shared.listener.attributes().tls_handshake_timeout;
@@ -136,7 +239,9 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>) {
                 }
             };
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            serve_http(TokioIo::new(stream), h2, conn).await;
+            conn.h2 = h2;
+            conn.sni = stream.get_ref().1.server_name().map(str::to_owned);
+            serve_http(TokioIo::new(stream), h2, Arc::new(conn)).await;
         }
     }
 }
@@ -182,6 +287,16 @@ where
     if let Err(e) = result {
         tracing::debug!(error = %e, "client connection ended with an error");
     }
+}
+
+/// 16 hex digits derived from `text` (FNV-1a), standing in for the load balancer id.
+fn short_id(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
 /// Dials targets through the emulated network from one node interface.

@@ -1,57 +1,627 @@
-//! Target groups: a name and a live set of private target addresses (§3).
+//! Target groups (§3): the live set of registered targets, their health, draining, and the
+//! routing algorithms.
+//!
+//! The task runner publishes the registered `ip:port` set on a `watch` channel; the group
+//! reconciles it with its own per-target records on every pick and whenever the set changes:
+//! a new address starts `initial` (or `unused` until a listener uses the group, §3.1), a
+//! vanished one is `draining` for the deregistration delay (§3.7) and then forgotten.
 
+use crate::health::{
+    self, HealthCheck, Machine, Outcome, Probe, Reason, TargetHealth, TargetState,
+};
+use airlock_net::{Interface, Network};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-/// A target group handle: its name and the targets the task runner currently publishes.
-///
-/// Cheap to clone; clones share the round-robin position, so every rule that forwards to the
-/// group rotates over one sequence, as AWS does per target group (§3.5).
+/// A target group's settings (§3), with AWS's defaults from [`TargetGroupConfig::new`].
+#[derive(Debug, Clone)]
+pub struct TargetGroupConfig {
+    /// The group's name.
+    pub name: String,
+    /// Health checks; `None` disables them (every registered target is routed to, state
+    /// `unavailable`), which AWS allows only for Lambda targets: for tests and embedding.
+    pub health_check: Option<HealthCheck>,
+    /// `deregistration_delay.timeout_seconds`, default 300 s (§3.7).
+    pub deregistration_delay: Duration,
+    /// `load_balancing.algorithm.type`, default round robin (§3.5).
+    pub algorithm: Algorithm,
+    /// `slow_start.duration_seconds`, default 0 (off) (§3.6).
+    pub slow_start: Duration,
+    /// Target stickiness (§3.8), default off.
+    pub stickiness: Option<Stickiness>,
+    /// The group's ARN, for the access log's `target_group_arn`; the name when absent.
+    pub arn: Option<String>,
+}
+
+impl TargetGroupConfig {
+    /// A group with AWS's defaults: default health check, 300 s delay, round robin.
+    pub fn new(name: impl Into<String>) -> TargetGroupConfig {
+        TargetGroupConfig {
+            name: name.into(),
+            health_check: Some(HealthCheck::default()),
+            deregistration_delay: Duration::from_secs(300),
+            algorithm: Algorithm::RoundRobin,
+            slow_start: Duration::ZERO,
+            stickiness: None,
+            arn: None,
+        }
+    }
+}
+
+/// `load_balancing.algorithm.type` (§3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Algorithm {
+    /// `round_robin` (default).
+    #[default]
+    RoundRobin,
+    /// `least_outstanding_requests`.
+    LeastOutstandingRequests,
+    /// `weighted_random` (automatic target weights are all equal: anomaly detection is not
+    /// modelled).
+    WeightedRandom,
+}
+
+/// Target stickiness (§3.8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stickiness {
+    /// `lb_cookie`: the ALB's `AWSALB`/`AWSALBCORS` cookies.
+    LbCookie {
+        /// `stickiness.lb_cookie.duration_seconds`, default 1 day.
+        duration: Duration,
+    },
+    /// `app_cookie`: `AWSALBAPP-0` once the target sets `cookie_name`.
+    AppCookie {
+        /// `stickiness.app_cookie.cookie_name`.
+        cookie_name: String,
+        /// `stickiness.app_cookie.duration_seconds`, default 1 day.
+        duration: Duration,
+    },
+}
+
+impl Stickiness {
+    /// The stickiness duration.
+    pub fn duration(&self) -> Duration {
+        match self {
+            Stickiness::LbCookie { duration } | Stickiness::AppCookie { duration, .. } => *duration,
+        }
+    }
+}
+
+/// A target group handle: cheap to clone; clones share targets, health and the round-robin
+/// position, so every rule forwarding to the group rotates over one sequence (§3.5).
 #[derive(Clone)]
 pub struct TargetGroup(Arc<Inner>);
 
 struct Inner {
-    name: String,
-    targets: watch::Receiver<Vec<SocketAddr>>,
+    config: TargetGroupConfig,
+    registered: watch::Receiver<Vec<SocketAddr>>,
+    state: Mutex<State>,
+    health: watch::Sender<Vec<TargetHealth>>,
     next: AtomicUsize,
+    started: AtomicBool,
+    /// Cancelled when the load balancer serving the group shuts down.
+    stop: CancellationToken,
+}
+
+#[derive(Default)]
+struct State {
+    /// The registered set as last reconciled.
+    seen: Vec<SocketAddr>,
+    /// Targets in registration order, draining ones included.
+    targets: Vec<Entry>,
+    generation: u64,
+    /// Set once a listener uses the group: health checks run from then on (§3.1).
+    runner: Option<Runner>,
+}
+
+#[derive(Clone)]
+struct Runner {
+    probe: Probe,
+    tracker: TaskTracker,
+}
+
+struct Entry {
+    addr: SocketAddr,
+    generation: u64,
+    machine: Machine,
+    in_flight: Arc<AtomicUsize>,
+    /// Cancelled when the deregistration delay ends: in-flight requests are cut (§3.7).
+    cut: CancellationToken,
+    /// Stops this target's health checks.
+    checks: CancellationToken,
+    /// When the target entered slow start (§3.6).
+    slow_start: Option<Instant>,
+}
+
+/// One request's claim on a target: counts as outstanding until dropped (§3.5), and tells the
+/// proxy when a drained target's requests must be cut (§3.7).
+#[derive(Debug)]
+pub(crate) struct Lease {
+    pub(crate) target: SocketAddr,
+    in_flight: Arc<AtomicUsize>,
+    pub(crate) cut: CancellationToken,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl TargetGroup {
-    /// A group whose targets are the private `ip:port` addresses last sent on `targets`.
+    /// A group without health checks (every registered target is routed to), a 300 s
+    /// deregistration delay and round robin, whose targets are the private `ip:port` addresses
+    /// last sent on `targets`.
     pub fn new(name: impl Into<String>, targets: watch::Receiver<Vec<SocketAddr>>) -> Self {
-        TargetGroup(Arc::new(Inner {
-            name: name.into(),
-            targets,
+        let mut config = TargetGroupConfig::new(name);
+        config.health_check = None;
+        TargetGroup::with_config(config, targets)
+    }
+
+    /// A group with `config`, whose targets are the addresses last sent on `targets`. Health
+    /// checks start when a listener serving the group calls [`TargetGroup::activate`].
+    pub fn with_config(
+        config: TargetGroupConfig,
+        targets: watch::Receiver<Vec<SocketAddr>>,
+    ) -> Self {
+        let group = TargetGroup(Arc::new(Inner {
+            config,
+            registered: targets,
+            state: Mutex::new(State::default()),
+            health: watch::channel(Vec::new()).0,
             next: AtomicUsize::new(0),
-        }))
+            started: AtomicBool::new(false),
+            stop: CancellationToken::new(),
+        }));
+        drop(group.sync());
+        group
     }
 
     /// The group's name.
     pub fn name(&self) -> &str {
-        &self.0.name
+        &self.0.config.name
     }
 
-    /// Round robin over the current targets; `None` when the group has none (§2.6: 503).
-    ///
-    /// Reads the latest published set in place, without copying it.
-    pub fn pick(&self) -> Option<SocketAddr> {
-        let targets = self.0.targets.borrow();
-        if targets.is_empty() {
+    /// The ARN, or the name, for logs.
+    pub(crate) fn log_name(&self) -> String {
+        self.0
+            .config
+            .arn
+            .clone()
+            .unwrap_or_else(|| self.0.config.name.clone())
+    }
+
+    /// Whether two handles are the same group.
+    pub(crate) fn same(&self, other: &TargetGroup) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The group's settings.
+    pub fn config(&self) -> &TargetGroupConfig {
+        &self.0.config
+    }
+
+    /// Each target's state, reason and description, as `DescribeTargetHealth` shows them.
+    pub fn health(&self) -> Vec<TargetHealth> {
+        let state = self.sync();
+        snapshot(&self.0.config, &state)
+    }
+
+    /// A watch of [`TargetGroup::health`], updated on every state change (for the task runner,
+    /// which replaces tasks whose targets turn unhealthy, §4.5). Do not call back into the
+    /// group while holding a borrow of it.
+    pub fn watch_health(&self) -> watch::Receiver<Vec<TargetHealth>> {
+        drop(self.sync());
+        self.0.health.subscribe()
+    }
+
+    /// Starts health checks from `node` through `network` (§3.2), once; later calls do
+    /// nothing. Checks stop when `shutdown` fires. A listener calls this for every group its
+    /// rules forward to: until then targets are `unused` (`Target.NotInUse`, §3.1).
+    pub fn activate(
+        &self,
+        network: &Network,
+        node: &Interface,
+        shutdown: &CancellationToken,
+        tracker: &TaskTracker,
+    ) {
+        let probe = self
+            .0
+            .config
+            .health_check
+            .clone()
+            .map(|hc| health::network_probe(network.clone(), node.clone(), hc));
+        self.activate_with(probe, shutdown, tracker);
+    }
+
+    pub(crate) fn activate_with(
+        &self,
+        probe: Option<Probe>,
+        shutdown: &CancellationToken,
+        tracker: &TaskTracker,
+    ) {
+        if self.0.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let stop = self.0.stop.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            shutdown.cancelled().await;
+            stop.cancel();
+        });
+        {
+            let mut state = self.lock();
+            let probe = probe.unwrap_or_else(|| Arc::new(|_| Box::pin(async { Outcome::Pass })));
+            state.runner = Some(Runner {
+                probe,
+                tracker: tracker.clone(),
+            });
+            for i in 0..state.targets.len() {
+                if state.targets[i].machine.state == TargetState::Unused {
+                    self.start_target(&mut state, i);
+                }
+            }
+            publish(&self.0, &state);
+        }
+        // Follow the registered set even when no request arrives.
+        let weak = Arc::downgrade(&self.0);
+        let mut registered = self.0.registered.clone();
+        let stop = self.0.stop.clone();
+        tracker.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    changed = registered.changed() => if changed.is_err() { return },
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                drop(TargetGroup(inner).sync());
+            }
+        });
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent data (every update is one step).
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reconciles the records with the registered set (cheap when nothing changed).
+    fn sync(&self) -> MutexGuard<'_, State> {
+        let mut state = self.lock();
+        let registered = self.0.registered.borrow();
+        if *registered == state.seen {
+            return state;
+        }
+        let now: Vec<SocketAddr> = registered.clone();
+        drop(registered);
+        // Left: start draining.
+        for i in 0..state.targets.len() {
+            let e = &state.targets[i];
+            if e.machine.state != TargetState::Draining && !now.contains(&e.addr) {
+                self.start_draining(&mut state, i);
+            }
+        }
+        // Joined (or re-registered while draining): start over.
+        for addr in &now {
+            if let Some(i) = state.targets.iter().position(|e| e.addr == *addr) {
+                if state.targets[i].machine.state == TargetState::Draining {
+                    state.generation += 1;
+                    state.targets[i].generation = state.generation;
+                    self.start_target(&mut state, i);
+                }
+                continue;
+            }
+            state.generation += 1;
+            let generation = state.generation;
+            state.targets.push(Entry {
+                addr: *addr,
+                generation,
+                machine: Machine::at(TargetState::Unused, Some(Reason::NotInUse)),
+                in_flight: Arc::new(AtomicUsize::new(0)),
+                cut: CancellationToken::new(),
+                checks: CancellationToken::new(),
+                slow_start: None,
+            });
+            if state.runner.is_some() {
+                let i = state.targets.len() - 1;
+                self.start_target(&mut state, i);
+            }
+        }
+        state.targets.retain(|e| e.generation != REMOVED);
+        state.seen = now;
+        publish(&self.0, &state);
+        state
+    }
+
+    /// Puts target `i` in its first state and starts its checks, if the group is in use.
+    fn start_target(&self, state: &mut State, i: usize) {
+        let Some(runner) = state.runner.clone() else {
+            state.targets[i].machine = Machine::at(TargetState::Unused, Some(Reason::NotInUse));
+            return;
+        };
+        let entry = &mut state.targets[i];
+        entry.checks.cancel();
+        entry.checks = self.0.stop.child_token();
+        entry.slow_start = None;
+        let Some(hc) = self.0.config.health_check.clone() else {
+            entry.machine =
+                Machine::at(TargetState::Unavailable, Some(Reason::HealthCheckDisabled));
+            return;
+        };
+        entry.machine = Machine::initial();
+        let (addr, generation, cancel) = (entry.addr, entry.generation, entry.checks.clone());
+        let weak = Arc::downgrade(&self.0);
+        let tracker = runner.tracker.clone();
+        runner.tracker.spawn(check_loop(
+            weak,
+            addr,
+            generation,
+            hc,
+            runner.probe,
+            cancel,
+            tracker,
+        ));
+    }
+
+    fn start_draining(&self, state: &mut State, i: usize) {
+        let delay = self.0.config.deregistration_delay;
+        let runner = state.runner.clone();
+        let entry = &mut state.targets[i];
+        entry.checks.cancel();
+        entry.slow_start = None;
+        entry.machine = Machine::at(
+            TargetState::Draining,
+            Some(Reason::DeregistrationInProgress),
+        );
+        let (addr, generation, cut) = (entry.addr, entry.generation, entry.cut.clone());
+        let runtime = tokio::runtime::Handle::try_current();
+        match (delay.is_zero(), runtime, runner) {
+            (false, Ok(_), Some(runner)) => {
+                let weak = Arc::downgrade(&self.0);
+                let stop = self.0.stop.clone();
+                let deadline = Instant::now() + delay;
+                runner.tracker.spawn(async move {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(deadline) => {}
+                        _ = stop.cancelled() => {}
+                    }
+                    if let Some(inner) = weak.upgrade() {
+                        TargetGroup(inner).finish_draining(addr, generation);
+                    }
+                });
+            }
+            _ => {
+                // Not served (nothing can be in flight) or no delay: deregistration completes
+                // at once; `sync` drops the record after its pass.
+                cut.cancel();
+                entry.generation = REMOVED;
+            }
+        }
+    }
+
+    /// The delay is over: cut what is still in flight and forget the target (§3.7).
+    fn finish_draining(&self, addr: SocketAddr, generation: u64) {
+        let mut state = self.lock();
+        let Some(i) = state.targets.iter().position(|e| {
+            e.addr == addr && e.generation == generation && e.machine.state == TargetState::Draining
+        }) else {
+            return;
+        };
+        let entry = state.targets.remove(i);
+        entry.cut.cancel();
+        publish(&self.0, &state);
+    }
+
+    /// Records a health-check outcome for the target's current registration.
+    fn record(&self, addr: SocketAddr, generation: u64, outcome: &Outcome) {
+        let Some(hc) = self.0.config.health_check.as_ref() else {
+            return;
+        };
+        let mut state = self.lock();
+        let slow_start = self.0.config.slow_start;
+        let others_serving = |targets: &[Entry], me: usize| {
+            targets.iter().enumerate().any(|(j, e)| {
+                j != me && e.machine.state == TargetState::Healthy && e.slow_start.is_none()
+            })
+        };
+        let Some(i) = state
+            .targets
+            .iter()
+            .position(|e| e.addr == addr && e.generation == generation)
+        else {
+            return;
+        };
+        if matches!(
+            state.targets[i].machine.state,
+            TargetState::Draining | TargetState::Unused
+        ) {
+            return;
+        }
+        let was = state.targets[i].machine.state;
+        if !state.targets[i].machine.record(outcome, hc) {
+            return;
+        }
+        let now_state = state.targets[i].machine.state;
+        if now_state == TargetState::Healthy && was != TargetState::Healthy {
+            // §3.6: slow start only when another healthy target carries the traffic.
+            let enter = !slow_start.is_zero() && others_serving(&state.targets, i);
+            state.targets[i].slow_start = enter.then(Instant::now);
+        } else if now_state != TargetState::Healthy {
+            state.targets[i].slow_start = None;
+        }
+        tracing::info!(
+            group = %self.0.config.name, target = %addr, from = %was, to = %now_state,
+            reason = ?state.targets[i].machine.reason.map(Reason::code),
+            "target health changed"
+        );
+        publish(&self.0, &state);
+    }
+
+    /// Chooses a target for one request (§3.4, §3.5): `sticky` first when it is still
+    /// eligible; `None` when no target is eligible (503).
+    pub(crate) fn acquire(&self, sticky: Option<SocketAddr>) -> Option<Lease> {
+        let state = self.sync();
+        let checked = self.0.config.health_check.is_some();
+        let routable = |e: &Entry| match e.machine.state {
+            TargetState::Healthy => true,
+            TargetState::Unavailable => !checked,
+            _ => false,
+        };
+        let mut eligible: Vec<&Entry> = state.targets.iter().filter(|e| routable(e)).collect();
+        if eligible.is_empty() {
+            // §3.4 fail-open: only unhealthy targets → all of them.
+            eligible = state
+                .targets
+                .iter()
+                .filter(|e| e.machine.state == TargetState::Unhealthy)
+                .collect();
+        }
+        if eligible.is_empty() {
             return None;
         }
+        let chosen = match sticky.and_then(|s| eligible.iter().find(|e| e.addr == s)) {
+            Some(e) => e,
+            None => self.choose(&eligible),
+        };
+        chosen.in_flight.fetch_add(1, Ordering::Relaxed);
+        Some(Lease {
+            target: chosen.addr,
+            in_flight: chosen.in_flight.clone(),
+            cut: chosen.cut.clone(),
+        })
+    }
+
+    fn choose<'e>(&self, eligible: &[&'e Entry]) -> &'e Entry {
         let n = self.0.next.fetch_add(1, Ordering::Relaxed);
-        targets.get(n % targets.len()).copied()
+        let start = n % eligible.len();
+        let now = Instant::now();
+        let weight = |e: &Entry| slow_start_weight(e.slow_start, self.0.config.slow_start, now);
+        match self.0.config.algorithm {
+            Algorithm::RoundRobin => {
+                // A target in slow start takes its turn with probability = its ramp (§3.6).
+                for k in 0..eligible.len() {
+                    let e = eligible[(start + k) % eligible.len()];
+                    let w = weight(e);
+                    if w >= 1.0 || rand::random::<f64>() < w {
+                        return e;
+                    }
+                }
+                eligible[start]
+            }
+            Algorithm::LeastOutstandingRequests => {
+                let mut best = eligible[start];
+                for k in 1..eligible.len() {
+                    let e = eligible[(start + k) % eligible.len()];
+                    if e.in_flight.load(Ordering::Relaxed) < best.in_flight.load(Ordering::Relaxed)
+                    {
+                        best = e;
+                    }
+                }
+                best
+            }
+            Algorithm::WeightedRandom => {
+                let weights: Vec<f64> = eligible.iter().map(|e| weight(e).max(0.01)).collect();
+                let mut x = rand::random::<f64>() * weights.iter().sum::<f64>();
+                for (e, w) in eligible.iter().zip(&weights) {
+                    if x < *w {
+                        return e;
+                    }
+                    x -= w;
+                }
+                eligible[eligible.len() - 1]
+            }
+        }
+    }
+}
+
+/// Marks a record `sync` removes once its pass is over.
+const REMOVED: u64 = u64::MAX;
+
+/// §3.6: the share a target in slow start may take, growing linearly to 1.
+fn slow_start_weight(since: Option<Instant>, duration: Duration, now: Instant) -> f64 {
+    match since {
+        Some(t) if !duration.is_zero() => {
+            let f = now.saturating_duration_since(t).as_secs_f64() / duration.as_secs_f64();
+            f.min(1.0)
+        }
+        _ => 1.0,
+    }
+}
+
+fn snapshot(config: &TargetGroupConfig, state: &State) -> Vec<TargetHealth> {
+    state
+        .targets
+        .iter()
+        .filter(|e| e.generation != REMOVED)
+        .map(|e| TargetHealth {
+            target: e.addr,
+            health_check_port: config
+                .health_check
+                .as_ref()
+                .and_then(|h| h.port)
+                .unwrap_or(e.addr.port()),
+            state: e.machine.state,
+            reason: e.machine.reason,
+            description: e.machine.description.clone(),
+        })
+        .collect()
+}
+
+fn publish(inner: &Inner, state: &State) {
+    let now = snapshot(&inner.config, state);
+    inner.health.send_if_modified(|cur| {
+        if *cur == now {
+            false
+        } else {
+            *cur = now;
+            true
+        }
+    });
+}
+
+/// One target's checks: one at once, then every interval, each independent of the last (a
+/// slow check does not delay the next, §3.2).
+async fn check_loop(
+    group: Weak<Inner>,
+    addr: SocketAddr,
+    generation: u64,
+    hc: HealthCheck,
+    probe: Probe,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let mut ticks = tokio::time::interval(hc.interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let (probe, group, cancel) = (probe.clone(), group.clone(), cancel.clone());
+        let timeout = hc.timeout;
+        tracker.spawn(async move {
+            let outcome = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = tokio::time::timeout(timeout, probe(addr)) => r.unwrap_or(Outcome::Timeout),
+            };
+            if let Some(inner) = group.upgrade() {
+                TargetGroup(inner).record(addr, generation, &outcome);
+            }
+        });
     }
 }
 
 impl fmt::Debug for TargetGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TargetGroup")
-            .field("name", &self.0.name)
-            .field("targets", &*self.0.targets.borrow())
+            .field("name", &self.0.config.name)
+            .field("targets", &*self.0.registered.borrow())
             .finish()
     }
 }
@@ -60,18 +630,160 @@ impl fmt::Debug for TargetGroup {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
-    #[test]
-    fn round_robin_follows_the_live_set() {
+    /// A probe whose outcome per target the test sets.
+    fn scripted() -> (Probe, Arc<Mutex<HashMap<SocketAddr, Outcome>>>) {
+        let script: Arc<Mutex<HashMap<SocketAddr, Outcome>>> = Arc::default();
+        let s = script.clone();
+        let probe: Probe = Arc::new(move |addr| {
+            let o = s
+                .lock()
+                .unwrap()
+                .get(&addr)
+                .cloned()
+                .unwrap_or(Outcome::Pass);
+            Box::pin(async move { o })
+        });
+        (probe, script)
+    }
+
+    fn state_of(g: &TargetGroup, a: SocketAddr) -> Option<(TargetState, Option<Reason>)> {
+        g.health()
+            .into_iter()
+            .find(|t| t.target == a)
+            .map(|t| (t.state, t.reason))
+    }
+
+    /// Lets spawned check tasks run at the current (paused) instant.
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn health_state_machine_under_paused_time_section_3_2_to_3_4() {
         let a: SocketAddr = "10.0.100.10:8080".parse().unwrap();
         let b: SocketAddr = "10.0.101.10:8080".parse().unwrap();
-        let (tx, rx) = watch::channel(vec![]);
-        let tg = TargetGroup::new("pets-tg", rx);
-        assert_eq!(tg.pick(), None);
-        tx.send(vec![a, b]).unwrap();
-        let picks: Vec<_> = (0..4).map(|_| tg.pick().unwrap()).collect();
-        assert_eq!(picks, [a, b, a, b]);
+        let (tx, rx) = watch::channel(vec![a, b]);
+        let mut config = TargetGroupConfig::new("tg");
+        config.health_check = Some(HealthCheck {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
+            ..HealthCheck::default()
+        });
+        let g = TargetGroup::with_config(config, rx);
+        // §3.1: not used by a listener yet.
+        assert_eq!(
+            state_of(&g, a),
+            Some((TargetState::Unused, Some(Reason::NotInUse)))
+        );
+        let (probe, script) = scripted();
+        script.lock().unwrap().insert(b, Outcome::CodeMismatch(404));
+        let (shutdown, tracker) = (CancellationToken::new(), TaskTracker::new());
+        g.activate_with(Some(probe), &shutdown, &tracker);
+        assert_eq!(
+            state_of(&g, a),
+            Some((TargetState::Initial, Some(Reason::InitialHealthChecking)))
+        );
+        settle().await;
+        // The first check runs at once; one pass makes a new target healthy.
+        assert_eq!(state_of(&g, a), Some((TargetState::Healthy, None)));
+        assert_eq!(state_of(&g, b).unwrap().0, TargetState::Initial);
+        let picks: Vec<_> = (0..3).map(|_| g.acquire(None).unwrap().target).collect();
+        assert_eq!(picks, [a, a, a], "only healthy targets get traffic");
+        // Second failure, one interval later: unhealthy with the code in the description.
+        tokio::time::advance(Duration::from_secs(30)).await;
+        settle().await;
+        let hb = g.health().into_iter().find(|t| t.target == b).unwrap();
+        assert_eq!(hb.state, TargetState::Unhealthy);
+        assert_eq!(hb.reason, Some(Reason::ResponseCodeMismatch));
+        assert_eq!(
+            hb.description.as_deref(),
+            Some("Health checks failed with these codes: [404]")
+        );
+        // a starts timing out: unhealthy after two more intervals; then all unhealthy → §3.4
+        // fail-open over both.
+        script.lock().unwrap().insert(a, Outcome::Timeout);
+        let watch = g.watch_health();
+        tokio::time::advance(Duration::from_secs(30)).await;
+        settle().await;
+        assert_eq!(state_of(&g, a), Some((TargetState::Healthy, None)));
+        tokio::time::advance(Duration::from_secs(30)).await;
+        settle().await;
+        assert_eq!(
+            state_of(&g, a),
+            Some((TargetState::Unhealthy, Some(Reason::Timeout)))
+        );
+        assert!(watch.has_changed().unwrap(), "the watch saw the change");
+        let picks: std::collections::HashSet<_> =
+            (0..4).map(|_| g.acquire(None).unwrap().target).collect();
+        assert_eq!(picks.len(), 2, "fail-open routes to every unhealthy target");
+        // a recovers: `healthy_threshold` (5) consecutive passes.
+        script.lock().unwrap().insert(a, Outcome::Pass);
+        for _ in 0..4 {
+            tokio::time::advance(Duration::from_secs(30)).await;
+            settle().await;
+            assert_eq!(state_of(&g, a).unwrap().0, TargetState::Unhealthy);
+        }
+        tokio::time::advance(Duration::from_secs(30)).await;
+        settle().await;
+        assert_eq!(state_of(&g, a), Some((TargetState::Healthy, None)));
+
+        // §3.7: deregistering a drains it for the delay; its in-flight lease is cut at the end.
+        let lease = g.acquire(None).unwrap();
+        assert_eq!(lease.target, a);
         tx.send(vec![b]).unwrap();
-        assert_eq!(tg.pick(), Some(b));
+        assert_eq!(
+            state_of(&g, a),
+            Some((
+                TargetState::Draining,
+                Some(Reason::DeregistrationInProgress)
+            ))
+        );
+        assert_eq!(g.acquire(None).unwrap().target, b, "no new requests to a");
+        tokio::time::advance(Duration::from_secs(299)).await;
+        settle().await;
+        assert!(!lease.cut.is_cancelled());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        settle().await;
+        assert!(lease.cut.is_cancelled(), "cut when the delay expires");
+        assert_eq!(state_of(&g, a), None, "forgotten after draining");
+        // §3.4 / fidelity: no target eligible → None (503).
+        tx.send(vec![]).unwrap();
+        assert!(g.acquire(None).is_none());
+        shutdown.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn least_outstanding_requests_and_slow_start() {
+        let a: SocketAddr = "10.0.100.10:8080".parse().unwrap();
+        let b: SocketAddr = "10.0.101.10:8080".parse().unwrap();
+        let (_tx, rx) = watch::channel(vec![a, b]);
+        let mut config = TargetGroupConfig::new("tg");
+        config.health_check = None;
+        config.algorithm = Algorithm::LeastOutstandingRequests;
+        let g = TargetGroup::with_config(config, rx);
+        g.activate_with(None, &CancellationToken::new(), &TaskTracker::new());
+        let first = g.acquire(None).unwrap();
+        // §3.5: the other target has fewer outstanding requests, every time.
+        for _ in 0..5 {
+            let next = g.acquire(None).unwrap();
+            assert_ne!(next.target, first.target);
+        }
+        // §3.6 slow start: weight grows linearly from 0 to 1 over the duration.
+        let t0 = Instant::now();
+        let d = Duration::from_secs(100);
+        assert_eq!(slow_start_weight(Some(t0), d, t0), 0.0);
+        assert_eq!(
+            slow_start_weight(Some(t0), d, t0 + Duration::from_secs(25)),
+            0.25
+        );
+        assert_eq!(
+            slow_start_weight(Some(t0), d, t0 + Duration::from_secs(500)),
+            1.0
+        );
+        assert_eq!(slow_start_weight(None, d, t0), 1.0);
     }
 }

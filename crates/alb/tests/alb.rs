@@ -1031,3 +1031,378 @@ async fn bad_configurations_are_refused() {
         Err(airlock_alb::ConfigError::Action(_))
     ));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Target groups: health checks, draining, stickiness, access log (§3)
+
+use airlock_alb::{HealthCheck, Matcher, Reason, Stickiness, TargetGroupConfig, TargetState};
+use std::sync::atomic::{AtomicU16, Ordering};
+
+/// A target whose `/health` answers with the status in `health`, reporting each health
+/// request's head; other paths answer 200 with `x-target: id` after `gate` opens (if given).
+async fn health_target(
+    vpc: &mut Vpc,
+    id: &'static str,
+    health: Arc<AtomicU16>,
+    seen: tokio::sync::mpsc::UnboundedSender<http::request::Parts>,
+    gate: Option<Arc<tokio::sync::Semaphore>>,
+    arrived: Option<tokio::sync::mpsc::UnboundedSender<()>>,
+) -> SocketAddr {
+    let iface = vpc.interface(&["open"]);
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = tcp.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = tcp.accept().await.unwrap();
+            let (health, seen, gate, arrived) =
+                (health.clone(), seen.clone(), gate.clone(), arrived.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let (health, seen, gate, arrived) =
+                        (health.clone(), seen.clone(), gate.clone(), arrived.clone());
+                    async move {
+                        let (parts, _) = req.into_parts();
+                        if parts.uri.path() == "/health" {
+                            let status = health.load(Ordering::SeqCst);
+                            let _ = seen.send(parts);
+                            return Ok::<_, Infallible>(
+                                Response::builder().status(status).body(empty()).unwrap(),
+                            );
+                        }
+                        if let Some(a) = arrived {
+                            let _ = a.send(());
+                        }
+                        if let Some(g) = gate {
+                            let _permit = g.acquire().await.unwrap();
+                        }
+                        Ok(Response::builder()
+                            .header("x-target", id)
+                            .header("set-cookie", "session=abc; Path=/")
+                            .body(Full::new(Bytes::from_static(b"ok")))
+                            .unwrap())
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    vpc.register(&iface, backend)
+}
+
+fn fast_checks() -> HealthCheck {
+    HealthCheck {
+        path: "/health".into(),
+        interval: Duration::from_millis(50),
+        timeout: Duration::from_millis(500),
+        matcher: Matcher::parse("200-299").unwrap(),
+        ..HealthCheck::default()
+    }
+}
+
+async fn wait_state(tg: &TargetGroup, target: SocketAddr, state: TargetState) {
+    let mut w = tg.watch_health();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        w.wait_for(|h| h.iter().any(|t| t.target == target && t.state == state)),
+    )
+    .await
+    .expect("state reached in time")
+    .unwrap();
+}
+
+#[tokio::test]
+async fn health_checks_send_the_request_of_section_3_2_and_steer_traffic() {
+    let mut vpc = vpc();
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let good_health = Arc::new(AtomicU16::new(200));
+    let bad_health = Arc::new(AtomicU16::new(200));
+    let good = health_target(
+        &mut vpc,
+        "good",
+        good_health.clone(),
+        seen_tx.clone(),
+        None,
+        None,
+    )
+    .await;
+    let bad = health_target(&mut vpc, "bad", bad_health.clone(), seen_tx, None, None).await;
+    let mut config = TargetGroupConfig::new("tg");
+    config.health_check = Some(fast_checks());
+    let (_tx, rx) = watch::channel(vec![good, bad]);
+    let tg = TargetGroup::with_config(config, rx);
+    let alb = vpc
+        .alb(
+            http_listener(80, Action::Forward(tg.clone()), vec![]),
+            quick(),
+        )
+        .await;
+    // §3.2 request format, from the node's address.
+    let parts = seen.recv().await.unwrap();
+    assert_eq!(parts.method, http::Method::GET);
+    assert_eq!(parts.version, http::Version::HTTP_11);
+    let host = parts.headers["host"].to_str().unwrap();
+    assert!(
+        host == good.to_string() || host == bad.to_string(),
+        "{host}"
+    );
+    assert_eq!(parts.headers["user-agent"], "ELB-HealthChecker/2.0");
+    wait_state(&tg, good, TargetState::Healthy).await;
+    wait_state(&tg, bad, TargetState::Healthy).await;
+
+    // A 500 from the health path: unhealthy after two failures, with the reason of §3.3.
+    bad_health.store(500, Ordering::SeqCst);
+    wait_state(&tg, bad, TargetState::Unhealthy).await;
+    let h = tg.health().into_iter().find(|t| t.target == bad).unwrap();
+    assert_eq!(h.reason, Some(Reason::ResponseCodeMismatch));
+    assert_eq!(
+        h.description.as_deref(),
+        Some("Health checks failed with these codes: [500]")
+    );
+    for _ in 0..4 {
+        let r = vpc.send(alb, get("/").body(empty()).unwrap()).await;
+        assert_eq!(r.target(), "good", "§3.4: unhealthy targets get no traffic");
+    }
+    // All unhealthy: §3.4 fail-open routes to both.
+    good_health.store(404, Ordering::SeqCst);
+    wait_state(&tg, good, TargetState::Unhealthy).await;
+    let mut targets = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        let r = vpc.send(alb, get("/").body(empty()).unwrap()).await;
+        assert_eq!(r.status, 200);
+        targets.insert(r.target().to_owned());
+    }
+    assert_eq!(targets.len(), 2, "fail-open uses every target");
+}
+
+#[tokio::test]
+async fn draining_finishes_in_flight_requests_under_load() {
+    let mut vpc = vpc();
+    let (seen_tx, _seen) = tokio::sync::mpsc::unbounded_channel();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    let ok = Arc::new(AtomicU16::new(200));
+    let slow = health_target(
+        &mut vpc,
+        "slow",
+        ok.clone(),
+        seen_tx.clone(),
+        Some(gate.clone()),
+        Some(arrived_tx),
+    )
+    .await;
+    let other = health_target(&mut vpc, "other", ok.clone(), seen_tx, None, None).await;
+    let mut config = TargetGroupConfig::new("tg");
+    config.health_check = None;
+    config.deregistration_delay = Duration::from_secs(30);
+    let (tx, rx) = watch::channel(vec![slow]);
+    let tg = TargetGroup::with_config(config, rx);
+    let alb = vpc
+        .alb(
+            http_listener(80, Action::Forward(tg.clone()), vec![]),
+            quick(),
+        )
+        .await;
+    let vpc = Arc::new(vpc);
+    // Ten requests in flight on the slow target.
+    let mut inflight = Vec::new();
+    for _ in 0..10 {
+        let v = vpc.clone();
+        inflight.push(tokio::spawn(async move {
+            v.send(alb, get("/").body(empty()).unwrap()).await
+        }));
+    }
+    for _ in 0..10 {
+        arrived.recv().await.unwrap();
+    }
+    // §3.7: deregistered → draining; new requests go elsewhere; in-flight ones finish.
+    tx.send(vec![other]).unwrap();
+    let r = vpc.send(alb, get("/").body(empty()).unwrap()).await;
+    assert_eq!(r.target(), "other");
+    assert_eq!(
+        tg.health().iter().find(|t| t.target == slow).unwrap().state,
+        TargetState::Draining
+    );
+    gate.add_permits(10);
+    for h in inflight {
+        let r = h.await.unwrap();
+        assert_eq!(r.status, 200, "in-flight requests finish while draining");
+        assert_eq!(r.target(), "slow");
+    }
+}
+
+#[tokio::test]
+async fn draining_expiry_cuts_in_flight_requests_with_502() {
+    let mut vpc = vpc();
+    let (seen_tx, _seen) = tokio::sync::mpsc::unbounded_channel();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    let ok = Arc::new(AtomicU16::new(200));
+    let slow = health_target(&mut vpc, "slow", ok, seen_tx, Some(gate), Some(arrived_tx)).await;
+    let mut config = TargetGroupConfig::new("tg");
+    config.health_check = None;
+    config.deregistration_delay = Duration::from_millis(200);
+    let (tx, rx) = watch::channel(vec![slow]);
+    let tg = TargetGroup::with_config(config, rx);
+    let alb = vpc
+        .alb(http_listener(80, Action::Forward(tg), vec![]), quick())
+        .await;
+    let vpc = Arc::new(vpc);
+    let v = vpc.clone();
+    let pending = tokio::spawn(async move { v.send(alb, get("/").body(empty()).unwrap()).await });
+    arrived.recv().await.unwrap();
+    tx.send(vec![]).unwrap();
+    let r = pending.await.unwrap();
+    r.assert_alb_error(502);
+}
+
+#[tokio::test]
+async fn lb_cookie_stickiness_sets_awsalb_and_sticks_section_3_8() {
+    let mut vpc = vpc();
+    let a = vpc.echo_target("a").await;
+    let b = vpc.echo_target("b").await;
+    let mut config = TargetGroupConfig::new("tg");
+    config.health_check = None;
+    config.stickiness = Some(Stickiness::LbCookie {
+        duration: Duration::from_secs(86_400),
+    });
+    let (_tx, rx) = watch::channel(vec![a, b]);
+    let alb = vpc
+        .alb(
+            http_listener(
+                80,
+                Action::Forward(TargetGroup::with_config(config, rx)),
+                vec![],
+            ),
+            quick(),
+        )
+        .await;
+    let first = vpc.send(alb, get("/").body(empty()).unwrap()).await;
+    let cookies: Vec<&str> = first
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(
+        cookies[0].starts_with("AWSALB=")
+            && cookies[0].contains("; Expires=")
+            && cookies[0].ends_with("; Path=/")
+    );
+    assert!(
+        cookies[1].starts_with("AWSALBCORS=")
+            && cookies[1].ends_with("; Path=/; SameSite=None; Secure")
+    );
+    let value = cookies[0].split(';').next().unwrap().to_owned();
+    for _ in 0..5 {
+        let r = vpc
+            .send(
+                alb,
+                get("/").header("cookie", &value).body(empty()).unwrap(),
+            )
+            .await;
+        assert_eq!(
+            r.target(),
+            first.target(),
+            "the cookie keeps the client on its target"
+        );
+    }
+    // An undecodable cookie: a target is chosen anew and the cookie rewritten.
+    let r = vpc
+        .send(
+            alb,
+            get("/")
+                .header("cookie", "AWSALB=garbage")
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("AWSALB=")
+    );
+}
+
+#[tokio::test]
+async fn access_log_has_one_line_per_request() {
+    let mut vpc = vpc();
+    let dir = std::env::temp_dir().join(format!("airlock-alb-log-{}", rand_suffix()));
+    let path = dir.join("logs/alb/test-alb.log");
+    let mut attrs = quick();
+    attrs.access_log = Some(path.clone());
+    let fixed = Action::FixedResponse {
+        status: StatusCode::IM_A_TEAPOT,
+        content_type: Some("text/plain".into()),
+        body: "teapot".into(),
+    };
+    let port = 80;
+    let listeners = AlbConfig {
+        name: "test-alb".into(),
+        dns_name: "internal-test-alb-1.us-east-1.elb.amazonaws.com".into(),
+        listeners: vec![http_listener(port, fixed, vec![])],
+        attributes: attrs,
+    }
+    .build()
+    .unwrap();
+    let el = vpc
+        .net
+        .listen(std::slice::from_ref(&vpc.node), port)
+        .await
+        .unwrap();
+    let (tcp, reg) = el.into_parts();
+    vpc.keep.push(reg);
+    let (shutdown, tracker) = (CancellationToken::new(), TaskTracker::new());
+    let serving = tokio::spawn(serve_listener(
+        tcp,
+        listeners[0].clone(),
+        vpc.net.clone(),
+        vec![vpc.node.clone()],
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    let alb = SocketAddr::from((vpc.node.ip(), port));
+    let r = vpc
+        .send(
+            alb,
+            get("/x?y=1")
+                .header("user-agent", "curl/8")
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 418);
+    shutdown.cancel();
+    serving.await.unwrap();
+    tracker.close();
+    tracker.wait().await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let line = lines[0];
+    assert!(line.starts_with("http "), "{line}");
+    assert!(line.contains(" app/test-alb/"), "{line}");
+    assert!(
+        line.contains(" 418 - "),
+        "elb_status_code then target_status_code: {line}"
+    );
+    assert!(
+        line.contains("\"GET http://api.example.com:80/x?y=1 HTTP/1.1\" \"curl/8\""),
+        "{line}"
+    );
+    assert!(
+        line.contains(" 0 "),
+        "matched_rule_priority 0 = default rule: {line}"
+    );
+    assert!(line.contains("\"fixed-response\""), "{line}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn rand_suffix() -> String {
+    format!("{}-{:?}", std::process::id(), std::thread::current().id())
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+}
