@@ -11,12 +11,14 @@
 //!
 //! Architecture invariant: this crate is pure data. It knows nothing about sockets, ports on the
 //! host, TLS material, processes or running components, and it performs no I/O besides reading
-//! the one file [`load`] is given. The caller binds nothing until [`parse`] returns `Ok`.
+//! the one file [`load`] is given and the ECS task definition JSON files that file points at
+//! (`file:`, relative to it). The caller binds nothing until [`parse`] returns `Ok`.
 
 mod error;
 mod model;
 mod position;
 mod scalars;
+mod taskdef;
 mod validate;
 
 use std::path::Path;
@@ -27,6 +29,8 @@ pub use scalars::{
     AccountId, BuiltinApp, CpuUnits, HealthCheckPort, HttpCodes, HttpMethod, IdentitySource,
     IntegrationUri, ListenerRef, MemoryMib, PathSegment, Region, RouteKey, StageName, TargetType,
 };
+
+pub use taskdef::Runner;
 
 use position::PositionIndex;
 
@@ -52,9 +56,10 @@ pub fn load(path: &Path) -> Result<Stack, ConfigError> {
     parse(&source, path)
 }
 
-/// Parses and validates a stack file's text; `file` is used only in error messages.
+/// Parses and validates a stack file's text. `file` names it in error messages, and task
+/// definitions given as `file: x.json` are read relative to its directory.
 pub fn parse(source: &str, file: &Path) -> Result<Stack, ConfigError> {
-    let stack: Stack = match yaml_serde::from_str(source) {
+    let mut stack: Stack = match yaml_serde::from_str(source) {
         Ok(stack) => stack,
         Err(err) => {
             let index = PositionIndex::build(source);
@@ -63,6 +68,11 @@ pub fn parse(source: &str, file: &Path) -> Result<Stack, ConfigError> {
             )])));
         }
     };
+    let mut resolved = taskdef::resolve_files(&mut stack, source, file);
+    if !resolved.is_empty() {
+        resolved.truncate(MAX_DIAGNOSTICS);
+        return Err(ConfigError::Invalid(Diagnostics(resolved)));
+    }
     let issues = validate::validate(&stack);
     if issues.is_empty() {
         return Ok(stack);

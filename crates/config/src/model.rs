@@ -41,6 +41,9 @@ pub struct Stack {
     /// API Gateway HTTP APIs.
     #[serde(default)]
     pub http_apis: Vec<HttpApi>,
+    /// airlock extension: credentials for `AWS_IAM` routes.
+    #[serde(default)]
+    pub iam_credentials: Vec<IamCredential>,
     /// API Gateway custom domain names.
     #[serde(default)]
     pub domain_names: Vec<DomainName>,
@@ -62,6 +65,11 @@ pub struct Stack {
     /// ECS services.
     #[serde(default)]
     pub services: Vec<Service>,
+    /// Redirects container images (e.g. an ECR URI of a task definition kept in a repository) to
+    /// a built-in app, a local command or a local image, so the task definition runs unchanged.
+    /// Keys are image names; a key without a tag or digest matches every tag of that repository.
+    #[serde(default)]
+    pub image_map: BTreeMap<String, ImageTarget>,
 }
 
 /// The VPC: an IPv4 CIDR (/16 to /28), its subnets and security groups.
@@ -371,6 +379,33 @@ pub struct HttpApi {
     /// Stages.
     #[serde(default)]
     pub stages: Vec<Stage>,
+    /// CORS answered by the gateway (http-api.md §2.8).
+    #[serde(default)]
+    pub cors_configuration: Option<CorsConfiguration>,
+}
+
+/// An API's `CorsConfiguration` (http-api.md §2.8).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfiguration {
+    /// Allowed origins: exact, `*`, `https://*` or `http://*`.
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    /// Sends `Access-Control-Allow-Credentials: true`.
+    #[serde(default)]
+    pub allow_credentials: bool,
+    /// `Access-Control-Expose-Headers`.
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    /// `Access-Control-Max-Age`, -1 to 86400.
+    #[serde(default)]
+    pub max_age: Option<i32>,
+    /// `Access-Control-Allow-Methods`.
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    /// `Access-Control-Allow-Headers`.
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
 }
 
 /// Authorizer types airlock implements.
@@ -379,6 +414,9 @@ pub enum AuthorizerType {
     /// A JWT authorizer (http-api.md §5.1).
     #[serde(rename = "JWT")]
     Jwt,
+    /// A Lambda REQUEST authorizer (http-api.md §5.2), run locally.
+    #[serde(rename = "REQUEST")]
+    Request,
 }
 
 /// A route authorizer.
@@ -389,11 +427,50 @@ pub struct Authorizer {
     pub name: String,
     /// The authorizer type.
     pub authorizer_type: AuthorizerType,
-    /// Where the token comes from: exactly one selection expression.
+    /// Where the token comes from: exactly one selection expression for JWT; any number
+    /// (header, query string, `$context.`, `$stageVariables.`) for REQUEST.
     #[serde(default)]
     pub identity_source: Vec<IdentitySource>,
-    /// Issuer and audiences.
-    pub jwt_configuration: JwtConfiguration,
+    /// Issuer and audiences (JWT only, required there).
+    #[serde(default)]
+    pub jwt_configuration: Option<JwtConfiguration>,
+    /// The function of a REQUEST authorizer: a loopback `http(s)://` URL receiving the event as
+    /// a JSON POST, or `{command: [program, args...]}` reading it on stdin.
+    #[serde(default)]
+    pub authorizer_uri: Option<AuthorizerUri>,
+    /// `"1.0"` or `"2.0"` (REQUEST only, required there).
+    #[serde(default)]
+    pub authorizer_payload_format_version: Option<AuthorizerPayloadFormat>,
+    /// Lets a 2.0 function answer `{"isAuthorized": bool, "context": {...}}`.
+    #[serde(default)]
+    pub enable_simple_responses: bool,
+    /// Result cache TTL, 0 to 3600; 0 (the default here, unconfirmed for AWS) disables caching.
+    #[serde(default)]
+    pub authorizer_result_ttl_in_seconds: u32,
+}
+
+/// What stands in for a REQUEST authorizer's Lambda function.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum AuthorizerUri {
+    /// `http://127.0.0.1:port/path` (loopback only).
+    Url(String),
+    /// A local command: the event on stdin, the response on stdout.
+    Command {
+        /// Program and arguments.
+        command: Vec<String>,
+    },
+}
+
+/// `AuthorizerPayloadFormatVersion`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum AuthorizerPayloadFormat {
+    /// `"1.0"`.
+    #[serde(rename = "1.0")]
+    V1,
+    /// `"2.0"`.
+    #[serde(rename = "2.0")]
+    V2,
 }
 
 /// What a JWT must carry.
@@ -405,6 +482,13 @@ pub struct JwtConfiguration {
     /// Accepted `aud` values (1 to 50).
     #[serde(default)]
     pub audience: Vec<String>,
+    /// airlock extension: a JWKS document standing in for OIDC discovery (offline work).
+    #[serde(default)]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// airlock extension: PEM CA certificates trusted for discovery over HTTPS, besides
+    /// airlock's own CA.
+    #[serde(default)]
+    pub ca_bundle: Option<std::path::PathBuf>,
 }
 
 impl JwtConfiguration {
@@ -477,6 +561,14 @@ pub struct Integration {
     /// Makes a private integration speak TLS to the listener.
     #[serde(default)]
     pub tls_config: Option<TlsConfig>,
+    /// Request parameter mapping, e.g. `overwrite:header.x-user: $context.authorizer.claims.sub`
+    /// (http-api.md §4.6).
+    #[serde(default)]
+    pub request_parameters: BTreeMap<String, String>,
+    /// Response parameter mapping by integration status code, e.g.
+    /// `"500": {overwrite:statuscode: "403"}` (http-api.md §4.6).
+    #[serde(default)]
+    pub response_parameters: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// TLS toward a private integration's listener.
@@ -497,6 +589,28 @@ pub enum AuthorizationType {
     /// A JWT authorizer must accept the request.
     #[serde(rename = "JWT")]
     Jwt,
+    /// A REQUEST (Lambda) authorizer must allow the request.
+    #[serde(rename = "CUSTOM")]
+    Custom,
+    /// The request must be SigV4-signed by a credential of `iam_credentials` allowed to invoke it.
+    #[serde(rename = "AWS_IAM")]
+    AwsIam,
+}
+
+/// airlock extension: an IAM credential callers may sign `AWS_IAM` requests with, the principal
+/// it stands for, and the `execute-api:Invoke` resources its identity policy allows.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamCredential {
+    /// `AKIA...`.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The principal's ARN, `arn:aws:iam::<account>:user/<name>` (or `role/...`).
+    pub principal: String,
+    /// Resource ARNs (wildcards `*`, `?`) of `execute-api:Invoke` Allow statements.
+    #[serde(default)]
+    pub allow_invoke: Vec<String>,
 }
 
 /// A route: a route key, its authorization, and the integration it targets.
@@ -530,6 +644,60 @@ pub struct Stage {
     /// Stage variables.
     #[serde(default)]
     pub stage_variables: BTreeMap<String, String>,
+    /// Throttling for every route of the stage (http-api.md §3.3).
+    #[serde(default)]
+    pub default_route_settings: Option<RouteSettings>,
+    /// Per-route throttling, keyed by route key (`"GET /pets"`); overrides the default.
+    #[serde(default)]
+    pub route_settings: BTreeMap<String, RouteSettings>,
+    /// Access logging (http-api.md §9).
+    #[serde(default)]
+    pub access_log_settings: Option<AccessLogSettings>,
+}
+
+/// A stage's route settings (HTTP APIs use only throttling and detailed metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSettings {
+    /// Bucket size; unset means unlimited (the account limit is not enforced).
+    #[serde(default)]
+    pub throttling_burst_limit: Option<u32>,
+    /// Steady requests per second.
+    #[serde(default)]
+    pub throttling_rate_limit: Option<f64>,
+    /// Kept for fidelity; airlock has no metrics.
+    #[serde(default)]
+    pub detailed_metrics_enabled: bool,
+}
+
+/// Where and how a stage writes access logs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogSettings {
+    /// A log group ARN, `arn:aws:logs:<region>:<account>:log-group:<name>`; airlock writes
+    /// `<state dir>/logs/<name>.log`.
+    pub destination_arn: String,
+    /// One line with `$context` variables; must contain `$context.requestId`. `CLF` and `JSON`
+    /// stand for the console presets.
+    pub format: String,
+}
+
+impl AccessLogSettings {
+    /// The log group's name, when the ARN is well formed.
+    pub fn log_group(&self) -> Option<&str> {
+        let rest = self.destination_arn.strip_prefix("arn:aws:logs:")?;
+        let mut parts = rest.splitn(3, ':');
+        let (_region, _account, group) = (parts.next()?, parts.next()?, parts.next()?);
+        let name = group.strip_prefix("log-group:")?;
+        let name = name.strip_suffix(":*").unwrap_or(name);
+        let ok = !name.is_empty()
+            && name.len() <= 512
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-/.#".contains(&b))
+            && !name.split('/').any(|seg| seg == ".." || seg == ".");
+        ok.then_some(name)
+    }
 }
 
 /// A custom domain name for HTTP APIs.
@@ -602,6 +770,53 @@ pub struct LoadBalancer {
     /// Listeners.
     #[serde(default)]
     pub listeners: Vec<Listener>,
+    /// Load balancer attributes (alb-ecs-dns.md §1.2).
+    #[serde(default)]
+    pub attributes: LoadBalancerAttributes,
+}
+
+/// Load balancer attributes: each field is the AWS attribute key with `.` written `_`
+/// (`idle_timeout.timeout_seconds` → `idle_timeout_timeout_seconds`, ...). Defaults are AWS's.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancerAttributes {
+    /// `idle_timeout.timeout_seconds`: 1 to 4000, default 60.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_timeout_seconds: u32,
+    /// `routing.http.desync_mitigation_mode`: `monitor`, `defensive` (default), `strictest`.
+    #[serde(default = "default_desync_mode")]
+    pub routing_http_desync_mitigation_mode: String,
+    /// `routing.http.preserve_host_header.enabled`, default false.
+    #[serde(default)]
+    pub routing_http_preserve_host_header_enabled: bool,
+    /// `routing.http.xff_header_processing.mode`: `append` (default), `preserve`, `remove`.
+    #[serde(default = "default_xff_mode")]
+    pub routing_http_xff_header_processing_mode: String,
+    /// `routing.http.xff_client_port.enabled`, default false.
+    #[serde(default)]
+    pub routing_http_xff_client_port_enabled: bool,
+}
+
+impl Default for LoadBalancerAttributes {
+    fn default() -> Self {
+        LoadBalancerAttributes {
+            idle_timeout_timeout_seconds: default_idle_timeout(),
+            routing_http_desync_mitigation_mode: default_desync_mode(),
+            routing_http_preserve_host_header_enabled: false,
+            routing_http_xff_header_processing_mode: default_xff_mode(),
+            routing_http_xff_client_port_enabled: false,
+        }
+    }
+}
+
+fn default_idle_timeout() -> u32 {
+    60
+}
+fn default_desync_mode() -> String {
+    "defensive".to_owned()
+}
+fn default_xff_mode() -> String {
+    "append".to_owned()
 }
 
 impl LoadBalancer {
@@ -962,6 +1177,71 @@ pub struct TargetGroup {
     /// Health check settings; absent means the AWS defaults.
     #[serde(default)]
     pub health_check: Option<HealthCheck>,
+    // Target group attributes (alb-ecs-dns.md §3.5–§3.8). Each field is the AWS attribute key
+    // with `.` written `_`: `deregistration_delay.timeout_seconds`,
+    // `load_balancing.algorithm.type`, `slow_start.duration_seconds`, and `stickiness.*` grouped
+    // under `stickiness` (`stickiness.enabled` is implied by its presence).
+    /// `deregistration_delay.timeout_seconds`: 0 to 3600, default 300.
+    #[serde(default = "default_deregistration_delay")]
+    pub deregistration_delay_timeout_seconds: u32,
+    /// `load_balancing.algorithm.type`: `round_robin` (default), `least_outstanding_requests`
+    /// or `weighted_random`.
+    #[serde(default)]
+    pub load_balancing_algorithm_type: LoadBalancingAlgorithm,
+    /// `slow_start.duration_seconds`: 0 (off, default) or 30 to 900.
+    #[serde(default)]
+    pub slow_start_duration_seconds: u32,
+    /// `stickiness.*`: absent means stickiness off.
+    #[serde(default)]
+    pub stickiness: Option<TargetGroupStickiness>,
+}
+
+fn default_deregistration_delay() -> u32 {
+    300
+}
+
+/// `load_balancing.algorithm.type` of a target group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadBalancingAlgorithm {
+    /// Rotate over healthy targets (the default).
+    #[default]
+    RoundRobin,
+    /// The target with the fewest in-flight requests.
+    LeastOutstandingRequests,
+    /// Random, weighted.
+    WeightedRandom,
+}
+
+/// `stickiness.type` of a target group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StickinessType {
+    /// The load balancer's `AWSALB` cookie (the default).
+    #[default]
+    LbCookie,
+    /// `AWSALBAPP-0`, following the application's own cookie.
+    AppCookie,
+}
+
+/// Target stickiness: `stickiness.type`, `stickiness.{lb,app}_cookie.duration_seconds`,
+/// `stickiness.app_cookie.cookie_name`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetGroupStickiness {
+    /// `lb_cookie` (default) or `app_cookie`.
+    #[serde(default, rename = "type")]
+    pub kind: StickinessType,
+    /// 1 to 604800, default 86400.
+    #[serde(default = "default_stickiness_duration")]
+    pub duration_seconds: u32,
+    /// `app_cookie` only: the application's cookie; must not start with `AWSALB`.
+    #[serde(default)]
+    pub cookie_name: Option<String>,
+}
+
+fn default_stickiness_duration() -> u32 {
+    86_400
 }
 
 impl TargetGroup {
@@ -1058,9 +1338,11 @@ pub enum NetworkMode {
     Awsvpc,
 }
 
-/// An ECS task definition.
+/// An ECS task definition, written inline (snake_case) or read from ECS's own JSON with
+/// `file: path/to/taskdef.json` (relative to the stack file; see `crate::taskdef`). Both come
+/// out in this one shape.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct TaskDefinition {
     /// The name services refer to.
     pub family: String,
@@ -1074,6 +1356,9 @@ pub struct TaskDefinition {
     /// Containers, at least one essential.
     #[serde(default)]
     pub container_definitions: Vec<ContainerDefinition>,
+    /// The ECS JSON file this definition was read from, as written in the stack file.
+    #[serde(default)]
+    pub file: Option<String>,
 }
 
 impl TaskDefinition {
@@ -1087,19 +1372,27 @@ fn default_port_env_var() -> String {
     "PORT".to_owned()
 }
 
-/// A container: what runs (a built-in app or a local command), its ports and environment.
+/// A container: what runs (a built-in app, a local command or an image), its ports and
+/// environment.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerDefinition {
     /// Unique within the task definition.
     pub name: String,
-    /// A built-in app; exclusive with `command`.
+    /// A built-in app; exclusive with `command` and `image`.
     #[serde(default)]
     pub builtin: Option<BuiltinApp>,
-    /// A local program and its arguments; exclusive with `builtin`.
+    /// Without `image`: a local program and its arguments. With `image`: the image's CMD
+    /// override, as in ECS.
     #[serde(default)]
     pub command: Option<Vec<String>>,
-    /// The command's working directory.
+    /// A container image (`repo/name:tag`), run through Docker unless `image_map` redirects it.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// The image's ENTRYPOINT override (`entryPoint`).
+    #[serde(default)]
+    pub entry_point: Option<Vec<String>>,
+    /// The command's working directory (for an image: inside the container).
     #[serde(default)]
     pub working_directory: Option<String>,
     /// The environment variable that tells the program which port to listen on.
@@ -1114,23 +1407,130 @@ pub struct ContainerDefinition {
     /// Environment variables.
     #[serde(default)]
     pub environment: Vec<KeyValuePair>,
+    /// A container health check (`healthCheck`).
+    #[serde(default)]
+    pub health_check: Option<ContainerHealthCheck>,
+    /// Containers that must reach a condition before this one starts (`dependsOn`).
+    #[serde(default)]
+    pub depends_on: Vec<ContainerDependency>,
+    /// Seconds between the stop signal and SIGKILL (Fargate: 2 to 120, default 30).
+    #[serde(default)]
+    pub stop_timeout: Option<u32>,
+    /// Seconds to wait for `depends_on` conditions (Fargate: 2 to 120).
+    #[serde(default)]
+    pub start_timeout: Option<u32>,
+    /// The log driver; `awslogs` options name the task's log file.
+    #[serde(default)]
+    pub log_configuration: Option<LogConfiguration>,
 }
 
-/// What a container runs.
+fn thirty() -> u32 {
+    30
+}
+fn five() -> u32 {
+    5
+}
+fn three() -> u32 {
+    3
+}
+
+/// A container health check (§4.1): a command run in the container; exit 0 is healthy.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerHealthCheck {
+    /// `["CMD", program, args...]` or `["CMD-SHELL", "shell command"]`.
+    pub command: Vec<String>,
+    /// Seconds between checks, 5 to 300 (default 30).
+    #[serde(default = "thirty")]
+    pub interval: u32,
+    /// Seconds a check may take, 2 to 60 (default 5).
+    #[serde(default = "five")]
+    pub timeout: u32,
+    /// Consecutive failures before UNHEALTHY, 1 to 10 (default 3).
+    #[serde(default = "three")]
+    pub retries: u32,
+    /// Seconds after start in which failures do not count, 0 to 300 (default off).
+    #[serde(default)]
+    pub start_period: Option<u32>,
+}
+
+/// A `dependsOn` condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DependencyCondition {
+    /// The dependency has started.
+    #[serde(rename = "START")]
+    Start,
+    /// The dependency has exited.
+    #[serde(rename = "COMPLETE")]
+    Complete,
+    /// The dependency has exited with code 0.
+    #[serde(rename = "SUCCESS")]
+    Success,
+    /// The dependency's health check passed.
+    #[serde(rename = "HEALTHY")]
+    Healthy,
+}
+
+/// One `dependsOn` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerDependency {
+    /// A container of the same task definition.
+    pub container_name: String,
+    /// What it must reach first.
+    pub condition: DependencyCondition,
+}
+
+/// A container's `logConfiguration`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfiguration {
+    /// e.g. `awslogs`.
+    pub log_driver: String,
+    /// Driver options, e.g. `awslogs-group`, `awslogs-stream-prefix`.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// Where an `image_map` entry sends an image: exactly one of `builtin`, `command`, `image`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageTarget {
+    /// Run a built-in app instead.
+    #[serde(default)]
+    pub builtin: Option<BuiltinApp>,
+    /// Run a local program instead (replacing the definition's entry point and command).
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// The local program's working directory.
+    #[serde(default)]
+    pub working_directory: Option<String>,
+    /// The variable that tells the local program its port.
+    #[serde(default = "default_port_env_var")]
+    pub port_env_var: String,
+    /// Run this local Docker image instead.
+    #[serde(default)]
+    pub image: Option<String>,
+}
+
+/// What a container runs, as written (before `image_map`; see [`Stack::runner`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Program<'a> {
     /// A built-in app.
     Builtin(BuiltinApp),
     /// A local command: program then arguments (never empty).
     Command(&'a [String]),
+    /// A container image.
+    Image(&'a str),
 }
 
 impl ContainerDefinition {
-    /// What the container runs (validation guarantees exactly one of `builtin`/`command`).
+    /// What the container runs (validation guarantees exactly one of builtin/command/image).
     pub fn program(&self) -> Program<'_> {
-        match (&self.builtin, &self.command) {
-            (Some(app), _) => Program::Builtin(*app),
-            (None, command) => Program::Command(command.as_deref().unwrap_or_default()),
+        match (&self.builtin, &self.image, &self.command) {
+            (Some(app), _, _) => Program::Builtin(*app),
+            (None, Some(image), _) => Program::Image(image),
+            (None, None, command) => Program::Command(command.as_deref().unwrap_or_default()),
         }
     }
 }
@@ -1190,6 +1590,40 @@ pub struct Service {
     /// Target groups the tasks register in.
     #[serde(default)]
     pub load_balancers: Vec<ServiceLoadBalancer>,
+    /// Rolling deployment bounds (defaults 200 / 100, as ECS).
+    #[serde(default)]
+    pub deployment_configuration: DeploymentConfiguration,
+    /// Seconds after a task starts in which failing health checks are ignored (default 0).
+    #[serde(default)]
+    pub health_check_grace_period_seconds: u32,
+}
+
+/// `deploymentConfiguration` of a service (§4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfiguration {
+    /// Upper bound of RUNNING + PENDING tasks, in percent of the desired count (default 200).
+    #[serde(default = "two_hundred")]
+    pub maximum_percent: u32,
+    /// Lower bound of healthy tasks, in percent of the desired count (default 100).
+    #[serde(default = "one_hundred")]
+    pub minimum_healthy_percent: u32,
+}
+
+fn two_hundred() -> u32 {
+    200
+}
+fn one_hundred() -> u32 {
+    100
+}
+
+impl Default for DeploymentConfiguration {
+    fn default() -> Self {
+        DeploymentConfiguration {
+            maximum_percent: 200,
+            minimum_healthy_percent: 100,
+        }
+    }
 }
 
 /// A service's awsvpc configuration.

@@ -457,6 +457,10 @@ pub enum IdentitySource {
     Header(String),
     /// `$request.querystring.<name>`.
     QueryString(String),
+    /// `$context.<variable>` (REQUEST authorizers only).
+    Context(String),
+    /// `$stageVariables.<name>` (REQUEST authorizers only).
+    StageVariable(String),
 }
 
 impl TryFrom<String> for IdentitySource {
@@ -472,8 +476,18 @@ impl TryFrom<String> for IdentitySource {
         {
             return Ok(IdentitySource::QueryString(q.to_owned()));
         }
+        if let Some(c) = s.strip_prefix("$context.")
+            && !c.is_empty()
+        {
+            return Ok(IdentitySource::Context(c.to_owned()));
+        }
+        if let Some(v) = s.strip_prefix("$stageVariables.")
+            && !v.is_empty()
+        {
+            return Ok(IdentitySource::StageVariable(v.to_owned()));
+        }
         Err(format!(
-            "{s:?} is not an identity source (hint: use $request.header.<name> or $request.querystring.<name>, usually $request.header.Authorization)"
+            "{s:?} is not an identity source (hint: use $request.header.<name>, $request.querystring.<name>, $context.<variable> or $stageVariables.<name>; usually $request.header.Authorization)"
         ))
     }
 }

@@ -86,7 +86,7 @@ fn the_default_stack_parses_into_typed_values() {
         [IdentitySource::Header("Authorization".into())]
     );
     assert_eq!(
-        authorizer.jwt_configuration.issuer,
+        authorizer.jwt_configuration.as_ref().unwrap().issuer,
         JwtConfiguration::LOCAL_ISSUER
     );
     assert!(api.stage(&StageName::Default).unwrap().auto_deploy);
@@ -192,7 +192,7 @@ const CASES: &[Case] = &[
         from: "        target: pets-alb-listener\n      - route_key: GET /health",
         to: "        target: pets-alb\n      - route_key: GET /health",
         path: "http_apis[0].routes[3].target",
-        at: "pets-alb\n",
+        at: "pets-alb\n      - route_key: GET /health",
         column: true,
         message: "no integration named \"pets-alb\"",
     },
@@ -258,6 +258,33 @@ const CASES: &[Case] = &[
         at: "GET /pets/{id}",
         column: true,
         message: "conflicts with \"GET /pets/{petId}\"",
+    },
+    Case {
+        name: "reserved header in a request mapping (http-api.md §4.6)",
+        from: "          server_name_to_verify: private-integration.example.com\n",
+        to: "          server_name_to_verify: private-integration.example.com\n        request_parameters:\n          \"overwrite:header.X-Forwarded-For\": x\n",
+        path: "http_apis[0].integrations[0].request_parameters",
+        at: "\"overwrite:header.X-Forwarded-For\": x",
+        column: false,
+        message: "reserved header",
+    },
+    Case {
+        name: "route settings for a route that does not exist (http-api.md §3.1)",
+        from: "        auto_deploy: true\n",
+        to: "        auto_deploy: true\n        route_settings:\n          \"GET /nope\":\n            throttling_burst_limit: 1\n",
+        path: "http_apis[0].stages[0].route_settings",
+        at: "\"GET /nope\":",
+        column: false,
+        message: "not a route of this API",
+    },
+    Case {
+        name: "access log destination that is not a log group ARN (http-api.md §9)",
+        from: "        auto_deploy: true\n",
+        to: "        auto_deploy: true\n        access_log_settings:\n          destination_arn: my-logs\n          format: CLF\n",
+        path: "http_apis[0].stages[0].access_log_settings.destination_arn",
+        at: "my-logs",
+        column: true,
+        message: "not a log group ARN",
     },
     Case {
         name: "listener port out of range",

@@ -9,10 +9,10 @@ use ipnet::{IpNet, Ipv4Net};
 
 use crate::error::DiagnosticKind;
 use crate::model::{
-    Action, AliasDestination, AuthorizationType, ConditionField, ConnectionType, IpProtocol,
-    Listener, Protocol, RecordType, Stack,
+    Action, AliasDestination, AuthorizationType, AuthorizerType, ConditionField, ConnectionType,
+    IpProtocol, Listener, Protocol, RecordType, Stack,
 };
-use crate::scalars::IntegrationUri;
+use crate::scalars::{IdentitySource, IntegrationUri};
 
 /// A problem found by validation, not yet located in the file.
 #[derive(Debug)]
@@ -39,12 +39,95 @@ pub(crate) fn validate(stack: &Stack) -> Vec<Issue> {
     c.load_balancers();
     c.target_groups();
     c.ecs();
+    c.issues.extend(crate::taskdef::check_image_map(stack));
     c.issues
 }
 
 struct Checker<'a> {
     stack: &'a Stack,
     issues: Vec<Issue>,
+}
+
+/// Checks a parameter mapping key (http-api.md §4.6): `<action>:<target>`, `path` and
+/// `statuscode` only with `overwrite`, and no reserved header.
+fn mapping_key(key: &str, response: bool) -> Result<(), (String, &'static str)> {
+    let hint = if response {
+        "use append|overwrite|remove:header.<name> or overwrite:statuscode"
+    } else {
+        "use append|overwrite|remove:header.<name>, append|overwrite|remove:querystring.<name> or overwrite:path"
+    };
+    let bad = || Err((format!("{key:?} is not a parameter mapping key"), hint));
+    let Some((action, target)) = key.split_once(':') else {
+        return bad();
+    };
+    if !matches!(action, "append" | "overwrite" | "remove") {
+        return bad();
+    }
+    if let Some(name) = target.strip_prefix("header.") {
+        let n = name.to_ascii_lowercase();
+        let reserved = n.starts_with("access-control-")
+            || n.starts_with("apigw-")
+            || n.starts_with("x-amz-")
+            || n.starts_with("x-amzn-")
+            || [
+                "authorization",
+                "connection",
+                "content-encoding",
+                "content-length",
+                "content-location",
+                "forwarded",
+                "keep-alive",
+                "origin",
+                "proxy-authenticate",
+                "proxy-authorization",
+                "te",
+                "trailers",
+                "transfer-encoding",
+                "upgrade",
+                "x-forwarded-for",
+                "x-forwarded-host",
+                "x-forwarded-proto",
+                "via",
+            ]
+            .contains(&n.as_str());
+        if reserved {
+            return Err((
+                format!("{key:?} maps the reserved header {name:?}"),
+                "API Gateway refuses mappings of access-control-*, apigw-*, x-amz*-*, Authorization, Connection, Content-*, Forwarded, Via, X-Forwarded-* and hop-by-hop headers",
+            ));
+        }
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
+            return bad();
+        }
+        return Ok(());
+    }
+    let only_overwrite = if response {
+        target == "statuscode"
+    } else {
+        target == "path"
+    };
+    if only_overwrite {
+        return if action == "overwrite" {
+            Ok(())
+        } else {
+            Err((
+                format!("{key:?}: only overwrite is allowed for {target}"),
+                hint,
+            ))
+        };
+    }
+    if !response
+        && target
+            .strip_prefix("querystring.")
+            .is_some_and(|n| !n.is_empty())
+    {
+        return Ok(());
+    }
+    bad()
 }
 
 fn list(names: &[&str]) -> String {
@@ -83,7 +166,7 @@ fn is_elb_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
+pub(crate) fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
     let (lo, hi, step) = match cpu {
         256 => return matches!(memory, 512 | 1024 | 2048),
         512 => (1024, 4096, 1024),
@@ -114,6 +197,184 @@ impl<'a> Checker<'a> {
     }
 
     /// Reports every name that repeats an earlier one. `items` are (path of the name, name).
+    /// A JWT authorizer: one header or query identity source, an issuer, 1–50 audiences.
+    fn jwt_authorizer(&mut self, path: &str, a: &crate::model::Authorizer) {
+        if a.identity_source.len() != 1 {
+            self.issue(
+                format!("{path}.identity_source"),
+                DiagnosticKind::InvalidValue,
+                format!(
+                    "a JWT authorizer needs exactly one identity source, found {}",
+                    a.identity_source.len()
+                ),
+                "use identity_source: [\"$request.header.Authorization\"]",
+            );
+        } else if matches!(
+            a.identity_source[0],
+            IdentitySource::Context(_) | IdentitySource::StageVariable(_)
+        ) {
+            self.issue(
+                format!("{path}.identity_source[0]"),
+                DiagnosticKind::InvalidValue,
+                "a JWT authorizer reads the token from a header or a query string parameter",
+                "use $request.header.<name> or $request.querystring.<name>",
+            );
+        }
+        for (field, set) in [
+            ("authorizer_uri", a.authorizer_uri.is_some()),
+            (
+                "authorizer_payload_format_version",
+                a.authorizer_payload_format_version.is_some(),
+            ),
+            ("enable_simple_responses", a.enable_simple_responses),
+            (
+                "authorizer_result_ttl_in_seconds",
+                a.authorizer_result_ttl_in_seconds != 0,
+            ),
+        ] {
+            if set {
+                self.issue(
+                    format!("{path}.{field}"),
+                    DiagnosticKind::Conflict,
+                    format!("{field} applies only to REQUEST authorizers"),
+                    "remove it, or set authorizer_type: REQUEST",
+                );
+            }
+        }
+        let Some(jwt) = &a.jwt_configuration else {
+            self.issue(
+                path,
+                DiagnosticKind::Schema,
+                "a JWT authorizer needs jwt_configuration",
+                "add jwt_configuration: {issuer: local, audience: [pets-client]}",
+            );
+            return;
+        };
+        let issuer = &jwt.issuer;
+        if issuer != crate::model::JwtConfiguration::LOCAL_ISSUER
+            && !(issuer.starts_with("https://") || issuer.starts_with("http://"))
+        {
+            self.issue(
+                format!("{path}.jwt_configuration.issuer"),
+                DiagnosticKind::InvalidValue,
+                format!("issuer {issuer:?} is neither `local` nor a URL"),
+                "use `local` for airlock's built-in issuer, or the issuer's https:// URL",
+            );
+        }
+        if issuer == crate::model::JwtConfiguration::LOCAL_ISSUER
+            && (jwt.jwks_file.is_some() || jwt.ca_bundle.is_some())
+        {
+            self.issue(
+                format!("{path}.jwt_configuration"),
+                DiagnosticKind::Conflict,
+                "jwks_file and ca_bundle apply only to an external issuer",
+                "remove them; the local issuer's keys are airlock's own",
+            );
+        }
+        let audience = &jwt.audience;
+        if audience.is_empty() || audience.len() > 50 {
+            self.issue(
+                format!("{path}.jwt_configuration.audience"),
+                DiagnosticKind::InvalidValue,
+                format!(
+                    "a JWT authorizer needs 1 to 50 audiences, found {}",
+                    audience.len()
+                ),
+                "list the accepted `aud` values, e.g. audience: [pets-client]",
+            );
+        }
+    }
+
+    /// A REQUEST authorizer: a function, a payload format, simple responses only with 2.0,
+    /// a TTL of 0–3600 s that needs an identity source.
+    fn request_authorizer(&mut self, path: &str, a: &crate::model::Authorizer) {
+        use crate::model::{AuthorizerPayloadFormat, AuthorizerUri};
+        if a.jwt_configuration.is_some() {
+            self.issue(
+                format!("{path}.jwt_configuration"),
+                DiagnosticKind::Conflict,
+                "jwt_configuration applies only to JWT authorizers",
+                "remove it, or set authorizer_type: JWT",
+            );
+        }
+        match &a.authorizer_uri {
+            None => self.issue(
+                path,
+                DiagnosticKind::Schema,
+                "a REQUEST authorizer needs authorizer_uri",
+                "add authorizer_uri: http://127.0.0.1:<port>/<path>, or authorizer_uri: {command: [<program>, <args>...]}",
+            ),
+            Some(AuthorizerUri::Url(url)) => {
+                let host = url
+                    .strip_prefix("http://")
+                    .or_else(|| url.strip_prefix("https://"))
+                    .map(|rest| rest.split('/').next().unwrap_or_default());
+                let host = host.map(|h| match h.rsplit_once(':') {
+                    Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+                    _ => h,
+                });
+                let loopback = host.is_some_and(|h| {
+                    h.eq_ignore_ascii_case("localhost")
+                        || h.trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback())
+                });
+                if !loopback {
+                    self.issue(
+                        format!("{path}.authorizer_uri"),
+                        DiagnosticKind::InvalidValue,
+                        format!("{url:?} is not an http(s) URL on a loopback address"),
+                        "airlock runs the function locally: serve it on 127.0.0.1, or use {command: [...]}",
+                    );
+                }
+            }
+            Some(AuthorizerUri::Command { command }) => {
+                if command.first().is_none_or(String::is_empty) {
+                    self.issue(
+                        format!("{path}.authorizer_uri.command"),
+                        DiagnosticKind::InvalidValue,
+                        "the command is empty",
+                        "give the program and its arguments, e.g. command: [python3, authorizer.py]",
+                    );
+                }
+            }
+        }
+        match a.authorizer_payload_format_version {
+            None => self.issue(
+                path,
+                DiagnosticKind::Schema,
+                "a REQUEST authorizer needs authorizer_payload_format_version",
+                "add authorizer_payload_format_version: \"2.0\" (or \"1.0\")",
+            ),
+            Some(AuthorizerPayloadFormat::V1) if a.enable_simple_responses => self.issue(
+                format!("{path}.enable_simple_responses"),
+                DiagnosticKind::Conflict,
+                "simple responses need payload format 2.0",
+                "set authorizer_payload_format_version: \"2.0\", or remove enable_simple_responses",
+            ),
+            Some(_) => {}
+        }
+        if a.authorizer_result_ttl_in_seconds > 3600 {
+            self.issue(
+                format!("{path}.authorizer_result_ttl_in_seconds"),
+                DiagnosticKind::InvalidValue,
+                format!(
+                    "{} s is outside 0..=3600",
+                    a.authorizer_result_ttl_in_seconds
+                ),
+                "use 0 (no caching) to 3600",
+            );
+        } else if a.authorizer_result_ttl_in_seconds > 0 && a.identity_source.is_empty() {
+            self.issue(
+                format!("{path}.authorizer_result_ttl_in_seconds"),
+                DiagnosticKind::Conflict,
+                "caching needs at least one identity source (the cache key)",
+                "add identity_source entries, or set authorizer_result_ttl_in_seconds: 0",
+            );
+        }
+    }
+
     fn unique<'n>(&mut self, what: &str, items: impl IntoIterator<Item = (String, &'n str)>) {
         let mut seen: HashMap<String, String> = HashMap::new();
         for (path, name) in items {
@@ -695,6 +956,39 @@ impl<'a> Checker<'a> {
             .iter()
             .map(|l| l.name.as_str())
             .collect();
+        self.unique(
+            "access key",
+            stack.iam_credentials.iter().enumerate().map(|(i, c)| {
+                (
+                    format!("iam_credentials[{i}].access_key_id"),
+                    c.access_key_id.as_str(),
+                )
+            }),
+        );
+        for (i, c) in stack.iam_credentials.iter().enumerate() {
+            let parts: Vec<&str> = c.principal.split(':').collect();
+            let is_iam_arn = parts.len() == 6
+                && parts[..3] == ["arn", "aws", "iam"]
+                && parts[4].len() == 12
+                && parts[4].bytes().all(|b| b.is_ascii_digit())
+                && !parts[5].is_empty();
+            if !is_iam_arn {
+                self.issue(
+                    format!("iam_credentials[{i}].principal"),
+                    DiagnosticKind::InvalidValue,
+                    format!("{:?} is not an IAM principal ARN", c.principal),
+                    "write arn:aws:iam::<12-digit account>:user/<name> (or role/<name>)",
+                );
+            }
+            if c.access_key_id.is_empty() || c.secret_access_key.is_empty() {
+                self.issue(
+                    format!("iam_credentials[{i}]"),
+                    DiagnosticKind::InvalidValue,
+                    "access_key_id and secret_access_key must not be empty",
+                    "give the key pair clients sign with",
+                );
+            }
+        }
         for (i, api) in stack.http_apis.iter().enumerate() {
             let base = format!("http_apis[{i}]");
             self.unique(
@@ -723,39 +1017,9 @@ impl<'a> Checker<'a> {
 
             for (j, a) in api.authorizers.iter().enumerate() {
                 let path = format!("{base}.authorizers[{j}]");
-                if a.identity_source.len() != 1 {
-                    self.issue(
-                        format!("{path}.identity_source"),
-                        DiagnosticKind::InvalidValue,
-                        format!(
-                            "a JWT authorizer needs exactly one identity source, found {}",
-                            a.identity_source.len()
-                        ),
-                        "use identity_source: [\"$request.header.Authorization\"]",
-                    );
-                }
-                let issuer = &a.jwt_configuration.issuer;
-                if issuer != crate::model::JwtConfiguration::LOCAL_ISSUER
-                    && !(issuer.starts_with("https://") || issuer.starts_with("http://"))
-                {
-                    self.issue(
-                        format!("{path}.jwt_configuration.issuer"),
-                        DiagnosticKind::InvalidValue,
-                        format!("issuer {issuer:?} is neither `local` nor a URL"),
-                        "use `local` for airlock's built-in issuer, or the issuer's https:// URL",
-                    );
-                }
-                let audience = &a.jwt_configuration.audience;
-                if audience.is_empty() || audience.len() > 50 {
-                    self.issue(
-                        format!("{path}.jwt_configuration.audience"),
-                        DiagnosticKind::InvalidValue,
-                        format!(
-                            "a JWT authorizer needs 1 to 50 audiences, found {}",
-                            audience.len()
-                        ),
-                        "list the accepted `aud` values, e.g. audience: [pets-client]",
-                    );
+                match a.authorizer_type {
+                    AuthorizerType::Jwt => self.jwt_authorizer(&path, a),
+                    AuthorizerType::Request => self.request_authorizer(&path, a),
                 }
             }
 
@@ -867,6 +1131,49 @@ impl<'a> Checker<'a> {
                         "write the host name the listener's certificate covers",
                     );
                 }
+                for k in integ.request_parameters.keys() {
+                    if let Err((message, hint)) = mapping_key(k, false) {
+                        self.issue(
+                            format!("{path}.request_parameters"),
+                            DiagnosticKind::InvalidValue,
+                            message,
+                            hint,
+                        );
+                    }
+                }
+                for (status, entries) in &integ.response_parameters {
+                    if !status
+                        .parse::<u16>()
+                        .is_ok_and(|s| (200..=599).contains(&s))
+                    {
+                        self.issue(
+                            format!("{path}.response_parameters"),
+                            DiagnosticKind::InvalidValue,
+                            format!("{status:?} is not an integration status code"),
+                            "key response mappings by a status code from 200 to 599, like \"500\"",
+                        );
+                    }
+                    for k in entries.keys() {
+                        if let Err((message, hint)) = mapping_key(k, true) {
+                            self.issue(
+                                format!("{path}.response_parameters"),
+                                DiagnosticKind::InvalidValue,
+                                message,
+                                hint,
+                            );
+                        }
+                    }
+                }
+            }
+            if let Some(cors) = &api.cors_configuration
+                && cors.max_age.is_some_and(|a| !(-1..=86_400).contains(&a))
+            {
+                self.issue(
+                    format!("{base}.cors_configuration.max_age"),
+                    DiagnosticKind::InvalidValue,
+                    "max_age is outside -1..=86400",
+                    "use -1 to 86400 seconds",
+                );
             }
 
             let integrations: Vec<&str> =
@@ -895,43 +1202,56 @@ impl<'a> Checker<'a> {
                     &integrations,
                     "set target to the name of one of this API's integrations",
                 );
-                match route.authorization_type {
-                    AuthorizationType::Jwt => match &route.authorizer_id {
-                        Some(id) => {
-                            self.reference(
-                                format!("{path}.authorizer_id"),
-                                "authorizer",
-                                "authorizers",
-                                id,
-                                &authorizers,
-                                "set authorizer_id to the name of one of this API's authorizers",
-                            );
-                        }
-                        None => self.issue(
-                            &path,
-                            DiagnosticKind::Schema,
-                            "a JWT route needs authorizer_id",
-                            "add authorizer_id: <authorizer name>, or use authorization_type: NONE",
-                        ),
-                    },
-                    AuthorizationType::None => {
-                        if route.authorizer_id.is_some() {
+                let wanted = match route.authorization_type {
+                    AuthorizationType::Jwt => Some(("JWT", AuthorizerType::Jwt)),
+                    AuthorizationType::Custom => Some(("CUSTOM", AuthorizerType::Request)),
+                    AuthorizationType::None | AuthorizationType::AwsIam => None,
+                };
+                match (wanted, &route.authorizer_id) {
+                    (Some((kind, ty)), Some(id)) => {
+                        if self.reference(
+                            format!("{path}.authorizer_id"),
+                            "authorizer",
+                            "authorizers",
+                            id,
+                            &authorizers,
+                            "set authorizer_id to the name of one of this API's authorizers",
+                        ) && api
+                            .authorizers
+                            .iter()
+                            .any(|a| a.name == *id && a.authorizer_type != ty)
+                        {
                             self.issue(
                                 format!("{path}.authorizer_id"),
                                 DiagnosticKind::Conflict,
-                                "authorizer_id is set but authorization_type is NONE",
-                                "set authorization_type: JWT, or remove authorizer_id",
-                            );
-                        }
-                        if !route.authorization_scopes.is_empty() {
-                            self.issue(
-                                format!("{path}.authorization_scopes"),
-                                DiagnosticKind::Conflict,
-                                "authorization_scopes apply only to JWT routes",
-                                "set authorization_type: JWT, or remove the scopes",
+                                format!("a {kind} route needs a {} authorizer; {id:?} is not one", if ty == AuthorizerType::Jwt { "JWT" } else { "REQUEST" }),
+                                "point at an authorizer of the matching type, or change authorization_type",
                             );
                         }
                     }
+                    (Some((kind, _)), None) => self.issue(
+                        &path,
+                        DiagnosticKind::Schema,
+                        format!("a {kind} route needs authorizer_id"),
+                        "add authorizer_id: <authorizer name>, or use authorization_type: NONE",
+                    ),
+                    (None, Some(_)) => self.issue(
+                        format!("{path}.authorizer_id"),
+                        DiagnosticKind::Conflict,
+                        "authorizer_id is set but authorization_type is NONE or AWS_IAM",
+                        "set authorization_type: JWT or CUSTOM, or remove authorizer_id",
+                    ),
+                    (None, None) => {}
+                }
+                if route.authorization_type != AuthorizationType::Jwt
+                    && !route.authorization_scopes.is_empty()
+                {
+                    self.issue(
+                        format!("{path}.authorization_scopes"),
+                        DiagnosticKind::Conflict,
+                        "authorization_scopes apply only to JWT routes",
+                        "set authorization_type: JWT, or remove the scopes",
+                    );
                 }
                 if route.authorization_scopes.len() > 10 {
                     self.issue(
@@ -956,7 +1276,48 @@ impl<'a> Checker<'a> {
                 }
             }
 
+            let route_keys: Vec<String> =
+                api.routes.iter().map(|r| r.route_key.to_string()).collect();
             for (j, stage) in api.stages.iter().enumerate() {
+                let stage_path = format!("{base}.stages[{j}]");
+                for key in stage.route_settings.keys() {
+                    if !route_keys.contains(key) {
+                        let keys: Vec<&str> = route_keys.iter().map(String::as_str).collect();
+                        self.issue(
+                            format!("{stage_path}.route_settings"),
+                            DiagnosticKind::UnknownReference,
+                            format!("route_settings names {key:?}, which is not a route of this API; its routes: {}", list(&keys)),
+                            "key route settings by a route key exactly as written in routes",
+                        );
+                    }
+                }
+                if let Some(log) = &stage.access_log_settings {
+                    if log.log_group().is_none() {
+                        self.issue(
+                            format!("{stage_path}.access_log_settings.destination_arn"),
+                            DiagnosticKind::InvalidValue,
+                            format!("{:?} is not a log group ARN", log.destination_arn),
+                            "write arn:aws:logs:<region>:<account>:log-group:<name>",
+                        );
+                    }
+                    let preset = matches!(log.format.as_str(), "CLF" | "JSON");
+                    if !preset && !log.format.contains("$context.requestId") {
+                        self.issue(
+                            format!("{stage_path}.access_log_settings.format"),
+                            DiagnosticKind::InvalidValue,
+                            "an access log format must contain $context.requestId",
+                            "add $context.requestId, or use the CLF or JSON preset",
+                        );
+                    }
+                    if log.format.len() > 1024 || log.format.contains('\n') {
+                        self.issue(
+                            format!("{stage_path}.access_log_settings.format"),
+                            DiagnosticKind::InvalidValue,
+                            "an access log format is one line of at most 1024 characters",
+                            "shorten the format",
+                        );
+                    }
+                }
                 let path = format!("{base}.stages[{j}].stage_variables");
                 if stage.stage_variables.len() > 100 {
                     self.issue(
@@ -1147,6 +1508,7 @@ impl<'a> Checker<'a> {
                     "use at most 32 letters, digits and hyphens, not starting or ending with a hyphen nor starting with `internal-`",
                 );
             }
+            self.lb_attributes(&format!("{base}.attributes"), &lb.attributes);
             self.subnet_refs(&format!("{base}.subnets"), &lb.subnets);
             let mut zones: HashMap<&str, &str> = HashMap::new();
             for (j, name) in lb.subnets.iter().enumerate() {
@@ -1436,6 +1798,113 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Load balancer attributes (alb-ecs-dns.md §1.2).
+    fn lb_attributes(&mut self, base: &str, a: &crate::model::LoadBalancerAttributes) {
+        if !(1..=4000).contains(&a.idle_timeout_timeout_seconds) {
+            self.issue(
+                format!("{base}.idle_timeout_timeout_seconds"),
+                DiagnosticKind::InvalidValue,
+                format!(
+                    "idle timeout {} s is outside 1..=4000",
+                    a.idle_timeout_timeout_seconds
+                ),
+                "use a value between 1 and 4000 (AWS default 60)",
+            );
+        }
+        let mode = a.routing_http_desync_mitigation_mode.as_str();
+        if !matches!(mode, "monitor" | "defensive" | "strictest") {
+            self.issue(
+                format!("{base}.routing_http_desync_mitigation_mode"),
+                DiagnosticKind::InvalidValue,
+                format!("{mode:?} is not a desync mitigation mode"),
+                "use monitor, defensive (the default) or strictest",
+            );
+        }
+        let xff = a.routing_http_xff_header_processing_mode.as_str();
+        if !matches!(xff, "append" | "preserve" | "remove") {
+            self.issue(
+                format!("{base}.routing_http_xff_header_processing_mode"),
+                DiagnosticKind::InvalidValue,
+                format!("{xff:?} is not an X-Forwarded-For processing mode"),
+                "use append (the default), preserve or remove",
+            );
+        }
+    }
+
+    /// Target group attributes (alb-ecs-dns.md §3.5–§3.8).
+    fn tg_attributes(&mut self, base: &str, tg: &crate::model::TargetGroup) {
+        use crate::model::{LoadBalancingAlgorithm, StickinessType};
+        if tg.deregistration_delay_timeout_seconds > 3600 {
+            self.issue(
+                format!("{base}.deregistration_delay_timeout_seconds"),
+                DiagnosticKind::InvalidValue,
+                format!(
+                    "deregistration delay {} s is outside 0..=3600",
+                    tg.deregistration_delay_timeout_seconds
+                ),
+                "use a value between 0 and 3600 (AWS default 300)",
+            );
+        }
+        let slow = tg.slow_start_duration_seconds;
+        if slow != 0 && !(30..=900).contains(&slow) {
+            self.issue(
+                format!("{base}.slow_start_duration_seconds"),
+                DiagnosticKind::InvalidValue,
+                format!("slow start {slow} s is outside 30..=900"),
+                "use 0 (off) or a value between 30 and 900",
+            );
+        }
+        if slow != 0
+            && tg.load_balancing_algorithm_type == LoadBalancingAlgorithm::LeastOutstandingRequests
+        {
+            self.issue(
+                format!("{base}.slow_start_duration_seconds"),
+                DiagnosticKind::Conflict,
+                "slow start cannot be combined with least_outstanding_requests",
+                "set slow_start_duration_seconds to 0 or use round_robin",
+            );
+        }
+        if let Some(s) = &tg.stickiness {
+            let spath = format!("{base}.stickiness");
+            if !(1..=604_800).contains(&s.duration_seconds) {
+                self.issue(
+                    format!("{spath}.duration_seconds"),
+                    DiagnosticKind::InvalidValue,
+                    format!(
+                        "stickiness duration {} s is outside 1..=604800",
+                        s.duration_seconds
+                    ),
+                    "use a value between 1 and 604800 (AWS default 86400)",
+                );
+            }
+            match (s.kind, s.cookie_name.as_deref()) {
+                (StickinessType::AppCookie, None) => self.issue(
+                    format!("{spath}.cookie_name"),
+                    DiagnosticKind::InvalidValue,
+                    "app_cookie stickiness needs the application's cookie name",
+                    "add cookie_name: <the cookie your service sets>",
+                ),
+                (StickinessType::AppCookie, Some(name))
+                    if name.is_empty() || name.starts_with("AWSALB") =>
+                {
+                    self.issue(
+                        format!("{spath}.cookie_name"),
+                        DiagnosticKind::InvalidValue,
+                        format!("{name:?} cannot be an application cookie name"),
+                        "use a non-empty name not starting with AWSALB, AWSALBAPP or AWSALBTG",
+                    )
+                }
+                (StickinessType::LbCookie, Some(_)) => self.issue(
+                    format!("{spath}.cookie_name"),
+                    DiagnosticKind::Conflict,
+                    "cookie_name belongs to app_cookie stickiness",
+                    "remove cookie_name or set type: app_cookie",
+                ),
+                _ => {}
+            }
+        }
+    }
+
     fn target_groups(&mut self) {
         let stack = self.stack;
         self.unique(
@@ -1464,6 +1933,7 @@ impl<'a> Checker<'a> {
                     "use a port between 1 and 65535",
                 );
             }
+            self.tg_attributes(&base, tg);
             if let Some(hc) = &tg.health_check {
                 let hpath = format!("{base}.health_check");
                 let ranges = [
@@ -1531,6 +2001,17 @@ impl<'a> Checker<'a> {
         );
         for (i, td) in stack.task_definitions.iter().enumerate() {
             let base = format!("task_definitions[{i}]");
+            if td.file.is_some() {
+                // Read from ECS JSON and checked there, with the JSON file's own field names.
+                continue;
+            }
+            crate::taskdef::check_task_definition(
+                td,
+                &base,
+                crate::taskdef::Naming::Snake,
+                false,
+                &mut self.issues,
+            );
             if td.family.is_empty()
                 || td.family.len() > 255
                 || !td
@@ -1580,7 +2061,8 @@ impl<'a> Checker<'a> {
             for (j, c) in td.container_definitions.iter().enumerate() {
                 let cpath = format!("{base}.container_definitions[{j}]");
                 match (&c.builtin, &c.command) {
-                    (Some(_), None) => {}
+                    (Some(_), None) if c.image.is_none() => {}
+                    (None, _) if c.image.is_some() => {}
                     (None, Some(cmd)) if !cmd.is_empty() && !cmd[0].is_empty() => {}
                     (None, Some(_)) => self.issue(
                         format!("{cpath}.command"),
@@ -1591,11 +2073,11 @@ impl<'a> Checker<'a> {
                     _ => self.issue(
                         &cpath,
                         DiagnosticKind::Schema,
-                        "a container needs exactly one of builtin or command",
-                        "use builtin: pets (or echo), or command: [program, args...]",
+                        "a container needs exactly one of builtin or command, or an image",
+                        "use builtin: pets (or echo), command: [program, args...], or image: repo/name:tag",
                     ),
                 }
-                if c.working_directory.is_some() && c.command.is_none() {
+                if c.working_directory.is_some() && c.command.is_none() && c.image.is_none() {
                     self.issue(
                         format!("{cpath}.working_directory"),
                         DiagnosticKind::Conflict,

@@ -313,6 +313,17 @@ impl JwtValidator {
     /// Checks `token` (already extracted, see [`extract_token`]) at `now_unix` (Unix seconds):
     /// §5.1 steps 2–8 in order, the first failure deciding the error.
     pub fn validate(&self, token: &str, now_unix: i64) -> Result<Claims, JwtError> {
+        self.validate_with(&self.jwks, token, now_unix)
+    }
+
+    /// [`JwtValidator::validate`] against `jwks` instead of the validator's own key set: the
+    /// gateway keeps the live set in a key store that swaps sets at run time.
+    pub fn validate_with(
+        &self,
+        jwks: &Jwks,
+        token: &str,
+        now_unix: i64,
+    ) -> Result<Claims, JwtError> {
         // Step 2: three segments, and a header that decodes.
         let mut segments = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
@@ -335,7 +346,7 @@ impl JwtValidator {
             .get("kid")
             .and_then(Value::as_str)
             .ok_or(JwtError::MissingKid)?;
-        let key = self.jwks.keys.get(kid).ok_or(JwtError::UnknownKid)?;
+        let key = jwks.keys.get(kid).ok_or(JwtError::UnknownKid)?;
         let signature = URL_SAFE_NO_PAD
             .decode(signature_b64)
             .map_err(|_| JwtError::MalformedSignature)?;

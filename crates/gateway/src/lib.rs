@@ -12,17 +12,25 @@
 //! link's client); the gateway only knows the private destination addresses and the TLS name to
 //! verify. It does not read files or the environment.
 
+pub mod access_log;
+pub mod auth;
+pub mod context;
+pub mod cors;
 pub mod jwt;
+pub mod mapping;
 mod proxy;
 pub mod response;
 pub mod router;
+pub mod throttle;
 mod tls;
 
 pub use proxy::{BoxIo, Io, Tunnel};
 pub use router::{RouteKey, Segment};
+pub use throttle::RouteSettings;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, header};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use response::{Body, Refusal};
@@ -31,7 +39,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -41,7 +49,9 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// The payload quota of HTTP APIs (spec http-api.md §8).
-const MAX_PAYLOAD: u64 = 10 * 1024 * 1024;
+pub(crate) const MAX_PAYLOAD: u64 = 10 * 1024 * 1024;
+/// The quota on the request line and header values combined (spec http-api.md §8).
+const MAX_REQUEST_HEAD: usize = 10_240;
 
 /// A certificate chain and its key, as the caller's PKI issued them.
 pub struct CertifiedKeyPair {
@@ -55,6 +65,8 @@ pub struct CertifiedKeyPair {
 pub struct GatewayConfig {
     /// The region, for execute-api host names (`us-east-1`).
     pub region: String,
+    /// The account id, for `$context.accountId`.
+    pub account_id: String,
     /// The gateway's public address, used in the `Forwarded` header's `by=`.
     pub public_ip: IpAddr,
     /// The HTTP APIs.
@@ -73,10 +85,39 @@ pub struct ApiConfig {
     pub name: String,
     /// `disable_execute_api_endpoint`: the execute-api host answers 404 (§6.3).
     pub disable_execute_api_endpoint: bool,
-    /// Stage names; `$default` is served at the root.
-    pub stages: Vec<String>,
+    /// Stages; `$default` is served at the root.
+    pub stages: Vec<StageConfig>,
     /// Routes, each with its authorization and integration.
     pub routes: Vec<RouteConfig>,
+    /// `cors_configuration` (spec §2.8).
+    pub cors: Option<cors::CorsConfig>,
+}
+
+/// One stage of an API (spec §3.1).
+pub struct StageConfig {
+    /// `$default` or the name served under `/<name>`.
+    pub name: String,
+    /// `stage_variables`.
+    pub variables: HashMap<String, String>,
+    /// `default_route_settings`.
+    pub default_route_settings: RouteSettings,
+    /// `route_settings`, keyed by route key as written (`GET /pets`).
+    pub route_settings: HashMap<String, RouteSettings>,
+    /// `access_log_settings`.
+    pub access_log: Option<access_log::AccessLogConfig>,
+}
+
+impl StageConfig {
+    /// A stage with no variables, settings or access log.
+    pub fn named(name: impl Into<String>) -> StageConfig {
+        StageConfig {
+            name: name.into(),
+            variables: HashMap::new(),
+            default_route_settings: RouteSettings::default(),
+            route_settings: HashMap::new(),
+            access_log: None,
+        }
+    }
 }
 
 /// One route.
@@ -101,6 +142,10 @@ pub enum Authorization {
         /// Scopes; the token needs at least one when the list is not empty.
         scopes: Vec<String>,
     },
+    /// `CUSTOM`: a Lambda REQUEST authorizer (spec §5.2).
+    Lambda(Arc<auth::lambda::LambdaAuthorizer>),
+    /// `AWS_IAM`: SigV4 and identity policies (spec §5.3).
+    Iam(Arc<auth::sigv4::IamAuthorizer>),
 }
 
 /// A JWT authorizer (spec §5.1).
@@ -109,8 +154,10 @@ pub struct JwtAuthorizer {
     pub name: String,
     /// Where the token is read from.
     pub identity_source: IdentitySource,
-    /// Issuer, audiences and keys.
+    /// Issuer and audiences. Its own key set is not used by the gateway: `keys` is.
     pub validator: jwt::JwtValidator,
+    /// The issuer's signing keys, live (discovered, cached, refetched on an unknown `kid`).
+    pub keys: Arc<auth::keys::KeyStore>,
 }
 
 /// An identity source selection expression.
@@ -132,12 +179,27 @@ pub struct Integration {
     pub timeout: Duration,
     /// Where requests go.
     pub target: IntegrationTarget,
+    /// `request_parameters` (spec §4.6).
+    pub request_parameters: Vec<mapping::RequestParameter>,
+    /// `response_parameters`, by integration status code (spec §4.6).
+    pub response_parameters: Vec<mapping::ResponseMapping>,
 }
 
 /// Where an integration sends requests.
 pub enum IntegrationTarget {
     /// `connection_type: VPC_LINK` to a load balancer listener.
     Private(PrivateTarget),
+    /// `connection_type: INTERNET` to a URL (spec §4.2); only loopback hosts are dialled.
+    Http(HttpTarget),
+}
+
+/// A URL integration (spec §4.2).
+pub struct HttpTarget {
+    /// `integration_uri`: an `http(s)://` URL that may hold `{pathVariable}`, `{proxy}` and
+    /// `${stageVariables.<name>}`.
+    pub uri: String,
+    /// The roots an `https` backend's certificate must chain to.
+    pub tls_roots: Vec<CertificateDer<'static>>,
 }
 
 /// A private integration through a VPC link (spec §4.3).
@@ -193,6 +255,7 @@ pub enum GatewayError {
 /// The running gateway's compiled state: built once at start, read per request.
 pub struct Gateway {
     region_suffix: String,
+    account_id: String,
     public_ip: IpAddr,
     apis: HashMap<String, CompiledApi>,
     domains: HashMap<String, CompiledDomain>,
@@ -203,6 +266,25 @@ pub struct Gateway {
 struct CompiledApi {
     config: ApiConfig,
     router: Router,
+    /// Parallel to `config.stages`.
+    stages: Vec<CompiledStage>,
+}
+
+struct CompiledStage {
+    /// One bucket per route (parallel to `config.routes`), `None` when unthrottled (§3.3).
+    buckets: Vec<Option<throttle::Bucket>>,
+}
+
+/// What the host and path selected (spec §1 steps 1–2).
+struct Selection<'a> {
+    api: &'a CompiledApi,
+    stage: usize,
+    /// The path routes see (stage segment and mapping key removed).
+    route_path: String,
+    /// The path a private integration receives (§4.3).
+    backend_path: String,
+    /// The API mapping key that matched, for a custom domain.
+    base_path: Option<String>,
 }
 
 struct CompiledDomain {
@@ -219,11 +301,30 @@ impl Gateway {
         let mut apis = HashMap::new();
         for api in config.apis {
             let router = Router::new(api.routes.iter().map(|r| r.key.clone()).collect());
+            let stages = api
+                .stages
+                .iter()
+                .map(|stage| CompiledStage {
+                    buckets: api
+                        .routes
+                        .iter()
+                        .map(|r| {
+                            let own = stage
+                                .route_settings
+                                .get(&r.key.display())
+                                .copied()
+                                .unwrap_or_default();
+                            throttle::Bucket::new(own.or(stage.default_route_settings))
+                        })
+                        .collect(),
+                })
+                .collect();
             apis.insert(
                 api.id.clone(),
                 CompiledApi {
                     config: api,
                     router,
+                    stages,
                 },
             );
         }
@@ -249,6 +350,7 @@ impl Gateway {
         let proxy = proxy::Proxy::new(apis.values().flat_map(|a| &a.config.routes));
         Ok(Gateway {
             region_suffix: format!(".execute-api.{}.amazonaws.com", config.region),
+            account_id: config.account_id,
             public_ip: config.public_ip,
             apis,
             domains,
@@ -324,7 +426,8 @@ impl Gateway {
         .await;
     }
 
-    /// Handles one request through the pipeline of spec §1.
+    /// Handles one request through the pipeline of spec §1, then writes the stage's access log
+    /// line once the response body has been sent (§9).
     async fn handle(
         &self,
         req: Request<Incoming>,
@@ -333,54 +436,176 @@ impl Gateway {
     ) -> Response<Body> {
         let request_id = response::request_id();
         let started = std::time::Instant::now();
-        let method = req.method().clone();
-        let path_for_log = req.uri().path().to_owned();
-        let result = self.route_and_call(req, peer, sni).await;
+        let mut ctx = context::RequestContext {
+            request_id: request_id.to_str().unwrap_or_default().to_owned(),
+            account_id: self.account_id.clone(),
+            http_method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            protocol: if req.version() == http::Version::HTTP_2 {
+                "HTTP/2.0"
+            } else {
+                "HTTP/1.1"
+            },
+            source_ip: peer.ip().to_string(),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            request_time: Some(SystemTime::now()),
+            ..Default::default()
+        };
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut selected = None;
+        let result = self
+            .route_and_call(req, peer, sni, &mut ctx, &mut selected)
+            .await;
         let mut resp = match result {
             Ok(resp) => resp,
-            Err(refusal) => refusal.into_response(&request_id),
+            Err(refusal) => {
+                ctx.error_message = Some(refusal.message());
+                ctx.error_response_type = Some(refusal.response_type());
+                let mut resp = refusal.into_response(&request_id);
+                // Gateway errors carry the API's CORS headers too (unconfirmed; see
+                // docs/aws-fidelity.md), so browsers can read them.
+                if let Some(sel) = &selected
+                    && let Some(cors) = &sel.api.config.cors
+                {
+                    cors.apply_to_response(origin.as_deref(), resp.headers_mut());
+                }
+                resp
+            }
         };
         resp.headers_mut()
             .insert("apigw-requestid", request_id.clone());
-        tracing::info!(
+        ctx.status = Some(resp.status().as_u16());
+        tracing::debug!(
             target: "airlock::gateway",
-            request_id = request_id.to_str().unwrap_or(""),
-            %method,
-            path = %path_for_log,
+            request_id = %ctx.request_id,
+            method = %ctx.http_method,
+            path = %ctx.path,
             status = resp.status().as_u16(),
-            latency_ms = started.elapsed().as_millis() as u64,
             "request"
         );
-        resp
+        // §2.2: a request that selected no stage writes no access log line.
+        let log = selected.and_then(|sel| sel.api.config.stages[sel.stage].access_log.clone());
+        match log {
+            Some(log) => {
+                let (parts, body) = resp.into_parts();
+                let body = access_log::LoggedBody::new(body, move |length| {
+                    ctx.response_length = Some(length);
+                    ctx.response_latency = Some(started.elapsed());
+                    log.write(&ctx);
+                });
+                Response::from_parts(parts, body.boxed())
+            }
+            None => resp,
+        }
     }
 
-    async fn route_and_call(
-        &self,
+    async fn route_and_call<'a>(
+        &'a self,
         req: Request<Incoming>,
         peer: SocketAddr,
         sni: Option<String>,
+        ctx: &mut context::RequestContext,
+        selected: &mut Option<Selection<'a>>,
     ) -> Result<Response<Body>, Refusal> {
         let host = request_host(&req)
             .or(sni)
             .ok_or(Refusal::NotFound)?
             .to_ascii_lowercase();
-        let path = req.uri().path().to_owned();
+        ctx.domain_name = host.clone();
 
-        // §1 step 1: host → API, and the path the API sees.
-        let (api, stage, api_path, backend_path) =
-            self.select_api(&host, &path).ok_or(Refusal::NotFound)?;
-
-        // Step 3: route selection.
-        let index = api
-            .router
-            .select(req.method(), &api_path)
+        // §1 steps 1–2: host → API and stage, and the paths the routes and backend see.
+        let sel = self
+            .select_api(&host, req.uri().path())
             .ok_or(Refusal::NotFound)?;
-        let route = &api.config.routes[index];
-        tracing::debug!(api = %api.config.name, stage, route = %route.key.display(), "route selected");
+        let api = sel.api;
+        let stage = &api.config.stages[sel.stage];
+        ctx.api_id = Some(api.config.id.clone());
+        ctx.stage = Some(stage.name.clone());
+        ctx.base_path_matched = sel.base_path.clone();
+        let route_path = sel.route_path.clone();
+        let backend_path = sel.backend_path.clone();
+        let stage_index = sel.stage;
+        *selected = Some(sel);
 
-        // Step 6: authorization.
-        if let Authorization::Jwt { authorizer, scopes } = &route.authorization {
-            authorize_jwt(authorizer, scopes, &req)?;
+        if request_head_len(&req) > MAX_REQUEST_HEAD {
+            return Err(Refusal::RequestHeaderTooLarge);
+        }
+
+        // Step 3: route selection; step 4: the CORS preflight only when no route matched.
+        let Some(index) = api.router.select(req.method(), &route_path) else {
+            if let Some(cors) = &api.config.cors
+                && cors::CorsConfig::is_preflight(req.method(), req.headers())
+            {
+                let origin = req
+                    .headers()
+                    .get(header::ORIGIN)
+                    .and_then(|v| v.to_str().ok());
+                let mut resp = Response::new(response::full(Bytes::new()));
+                *resp.status_mut() = http::StatusCode::NO_CONTENT;
+                *resp.headers_mut() = cors.preflight_headers(origin);
+                return Ok(resp);
+            }
+            return Err(Refusal::NotFound);
+        };
+        let route = &api.config.routes[index];
+        ctx.route_key = Some(route.key.display());
+        tracing::debug!(api = %api.config.name, stage = %stage.name, route = %route.key.display(), "route selected");
+
+        // Step 5: throttling, before authorization (§3.3 recommendation).
+        if let Some(bucket) = &api.stages[stage_index].buckets[index]
+            && !bucket.try_take()
+        {
+            return Err(Refusal::Throttled);
+        }
+
+        // Step 6: authorization (spec §5, module `auth`). The body is boxed from here on: IAM
+        // may have to buffer it to check its hash.
+        let mut req = req.map(|b| b.map_err(|e| Box::new(e) as response::BoxError).boxed());
+        if !matches!(route.authorization, Authorization::None) {
+            let method = req.method().as_str().to_owned();
+            let route_key = route.key.display();
+            let route_template = route_key
+                .split_once(' ')
+                .map_or_else(|| route_key.clone(), |(_, p)| p.to_owned());
+            let facts = auth::RequestFacts {
+                api_id: &api.config.id,
+                stage: &stage.name,
+                route_key,
+                route_path: route_template,
+                raw_path: &ctx.path,
+                resource_path: &route_path,
+                request_id: &ctx.request_id,
+                source_ip: peer.ip(),
+                domain_name: &host,
+                path_parameters: router::path_parameters(&route.key, &route_path),
+                stage_variables: stage
+                    .variables
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                time: ctx.request_time.unwrap_or_else(SystemTime::now),
+                method: &method,
+            };
+            match auth::authorize(&route.authorization, &facts, &mut req).await {
+                Ok(output) => {
+                    if let auth::AuthorizerOutput::Jwt { claims, .. } = &output {
+                        ctx.claims = Some(claims.clone());
+                    }
+                    ctx.authorizer = output;
+                }
+                Err((refusal, reason)) => {
+                    ctx.authorizer_error = Some(reason.0);
+                    return Err(refusal);
+                }
+            }
         }
 
         if let Some(len) = req
@@ -393,6 +618,77 @@ impl Gateway {
             return Err(Refusal::PayloadTooLarge);
         }
 
+        // Step 7: request parameter mapping, evaluated against the client's request.
+        let integration = &route.integration;
+        let raw_params = router::raw_path_parameters(&route.key, &route_path);
+        let params: Vec<(String, String)> = raw_params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), router::percent_decode(v)))
+            .collect();
+        let mut header_ops = Vec::new();
+        let mut query_ops = Vec::new();
+        let mut path_override = None;
+        {
+            let env = mapping::Env {
+                headers: req.headers(),
+                query: req.uri().query(),
+                route_path: &route_path,
+                path_parameters: &params,
+                context: ctx,
+                stage_variables: &stage.variables,
+                response_headers: None,
+            };
+            for p in &integration.request_parameters {
+                let value = p.value.render(&env);
+                match &p.target {
+                    mapping::RequestTarget::Header(n) => {
+                        header_ops.push((p.action, n.clone(), value))
+                    }
+                    mapping::RequestTarget::QueryString(n) => {
+                        query_ops.push((p.action, n.as_str(), value))
+                    }
+                    mapping::RequestTarget::Path => path_override = Some(value),
+                }
+            }
+        }
+        let query = mapping::map_query(req.uri().query(), &query_ops);
+
+        // §4.2 and §4.3: the path and query the backend receives.
+        let (origin, path, query) = match &integration.target {
+            IntegrationTarget::Private(_) => (None, backend_path, query),
+            IntegrationTarget::Http(target) => {
+                let url = http_url(
+                    target,
+                    &route.key,
+                    &raw_params,
+                    &route_path,
+                    &stage.variables,
+                )
+                .ok_or_else(|| {
+                    ctx.integration_error = Some("invalid integration URI".to_owned());
+                    Refusal::IntegrationFailure
+                })?;
+                let parts = url.into_parts();
+                let (Some(scheme), Some(authority)) = (parts.scheme, parts.authority) else {
+                    return Err(Refusal::IntegrationFailure);
+                };
+                let (uri_path, uri_query) =
+                    parts.path_and_query.map_or(("/".to_owned(), None), |pq| {
+                        (pq.path().to_owned(), pq.query().map(str::to_owned))
+                    });
+                let query = match (uri_query, query) {
+                    (Some(a), Some(b)) => Some(format!("{a}&{b}")),
+                    (a, b) => a.or(b),
+                };
+                (Some((scheme, authority)), uri_path, query)
+            }
+        };
+        let path = path_override.unwrap_or(path);
+        let path_and_query = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+
         // Step 8: the integration.
         let forwarded = format!(
             "by={};for={};host={};proto=https",
@@ -400,40 +696,128 @@ impl Gateway {
             peer.ip(),
             host
         );
-        self.proxy
+        let cors_origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let client_headers =
+            (!integration.response_parameters.is_empty()).then(|| req.headers().clone());
+        let query_for_mapping = req.uri().query().map(str::to_owned);
+        let called = std::time::Instant::now();
+        let result = self
+            .proxy
             .call(
-                &route.integration,
+                integration,
                 req,
                 proxy::Outgoing {
-                    path: backend_path,
+                    origin,
+                    path_and_query,
                     forwarded,
+                    header_ops,
                 },
             )
-            .await
+            .await;
+        ctx.integration_latency = Some(called.elapsed());
+        let mut resp = match result {
+            Ok(resp) => resp,
+            Err(e) => {
+                ctx.integration_error = Some(e.message);
+                return Err(e.refusal);
+            }
+        };
+        ctx.integration_status = Some(resp.status().as_u16());
+
+        // Step 9: response mapping keyed by the integration's status, then CORS.
+        if let Some(m) = integration
+            .response_parameters
+            .iter()
+            .find(|m| m.status == resp.status())
+        {
+            let empty = http::HeaderMap::new();
+            let response_headers = resp.headers().clone();
+            let env = mapping::Env {
+                headers: client_headers.as_ref().unwrap_or(&empty),
+                query: query_for_mapping.as_deref(),
+                route_path: &route_path,
+                path_parameters: &params,
+                context: ctx,
+                stage_variables: &stage.variables,
+                response_headers: Some(&response_headers),
+            };
+            for p in &m.parameters {
+                let value = p.value.render(&env);
+                match &p.target {
+                    mapping::ResponseTarget::Header(n) => {
+                        proxy::apply_header(resp.headers_mut(), p.action, n.clone(), &value)
+                    }
+                    mapping::ResponseTarget::StatusCode => {
+                        if let Some(code) = value
+                            .trim()
+                            .parse::<u16>()
+                            .ok()
+                            .and_then(|c| http::StatusCode::from_u16(c).ok())
+                        {
+                            *resp.status_mut() = code;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(cors) = &api.config.cors {
+            cors.apply_to_response(cors_origin.as_deref(), resp.headers_mut());
+        }
+        Ok(resp)
     }
 
     /// Resolves the host and path to an API, its stage, the path routes see, and the path a
     /// private integration receives (spec §2.2, §4.3, §6.2).
-    fn select_api<'a>(
-        &'a self,
-        host: &str,
-        path: &str,
-    ) -> Option<(&'a CompiledApi, &'a str, String, String)> {
+    fn select_api<'a>(&'a self, host: &str, path: &str) -> Option<Selection<'a>> {
         if let Some(api_id) = host.strip_suffix(self.region_suffix.as_str()) {
             let api = self.apis.get(api_id)?;
             if api.config.disable_execute_api_endpoint {
                 return None;
             }
-            let (stage, rest) = select_stage(&api.config.stages, path)?;
+            let (stage, route_path) = select_stage(&api.config.stages, path)?;
             // Private integrations receive the original path, stage segment included (§4.3).
-            return Some((api, stage, rest, path.to_owned()));
+            return Some(Selection {
+                api,
+                stage,
+                route_path,
+                backend_path: path.to_owned(),
+                base_path: None,
+            });
         }
         let domain = self.domains.get(host)?;
+        let (mapping, rest) = domain.select(path)?;
+        let api = self.apis.get(&mapping.api_id)?;
+        let stage = api
+            .config
+            .stages
+            .iter()
+            .position(|s| s.name == mapping.stage)?;
+        // The mapping fixes the stage; no stage segment appears (§6.2, §4.3 recommendation).
+        Some(Selection {
+            api,
+            stage,
+            route_path: rest.clone(),
+            backend_path: rest,
+            base_path: (!mapping.key.is_empty()).then(|| mapping.key.clone()),
+        })
+    }
+}
+
+impl CompiledDomain {
+    /// §6.2: the longest matching mapping key, by string prefix when the domain has a
+    /// multi-level key, else by first segment; `(none)` catches the rest. Returns the mapping
+    /// and the path left after the key, which always starts with `/` (for a string-prefix
+    /// match like `/ordersandmore` under `orders` that is `/andmore`; unconfirmed, §13.10).
+    fn select(&self, path: &str) -> Option<(&ApiMapping, String)> {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
-        let mapping = domain.mappings.iter().find(|m| {
+        let mapping = self.mappings.iter().find(|m| {
             if m.key.is_empty() {
                 true
-            } else if domain.multi_level {
+            } else if self.multi_level {
                 trimmed.starts_with(m.key.as_str())
             } else {
                 trimmed.split('/').next() == Some(m.key.as_str())
@@ -445,11 +829,64 @@ impl Gateway {
         } else {
             format!("/{rest}")
         };
-        let api = self.apis.get(&mapping.api_id)?;
-        let stage = api.config.stages.iter().find(|s| **s == mapping.stage)?;
-        // The mapping fixes the stage; no stage segment appears (§6.2, §4.3 recommendation).
-        Some((api, stage.as_str(), rest.clone(), rest))
+        Some((mapping, rest))
     }
+}
+
+/// §4.2: the URL a URL integration receives: stage variables and path variables substituted
+/// (`{proxy}` for a greedy `{proxy+}`, values as the client encoded them); for the `$default`
+/// route the request path is appended. `None` when the result is not a URL.
+fn http_url(
+    target: &HttpTarget,
+    route: &RouteKey,
+    raw_params: &[(&str, &str)],
+    route_path: &str,
+    stage_variables: &HashMap<String, String>,
+) -> Option<http::Uri> {
+    let mut url = String::with_capacity(target.uri.len() + route_path.len());
+    let mut rest = target.uri.as_str();
+    while let Some(at) = rest.find("${stageVariables.") {
+        url.push_str(&rest[..at]);
+        let after = &rest[at + "${stageVariables.".len()..];
+        let end = after.find('}')?;
+        url.push_str(
+            stage_variables
+                .get(&after[..end])
+                .map_or("", String::as_str),
+        );
+        rest = &after[end + 1..];
+    }
+    url.push_str(rest);
+    for (name, value) in raw_params {
+        url = url.replace(&format!("{{{name}}}"), value);
+    }
+    if *route == RouteKey::Default {
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b.to_owned(), Some(q.to_owned())),
+            None => (url.clone(), None),
+        };
+        let has_path = base.split_once("://").is_some_and(|(_, r)| r.contains('/'));
+        let base = if has_path {
+            base.trim_end_matches('/').to_owned()
+        } else {
+            base
+        };
+        url = match query {
+            Some(q) => format!("{base}{route_path}?{q}"),
+            None => format!("{base}{route_path}"),
+        };
+    }
+    url.parse().ok()
+}
+
+/// The size of the request line and header values (§8 quota).
+fn request_head_len<B>(req: &Request<B>) -> usize {
+    let line = req.method().as_str().len() + req.uri().to_string().len();
+    line + req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum::<usize>()
 }
 
 /// The request's host: `Host` for HTTP/1.1, the `:authority` for HTTP/2; port stripped.
@@ -467,60 +904,20 @@ fn request_host<B>(req: &Request<B>) -> Option<String> {
 }
 
 /// §2.2: a first segment naming a stage selects it (and is removed); otherwise `$default`.
-fn select_stage<'a>(stages: &'a [String], path: &str) -> Option<(&'a str, String)> {
+/// Returns the stage's index and the path routes see.
+fn select_stage(stages: &[StageConfig], path: &str) -> Option<(usize, String)> {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
     let (first, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));
-    if let Some(stage) = stages.iter().find(|s| *s != "$default" && *s == first) {
-        return Some((stage.as_str(), format!("/{rest}")));
+    if let Some(i) = stages
+        .iter()
+        .position(|s| s.name != "$default" && s.name == first)
+    {
+        return Some((i, format!("/{rest}")));
     }
     stages
         .iter()
-        .find(|s| *s == "$default")
-        .map(|s| (s.as_str(), path.to_owned()))
-}
-
-/// Spec §5.1 in order; scopes last.
-fn authorize_jwt<B>(
-    authorizer: &JwtAuthorizer,
-    scopes: &[String],
-    req: &Request<B>,
-) -> Result<jwt::Claims, Refusal> {
-    let raw = match &authorizer.identity_source {
-        IdentitySource::Header(name) => req
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        IdentitySource::QueryString(name) => req.uri().query().and_then(|q| {
-            q.split('&').find_map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (k == name).then(|| router::percent_decode(v))
-            })
-        }),
-    };
-    let token = raw
-        .as_deref()
-        .and_then(jwt::extract_token)
-        .ok_or(Refusal::MissingToken)?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let scope_list = scopes.join(" ");
-    let claims = authorizer.validator.validate(token, now).map_err(|e| {
-        tracing::debug!(authorizer = %authorizer.name, error = %e, "JWT refused");
-        Refusal::InvalidToken {
-            scopes: scope_list.clone(),
-            description: e.to_string(),
-        }
-    })?;
-    if !scopes.is_empty() {
-        let granted = claims.scopes();
-        if !scopes.iter().any(|s| granted.contains(&s.as_str())) {
-            return Err(Refusal::InsufficientScope { scopes: scope_list });
-        }
-    }
-    Ok(claims)
+        .position(|s| s.name == "$default")
+        .map(|i| (i, path.to_owned()))
 }
 
 /// A shared, cheaply cloned body type for tests and callers that build requests.
@@ -533,15 +930,18 @@ mod tests {
 
     #[test]
     fn stages_are_selected_by_first_segment() {
-        let stages = vec!["$default".to_owned(), "dev".to_owned()];
+        let stages = vec![StageConfig::named("$default"), StageConfig::named("dev")];
         assert_eq!(
             select_stage(&stages, "/dev/pets/6"),
-            Some(("dev", "/pets/6".to_owned()))
+            Some((1, "/pets/6".to_owned()))
         );
         assert_eq!(
             select_stage(&stages, "/prod/pets"),
-            Some(("$default", "/prod/pets".to_owned()))
+            Some((0, "/prod/pets".to_owned()))
         );
-        assert_eq!(select_stage(&["dev".to_owned()], "/prod/pets"), None);
+        assert_eq!(
+            select_stage(&[StageConfig::named("dev")], "/prod/pets"),
+            None
+        );
     }
 }

@@ -1,15 +1,17 @@
 //! Integration calls: HTTP/1.1 to the backend through pooled connections (spec §4).
 //!
-//! Each integration has one connection pool (hyper-util's client) whose connector opens a VPC
-//! link tunnel stream to the listener's private address and, with `tls_config`, runs TLS over
-//! it, verifying `server_name_to_verify`. Pools live as long as the gateway, so the tunnel and
-//! TLS set-up are paid per connection, not per request.
+//! Each integration has one connection pool (hyper-util's client). A private integration's
+//! connector opens a VPC link tunnel stream to the listener's private address and, with
+//! `tls_config`, runs TLS over it, verifying `server_name_to_verify`. A URL integration's
+//! connector dials the URL's host, which must be a loopback address: airlock never reaches the
+//! internet. Pools live as long as the gateway, so tunnel and TLS set-up are paid per
+//! connection, not per request.
 
+use crate::mapping::Action;
 use crate::response::{Body, BoxError, Refusal};
-use crate::{Integration, IntegrationTarget, PrivateTarget, RouteConfig};
-use http::{HeaderValue, Request, Response, Uri, header};
+use crate::{HttpTarget, Integration, IntegrationTarget, PrivateTarget, RouteConfig};
+use http::{HeaderName, HeaderValue, Request, Response, Uri, header};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -38,11 +40,34 @@ pub trait Tunnel: Send + Sync + 'static {
 
 /// Headers and path the pipeline computed for the backend request.
 pub(crate) struct Outgoing {
-    pub path: String,
+    /// For URL integrations: `scheme` and `host[:port]`; `None` for private integrations.
+    pub origin: Option<(http::uri::Scheme, http::uri::Authority)>,
+    /// The path and query sent.
+    pub path_and_query: String,
+    /// The `Forwarded` header value.
     pub forwarded: String,
+    /// Header mappings, applied last (spec §4.6).
+    pub header_ops: Vec<(Action, HeaderName, String)>,
 }
 
-type Pool = Client<PrivateConnector, Body>;
+/// Why an integration call failed: the client's answer and the text for
+/// `$context.integrationErrorMessage`.
+#[derive(Debug)]
+pub(crate) struct CallError {
+    pub refusal: Refusal,
+    pub message: String,
+}
+
+impl CallError {
+    fn new(refusal: Refusal, message: impl Into<String>) -> CallError {
+        CallError {
+            refusal,
+            message: message.into(),
+        }
+    }
+}
+
+type Pool = Client<Connector, Body>;
 
 struct IntegrationClient {
     pool: Pool,
@@ -62,9 +87,13 @@ impl Proxy {
     pub(crate) fn new<'a>(routes: impl Iterator<Item = &'a RouteConfig>) -> Proxy {
         let mut clients = HashMap::new();
         for r in routes {
-            let IntegrationTarget::Private(target) = &r.integration.target;
             clients.entry(key(&r.integration)).or_insert_with(|| {
-                let connector = PrivateConnector::new(target);
+                let connector = match &r.integration.target {
+                    IntegrationTarget::Private(target) => {
+                        Connector::Private(PrivateConnector::new(target))
+                    }
+                    IntegrationTarget::Http(target) => Connector::Http(HttpConnector::new(target)),
+                };
                 IntegrationClient {
                     pool: Client::builder(TokioExecutor::new())
                         .pool_idle_timeout(std::time::Duration::from_secs(60))
@@ -79,31 +108,47 @@ impl Proxy {
     pub(crate) async fn call(
         &self,
         integration: &Arc<Integration>,
-        req: Request<Incoming>,
+        req: Request<Body>,
         out: Outgoing,
-    ) -> Result<Response<Body>, Refusal> {
+    ) -> Result<Response<Body>, CallError> {
         let client = self
             .clients
             .get(&key(integration))
-            .ok_or(Refusal::IntegrationFailure)?;
-        let IntegrationTarget::Private(target) = &integration.target;
-        if target.destinations.is_empty() {
-            return Err(Refusal::IntegrationFailure);
-        }
-        let n = client.next.fetch_add(1, Ordering::Relaxed) % target.destinations.len();
-        let dest = target.destinations[n];
-        let scheme = if target.tls_server_name.is_some() {
-            "https"
-        } else {
-            "http"
+            .ok_or_else(|| CallError::new(Refusal::IntegrationFailure, "no client"))?;
+        let (uri, host_header) = match (&integration.target, &out.origin) {
+            (IntegrationTarget::Private(target), _) => {
+                if target.destinations.is_empty() {
+                    return Err(CallError::new(
+                        Refusal::IntegrationFailure,
+                        "the listener has no addresses",
+                    ));
+                }
+                let n = client.next.fetch_add(1, Ordering::Relaxed) % target.destinations.len();
+                let dest = target.destinations[n];
+                let scheme = if target.tls_server_name.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                (
+                    format!("{scheme}://{dest}{}", out.path_and_query),
+                    HeaderValue::from_str(&target.host_header).ok(),
+                )
+            }
+            (IntegrationTarget::Http(_), Some((scheme, authority))) => (
+                format!("{scheme}://{authority}{}", out.path_and_query),
+                HeaderValue::from_str(authority.as_str()).ok(),
+            ),
+            (IntegrationTarget::Http(_), None) => {
+                return Err(CallError::new(Refusal::IntegrationFailure, "no URL"));
+            }
         };
-        let path_and_query = match req.uri().query() {
-            Some(q) => format!("{}?{q}", out.path),
-            None => out.path,
-        };
-        let uri: Uri = format!("{scheme}://{dest}{path_and_query}")
-            .parse()
-            .map_err(|_| Refusal::NotFound)?;
+        let uri: Uri = uri.parse().map_err(|e| {
+            CallError::new(
+                Refusal::IntegrationFailure,
+                format!("invalid integration URI {uri:?}: {e}"),
+            )
+        })?;
 
         let (mut parts, body) = req.into_parts();
         parts.uri = uri;
@@ -113,10 +158,9 @@ impl Proxy {
         }
         strip_hop_by_hop(&mut parts.headers);
         let h = &mut parts.headers;
-        h.insert(
-            header::HOST,
-            HeaderValue::from_str(&target.host_header).map_err(|_| Refusal::IntegrationFailure)?,
-        );
+        if let Some(host) = host_header {
+            h.insert(header::HOST, host);
+        }
         if let Ok(v) = HeaderValue::from_str(&out.forwarded) {
             h.append(header::FORWARDED, v);
         }
@@ -127,23 +171,42 @@ impl Proxy {
         if !h.contains_key("x-amzn-trace-id") {
             h.insert("x-amzn-trace-id", trace_id());
         }
-        let body: Body = body.map_err(|e| Box::new(e) as BoxError).boxed();
+        for (action, name, value) in out.header_ops {
+            apply_header(h, action, name, &value);
+        }
+        let body: Body = LimitedBody {
+            inner: body,
+            seen: 0,
+        }
+        .boxed();
         let req = Request::from_parts(parts, body);
+        let dest = req
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
 
         let sent = tokio::time::timeout(integration.timeout, client.pool.request(req)).await;
         let resp = match sent {
             Err(_) => {
                 tracing::warn!(integration = %integration.name, %dest, "integration timed out");
-                return Err(Refusal::IntegrationTimeout);
+                return Err(CallError::new(
+                    Refusal::IntegrationTimeout,
+                    "The integration timed out",
+                ));
             }
             Ok(Err(e)) => {
+                let chain = error_chain(&e);
+                if has_source::<PayloadTooLarge>(&e) {
+                    return Err(CallError::new(Refusal::PayloadTooLarge, chain));
+                }
                 tracing::warn!(
                     integration = %integration.name,
                     %dest,
-                    error = %error_chain(&e),
+                    error = %chain,
                     "integration failed"
                 );
-                return Err(Refusal::IntegrationFailure);
+                return Err(CallError::new(Refusal::IntegrationFailure, chain));
             }
             Ok(Ok(resp)) => resp,
         };
@@ -156,7 +219,89 @@ impl Proxy {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// Applies one header mapping: an empty value skips `append`/`overwrite` (the variable was
+/// absent; unconfirmed, see docs/aws-fidelity.md), `append` comma-joins.
+pub(crate) fn apply_header(h: &mut http::HeaderMap, action: Action, name: HeaderName, value: &str) {
+    match action {
+        Action::Remove => {
+            h.remove(&name);
+        }
+        _ if value.is_empty() => {}
+        Action::Overwrite => {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                h.insert(name, v);
+            }
+        }
+        Action::Append => {
+            let joined = match h.get(&name).and_then(|v| v.to_str().ok()) {
+                Some(old) => format!("{old},{value}"),
+                None => value.to_owned(),
+            };
+            if let Ok(v) = HeaderValue::from_str(&joined) {
+                h.insert(name, v);
+            }
+        }
+    }
+}
+
+/// The request body exceeded the payload quota while streaming (spec §8).
+#[derive(Debug, thiserror::Error)]
+#[error("the request body exceeds {} bytes", crate::MAX_PAYLOAD)]
+pub(crate) struct PayloadTooLarge;
+
+fn has_source<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if c.is::<E>() {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
+}
+
+/// Streams the client's body and fails once it passes [`crate::MAX_PAYLOAD`], for bodies
+/// without a declared length.
+struct LimitedBody {
+    /// The client's body (boxed: authorization may have buffered it, spec §5.3).
+    inner: Body,
+    seen: u64,
+}
+
+impl http_body::Body for LimitedBody {
+    type Data = bytes::Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, BoxError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    self.seen += d.len() as u64;
+                    if self.seen > crate::MAX_PAYLOAD {
+                        return Poll::Ready(Some(Err(Box::new(PayloadTooLarge))));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -220,18 +365,7 @@ struct PrivateConnector {
 impl PrivateConnector {
     fn new(target: &PrivateTarget) -> PrivateConnector {
         let tls = target.tls_server_name.as_ref().and_then(|name| {
-            let mut roots = rustls::RootCertStore::empty();
-            for r in &target.tls_roots {
-                let _ = roots.add(r.clone());
-            }
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .ok()?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            // API Gateway speaks HTTP/1.1 to backends (spec §2.1).
-            cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let cfg = client_tls(&target.tls_roots)?;
             let server_name = rustls_pki_types::ServerName::try_from(name.clone()).ok()?;
             Some((tokio_rustls::TlsConnector::from(Arc::new(cfg)), server_name))
         });
@@ -242,7 +376,69 @@ impl PrivateConnector {
     }
 }
 
-impl tower::Service<Uri> for PrivateConnector {
+/// Dials a URL integration's host: loopback addresses only (`localhost`, `127.0.0.0/8`,
+/// `::1`), with TLS for `https` verified against the caller's roots.
+#[derive(Clone)]
+struct HttpConnector {
+    /// `None` only if rustls refused the configuration; `https` URLs then fail with 500.
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl HttpConnector {
+    fn new(target: &HttpTarget) -> HttpConnector {
+        HttpConnector {
+            tls: client_tls(&target.tls_roots)
+                .map(|c| tokio_rustls::TlsConnector::from(Arc::new(c))),
+        }
+    }
+}
+
+fn client_tls(roots: &[rustls_pki_types::CertificateDer<'static>]) -> Option<rustls::ClientConfig> {
+    let mut store = rustls::RootCertStore::empty();
+    for r in roots {
+        let _ = store.add(r.clone());
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    // API Gateway speaks HTTP/1.1 to backends (spec §2.1).
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Some(cfg)
+}
+
+/// The loopback address a URL integration host stands for, or an error naming the host.
+pub(crate) fn loopback_addr(host: &str, port: u16) -> io::Result<SocketAddr> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = if bare.eq_ignore_ascii_case("localhost") {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        bare.parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{host} is not a loopback address; airlock dials only loopback hosts"),
+            )
+        })?
+    };
+    if !ip.is_loopback() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{host} is not a loopback address; airlock dials only loopback hosts"),
+        ));
+    }
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// The connector of one integration's pool.
+#[derive(Clone)]
+enum Connector {
+    Private(PrivateConnector),
+    Http(HttpConnector),
+}
+
+impl tower::Service<Uri> for Connector {
     type Response = Conn;
     type Error = io::Error;
     type Future = Pin<Box<dyn Future<Output = io::Result<Conn>> + Send>>;
@@ -254,16 +450,43 @@ impl tower::Service<Uri> for PrivateConnector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let dest: SocketAddr = uri
-                .authority()
-                .and_then(|a| a.as_str().parse().ok())
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad destination"))?;
-            let stream = this.tunnel.open(dest).await?;
-            let io: BoxIo = match this.tls {
-                Some((connector, name)) => Box::new(connector.connect(name, stream).await?),
-                None => stream,
-            };
-            Ok(Conn(TokioIo::new(io)))
+            match this {
+                Connector::Private(p) => {
+                    let dest: SocketAddr = uri
+                        .authority()
+                        .and_then(|a| a.as_str().parse().ok())
+                        .ok_or_else(|| {
+                            io::Error::new(io::ErrorKind::InvalidInput, "bad destination")
+                        })?;
+                    let stream = p.tunnel.open(dest).await?;
+                    let io: BoxIo = match p.tls {
+                        Some((connector, name)) => Box::new(connector.connect(name, stream).await?),
+                        None => stream,
+                    };
+                    Ok(Conn(TokioIo::new(io)))
+                }
+                Connector::Http(h) => {
+                    let host = uri.host().unwrap_or_default();
+                    let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+                    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+                    let addr = loopback_addr(host, port)?;
+                    let tcp = tokio::net::TcpStream::connect(addr).await?;
+                    let _ = tcp.set_nodelay(true);
+                    let io: BoxIo = if https {
+                        let name = rustls_pki_types::ServerName::try_from(
+                            host.trim_start_matches('[')
+                                .trim_end_matches(']')
+                                .to_owned(),
+                        )
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                        let tls = h.tls.ok_or_else(|| io::Error::other("no TLS client"))?;
+                        Box::new(tls.connect(name, tcp).await?)
+                    } else {
+                        Box::new(tcp)
+                    };
+                    Ok(Conn(TokioIo::new(io)))
+                }
+            }
         })
     }
 }

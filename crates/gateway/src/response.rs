@@ -31,12 +31,22 @@ pub enum Refusal {
         /// The route's scopes, space-separated.
         scopes: String,
     },
+    /// A Lambda authorizer's identity source is missing: 401 without `www-authenticate`.
+    Unauthorized,
+    /// A Lambda authorizer denied, or IAM refused the signature or the permission. 403.
+    Forbidden,
+    /// A Lambda authorizer failed, timed out or answered something invalid. 500.
+    AuthorizerFailure,
     /// The integration failed (connection, TLS, VPC link). 500.
     IntegrationFailure,
     /// The integration did not answer within its timeout. 503.
     IntegrationTimeout,
     /// The request body exceeds the 10 MB payload quota (§8). 413.
     PayloadTooLarge,
+    /// The route's token bucket is empty (§3.3). 429.
+    Throttled,
+    /// The request line and headers exceed the 10,240-byte quota (§8). 431 (unconfirmed).
+    RequestHeaderTooLarge,
 }
 
 impl Refusal {
@@ -44,22 +54,50 @@ impl Refusal {
     pub fn status(&self) -> StatusCode {
         match self {
             Refusal::NotFound => StatusCode::NOT_FOUND,
-            Refusal::MissingToken | Refusal::InvalidToken { .. } => StatusCode::UNAUTHORIZED,
-            Refusal::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            Refusal::IntegrationFailure => StatusCode::INTERNAL_SERVER_ERROR,
+            Refusal::MissingToken | Refusal::InvalidToken { .. } | Refusal::Unauthorized => {
+                StatusCode::UNAUTHORIZED
+            }
+            Refusal::InsufficientScope { .. } | Refusal::Forbidden => StatusCode::FORBIDDEN,
+            Refusal::IntegrationFailure | Refusal::AuthorizerFailure => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             Refusal::IntegrationTimeout => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::RequestHeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
 
-    fn message(&self) -> &'static str {
+    /// The `message` of the body, also `$context.error.message`.
+    pub fn message(&self) -> &'static str {
         match self {
             Refusal::NotFound => "Not Found",
-            Refusal::MissingToken | Refusal::InvalidToken { .. } => "Unauthorized",
-            Refusal::InsufficientScope { .. } => "Forbidden",
-            Refusal::IntegrationFailure => "Internal Server Error",
+            Refusal::MissingToken | Refusal::InvalidToken { .. } | Refusal::Unauthorized => {
+                "Unauthorized"
+            }
+            Refusal::InsufficientScope { .. } | Refusal::Forbidden => "Forbidden",
+            Refusal::IntegrationFailure | Refusal::AuthorizerFailure => "Internal Server Error",
             Refusal::IntegrationTimeout => "Service Unavailable",
             Refusal::PayloadTooLarge => "Request Entity Too Large",
+            Refusal::Throttled => "Too Many Requests",
+            Refusal::RequestHeaderTooLarge => "Request Header Fields Too Large",
+        }
+    }
+
+    /// `$context.error.responseType`, named like API Gateway's gateway response types.
+    pub fn response_type(&self) -> &'static str {
+        match self {
+            Refusal::NotFound => "RESOURCE_NOT_FOUND",
+            Refusal::MissingToken | Refusal::InvalidToken { .. } | Refusal::Unauthorized => {
+                "UNAUTHORIZED"
+            }
+            Refusal::InsufficientScope { .. } | Refusal::Forbidden => "ACCESS_DENIED",
+            Refusal::AuthorizerFailure => "AUTHORIZER_FAILURE",
+            Refusal::IntegrationFailure => "INTEGRATION_FAILURE",
+            Refusal::IntegrationTimeout => "INTEGRATION_TIMEOUT",
+            Refusal::PayloadTooLarge => "REQUEST_TOO_LARGE",
+            Refusal::Throttled => "THROTTLED",
+            Refusal::RequestHeaderTooLarge => "REQUEST_TOO_LARGE",
         }
     }
 

@@ -75,10 +75,14 @@ impl RouteKey {
 struct Rank {
     /// 0 full, 1 greedy, 2 `$default`.
     tier: u8,
-    /// Full matches: a bit per segment, set where the route has a variable (fewer and later
-    /// variables rank first when compared as a number read left to right).
-    /// Greedy matches: the negated literal prefix length.
-    shape: i64,
+    /// Greedy matches: the negated literal prefix length (longest prefix first). 0 otherwise.
+    prefix: i64,
+    /// A bit per segment, set where the route has a variable: read as a number left to right,
+    /// the route with a literal at the first differing segment ranks first.
+    vars: i64,
+    /// Greedy matches: the negated number of segments before the greedy one (more specific
+    /// first). 0 otherwise.
+    length: i64,
     /// 0 for an exact method, 1 for `ANY`.
     any: u8,
 }
@@ -110,7 +114,9 @@ impl Router {
             let rank = match route {
                 RouteKey::Default => Some(Rank {
                     tier: 2,
-                    shape: 0,
+                    prefix: 0,
+                    vars: 0,
+                    length: 0,
                     any: 0,
                 }),
                 RouteKey::Path {
@@ -122,7 +128,10 @@ impl Router {
                         Some(m) if m == method => 0,
                         Some(_) => continue,
                     };
-                    match_path(segments, trimmed).map(|(tier, shape)| Rank { tier, shape, any })
+                    match_path(segments, trimmed).map(|mut rank| {
+                        rank.any = any;
+                        rank
+                    })
                 }
             };
             if let Some(rank) = rank
@@ -136,8 +145,8 @@ impl Router {
 }
 
 /// Matches a route path against a request path without its leading and trailing slash.
-/// Returns the tier and shape rank on a match.
-fn match_path(segments: &[Segment], path: &str) -> Option<(u8, i64)> {
+/// Returns the match's rank (method not yet set).
+fn match_path(segments: &[Segment], path: &str) -> Option<Rank> {
     // `/` has no segments, but `"".split('/')` would yield one empty segment: skip it.
     let mut parts = path.split('/').skip(usize::from(path.is_empty()));
     let mut var_bits: i64 = 0;
@@ -149,7 +158,13 @@ fn match_path(segments: &[Segment], path: &str) -> Option<(u8, i64)> {
             Segment::Greedy(_) => {
                 // One or more remaining segments, none of them empty at the start.
                 return match path.get(rest_offset..) {
-                    Some(rest) if !rest.is_empty() => Some((1, -literal_prefix)),
+                    Some(rest) if !rest.is_empty() => Some(Rank {
+                        tier: 1,
+                        prefix: -literal_prefix,
+                        vars: var_bits,
+                        length: -(i as i64),
+                        any: 0,
+                    }),
                     _ => None,
                 };
             }
@@ -178,12 +193,26 @@ fn match_path(segments: &[Segment], path: &str) -> Option<(u8, i64)> {
     if parts.next().is_some() {
         return None;
     }
-    Some((0, var_bits))
+    Some(Rank {
+        tier: 0,
+        prefix: 0,
+        vars: var_bits,
+        length: 0,
+        any: 0,
+    })
 }
 
 /// Extracts the values of the route's path variables from the request path, percent-decoded
 /// (§2.5). Returns `(name, value)` pairs; the greedy variable's value keeps its slashes.
 pub fn path_parameters(route: &RouteKey, path: &str) -> Vec<(String, String)> {
+    raw_path_parameters(route, path)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), percent_decode(v)))
+        .collect()
+}
+
+/// The route's path variables as the client wrote them (still percent-encoded).
+pub fn raw_path_parameters<'r, 'p>(route: &'r RouteKey, path: &'p str) -> Vec<(&'r str, &'p str)> {
     let RouteKey::Path { segments, .. } = route else {
         return Vec::new();
     };
@@ -202,12 +231,12 @@ pub fn path_parameters(route: &RouteKey, path: &str) -> Vec<(String, String)> {
             Segment::Var(name) => {
                 if let Some(p) = parts.next() {
                     offset += p.len() + 1;
-                    out.push((name.clone(), percent_decode(p)));
+                    out.push((name.as_str(), p));
                 }
             }
             Segment::Greedy(name) => {
                 let rest = trimmed.get(offset.min(trimmed.len())..).unwrap_or("");
-                out.push((name.clone(), percent_decode(rest)));
+                out.push((name.as_str(), rest));
                 break;
             }
         }
@@ -346,6 +375,31 @@ mod tests {
             None,
             "empty variable segment"
         );
+    }
+
+    /// §2.4 greedy-vs-greedy (unconfirmed): longest literal prefix, then a literal at the first
+    /// differing segment, then more segments before the greedy one; §2.4 tier order: a full
+    /// `ANY` match beats a method-specific greedy route.
+    #[test]
+    fn greedy_tie_breaks() {
+        let routes = [
+            "GET /a/{x}/{p+}",
+            "GET /a/{x}/c/{p+}",
+            "GET /a/b/{p+}",
+            "GET /{p+}",
+            "ANY /z/{id}",
+            "GET /z/{p+}",
+        ];
+        for (path, want) in [
+            ("/a/b/c/d", "GET /a/b/{p+}"),
+            ("/a/q/c/d", "GET /a/{x}/c/{p+}"),
+            ("/a/q/r/d", "GET /a/{x}/{p+}"),
+            ("/q", "GET /{p+}"),
+            ("/z/1", "ANY /z/{id}"),
+            ("/z/1/2", "GET /z/{p+}"),
+        ] {
+            assert_eq!(pick(&routes, "GET", path), Some(want), "{path}");
+        }
     }
 
     #[test]

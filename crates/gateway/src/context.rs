@@ -1,0 +1,189 @@
+//! `$context` variables (spec http-api.md §9): what parameter mappings and access logs read.
+//!
+//! One [`RequestContext`] is filled as the request moves through the pipeline; fields the
+//! pipeline has not reached yet render as absent.
+
+use crate::jwt::Claims;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The request's context, built up step by step.
+#[derive(Debug, Default, Clone)]
+pub struct RequestContext {
+    /// `requestId` / `extendedRequestId`.
+    pub request_id: String,
+    /// `apiId`.
+    pub api_id: Option<String>,
+    /// `accountId`.
+    pub account_id: String,
+    /// `stage`.
+    pub stage: Option<String>,
+    /// `routeKey`.
+    pub route_key: Option<String>,
+    /// `httpMethod`.
+    pub http_method: String,
+    /// `path`: the path the client sent (stage segment included).
+    pub path: String,
+    /// `protocol`: the client's protocol, `HTTP/1.1` or `HTTP/2.0`.
+    pub protocol: &'static str,
+    /// `domainName`.
+    pub domain_name: String,
+    /// `customDomain.basePathMatched`.
+    pub base_path_matched: Option<String>,
+    /// `identity.sourceIp`.
+    pub source_ip: String,
+    /// `identity.userAgent`.
+    pub user_agent: Option<String>,
+    /// When the request arrived.
+    pub request_time: Option<SystemTime>,
+    /// The JWT authorizer's claims, `authorizer.claims.<name>`.
+    pub claims: Option<Claims>,
+    /// What the route's authorizer established: `authorizer.principalId`, `authorizer.<key>`,
+    /// `identity.userArn`... (see [`crate::auth::AuthorizerOutput::context_variable`]).
+    pub authorizer: crate::auth::AuthorizerOutput,
+    /// `authorizer.error`: why the authorizer refused or failed.
+    pub authorizer_error: Option<String>,
+    /// `status`.
+    pub status: Option<u16>,
+    /// `responseLength`.
+    pub response_length: Option<u64>,
+    /// `responseLatency`.
+    pub response_latency: Option<Duration>,
+    /// `integrationLatency` / `integration.latency`.
+    pub integration_latency: Option<Duration>,
+    /// `integrationStatus` / `integration.status`.
+    pub integration_status: Option<u16>,
+    /// `integrationErrorMessage` / `integration.error`.
+    pub integration_error: Option<String>,
+    /// `error.message`.
+    pub error_message: Option<&'static str>,
+    /// `error.responseType`.
+    pub error_response_type: Option<&'static str>,
+}
+
+impl RequestContext {
+    /// The value of `$context.<name>`, or `None` when absent.
+    pub fn var(&self, name: &str) -> Option<String> {
+        let ms = |d: &Option<Duration>| d.map(|d| d.as_millis().to_string());
+        Some(match name {
+            "requestId" | "extendedRequestId" => self.request_id.clone(),
+            "apiId" => self.api_id.clone()?,
+            "accountId" => self.account_id.clone(),
+            "stage" => self.stage.clone()?,
+            "routeKey" => self.route_key.clone()?,
+            "httpMethod" => self.http_method.clone(),
+            "path" => self.path.clone(),
+            "protocol" => self.protocol.to_owned(),
+            "domainName" => self.domain_name.clone(),
+            "domainPrefix" => self
+                .domain_name
+                .split('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            "customDomain.basePathMatched" => self.base_path_matched.clone()?,
+            "identity.sourceIp" => self.source_ip.clone(),
+            "identity.userAgent" => self.user_agent.clone()?,
+            "requestTime" => clf_time(self.request_time?),
+            "requestTimeEpoch" => self
+                .request_time?
+                .duration_since(UNIX_EPOCH)
+                .ok()?
+                .as_millis()
+                .to_string(),
+            "status" => self.status?.to_string(),
+            "responseLength" => self.response_length?.to_string(),
+            "responseLatency" => ms(&self.response_latency)?,
+            "integrationLatency" | "integration.latency" => ms(&self.integration_latency)?,
+            "integrationStatus" | "integration.status" => self.integration_status?.to_string(),
+            "integrationErrorMessage" | "integration.error" => self.integration_error.clone()?,
+            "error.message" => self.error_message?.to_owned(),
+            "error.messageString" => format!("\"{}\"", self.error_message?),
+            "error.responseType" => self.error_response_type?.to_owned(),
+            "authorizer.error" => self.authorizer_error.clone()?,
+            other => match other.strip_prefix("authorizer.claims.") {
+                Some(claim) => self.claims.as_ref()?.context_value(claim)?,
+                None => self.authorizer.context_variable(other)?,
+            },
+        })
+    }
+
+    /// A context with fixed values, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> RequestContext {
+        RequestContext {
+            request_id: "Mc7UVioPPHcEKPA=".into(),
+            api_id: Some("a1b2c3d4e5".into()),
+            account_id: "000000000000".into(),
+            stage: Some("dev".into()),
+            route_key: Some("GET /pets/{id}".into()),
+            http_method: "GET".into(),
+            path: "/dev/pets/1".into(),
+            protocol: "HTTP/1.1",
+            domain_name: "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com".into(),
+            source_ip: "127.0.0.1".into(),
+            request_time: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            ..RequestContext::default()
+        }
+    }
+}
+
+/// `dd/MMM/yyyy:HH:mm:ss +0000`, the CLF time API Gateway logs (UTC).
+pub fn clf_time(t: SystemTime) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{d:02}/{}/{y:04}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(m - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month 1–12, day 1–31), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Spec §9: `requestTime` is `dd/MMM/yyyy:HH:mm:ss +hhmm`.
+    #[test]
+    fn clf_time_format() {
+        assert_eq!(
+            clf_time(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            "14/Nov/2023:22:13:20 +0000"
+        );
+        assert_eq!(
+            clf_time(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "29/Feb/2000:00:00:00 +0000"
+        );
+    }
+
+    #[test]
+    fn variables() {
+        let c = RequestContext::for_tests();
+        assert_eq!(c.var("domainPrefix").unwrap(), "a1b2c3d4e5");
+        assert_eq!(c.var("requestTimeEpoch").unwrap(), "1700000000000");
+        assert_eq!(c.var("customDomain.basePathMatched"), None);
+        assert_eq!(c.var("authorizer.claims.sub"), None);
+        assert_eq!(c.var("nonsense"), None);
+    }
+}
