@@ -1,6 +1,8 @@
 //! The `airlock` command: runs a stack, prints the default stack, validates stack files, and
 //! mints tokens from the local issuer.
 
+mod demo;
+
 use airlock_stack::{Options, Ports, RunningStack};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -35,6 +37,21 @@ enum Command {
     },
     /// Print a JWT signed by the local issuer.
     Token(TokenArgs),
+    /// Tell the private API's story with evidence from a real stack; exit 0 if every step
+    /// behaved as AWS would.
+    Demo,
+    /// Explain, hop by hop, whether a connection from a vantage point or interface to a name or
+    /// address would get through, and what blocks it (exit 0 reachable, 1 blocked).
+    Explain {
+        /// The stack file; the built-in default stack when omitted.
+        stack_file: Option<PathBuf>,
+        /// `internet`, `vpc`, `eni-…`, a private IP, `service:NAME`, `vpc-link:NAME` or `alb:NAME`.
+        #[arg(long)]
+        from: String,
+        /// `NAME:PORT` or `ADDRESS:PORT`.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -53,6 +70,15 @@ struct UpArgs {
     /// Host port of the VPC link endpoint (mutual TLS; only the gateway may use it).
     #[arg(long, default_value_t = Ports::DEFAULT.vpc_link)]
     vpc_link_port: u16,
+    /// Host port of the admin endpoint (HTTP, JSON: /status, /token, /tasks, ...).
+    #[arg(long, default_value_t = Ports::DEFAULT.admin)]
+    admin_port: u16,
+    /// Host port of the `internet` vantage point (SOCKS5 and HTTP CONNECT).
+    #[arg(long, default_value_t = Ports::DEFAULT.socks_internet)]
+    socks_internet_port: u16,
+    /// Host port of the `vpc` vantage point (SOCKS5 and HTTP CONNECT).
+    #[arg(long, default_value_t = Ports::DEFAULT.socks_vpc)]
+    socks_vpc_port: u16,
     /// Put every listener on a free port (see --endpoints-json to find them).
     #[arg(long)]
     ephemeral_ports: bool,
@@ -75,6 +101,11 @@ struct TokenArgs {
     /// Lifetime in seconds; negative makes an already expired token.
     #[arg(long, default_value_t = 3600, allow_negative_numbers = true)]
     expires_in: i64,
+    /// An extra claim, `name=value` (repeatable). A value that parses as JSON (`42`, `true`,
+    /// `["a","b"]`) keeps its type; anything else is a string. Applied last, so it may override
+    /// the standard claims.
+    #[arg(long = "claim", value_name = "NAME=VALUE", value_parser = parse_claim)]
+    claims: Vec<(String, serde_json::Value)>,
     /// Where the issuer key lives (the same as `up`'s).
     #[arg(long, default_value = ".airlock", env = "AIRLOCK_STATE_DIR")]
     state_dir: PathBuf,
@@ -90,6 +121,12 @@ fn main() -> std::process::ExitCode {
         Some(Command::Validate { stack_file }) => validate(&stack_file),
         Some(Command::Token(args)) => token(&args),
         Some(Command::Up(args)) => up(args),
+        Some(Command::Demo) => demo(),
+        Some(Command::Explain {
+            stack_file,
+            from,
+            to,
+        }) => explain(stack_file.as_deref(), &from, &to),
         None => up(cli.up),
     };
     match result {
@@ -117,22 +154,66 @@ fn token(args: &TokenArgs) -> anyhow::Result<()> {
     let mut req = airlock_pki::TokenRequest::new(args.sub.clone(), args.aud.clone());
     req.scopes = args.scope.split_whitespace().map(str::to_owned).collect();
     req.expires_in = args.expires_in;
+    req.extra_claims.extend(args.claims.iter().cloned());
     println!("{}", issuer.mint(&req)?);
     Ok(())
 }
 
+fn parse_claim(s: &str) -> Result<(String, serde_json::Value), String> {
+    let (name, value) = s
+        .split_once('=')
+        .filter(|(name, _)| !name.is_empty())
+        .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))?;
+    let value = serde_json::from_str(value).unwrap_or_else(|_| value.into());
+    Ok((name.to_owned(), value))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn demo() -> anyhow::Result<()> {
+    if runtime()?.block_on(demo::run())? {
+        Ok(())
+    } else {
+        anyhow::bail!("the demo saw behaviour AWS would not show")
+    }
+}
+
+fn load_stack(path: Option<&Path>) -> anyhow::Result<airlock_config::Stack> {
+    match path {
+        Some(p) => airlock_config::load(p).map_err(|e| anyhow::anyhow!("{e}")),
+        None => Ok(airlock_config::default_stack()),
+    }
+}
+
+fn explain(stack_file: Option<&Path>, from: &str, to: &str) -> anyhow::Result<()> {
+    let stack = load_stack(stack_file)?;
+    let explanation = runtime()?.block_on(async {
+        let running = RunningStack::start_ephemeral(stack).await?;
+        let explanation = running.explain(from, to).map_err(|e| anyhow::anyhow!(e));
+        running.stop().await;
+        explanation
+    })?;
+    println!("from {from} to {to}:");
+    print!("{explanation}");
+    if explanation.reachable() {
+        Ok(())
+    } else {
+        std::process::exit(1)
+    }
+}
+
 fn up(args: UpArgs) -> anyhow::Result<()> {
     // Parse and validate before anything binds: a bad file starts nothing.
-    let (stack, source) = match &args.stack_file {
-        Some(path) => (
-            airlock_config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
-            path.display().to_string(),
-        ),
-        None => (
-            airlock_config::default_stack(),
-            "the built-in default stack".to_owned(),
-        ),
-    };
+    let stack = load_stack(args.stack_file.as_deref())?;
+    let source = args.stack_file.as_ref().map_or_else(
+        || "the built-in default stack".to_owned(),
+        |p| p.display().to_string(),
+    );
     init_tracing();
     let ports = if args.ephemeral_ports {
         Ports::EPHEMERAL
@@ -141,17 +222,14 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             gateway: args.gateway_port,
             dns: args.dns_port,
             vpc_link: args.vpc_link_port,
+            admin: args.admin_port,
+            socks_internet: args.socks_internet_port,
+            socks_vpc: args.socks_vpc_port,
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let options = Options {
-            state_dir: args.state_dir.clone(),
-            ports,
-        };
+    runtime()?.block_on(async move {
+        let mut options = Options::new(args.state_dir.clone());
+        options.ports = ports;
         let running = RunningStack::start(stack, options)
             .await
             .with_context(|| format!("starting {source}"))?;

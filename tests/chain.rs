@@ -7,7 +7,7 @@ mod support;
 
 use airlock_stack::{RunningStack, TokenRequest};
 use std::collections::HashSet;
-use support::{DOMAIN, get, https};
+use support::{DOMAIN, ReplyExt, get, https};
 
 /// A valid token reaches a task, which sees the ALB's `X-Forwarded-*` headers: the client the
 /// ALB saw is the VPC link's interface, inside the VPC (spec alb-ecs-dns.md §2.2).
@@ -64,9 +64,9 @@ async fn no_token_is_401_with_the_exact_body() {
     let reply = get(&stack, "/pets", None).await;
     assert_eq!(reply.status, 401);
     assert_eq!(reply.text(), r#"{"message":"Unauthorized"}"#);
-    assert_eq!(reply.header("content-type"), "application/json");
-    assert_eq!(reply.header("www-authenticate"), "Bearer");
-    assert_eq!(reply.header("apigw-requestid").len(), 16);
+    assert_eq!(reply.h("content-type"), "application/json");
+    assert_eq!(reply.h("www-authenticate"), "Bearer");
+    assert_eq!(reply.h("apigw-requestid").len(), 16);
 }
 
 /// Spec §5.1 step 5 and the troubleshooting text for audiences.
@@ -80,7 +80,7 @@ async fn wrong_audience_is_401_invalid_token() {
     assert_eq!(reply.status, 401);
     assert_eq!(reply.text(), r#"{"message":"Unauthorized"}"#);
     assert_eq!(
-        reply.header("www-authenticate"),
+        reply.h("www-authenticate"),
         r#"Bearer scope="" error="invalid_token" error_description="the token does not have a valid audience""#
     );
 }
@@ -114,7 +114,7 @@ async fn post_pets_needs_the_write_scope() {
     assert_eq!(refused.status, 403);
     assert_eq!(refused.text(), r#"{"message":"Forbidden"}"#);
     assert_eq!(
-        refused.header("www-authenticate"),
+        refused.h("www-authenticate"),
         r#"Bearer scope="pets/write" error="insufficient_scope" error_description="expected scopes: [pets/write]""#
     );
     let created = post(stack.token(&["pets/write"]).unwrap()).await;
@@ -137,7 +137,7 @@ async fn unknown_path_is_404_and_expired_token_is_401() {
     assert_eq!(reply.status, 401);
     assert!(
         reply
-            .header("www-authenticate")
+            .h("www-authenticate")
             .contains(r#"error_description="the token has expired""#)
     );
     // /health needs no token and still works.
@@ -206,32 +206,15 @@ async fn vpc_link_refuses_clients_that_are_not_the_gateway() {
         (Some(&task), "a task's certificate", false),
         (Some(&gateway), "the gateway's certificate", true),
     ] {
-        let config = support::tls_config(stack.ca_der(), client);
-        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-        let tcp = tokio::net::TcpStream::connect(link).await.unwrap();
-        let name = rustls_pki_types::ServerName::try_from(server_name.clone()).unwrap();
-        let outcome = async {
-            let tls = connector.connect(name, tcp).await?;
-            let (mut sender, conn) = hyper::client::conn::http2::handshake(
-                hyper_util::rt::TokioExecutor::new(),
-                hyper_util::rt::TokioIo::new(tls),
-            )
-            .await
-            .map_err(std::io::Error::other)?;
-            tokio::spawn(conn);
-            let req = http::Request::builder()
-                .method("CONNECT")
-                .uri(format!("{alb_ip}:443"))
-                .body(http_body_util::Empty::<bytes::Bytes>::new())
-                .unwrap();
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(std::io::Error::other)?;
-            Ok::<_, std::io::Error>(resp.status())
-        }
+        let outcome = airlock_stack::client::vpc_link_connect(
+            link,
+            stack.ca_der(),
+            &server_name,
+            client,
+            std::net::SocketAddr::from((alb_ip, 443)),
+        )
         .await;
-        let got_tunnel = matches!(outcome, Ok(s) if s.is_success());
+        let got_tunnel = matches!(outcome, Ok(200));
         assert_eq!(got_tunnel, admitted, "{described}: {outcome:?}");
     }
 }
@@ -240,32 +223,12 @@ async fn vpc_link_refuses_clients_that_are_not_the_gateway() {
 /// internal ALB's name is public and resolves to private IPs).
 #[tokio::test]
 async fn dns_answers_the_alb_name_with_private_addresses() {
-    use hickory_proto::op::{Message, Query};
-    use hickory_proto::rr::{Name, RData, RecordType};
     let stack = RunningStack::start_default().await.unwrap();
     let alb = stack.endpoints().alb_dns_names["pets-alb"].clone();
-    let mut msg = Message::query();
-    msg.add_query(Query::query(Name::from_ascii(&alb).unwrap(), RecordType::A));
-    msg.metadata.id = 4242;
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    sock.send_to(&msg.to_vec().unwrap(), stack.endpoints().dns)
+    let (_, ips) = airlock_stack::client::dns_a_udp(stack.endpoints().dns, &alb)
         .await
         .unwrap();
-    let mut buf = [0u8; 1500];
-    let (n, _) = tokio::time::timeout(std::time::Duration::from_secs(5), sock.recv_from(&mut buf))
-        .await
-        .expect("DNS answer")
-        .unwrap();
-    let answer = Message::from_vec(&buf[..n]).unwrap();
-    let ips: Vec<std::net::Ipv4Addr> = answer
-        .answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(a.0),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(ips.len(), 2, "{answer:?}");
+    assert_eq!(ips.len(), 2, "{ips:?}");
     for ip in ips {
         assert!(stack.network().contains(ip), "{ip} is not in the VPC");
     }

@@ -169,3 +169,52 @@ async fn up_serves_prints_curl_and_stops_on_interrupt() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// Issue 3, item 5: the demo tells the story and exits 0 only when every step behaved as AWS would.
+#[test]
+fn demo_exits_zero_with_every_step_as_aws() {
+    let out = airlock().arg("demo").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Every step behaved as AWS would."),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("NOT AS AWS WOULD"), "{stdout}");
+    assert!(stdout.contains("timed out (curl exit 28)"), "{stdout}");
+}
+
+/// Issue 3, item 6: `airlock explain` prints the path and the blocking hop; the exit code says
+/// whether the path is open.
+#[test]
+fn explain_prints_the_path_and_exits_by_reachability() {
+    let blocked = airlock()
+        .args(["explain", "--from", "internet", "--to"])
+        .arg(alb_name_port())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&blocked.stdout);
+    assert_eq!(blocked.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the internet has no route into the VPC"),
+        "{text}"
+    );
+    assert!(text.contains("=> BLOCKED"), "{text}");
+    let open = airlock()
+        .args(["explain", "--from", "vpc-link:pets-link", "--to"])
+        .arg(alb_name_port())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&open.stdout);
+    assert!(open.status.success(), "{text}");
+    assert!(text.contains("=> REACHABLE"), "{text}");
+}
+
+/// The default ALB's DNS name: derived from the account and the name, so stable across runs.
+fn alb_name_port() -> String {
+    "internal-pets-alb-2493362687.us-east-1.elb.amazonaws.com:443".to_owned()
+}

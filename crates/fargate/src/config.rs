@@ -35,6 +35,98 @@ pub struct ServiceConfig {
     /// signal (the target group's `deregistration_delay.timeout_seconds`, §4.3). Not applied to
     /// tasks whose essential container already exited, nor at shutdown.
     pub deregistration_delay: Duration,
+    /// `deploymentConfiguration.maximumPercent`: RUNNING + PENDING tasks stay at or below
+    /// `floor(desired × this / 100)` during a rollout or a replacement (ECS default 200).
+    pub maximum_percent: u32,
+    /// `deploymentConfiguration.minimumHealthyPercent`: healthy RUNNING tasks stay at or above
+    /// `ceil(desired × this / 100)` while old tasks are stopped (ECS default 100).
+    pub minimum_healthy_percent: u32,
+    /// `healthCheckGracePeriodSeconds`: how long after RUNNING a task's failing health is
+    /// ignored (ECS default 0).
+    pub health_check_grace_period: Duration,
+    /// Where each task's stdout and stderr go, one file per task (or per awslogs stream);
+    /// console only when `None`.
+    pub log_dir: Option<PathBuf>,
+    /// The Docker engine `image` containers run on.
+    pub docker: DockerEndpoint,
+}
+
+impl ServiceConfig {
+    /// A service with ECS's defaults: no load balancer, no deregistration delay, deployment
+    /// bounds 200 % / 100 %, no grace period, console logs, the default Docker socket.
+    pub fn new(
+        name: impl Into<String>,
+        cluster: impl Into<String>,
+        subnets: Vec<String>,
+        security_groups: Vec<String>,
+        task_definition: TaskDefinition,
+    ) -> ServiceConfig {
+        ServiceConfig {
+            name: name.into(),
+            cluster: cluster.into(),
+            region: "us-east-1".to_owned(),
+            account_id: "000000000000".to_owned(),
+            desired_count: 1,
+            subnets,
+            security_groups,
+            task_definition,
+            load_balancer: None,
+            deregistration_delay: Duration::ZERO,
+            maximum_percent: 200,
+            minimum_healthy_percent: 100,
+            health_check_grace_period: Duration::ZERO,
+            log_dir: None,
+            docker: DockerEndpoint::default(),
+        }
+    }
+}
+
+/// Where the Docker engine listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerEndpoint {
+    /// A unix socket, e.g. `/var/run/docker.sock`.
+    Unix(PathBuf),
+    /// Plain TCP, `host:port` (from `DOCKER_HOST=tcp://host:port`).
+    Tcp(String),
+}
+
+/// The engine's default socket.
+pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+impl Default for DockerEndpoint {
+    fn default() -> Self {
+        DockerEndpoint::Unix(PathBuf::from(DEFAULT_DOCKER_SOCKET))
+    }
+}
+
+impl DockerEndpoint {
+    /// The endpoint a `DOCKER_HOST` value names (`unix:///path` or `tcp://host:port`); the
+    /// default socket when unset or empty. The caller reads the environment.
+    pub fn from_docker_host(value: Option<&str>) -> Result<DockerEndpoint, String> {
+        match value.map(str::trim) {
+            None | Some("") => Ok(DockerEndpoint::default()),
+            Some(v) => {
+                if let Some(path) = v.strip_prefix("unix://") {
+                    Ok(DockerEndpoint::Unix(PathBuf::from(path)))
+                } else if let Some(addr) = v.strip_prefix("tcp://") {
+                    Ok(DockerEndpoint::Tcp(addr.trim_end_matches('/').to_owned()))
+                } else {
+                    Err(format!(
+                        "DOCKER_HOST={v:?} is not supported (hint: use unix:///path/to/docker.sock or tcp://host:port without TLS)"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for DockerEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DockerEndpoint::Unix(p) => write!(f, "unix://{}", p.display()),
+            DockerEndpoint::Tcp(a) => write!(f, "tcp://{a}"),
+        }
+    }
 }
 
 /// `loadBalancers[]` of a service: which container port is the target (§4.2).
@@ -76,8 +168,71 @@ pub struct ContainerSpec {
     pub environment: Vec<(String, String)>,
     /// Time between the stop signal and SIGKILL.
     pub stop_timeout: Duration,
-    /// How long the container may take to accept connections on its port.
+    /// How long the container may take to accept connections on its port, and to wait for its
+    /// `depends_on` conditions (`startTimeout`).
     pub start_timeout: Duration,
+    /// A container health check (§4.1).
+    pub health_check: Option<HealthCheck>,
+    /// Containers that must reach a condition before this one starts (`dependsOn`).
+    pub depends_on: Vec<Dependency>,
+    /// awslogs naming of the log file, when the task definition sets it.
+    pub awslogs: Option<AwsLogs>,
+}
+
+/// A container health check: a command whose exit 0 means healthy (§4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// What runs: a local process for `builtin` and `command` containers (with the container's
+    /// environment, so `$PORT` works), inside the container for images.
+    pub command: HealthCommand,
+    /// Time between checks; the first runs one interval after the container starts.
+    pub interval: Duration,
+    /// A check taking longer fails.
+    pub timeout: Duration,
+    /// Consecutive failures before UNHEALTHY.
+    pub retries: u32,
+    /// Failures in this time after start do not count; a success marks HEALTHY at once.
+    pub start_period: Duration,
+}
+
+/// A health check command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthCommand {
+    /// `["CMD", program, args...]`: run directly.
+    Exec(Vec<String>),
+    /// `["CMD-SHELL", command]`: run with `/bin/sh -c`.
+    Shell(String),
+}
+
+/// One `dependsOn` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// A container of the same task.
+    pub container: String,
+    /// What it must reach first.
+    pub condition: Condition,
+}
+
+/// A `dependsOn` condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// Started.
+    Start,
+    /// Exited.
+    Complete,
+    /// Exited with code 0.
+    Success,
+    /// Its health check passed.
+    Healthy,
+}
+
+/// The awslogs options that name a log stream: `PREFIX/CONTAINER/TASK_ID` in `GROUP`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsLogs {
+    /// `awslogs-group`, e.g. `/ecs/pets`.
+    pub group: String,
+    /// `awslogs-stream-prefix`, e.g. `ecs`.
+    pub stream_prefix: Option<String>,
 }
 
 impl ContainerSpec {
@@ -91,7 +246,23 @@ impl ContainerSpec {
             environment: Vec::new(),
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             start_timeout: DEFAULT_START_TIMEOUT,
+            health_check: None,
+            depends_on: Vec::new(),
+            awslogs: None,
         }
+    }
+
+    /// An essential image container serving `port`, with the image's own entry point and
+    /// command.
+    pub fn image(name: impl Into<String>, image: impl Into<String>, port: u16) -> ContainerSpec {
+        let mut spec = ContainerSpec::builtin(name, BuiltinApp::Echo, port);
+        spec.run = Run::Image {
+            image: image.into(),
+            entry_point: None,
+            command: None,
+            working_directory: None,
+        };
+        spec
     }
 
     /// An essential command container serving `port`, told its loopback port in `PORT`.
@@ -108,6 +279,9 @@ impl ContainerSpec {
             environment: Vec::new(),
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             start_timeout: DEFAULT_START_TIMEOUT,
+            health_check: None,
+            depends_on: Vec::new(),
+            awslogs: None,
         }
     }
 }
@@ -129,6 +303,18 @@ pub enum Run {
         working_directory: Option<PathBuf>,
         /// The variable that carries the loopback port, usually `PORT`.
         port_env_var: String,
+    },
+    /// A container through the Docker engine. Each container port is published on a free
+    /// 127.0.0.1 port and served at the task's private address like a command's port.
+    Image {
+        /// A local image (`name:tag`); airlock does not pull.
+        image: String,
+        /// ENTRYPOINT override.
+        entry_point: Option<Vec<String>>,
+        /// CMD override.
+        command: Option<Vec<String>>,
+        /// Working directory inside the container.
+        working_directory: Option<String>,
     },
 }
 

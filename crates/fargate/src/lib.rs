@@ -1,6 +1,8 @@
 //! ECS on Fargate, emulated: services that keep their desired count of tasks running, tasks
 //! that run real servers (airlock's built-in sample apps in process, or local commands as child
-//! processes), and the live set of load balancer targets those tasks form.
+//! processes, or container images through the Docker engine), and the live set of load balancer
+//! targets those tasks form. Services roll out new task definitions without dropping requests,
+//! run container health checks and replace tasks that fail them.
 //!
 //! Each task gets an interface with a private address in one of its service's subnets, carrying
 //! the service's security groups. Its container ports are served at that private address through
@@ -11,10 +13,14 @@
 //!
 //! Architecture invariant: this crate gets plain configs ([`ServiceConfig`]) and publishes live
 //! target sets ([`ServiceHandle::targets`]). It does not know the load balancer, the gateway,
-//! DNS or the stack file, and reads no files or environment of its own.
+//! DNS or the stack file, and reads no files or environment of its own (it writes task logs
+//! under the directory its config names, and talks to the Docker engine its config names).
 
 mod apps;
 mod config;
+mod docker;
+mod health;
+mod logs;
 mod metadata;
 mod process;
 mod service;
@@ -23,8 +29,9 @@ mod task;
 
 pub use apps::{TaskIdentity, serve_builtin};
 pub use config::{
-    BuiltinApp, ContainerSpec, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT, LbAttachment, Run,
-    ServiceConfig, TaskDefinition,
+    AwsLogs, BuiltinApp, Condition, ContainerSpec, DEFAULT_DOCKER_SOCKET, DEFAULT_START_TIMEOUT,
+    DEFAULT_STOP_TIMEOUT, Dependency, DockerEndpoint, HealthCheck, HealthCommand, LbAttachment,
+    Run, ServiceConfig, TaskDefinition,
 };
 pub use service::{ServiceError, ServiceHandle, start_service};
 pub use status::{

@@ -5,6 +5,7 @@
 //! the emulated network does not expose subnet blocks to its users.
 
 use crate::apps::{json_response, serve_http};
+use crate::config::TaskDefinition;
 use crate::service::Shared;
 use crate::status::{ContainerInfo, TaskInfo};
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -52,14 +53,14 @@ fn answer(req: &Request<Incoming>, shared: &Weak<Shared>) -> Response<Full<Bytes
         ["v4" | "v3", docker_id, rest @ ..] => (*docker_id, rest),
         _ => return not_found(),
     };
-    let Some((task, index)) = find(&shared, docker_id) else {
+    let Some((task, index, td)) = find(&shared, docker_id) else {
         return not_found();
     };
     let body = match rest {
-        [] => container_json(&shared, &task, &task.containers[index]),
-        ["task"] => task_json(&shared, &task),
+        [] => container_json(&shared, &td, &task, &task.containers[index]),
+        ["task"] => task_json(&shared, &td, &task),
         ["taskWithTags"] => {
-            let mut body = task_json(&shared, &task);
+            let mut body = task_json(&shared, &td, &task);
             if let Value::Object(fields) = &mut body {
                 fields.insert("TaskTags".to_owned(), json!({}));
             }
@@ -80,21 +81,20 @@ fn answer(req: &Request<Incoming>, shared: &Weak<Shared>) -> Response<Full<Bytes
     json_response(StatusCode::OK, &body)
 }
 
-fn find(shared: &Shared, docker_id: &str) -> Option<(TaskInfo, usize)> {
+fn find(shared: &Shared, docker_id: &str) -> Option<(TaskInfo, usize, Arc<TaskDefinition>)> {
     let tasks = shared.lock_tasks();
     tasks.iter().find_map(|t| {
         t.info
             .containers
             .iter()
             .position(|c| c.docker_id == docker_id)
-            .map(|i| (t.info.clone(), i))
+            .map(|i| (t.info.clone(), i, t.td.clone()))
     })
 }
 
 /// The `${ECS_CONTAINER_METADATA_URI_V4}/task` object.
-pub(crate) fn task_json(shared: &Shared, task: &TaskInfo) -> Value {
+pub(crate) fn task_json(shared: &Shared, td: &TaskDefinition, task: &TaskInfo) -> Value {
     let cfg = &shared.config;
-    let td = &cfg.task_definition;
     let mut body = json!({
         "Cluster": shared.cluster_arn(),
         "ServiceName": cfg.name,
@@ -118,7 +118,7 @@ pub(crate) fn task_json(shared: &Shared, task: &TaskInfo) -> Value {
         "Containers": task
             .containers
             .iter()
-            .map(|c| container_json(shared, task, c))
+            .map(|c| container_json(shared, td, task, c))
             .collect::<Vec<_>>(),
     });
     if let (Some(stopped), Value::Object(fields)) = (task.stopped_at, &mut body) {
@@ -128,9 +128,13 @@ pub(crate) fn task_json(shared: &Shared, task: &TaskInfo) -> Value {
 }
 
 /// The `${ECS_CONTAINER_METADATA_URI_V4}` object of one container.
-pub(crate) fn container_json(shared: &Shared, task: &TaskInfo, c: &ContainerInfo) -> Value {
+pub(crate) fn container_json(
+    shared: &Shared,
+    td: &TaskDefinition,
+    task: &TaskInfo,
+    c: &ContainerInfo,
+) -> Value {
     let cfg = &shared.config;
-    let td = &cfg.task_definition;
     let spec = td.containers.iter().find(|s| s.name == c.name);
     let ports: Vec<Value> = spec
         .map(|s| {
@@ -185,6 +189,9 @@ pub(crate) fn container_json(shared: &Shared, task: &TaskInfo, c: &ContainerInfo
         put("FinishedAt", json!(rfc3339(stopped)));
     }
     put("Type", json!("NORMAL"));
+    if spec.is_some_and(|s| s.health_check.is_some()) {
+        put("Health", json!({"status": c.health.as_str()}));
+    }
     put(
         "ContainerARN",
         json!(format!(

@@ -1,5 +1,6 @@
-//! `command` containers: local processes, one process group each, logs to tracing.
+//! `command` containers: local processes, one process group each, output to their log sink.
 
+use crate::logs::LogSink;
 use rustix::process::{Pid, Signal, kill_process, kill_process_group};
 use std::io;
 use std::os::unix::process::ExitStatusExt;
@@ -10,6 +11,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::{CancellationToken, DropGuard};
+
+/// How long an exited process's output may take to reach its log.
+const LOG_DRAIN: Duration = Duration::from_secs(1);
 
 /// A running (or exited) local process.
 pub(crate) struct ProcessContainer {
@@ -24,8 +28,8 @@ pub(crate) struct Launch<'a> {
     pub argv: &'a [String],
     pub working_directory: Option<&'a Path>,
     pub env: Vec<(String, String)>,
-    /// Prefix of every log line, e.g. `pets/3f2a9c1b app`.
-    pub log_prefix: String,
+    /// Where stdout and stderr go.
+    pub sink: LogSink,
     /// Index of the container in its task, sent on `exits` with the exit code.
     pub index: usize,
     pub exits: mpsc::UnboundedSender<(usize, i32)>,
@@ -55,16 +59,17 @@ impl ProcessContainer {
         }
         let mut child = cmd.spawn()?;
         let pid = child.id();
+        let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(log_lines(out, launch.log_prefix.clone()));
+            readers.push(tokio::spawn(log_lines(out, launch.sink.clone())));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(log_lines(err, launch.log_prefix.clone()));
+            readers.push(tokio::spawn(log_lines(err, launch.sink.clone())));
         }
         let (tx, exited) = watch::channel(None);
         let kill = CancellationToken::new();
         let killed = kill.clone();
-        let prefix = launch.log_prefix;
+        let prefix = launch.sink.prefix().to_owned();
         let (index, exits) = (launch.index, launch.exits);
         tokio::spawn(async move {
             let status = tokio::select! {
@@ -82,6 +87,14 @@ impl ProcessContainer {
                     .unwrap_or(-1),
                 Err(_) => -1,
             };
+            // The exit is reported once the output is written, so a stopped task's log is
+            // complete; a leftover process holding the pipes open only delays that a little.
+            let _ = tokio::time::timeout(LOG_DRAIN, async {
+                for r in readers {
+                    let _ = r.await;
+                }
+            })
+            .await;
             tracing::info!(target: "airlock::task", "{prefix} exited with code {code}");
             let _ = tx.send(Some(code));
             let _ = exits.send((index, code));
@@ -140,9 +153,9 @@ impl ProcessContainer {
     }
 }
 
-async fn log_lines(stream: impl AsyncRead + Unpin, prefix: String) {
+async fn log_lines(stream: impl AsyncRead + Unpin, sink: LogSink) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        tracing::info!(target: "airlock::task", "{prefix} | {line}");
+        sink.line(&line);
     }
 }

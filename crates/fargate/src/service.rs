@@ -1,7 +1,8 @@
 //! The service scheduler: keeps the desired count of tasks, replaces the ones that stop, and
 //! publishes the targets of the running ones.
 
-use crate::config::{Run, ServiceConfig};
+use crate::config::{Run, ServiceConfig, TaskDefinition};
+use crate::docker::Docker;
 use crate::metadata;
 use crate::status::{DesiredStatus, HealthStatus, ServiceEvent, StopCode, TaskInfo, TaskStatus};
 use crate::task;
@@ -63,6 +64,20 @@ pub enum ServiceError {
     /// `stop_task` named a task the service does not run.
     #[error("no running task {0:?} in this service")]
     UnknownTask(String),
+    /// An `image` container needs a Docker engine and none answers.
+    #[error(
+        "container {container:?} runs image {image:?}, but no Docker engine answers at {endpoint}: {reason} (hint: start Docker or set DOCKER_HOST, or map the image to a builtin app or a local command with image_map in the stack file)"
+    )]
+    NoDockerEngine {
+        /// The container.
+        container: String,
+        /// Its image.
+        image: String,
+        /// Where airlock looked.
+        endpoint: String,
+        /// Why it did not answer.
+        reason: String,
+    },
 }
 
 /// A running service. Cheap to clone; the service stops when `shutdown` fires or the last
@@ -90,6 +105,12 @@ pub(crate) struct Shared {
     pub wake: Notify,
     /// `http://127.0.0.1:PORT`, the base of `ECS_CONTAINER_METADATA_URI_V4`.
     pub metadata_base: String,
+    /// The engine `image` containers run on.
+    pub docker: Docker,
+    /// The task definition new tasks get; a rolling deployment replaces it.
+    current: Mutex<Arc<TaskDefinition>>,
+    /// `ecs-svc/NNNN`, the current deployment's id in events and stop reasons.
+    deployment: Mutex<String>,
 }
 
 /// A task in the scheduler's table.
@@ -99,6 +120,8 @@ pub(crate) struct TaskEntry {
     pub stop: CancellationToken,
     /// Why the stop was asked for, if someone asked.
     pub stop_request: Option<(StopCode, String)>,
+    /// The revision it runs.
+    pub td: Arc<TaskDefinition>,
 }
 
 /// Starts a service: keeps `config.desired_count` tasks running on `network` until `shutdown`
@@ -113,6 +136,8 @@ pub async fn start_service(
     shutdown: CancellationToken,
 ) -> Result<ServiceHandle, ServiceError> {
     check(&config)?;
+    let docker = Docker::new(config.docker.clone());
+    preflight_docker(&docker, &config.task_definition).await?;
     let shutdown = shutdown.child_token();
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
@@ -120,6 +145,7 @@ pub async fn start_service(
     let metadata_addr = listener.local_addr().map_err(ServiceError::MetadataBind)?;
     let (targets, _) = watch::channel(Vec::new());
     let (desired, _) = watch::channel(config.desired_count);
+    let config_td = config.task_definition.clone();
     let shared = Arc::new(Shared {
         config,
         network,
@@ -131,6 +157,9 @@ pub async fn start_service(
         events: Mutex::new(VecDeque::new()),
         wake: Notify::new(),
         metadata_base: format!("http://{metadata_addr}"),
+        docker,
+        current: Mutex::new(Arc::new(config_td)),
+        deployment: Mutex::new(deployment_id()),
     });
     let tracker = TaskTracker::new();
     tracker.spawn(metadata::serve(
@@ -150,11 +179,42 @@ pub async fn start_service(
     })
 }
 
+/// With an `image` container, the Docker engine must answer before anything starts.
+async fn preflight_docker(docker: &Docker, td: &TaskDefinition) -> Result<(), ServiceError> {
+    let Some((container, image)) = td.containers.iter().find_map(|c| match &c.run {
+        Run::Image { image, .. } => Some((c.name.clone(), image.clone())),
+        _ => None,
+    }) else {
+        return Ok(());
+    };
+    docker
+        .ping()
+        .await
+        .map_err(|e| ServiceError::NoDockerEngine {
+            container,
+            image,
+            endpoint: docker.endpoint().to_string(),
+            reason: match e {
+                crate::docker::DockerError::Unreachable { source, .. } => source.to_string(),
+                other => other.to_string(),
+            },
+        })
+}
+
+/// `ecs-svc/` and 19 digits, as ECS names deployments.
+fn deployment_id() -> String {
+    let n: u64 = rand::random::<u64>() % 9_000_000_000_000_000_000 + 1_000_000_000_000_000_000;
+    format!("ecs-svc/{n}")
+}
+
 fn check(config: &ServiceConfig) -> Result<(), ServiceError> {
-    let td = &config.task_definition;
     if config.subnets.is_empty() {
         return Err(ServiceError::NoSubnets(config.name.clone()));
     }
+    check_task_definition(config, &config.task_definition)
+}
+
+fn check_task_definition(config: &ServiceConfig, td: &TaskDefinition) -> Result<(), ServiceError> {
     if !td.containers.iter().any(|c| c.essential) {
         return Err(ServiceError::NoEssentialContainer(td.family.clone()));
     }
@@ -165,9 +225,12 @@ fn check(config: &ServiceConfig) -> Result<(), ServiceError> {
                 name: c.name.clone(),
             });
         }
-        if let Run::Command { argv, .. } = &c.run
-            && argv.is_empty()
-        {
+        let empty = match &c.run {
+            Run::Command { argv, .. } => argv.is_empty(),
+            Run::Image { image, .. } => image.is_empty(),
+            Run::Builtin(_) => false,
+        };
+        if empty {
             return Err(ServiceError::EmptyCommand(c.name.clone()));
         }
     }
@@ -256,6 +319,30 @@ impl ServiceHandle {
         Ok(())
     }
 
+    /// Starts a rolling deployment of `td` (§4.2): new tasks are started first, within
+    /// `maximum_percent` of the desired count; once they are RUNNING (registered as targets),
+    /// old tasks are stopped (deregistered, drained for the deregistration delay, then sent
+    /// their stop signal) while at least `minimum_healthy_percent` stay RUNNING.
+    pub async fn update_task_definition(&self, td: TaskDefinition) -> Result<(), ServiceError> {
+        check_task_definition(&self.shared.config, &td)?;
+        preflight_docker(&self.shared.docker, &td).await?;
+        let label = format!("{}:{}", td.family, td.revision);
+        *lock(&self.shared.current) = Arc::new(td);
+        let id = deployment_id();
+        *lock(&self.shared.deployment) = id.clone();
+        self.shared.event(format!(
+            "(service {}) (deployment {id}) deployment started with task definition {label}.",
+            self.shared.config.name
+        ));
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// The task definition new tasks get.
+    pub fn task_definition(&self) -> TaskDefinition {
+        (*self.shared.current_td()).clone()
+    }
+
     /// Waits until the service has shut down: every task stopped, every interface deleted.
     pub async fn stopped(&self) {
         self.tracker.wait().await;
@@ -271,6 +358,11 @@ fn request_stop(entry: &mut TaskEntry, code: StopCode, reason: String) {
 impl Shared {
     pub(crate) fn lock_tasks(&self) -> MutexGuard<'_, Vec<TaskEntry>> {
         lock(&self.tasks)
+    }
+
+    /// The task definition new tasks get.
+    pub(crate) fn current_td(&self) -> Arc<TaskDefinition> {
+        lock(&self.current).clone()
     }
 
     /// Applies `f` to a task's snapshot, if the task is still in the table.
@@ -419,7 +511,11 @@ fn reconcile(
     throttle: &mut Throttle,
     steady: &mut bool,
 ) -> Option<Instant> {
+    let cfg = &shared.config;
     let desired = *shared.desired.borrow() as usize;
+    let current = shared.current_td();
+    let deployment = lock(&shared.deployment).clone();
+    let now = SystemTime::now();
     let mut tasks = shared.lock_tasks();
     throttle.observe(&tasks);
     prune_stopped(&mut tasks);
@@ -427,7 +523,99 @@ fn reconcile(
         .filter(|&i| tasks[i].info.desired_status == DesiredStatus::Running)
         .collect();
     let mut recheck = None;
-    if active.len() < desired {
+
+    // A task fails its health once UNHEALTHY past the grace period after RUNNING (§4.2, §4.5).
+    let ran = |t: &TaskEntry| {
+        t.info
+            .started_at
+            .and_then(|s| now.duration_since(s).ok())
+            .unwrap_or_default()
+    };
+    let failing = |t: &TaskEntry| {
+        t.info.health == HealthStatus::Unhealthy && ran(t) >= cfg.health_check_grace_period
+    };
+    for &i in &active {
+        let t = &tasks[i];
+        if t.info.health == HealthStatus::Unhealthy && !failing(t) {
+            let at = Instant::now() + (cfg.health_check_grace_period - ran(t));
+            recheck = Some(recheck.map_or(at, |r: Instant| r.min(at)));
+        }
+    }
+    // Tasks to replace: an older revision, or failing health. The rest are the deployment's.
+    let (fresh, stale): (Vec<usize>, Vec<usize>) = active
+        .iter()
+        .partition(|&&i| Arc::ptr_eq(&tasks[i].td, &current) && !failing(&tasks[i]));
+
+    if !stale.is_empty() {
+        *steady = false;
+        let max_total = desired * cfg.maximum_percent as usize / 100;
+        let min_healthy = (desired * cfg.minimum_healthy_percent as usize).div_ceil(100);
+        let room = max_total.saturating_sub(active.len());
+        let launches = desired.saturating_sub(fresh.len()).min(room);
+        if launches > 0 {
+            match throttle.not_before {
+                Some(at) if at > Instant::now() => recheck = Some(at),
+                _ => {
+                    let started: Vec<String> = (0..launches)
+                        .map(|_| launch(shared, tracker, &mut tasks))
+                        .collect();
+                    shared.event(format!(
+                        "(service {}) has started {} tasks: {}.",
+                        cfg.name,
+                        started.len(),
+                        task_list(&started)
+                    ));
+                }
+            }
+        }
+        let running = |t: &TaskEntry| t.info.last_status == TaskStatus::Running;
+        let fresh_running = fresh.iter().filter(|&&i| running(&tasks[i])).count();
+        let mut healthy_running = active
+            .iter()
+            .filter(|&&i| running(&tasks[i]) && !failing(&tasks[i]))
+            .count();
+        // Not yet running first (stopping them costs nothing), then failing ones, oldest first.
+        let mut order = stale.clone();
+        order.sort_by_key(|&i| (running(&tasks[i]), !failing(&tasks[i])));
+        let mut stopped = Vec::new();
+        for i in order {
+            let t = &tasks[i];
+            let reason = if !running(t) {
+                Some(format!(
+                    "Scaling activity initiated by (deployment {deployment})"
+                ))
+            } else if failing(t) {
+                // Replacement first; with no room for one, stop it anyway (§4.5).
+                (fresh_running >= desired || room == 0)
+                    .then(|| "Task failed container health checks".to_owned())
+            } else if healthy_running > min_healthy {
+                healthy_running -= 1;
+                Some(format!(
+                    "Scaling activity initiated by (deployment {deployment})"
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                if failing(t) {
+                    shared.event(format!(
+                        "(service {}) (task {}) failed container health checks.",
+                        cfg.name, t.info.task_id
+                    ));
+                }
+                request_stop(&mut tasks[i], StopCode::ServiceSchedulerInitiated, reason);
+                stopped.push(tasks[i].info.task_id.clone());
+            }
+        }
+        if !stopped.is_empty() {
+            shared.event(format!(
+                "(service {}) has stopped {} running tasks: {}.",
+                cfg.name,
+                stopped.len(),
+                task_list(&stopped)
+            ));
+        }
+    } else if active.len() < desired {
         *steady = false;
         match throttle.not_before {
             Some(at) if at > Instant::now() => recheck = Some(at),
@@ -437,7 +625,7 @@ fn reconcile(
                     .collect();
                 shared.event(format!(
                     "(service {}) has started {} tasks: {}.",
-                    shared.config.name,
+                    cfg.name,
                     started.len(),
                     task_list(&started)
                 ));
@@ -451,13 +639,13 @@ fn reconcile(
             request_stop(
                 &mut tasks[i],
                 StopCode::ServiceSchedulerInitiated,
-                "Scaling activity initiated by (deployment ecs-svc)".into(),
+                format!("Scaling activity initiated by (deployment {deployment})"),
             );
             stopped.push(tasks[i].info.task_id.clone());
         }
         shared.event(format!(
             "(service {}) has stopped {} running tasks: {}.",
-            shared.config.name,
+            cfg.name,
             stopped.len(),
             task_list(&stopped)
         ));
@@ -471,7 +659,7 @@ fn reconcile(
             drop(tasks);
             shared.event(format!(
                 "(service {}) has reached a steady state.",
-                shared.config.name
+                cfg.name
             ));
         }
     }
@@ -509,7 +697,8 @@ fn launch(shared: &Arc<Shared>, tracker: &TaskTracker, tasks: &mut Vec<TaskEntry
     let subnet = pick_subnet(&shared.config.subnets, tasks);
     let task_id = new_task_id();
     let stop = shared.shutdown.child_token();
-    let td = &shared.config.task_definition;
+    let current = shared.current_td();
+    let td = &*current;
     let info = TaskInfo {
         task_id: task_id.clone(),
         task_arn: shared.task_arn(&task_id),
@@ -533,9 +722,11 @@ fn launch(shared: &Arc<Shared>, tracker: &TaskTracker, tasks: &mut Vec<TaskEntry
         info,
         stop: stop.clone(),
         stop_request: None,
+        td: current.clone(),
     });
     let span = tracing::info_span!("task", service = %shared.config.name, task = %&task_id[..8]);
-    tracker.spawn(task::run(shared.clone(), task_id.clone(), subnet, stop).instrument(span));
+    tracker
+        .spawn(task::run(shared.clone(), task_id.clone(), subnet, stop, current).instrument(span));
     task_id
 }
 

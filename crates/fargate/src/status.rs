@@ -211,6 +211,8 @@ pub struct ContainerInfo {
     pub pid: Option<u32>,
     /// The exit code, once exited (128 + signal for a signalled process, as Docker reports).
     pub exit_code: Option<i32>,
+    /// Container health: `UNKNOWN` without a health check or while being evaluated.
+    pub health: HealthStatus,
 }
 
 /// One line of a service's event log, in ECS's words.

@@ -1,16 +1,21 @@
 //! One task's lifecycle (§4.3): interface, containers, target registration, stop, cleanup.
 
 use crate::apps::{TaskIdentity, serve_builtin};
-use crate::config::{ContainerSpec, Run, TaskDefinition};
+use crate::config::{Condition, ContainerSpec, Run, TaskDefinition};
+use crate::docker::{CreateSpec, Docker};
+use crate::health::{self, Probe};
+use crate::logs::LogSink;
 use crate::process::{Launch, ProcessContainer};
 use crate::service::Shared;
-use crate::status::{ContainerInfo, ContainerStatus, StopCode, TaskStatus};
+use crate::status::{ContainerInfo, ContainerStatus, HealthStatus, StopCode, TaskStatus};
 use airlock_net::{Framing, Interface, Registration};
+use serde_json::json;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,6 +38,7 @@ pub(crate) fn initial_containers(td: &TaskDefinition, task_id: &str) -> Vec<Cont
             host_port: None,
             pid: None,
             exit_code: None,
+            health: HealthStatus::Unknown,
         })
         .collect()
 }
@@ -54,13 +60,15 @@ fn image_of(c: &ContainerSpec) -> String {
             "command:{}",
             argv.first().map(String::as_str).unwrap_or_default()
         ),
+        Run::Image { image, .. } => image.clone(),
     }
 }
 
 /// A started container.
 struct Container {
     index: usize,
-    host_port: Option<u16>,
+    /// `(container_port, loopback host_port)` of every port mapping.
+    ports: Vec<(u16, u16)>,
     runtime: Runtime,
 }
 
@@ -70,11 +78,20 @@ enum Runtime {
         tracker: TaskTracker,
     },
     Process(ProcessContainer),
+    Docker {
+        docker: Docker,
+        id: String,
+        exited: watch::Receiver<Option<i32>>,
+    },
 }
 
 impl Container {
-    /// Stops the container (SIGTERM then SIGKILL for processes; graceful close for built-ins)
-    /// and returns its exit code.
+    fn host_port(&self) -> Option<u16> {
+        self.ports.first().map(|(_, h)| *h)
+    }
+
+    /// Stops the container (SIGTERM then SIGKILL for processes and images; graceful close for
+    /// built-ins) and returns its exit code. An image's container is removed afterwards.
     async fn stop(&mut self, timeout: Duration) -> i32 {
         match &mut self.runtime {
             Runtime::Builtin { stop, tracker } => {
@@ -85,6 +102,19 @@ impl Container {
                 0
             }
             Runtime::Process(p) => p.stop(timeout).await,
+            Runtime::Docker { docker, id, exited } => {
+                if exited.borrow().is_none() {
+                    docker.stop(id, timeout).await;
+                }
+                let code =
+                    tokio::time::timeout(Duration::from_secs(5), exited.wait_for(|c| c.is_some()))
+                        .await
+                        .ok()
+                        .and_then(|r| r.ok().and_then(|c| *c))
+                        .unwrap_or(-1);
+                docker.remove(id).await;
+                code
+            }
         }
     }
 }
@@ -97,13 +127,162 @@ struct Ending {
     drain: bool,
 }
 
-/// Runs one task from PROVISIONING to STOPPED. The scheduler is woken when it reaches RUNNING
-/// and when it stops.
+/// What the task knows of each container, for `dependsOn` and task health.
+#[derive(Clone, Copy, Default)]
+struct Progress {
+    started: bool,
+    exit: Option<i32>,
+    health: Option<HealthStatus>,
+}
+
+/// The task's view of its containers, updated from their exit and health events.
+struct Tracker<'a> {
+    shared: &'a Shared,
+    task_id: &'a str,
+    td: &'a TaskDefinition,
+    progress: Vec<Progress>,
+}
+
+impl Tracker<'_> {
+    /// Records an exit; the ending if the container was essential.
+    fn exited(&mut self, index: usize, code: i32, running: bool) -> Option<Ending> {
+        mark_exited(self.shared, self.task_id, index, code);
+        self.progress[index].exit = Some(code);
+        let spec = &self.td.containers[index];
+        spec.essential.then(|| Ending {
+            code: StopCode::EssentialContainerExited,
+            reason: if running {
+                "Essential container in task exited".to_owned()
+            } else {
+                format!(
+                    "Essential container in task exited: {} exited with code {code} before accepting connections",
+                    spec.name
+                )
+            },
+            drain: false,
+        })
+    }
+
+    /// Records a container's health and recomputes the task's (§4.1: essential containers only;
+    /// UNHEALTHY over UNKNOWN over HEALTHY).
+    fn health(&mut self, index: usize, status: HealthStatus) {
+        self.progress[index].health = Some(status);
+        let task_health = task_health(self.td, &self.progress);
+        self.shared.update(self.task_id, |info| {
+            info.containers[index].health = status;
+            info.health = task_health;
+        });
+        if status == HealthStatus::Unhealthy {
+            tracing::warn!(target: "airlock::ecs", task = %self.task_id, container = %self.td.containers[index].name, "container health check failed: UNHEALTHY");
+        }
+        self.shared.wake.notify_one();
+    }
+
+    /// Whether container `index`'s `dependsOn` conditions hold: `Ok(true)` to start, `Ok(false)`
+    /// to keep waiting, `Err` when one can no longer hold.
+    fn dependencies(&self, index: usize) -> Result<bool, String> {
+        let mut ready = true;
+        for dep in &self.td.containers[index].depends_on {
+            let Some(d) = self
+                .td
+                .containers
+                .iter()
+                .position(|c| c.name == dep.container)
+            else {
+                return Err(format!(
+                    "dependency container {} does not exist",
+                    dep.container
+                ));
+            };
+            let p = self.progress[d];
+            let holds = match dep.condition {
+                Condition::Start => p.started,
+                Condition::Complete => p.exit.is_some(),
+                Condition::Success => match p.exit {
+                    Some(0) => true,
+                    Some(code) => {
+                        return Err(format!(
+                            "dependency container {} exited with code {code}; condition SUCCESS",
+                            dep.container
+                        ));
+                    }
+                    None => false,
+                },
+                Condition::Healthy => match p.health {
+                    Some(HealthStatus::Healthy) => true,
+                    Some(HealthStatus::Unhealthy) => {
+                        return Err(format!(
+                            "dependency container {} is UNHEALTHY; condition HEALTHY",
+                            dep.container
+                        ));
+                    }
+                    _ if p.exit.is_some() => {
+                        return Err(format!(
+                            "dependency container {} exited before becoming HEALTHY",
+                            dep.container
+                        ));
+                    }
+                    _ => false,
+                },
+            };
+            ready &= holds;
+        }
+        Ok(ready)
+    }
+}
+
+fn task_health(td: &TaskDefinition, progress: &[Progress]) -> HealthStatus {
+    let essential = td
+        .containers
+        .iter()
+        .zip(progress)
+        .filter(|(c, _)| c.essential)
+        .map(|(c, p)| match (&c.health_check, p.health) {
+            (None, _) | (Some(_), None) => HealthStatus::Unknown,
+            (Some(_), Some(h)) => h,
+        });
+    let mut task = HealthStatus::Healthy;
+    for h in essential {
+        match h {
+            HealthStatus::Unhealthy => return HealthStatus::Unhealthy,
+            HealthStatus::Unknown => task = HealthStatus::Unknown,
+            HealthStatus::Healthy => {}
+        }
+    }
+    task
+}
+
+/// Containers in an order where every `dependsOn` target comes first (validation refuses cycles;
+/// a cycle here falls back to definition order).
+fn start_order(td: &TaskDefinition) -> Vec<usize> {
+    let n = td.containers.len();
+    let mut order = Vec::with_capacity(n);
+    let mut placed = vec![false; n];
+    while order.len() < n {
+        let next = (0..n).find(|&i| {
+            !placed[i]
+                && td.containers[i].depends_on.iter().all(|d| {
+                    td.containers
+                        .iter()
+                        .position(|c| c.name == d.container)
+                        .is_none_or(|j| placed[j] || j == i)
+                })
+        });
+        let i = next.unwrap_or_else(|| (0..n).find(|&i| !placed[i]).unwrap_or(0));
+        placed[i] = true;
+        order.push(i);
+    }
+    order
+}
+
+/// Runs one task from PROVISIONING to STOPPED. The scheduler is woken when it reaches RUNNING,
+/// when its health changes and when it stops.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     task_id: String,
     subnet: String,
     stop: CancellationToken,
+    td: Arc<TaskDefinition>,
 ) {
     let cfg = &shared.config;
     let description = format!(
@@ -138,22 +317,76 @@ pub(crate) async fn run(
     });
 
     let (exits_tx, mut exits) = mpsc::unbounded_channel();
-    let mut containers = Vec::new();
+    let (health_tx, mut health) = mpsc::unbounded_channel();
+    // Health checks stop before the containers do, so a stopping container is not judged.
+    let checks = CancellationToken::new();
+    let _checks_guard = checks.clone().drop_guard();
+    let mut containers: Vec<Container> = Vec::new();
     let mut registrations: Vec<Registration> = Vec::new();
     let mut target: Option<SocketAddr> = None;
+    let mut tracker = Tracker {
+        shared: &shared,
+        task_id: &task_id,
+        td: &td,
+        progress: vec![Progress::default(); td.containers.len()],
+    };
 
     let ending = 'life: {
-        for (index, spec) in cfg.task_definition.containers.iter().enumerate() {
-            match start_container(&shared, &task_id, &iface, index, spec, &exits_tx).await {
-                Ok(c) => {
+        for index in start_order(&td) {
+            let spec = &td.containers[index];
+            let deadline = Instant::now() + spec.start_timeout;
+            loop {
+                match tracker.dependencies(index) {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(reason) => {
+                        break 'life Ending {
+                            code: StopCode::TaskFailedToStart,
+                            reason: format!("CannotStartContainerError: {}: {reason}", spec.name),
+                            drain: false,
+                        };
+                    }
+                }
+                tokio::select! {
+                    Some((i, code)) = exits.recv() => if let Some(end) = tracker.exited(i, code, false) {
+                        break 'life end;
+                    },
+                    Some((i, h)) = health.recv() => tracker.health(i, h),
+                    _ = tokio::time::sleep_until(deadline) => break 'life Ending {
+                        code: StopCode::TaskFailedToStart,
+                        reason: format!(
+                            "CannotStartContainerError: {}: dependencies not met within startTimeout {:?}",
+                            spec.name, spec.start_timeout
+                        ),
+                        drain: false,
+                    },
+                    _ = stop.cancelled() => break 'life requested(&shared, &task_id),
+                }
+            }
+            let started = tokio::select! {
+                r = start_container(&shared, &task_id, &iface, index, spec, &exits_tx) => r,
+                _ = stop.cancelled() => break 'life requested(&shared, &task_id),
+            };
+            match started {
+                Ok((c, probe)) => {
                     shared.update(&task_id, |info| {
                         let ci = &mut info.containers[index];
                         ci.last_status = ContainerStatus::Running;
-                        ci.host_port = c.host_port;
+                        ci.host_port = c.host_port();
                         if let Runtime::Process(p) = &c.runtime {
                             ci.pid = p.pid();
                         }
                     });
+                    tracker.progress[index].started = true;
+                    if let Some(check) = &spec.health_check {
+                        tokio::spawn(health::monitor(
+                            check.clone(),
+                            probe,
+                            index,
+                            health_tx.clone(),
+                            checks.clone(),
+                        ));
+                    }
                     containers.push(c);
                 }
                 Err(reason) => {
@@ -167,52 +400,43 @@ pub(crate) async fn run(
         }
 
         for c in &containers {
-            let spec = &cfg.task_definition.containers[c.index];
-            let Some(port) = c.host_port else { continue };
-            let deadline = Instant::now() + spec.start_timeout;
-            let ready = wait_ready(port, deadline);
-            tokio::pin!(ready);
-            loop {
-                tokio::select! {
-                    ready = &mut ready => if ready {
-                        break;
-                    } else {
-                        break 'life Ending {
-                            code: StopCode::TaskFailedToStart,
-                            reason: format!(
-                                "Container {} did not accept connections on its port within {:?}",
-                                spec.name, spec.start_timeout
-                            ),
-                            drain: false,
-                        };
-                    },
-                    Some((index, code)) = exits.recv() => {
-                        mark_exited(&shared, &task_id, index, code);
-                        let exited = &cfg.task_definition.containers[index];
-                        if exited.essential {
+            let spec = &td.containers[c.index];
+            let proxied = matches!(c.runtime, Runtime::Docker { .. });
+            for &(_, port) in &c.ports {
+                if tracker.progress[c.index].exit.is_some() {
+                    break;
+                }
+                let deadline = Instant::now() + spec.start_timeout;
+                let ready = wait_ready(port, deadline, proxied);
+                tokio::pin!(ready);
+                loop {
+                    tokio::select! {
+                        ready = &mut ready => if ready {
+                            break;
+                        } else {
                             break 'life Ending {
-                                code: StopCode::EssentialContainerExited,
+                                code: StopCode::TaskFailedToStart,
                                 reason: format!(
-                                    "Essential container in task exited: {} exited with code {code} before accepting connections",
-                                    exited.name
+                                    "Container {} did not accept connections on its port within {:?}",
+                                    spec.name, spec.start_timeout
                                 ),
                                 drain: false,
                             };
-                        }
+                        },
+                        Some((index, code)) = exits.recv() => if let Some(end) = tracker.exited(index, code, false) {
+                            break 'life end;
+                        },
+                        Some((i, h)) = health.recv() => tracker.health(i, h),
+                        _ = stop.cancelled() => break 'life requested(&shared, &task_id),
                     }
-                    _ = stop.cancelled() => break 'life requested(&shared, &task_id),
                 }
             }
         }
 
         shared.set_status(&task_id, TaskStatus::Activating);
         for c in &containers {
-            let spec = &cfg.task_definition.containers[c.index];
-            let Some(host_port) = c.host_port else {
-                continue;
-            };
-            for &port in &spec.port_mappings {
-                let private = SocketAddrV4::new(iface.ip(), port);
+            for &(container_port, host_port) in &c.ports {
+                let private = SocketAddrV4::new(iface.ip(), container_port);
                 let backend = SocketAddr::from((Ipv4Addr::LOCALHOST, host_port));
                 match shared.network.register(private, backend, Framing::Plain) {
                     Ok(r) => registrations.push(r),
@@ -234,10 +458,12 @@ pub(crate) async fn run(
             });
             target = Some(addr);
         }
+        let task_health = task_health(&td, &tracker.progress);
         shared.update(&task_id, |info| {
             info.last_status = TaskStatus::Running;
             info.started_at = Some(SystemTime::now());
             info.host_port = lb_host_port(cfg, &info.containers);
+            info.health = task_health;
         });
         shared.wake.notify_one();
         tracing::info!(target: "airlock::ecs", service = %cfg.name, task = %task_id, ip = %iface.ip(), "task RUNNING");
@@ -245,20 +471,14 @@ pub(crate) async fn run(
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break 'life requested(&shared, &task_id),
-                Some((index, code)) = exits.recv() => {
-                    mark_exited(&shared, &task_id, index, code);
-                    let spec = &cfg.task_definition.containers[index];
-                    if spec.essential {
-                        break 'life Ending {
-                            code: StopCode::EssentialContainerExited,
-                            reason: "Essential container in task exited".to_owned(),
-                            drain: false,
-                        };
-                    }
-                }
+                Some((index, code)) = exits.recv() => if let Some(end) = tracker.exited(index, code, true) {
+                    break 'life end;
+                },
+                Some((i, h)) = health.recv() => tracker.health(i, h),
             }
         }
     };
+    checks.cancel();
 
     shared.update(&task_id, |info| {
         info.stop_code = Some(ending.code);
@@ -282,7 +502,7 @@ pub(crate) async fn run(
     shared.set_status(&task_id, TaskStatus::Stopping);
     // Shutdown order is the reverse of the start order (§4.1 dependsOn).
     for c in containers.iter_mut().rev() {
-        let timeout = cfg.task_definition.containers[c.index].stop_timeout;
+        let timeout = td.containers[c.index].stop_timeout;
         let code = c.stop(timeout).await;
         let index = c.index;
         shared.update(&task_id, |info| {
@@ -362,8 +582,39 @@ fn lb_host_port(cfg: &crate::config::ServiceConfig, containers: &[ContainerInfo]
     }
 }
 
-/// Starts one container. Every container that maps a port gets its own free loopback port; all
-/// its container ports are served from it.
+/// The environment ECS gives every container (§4.6), then the task definition's.
+fn ecs_env(
+    shared: &Shared,
+    task_id: &str,
+    index: usize,
+    spec: &ContainerSpec,
+) -> Vec<(String, String)> {
+    let cfg = &shared.config;
+    let docker_id = docker_id(task_id, index);
+    let mut env = vec![
+        ("AWS_REGION".to_owned(), cfg.region.clone()),
+        ("AWS_DEFAULT_REGION".to_owned(), cfg.region.clone()),
+        ("AWS_EXECUTION_ENV".to_owned(), "AWS_ECS_FARGATE".to_owned()),
+        (
+            "ECS_CONTAINER_METADATA_URI_V4".to_owned(),
+            format!("{}/v4/{docker_id}", shared.metadata_base),
+        ),
+        (
+            "ECS_CONTAINER_METADATA_URI".to_owned(),
+            format!("{}/v3/{docker_id}", shared.metadata_base),
+        ),
+        (
+            "ECS_AGENT_URI".to_owned(),
+            format!("{}/api/{docker_id}", shared.metadata_base),
+        ),
+    ];
+    env.extend(spec.environment.iter().cloned());
+    env
+}
+
+/// Starts one container, and says where its health check runs. Every container that maps a
+/// port gets its own free loopback port (one per mapping for images); all its container ports
+/// are served from it.
 async fn start_container(
     shared: &Shared,
     task_id: &str,
@@ -371,8 +622,9 @@ async fn start_container(
     index: usize,
     spec: &ContainerSpec,
     exits: &mpsc::UnboundedSender<(usize, i32)>,
-) -> Result<Container, String> {
+) -> Result<(Container, Probe), String> {
     let cfg = &shared.config;
+    let sink = LogSink::open(cfg, task_id, &spec.name, spec.awslogs.as_ref());
     match &spec.run {
         Run::Builtin(app) => {
             let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -395,11 +647,19 @@ async fn start_container(
                 stop.clone(),
                 tracker.clone(),
             ));
-            Ok(Container {
-                index,
-                host_port: (!spec.port_mappings.is_empty()).then_some(port),
-                runtime: Runtime::Builtin { stop, tracker },
-            })
+            let mut env = ecs_env(shared, task_id, index, spec);
+            env.push(("PORT".to_owned(), port.to_string()));
+            Ok((
+                Container {
+                    index,
+                    ports: spec.port_mappings.iter().map(|&p| (p, port)).collect(),
+                    runtime: Runtime::Builtin { stop, tracker },
+                },
+                Probe::Local {
+                    env,
+                    working_directory: None,
+                },
+            ))
         }
         Run::Command {
             argv,
@@ -415,30 +675,15 @@ async fn start_container(
                         .map_err(|e| format!("finding a free loopback port: {e}"))?,
                 )
             };
-            let docker_id = docker_id(task_id, index);
-            let metadata_v4 = format!("{}/v4/{docker_id}", shared.metadata_base);
-            let metadata_v3 = format!("{}/v3/{docker_id}", shared.metadata_base);
-            let mut env = vec![
-                ("AWS_REGION".to_owned(), cfg.region.clone()),
-                ("AWS_DEFAULT_REGION".to_owned(), cfg.region.clone()),
-                ("AWS_EXECUTION_ENV".to_owned(), "AWS_ECS_FARGATE".to_owned()),
-                ("ECS_CONTAINER_METADATA_URI_V4".to_owned(), metadata_v4),
-                ("ECS_CONTAINER_METADATA_URI".to_owned(), metadata_v3),
-                (
-                    "ECS_AGENT_URI".to_owned(),
-                    format!("{}/api/{docker_id}", shared.metadata_base),
-                ),
-            ];
-            env.extend(spec.environment.iter().cloned());
+            let mut env = ecs_env(shared, task_id, index, spec);
             if let Some(port) = host_port {
                 env.push((port_env_var.clone(), port.to_string()));
             }
-            let short = &task_id[..8.min(task_id.len())];
             let process = ProcessContainer::spawn(Launch {
                 argv,
                 working_directory: working_directory.as_deref(),
-                env,
-                log_prefix: format!("{}/{short} {}", cfg.name, spec.name),
+                env: env.clone(),
+                sink,
                 index,
                 exits: exits.clone(),
             })
@@ -448,11 +693,105 @@ async fn start_container(
                     argv.first().map(String::as_str).unwrap_or_default()
                 )
             })?;
-            Ok(Container {
-                index,
-                host_port,
-                runtime: Runtime::Process(process),
-            })
+            Ok((
+                Container {
+                    index,
+                    ports: host_port
+                        .map(|h| spec.port_mappings.iter().map(|&p| (p, h)).collect())
+                        .unwrap_or_default(),
+                    runtime: Runtime::Process(process),
+                },
+                Probe::Local {
+                    env,
+                    working_directory: working_directory.clone(),
+                },
+            ))
+        }
+        Run::Image {
+            image,
+            entry_point,
+            command,
+            working_directory,
+        } => {
+            let docker = shared.docker.clone();
+            let no_engine = |e: &dyn std::fmt::Display| {
+                format!(
+                    "{e} (hint: start Docker or set DOCKER_HOST, or map image {image:?} of container {:?} to a builtin app or a command with image_map in the stack file)",
+                    spec.name
+                )
+            };
+            match docker.has_image(image).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(format!(
+                        "CannotPullContainerError: image {image:?} is not in the local Docker engine and airlock does not pull (hint: docker pull or docker build it, or redirect it with image_map)"
+                    ));
+                }
+                Err(e) => return Err(no_engine(&e)),
+            }
+            let env = ecs_env(shared, task_id, index, spec);
+            let td_labels = json!({
+                "com.amazonaws.ecs.cluster": shared.cluster_arn(),
+                "com.amazonaws.ecs.container-name": spec.name,
+                "com.amazonaws.ecs.task-arn": shared.task_arn(task_id),
+                "airlock.service": cfg.name,
+            });
+            let name = format!(
+                "airlock-{}-{}-{}",
+                cfg.name,
+                &task_id[..8.min(task_id.len())],
+                spec.name
+            );
+            let started = docker
+                .run(CreateSpec {
+                    name: &name,
+                    image,
+                    entry_point: entry_point.as_deref(),
+                    command: command.as_deref(),
+                    working_directory: working_directory.as_deref(),
+                    env: &env,
+                    ports: &spec.port_mappings,
+                    labels: td_labels,
+                    stop_timeout: spec.stop_timeout,
+                })
+                .await
+                .map_err(|e| no_engine(&e))?;
+            let (tx, exited) = watch::channel(None);
+            let logs = tokio::spawn({
+                let docker = docker.clone();
+                let id = started.id.clone();
+                let sink = sink.clone();
+                async move { docker.follow_logs(&id, sink).await }
+            });
+            {
+                let docker = docker.clone();
+                let id = started.id.clone();
+                let exits = exits.clone();
+                let prefix = sink.prefix().to_owned();
+                tokio::spawn(async move {
+                    let code = docker.wait(&id).await.unwrap_or(-1);
+                    // Report the exit once the output is in the log (see process.rs).
+                    let _ = tokio::time::timeout(Duration::from_secs(1), logs).await;
+                    tracing::info!(target: "airlock::task", "{prefix} exited with code {code}");
+                    let _ = tx.send(Some(code));
+                    let _ = exits.send((index, code));
+                });
+            }
+            Ok((
+                Container {
+                    index,
+                    ports: started.ports,
+                    runtime: Runtime::Docker {
+                        docker: docker.clone(),
+                        id: started.id.clone(),
+                        exited,
+                    },
+                },
+                Probe::Docker {
+                    docker,
+                    id: started.id,
+                },
+            ))
         }
     }
 }
@@ -465,14 +804,28 @@ async fn free_port() -> std::io::Result<u16> {
 }
 
 /// Polls until the port accepts TCP, with a short growing backoff. False at the deadline.
-async fn wait_ready(port: u16, deadline: Instant) -> bool {
+///
+/// Docker's port proxy accepts on the host port before the container listens, and closes the
+/// connection when the container refuses it; for `proxied` ports, ready means a connection that
+/// stays open for a moment.
+async fn wait_ready(port: u16, deadline: Instant, proxied: bool) -> bool {
     let mut pause = READY_POLL_FIRST;
     loop {
         let attempt =
             tokio::time::timeout_at(deadline, TcpStream::connect((Ipv4Addr::LOCALHOST, port)))
                 .await;
         match attempt {
-            Ok(Ok(_)) => return true,
+            Ok(Ok(mut stream)) => {
+                if !proxied {
+                    return true;
+                }
+                let mut byte = [0u8; 1];
+                match tokio::time::timeout(PROXY_SETTLE, stream.read(&mut byte)).await {
+                    // Still open, or the server spoke first: something listens behind the proxy.
+                    Err(_) | Ok(Ok(1..)) => return true,
+                    Ok(_) => {}
+                }
+            }
             Ok(Err(_)) => {}
             Err(_) => return false,
         }
@@ -483,3 +836,6 @@ async fn wait_ready(port: u16, deadline: Instant) -> bool {
         pause = (pause * 2).min(READY_POLL_MAX);
     }
 }
+
+/// How long a connection through Docker's port proxy must stay open to count as accepted.
+const PROXY_SETTLE: Duration = Duration::from_millis(150);

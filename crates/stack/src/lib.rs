@@ -23,10 +23,15 @@
 //! Architecture invariant: this is the only crate that knows both the stack file's types and the
 //! components. Components get plain configs, connectors and live target sets from here.
 
+mod admin;
+mod auth;
+pub mod client;
+mod explain;
 mod ids;
 mod wiring;
 
 pub use airlock_pki::TokenRequest;
+pub use explain::Explanation;
 
 use airlock_net::Network;
 use std::collections::BTreeMap;
@@ -48,6 +53,12 @@ pub struct Ports {
     pub dns: u16,
     /// The VPC link endpoint's port (the first link; further links get free ports).
     pub vpc_link: u16,
+    /// The admin endpoint's port (HTTP, JSON).
+    pub admin: u16,
+    /// The `internet` vantage point (SOCKS5 and HTTP CONNECT): stands on the public internet.
+    pub socks_internet: u16,
+    /// The `vpc` vantage point (SOCKS5 and HTTP CONNECT): stands on an interface in the VPC.
+    pub socks_vpc: u16,
 }
 
 impl Ports {
@@ -56,12 +67,18 @@ impl Ports {
         gateway: 4443,
         dns: 4053,
         vpc_link: 4444,
+        admin: 4480,
+        socks_internet: 4080,
+        socks_vpc: 4081,
     };
     /// Every listener on a free port.
     pub const EPHEMERAL: Ports = Ports {
         gateway: 0,
         dns: 0,
         vpc_link: 0,
+        admin: 0,
+        socks_internet: 0,
+        socks_vpc: 0,
     };
 }
 
@@ -72,6 +89,20 @@ pub struct Options {
     pub state_dir: PathBuf,
     /// Host ports.
     pub ports: Ports,
+    /// How long a VPC link waits for a TCP connection into the VPC before the gateway answers
+    /// 500 (a security group drops the connection silently). Default 10 s.
+    pub vpc_link_connect_timeout: Duration,
+}
+
+impl Options {
+    /// Options with the default ports and timeouts, keeping state in `state_dir`.
+    pub fn new(state_dir: impl Into<PathBuf>) -> Options {
+        Options {
+            state_dir: state_dir.into(),
+            ports: Ports::DEFAULT,
+            vpc_link_connect_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Errors starting a stack.
@@ -129,6 +160,12 @@ pub struct Endpoints {
     pub gateway: SocketAddr,
     /// The DNS server (UDP and TCP), public view.
     pub dns: SocketAddr,
+    /// The admin endpoint (HTTP, JSON): `/status`, `/token`, `/tasks`, …
+    pub admin: SocketAddr,
+    /// The `internet` vantage point (SOCKS5 / HTTP CONNECT proxy).
+    pub socks_internet: SocketAddr,
+    /// The `vpc` vantage point, when the stack declares one.
+    pub socks_vpc: Option<SocketAddr>,
     /// VPC link endpoints by link name (mutual TLS; only the gateway's certificate is admitted).
     pub vpc_links: BTreeMap<String, SocketAddr>,
     /// The TLS server name of each VPC link endpoint's certificate, by link name.
@@ -151,6 +188,9 @@ impl Endpoints {
         serde_json::json!({
             "gateway": self.gateway.to_string(),
             "dns": self.dns.to_string(),
+            "admin": self.admin.to_string(),
+            "socks_internet": self.socks_internet.to_string(),
+            "socks_vpc": self.socks_vpc.map(|a| a.to_string()),
             "vpc_link": self.vpc_links.values().next().map(ToString::to_string),
             "vpc_links": self.vpc_links.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<BTreeMap<_, _>>(),
             "ca_cert": self.ca_cert.display().to_string(),
@@ -169,11 +209,9 @@ pub struct RunningStack {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     ca: airlock_pki::Ca,
-    issuer: airlock_pki::Issuer,
-    network: Network,
     summary: wiring::Summary,
-    /// Keeps private addresses and services alive for the stack's lifetime.
-    _keep: wiring::Keep,
+    /// Everything that lives as long as the stack (shared with the admin endpoint).
+    state: std::sync::Arc<wiring::Keep>,
     /// A temporary state directory, removed on drop (only for [`RunningStack::start_default`]).
     _temp_dir: Option<tempfile::TempDir>,
 }
@@ -196,14 +234,29 @@ impl RunningStack {
 
     /// Starts `stack` on free ports with a fresh CA and issuer in a temporary state directory.
     pub async fn start_ephemeral(stack: airlock_config::Stack) -> Result<RunningStack, StackError> {
+        RunningStack::start_ephemeral_with(stack, |_| {}).await
+    }
+
+    /// Like [`RunningStack::start_default`], with options adjusted by `adjust` (the state
+    /// directory and ports are already set to a temporary directory and free ports).
+    pub async fn start_default_with(
+        adjust: impl FnOnce(&mut Options),
+    ) -> Result<RunningStack, StackError> {
+        RunningStack::start_ephemeral_with(airlock_config::default_stack(), adjust).await
+    }
+
+    /// Like [`RunningStack::start_ephemeral`], with options adjusted by `adjust`.
+    pub async fn start_ephemeral_with(
+        stack: airlock_config::Stack,
+        adjust: impl FnOnce(&mut Options),
+    ) -> Result<RunningStack, StackError> {
         let dir = tempfile::Builder::new()
             .prefix("airlock-")
             .tempdir()
             .map_err(StackError::TempDir)?;
-        let options = Options {
-            state_dir: dir.path().to_owned(),
-            ports: Ports::EPHEMERAL,
-        };
+        let mut options = Options::new(dir.path());
+        options.ports = Ports::EPHEMERAL;
+        adjust(&mut options);
         wiring::start(stack, options, Some(dir)).await
     }
 
@@ -229,15 +282,18 @@ impl RunningStack {
 
     /// The emulated network (interfaces, security groups, reachability).
     pub fn network(&self) -> &Network {
-        &self.network
+        &self.state.network
     }
 
     /// Mints a token from the local issuer.
     pub fn mint_token(&self, request: &TokenRequest) -> Result<String, StackError> {
-        self.issuer.mint(request).map_err(|e| StackError::Resource {
-            resource: "local issuer".to_owned(),
-            message: e.to_string(),
-        })
+        self.state
+            .issuer
+            .mint(request)
+            .map_err(|e| StackError::Resource {
+                resource: "local issuer".to_owned(),
+                message: e.to_string(),
+            })
     }
 
     /// A token for the first JWT authorizer's first audience, valid for an hour, with `scopes`.
@@ -247,9 +303,17 @@ impl RunningStack {
         self.mint_token(&req)
     }
 
+    /// Explains whether `from` (`internet`, `vpc`, `eni-…`, an IP, `service:NAME`,
+    /// `vpc-link:NAME`, `alb:NAME`) can open a TCP connection to `to` (`NAME:PORT` or
+    /// `ADDRESS:PORT`), hop by hop, like AWS's Reachability Analyzer.
+    pub fn explain(&self, from: &str, to: &str) -> Result<Explanation, String> {
+        let from = explain::parse_from(&self.state, from)?;
+        Ok(explain::explain(&self.state, &from, to))
+    }
+
     /// The private IPs of each service's running tasks, by service name.
     pub fn task_ips(&self) -> BTreeMap<String, Vec<std::net::Ipv4Addr>> {
-        self._keep.task_ips()
+        self.state.task_ips()
     }
 
     /// What `airlock up` prints once serving: endpoints and two `curl` commands that work.

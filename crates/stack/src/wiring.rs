@@ -14,9 +14,6 @@ use tokio_util::task::TaskTracker;
 
 /// The gateway's public address. Exists only inside airlock (a documentation range, RFC 5737).
 pub(crate) const GATEWAY_PUBLIC_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
-/// How long the VPC link's far side waits for a TCP connection into the VPC. A connection
-/// dropped by a security group fails after this, and the gateway answers 500 (spec §4.5).
-const LINK_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long start-up waits for a service's tasks to be registered.
 const TASKS_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -36,11 +33,21 @@ impl Summary {
     }
 }
 
-/// Things that must live as long as the stack.
+/// The running stack's parts that live as long as it does; the admin endpoint reads them.
 pub(crate) struct Keep {
-    _registrations: Vec<Registration>,
-    services: Vec<airlock_fargate::ServiceHandle>,
-    _link_states: Vec<tokio::sync::watch::Sender<airlock_vpclink::LinkState>>,
+    pub _registrations: Vec<Registration>,
+    pub services: Vec<airlock_fargate::ServiceHandle>,
+    /// Each VPC link's state, by link name.
+    pub links: Vec<(
+        String,
+        tokio::sync::watch::Sender<airlock_vpclink::LinkState>,
+    )>,
+    pub network: Network,
+    pub dns: airlock_dns::DnsHandle,
+    pub issuer: airlock_pki::Issuer,
+    pub target_groups: BTreeMap<String, airlock_alb::TargetGroup>,
+    /// The `vpc` vantage point's interface.
+    pub vantage: Option<Interface>,
 }
 
 impl Keep {
@@ -140,7 +147,7 @@ pub(crate) async fn start(
     let mut targets_by_group: HashMap<String, Vec<tokio::sync::watch::Receiver<Vec<SocketAddr>>>> =
         HashMap::new();
     for svc in &stack.services {
-        let config = service_config(&stack, svc)?;
+        let config = service_config(&stack, svc, &options.state_dir)?;
         let handle = airlock_fargate::start_service(config, network.clone(), shutdown.clone())
             .await
             .map_err(|e| resource_err(format!("services[{}]", svc.service_name), e))?;
@@ -162,7 +169,10 @@ pub(crate) async fn start(
             );
             (
                 tg.name.clone(),
-                airlock_alb::TargetGroup::new(tg.name.clone(), rx),
+                airlock_alb::TargetGroup::with_config(
+                    target_group_config(tg, &account, &region),
+                    rx,
+                ),
             )
         })
         .collect();
@@ -196,7 +206,14 @@ pub(crate) async fn start(
             name: lb.name.clone(),
             dns_name: dns_name.clone(),
             listeners,
-            attributes: airlock_alb::AlbAttributes::default(),
+            attributes: alb_attributes(
+                &lb.attributes,
+                options
+                    .state_dir
+                    .join("logs")
+                    .join("alb")
+                    .join(format!("{}.log", lb.name)),
+            ),
         }
         .build()
         .map_err(|e| resource_err(&resource, e))?;
@@ -228,19 +245,23 @@ pub(crate) async fn start(
     let mut link_states = Vec::new();
     for (i, link) in stack.vpc_links.iter().enumerate() {
         let resource = format!("vpc_links[{}]", link.name);
-        let interfaces = link
+        // A link whose interfaces cannot be created is FAILED (spec http-api.md §7), not a
+        // reason to refuse the whole stack: requests through it get the gateway's 500.
+        let (interfaces, failure) = match link
             .subnet_ids
             .iter()
             .map(|subnet| {
-                network
-                    .create_interface(
-                        subnet,
-                        &link.security_group_ids,
-                        &format!("VPC link {}", link.name),
-                    )
-                    .map_err(|e| resource_err(&resource, e))
+                network.create_interface(
+                    subnet,
+                    &link.security_group_ids,
+                    &format!("VPC link {}", link.name),
+                )
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(ifaces) => (ifaces, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
         let port = if i == 0 { options.ports.vpc_link } else { 0 };
         let listener = bind("VPC link endpoint", "vpc-link-port", port).await?;
         let addr = listener
@@ -260,7 +281,7 @@ pub(crate) async fn start(
             expected_identity: identity.clone(),
             network: network.clone(),
             interfaces,
-            connect_timeout: LINK_CONNECT_TIMEOUT,
+            connect_timeout: options.vpc_link_connect_timeout,
             handshake_timeout: Duration::from_secs(10),
             state: state_rx,
         })
@@ -276,9 +297,17 @@ pub(crate) async fn start(
         })
         .map_err(|e| resource_err(&resource, e))?;
         link_server_names.insert(link.name.clone(), server_name);
-        // The interfaces exist and the endpoint serves: the link is usable (spec §7).
-        let _ = state_tx.send(airlock_vpclink::LinkState::Available);
-        link_states.push(state_tx);
+        match failure {
+            // The interfaces exist and the endpoint serves: the link is usable (spec §7).
+            None => {
+                let _ = state_tx.send(airlock_vpclink::LinkState::Available);
+            }
+            Some(e) => {
+                tracing::warn!(link = %link.name, error = %e, "VPC link FAILED: its interfaces could not be created");
+                let _ = state_tx.send(airlock_vpclink::LinkState::Failed);
+            }
+        }
+        link_states.push((link.name.clone(), state_tx));
         link_clients.insert(link.name.clone(), client);
         link_endpoints.insert(link.name.clone(), addr);
     }
@@ -292,6 +321,7 @@ pub(crate) async fn start(
         &link_clients,
         &alb_nodes,
         &alb_dns,
+        &options.state_dir,
     )?;
     let api_endpoints: BTreeMap<String, String> = stack
         .http_apis
@@ -313,6 +343,16 @@ pub(crate) async fn start(
         .local_addr()
         .map_err(|e| resource_err("gateway", e))?;
     tracker.spawn(Arc::new(gateway).serve(gateway_listener, shutdown.clone(), tracker.clone()));
+    // The regional endpoint's public address, for callers standing on the internet.
+    registrations.push(
+        network
+            .register_public(
+                std::net::SocketAddrV4::new(GATEWAY_PUBLIC_IP, 443),
+                gateway_addr,
+                airlock_net::Framing::Plain,
+            )
+            .map_err(|e| resource_err("gateway", e))?,
+    );
 
     // DNS, public view on the host.
     let zones = dns_zones(&stack, &alb_dns, &alb_nodes, &api_endpoints)?;
@@ -325,6 +365,27 @@ pub(crate) async fn start(
     tracker.spawn(async move {
         if let Err(e) = airlock_dns::serve(udp, tcp, handler, dns_shutdown).await {
             tracing::error!(error = %e, "DNS server stopped");
+        }
+    });
+
+    // The VPC resolver (base + 2): the VPC view, over TCP, for everything inside the VPC.
+    let (resolver_udp, resolver_tcp) = bind_dns(0).await?;
+    let resolver_addr = resolver_tcp
+        .local_addr()
+        .map_err(|e| resource_err("dns", e))?;
+    registrations.push(
+        network
+            .register_resolver(resolver_addr)
+            .map_err(|e| resource_err("dns", e))?,
+    );
+    let vpc_handler =
+        airlock_dns::DnsRequestHandler::new(dns.clone(), Arc::new(|_| airlock_dns::View::Vpc));
+    let resolver_shutdown = shutdown.clone();
+    tracker.spawn(async move {
+        if let Err(e) =
+            airlock_dns::serve(resolver_udp, resolver_tcp, vpc_handler, resolver_shutdown).await
+        {
+            tracing::error!(error = %e, "VPC resolver stopped");
         }
     });
 
@@ -341,6 +402,25 @@ pub(crate) async fn start(
             ));
         }
     }
+    // ... and until their first health checks are done: `initial` targets get no traffic
+    // (alb-ecs-dns.md §3.4). A target still `initial` after the wait is only logged.
+    for group in target_groups.values() {
+        let mut health = group.watch_health();
+        let settled = health.wait_for(|targets| {
+            targets
+                .iter()
+                .all(|t| t.state != airlock_alb::TargetState::Initial)
+        });
+        if tokio::time::timeout(TASKS_READY_TIMEOUT, settled)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                group = group.name(),
+                "targets still in their initial health checks"
+            );
+        }
+    }
 
     let summary = Summary {
         source_region: region.clone(),
@@ -349,7 +429,7 @@ pub(crate) async fn start(
             .http_apis
             .iter()
             .flat_map(|a| &a.authorizers)
-            .flat_map(|a| a.jwt_configuration.audience.first())
+            .filter_map(|a| a.jwt_configuration.as_ref()?.audience.first())
             .next()
             .cloned()
             .unwrap_or_else(|| "airlock".to_owned()),
@@ -379,9 +459,87 @@ pub(crate) async fn start(
             })
             .collect(),
     };
+    // Vantage points: where a user stands, each resolving names with its own DNS view.
+    let vantage_iface = match &stack.vantage_points.vpc {
+        Some(v) => Some(
+            network
+                .create_interface(&v.subnet, &v.security_groups, "vantage point vpc")
+                .map_err(|e| resource_err("vantage_points.vpc", e))?,
+        ),
+        None => None,
+    };
+    let resolver = |view: airlock_dns::View| -> airlock_net::vantage::Resolver {
+        let dns = dns.clone();
+        Arc::new(move |name: &str| {
+            let Ok(name) = airlock_dns::DomainName::parse(name.trim_end_matches('.')) else {
+                return Vec::new();
+            };
+            dns.resolve(view, &name, airlock_dns::proto::rr::RecordType::A)
+                .addresses()
+                .into_iter()
+                .filter_map(|a| match a {
+                    IpAddr::V4(v4) => Some(v4),
+                    IpAddr::V6(_) => None,
+                })
+                .collect()
+        })
+    };
+    let internet_listener = bind(
+        "internet vantage point",
+        "socks-internet-port",
+        options.ports.socks_internet,
+    )
+    .await?;
+    let socks_internet = internet_listener
+        .local_addr()
+        .map_err(|e| resource_err("vantage_points", e))?;
+    tracker.spawn(airlock_net::vantage::serve(
+        internet_listener,
+        Arc::new(airlock_net::vantage::Vantage::new(
+            "internet",
+            airlock_net::Origin::Internet,
+            resolver(airlock_dns::View::Public),
+        )),
+        network.clone(),
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    let socks_vpc = match &vantage_iface {
+        Some(iface) => {
+            let listener = bind(
+                "vpc vantage point",
+                "socks-vpc-port",
+                options.ports.socks_vpc,
+            )
+            .await?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| resource_err("vantage_points.vpc", e))?;
+            tracker.spawn(airlock_net::vantage::serve(
+                listener,
+                Arc::new(airlock_net::vantage::Vantage::new(
+                    "vpc",
+                    airlock_net::Origin::Interface(iface.clone()),
+                    resolver(airlock_dns::View::Vpc),
+                )),
+                network.clone(),
+                shutdown.clone(),
+                tracker.clone(),
+            ));
+            Some(addr)
+        }
+        None => None,
+    };
+
+    let admin_listener = bind("admin endpoint", "admin-port", options.ports.admin).await?;
     let endpoints = Endpoints {
         gateway: gateway_addr,
         dns: dns_addr,
+        admin: admin_listener
+            .local_addr()
+            .map_err(|e| resource_err("admin", e))?,
+        socks_internet,
+        socks_vpc,
         vpc_links: link_endpoints,
         vpc_link_server_names: link_server_names,
         ca_cert: ca.ca_path().to_owned(),
@@ -394,20 +552,36 @@ pub(crate) async fn start(
         api_endpoints,
         issuer: issuer.issuer().to_owned(),
     };
-    tracing::info!(gateway = %endpoints.gateway, dns = %endpoints.dns, "stack serving");
+    let state = Arc::new(Keep {
+        _registrations: registrations,
+        services,
+        links: link_states,
+        network,
+        dns,
+        issuer,
+        target_groups: target_groups.into_iter().collect(),
+        vantage: vantage_iface,
+    });
+    let admin = Arc::new(crate::admin::Admin {
+        state: state.clone(),
+        endpoints: endpoints.to_json(),
+        region: region.clone(),
+        account: account.clone(),
+    });
+    tracker.spawn(crate::admin::serve(
+        admin,
+        admin_listener,
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    tracing::info!(gateway = %endpoints.gateway, dns = %endpoints.dns, admin = %endpoints.admin, "stack serving");
     Ok(RunningStack {
         endpoints,
         shutdown,
         tracker,
         ca,
-        issuer,
-        network,
         summary,
-        _keep: Keep {
-            _registrations: registrations,
-            services,
-            _link_states: link_states,
-        },
+        state,
         _temp_dir: temp_dir,
     })
 }
@@ -563,6 +737,7 @@ fn vpc_spec(stack: &cfg::Stack) -> airlock_net::VpcSpec {
 fn service_config(
     stack: &cfg::Stack,
     svc: &cfg::Service,
+    state_dir: &std::path::Path,
 ) -> Result<airlock_fargate::ServiceConfig, StackError> {
     let resource = format!("services[{}]", svc.service_name);
     let td = stack
@@ -573,8 +748,9 @@ fn service_config(
         .iter()
         .map(|c| {
             let port = c.port_mappings.first().map_or(0, |p| p.container_port);
-            let mut spec = match c.program() {
-                cfg::Program::Builtin(app) => airlock_fargate::ContainerSpec::builtin(
+            // The stack's image_map applies here: an ECR image may run as a built-in or a command.
+            let mut spec = match stack.runner(c) {
+                cfg::Runner::Builtin(app) => airlock_fargate::ContainerSpec::builtin(
                     c.name.clone(),
                     match app {
                         cfg::BuiltinApp::Pets => airlock_fargate::BuiltinApp::Pets,
@@ -582,7 +758,11 @@ fn service_config(
                     },
                     port,
                 ),
-                cfg::Program::Command(argv) => {
+                cfg::Runner::Command {
+                    argv,
+                    working_directory,
+                    port_env_var,
+                } => {
                     let mut spec = airlock_fargate::ContainerSpec::command(
                         c.name.clone(),
                         argv.to_vec(),
@@ -590,12 +770,72 @@ fn service_config(
                     );
                     spec.run = airlock_fargate::Run::Command {
                         argv: argv.to_vec(),
-                        working_directory: c.working_directory.as_ref().map(Into::into),
-                        port_env_var: c.port_env_var.clone(),
+                        working_directory: working_directory.map(Into::into),
+                        port_env_var: port_env_var.to_owned(),
+                    };
+                    spec
+                }
+                cfg::Runner::Image {
+                    image,
+                    entry_point,
+                    command,
+                    working_directory,
+                } => {
+                    let mut spec =
+                        airlock_fargate::ContainerSpec::image(c.name.clone(), image, port);
+                    spec.run = airlock_fargate::Run::Image {
+                        image: image.to_owned(),
+                        entry_point: entry_point.map(<[String]>::to_vec),
+                        command: command.map(<[String]>::to_vec),
+                        working_directory: working_directory.map(str::to_owned),
                     };
                     spec
                 }
             };
+            if let Some(t) = c.stop_timeout {
+                spec.stop_timeout = Duration::from_secs(u64::from(t));
+            }
+            if let Some(t) = c.start_timeout {
+                spec.start_timeout = Duration::from_secs(u64::from(t));
+            }
+            spec.health_check = c
+                .health_check
+                .as_ref()
+                .map(|h| airlock_fargate::HealthCheck {
+                    command: match h.command.first().map(String::as_str) {
+                        Some("CMD-SHELL") => {
+                            airlock_fargate::HealthCommand::Shell(h.command[1..].join(" "))
+                        }
+                        _ => airlock_fargate::HealthCommand::Exec(h.command[1..].to_vec()),
+                    },
+                    interval: Duration::from_secs(u64::from(h.interval)),
+                    timeout: Duration::from_secs(u64::from(h.timeout)),
+                    retries: h.retries,
+                    start_period: Duration::from_secs(u64::from(h.start_period.unwrap_or(0))),
+                });
+            spec.depends_on = c
+                .depends_on
+                .iter()
+                .map(|d| airlock_fargate::Dependency {
+                    container: d.container_name.clone(),
+                    condition: match d.condition {
+                        cfg::DependencyCondition::Start => airlock_fargate::Condition::Start,
+                        cfg::DependencyCondition::Complete => airlock_fargate::Condition::Complete,
+                        cfg::DependencyCondition::Success => airlock_fargate::Condition::Success,
+                        cfg::DependencyCondition::Healthy => airlock_fargate::Condition::Healthy,
+                    },
+                })
+                .collect();
+            spec.awslogs = c
+                .log_configuration
+                .as_ref()
+                .filter(|l| l.log_driver == "awslogs")
+                .and_then(|l| {
+                    Some(airlock_fargate::AwsLogs {
+                        group: l.options.get("awslogs-group")?.clone(),
+                        stream_prefix: l.options.get("awslogs-stream-prefix").cloned(),
+                    })
+                });
             spec.essential = c.essential;
             spec.port_mappings = c.port_mappings.iter().map(|p| p.container_port).collect();
             spec.environment = c
@@ -628,10 +868,103 @@ fn service_config(
                 container_name: lb.container_name.clone(),
                 container_port: lb.container_port,
             }),
-        // The target group's deregistration_delay (AWS default 300 s) comes with issue 6; until
-        // then tasks leave at once.
-        deregistration_delay: Duration::ZERO,
+        // The target group's `deregistration_delay.timeout_seconds` (alb-ecs-dns.md §4.3).
+        deregistration_delay: svc
+            .load_balancers
+            .first()
+            .and_then(|lb| stack.target_group(&lb.target_group))
+            .map_or(Duration::ZERO, |tg| {
+                Duration::from_secs(u64::from(tg.deregistration_delay_timeout_seconds))
+            }),
+        maximum_percent: svc.deployment_configuration.maximum_percent,
+        minimum_healthy_percent: svc.deployment_configuration.minimum_healthy_percent,
+        health_check_grace_period: Duration::from_secs(u64::from(
+            svc.health_check_grace_period_seconds,
+        )),
+        log_dir: Some(state_dir.join("logs").join("ecs").join(&svc.cluster)),
+        // The one place airlock reads DOCKER_HOST: components read no environment.
+        docker: airlock_fargate::DockerEndpoint::from_docker_host(
+            std::env::var("DOCKER_HOST").ok().as_deref(),
+        )
+        .map_err(|e| resource_err(&resource, e))?,
     })
+}
+
+/// A target group's ALB settings, one to one from the stack file (alb-ecs-dns.md §3).
+fn target_group_config(
+    tg: &cfg::TargetGroup,
+    account: &str,
+    region: &str,
+) -> airlock_alb::TargetGroupConfig {
+    let hc = tg.effective_health_check();
+    let secs = |s: u32| Duration::from_secs(u64::from(s));
+    let mut config = airlock_alb::TargetGroupConfig::new(tg.name.clone());
+    config.health_check = Some(airlock_alb::HealthCheck {
+        protocol: match hc.protocol {
+            cfg::Protocol::Http => airlock_alb::Protocol::Http,
+            cfg::Protocol::Https => airlock_alb::Protocol::Https,
+        },
+        path: hc.path.clone(),
+        port: match hc.port {
+            cfg::HealthCheckPort::TrafficPort => None,
+            cfg::HealthCheckPort::Port(p) => Some(p),
+        },
+        interval: secs(hc.interval_seconds),
+        timeout: secs(hc.timeout_seconds),
+        healthy_threshold: hc.healthy_threshold_count,
+        unhealthy_threshold: hc.unhealthy_threshold_count,
+        initial_healthy_threshold: 1,
+        // The config crate checked the same grammar; the default only guards the invariant.
+        matcher: airlock_alb::Matcher::parse(hc.matcher.http_code.as_str()).unwrap_or_default(),
+    });
+    config.deregistration_delay = secs(tg.deregistration_delay_timeout_seconds);
+    config.algorithm = match tg.load_balancing_algorithm_type {
+        cfg::LoadBalancingAlgorithm::RoundRobin => airlock_alb::Algorithm::RoundRobin,
+        cfg::LoadBalancingAlgorithm::LeastOutstandingRequests => {
+            airlock_alb::Algorithm::LeastOutstandingRequests
+        }
+        cfg::LoadBalancingAlgorithm::WeightedRandom => airlock_alb::Algorithm::WeightedRandom,
+    };
+    config.slow_start = secs(tg.slow_start_duration_seconds);
+    config.stickiness = tg.stickiness.as_ref().map(|s| match s.kind {
+        cfg::StickinessType::LbCookie => airlock_alb::Stickiness::LbCookie {
+            duration: secs(s.duration_seconds),
+        },
+        cfg::StickinessType::AppCookie => airlock_alb::Stickiness::AppCookie {
+            cookie_name: s.cookie_name.clone().unwrap_or_default(),
+            duration: secs(s.duration_seconds),
+        },
+    });
+    config.arn = Some(format!(
+        "arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/{}/{}",
+        tg.name,
+        ids::load_balancer_id(account, &format!("targetgroup/{}", tg.name))
+    ));
+    config
+}
+
+/// Load balancer attributes (alb-ecs-dns.md §1.2); the config crate checked the values.
+fn alb_attributes(
+    a: &cfg::LoadBalancerAttributes,
+    access_log: std::path::PathBuf,
+) -> airlock_alb::AlbAttributes {
+    airlock_alb::AlbAttributes {
+        idle_timeout: Duration::from_secs(u64::from(a.idle_timeout_timeout_seconds)),
+        xff_mode: match a.routing_http_xff_header_processing_mode.as_str() {
+            "preserve" => airlock_alb::XffMode::Preserve,
+            "remove" => airlock_alb::XffMode::Remove,
+            _ => airlock_alb::XffMode::Append,
+        },
+        xff_client_port: a.routing_http_xff_client_port_enabled,
+        preserve_host_header: a.routing_http_preserve_host_header_enabled,
+        desync_mitigation_mode: match a.routing_http_desync_mitigation_mode.as_str() {
+            "monitor" => airlock_alb::DesyncMode::Monitor,
+            "strictest" => airlock_alb::DesyncMode::Strictest,
+            _ => airlock_alb::DesyncMode::Defensive,
+        },
+        access_log: Some(access_log),
+        ..airlock_alb::AlbAttributes::default()
+    }
 }
 
 fn alb_action(
@@ -758,6 +1091,8 @@ impl airlock_gateway::Tunnel for LinkTunnel {
     }
 }
 
+// The gateway is wired from everything started before it; a struct would only rename the list.
+#[allow(clippy::too_many_arguments)]
 fn gateway_config(
     stack: &cfg::Stack,
     issuer: &airlock_pki::Issuer,
@@ -766,60 +1101,85 @@ fn gateway_config(
     links: &HashMap<String, airlock_vpclink::LinkClient>,
     alb_nodes: &HashMap<String, Vec<Interface>>,
     alb_dns: &BTreeMap<String, String>,
+    state_dir: &std::path::Path,
 ) -> Result<airlock_gateway::GatewayConfig, StackError> {
     use airlock_gateway as gw;
     let region = stack.region.as_str();
     let account = stack.account_id.as_str();
-    let jwks = Arc::new(
-        gw::jwt::Jwks::from_json(&issuer.jwks_json())
-            .map_err(|e| resource_err("local issuer", e))?,
-    );
     let mut apis = Vec::new();
     for api in &stack.http_apis {
         let resource = format!("http_apis[{}]", api.name);
-        let mut authorizers = HashMap::new();
-        for a in &api.authorizers {
-            if a.jwt_configuration.issuer != cfg::JwtConfiguration::LOCAL_ISSUER {
-                return Err(StackError::Unsupported {
-                    resource: format!("{resource}.authorizers[{}]", a.name),
-                    feature: "an external JWT issuer (OIDC discovery)",
-                    hint: "use `issuer: local`, airlock's built-in issuer, for now",
-                });
-            }
-            let identity_source = match a.identity_source.first() {
-                Some(cfg::IdentitySource::QueryString(q)) => {
-                    gw::IdentitySource::QueryString(q.clone())
-                }
-                Some(cfg::IdentitySource::Header(h)) => gw::IdentitySource::Header(
-                    http::HeaderName::from_bytes(h.as_bytes())
-                        .map_err(|e| resource_err(&resource, e))?,
-                ),
-                None => gw::IdentitySource::Header(http::header::AUTHORIZATION),
-            };
-            authorizers.insert(
-                a.name.clone(),
-                Arc::new(gw::JwtAuthorizer {
-                    name: a.name.clone(),
-                    identity_source,
-                    validator: gw::jwt::JwtValidator::new(
-                        airlock_pki::LOCAL_ISSUER,
-                        a.jwt_configuration.audience.clone(),
-                        jwks.clone(),
-                    ),
-                }),
-            );
-        }
+        let authorizers = crate::auth::ApiAuthorizers::new(stack, api, issuer, ca.cert_der())?;
         let mut integrations = HashMap::new();
         for i in &api.integrations {
             let resource = format!("{resource}.integrations[{}]", i.name);
+            let method = match i.integration_method {
+                cfg::HttpMethod::Any => None,
+                m => Some(
+                    http::Method::from_bytes(m.as_str().as_bytes())
+                        .map_err(|e| resource_err(&resource, e))?,
+                ),
+            };
+            let request_parameters = i
+                .request_parameters
+                .iter()
+                .map(|(k, v)| gw::mapping::RequestParameter::parse(k, v))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| resource_err(format!("{resource}.request_parameters"), e))?;
+            let response_parameters = i
+                .response_parameters
+                .iter()
+                .map(|(status, entries)| {
+                    gw::mapping::ResponseMapping::parse(
+                        status,
+                        entries.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| resource_err(format!("{resource}.response_parameters"), e))?;
             let listener = match &i.integration_uri {
                 cfg::IntegrationUri::Listener(l) => l,
-                cfg::IntegrationUri::Url(_) => {
-                    return Err(StackError::Unsupported {
-                        resource,
-                        feature: "an INTERNET (public URL) HTTP_PROXY integration",
-                        hint: "use a private integration through a VPC link for now",
+                cfg::IntegrationUri::Url(url) => {
+                    // airlock never reaches the internet: a URL integration must name a
+                    // loopback host (a stage variable host is checked per request).
+                    let host = url
+                        .split_once("://")
+                        .map(|(_, r)| r.split(['/', '?']).next().unwrap_or(""))
+                        .unwrap_or("");
+                    let host = host.rsplit_once(':').map_or(host, |(h, p)| {
+                        if p.bytes().all(|b| b.is_ascii_digit()) {
+                            h
+                        } else {
+                            host
+                        }
                     });
+                    let bare = host.trim_start_matches('[').trim_end_matches(']');
+                    let loopback = bare.eq_ignore_ascii_case("localhost")
+                        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+                        || bare.contains("${stageVariables.");
+                    if !loopback {
+                        return Err(resource_err(
+                            &resource,
+                            format!(
+                                "integration_uri {url:?} names host {host:?}; airlock dials only loopback hosts (hint: run the backend locally and use http://127.0.0.1:<port>/...)"
+                            ),
+                        ));
+                    }
+                    integrations.insert(
+                        i.name.clone(),
+                        Arc::new(gw::Integration {
+                            name: i.name.clone(),
+                            method,
+                            timeout: Duration::from_millis(u64::from(i.timeout_in_millis)),
+                            target: gw::IntegrationTarget::Http(gw::HttpTarget {
+                                uri: url.clone(),
+                                tls_roots: vec![ca.cert_der().clone()],
+                            }),
+                            request_parameters,
+                            response_parameters,
+                        }),
+                    );
+                    continue;
                 }
             };
             let link_name = i.connection_id.as_deref().unwrap_or_default();
@@ -836,13 +1196,9 @@ fn gateway_config(
                 i.name.clone(),
                 Arc::new(gw::Integration {
                     name: i.name.clone(),
-                    method: match i.integration_method {
-                        cfg::HttpMethod::Any => None,
-                        m => Some(
-                            http::Method::from_bytes(m.as_str().as_bytes())
-                                .map_err(|e| resource_err(&resource, e))?,
-                        ),
-                    },
+                    method,
+                    request_parameters,
+                    response_parameters,
                     timeout: Duration::from_millis(u64::from(i.timeout_in_millis)),
                     target: gw::IntegrationTarget::Private(gw::PrivateTarget {
                         tunnel: Arc::new(LinkTunnel(link.clone())),
@@ -867,18 +1223,7 @@ fn gateway_config(
             .routes
             .iter()
             .map(|r| {
-                let authorization = match r.authorization_type {
-                    cfg::AuthorizationType::None => gw::Authorization::None,
-                    cfg::AuthorizationType::Jwt => gw::Authorization::Jwt {
-                        authorizer: r
-                            .authorizer_id
-                            .as_ref()
-                            .and_then(|a| authorizers.get(a))
-                            .cloned()
-                            .ok_or_else(|| resource_err(&resource, "route authorizer missing"))?,
-                        scopes: r.authorization_scopes.clone(),
-                    },
-                };
+                let authorization = authorizers.for_route(r, &resource)?;
                 Ok(gw::RouteConfig {
                     key: route_key(&r.route_key),
                     authorization,
@@ -896,9 +1241,20 @@ fn gateway_config(
             stages: api
                 .stages
                 .iter()
-                .map(|s| s.stage_name.as_str().to_owned())
-                .collect(),
+                .map(|s| gateway_stage(s, &resource, state_dir))
+                .collect::<Result<Vec<_>, StackError>>()?,
             routes,
+            cors: api
+                .cors_configuration
+                .as_ref()
+                .map(|c| gw::cors::CorsConfig {
+                    allow_origins: c.allow_origins.clone(),
+                    allow_credentials: c.allow_credentials,
+                    expose_headers: c.expose_headers.clone(),
+                    max_age: c.max_age,
+                    allow_methods: c.allow_methods.clone(),
+                    allow_headers: c.allow_headers.clone(),
+                }),
         });
     }
     let domains = stack
@@ -929,6 +1285,7 @@ fn gateway_config(
         .map_err(|e| resource_err("execute-api certificate", e))?;
     Ok(gw::GatewayConfig {
         region: region.to_owned(),
+        account_id: account.to_owned(),
         public_ip: IpAddr::V4(GATEWAY_PUBLIC_IP),
         apis,
         domains,
@@ -936,6 +1293,69 @@ fn gateway_config(
             cert_chain: execute_api.cert_chain,
             key: execute_api.key,
         },
+    })
+}
+
+/// A stage's variables, throttling and access log; the log goes to
+/// `<state dir>/logs/<log group name>.log` (http-api.md §9).
+fn gateway_stage(
+    s: &cfg::Stage,
+    resource: &str,
+    state_dir: &std::path::Path,
+) -> Result<airlock_gateway::StageConfig, StackError> {
+    use airlock_gateway as gw;
+    let settings = |r: &cfg::RouteSettings| gw::RouteSettings {
+        throttling_burst_limit: r.throttling_burst_limit,
+        throttling_rate_limit: r.throttling_rate_limit,
+    };
+    let access_log = match &s.access_log_settings {
+        None => None,
+        Some(log) => {
+            let resource = format!("{resource}.stages[{}].access_log_settings", s.stage_name);
+            let group = log
+                .log_group()
+                .ok_or_else(|| resource_err(&resource, "not a log group ARN"))?;
+            let path = state_dir
+                .join("logs")
+                .join(format!("{}.log", group.trim_start_matches('/')));
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| resource_err(&resource, e))?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| resource_err(&resource, format!("{}: {e}", path.display())))?;
+            let format = match log.format.as_str() {
+                "CLF" => gw::access_log::CLF_FORMAT.to_owned(),
+                "JSON" => gw::access_log::JSON_FORMAT.to_owned(),
+                f => f.to_owned(),
+            };
+            Some(gw::access_log::AccessLogConfig {
+                log_group: group.to_owned(),
+                format,
+                sink: Arc::new(gw::access_log::FileSink::new(file)),
+            })
+        }
+    };
+    Ok(gw::StageConfig {
+        name: s.stage_name.as_str().to_owned(),
+        variables: s
+            .stage_variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        default_route_settings: s
+            .default_route_settings
+            .as_ref()
+            .map(settings)
+            .unwrap_or_default(),
+        route_settings: s
+            .route_settings
+            .iter()
+            .map(|(k, v)| (k.clone(), settings(v)))
+            .collect(),
+        access_log,
     })
 }
 

@@ -96,6 +96,11 @@ pub fn service(name: &str, desired: u32, container: ContainerSpec) -> ServiceCon
             containers: vec![container],
         },
         deregistration_delay: Duration::ZERO,
+        maximum_percent: 200,
+        minimum_healthy_percent: 100,
+        health_check_grace_period: Duration::ZERO,
+        log_dir: None,
+        docker: Default::default(),
     }
 }
 

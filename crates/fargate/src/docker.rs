@@ -1,0 +1,371 @@
+//! `image` containers through the Docker Engine HTTP API, spoken directly with hyper over the
+//! engine's socket.
+//!
+//! Why not bollard: airlock needs eight endpoints (inspect image, create, start, inspect, wait,
+//! logs, stop, remove, plus exec for health checks), all plain JSON over HTTP/1.1. hyper is
+//! already in the tree; bollard would add its own HTTP stack, serde models for the whole API and
+//! more build time on a two-core machine for no behaviour airlock uses.
+
+use crate::config::DockerEndpoint;
+use crate::logs::LogSink;
+use bytes::{Buf, Bytes, BytesMut};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::net::{TcpStream, UnixStream};
+
+/// A problem talking to the engine, or an answer it refused with.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DockerError {
+    /// Nothing answered at the endpoint.
+    #[error("no Docker engine reachable at {endpoint}: {source}")]
+    Unreachable {
+        /// Where airlock looked.
+        endpoint: String,
+        /// Why connecting failed.
+        source: std::io::Error,
+    },
+    /// The HTTP exchange failed midway.
+    #[error("talking to the Docker engine: {0}")]
+    Http(#[from] hyper::Error),
+    /// The engine answered with an error status.
+    #[error("the Docker engine answered {status} to {what}: {message}")]
+    Refused {
+        /// What was asked.
+        what: String,
+        /// The status.
+        status: StatusCode,
+        /// The engine's `message`.
+        message: String,
+    },
+    /// The engine answered something that is not the documented shape.
+    #[error("unexpected answer from the Docker engine to {0}")]
+    Shape(String),
+}
+
+/// A client for one engine; each request uses its own connection (the engine is local).
+#[derive(Debug, Clone)]
+pub(crate) struct Docker {
+    endpoint: DockerEndpoint,
+}
+
+/// A created and started container.
+pub(crate) struct Started {
+    pub id: String,
+    /// `(container_port, host_port)` for every mapping, published on 127.0.0.1.
+    pub ports: Vec<(u16, u16)>,
+}
+
+/// What to create.
+pub(crate) struct CreateSpec<'a> {
+    pub name: &'a str,
+    pub image: &'a str,
+    pub entry_point: Option<&'a [String]>,
+    pub command: Option<&'a [String]>,
+    pub working_directory: Option<&'a str>,
+    pub env: &'a [(String, String)],
+    pub ports: &'a [u16],
+    pub labels: Value,
+    pub stop_timeout: Duration,
+}
+
+impl Docker {
+    pub(crate) fn new(endpoint: DockerEndpoint) -> Docker {
+        Docker { endpoint }
+    }
+
+    pub(crate) fn endpoint(&self) -> &DockerEndpoint {
+        &self.endpoint
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<hyper::Response<Incoming>, DockerError> {
+        let unreachable = |source| DockerError::Unreachable {
+            endpoint: self.endpoint.to_string(),
+            source,
+        };
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, "docker")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|_| DockerError::Shape(path.to_owned()))?;
+        macro_rules! exchange {
+            ($stream:expr) => {{
+                let (mut sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new($stream)).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                sender.send_request(request).await?
+            }};
+        }
+        let response = match &self.endpoint {
+            DockerEndpoint::Unix(path) => {
+                exchange!(UnixStream::connect(path).await.map_err(unreachable)?)
+            }
+            DockerEndpoint::Tcp(addr) => {
+                exchange!(
+                    TcpStream::connect(addr.as_str())
+                        .await
+                        .map_err(unreachable)?
+                )
+            }
+        };
+        Ok(response)
+    }
+
+    /// Sends a request and reads a JSON answer (`Null` for an empty body); error statuses
+    /// become [`DockerError::Refused`].
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, DockerError> {
+        let response = self.send(method, path, body).await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        let value: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        if !status.is_success() {
+            return Err(DockerError::Refused {
+                what: path.split('?').next().unwrap_or(path).to_owned(),
+                status,
+                message: value["message"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned()),
+            });
+        }
+        Ok(value)
+    }
+
+    /// `GET /_ping`: whether the engine answers.
+    pub(crate) async fn ping(&self) -> Result<(), DockerError> {
+        let response = self.send(Method::GET, "/_ping", None).await?;
+        let _ = response.into_body().collect().await?;
+        Ok(())
+    }
+
+    /// Whether the engine has `image` locally.
+    pub(crate) async fn has_image(&self, image: &str) -> Result<bool, DockerError> {
+        match self
+            .call(
+                Method::GET,
+                &format!("/images/{}/json", encode(image)),
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(DockerError::Refused { status, .. }) if status == StatusCode::NOT_FOUND => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates and starts a container with its ports published on 127.0.0.1 (the engine picks
+    /// free host ports), and returns them.
+    pub(crate) async fn run(&self, spec: CreateSpec<'_>) -> Result<Started, DockerError> {
+        let exposed: serde_json::Map<String, Value> = spec
+            .ports
+            .iter()
+            .map(|p| (format!("{p}/tcp"), json!({})))
+            .collect();
+        let bindings: serde_json::Map<String, Value> = spec
+            .ports
+            .iter()
+            .map(|p| {
+                (
+                    format!("{p}/tcp"),
+                    json!([{"HostIp": "127.0.0.1", "HostPort": ""}]),
+                )
+            })
+            .collect();
+        let mut body = json!({
+            "Image": spec.image,
+            "Env": spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "ExposedPorts": exposed,
+            "Labels": spec.labels,
+            "StopTimeout": spec.stop_timeout.as_secs().max(1),
+            "HostConfig": { "PortBindings": bindings },
+        });
+        if let Some(ep) = spec.entry_point {
+            body["Entrypoint"] = json!(ep);
+        }
+        if let Some(cmd) = spec.command {
+            body["Cmd"] = json!(cmd);
+        }
+        if let Some(dir) = spec.working_directory {
+            body["WorkingDir"] = json!(dir);
+        }
+        let created = self
+            .call(
+                Method::POST,
+                &format!("/containers/create?name={}", encode(spec.name)),
+                Some(body),
+            )
+            .await?;
+        let id = created["Id"]
+            .as_str()
+            .ok_or_else(|| DockerError::Shape("/containers/create".into()))?
+            .to_owned();
+        if let Err(e) = self
+            .call(Method::POST, &format!("/containers/{id}/start"), None)
+            .await
+        {
+            self.remove(&id).await;
+            return Err(e);
+        }
+        let inspect = self
+            .call(Method::GET, &format!("/containers/{id}/json"), None)
+            .await?;
+        let mut ports = Vec::new();
+        for &p in spec.ports {
+            let host = inspect["NetworkSettings"]["Ports"][format!("{p}/tcp")]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|b| b["HostIp"] == "127.0.0.1" || b["HostIp"] == "")
+                .and_then(|b| b["HostPort"].as_str())
+                .and_then(|s| s.parse::<u16>().ok());
+            match host {
+                Some(h) => ports.push((p, h)),
+                None => {
+                    self.stop(&id, Duration::from_secs(1)).await;
+                    self.remove(&id).await;
+                    return Err(DockerError::Shape(format!(
+                        "container port {p}: no host port published"
+                    )));
+                }
+            }
+        }
+        Ok(Started { id, ports })
+    }
+
+    /// Waits for the container to exit; its exit code.
+    pub(crate) async fn wait(&self, id: &str) -> Result<i32, DockerError> {
+        let v = self
+            .call(Method::POST, &format!("/containers/{id}/wait"), None)
+            .await?;
+        v["StatusCode"]
+            .as_i64()
+            .and_then(|c| i32::try_from(c).ok())
+            .ok_or_else(|| DockerError::Shape("/containers/wait".into()))
+    }
+
+    /// `docker stop -t`: SIGTERM (or the image's STOPSIGNAL), SIGKILL after `timeout`.
+    pub(crate) async fn stop(&self, id: &str, timeout: Duration) {
+        let path = format!("/containers/{id}/stop?t={}", timeout.as_secs().max(1));
+        if let Err(e) = self.call(Method::POST, &path, None).await {
+            tracing::debug!(target: "airlock::task", error = %e, "stopping container {id}");
+        }
+    }
+
+    /// Removes the container (and its anonymous volumes).
+    pub(crate) async fn remove(&self, id: &str) {
+        let path = format!("/containers/{id}?force=1&v=1");
+        if let Err(e) = self.call(Method::DELETE, &path, None).await {
+            tracing::warn!(target: "airlock::task", error = %e, "removing container {id}");
+        }
+    }
+
+    /// Follows the container's stdout and stderr into `sink` until the container exits.
+    pub(crate) async fn follow_logs(&self, id: &str, sink: LogSink) {
+        let path = format!("/containers/{id}/logs?follow=1&stdout=1&stderr=1");
+        let Ok(response) = self.send(Method::GET, &path, None).await else {
+            return;
+        };
+        let mut body = response.into_body();
+        let mut buf = BytesMut::new();
+        let mut lines = [Vec::new(), Vec::new()];
+        while let Some(Ok(frame)) = body.frame().await {
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            buf.extend_from_slice(&data);
+            // Without a TTY the engine multiplexes: [stream, 0, 0, 0, len as u32 BE, payload].
+            while buf.len() >= 8 {
+                let len = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+                if buf.len() < 8 + len {
+                    break;
+                }
+                let stream = usize::from(buf[0] == 2);
+                buf.advance(8);
+                let payload = buf.split_to(len);
+                for &b in payload.iter() {
+                    if b == b'\n' {
+                        sink.line(&String::from_utf8_lossy(&lines[stream]));
+                        lines[stream].clear();
+                    } else {
+                        lines[stream].push(b);
+                    }
+                }
+            }
+        }
+        for line in lines.iter().filter(|l| !l.is_empty()) {
+            sink.line(&String::from_utf8_lossy(line));
+        }
+    }
+
+    /// Runs `cmd` in the container (`docker exec`) and returns its exit code.
+    pub(crate) async fn exec(&self, id: &str, cmd: &[String]) -> Result<i64, DockerError> {
+        let created = self
+            .call(
+                Method::POST,
+                &format!("/containers/{id}/exec"),
+                Some(json!({"Cmd": cmd, "AttachStdout": false, "AttachStderr": false})),
+            )
+            .await?;
+        let exec = created["Id"]
+            .as_str()
+            .ok_or_else(|| DockerError::Shape("/containers/exec".into()))?
+            .to_owned();
+        self.call(
+            Method::POST,
+            &format!("/exec/{exec}/start"),
+            Some(json!({"Detach": true})),
+        )
+        .await?;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let state = self
+                .call(Method::GET, &format!("/exec/{exec}/json"), None)
+                .await?;
+            if state["Running"] == Value::Bool(false) {
+                return state["ExitCode"]
+                    .as_i64()
+                    .ok_or_else(|| DockerError::Shape("/exec/json".into()));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Percent-encodes what cannot appear raw in a path segment or query value.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:@/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

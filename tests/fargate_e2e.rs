@@ -1,0 +1,142 @@
+//! Your own service behind the whole chain (issue 7): a `command` task, and an ECS JSON task
+//! definition whose ECR image the stack's `image_map` runs as a local command, each reached
+//! client → API Gateway → VPC link → ALB → task (alb-ecs-dns.md §4.1, §4.4).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use airlock_stack::RunningStack;
+use std::path::Path;
+use support::get;
+
+/// A task app: answers every path with JSON of what ECS and airlock gave it.
+const APP: &str = r#"
+import http.server, json, os
+KEYS = ["PORT", "AWS_REGION", "AWS_EXECUTION_ENV", "MODE"]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"path": self.path, "env": {k: os.environ.get(k) for k in KEYS}}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+print("app up on", os.environ["PORT"], flush=True)
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+/// The default stack with its task_definitions section replaced by `block` and `extra` appended.
+fn default_with(block: &str, extra: &str) -> String {
+    let yaml = airlock_config::DEFAULT_STACK_YAML;
+    let start = yaml.find("task_definitions:").unwrap();
+    let end = yaml.find("\nservices:").unwrap();
+    format!("{}{block}{}\n{extra}", &yaml[..start], &yaml[end..])
+}
+
+fn write_app(dir: &Path) -> String {
+    let path = dir.join("app.py");
+    std::fs::write(&path, APP).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// A `command` container (python3 reading `$PORT`) serves through every hop; the ALB's target
+/// is the task's private address on the container port, while the process listens on the
+/// loopback port airlock handed it.
+#[tokio::test]
+async fn a_command_task_serves_through_the_whole_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = write_app(dir.path());
+    let block = format!(
+        r#"task_definitions:
+  - family: pets
+    cpu: "256"
+    memory: "512"
+    container_definitions:
+      - name: app
+        command: [python3, "{app}"]
+        port_mappings:
+          - container_port: 8080
+        environment:
+          - name: MODE
+            value: inline
+"#
+    );
+    let stack =
+        airlock_config::parse(&default_with(&block, ""), &dir.path().join("stack.yaml")).unwrap();
+    let stack = RunningStack::start_ephemeral(stack).await.unwrap();
+    let token = stack.token(&[]).unwrap();
+    let reply = get(&stack, "/whoami", Some(&token)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let body = reply.json();
+    assert_eq!(body["path"], "/whoami");
+    let env = &body["env"];
+    assert_eq!(env["MODE"], "inline");
+    assert_eq!(env["AWS_REGION"], "us-east-1");
+    assert_eq!(env["AWS_EXECUTION_ENV"], "AWS_ECS_FARGATE");
+    let port: u16 = env["PORT"].as_str().unwrap().parse().unwrap();
+    assert_ne!(port, 8080, "each task gets its own loopback port");
+    let ips = stack.task_ips();
+    assert_eq!(ips["pets"].len(), 2);
+    stack.stop().await;
+}
+
+/// A task definition kept as `aws ecs register-task-definition --cli-input-json` takes it runs
+/// unchanged: `file:` loads it, `image_map` sends its ECR image to a local command, and its
+/// awslogs options name the task's log file under the state directory.
+#[tokio::test]
+async fn an_ecs_json_task_definition_runs_unchanged_through_the_image_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = write_app(dir.path());
+    let image = "000000000000.dkr.ecr.us-east-1.amazonaws.com/pets:1.4";
+    let json = format!(
+        r#"{{
+  "family": "pets",
+  "networkMode": "awsvpc",
+  "requiresCompatibilities": ["FARGATE"],
+  "cpu": "256",
+  "memory": "512",
+  "executionRoleArn": "arn:aws:iam::000000000000:role/ecsTaskExecutionRole",
+  "containerDefinitions": [{{
+    "name": "app",
+    "image": "{image}",
+    "essential": true,
+    "portMappings": [{{ "containerPort": 8080, "protocol": "tcp" }}],
+    "environment": [{{ "name": "MODE", "value": "prod" }}],
+    "logConfiguration": {{ "logDriver": "awslogs",
+      "options": {{ "awslogs-group": "/ecs/pets", "awslogs-region": "us-east-1",
+                    "awslogs-stream-prefix": "ecs" }} }}
+  }}]
+}}"#
+    );
+    std::fs::create_dir_all(dir.path().join("ecs")).unwrap();
+    std::fs::write(dir.path().join("ecs/pets.json"), json).unwrap();
+    let yaml = default_with(
+        "task_definitions:\n  - file: ecs/pets.json\n",
+        &format!(
+            "image_map:\n  \"000000000000.dkr.ecr.us-east-1.amazonaws.com/pets\":\n    command: [python3, \"{app}\"]\n"
+        ),
+    );
+    let stack = airlock_config::parse(&yaml, &dir.path().join("stack.yaml")).unwrap();
+    let stack = RunningStack::start_ephemeral(stack).await.unwrap();
+    let token = stack.token(&[]).unwrap();
+    let reply = get(&stack, "/pets", Some(&token)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["env"]["MODE"], "prod");
+
+    // <state>/logs/ecs/<cluster>/<awslogs-group>/<prefix>/<container>/<task id>.log
+    let streams = stack.state_dir().join("logs/ecs/alice/ecs/pets/ecs/app");
+    let files: Vec<_> = std::fs::read_dir(&streams)
+        .unwrap_or_else(|e| panic!("{}: {e}", streams.display()))
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files.len(), 2, "one stream per task: {files:?}");
+    assert!(
+        files
+            .iter()
+            .all(|f| f.len() == 32 + 4 && f.ends_with(".log"))
+    );
+    stack.stop().await;
+}
