@@ -93,13 +93,20 @@ fn admin_base_url<B>(req: &Request<B>) -> String {
     format!("http://{host}")
 }
 
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Response<Full<Bytes>> {
-    reply(status, json!({ "error": message.to_string() }))
+/// A refused admin request: its status and why.
+struct Fail(StatusCode, String);
+
+impl Fail {
+    fn into_response(self) -> Response<Full<Bytes>> {
+        reply(self.0, json!({ "error": self.1 }))
+    }
 }
 
-async fn body_json<T: serde::de::DeserializeOwned>(
-    req: Request<Incoming>,
-) -> Result<T, Response<Full<Bytes>>> {
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Fail {
+    Fail(status, message.to_string())
+}
+
+async fn body_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, Fail> {
     let bytes = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
@@ -138,9 +145,9 @@ impl Admin {
             }
             (&Method::PUT, ["security-groups", name]) => self.security_group(name, req).await,
             (&Method::PUT, ["vpc-links", name, "state"]) => self.link_state(name, req).await,
-            _ => Ok(error(StatusCode::NOT_FOUND, "no such admin resource")),
+            _ => Err(error(StatusCode::NOT_FOUND, "no such admin resource")),
         };
-        result.unwrap_or_else(|e| e)
+        result.unwrap_or_else(Fail::into_response)
     }
 
     fn status(&self) -> Value {
@@ -245,10 +252,7 @@ impl Admin {
         json!({ "services": services })
     }
 
-    async fn token(
-        &self,
-        req: Request<Incoming>,
-    ) -> Result<Response<Full<Bytes>>, Response<Full<Bytes>>> {
+    async fn token(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Fail> {
         let request: airlock_pki::TokenRequest = body_json(req).await?;
         let token = self
             .state
@@ -264,14 +268,14 @@ impl Admin {
                 return reply(StatusCode::ACCEPTED, json!({ "stopping": id }));
             }
         }
-        error(StatusCode::NOT_FOUND, format!("no running task {id}"))
+        error(StatusCode::NOT_FOUND, format!("no running task {id}")).into_response()
     }
 
     async fn desired_count(
         &self,
         name: &str,
         req: Request<Incoming>,
-    ) -> Result<Response<Full<Bytes>>, Response<Full<Bytes>>> {
+    ) -> Result<Response<Full<Bytes>>, Fail> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Body {
@@ -295,7 +299,7 @@ impl Admin {
         &self,
         name: &str,
         req: Request<Incoming>,
-    ) -> Result<Response<Full<Bytes>>, Response<Full<Bytes>>> {
+    ) -> Result<Response<Full<Bytes>>, Fail> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct RuleBody {
@@ -324,7 +328,7 @@ impl Admin {
                 format!("no security group {name}"),
             ));
         }
-        let rule = |r: RuleBody| -> Result<airlock_net::Rule, Response<Full<Bytes>>> {
+        let rule = |r: RuleBody| -> Result<airlock_net::Rule, Fail> {
             let protocol = match r.ip_protocol.as_str() {
                 "tcp" => airlock_net::Protocol::Tcp,
                 "udp" => airlock_net::Protocol::Udp,
@@ -370,7 +374,7 @@ impl Admin {
         &self,
         name: &str,
         req: Request<Incoming>,
-    ) -> Result<Response<Full<Bytes>>, Response<Full<Bytes>>> {
+    ) -> Result<Response<Full<Bytes>>, Fail> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Body {

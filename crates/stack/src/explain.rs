@@ -200,16 +200,14 @@ pub(crate) fn explain(state: &Keep, from: &From, to: &str) -> Explanation {
             groups.join(", ")
         )),
         (Verdict::NothingListening | Verdict::Reachable, _) => {
-            if let (Origin::Interface(src), Some(d)) = (&from.origin, &dest_iface) {
-                if let Some((group, rule)) = d.security_groups().iter().find_map(|g| {
+            if let (Origin::Interface(src), Some(d)) = (&from.origin, &dest_iface)
+                && let Some((group, rule)) = d.security_groups().iter().find_map(|g| {
                     let spec = state.network.security_group(g)?;
                     let rule = spec.ingress_rule_for(Protocol::Tcp, port, src)?.clone();
                     Some((g.clone(), rule))
-                }) {
-                    hops.push(format!(
-                        "security group {group} admits it: ingress rule {rule}"
-                    ));
-                }
+                })
+            {
+                hops.push(format!("security group {group} admits it: ingress rule {rule}"));
             }
             if verdict == Verdict::NothingListening {
                 hops.push(format!(
