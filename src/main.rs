@@ -1,7 +1,10 @@
 //! The `airlock` command: runs a stack, prints the default stack, validates stack files, and
 //! mints tokens from the local issuer.
 
-#![allow(clippy::print_stderr, reason = "a CLI reports errors to its user on stderr")]
+#![allow(
+    clippy::print_stderr,
+    reason = "a CLI reports errors to its user on stderr"
+)]
 
 mod demo;
 
