@@ -289,3 +289,39 @@ async fn admin_status_and_token() {
     let reply = support::get(&stack, "/pets", minted["token"].as_str()).await;
     assert_eq!(reply.status, 200);
 }
+
+/// Issue 3, item 2, with the user's own curl: the custom domain through `internet` on port 443
+/// answers 200; the ALB's name through `internet` times out (exit 28); through `vpc` it answers.
+#[tokio::test]
+async fn curl_through_the_vantage_points() {
+    if std::process::Command::new("curl").arg("--version").output().is_err() {
+        println!("skipped: curl is not installed (apt-get install curl)");
+        return;
+    }
+    let stack = RunningStack::start_default().await.unwrap();
+    let e = stack.endpoints().clone();
+    let alb = e.alb_dns_names["pets-alb"].clone();
+    let curl = |proxy: SocketAddr, url: String| {
+        let ca = e.ca_cert.clone();
+        async move {
+            tokio::process::Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "2"])
+                .arg("--socks5-hostname")
+                .arg(proxy.to_string())
+                .arg("--cacert")
+                .arg(ca)
+                .arg(url)
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = curl(e.socks_internet, format!("https://{}/health", support::DOMAIN)).await;
+    assert_eq!(String::from_utf8_lossy(&ok.stdout), "200", "{ok:?}");
+    let dropped = curl(e.socks_internet, format!("https://{alb}/")).await;
+    assert_eq!(dropped.status.code(), Some(28), "{dropped:?}");
+    // Inside the VPC the ALB answers; its certificate is for *.example.com, so ask for the
+    // custom domain, which the private zone aliases to the ALB.
+    let inside = curl(e.socks_vpc.unwrap(), format!("https://{}/health", support::DOMAIN)).await;
+    assert_eq!(String::from_utf8_lossy(&inside.stdout), "200", "{inside:?}");
+}
