@@ -436,3 +436,35 @@ async fn authorizer_context_reaches_the_backend_through_mappings() {
     assert_eq!(headers["x-principal"], "user-7");
     assert_eq!(headers["x-org"], "acme");
 }
+
+/// `$context.authorizer.error` in the access log says why a request was refused (issue 5
+/// item 6); allowed requests log it as absent.
+#[tokio::test]
+async fn access_log_carries_the_authorizer_error() {
+    let f = function(allow_if_token_is_good).await;
+    let (h, lines) = start_logged(
+        vec![(
+            "GET /pets",
+            Authorization::Lambda(Arc::new(LambdaAuthorizer::new(
+                config(http_fn(&f), PayloadFormat::V2, true),
+                &[],
+            ))),
+        )],
+        "$context.requestId $context.status [$context.authorizer.error] $context.authorizer.user",
+    )
+    .await;
+    h.get("/pets", &[]).await;
+    h.get("/pets", &[("authorization", "bad")]).await;
+    h.get("/pets", &[("authorization", "good")]).await;
+    let lines = lines.0.lock().unwrap().clone();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[0].ends_with(" 401 [identity source $request.header.authorization is missing] -"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].ends_with(" 403 [isAuthorized false] -"),
+        "{lines:?}"
+    );
+    assert!(lines[2].ends_with(" 200 [-] alice"), "{lines:?}");
+}

@@ -10,6 +10,7 @@
 //! | `GET /tasks` | every service's tasks with state, health, private IP and host port |
 //! | `POST /tasks/{task_id}/stop` | stops a task (fault injection); the service replaces it |
 //! | `PUT /services/{name}/desired-count` | body `{"desired_count": N}` |
+//! | `PUT /services/{name}/task-definition` | body: an ECS task definition JSON (`register-task-definition --cli-input-json`); starts a rolling deployment of the next revision |
 //! | `PUT /security-groups/{name}` | replaces a group's rules; body `{"ingress": [...], "egress": [...]}` |
 //! | `PUT /vpc-links/{name}/state` | body `{"state": "AVAILABLE"}` (or `PENDING`, `FAILED`, `INACTIVE`) |
 
@@ -142,6 +143,9 @@ impl Admin {
             (&Method::POST, ["tasks", id, "stop"]) => Ok(self.stop_task(id)),
             (&Method::PUT, ["services", name, "desired-count"]) => {
                 self.desired_count(name, req).await
+            }
+            (&Method::PUT, ["services", name, "task-definition"]) => {
+                self.task_definition(name, req).await
             }
             (&Method::PUT, ["security-groups", name]) => self.security_group(name, req).await,
             (&Method::PUT, ["vpc-links", name, "state"]) => self.link_state(name, req).await,
@@ -292,6 +296,48 @@ impl Admin {
         Ok(reply(
             StatusCode::OK,
             json!({ "desired_count": body.desired_count }),
+        ))
+    }
+
+    /// Registers the body as the service's next revision and rolls it out (alb-ecs-dns.md §4.2).
+    async fn task_definition(
+        &self,
+        name: &str,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, Fail> {
+        let bytes = Limited::new(req.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| error(StatusCode::BAD_REQUEST, e))?
+            .to_bytes();
+        let text = std::str::from_utf8(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+        let svc = self
+            .state
+            .services
+            .iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no service {name}")))?;
+        let origin = std::path::PathBuf::from(format!("services/{name}/task-definition"));
+        let td = airlock_config::parse_task_definition_json(text, &origin)
+            .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+        let current = svc.task_definition();
+        if td.family != current.family {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "family {:?} is not the service's family {:?}",
+                    td.family, current.family
+                ),
+            ));
+        }
+        let revision = current.revision + 1;
+        let next = crate::wiring::task_definition_config(&self.state.stack, &td, revision);
+        svc.update_task_definition(next)
+            .await
+            .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+        Ok(reply(
+            StatusCode::OK,
+            json!({ "task_definition": format!("{}:{revision}", td.family) }),
         ))
     }
 

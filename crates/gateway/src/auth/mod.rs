@@ -169,9 +169,9 @@ pub(crate) enum Decision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizerError(pub String);
 
-/// Runs the route's authorizer. On success the output is returned (and also stored in the
-/// request's extensions, with [`AuthorizerOutput`]); on refusal the response to send, and the
-/// reason is stored in nothing but the log and the returned refusal.
+/// Runs the route's authorizer and logs its decision. On success the output is returned (and
+/// also put in the request's extensions); on refusal, the refusal to answer with and the reason
+/// for `$context.authorizer.error`.
 pub async fn authorize(
     authorization: &Authorization,
     facts: &RequestFacts<'_>,

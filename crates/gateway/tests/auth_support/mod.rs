@@ -197,11 +197,47 @@ pub async fn start_with_stages(
     start_with(routes, variables, &[]).await
 }
 
+/// Access-log lines, kept in memory.
+#[derive(Default)]
+pub struct Lines(pub std::sync::Mutex<Vec<String>>);
+
+impl gw::access_log::LogSink for Lines {
+    fn write_line(&self, line: &str) {
+        self.0.lock().unwrap().push(line.to_owned());
+    }
+}
+
+/// [`start`] with an access log in `format` on the `$default` stage.
+pub async fn start_logged(
+    routes: Vec<(&str, Authorization)>,
+    format: &str,
+) -> (Harness, Arc<Lines>) {
+    let lines = Arc::new(Lines::default());
+    let log = gw::access_log::AccessLogConfig {
+        log_group: "auth-tests".into(),
+        format: format.into(),
+        sink: lines.clone(),
+    };
+    (
+        start_full(routes, HashMap::new(), &[], Some(log)).await,
+        lines,
+    )
+}
+
 /// [`start`] with stage variables and request parameter mappings on the integration.
 pub async fn start_with(
     routes: Vec<(&str, Authorization)>,
     variables: HashMap<String, String>,
     request_parameters: &[(&str, &str)],
+) -> Harness {
+    start_full(routes, variables, request_parameters, None).await
+}
+
+async fn start_full(
+    routes: Vec<(&str, Authorization)>,
+    variables: HashMap<String, String>,
+    request_parameters: &[(&str, &str)],
+    access_log: Option<gw::access_log::AccessLogConfig>,
 ) -> Harness {
     let shutdown = CancellationToken::new();
     let backend = echo_backend(shutdown.clone()).await;
@@ -233,6 +269,7 @@ pub async fn start_with(
         .collect();
     let mut stage = gw::StageConfig::named("$default");
     stage.variables = variables;
+    stage.access_log = access_log;
     let leaf = pki
         .ca
         .issue_server(&[format!("*.execute-api.{REGION}.amazonaws.com")])
