@@ -48,6 +48,8 @@ pub(crate) struct Keep {
     pub target_groups: BTreeMap<String, airlock_alb::TargetGroup>,
     /// The `vpc` vantage point's interface.
     pub vantage: Option<Interface>,
+    /// The stack file, for task definitions sent to the admin endpoint (its `image_map`).
+    pub stack: cfg::Stack,
 }
 
 impl Keep {
@@ -176,6 +178,23 @@ pub(crate) async fn start(
             )
         })
         .collect();
+    // ECS counts a task healthy for deployments and replacements by its target's health in the
+    // load balancer (alb-ecs-dns.md §4.2, §4.5): each service follows its first target group.
+    for (svc, handle) in stack.services.iter().zip(&services) {
+        let Some(group) = svc
+            .load_balancers
+            .first()
+            .and_then(|lb| target_groups.get(&lb.target_group))
+        else {
+            continue;
+        };
+        let arn = group
+            .config()
+            .arn
+            .clone()
+            .unwrap_or_else(|| group.name().to_owned());
+        handle.follow_target_health(arn, lb_health_view(group, &shutdown, &tracker));
+    }
 
     // Load balancers: one node interface per subnet, each listener served on every node.
     let mut alb_nodes: HashMap<String, Vec<Interface>> = HashMap::new();
@@ -484,50 +503,45 @@ pub(crate) async fn start(
                 .collect()
         })
     };
-    let internet_listener = bind(
+    let vantage = |what: &'static str, flag: &'static str, port: u16, origin, view| {
+        let network = network.clone();
+        let (shutdown, tracker) = (shutdown.clone(), tracker.clone());
+        let resolver = resolver(view);
+        async move {
+            let listener = bind(what, flag, port).await?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| resource_err("vantage_points", e))?;
+            let name = what.split(' ').next().unwrap_or(what);
+            tracker.spawn(airlock_net::vantage::serve(
+                listener,
+                Arc::new(airlock_net::vantage::Vantage::new(name, origin, resolver)),
+                network,
+                shutdown,
+                tracker.clone(),
+            ));
+            Ok::<_, StackError>(addr)
+        }
+    };
+    let socks_internet = vantage(
         "internet vantage point",
         "socks-internet-port",
         options.ports.socks_internet,
+        airlock_net::Origin::Internet,
+        airlock_dns::View::Public,
     )
     .await?;
-    let socks_internet = internet_listener
-        .local_addr()
-        .map_err(|e| resource_err("vantage_points", e))?;
-    tracker.spawn(airlock_net::vantage::serve(
-        internet_listener,
-        Arc::new(airlock_net::vantage::Vantage::new(
-            "internet",
-            airlock_net::Origin::Internet,
-            resolver(airlock_dns::View::Public),
-        )),
-        network.clone(),
-        shutdown.clone(),
-        tracker.clone(),
-    ));
     let socks_vpc = match &vantage_iface {
-        Some(iface) => {
-            let listener = bind(
+        Some(iface) => Some(
+            vantage(
                 "vpc vantage point",
                 "socks-vpc-port",
                 options.ports.socks_vpc,
+                airlock_net::Origin::Interface(iface.clone()),
+                airlock_dns::View::Vpc,
             )
-            .await?;
-            let addr = listener
-                .local_addr()
-                .map_err(|e| resource_err("vantage_points.vpc", e))?;
-            tracker.spawn(airlock_net::vantage::serve(
-                listener,
-                Arc::new(airlock_net::vantage::Vantage::new(
-                    "vpc",
-                    airlock_net::Origin::Interface(iface.clone()),
-                    resolver(airlock_dns::View::Vpc),
-                )),
-                network.clone(),
-                shutdown.clone(),
-                tracker.clone(),
-            ));
-            Some(addr)
-        }
+            .await?,
+        ),
         None => None,
     };
 
@@ -561,6 +575,7 @@ pub(crate) async fn start(
         issuer,
         target_groups: target_groups.into_iter().collect(),
         vantage: vantage_iface,
+        stack: stack.clone(),
     });
     let admin = Arc::new(crate::admin::Admin {
         state: state.clone(),
@@ -619,6 +634,46 @@ async fn bind_dns(port: u16) -> Result<(tokio::net::UdpSocket, TcpListener), Sta
         port,
         source: last.unwrap_or_else(|| std::io::Error::other("no free port")),
     })
+}
+
+/// The target group's health of each target, as the ECS scheduler needs it.
+fn lb_health_view(
+    group: &airlock_alb::TargetGroup,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> tokio::sync::watch::Receiver<Vec<(SocketAddr, airlock_fargate::LbTargetHealth)>> {
+    let mut health = group.watch_health();
+    let view = |targets: &[airlock_alb::TargetHealth]| {
+        targets
+            .iter()
+            .map(|t| {
+                let h = match t.state {
+                    airlock_alb::TargetState::Healthy | airlock_alb::TargetState::Unavailable => {
+                        airlock_fargate::LbTargetHealth::Healthy
+                    }
+                    airlock_alb::TargetState::Unhealthy => {
+                        airlock_fargate::LbTargetHealth::Unhealthy
+                    }
+                    _ => airlock_fargate::LbTargetHealth::Other,
+                };
+                (t.target, h)
+            })
+            .collect::<Vec<_>>()
+    };
+    let (tx, rx) = tokio::sync::watch::channel(view(&health.borrow_and_update()));
+    let shutdown = shutdown.clone();
+    tracker.spawn(async move {
+        loop {
+            tokio::select! {
+                changed = health.changed() => if changed.is_err() { return },
+                _ = shutdown.cancelled() => return,
+            }
+            if tx.send(view(&health.borrow_and_update())).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// Joins the target sets of several services feeding one target group.
@@ -743,6 +798,50 @@ fn service_config(
     let td = stack
         .task_definition(&svc.task_definition)
         .ok_or_else(|| resource_err(&resource, "task definition not declared"))?;
+    Ok(airlock_fargate::ServiceConfig {
+        name: svc.service_name.clone(),
+        cluster: svc.cluster.clone(),
+        region: stack.region.as_str().to_owned(),
+        account_id: stack.account_id.as_str().to_owned(),
+        desired_count: svc.desired_count,
+        subnets: svc.network_configuration.subnets.clone(),
+        security_groups: svc.network_configuration.security_groups.clone(),
+        task_definition: task_definition_config(stack, td, 1),
+        load_balancer: svc
+            .load_balancers
+            .first()
+            .map(|lb| airlock_fargate::LbAttachment {
+                container_name: lb.container_name.clone(),
+                container_port: lb.container_port,
+            }),
+        // The target group's `deregistration_delay.timeout_seconds` (alb-ecs-dns.md §4.3).
+        deregistration_delay: svc
+            .load_balancers
+            .first()
+            .and_then(|lb| stack.target_group(&lb.target_group))
+            .map_or(Duration::ZERO, |tg| {
+                Duration::from_secs(u64::from(tg.deregistration_delay_timeout_seconds))
+            }),
+        maximum_percent: svc.deployment_configuration.maximum_percent,
+        minimum_healthy_percent: svc.deployment_configuration.minimum_healthy_percent,
+        health_check_grace_period: Duration::from_secs(u64::from(
+            svc.health_check_grace_period_seconds,
+        )),
+        log_dir: Some(state_dir.join("logs").join("ecs").join(&svc.cluster)),
+        // The one place airlock reads DOCKER_HOST: components read no environment.
+        docker: airlock_fargate::DockerEndpoint::from_docker_host(
+            std::env::var("DOCKER_HOST").ok().as_deref(),
+        )
+        .map_err(|e| resource_err(&resource, e))?,
+    })
+}
+
+/// A task definition revision as the task runner takes it; the stack's `image_map` applies.
+pub(crate) fn task_definition_config(
+    stack: &cfg::Stack,
+    td: &cfg::TaskDefinition,
+    revision: u32,
+) -> airlock_fargate::TaskDefinition {
     let containers = td
         .container_definitions
         .iter()
@@ -846,48 +945,13 @@ fn service_config(
             spec
         })
         .collect();
-    Ok(airlock_fargate::ServiceConfig {
-        name: svc.service_name.clone(),
-        cluster: svc.cluster.clone(),
-        region: stack.region.as_str().to_owned(),
-        account_id: stack.account_id.as_str().to_owned(),
-        desired_count: svc.desired_count,
-        subnets: svc.network_configuration.subnets.clone(),
-        security_groups: svc.network_configuration.security_groups.clone(),
-        task_definition: airlock_fargate::TaskDefinition {
-            family: td.family.clone(),
-            revision: 1,
-            cpu: td.cpu.0,
-            memory: td.memory.0,
-            containers,
-        },
-        load_balancer: svc
-            .load_balancers
-            .first()
-            .map(|lb| airlock_fargate::LbAttachment {
-                container_name: lb.container_name.clone(),
-                container_port: lb.container_port,
-            }),
-        // The target group's `deregistration_delay.timeout_seconds` (alb-ecs-dns.md §4.3).
-        deregistration_delay: svc
-            .load_balancers
-            .first()
-            .and_then(|lb| stack.target_group(&lb.target_group))
-            .map_or(Duration::ZERO, |tg| {
-                Duration::from_secs(u64::from(tg.deregistration_delay_timeout_seconds))
-            }),
-        maximum_percent: svc.deployment_configuration.maximum_percent,
-        minimum_healthy_percent: svc.deployment_configuration.minimum_healthy_percent,
-        health_check_grace_period: Duration::from_secs(u64::from(
-            svc.health_check_grace_period_seconds,
-        )),
-        log_dir: Some(state_dir.join("logs").join("ecs").join(&svc.cluster)),
-        // The one place airlock reads DOCKER_HOST: components read no environment.
-        docker: airlock_fargate::DockerEndpoint::from_docker_host(
-            std::env::var("DOCKER_HOST").ok().as_deref(),
-        )
-        .map_err(|e| resource_err(&resource, e))?,
-    })
+    airlock_fargate::TaskDefinition {
+        family: td.family.clone(),
+        revision,
+        cpu: td.cpu.0,
+        memory: td.memory.0,
+        containers,
+    }
 }
 
 /// A target group's ALB settings, one to one from the stack file (alb-ecs-dns.md §3).
