@@ -140,3 +140,130 @@ async fn an_ecs_json_task_definition_runs_unchanged_through_the_image_map() {
     );
     stack.stop().await;
 }
+
+/// PUT on the admin endpoint; the status and the JSON answer.
+async fn admin_put(
+    addr: std::net::SocketAddr,
+    path: &str,
+    body: String,
+) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt as _;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::put(path)
+        .header("host", addr.to_string())
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+/// §4.2 through every hop: a new task definition PUT on the admin endpoint rolls out while
+/// requests flow client → API Gateway → VPC link → ALB (health checks on) → tasks. New tasks
+/// count only once the ALB finds their targets healthy, old ones drain before they stop: no
+/// request fails, and the new revision ends up answering alone.
+#[tokio::test]
+async fn a_rollout_through_the_whole_chain_loses_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = write_app(dir.path());
+    let block = format!(
+        r#"task_definitions:
+  - family: pets
+    cpu: "256"
+    memory: "512"
+    container_definitions:
+      - name: app
+        command: [python3, "{app}"]
+        port_mappings:
+          - container_port: 8080
+        environment:
+          - name: MODE
+            value: v1
+"#
+    );
+    let yaml = default_with(
+        &block,
+        &format!(
+            "image_map:\n  example/pets:\n    command: [python3, \"{app}\"]\n"
+        ),
+    )
+    .replacen(
+        "      path: /health\n",
+        "      path: /health\n      interval_seconds: 5\n      timeout_seconds: 2\n      healthy_threshold_count: 2\n    deregistration_delay_timeout_seconds: 1\n",
+        1,
+    );
+    let stack = airlock_config::parse(&yaml, &dir.path().join("stack.yaml")).unwrap();
+    let stack = RunningStack::start_ephemeral(stack).await.unwrap();
+    let token = stack.token(&[]).unwrap();
+    assert_eq!(
+        get(&stack, "/whoami", Some(&token)).await.json()["env"]["MODE"],
+        "v1"
+    );
+
+    let next = r#"{
+  "family": "pets",
+  "networkMode": "awsvpc",
+  "requiresCompatibilities": ["FARGATE"],
+  "cpu": "256",
+  "memory": "512",
+  "containerDefinitions": [{
+    "name": "app",
+    "image": "example/pets:2",
+    "portMappings": [{ "containerPort": 8080 }],
+    "environment": [{ "name": "MODE", "value": "v2" }]
+  }]
+}"#;
+    let (status, answer) = admin_put(
+        stack.endpoints().admin,
+        "/services/pets/task-definition",
+        next.to_owned(),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["task_definition"], "pets:2");
+
+    // Steady load until the new revision has answered 20 times in a row (bounded).
+    let mut failures = Vec::new();
+    let mut answers = Vec::new();
+    let mut streak = 0;
+    for _ in 0..5_000 {
+        let reply = get(&stack, "/whoami", Some(&token)).await;
+        if reply.status != 200 {
+            failures.push(format!("{}: {}", reply.status, reply.text()));
+            continue;
+        }
+        let mode = reply.json()["env"]["MODE"].as_str().unwrap().to_owned();
+        streak = if mode == "v2" { streak + 1 } else { 0 };
+        answers.push(mode);
+        if streak == 20 {
+            break;
+        }
+    }
+    assert!(failures.is_empty(), "failed requests: {failures:?}");
+    assert_eq!(streak, 20, "the new revision never took over");
+    assert!(
+        answers.iter().any(|m| m == "v1"),
+        "the load started before the rollout"
+    );
+
+    // A bad definition is refused with the field named, and nothing rolls.
+    let (status, answer) = admin_put(
+        stack.endpoints().admin,
+        "/services/pets/task-definition",
+        next.replace("\"memory\": \"512\"", "\"memory\": \"4096\""),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"].as_str().unwrap().contains("memory"),
+        "{answer}"
+    );
+    stack.stop().await;
+}

@@ -325,3 +325,38 @@ async fn curl_through_the_vantage_points() {
     let inside = curl(e.socks_vpc.unwrap(), format!("https://{}/health", support::DOMAIN)).await;
     assert_eq!(String::from_utf8_lossy(&inside.stdout), "200", "{inside:?}");
 }
+
+/// Spec alb-ecs-dns.md §1.1: an internet-facing ALB's name resolves to public addresses, which
+/// the internet reaches when the ALB's security group admits it (here only after a rule for
+/// 0.0.0.0/0 is added); targets see the internet caller as the client.
+#[tokio::test]
+async fn internet_facing_alb_is_reachable_when_its_group_allows() {
+    let yaml = airlock_config::DEFAULT_STACK_YAML.replace("scheme: internal", "scheme: internet-facing");
+    let stack = airlock_config::parse(&yaml, std::path::Path::new("internet-facing.yaml")).unwrap();
+    let stack = RunningStack::start_ephemeral(stack).await.unwrap();
+    let e = stack.endpoints().clone();
+    let alb = e.alb_dns_names["pets-alb"].clone();
+    assert!(!alb.starts_with("internal-"), "{alb}");
+    let (_, ips) = airlock_stack::client::dns_a_udp(e.dns, &alb).await.unwrap();
+    assert!(!ips.is_empty());
+    assert!(ips.iter().all(|ip| !stack.network().contains(*ip)), "public addresses: {ips:?}");
+
+    let blocked = stack.explain("internet", &format!("{alb}:443")).unwrap();
+    assert!(!blocked.reachable(), "{blocked}");
+    assert!(blocked.to_string().contains("pets-alb-sg"), "{blocked}");
+    assert!(socks5(e.socks_internet, &alb, 443, Duration::from_millis(500)).await.is_none());
+
+    let (status, _) = admin(
+        &stack,
+        "PUT",
+        "/security-groups/pets-alb-sg",
+        r#"{"ingress":[{"ip_protocol":"tcp","from_port":443,"cidr_ip":"0.0.0.0/0"}]}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (code, tunnel) = socks5(e.socks_internet, &alb, 443, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(code, 0);
+    let reply = https_over(tunnel, &stack, support::DOMAIN, "/whoami", None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["headers"]["x-forwarded-for"], airlock_net::INTERNET_CLIENT_IP.to_string());
+}

@@ -30,7 +30,7 @@ pub use scalars::{
     IntegrationUri, ListenerRef, MemoryMib, PathSegment, Region, RouteKey, StageName, TargetType,
 };
 
-pub use taskdef::Runner;
+pub use taskdef::{Runner, parse_task_definition_json};
 
 use position::PositionIndex;
 

@@ -139,6 +139,18 @@ pub(crate) fn resolve_files(stack: &mut Stack, source: &str, stack_file: &Path) 
     diagnostics
 }
 
+/// Parses and checks one ECS JSON task definition given as text (e.g. a body sent to the admin
+/// endpoint); `origin` names it in diagnostics and becomes [`TaskDefinition::file`].
+pub fn parse_task_definition_json(
+    text: &str,
+    origin: &Path,
+) -> Result<TaskDefinition, crate::ConfigError> {
+    load_json(text, origin, &origin.display().to_string()).map_err(|mut d| {
+        d.truncate(crate::MAX_DIAGNOSTICS);
+        crate::ConfigError::Invalid(crate::Diagnostics(d))
+    })
+}
+
 /// Parses and checks one ECS JSON task definition. `written` is the path as the stack file
 /// spells it, kept in [`TaskDefinition::file`].
 fn load_json(text: &str, path: &Path, written: &str) -> Result<TaskDefinition, Vec<Diagnostic>> {
@@ -952,9 +964,35 @@ fn repository(image: &str) -> &str {
     }
 }
 
-/// Checks the `image_map` entries.
+/// Checks the `image_map` entries and the services' deployment bounds.
 pub(crate) fn check_image_map(stack: &Stack) -> Vec<Issue> {
     let mut issues = Vec::new();
+    for (i, svc) in stack.services.iter().enumerate() {
+        let d = svc.deployment_configuration;
+        let path = format!("services[{i}].deployment_configuration");
+        if d.minimum_healthy_percent > 100 {
+            issues.push(issue(
+                format!("{path}.minimum_healthy_percent"),
+                DiagnosticKind::InvalidValue,
+                format!(
+                    "minimum_healthy_percent {} is above 100",
+                    d.minimum_healthy_percent
+                ),
+                "use 0 to 100 (ECS default 100)",
+            ));
+        }
+        if d.maximum_percent <= d.minimum_healthy_percent {
+            issues.push(issue(
+                format!("{path}.maximum_percent"),
+                DiagnosticKind::InvalidValue,
+                format!(
+                    "maximum_percent {} with minimum_healthy_percent {} leaves a rolling deployment no room to start or stop a task",
+                    d.maximum_percent, d.minimum_healthy_percent
+                ),
+                "use maximum_percent above 100 (ECS default 200), or lower minimum_healthy_percent",
+            ));
+        }
+    }
     for (key, t) in &stack.image_map {
         let path = format!("image_map.{key}");
         if !is_image_name(key) {
@@ -1278,5 +1316,48 @@ mod tests {
         assert_eq!(repository("a.b:5000/x/y:1.2"), "a.b:5000/x/y");
         assert_eq!(repository("a.b:5000/x/y"), "a.b:5000/x/y");
         assert_eq!(repository("y@sha256:00"), "y");
+    }
+}
+
+#[cfg(test)]
+mod deployment_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use crate::{DEFAULT_STACK_YAML, parse};
+    use std::path::Path;
+
+    #[test]
+    fn deployment_bounds_default_to_ecs_and_refuse_a_stuck_rollout() {
+        let stack = parse(DEFAULT_STACK_YAML, Path::new("stack.yaml")).unwrap();
+        let d = stack.services[0].deployment_configuration;
+        assert_eq!((d.maximum_percent, d.minimum_healthy_percent), (200, 100));
+        assert_eq!(stack.services[0].health_check_grace_period_seconds, 0);
+
+        let stuck = DEFAULT_STACK_YAML.replacen(
+            "    desired_count: 2\n",
+            "    desired_count: 2\n    deployment_configuration:\n      maximum_percent: 100\n",
+            1,
+        );
+        let err = parse(&stuck, Path::new("stack.yaml")).unwrap_err();
+        let d = &err.diagnostics()[0];
+        assert_eq!(
+            d.path,
+            "services[0].deployment_configuration.maximum_percent"
+        );
+        assert!(d.message.contains("no room"), "{d}");
+    }
+}
+
+#[cfg(test)]
+mod json_shape_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// JSON files indented with tabs (as some editors and `jq --tab` write them) load too.
+    #[test]
+    fn tab_indented_json_loads() {
+        let json = "{\n\t\"family\": \"web\",\n\t\"networkMode\": \"awsvpc\",\n\t\"cpu\": \"256\",\n\t\"memory\": \"512\",\n\t\"containerDefinitions\": [\n\t\t{\n\t\t\t\"name\": \"app\",\n\t\t\t\"image\": \"web:1\"\n\t\t}\n\t]\n}\n";
+        let td = parse_task_definition_json(json, Path::new("web.json")).unwrap();
+        assert_eq!(td.container_definitions[0].image.as_deref(), Some("web:1"));
     }
 }

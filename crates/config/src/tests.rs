@@ -729,3 +729,97 @@ fn an_internet_integration_needs_a_url_and_no_vpc_link() {
         IntegrationUri::Url("https://example.com/api".into())
     );
 }
+
+/// REQUEST authorizers, `CUSTOM` and `AWS_IAM` routes, and IAM credentials (issue 5).
+#[test]
+fn request_authorizers_iam_routes_and_credentials() {
+    let request = "      - name: key-check\n        authorizer_type: REQUEST\n        identity_source: [\"$request.header.x-api-key\", \"$context.routeKey\", \"$stageVariables.tenant\"]\n        authorizer_uri: http://127.0.0.1:9001/authorize\n        authorizer_payload_format_version: \"2.0\"\n        enable_simple_responses: true\n        authorizer_result_ttl_in_seconds: 300\n    integrations:\n";
+    let yaml = mutated("    integrations:\n", request)
+        .replacen(
+            "        authorization_type: NONE\n",
+            "        authorization_type: AWS_IAM\n",
+            1,
+        )
+        .replacen(
+            "      - route_key: GET /whoami\n        authorization_type: JWT\n        authorizer_id: local-jwt\n",
+            "      - route_key: GET /whoami\n        authorization_type: CUSTOM\n        authorizer_id: key-check\n",
+            1,
+        )
+        + "\niam_credentials:\n  - access_key_id: AKIAEXAMPLE\n    secret_access_key: s3cret\n    principal: arn:aws:iam::000000000000:user/alice\n    allow_invoke: [\"arn:aws:execute-api:*:*:*/*/GET/health\"]\n";
+    let stack = parse(&yaml, Path::new("stack.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let a = &stack.http_apis[0].authorizers[1];
+    assert_eq!(a.authorizer_type, AuthorizerType::Request);
+    assert_eq!(
+        a.identity_source,
+        [
+            IdentitySource::Header("x-api-key".into()),
+            IdentitySource::Context("routeKey".into()),
+            IdentitySource::StageVariable("tenant".into()),
+        ]
+    );
+    assert_eq!(
+        a.authorizer_uri,
+        Some(AuthorizerUri::Url("http://127.0.0.1:9001/authorize".into()))
+    );
+    assert_eq!(
+        a.authorizer_payload_format_version,
+        Some(AuthorizerPayloadFormat::V2)
+    );
+    assert_eq!(a.authorizer_result_ttl_in_seconds, 300);
+    assert_eq!(stack.iam_credentials[0].allow_invoke.len(), 1);
+
+    // Refusals, each at its field.
+    let bad = yaml
+        .replacen(
+            "http://127.0.0.1:9001/authorize",
+            "https://auth.example.com/",
+            1,
+        )
+        .replacen(
+            "authorizer_result_ttl_in_seconds: 300",
+            "authorizer_result_ttl_in_seconds: 4000",
+            1,
+        )
+        .replacen("authorizer_id: key-check", "authorizer_id: local-jwt", 1)
+        .replacen(
+            "principal: arn:aws:iam::000000000000:user/alice",
+            "principal: alice",
+            1,
+        );
+    let paths: Vec<String> = errors(&bad).into_iter().map(|d| d.path).collect();
+    for expected in [
+        "http_apis[0].authorizers[1].authorizer_uri",
+        "http_apis[0].authorizers[1].authorizer_result_ttl_in_seconds",
+        "http_apis[0].routes[3].authorizer_id",
+        "iam_credentials[0].principal",
+    ] {
+        assert!(
+            paths.iter().any(|p| p == expected),
+            "{expected} not in {paths:?}"
+        );
+    }
+    let no_format = yaml.replacen(
+        "        authorizer_payload_format_version: \"2.0\"\n",
+        "",
+        1,
+    );
+    let diags = errors(&no_format);
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.message.contains("authorizer_payload_format_version")),
+        "{diags:?}"
+    );
+    let command = yaml.replacen(
+        "authorizer_uri: http://127.0.0.1:9001/authorize",
+        "authorizer_uri: {command: [python3, auth.py]}",
+        1,
+    );
+    let stack = parse(&command, Path::new("stack.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        stack.http_apis[0].authorizers[1].authorizer_uri,
+        Some(AuthorizerUri::Command {
+            command: vec!["python3".into(), "auth.py".into()]
+        })
+    );
+}

@@ -20,6 +20,9 @@ pub(crate) enum Probe {
     },
     /// `docker exec` in the container.
     Docker { docker: Docker, id: String },
+    /// Scripted results, for the state machine's tests.
+    #[cfg(test)]
+    Script(std::sync::Mutex<std::collections::VecDeque<bool>>),
 }
 
 impl Probe {
@@ -63,6 +66,12 @@ impl Probe {
                 };
                 matches!(docker.exec(id, &argv).await, Ok(0))
             }
+            #[cfg(test)]
+            Probe::Script(results) => results
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front()
+                .unwrap_or(false),
         }
     }
 }
@@ -109,5 +118,103 @@ pub(crate) async fn monitor(
             }
         }
         next = now + check.interval;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::time::Duration;
+
+    fn check(retries: u32, start_period: Duration) -> HealthCheck {
+        HealthCheck {
+            command: HealthCommand::Exec(vec!["true".into()]),
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
+            retries,
+            start_period,
+        }
+    }
+
+    /// Runs the monitor over scripted results, one per interval (paused time); returns the
+    /// status changes it reported.
+    async fn run(check: HealthCheck, results: &[bool]) -> Vec<HealthStatus> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        let probe = Probe::Script(std::sync::Mutex::new(results.iter().copied().collect()));
+        let rounds = results.len() as u32;
+        let interval = check.interval;
+        let task = tokio::spawn(monitor(check, probe, 0, tx, stop.clone()));
+        tokio::time::sleep(interval * rounds + interval / 2).await;
+        stop.cancel();
+        task.await.unwrap();
+        let mut seen = Vec::new();
+        while let Ok((_, status)) = rx.try_recv() {
+            seen.push(status);
+        }
+        seen
+    }
+
+    /// §4.1: `retries` consecutive failures make UNHEALTHY; a success makes HEALTHY at once and
+    /// resets the count.
+    #[tokio::test(start_paused = true)]
+    async fn retries_consecutive_failures_make_unhealthy() {
+        use HealthStatus::*;
+        let seen = run(
+            check(3, Duration::ZERO),
+            &[true, false, false, true, false, false, false],
+        )
+        .await;
+        assert_eq!(seen, [Healthy, Unhealthy]);
+        let seen = run(
+            check(3, Duration::ZERO),
+            &[false, false, true, false, false],
+        )
+        .await;
+        assert_eq!(seen, [Healthy]);
+    }
+
+    /// §4.1: failures inside the start period do not count; a success inside it marks HEALTHY.
+    #[tokio::test(start_paused = true)]
+    async fn the_start_period_forgives_failures() {
+        use HealthStatus::*;
+        // Checks at 5, 10, 15 s fail inside a 16 s start period; 20 and 25 s count.
+        let seen = run(
+            check(2, Duration::from_secs(16)),
+            &[false, false, false, false, false],
+        )
+        .await;
+        assert_eq!(seen, [Unhealthy]);
+        let seen = run(
+            check(2, Duration::from_secs(16)),
+            &[false, false, false, false],
+        )
+        .await;
+        assert!(seen.is_empty(), "one counted failure is not enough");
+        let seen = run(check(2, Duration::from_secs(16)), &[false, true]).await;
+        assert_eq!(seen, [Healthy]);
+    }
+
+    /// The first check runs one interval after start, then every interval.
+    #[tokio::test(start_paused = true)]
+    async fn checks_run_every_interval_from_the_first_interval() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        let probe = Probe::Script(std::sync::Mutex::new([true].into_iter().collect()));
+        let start = Instant::now();
+        tokio::spawn(monitor(
+            check(1, Duration::ZERO),
+            probe,
+            0,
+            tx,
+            stop.clone(),
+        ));
+        assert_eq!(rx.recv().await.unwrap().1, HealthStatus::Healthy);
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        // The script is exhausted: the next check (at 10 s) fails, and with retries 1 it counts.
+        assert_eq!(rx.recv().await.unwrap().1, HealthStatus::Unhealthy);
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        stop.cancel();
     }
 }

@@ -7,7 +7,7 @@ use crate::metadata;
 use crate::status::{DesiredStatus, HealthStatus, ServiceEvent, StopCode, TaskInfo, TaskStatus};
 use crate::task;
 use airlock_net::Network;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -111,6 +111,27 @@ pub(crate) struct Shared {
     current: Mutex<Arc<TaskDefinition>>,
     /// `ecs-svc/NNNN`, the current deployment's id in events and stop reasons.
     deployment: Mutex<String>,
+    /// How the load balancer sees the targets, once [`ServiceHandle::follow_target_health`]
+    /// was called.
+    lb_view: Mutex<Option<LbView>>,
+}
+
+/// The load balancer's view of the service's targets.
+struct LbView {
+    target_group_arn: String,
+    health: HashMap<SocketAddr, LbTargetHealth>,
+}
+
+/// A target's health as the load balancer reports it (§3.3), reduced to what the scheduler
+/// needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbTargetHealth {
+    /// `healthy` (or `unavailable`: health checks off): counts as healthy for deployments.
+    Healthy,
+    /// `unhealthy`: the task is replaced after the grace period (§4.5).
+    Unhealthy,
+    /// `initial`, `draining`, `unused`: not yet (or no longer) healthy.
+    Other,
 }
 
 /// A task in the scheduler's table.
@@ -160,6 +181,7 @@ pub async fn start_service(
         docker,
         current: Mutex::new(Arc::new(config_td)),
         deployment: Mutex::new(deployment_id()),
+        lb_view: Mutex::new(None),
     });
     let tracker = TaskTracker::new();
     tracker.spawn(metadata::serve(
@@ -336,6 +358,36 @@ impl ServiceHandle {
         ));
         self.shared.wake.notify_one();
         Ok(())
+    }
+
+    /// Follows the load balancer's health of this service's targets, in target group
+    /// `target_group_arn`. From then on a task counts as healthy for deployments and
+    /// replacements only once its target is healthy (§4.2), and a task whose target turns
+    /// unhealthy is replaced after the grace period (§4.5). Without it, RUNNING is enough.
+    pub fn follow_target_health(
+        &self,
+        target_group_arn: String,
+        mut health: watch::Receiver<Vec<(SocketAddr, LbTargetHealth)>>,
+    ) {
+        let weak = Arc::downgrade(&self.shared);
+        let shutdown = self.shared.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let snapshot: HashMap<SocketAddr, LbTargetHealth> =
+                    health.borrow_and_update().iter().copied().collect();
+                let Some(shared) = weak.upgrade() else { return };
+                *lock(&shared.lb_view) = Some(LbView {
+                    target_group_arn: target_group_arn.clone(),
+                    health: snapshot,
+                });
+                shared.wake.notify_one();
+                drop(shared);
+                tokio::select! {
+                    changed = health.changed() => if changed.is_err() { return },
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        });
     }
 
     /// The task definition new tasks get.
@@ -531,12 +583,27 @@ fn reconcile(
             .and_then(|s| now.duration_since(s).ok())
             .unwrap_or_default()
     };
-    let failing = |t: &TaskEntry| {
-        t.info.health == HealthStatus::Unhealthy && ran(t) >= cfg.health_check_grace_period
+    let lb_view = lock(&shared.lb_view);
+    let lb_health = |t: &TaskEntry| -> Option<LbTargetHealth> {
+        let view = lb_view.as_ref()?;
+        let lb = cfg.load_balancer.as_ref()?;
+        let ip = t.info.private_ip?;
+        Some(
+            view.health
+                .get(&SocketAddr::from((ip, lb.container_port)))
+                .copied()
+                .unwrap_or(LbTargetHealth::Other),
+        )
     };
+    let unhealthy = |t: &TaskEntry| {
+        t.info.health == HealthStatus::Unhealthy
+            || (t.info.last_status == TaskStatus::Running
+                && lb_health(t) == Some(LbTargetHealth::Unhealthy))
+    };
+    let failing = |t: &TaskEntry| unhealthy(t) && ran(t) >= cfg.health_check_grace_period;
     for &i in &active {
         let t = &tasks[i];
-        if t.info.health == HealthStatus::Unhealthy && !failing(t) {
+        if unhealthy(t) && !failing(t) {
             let at = Instant::now() + (cfg.health_check_grace_period - ran(t));
             recheck = Some(recheck.map_or(at, |r: Instant| r.min(at)));
         }
@@ -568,7 +635,14 @@ fn reconcile(
                 }
             }
         }
-        let running = |t: &TaskEntry| t.info.last_status == TaskStatus::Running;
+        // Healthy for deployment math: RUNNING, and healthy in the load balancer when its view
+        // is followed (§4.2).
+        // A replacement is needed but maximumPercent leaves no room to start one.
+        let blocked = launches == 0 && fresh.len() < desired;
+        let running = |t: &TaskEntry| {
+            t.info.last_status == TaskStatus::Running
+                && lb_health(t).is_none_or(|h| h == LbTargetHealth::Healthy)
+        };
         let fresh_running = fresh.iter().filter(|&&i| running(&tasks[i])).count();
         let mut healthy_running = active
             .iter()
@@ -576,18 +650,29 @@ fn reconcile(
             .count();
         // Not yet running first (stopping them costs nothing), then failing ones, oldest first.
         let mut order = stale.clone();
-        order.sort_by_key(|&i| (running(&tasks[i]), !failing(&tasks[i])));
+        order.sort_by_key(|&i| {
+            (
+                tasks[i].info.last_status == TaskStatus::Running,
+                !failing(&tasks[i]),
+            )
+        });
         let mut stopped = Vec::new();
         for i in order {
             let t = &tasks[i];
-            let reason = if !running(t) {
+            let elb_failed = failing(t) && t.info.health != HealthStatus::Unhealthy;
+            let reason = if t.info.last_status != TaskStatus::Running {
                 Some(format!(
                     "Scaling activity initiated by (deployment {deployment})"
                 ))
             } else if failing(t) {
                 // Replacement first; with no room for one, stop it anyway (§4.5).
-                (fresh_running >= desired || room == 0)
-                    .then(|| "Task failed container health checks".to_owned())
+                (fresh_running >= desired || blocked).then(|| match &*lb_view {
+                    Some(view) if elb_failed => format!(
+                        "Task failed ELB health checks in (target-group {})",
+                        view.target_group_arn
+                    ),
+                    _ => "Task failed container health checks".to_owned(),
+                })
             } else if healthy_running > min_healthy {
                 healthy_running -= 1;
                 Some(format!(
@@ -597,7 +682,14 @@ fn reconcile(
                 None
             };
             if let Some(reason) = reason {
-                if failing(t) {
+                if elb_failed {
+                    if let (Some(view), Some(lb)) = (&*lb_view, &cfg.load_balancer) {
+                        shared.event(format!(
+                            "(service {}) (port {}) is unhealthy in (target-group {}) due to (reason Health checks failed).",
+                            cfg.name, lb.container_port, view.target_group_arn
+                        ));
+                    }
+                } else if failing(t) {
                     shared.event(format!(
                         "(service {}) (task {}) failed container health checks.",
                         cfg.name, t.info.task_id

@@ -314,12 +314,18 @@ async fn a_rolling_deployment_under_load_loses_no_request() {
     svc.update_task_definition(td).await.unwrap();
 
     let mut peak = 0;
+    let mut fewest_running = usize::MAX;
     let tasks = tasks_where(&svc, "the deployment done", |t| {
         let active = t
             .iter()
             .filter(|t| !matches!(t.last_status, TaskStatus::Stopped))
             .count();
         peak = peak.max(active);
+        fewest_running = fewest_running.min(
+            t.iter()
+                .filter(|t| t.last_status == TaskStatus::Running)
+                .count(),
+        );
         let new_running = t
             .iter()
             .filter(|t| t.task_definition == "roll:4" && t.last_status == TaskStatus::Running)
@@ -343,8 +349,13 @@ async fn a_rolling_deployment_under_load_loses_no_request() {
     let (failures, versions) = bounded("the load loop", load).await.unwrap();
 
     assert!(failures.is_empty(), "failed requests: {failures:?}");
+    // The load ran before, through and after the rollout: both revisions answered.
     assert!(versions.iter().any(|v| v == "1"));
     assert!(versions.iter().rev().take(20).all(|v| v == "2"));
+    assert!(
+        fewest_running >= 2,
+        "minimumHealthyPercent 100 of 2 keeps 2 RUNNING, saw {fewest_running}"
+    );
     assert!(
         peak <= 4,
         "maximumPercent 200 of 2 allows 4 tasks, saw {peak}"
@@ -427,5 +438,154 @@ async fn task_output_goes_to_a_file_per_task() {
             );
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+const TG_ARN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web-tg/0123456789abcdef";
+
+/// §4.2 and §4.5 with the load balancer's view followed: a new task counts only once its target
+/// is healthy there (the old task serves until then), and a task whose target turns unhealthy is
+/// replaced, the replacement first.
+#[tokio::test]
+async fn deployments_and_replacements_follow_the_load_balancers_health() {
+    use airlock_fargate::{BuiltinApp, LbTargetHealth};
+    let net = network();
+    let cfg = service(
+        "lbview",
+        1,
+        ContainerSpec::builtin("app", BuiltinApp::Echo, 8080),
+    );
+    let svc = start_service(cfg.clone(), net.clone(), CancellationToken::new())
+        .await
+        .unwrap();
+    let (lb, view) = tokio::sync::watch::channel(Vec::new());
+    svc.follow_target_health(TG_ARN.into(), view);
+    let mut targets = svc.targets();
+    let old = bounded("the first target", targets.wait_for(|t| t.len() == 1))
+        .await
+        .unwrap()[0];
+    lb.send_replace(vec![(old, LbTargetHealth::Healthy)]);
+
+    let mut td = cfg.task_definition.clone();
+    td.revision += 1;
+    svc.update_task_definition(td).await.unwrap();
+    let both = bounded(
+        "the new target registered",
+        targets.wait_for(|t| t.len() == 2),
+    )
+    .await
+    .unwrap()
+    .clone();
+    let new = *both.iter().find(|t| **t != old).unwrap();
+    // The new task serves, but the load balancer is still checking it: the old one stays.
+    let alb = client(&net, "alb");
+    assert_eq!(try_get(&net, &alb, new, "/").await.unwrap().0, 200);
+    let old_task = svc
+        .tasks()
+        .into_iter()
+        .find(|t| t.task_definition == "lbview:3")
+        .unwrap();
+    assert_eq!(old_task.last_status, TaskStatus::Running);
+    assert_eq!(svc.targets().borrow().len(), 2);
+
+    let marked = std::time::SystemTime::now();
+    lb.send_replace(vec![
+        (old, LbTargetHealth::Healthy),
+        (new, LbTargetHealth::Healthy),
+    ]);
+    let tasks = tasks_where(&svc, "the old task stopped", |t| {
+        t.iter()
+            .any(|t| t.task_id == old_task.task_id && t.last_status == TaskStatus::Stopped)
+    })
+    .await;
+    let stopped = tasks
+        .iter()
+        .find(|t| t.task_id == old_task.task_id)
+        .unwrap();
+    assert!(stopped.stopped_at.unwrap() >= marked);
+
+    // The new target fails its ELB health checks: a replacement starts; once it is healthy in
+    // the load balancer, the failing task stops with ECS's reason.
+    lb.send_replace(vec![(new, LbTargetHealth::Unhealthy)]);
+    let both = bounded(
+        "the replacement registered",
+        targets.wait_for(|t| t.len() == 2),
+    )
+    .await
+    .unwrap()
+    .clone();
+    let replacement = *both.iter().find(|t| **t != new).unwrap();
+    lb.send_replace(vec![
+        (new, LbTargetHealth::Unhealthy),
+        (replacement, LbTargetHealth::Healthy),
+    ]);
+    let failed_ip = match new.ip() {
+        std::net::IpAddr::V4(ip) => ip,
+        std::net::IpAddr::V6(_) => unreachable!(),
+    };
+    let tasks = tasks_where(&svc, "the failing task stopped", |t| {
+        t.iter()
+            .any(|t| t.private_ip == Some(failed_ip) && t.last_status == TaskStatus::Stopped)
+    })
+    .await;
+    let failed = tasks
+        .iter()
+        .find(|t| t.private_ip == Some(failed_ip))
+        .unwrap();
+    assert_eq!(
+        failed.stopped_reason.as_deref(),
+        Some(format!("Task failed ELB health checks in (target-group {TG_ARN})").as_str())
+    );
+    assert!(svc.events().iter().any(|e| e.message
+        == format!(
+            "(service lbview) (port 8080) is unhealthy in (target-group {TG_ARN}) due to (reason Health checks failed)."
+        )));
+    assert_eq!(*svc.targets().borrow(), vec![replacement]);
+}
+
+/// §4.1 dependsOn HEALTHY: `app` starts only once `db` passes its health check; a `db` that
+/// turns UNHEALTHY instead fails the task before `app` starts.
+#[tokio::test]
+async fn depends_on_healthy_waits_for_the_health_check() {
+    for healthy in [true, false] {
+        let net = network();
+        let mut db = app("db");
+        db.name = "db".into();
+        db.port_mappings = vec![9000];
+        db = with_health(db);
+        if !healthy {
+            db.health_check.as_mut().unwrap().command = HealthCommand::Shell("exit 1".into());
+        }
+        let mut main = app("1");
+        main.depends_on = vec![Dependency {
+            container: "db".into(),
+            condition: Condition::Healthy,
+        }];
+        let mut cfg = service("healthy-dep", 1, main);
+        cfg.task_definition.containers.push(db);
+        let svc = start_service(cfg, net.clone(), CancellationToken::new())
+            .await
+            .unwrap();
+        let tasks = tasks_where(&svc, "the first task settled", |t| {
+            t.first()
+                .is_some_and(|t| matches!(t.last_status, TaskStatus::Running | TaskStatus::Stopped))
+        })
+        .await;
+        let t = &tasks[0];
+        if healthy {
+            assert_eq!(t.last_status, TaskStatus::Running);
+            assert_eq!(t.containers[1].health, HealthStatus::Healthy);
+            // The essential `app` has no health check: the task's health is UNKNOWN (§4.1).
+            assert_eq!(t.health, HealthStatus::Unknown);
+        } else {
+            assert_eq!(t.stop_code, Some(StopCode::TaskFailedToStart));
+            let reason = t.stopped_reason.as_deref().unwrap();
+            assert!(
+                reason.contains("dependency container db is UNHEALTHY; condition HEALTHY"),
+                "{reason}"
+            );
+            assert_eq!(t.containers[0].exit_code, None, "app never started");
+        }
     }
 }

@@ -231,8 +231,10 @@ struct State {
     /// Per subnet, the next host offset to try.
     cursors: HashMap<String, u32>,
     listeners: HashMap<SocketAddrV4, Backend>,
-    /// Public endpoints (e.g. the API Gateway's regional address): reachable from anywhere.
-    public: HashMap<SocketAddrV4, Backend>,
+    /// Public endpoints: reachable from anywhere, subject to the security groups of the
+    /// interface behind them when there is one (an internet-facing load balancer node); the API
+    /// Gateway's regional address has none.
+    public: HashMap<SocketAddrV4, (Backend, Option<Interface>)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -240,6 +242,10 @@ struct Backend {
     addr: SocketAddr,
     framing: Framing,
 }
+
+/// The address a caller on the internet appears to come from (TEST-NET-3, RFC 5737): what an
+/// internet-facing listener sees as the client.
+pub const INTERNET_CLIENT_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 
 const PREAMBLE_MAGIC: &[u8; 8] = b"AIRLOCK1";
 const PREAMBLE_LEN: usize = 8 + 16 + 6 + 6;
@@ -424,16 +430,31 @@ impl Network {
         backend: SocketAddr,
         framing: Framing,
     ) -> Result<Registration, NetError> {
+        self.register_public_for(public, backend, framing, None)
+    }
+
+    /// Like [`Network::register_public`], for the public address of `interface` (e.g. an
+    /// internet-facing load balancer node): its security groups decide who may connect.
+    pub fn register_public_for(
+        &self,
+        public: SocketAddrV4,
+        backend: SocketAddr,
+        framing: Framing,
+        interface: Option<Interface>,
+    ) -> Result<Registration, NetError> {
         let mut state = write(&self.inner.state);
         if state.public.contains_key(&public) {
             return Err(NetError::AddressInUse(public.into()));
         }
         state.public.insert(
             public,
-            Backend {
-                addr: backend,
-                framing,
-            },
+            (
+                Backend {
+                    addr: backend,
+                    framing,
+                },
+                interface,
+            ),
         );
         Ok(Registration {
             net: self.clone(),
@@ -534,7 +555,47 @@ impl Network {
             return (Verdict::NoSuchAddress, None);
         };
         let state = read(&self.inner.state);
-        if let Some(backend) = state.public.get(&to4) {
+        if let Some((backend, behind)) = state.public.get(&to4) {
+            let groups = read(&self.inner.groups);
+            let src_ip = match from {
+                Origin::Interface(i) => i.ip(),
+                Origin::Internet => INTERNET_CLIENT_IP,
+            };
+            if let Origin::Interface(src) = from
+                && !src.security_groups().iter().any(|g| {
+                    groups.get(g).is_some_and(|g| {
+                        g.egress
+                            .iter()
+                            .any(|r| r.admits_ip(Protocol::Tcp, to.port(), *to4.ip()))
+                    })
+                })
+            {
+                return (
+                    Verdict::EgressDenied {
+                        groups: src.security_groups().to_vec(),
+                    },
+                    None,
+                );
+            }
+            if let Some(node) = behind {
+                // The public address carries the node's groups; only CIDR rules can admit a
+                // caller from outside the VPC.
+                let admitted = node.security_groups().iter().any(|g| {
+                    groups.get(g).is_some_and(|g| {
+                        g.ingress
+                            .iter()
+                            .any(|r| r.admits_ip(Protocol::Tcp, to.port(), src_ip))
+                    })
+                });
+                if !admitted {
+                    return (
+                        Verdict::IngressDenied {
+                            groups: node.security_groups().to_vec(),
+                        },
+                        None,
+                    );
+                }
+            }
             return (Verdict::Reachable, Some(*backend));
         }
         if *to4.ip() == self.resolver_ip() {
@@ -628,7 +689,7 @@ impl Network {
         if backend.framing == Framing::Airlock {
             let src_ip = match from {
                 Origin::Interface(i) => i.ip(),
-                Origin::Internet => Ipv4Addr::UNSPECIFIED,
+                Origin::Internet => INTERNET_CLIENT_IP,
             };
             let src_port = self.ephemeral_port();
             let mut preamble = [0u8; PREAMBLE_LEN];

@@ -94,6 +94,13 @@ impl Rule {
         }
     }
 
+    /// Whether this rule admits `protocol`/`port` to or from `ip` by its CIDR (a group source
+    /// never matches an address outside the VPC).
+    pub fn admits_ip(&self, protocol: Protocol, port: u16, ip: Ipv4Addr) -> bool {
+        self.covers(protocol, port)
+            && matches!(&self.source, Source::Cidr(net) if net.contains(&ip))
+    }
+
     fn covers(&self, protocol: Protocol, port: u16) -> bool {
         match self.protocol {
             Protocol::All => true,

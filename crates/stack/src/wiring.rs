@@ -14,6 +14,8 @@ use tokio_util::task::TaskTracker;
 
 /// The gateway's public address. Exists only inside airlock (a documentation range, RFC 5737).
 pub(crate) const GATEWAY_PUBLIC_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+/// The first public address given to internet-facing load balancer nodes (same range).
+const FIRST_LB_PUBLIC_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 20);
 /// How long start-up waits for a service's tasks to be registered.
 const TASKS_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -199,6 +201,10 @@ pub(crate) async fn start(
     // Load balancers: one node interface per subnet, each listener served on every node.
     let mut alb_nodes: HashMap<String, Vec<Interface>> = HashMap::new();
     let mut alb_dns: BTreeMap<String, String> = BTreeMap::new();
+    // What each load balancer's name resolves to: node private IPs for internal ones, public
+    // addresses for internet-facing ones (spec alb-ecs-dns.md §1.1).
+    let mut alb_addrs: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
+    let mut next_public = u32::from(FIRST_LB_PUBLIC_IP);
     for lb in &stack.load_balancers {
         let resource = format!("load_balancers[{}]", lb.name);
         let internal = lb.scheme == cfg::Scheme::Internal;
@@ -236,11 +242,38 @@ pub(crate) async fn start(
         }
         .build()
         .map_err(|e| resource_err(&resource, e))?;
+        let public_ips: Vec<Ipv4Addr> = if internal {
+            Vec::new()
+        } else {
+            nodes
+                .iter()
+                .map(|_| {
+                    next_public += 1;
+                    Ipv4Addr::from(next_public - 1)
+                })
+                .collect()
+        };
         for listener in built {
             let emulated = network
                 .listen(&nodes, listener.port())
                 .await
                 .map_err(|e| resource_err(&resource, e))?;
+            let backend = emulated
+                .listener()
+                .local_addr()
+                .map_err(|e| resource_err(&resource, e))?;
+            for (ip, node) in public_ips.iter().zip(&nodes) {
+                registrations.push(
+                    network
+                        .register_public_for(
+                            std::net::SocketAddrV4::new(*ip, listener.port()),
+                            backend,
+                            airlock_net::Framing::Airlock,
+                            Some(node.clone()),
+                        )
+                        .map_err(|e| resource_err(&resource, e))?,
+                );
+            }
             let (socket, registration) = emulated.into_parts();
             registrations.push(registration);
             tracker.spawn(airlock_alb::serve_listener(
@@ -253,6 +286,14 @@ pub(crate) async fn start(
             ));
         }
         alb_dns.insert(lb.name.clone(), dns_name);
+        alb_addrs.insert(
+            lb.name.clone(),
+            if internal {
+                nodes.iter().map(Interface::ip).collect()
+            } else {
+                public_ips
+            },
+        );
         alb_nodes.insert(lb.name.clone(), nodes);
     }
 
@@ -374,7 +415,7 @@ pub(crate) async fn start(
     );
 
     // DNS, public view on the host.
-    let zones = dns_zones(&stack, &alb_dns, &alb_nodes, &api_endpoints)?;
+    let zones = dns_zones(&stack, &alb_dns, &alb_addrs, &api_endpoints)?;
     let dns = airlock_dns::DnsHandle::new(zones).map_err(|e| resource_err("hosted_zones", e))?;
     let (udp, tcp) = bind_dns(options.ports.dns).await?;
     let dns_addr = udp.local_addr().map_err(|e| resource_err("dns", e))?;
@@ -1447,17 +1488,12 @@ fn route_key(key: &cfg::RouteKey) -> airlock_gateway::RouteKey {
 fn dns_zones(
     stack: &cfg::Stack,
     alb_dns: &BTreeMap<String, String>,
-    alb_nodes: &HashMap<String, Vec<Interface>>,
+    alb_addrs: &HashMap<String, Vec<Ipv4Addr>>,
     api_endpoints: &BTreeMap<String, String>,
 ) -> Result<Vec<airlock_dns::Zone>, StackError> {
     use airlock_dns::{DomainName, RecordData, RecordSet, Zone};
     let name = |s: &str| DomainName::parse(s).map_err(|e| resource_err(format!("dns name {s}"), e));
-    let alb_ips = |lb: &str| -> Vec<Ipv4Addr> {
-        alb_nodes
-            .get(lb)
-            .map(|n| n.iter().map(Interface::ip).collect())
-            .unwrap_or_default()
-    };
+    let alb_ips = |lb: &str| -> Vec<Ipv4Addr> { alb_addrs.get(lb).cloned().unwrap_or_default() };
     let mut zones = Vec::new();
     for z in &stack.hosted_zones {
         let resource = format!("hosted_zones[{}]", z.name);
