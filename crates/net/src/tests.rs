@@ -204,3 +204,60 @@ async fn public_endpoints_and_the_resolver() {
         Verdict::NotRoutedFromInternet
     );
 }
+
+/// A writer that keeps what the log subscriber writes, for asserting on warnings.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Issue 3: a denied connection is dropped silently and airlock warns which interface tried to
+/// reach which, and which group lacks which rule.
+#[tokio::test]
+async fn a_dropped_connection_is_logged_at_warn_with_the_missing_rule() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let n = net();
+    let stranger = n
+        .create_interface("a", &["server".into()], "a stranger")
+        .unwrap();
+    let server = n
+        .create_interface("a", &["server".into()], "the server")
+        .unwrap();
+    let _l = n.listen(std::slice::from_ref(&server), 443).await.unwrap();
+    let to = SocketAddr::from((server.ip(), 443));
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(100),
+        n.dial(&Origin::Interface(stranger.clone()), to),
+    )
+    .await;
+    assert!(dropped.is_err());
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("WARN"), "{log}");
+    assert!(log.contains("connection dropped by the VPC"), "{log}");
+    assert!(
+        log.contains(&stranger.ip().to_string()) && log.contains("a stranger"),
+        "{log}"
+    );
+    assert!(log.contains(&to.to_string()), "{log}");
+    assert!(
+        log.contains(
+            "no ingress rule of the destination's security groups [\"server\"] admits tcp/443"
+        ),
+        "{log}"
+    );
+}
