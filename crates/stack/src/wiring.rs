@@ -1621,6 +1621,15 @@ pub(crate) fn banner(
         endpoints.dns.ip(),
         endpoints.dns.port()
     );
+    let _ = writeln!(
+        s,
+        "  Vantage       internet: socks5/http-connect {}{}",
+        endpoints.socks_internet,
+        endpoints
+            .socks_vpc
+            .map_or(String::new(), |a| format!("   vpc: {a}"))
+    );
+    let _ = writeln!(s, "  Admin         http://{}/status", endpoints.admin);
     let _ = writeln!(s, "  CA            {ca}");
     if let Some(domain) = endpoints.custom_domains.first() {
         let resolve = format!("--resolve {domain}:{port}:127.0.0.1");
@@ -1641,6 +1650,16 @@ pub(crate) fn banner(
             s,
             "\nWithout it, the same call gets API Gateway's 401 {{\"message\":\"Unauthorized\"}}."
         );
+        if let Some((_, alb, _)) = summary.albs.first() {
+            let _ = writeln!(
+                s,
+                "\nThe load balancer is private: from the internet its name resolves but the call times out:\n  \
+                 curl --socks5-hostname {} --cacert {ca} -m 2 https://{alb}/\n\
+                 while the gateway answers on 443 as the AWS URL would:\n  \
+                 curl --socks5-hostname {} --cacert {ca} https://{domain}/health",
+                endpoints.socks_internet, endpoints.socks_internet
+            );
+        }
     }
     let _ = writeln!(s, "\nPress Ctrl-C to stop.");
     s
