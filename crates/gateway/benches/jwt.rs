@@ -5,7 +5,7 @@
 use airlock_gateway::auth::keys::KeyStore;
 use airlock_gateway::jwt::{Jwks, JwtValidator};
 use airlock_pki::{Issuer, TokenRequest};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -33,7 +33,21 @@ fn verify(c: &mut Criterion) {
             .is_ok()
     );
 
+    // A fresh validator per iteration: the signature is verified every time (a token's first
+    // request).
     c.bench_function("jwt_verify_rs256_cached_key", |b| {
+        b.iter_batched(
+            || JwtValidator::new(issuer.issuer(), vec!["pets-client".into()], Arc::default()),
+            |fresh| {
+                let jwks = keys.current();
+                black_box(fresh.validate_with(&jwks, black_box(&token), now))
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    // The same validator: the token's signature was verified before, only the claims are
+    // checked (every later request with the same token).
+    c.bench_function("jwt_verify_rs256_token_seen_before", |b| {
         b.iter(|| {
             let jwks = keys.current();
             black_box(validator.validate_with(&jwks, black_box(&token), now))

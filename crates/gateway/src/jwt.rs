@@ -280,6 +280,39 @@ pub struct JwtValidator {
     audiences: Vec<String>,
     jwks: Arc<Jwks>,
     leeway: i64,
+    /// Signatures already verified: a client sends the same token on every request until it
+    /// expires, and the RSA verify is the largest single cost of a JWT route.
+    verified: Arc<VerifiedSignatures>,
+}
+
+/// Tokens whose signature verified, with the key that verified it. Only the signature check is
+/// skipped on a hit: the claims (issuer, audience, `exp`, `nbf`, `iat`) are checked on every
+/// request, so a cached token still expires on time. Keyed by the whole token (signature
+/// included) and matched against the key's own components, so a rotated or removed key is
+/// never trusted from the cache.
+#[derive(Debug, Default)]
+struct VerifiedSignatures(std::sync::Mutex<HashMap<Box<str>, RsaPublicKeyComponents<Vec<u8>>>>);
+
+/// Bound on cached signatures; the cache starts over when full (tokens are re-verified once).
+const MAX_VERIFIED_SIGNATURES: usize = 4096;
+
+impl VerifiedSignatures {
+    fn contains(&self, token: &str, key: &RsaPublicKeyComponents<Vec<u8>>) -> bool {
+        self.0.lock().is_ok_and(|cache| {
+            cache
+                .get(token)
+                .is_some_and(|k| k.n == key.n && k.e == key.e)
+        })
+    }
+
+    fn insert(&self, token: &str, key: &RsaPublicKeyComponents<Vec<u8>>) {
+        if let Ok(mut cache) = self.0.lock() {
+            if cache.len() >= MAX_VERIFIED_SIGNATURES {
+                cache.clear();
+            }
+            cache.insert(token.into(), key.clone());
+        }
+    }
 }
 
 impl JwtValidator {
@@ -291,6 +324,7 @@ impl JwtValidator {
             audiences,
             jwks,
             leeway: 0,
+            verified: Arc::default(),
         }
     }
 
@@ -351,8 +385,11 @@ impl JwtValidator {
             .decode(signature_b64)
             .map_err(|_| JwtError::MalformedSignature)?;
         let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-        key.verify(params, signing_input.as_bytes(), &signature)
-            .map_err(|_| JwtError::InvalidSignature)?;
+        if !self.verified.contains(token, key) {
+            key.verify(params, signing_input.as_bytes(), &signature)
+                .map_err(|_| JwtError::InvalidSignature)?;
+            self.verified.insert(token, key);
+        }
         let claims = decode_object(payload_b64).ok_or(JwtError::MalformedPayload)?;
 
         // Step 4: issuer, exact string.
@@ -1004,5 +1041,27 @@ mod tests {
                 .unwrap();
             assert!(v.validate(&token, NOW).is_ok());
         }
+    }
+
+    #[test]
+    fn a_cached_signature_still_expires_and_stays_tied_to_its_key() {
+        let v = validator();
+        let token = mint(|r| r.expires_in = 600);
+        assert!(v.validate(&token, NOW).is_ok());
+        // The second check skips the RSA verify; the claims are still checked.
+        assert!(v.validate(&token, NOW).is_ok());
+        assert_eq!(v.validate(&token, NOW + 601), Err(JwtError::Expired));
+        // The same kid naming another key (a rotation): the cache must not vouch for the token.
+        let swapped = FOREIGN.jwks_json().replace(FOREIGN.kid(), TRUSTED.kid());
+        let rotated = Jwks::from_json(&swapped).unwrap();
+        assert_eq!(
+            v.validate_with(&rotated, &token, NOW),
+            Err(JwtError::InvalidSignature)
+        );
+        // A tampered payload is a different token: never a cache hit.
+        assert_eq!(
+            v.validate(&tamper_payload(&token), NOW),
+            Err(JwtError::InvalidSignature)
+        );
     }
 }
