@@ -174,7 +174,18 @@ fn parse_claim(s: &str) -> Result<(String, serde_json::Value), String> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // Worker threads: tokio's default (one per core) unless AIRLOCK_WORKER_THREADS says
+    // otherwise; every hop runs in this one runtime, so fewer workers mean fewer cross-thread
+    // wake-ups per request (see docs/PERFORMANCE.md).
+    if let Some(n) = std::env::var("AIRLOCK_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        builder.worker_threads(n);
+    }
+    builder
         .enable_all()
         .build()
         .context("starting the async runtime")

@@ -142,3 +142,50 @@ async fn mapping_url_integration_cors_throttling_and_access_log() {
     assert!(line.contains("\"GET GET /whoami HTTP/1.1\" 200 "), "{line}");
     stack.stop().await;
 }
+
+/// §4.3 and §4.5: `tls_config.server_name_to_verify` is the name the gateway verifies the
+/// listener's certificate against. A name the ALB's certificate (`*.example.com`) does not
+/// cover fails the TLS handshake inside the VPC link, and the client gets 500
+/// `{"message":"Internal Server Error"}` from the gateway (the right name is served: see
+/// the test above and tests/chain.rs).
+#[tokio::test]
+async fn a_server_name_the_listener_certificate_does_not_cover_is_a_500() {
+    let from = "          server_name_to_verify: private-integration.example.com\n";
+    let text = airlock_config::DEFAULT_STACK_YAML;
+    assert!(text.contains(from), "fixture changed: {from:?}");
+    let text = text.replacen(
+        from,
+        "          server_name_to_verify: private-integration.example.org\n",
+        1,
+    );
+    // An access log line carries `$context.integrationErrorMessage`: the failure is the
+    // certificate, not something else on the way.
+    let stage = "      - stage_name: $default\n        auto_deploy: true\n";
+    assert!(text.contains(stage), "fixture changed: {stage:?}");
+    let text = text.replacen(
+        stage,
+        &format!("{stage}        access_log_settings:\n          destination_arn: arn:aws:logs:us-east-1:000000000000:log-group:wrong-name\n          format: \"$context.requestId $context.integrationErrorMessage\"\n"),
+        1,
+    );
+    let stack = airlock_config::parse(&text, std::path::Path::new("wrong-name.yaml")).unwrap();
+    let stack = RunningStack::start_ephemeral(stack).await.unwrap();
+    let gw = stack.endpoints().gateway;
+    let r = https(gw, stack.ca_der(), DOMAIN, "GET", "/health", &[], "").await;
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.text(), r#"{"message":"Internal Server Error"}"#);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let id = r.header("apigw-requestid").unwrap().to_owned();
+    // The line is written once the response body has gone out; the next exchange comes after.
+    let again = https(gw, stack.ca_der(), DOMAIN, "GET", "/health", &[], "").await;
+    assert_eq!(again.status, 500);
+    let log = std::fs::read_to_string(stack.state_dir().join("logs/wrong-name.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("no line for {id} in {log}"));
+    assert!(
+        line.contains("certificate") && line.contains("private-integration.example.org"),
+        "{line}"
+    );
+    stack.stop().await;
+}

@@ -18,6 +18,7 @@ pub mod context;
 pub mod cors;
 pub mod jwt;
 pub mod mapping;
+mod peek;
 mod proxy;
 pub mod response;
 pub mod router;
@@ -183,6 +184,21 @@ pub struct Integration {
     pub request_parameters: Vec<mapping::RequestParameter>,
     /// `response_parameters`, by integration status code (spec §4.6).
     pub response_parameters: Vec<mapping::ResponseMapping>,
+}
+
+impl Integration {
+    /// Whether a mapping reads `$request.body…`: only then is the start of the client's body
+    /// read before the backend is called; otherwise it streams (spec §4.6).
+    pub fn reads_request_body(&self) -> bool {
+        self.request_parameters
+            .iter()
+            .any(|p| p.value.reads_request_body())
+            || self
+                .response_parameters
+                .iter()
+                .flat_map(|m| &m.parameters)
+                .any(|p| p.value.reads_request_body())
+    }
 }
 
 /// Where an integration sends requests.
@@ -618,8 +634,17 @@ impl Gateway {
             return Err(Refusal::PayloadTooLarge);
         }
 
-        // Step 7: request parameter mapping, evaluated against the client's request.
+        // Step 7: request parameter mapping, evaluated against the client's request. Only an
+        // integration whose mappings read the body has its first 100 KB read now (§4.6).
         let integration = &route.integration;
+        let request_body = if integration.reads_request_body() {
+            let (parts, body) = req.into_parts();
+            let (prefix, body) = peek::peek(body, mapping::BODY_MAPPING_LIMIT).await;
+            req = Request::from_parts(parts, body);
+            Some(mapping::BodyView::new(prefix))
+        } else {
+            None
+        };
         let raw_params = router::raw_path_parameters(&route.key, &route_path);
         let params: Vec<(String, String)> = raw_params
             .iter()
@@ -637,6 +662,8 @@ impl Gateway {
                 context: ctx,
                 stage_variables: &stage.variables,
                 response_headers: None,
+                request_body: request_body.as_ref(),
+                response_body: None,
             };
             for p in &integration.request_parameters {
                 let value = p.value.render(&env);
@@ -734,6 +761,23 @@ impl Gateway {
             .iter()
             .find(|m| m.status == resp.status())
         {
+            let response_body = if m.reads_response_body() {
+                // The integration's timeout covers this read too: a backend that sends its
+                // headers and then stalls answers 503 like one that never answers.
+                let left = integration.timeout.saturating_sub(called.elapsed());
+                let (parts, body) = resp.into_parts();
+                let (prefix, body) =
+                    tokio::time::timeout(left, peek::peek(body, mapping::BODY_MAPPING_LIMIT))
+                        .await
+                        .map_err(|_| {
+                            ctx.integration_error = Some("The integration timed out".to_owned());
+                            Refusal::IntegrationTimeout
+                        })?;
+                resp = Response::from_parts(parts, body);
+                Some(mapping::BodyView::new(prefix))
+            } else {
+                None
+            };
             let empty = http::HeaderMap::new();
             let response_headers = resp.headers().clone();
             let env = mapping::Env {
@@ -744,6 +788,8 @@ impl Gateway {
                 context: ctx,
                 stage_variables: &stage.variables,
                 response_headers: Some(&response_headers),
+                request_body: request_body.as_ref(),
+                response_body: response_body.as_ref(),
             };
             for p in &m.parameters {
                 let value = p.value.render(&env);

@@ -58,6 +58,143 @@ pub enum Source {
     StageVariable(String),
     /// `$response.header.<name>` (response mappings only).
     ResponseHeader(HeaderName),
+    /// `$request.body` (whole body) or `$request.body.<jsonpath>`.
+    RequestBody(JsonPath),
+    /// `$response.body` or `$response.body.<jsonpath>` (response mappings only).
+    ResponseBody(JsonPath),
+}
+
+/// How much of a body mapping values see: API Gateway truncates the body to 100 KB before
+/// evaluating a JSONPath (spec §4.6). airlock reads 100 KiB (102,400 bytes); a longer JSON body
+/// no longer parses, so its expressions render as absent.
+pub const BODY_MAPPING_LIMIT: usize = 100 * 1024;
+
+/// A JSONPath into a body, in the subset API Gateway evaluates (spec §4.6): member names
+/// (`.name`, `['name']`, `["name"]`), array indexes (`[0]`, `[-1]` from the end) and wildcards
+/// (`.*`, `[*]`). Recursive descent (`..`), filters, slices, unions and scripts are refused
+/// when the stack loads. No steps means the whole body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonPath(Vec<Step>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Member(String),
+    Index(i64),
+    Wildcard,
+}
+
+impl JsonPath {
+    /// Parses what follows `request.body` / `response.body`: empty (the whole body), or a
+    /// sequence of `.name`, `.*`, `[n]`, `[*]`, `['name']` steps.
+    fn parse(mut rest: &str) -> Option<JsonPath> {
+        let mut steps = Vec::new();
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix('.') {
+                if after.starts_with('.') {
+                    return None; // recursive descent
+                }
+                if let Some(after) = after.strip_prefix('*') {
+                    steps.push(Step::Wildcard);
+                    rest = after;
+                    continue;
+                }
+                let end = after.find(['.', '[']).unwrap_or(after.len());
+                let name = &after[..end];
+                if name.is_empty()
+                    || !name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-$".contains(&b))
+                {
+                    return None;
+                }
+                steps.push(Step::Member(name.to_owned()));
+                rest = &after[end..];
+            } else if let Some(after) = rest.strip_prefix('[') {
+                if let Some(quote) = after.chars().next().filter(|c| *c == '\'' || *c == '"') {
+                    let inner = &after[1..];
+                    let close = inner.find(quote)?;
+                    rest = inner[close + 1..].strip_prefix(']')?;
+                    steps.push(Step::Member(inner[..close].to_owned()));
+                } else {
+                    let close = after.find(']')?;
+                    let inside = after[..close].trim();
+                    steps.push(if inside == "*" {
+                        Step::Wildcard
+                    } else {
+                        // Anything but an integer (filters, slices, unions) is refused.
+                        Step::Index(inside.parse().ok()?)
+                    });
+                    rest = &after[close + 1..];
+                }
+            } else {
+                return None;
+            }
+        }
+        Some(JsonPath(steps))
+    }
+
+    /// The path's value in `body`: a string as itself, anything else as compact JSON (object
+    /// members sorted by name); with a
+    /// wildcard, every match as a JSON array. `None` when the body is not JSON or nothing
+    /// matches. The whole body (no steps) is its text, JSON or not.
+    fn evaluate(&self, body: &BodyView) -> Option<String> {
+        if self.0.is_empty() {
+            return Some(String::from_utf8_lossy(&body.text).into_owned());
+        }
+        let root = body.json.as_ref()?;
+        let mut current = vec![root];
+        for step in &self.0 {
+            current = current
+                .into_iter()
+                .flat_map(|v| -> Vec<&serde_json::Value> {
+                    match (step, v) {
+                        (Step::Member(m), serde_json::Value::Object(o)) => {
+                            o.get(m).into_iter().collect()
+                        }
+                        (Step::Index(i), serde_json::Value::Array(a)) => {
+                            let at = if *i < 0 {
+                                usize::try_from(i.unsigned_abs())
+                                    .ok()
+                                    .and_then(|back| a.len().checked_sub(back))
+                            } else {
+                                usize::try_from(*i).ok()
+                            };
+                            at.and_then(|at| a.get(at)).into_iter().collect()
+                        }
+                        (Step::Wildcard, serde_json::Value::Array(a)) => a.iter().collect(),
+                        (Step::Wildcard, serde_json::Value::Object(o)) => o.values().collect(),
+                        _ => Vec::new(),
+                    }
+                })
+                .collect();
+        }
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if self.0.contains(&Step::Wildcard) {
+            return (!current.is_empty()).then(|| {
+                serde_json::Value::Array(current.into_iter().cloned().collect()).to_string()
+            });
+        }
+        current.first().map(|v| text(v))
+    }
+}
+
+/// The first [`BODY_MAPPING_LIMIT`] bytes of a body, and their JSON reading, parsed once per
+/// request for every body expression.
+pub(crate) struct BodyView {
+    text: bytes::Bytes,
+    json: Option<serde_json::Value>,
+}
+
+impl BodyView {
+    /// Truncates `prefix` to the limit and parses it.
+    pub(crate) fn new(mut prefix: bytes::Bytes) -> BodyView {
+        prefix.truncate(BODY_MAPPING_LIMIT);
+        let json = serde_json::from_slice(&prefix).ok();
+        BodyView { text: prefix, json }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,6 +379,14 @@ impl ResponseMapping {
             .collect::<Result<_, _>>()?;
         Ok(ResponseMapping { status, parameters })
     }
+
+    /// Whether a value reads `$response.body…`: the start of the integration's body is then
+    /// read before the response is sent on.
+    pub fn reads_response_body(&self) -> bool {
+        self.parameters
+            .iter()
+            .any(|p| p.value.reads_response_body())
+    }
 }
 
 impl Template {
@@ -276,6 +421,20 @@ impl Template {
         Ok(Template(parts))
     }
 
+    /// Whether the value reads `$request.body…`, so the request body must be read first.
+    pub fn reads_request_body(&self) -> bool {
+        self.0
+            .iter()
+            .any(|p| matches!(p, Part::Variable(Source::RequestBody(_))))
+    }
+
+    /// Whether the value reads `$response.body…`.
+    pub fn reads_response_body(&self) -> bool {
+        self.0
+            .iter()
+            .any(|p| matches!(p, Part::Variable(Source::ResponseBody(_))))
+    }
+
     /// Renders the value; an absent variable renders as nothing (unconfirmed, see
     /// docs/aws-fidelity.md).
     pub(crate) fn render(&self, env: &Env<'_>) -> String {
@@ -294,8 +453,7 @@ impl Template {
     }
 }
 
-/// `request.header.x` → a [`Source`]; `None` for unknown or unsupported variables (the body
-/// expressions need a buffered body, which airlock does not do).
+/// `request.header.x` → a [`Source`]; `None` for unknown or unsupported variables.
 fn parse_source(expr: &str, response: bool) -> Option<Source> {
     let header = |n: &str| HeaderName::from_bytes(n.as_bytes()).ok();
     let name_ok = |n: &str| {
@@ -324,6 +482,12 @@ fn parse_source(expr: &str, response: bool) -> Option<Source> {
     if response && let Some(n) = expr.strip_prefix("response.header.") {
         return header(n).map(Source::ResponseHeader);
     }
+    if let Some(path) = expr.strip_prefix("request.body") {
+        return JsonPath::parse(path).map(Source::RequestBody);
+    }
+    if response && let Some(path) = expr.strip_prefix("response.body") {
+        return JsonPath::parse(path).map(Source::ResponseBody);
+    }
     None
 }
 
@@ -343,6 +507,10 @@ pub(crate) struct Env<'a> {
     pub stage_variables: &'a HashMap<String, String>,
     /// The integration's response headers (response mappings only).
     pub response_headers: Option<&'a HeaderMap>,
+    /// The client's body, when a mapping of the integration reads it.
+    pub request_body: Option<&'a BodyView>,
+    /// The integration's response body, when the status's mapping reads it.
+    pub response_body: Option<&'a BodyView>,
 }
 
 impl Env<'_> {
@@ -365,6 +533,8 @@ impl Env<'_> {
             Source::Context(n) => self.context.var(n),
             Source::StageVariable(n) => self.stage_variables.get(n).cloned(),
             Source::ResponseHeader(n) => self.response_headers.and_then(|h| joined(h, n)),
+            Source::RequestBody(p) => self.request_body.and_then(|b| p.evaluate(b)),
+            Source::ResponseBody(p) => self.response_body.and_then(|b| p.evaluate(b)),
         }
     }
 }
@@ -404,7 +574,7 @@ pub(crate) fn encode_query_component(s: &str) -> String {
 }
 
 /// Applies request query string mappings to the raw query: raw pairs are kept as the client
-/// wrote them; mapped values are encoded.
+/// wrote them; mapped values are encoded; an empty value is not mapped.
 pub(crate) fn map_query(raw: Option<&str>, ops: &[(Action, &str, String)]) -> Option<String> {
     let mut pairs: Vec<(String, String)> = raw
         .unwrap_or("")
@@ -419,6 +589,8 @@ pub(crate) fn map_query(raw: Option<&str>, ops: &[(Action, &str, String)]) -> Op
         let is = |k: &String| crate::router::percent_decode(k) == *name;
         match action {
             Action::Remove => pairs.retain(|(k, _)| !is(k)),
+            // An absent variable renders empty: skipped, as for headers (docs/aws-fidelity.md).
+            _ if value.is_empty() => {}
             Action::Overwrite => {
                 pairs.retain(|(k, _)| !is(k));
                 pairs.push((encode_query_component(name), encode_query_component(value)));
@@ -502,7 +674,9 @@ mod tests {
             Err(MappingError::OnlyOverwrite(_))
         ));
         assert!(RequestParameter::parse("set:header.x", "v").is_err());
-        assert!(RequestParameter::parse("overwrite:header.x", "$request.body.name").is_err());
+        assert!(RequestParameter::parse("overwrite:header.x", "$request.body.name").is_ok());
+        assert!(RequestParameter::parse("overwrite:header.x", "$response.body.name").is_err());
+        assert!(ResponseParameter::parse("overwrite:header.x", "$response.body.name").is_ok());
         assert!(RequestParameter::parse("overwrite:header.x", "$response.header.a").is_err());
         assert!(ResponseParameter::parse("overwrite:header.x", "$response.header.a").is_ok());
         assert!(ResponseMapping::parse("199", []).is_err());
@@ -526,6 +700,8 @@ mod tests {
             context: &ctx,
             stage_variables: &vars,
             response_headers: None,
+            request_body: None,
+            response_body: None,
         };
         for (value, want) in [
             ("$request.header.X-A", "1,2"),
@@ -548,6 +724,81 @@ mod tests {
             Template::parse("${request.path", false),
             Err(MappingError::Unclosed(_))
         ));
+    }
+
+    /// Spec §4.6: `$request.body.<jsonpath>` without `..` and filters; `$request.body` is the
+    /// whole body; the body is truncated to 100 KB before evaluation.
+    #[test]
+    fn body_jsonpaths_evaluate_in_the_documented_subset() {
+        let body = BodyView::new(bytes::Bytes::from_static(
+            br#"{"name":"rex","age":3,"tags":["a","b"],"owner":{"id":7,"first name":"Ann"},"pets":[{"id":1},{"id":2}],"nil":null}"#,
+        ));
+        let headers = HeaderMap::new();
+        let ctx = RequestContext::for_tests();
+        let vars = HashMap::new();
+        let env = Env {
+            headers: &headers,
+            query: None,
+            route_path: "/",
+            path_parameters: &[],
+            context: &ctx,
+            stage_variables: &vars,
+            response_headers: None,
+            request_body: Some(&body),
+            response_body: Some(&body),
+        };
+        let render = |v: &str| Template::parse(v, true).unwrap().render(&env);
+        for (value, want) in [
+            ("$request.body.name", "rex"),
+            ("$request.body.age", "3"),
+            ("$request.body.tags", r#"["a","b"]"#),
+            ("$request.body.tags[1]", "b"),
+            ("$request.body.tags[-1]", "b"),
+            // Re-serialised compactly, members sorted by name (unconfirmed; see
+            // docs/aws-fidelity.md).
+            ("$request.body.owner", r#"{"first name":"Ann","id":7}"#),
+            ("$request.body.owner.id", "7"),
+            ("$request.body['owner'][\"first name\"]", "Ann"),
+            ("$request.body.pets[*].id", "[1,2]"),
+            ("$request.body.pets[1].id", "2"),
+            ("$request.body.nil", "null"),
+            ("$request.body.missing", ""),
+            ("$request.body.tags[5]", ""),
+            ("$request.body.name.deeper", ""),
+            ("${request.body.name}-${response.body.age}", "rex-3"),
+        ] {
+            assert_eq!(render(value), want, "{value}");
+        }
+        assert_eq!(render("$request.body").len(), body.text.len());
+        for refused in [
+            "$request.body..name",
+            "$request.body[?(@.id)]",
+            "$request.body.pets[0:1]",
+            "$request.body.pets[0,1]",
+            "$request.bodyx",
+            "$request.body.",
+        ] {
+            assert!(
+                matches!(
+                    Template::parse(refused, false),
+                    Err(MappingError::Variable(..))
+                ),
+                "{refused}"
+            );
+        }
+
+        // Past 100 KB the JSON is cut and no longer parses; the whole body is the first 100 KB.
+        let mut big = br#"{"name":"rex","pad":""#.to_vec();
+        big.resize(BODY_MAPPING_LIMIT + 10, b'x');
+        big.extend_from_slice(br#""}"#);
+        let big = BodyView::new(bytes::Bytes::from(big));
+        let env = Env {
+            request_body: Some(&big),
+            ..env
+        };
+        let render = |v: &str| Template::parse(v, false).unwrap().render(&env);
+        assert_eq!(render("$request.body.name"), "");
+        assert_eq!(render("$request.body").len(), BODY_MAPPING_LIMIT);
     }
 
     #[test]

@@ -45,6 +45,25 @@ async fn backend() -> SocketAddr {
                     if path.ends_with("/hang") {
                         std::future::pending::<()>().await;
                     }
+                    if path.ends_with("/first-frame") {
+                        // Answers as soon as the first body bytes arrive: only a streamed
+                        // request body gets an answer before the client finishes it.
+                        let mut body = req.into_body();
+                        let first = loop {
+                            match body.frame().await {
+                                Some(Ok(f)) => match f.into_data() {
+                                    Ok(d) if !d.is_empty() => break d,
+                                    _ => continue,
+                                },
+                                _ => break Bytes::new(),
+                            }
+                        };
+                        let json =
+                            serde_json::json!({ "first_frame": String::from_utf8_lossy(&first) });
+                        return Ok(hyper::Response::new(Full::new(Bytes::from(
+                            json.to_string(),
+                        ))));
+                    }
                     let headers: serde_json::Map<String, serde_json::Value> = req
                         .headers()
                         .iter()
@@ -52,10 +71,16 @@ async fn backend() -> SocketAddr {
                         .collect();
                     let method = req.method().to_string();
                     let query = req.uri().query().map(str::to_owned);
-                    let body = req.into_body().collect().await.map(|b| b.to_bytes().len());
+                    let body = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
                     let json = serde_json::json!({
                         "method": method, "path": path, "query": query, "headers": headers,
-                        "body_len": body.unwrap_or(0),
+                        "body_len": body.len(),
+                        "body_head": String::from_utf8_lossy(&body[..body.len().min(64)]),
                     });
                     let mut resp = hyper::Response::new(Full::new(Bytes::from(json.to_string())));
                     if let Some(code) = path.strip_prefix("/status/") {
@@ -983,4 +1008,109 @@ async fn unknown_stage_writes_no_log_line() {
         rx.try_recv().is_err(),
         "the /prod request selected no stage (§2.2)"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// §4.6 body expressions.
+
+/// §4.6: `$request.body.<jsonpath>` in request and response mappings, `$response.body.<jsonpath>`
+/// keyed by the integration's status, `$request.body` as the whole body; the body still reaches
+/// the backend whole, and past 100 KB the expressions see a truncated (unparsable) body.
+#[tokio::test]
+async fn body_expressions_in_request_and_response_mappings() {
+    let be = backend().await;
+    let mut i = url_integration(format!("http://{be}/echo"));
+    i.request_parameters = vec![
+        RequestParameter::parse("overwrite:header.x-name", "$request.body.name").unwrap(),
+        RequestParameter::parse("append:querystring.age", "$request.body.age").unwrap(),
+        RequestParameter::parse("overwrite:header.x-whole", "$request.body").unwrap(),
+        RequestParameter::parse("overwrite:header.x-tag", "tag-${request.body.tags[1]}").unwrap(),
+    ];
+    i.response_parameters = vec![
+        ResponseMapping::parse(
+            "200",
+            [
+                ("overwrite:header.x-body-len", "$response.body.body_len"),
+                ("overwrite:header.x-owner", "$request.body.owner.name"),
+                ("overwrite:header.x-method", "${response.body.method}!"),
+            ],
+        )
+        .unwrap(),
+    ];
+    let mut rs = routes(&["POST /mapped"], i);
+    rs.extend(routes(
+        &["POST /streamed"],
+        url_integration(format!("http://{be}/first-frame")),
+    ));
+    let h = start(
+        vec![api("bodymap001", vec![StageConfig::named("$default")], rs)],
+        &[],
+    )
+    .await;
+    let host = exec_host("bodymap001");
+
+    let json = r#"{"name":"rex","age":3,"tags":["a","b"],"owner":{"name":"ann"}}"#;
+    for h2 in [false, true] {
+        let req = Request::post("/mapped?x=1")
+            .body(Full::new(Bytes::from(json)).boxed())
+            .unwrap();
+        let r = h.send_with(&host, req, h2).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let echo = r.json();
+        assert_eq!(echo["headers"]["x-name"], "rex");
+        assert_eq!(echo["headers"]["x-whole"], json);
+        assert_eq!(echo["headers"]["x-tag"], "tag-b");
+        assert_eq!(echo["query"], "x=1&age=3");
+        assert_eq!(
+            echo["body_len"],
+            json.len(),
+            "the body still reaches the backend"
+        );
+        assert_eq!(echo["body_head"], json);
+        assert_eq!(r.header("x-body-len"), json.len().to_string());
+        assert_eq!(r.header("x-owner"), "ann");
+        assert_eq!(r.header("x-method"), "POST!");
+    }
+
+    // A 300 KB chunked JSON body: forwarded whole, but the first 100 KB do not parse, so the
+    // JSONPath expressions are absent (and their mappings skipped).
+    let mut big = br#"{"name":"rex","pad":""#.to_vec();
+    big.resize(300 * 1024, b'x');
+    big.extend_from_slice(br#""}"#);
+    let big = Bytes::from(big);
+    let len = big.len();
+    let stream = futures_util::stream::iter(
+        big.chunks(16 * 1024)
+            .map(|c| {
+                Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::copy_from_slice(c)))
+            })
+            .collect::<Vec<_>>(),
+    );
+    let req = Request::post("/mapped")
+        .body(StreamBody::new(stream).boxed())
+        .unwrap();
+    let r = h.send_with(&host, req, false).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["body_len"], len);
+    assert!(r.json()["headers"].get("x-name").is_none());
+    assert_eq!(r.json()["query"], serde_json::Value::Null);
+
+    // Without body expressions the body streams: the backend answers after its first bytes
+    // while the client still holds the rest back.
+    let (tx, rx) = mpsc::channel::<Bytes>(1);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let chunk = rx.recv().await?;
+        Some((
+            Ok::<_, std::convert::Infallible>(http_body::Frame::data(chunk)),
+            rx,
+        ))
+    });
+    tx.send(Bytes::from_static(b"hello")).await.unwrap();
+    let req = Request::post("/streamed")
+        .body(StreamBody::new(stream).boxed())
+        .unwrap();
+    let r = h.send_with(&host, req, false).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["first_frame"], "hello");
+    drop(tx);
 }
