@@ -294,7 +294,11 @@ async fn admin_status_and_token() {
 /// answers 200; the ALB's name through `internet` times out (exit 28); through `vpc` it answers.
 #[tokio::test]
 async fn curl_through_the_vantage_points() {
-    if std::process::Command::new("curl").arg("--version").output().is_err() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         println!("skipped: curl is not installed (apt-get install curl)");
         return;
     }
@@ -316,13 +320,21 @@ async fn curl_through_the_vantage_points() {
                 .unwrap()
         }
     };
-    let ok = curl(e.socks_internet, format!("https://{}/health", support::DOMAIN)).await;
+    let ok = curl(
+        e.socks_internet,
+        format!("https://{}/health", support::DOMAIN),
+    )
+    .await;
     assert_eq!(String::from_utf8_lossy(&ok.stdout), "200", "{ok:?}");
     let dropped = curl(e.socks_internet, format!("https://{alb}/")).await;
     assert_eq!(dropped.status.code(), Some(28), "{dropped:?}");
     // Inside the VPC the ALB answers; its certificate is for *.example.com, so ask for the
     // custom domain, which the private zone aliases to the ALB.
-    let inside = curl(e.socks_vpc.unwrap(), format!("https://{}/health", support::DOMAIN)).await;
+    let inside = curl(
+        e.socks_vpc.unwrap(),
+        format!("https://{}/health", support::DOMAIN),
+    )
+    .await;
     assert_eq!(String::from_utf8_lossy(&inside.stdout), "200", "{inside:?}");
 }
 
@@ -331,7 +343,8 @@ async fn curl_through_the_vantage_points() {
 /// 0.0.0.0/0 is added); targets see the internet caller as the client.
 #[tokio::test]
 async fn internet_facing_alb_is_reachable_when_its_group_allows() {
-    let yaml = airlock_config::DEFAULT_STACK_YAML.replace("scheme: internal", "scheme: internet-facing");
+    let yaml =
+        airlock_config::DEFAULT_STACK_YAML.replace("scheme: internal", "scheme: internet-facing");
     let stack = airlock_config::parse(&yaml, std::path::Path::new("internet-facing.yaml")).unwrap();
     let stack = RunningStack::start_ephemeral(stack).await.unwrap();
     let e = stack.endpoints().clone();
@@ -339,12 +352,19 @@ async fn internet_facing_alb_is_reachable_when_its_group_allows() {
     assert!(!alb.starts_with("internal-"), "{alb}");
     let (_, ips) = airlock_stack::client::dns_a_udp(e.dns, &alb).await.unwrap();
     assert!(!ips.is_empty());
-    assert!(ips.iter().all(|ip| !stack.network().contains(*ip)), "public addresses: {ips:?}");
+    assert!(
+        ips.iter().all(|ip| !stack.network().contains(*ip)),
+        "public addresses: {ips:?}"
+    );
 
     let blocked = stack.explain("internet", &format!("{alb}:443")).unwrap();
     assert!(!blocked.reachable(), "{blocked}");
     assert!(blocked.to_string().contains("pets-alb-sg"), "{blocked}");
-    assert!(socks5(e.socks_internet, &alb, 443, Duration::from_millis(500)).await.is_none());
+    assert!(
+        socks5(e.socks_internet, &alb, 443, Duration::from_millis(500))
+            .await
+            .is_none()
+    );
 
     let (status, _) = admin(
         &stack,
@@ -354,9 +374,14 @@ async fn internet_facing_alb_is_reachable_when_its_group_allows() {
     )
     .await;
     assert_eq!(status, 200);
-    let (code, tunnel) = socks5(e.socks_internet, &alb, 443, Duration::from_secs(5)).await.unwrap();
+    let (code, tunnel) = socks5(e.socks_internet, &alb, 443, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(code, 0);
     let reply = https_over(tunnel, &stack, support::DOMAIN, "/whoami", None).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert_eq!(reply.json()["headers"]["x-forwarded-for"], airlock_net::INTERNET_CLIENT_IP.to_string());
+    assert_eq!(
+        reply.json()["headers"]["x-forwarded-for"],
+        airlock_net::INTERNET_CLIENT_IP.to_string()
+    );
 }

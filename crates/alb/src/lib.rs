@@ -17,7 +17,9 @@
 
 mod access_log;
 mod config;
+mod desync;
 mod error_page;
+mod h1io;
 mod headers;
 mod health;
 mod proxy;

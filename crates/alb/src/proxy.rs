@@ -3,6 +3,7 @@
 
 use crate::access_log::{AccessLog, Record};
 use crate::config::{Action, Redirect, WeightedForward};
+use crate::desync::Reason;
 use crate::error_page;
 use crate::headers::{
     self, X_FORWARDED_PORT, X_FORWARDED_PROTO, apply_trace_id, apply_xff, is_upgrade, join_cookies,
@@ -14,7 +15,7 @@ use crate::sticky;
 use crate::target_group::TargetGroup;
 use crate::target_group::{Lease, Stickiness};
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, EXPECT, HOST, LOCATION, SERVER, SET_COOKIE};
+use http::header::{CONNECTION, CONTENT_TYPE, EXPECT, HOST, LOCATION, SERVER, SET_COOKIE};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Frame;
 use http_body_util::{Either, Full};
@@ -125,10 +126,39 @@ impl http_body::Body for TargetBody {
 pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<Body> {
     let version = req.version();
     let mut record = conn.record(&req);
-    let resp = match route(req, &conn, &mut record).await {
-        Ok(resp) => resp,
-        Err(status) => error_page::response(status, version).map(Either::Right),
+    let verdict = conn
+        .verdicts
+        .as_ref()
+        .and_then(|q| q.lock().ok().and_then(|mut q| q.pop_front()));
+    let mut close = false;
+    if let Some(v) = &verdict {
+        record.classification = v.class.log_name();
+        record.classification_reason = v.reason.map(Reason::as_str);
+        close = v.close;
+    }
+    let resp = match verdict.and_then(|v| v.refuse.map(|s| (s, v.request_line))) {
+        // §2.4/§2.5: refused before routing; the head hyper parsed was a stand-in.
+        Some((status, line)) => {
+            record.request_line = line.unwrap_or_else(|| "- - - ".to_owned());
+            record.user_agent = "-".to_owned();
+            record.received_bytes = 0;
+            error_page::response(status, version).map(Either::Right)
+        }
+        None => match expect_continue(req).await {
+            Ok(req) => match route(req, &conn, &mut record, close).await {
+                Ok(resp) => resp,
+                Err(status) => error_page::response(status, version).map(Either::Right),
+            },
+            Err(status) => error_page::response(status, version).map(Either::Right),
+        },
     };
+    let mut resp = resp;
+    if close && resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // §2.4: after an ambiguous request (defensive mode) or a refusal, the client
+        // connection closes once the response is written.
+        resp.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     record.elb_status = resp.status().as_u16();
     match resp.into_parts() {
         (parts, Either::Left(mut body)) => {
@@ -147,6 +177,79 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<
     }
 }
 
+/// A client's request body on its way to the target; with `Expect: 100-continue`, the first
+/// frame may already have been taken (see [`expect_continue`]).
+pub(crate) struct RequestBody {
+    first: Option<Frame<Bytes>>,
+    inner: Incoming,
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(f) = self.first.take() {
+            return Poll::Ready(Some(Ok(f)));
+        }
+        http_body::Body::poll_frame(Pin::new(&mut self.inner), cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let mut hint = self.inner.size_hint();
+        if let Some(len) = self
+            .first
+            .as_ref()
+            .and_then(Frame::data_ref)
+            .map(|d| d.len() as u64)
+        {
+            hint.set_lower(hint.lower() + len);
+            if let Some(upper) = hint.upper() {
+                hint.set_upper(upper + len);
+            }
+        }
+        hint
+    }
+}
+
+/// §2.1: the ALB answers `100 Continue` as soon as it has the request, before it picks a rule or
+/// connects to a target. hyper writes the interim response when the body is first asked for, so
+/// the body is polled once here and what arrived (if anything) is kept for the target. (hyper
+/// sends no `100 Continue` for a request that announces no body.)
+async fn expect_continue(req: Request<Incoming>) -> Result<Request<RequestBody>, Refusal> {
+    let wants = req
+        .headers()
+        .get(EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let (parts, mut inner) = req.into_parts();
+    let mut first = None;
+    if wants {
+        let polled = std::future::poll_fn(|cx| {
+            Poll::Ready(
+                match http_body::Body::poll_frame(Pin::new(&mut inner), cx) {
+                    Poll::Ready(f) => Some(f),
+                    Poll::Pending => None,
+                },
+            )
+        })
+        .await;
+        match polled {
+            Some(Some(Ok(frame))) => first = Some(frame),
+            // §2.6: the client closed before sending the full body.
+            Some(Some(Err(_))) => return Err(StatusCode::BAD_REQUEST),
+            Some(None) | None => {}
+        }
+    }
+    Ok(Request::from_parts(parts, RequestBody { first, inner }))
+}
+
 /// Why the ALB answers itself; the status of §2.6.
 type Refusal = StatusCode;
 
@@ -155,10 +258,12 @@ fn status_463() -> StatusCode {
     StatusCode::from_u16(463).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
+/// Routes one request; `close_target` asks that the target connection not be reused (§2.4).
 async fn route(
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     conn: &Conn,
     record: &mut Record,
+    close_target: bool,
 ) -> Result<Response<Body>, Refusal> {
     let listener = &conn.shared.listener;
     check_sizes(&req)?;
@@ -195,13 +300,13 @@ async fn route(
     match action {
         Action::Forward(group) => {
             record.actions.push("forward");
-            forward(req, group, None, client_host, conn, record).await
+            forward(req, group, None, client_host, conn, record, close_target).await
         }
         Action::WeightedForward(w) => {
             record.actions.push("forward");
             let (group, cookie) =
                 choose_group(w, req.headers()).ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
-            forward(req, group, cookie, client_host, conn, record).await
+            forward(req, group, cookie, client_host, conn, record, close_target).await
         }
         Action::FixedResponse {
             status,
@@ -226,7 +331,7 @@ async fn route(
 
 /// §2.5 hard limits: request line over 16 KB → 414; one header over 16 KB or the header block
 /// over 64 KB → 400.
-fn check_sizes(req: &Request<Incoming>) -> Result<(), Refusal> {
+fn check_sizes<B>(req: &Request<B>) -> Result<(), Refusal> {
     let target_len = req
         .uri()
         .path_and_query()
@@ -271,7 +376,7 @@ fn fixed_response(status: StatusCode, content_type: Option<&str>, body: &str) ->
 /// `Location` always carries the port (observed).
 fn redirect(
     r: &Redirect,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     client_host: Option<&str>,
     conn: &Conn,
 ) -> Response<Body> {
@@ -370,12 +475,13 @@ fn sticky_target(group: &TargetGroup, headers: &http::HeaderMap) -> Option<Socke
 }
 
 async fn forward(
-    mut req: Request<Incoming>,
+    mut req: Request<RequestBody>,
     group: &TargetGroup,
     group_cookie: Option<String>,
     client_host: Option<String>,
     conn: &Conn,
     record: &mut Record,
+    close_target: bool,
 ) -> Result<Response<Body>, Refusal> {
     let listener = &conn.shared.listener;
     let attrs = listener.attributes();
@@ -401,9 +507,12 @@ async fn forward(
     let h = &mut parts.headers;
     let from_h2 = parts.version == Version::HTTP_2;
     strip_hop_by_hop(h, upgrade);
-    // The client already got (or will get, when the body is first read) its 100 Continue from
-    // this side (§2.1).
+    // The client already got its 100 Continue from this side (§2.1).
     h.remove(EXPECT);
+    if close_target && !upgrade {
+        // §2.4: an ambiguous request's target connection is not reused.
+        h.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     if from_h2 {
         join_cookies(h);
     }

@@ -2,12 +2,12 @@
 //! HTTP/1.1 client per node toward targets.
 
 use crate::access_log::{AccessLog, Record};
+use crate::h1io::{H1Io, Verdicts};
 use crate::proxy;
 use crate::{Listener, Protocol};
 use airlock_net::{ConnectionLimit, DialError, Interface, Network, Origin, accept_loop};
 use http::header::{CONTENT_LENGTH, HOST, USER_AGENT};
 use http::{Request, Uri};
-use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// The pooled HTTP/1.1 client toward targets, dialing from one node interface.
-pub(crate) type TargetClient = Client<NodeConnector, Incoming>;
+pub(crate) type TargetClient = Client<NodeConnector, proxy::RequestBody>;
 
 /// What every connection of a listener shares.
 pub(crate) struct Shared {
@@ -51,6 +51,8 @@ pub(crate) struct Conn {
     h2: bool,
     /// The access log's `conn_trace_id`.
     trace_id: String,
+    /// HTTP/1.x: the desync verdicts of the heads handed to hyper (§2.4), one per request.
+    pub(crate) verdicts: Option<Verdicts>,
 }
 
 impl Conn {
@@ -221,9 +223,17 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>) {
         sni: None,
         h2: false,
         trace_id: format!("TID_{:032x}", rand::random::<u128>()),
+        verdicts: None,
     };
+    let attributes = shared.listener.attributes();
+    let (mode, idle) = (attributes.desync_mitigation_mode, attributes.idle_timeout);
     match &shared.listener.tls {
-        None => serve_http(TokioIo::new(stream), false, Arc::new(conn)).await,
+        None => {
+            let verdicts = Verdicts::default();
+            conn.verdicts = Some(verdicts.clone());
+            let io = H1Io::new(stream, mode, idle, verdicts);
+            serve_http(TokioIo::new(io), false, Arc::new(conn)).await;
+        }
         Some(tls) => {
             let acceptor = TlsAcceptor::from(tls.clone());
             let limit = shared.listener.attributes().tls_handshake_timeout;
@@ -241,7 +251,14 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>) {
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
             conn.h2 = h2;
             conn.sni = stream.get_ref().1.server_name().map(str::to_owned);
-            serve_http(TokioIo::new(stream), h2, Arc::new(conn)).await;
+            if h2 {
+                serve_http(TokioIo::new(stream), true, Arc::new(conn)).await;
+            } else {
+                let verdicts = Verdicts::default();
+                conn.verdicts = Some(verdicts.clone());
+                let io = H1Io::new(stream, mode, idle, verdicts);
+                serve_http(TokioIo::new(io), false, Arc::new(conn)).await;
+            }
         }
     }
 }
@@ -258,12 +275,14 @@ where
     } else {
         builder.http1_only()
     };
-    // hyper's own limits sit above §2.5's so that the proxy, not hyper, answers oversized
-    // requests with the ALB's 400/414 pages.
+    // hyper's own limits sit above §2.5's so that the load balancer, not hyper, answers
+    // oversized requests with its 400/414 pages. `H1Io` answers a head that does not arrive
+    // within the idle timeout with 408; hyper's header timer, a little later, only closes idle
+    // keep-alive connections.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(idle)
+        .header_read_timeout(idle + Duration::from_secs(1))
         .max_headers(1024);
     builder
         .http2()

@@ -1406,3 +1406,568 @@ fn rand_suffix() -> String {
     format!("{}-{:?}", std::process::id(), std::thread::current().id())
         .replace(|c: char| !c.is_ascii_alphanumeric(), "")
 }
+
+// ---------------------------------------------------------------------------------------------
+// §2.4 desync mitigation, §2.3 408, §2.6 501/505, §2.1 Expect, through raw TCP writes
+
+impl Vpc {
+    /// Writes `bytes` on a fresh connection and reads until the load balancer closes it.
+    async fn raw(&self, alb: SocketAddr, bytes: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = self.dial(alb).await;
+        s.write_all(bytes).await.unwrap();
+        let mut out = Vec::new();
+        let read = async {
+            let mut buf = [0u8; 4096];
+            // A reset after the last response still leaves what was read.
+            while let Ok(n) = s.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), read)
+            .await
+            .expect("the load balancer closes the connection");
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// Status codes of the responses in a raw HTTP/1.1 exchange, in order.
+fn statuses(raw: &str) -> Vec<u16> {
+    raw.match_indices("HTTP/1.1 ")
+        .filter(|(i, _)| *i == 0 || raw[..*i].ends_with('\n'))
+        .filter_map(|(i, _)| raw.get(i + 9..i + 12)?.parse().ok())
+        .collect()
+}
+
+fn assert_raw_alb_error(raw: &str, code: u16, what: &str) {
+    assert_eq!(statuses(raw), vec![code], "{what}: {raw}");
+    let lower = raw.to_ascii_lowercase();
+    assert!(
+        lower.contains("\r\nserver: awselb/2.0\r\n"),
+        "{what}: {raw}"
+    );
+    assert!(lower.contains("\r\nconnection: close\r\n"), "{what}: {raw}");
+    let status = StatusCode::from_u16(code).unwrap();
+    assert!(
+        raw.ends_with(&format!("\r\n\r\n{}", error_page_body(status))),
+        "{what}: the §2.7 page: {raw}"
+    );
+}
+
+fn with_mode(mode: airlock_alb::DesyncMode) -> AlbAttributes {
+    AlbAttributes {
+        desync_mitigation_mode: mode,
+        ..quick()
+    }
+}
+
+/// A follow-up request on the same connection: answered only if the first one left it open.
+const NEXT: &str = "GET /next HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n";
+
+/// §2.4's classification table: one request per reason, as raw bytes, and its class.
+fn desync_rows() -> Vec<(&'static str, String, &'static str)> {
+    let h = "Host: api.example.com\r\n";
+    vec![
+        (
+            "compliant GET",
+            format!("GET / HTTP/1.1\r\n{h}\r\n"),
+            "Compliant",
+        ),
+        (
+            "compliant HEAD",
+            format!("HEAD / HTTP/1.1\r\n{h}\r\n"),
+            "Compliant",
+        ),
+        (
+            "AmbiguousUri",
+            format!("GET /a\x01b HTTP/1.1\r\n{h}\r\n"),
+            "Ambiguous",
+        ),
+        (
+            "BadContentLength",
+            format!("POST / HTTP/1.1\r\n{h}Content-Length: 3x\r\n\r\nabc"),
+            "Severe",
+        ),
+        (
+            "BadHeader",
+            format!("GET / HTTP/1.1\r\n{h}X-A: a\rb\r\n\r\n"),
+            "Severe",
+        ),
+        (
+            "BadTransferEncoding",
+            format!("POST / HTTP/1.1\r\n{h}Transfer-Encoding: chunked, x\"y\r\n\r\n"),
+            "Severe",
+        ),
+        ("BadUri", format!("GET /a\0b HTTP/1.1\r\n{h}\r\n"), "Severe"),
+        ("BadMethod", format!("G@T / HTTP/1.1\r\n{h}\r\n"), "Severe"),
+        ("BadVersion", format!("GET / HTTX/1.1\r\n{h}\r\n"), "Severe"),
+        (
+            "BothTeClPresent",
+            format!(
+                "POST / HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            ),
+            "Ambiguous",
+        ),
+        (
+            "DuplicateContentLength",
+            format!("POST / HTTP/1.1\r\n{h}Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc"),
+            "Ambiguous",
+        ),
+        (
+            "EmptyHeader",
+            format!("GET / HTTP/1.1\r\n{h}: x\r\n\r\n"),
+            "Ambiguous",
+        ),
+        (
+            "GetHeadZeroContentLength",
+            format!("GET / HTTP/1.1\r\n{h}Content-Length: 0\r\n\r\n"),
+            "Acceptable",
+        ),
+        (
+            "MultipleContentLength",
+            format!("POST / HTTP/1.1\r\n{h}Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"),
+            "Severe",
+        ),
+        (
+            "MultipleTransferEncodingChunked",
+            format!(
+                "POST / HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+            ),
+            "Severe",
+        ),
+        (
+            "NonCompliantHeader",
+            format!("GET / HTTP/1.1\r\n{h}X-A: a\x01b\r\n\r\n"),
+            "Acceptable",
+        ),
+        (
+            "NonCompliantVersion",
+            format!("GET / HTTP/1.2\r\n{h}\r\n"),
+            "Acceptable",
+        ),
+        (
+            "SpaceInUri",
+            format!("GET /a b HTTP/1.1\r\n{h}\r\n"),
+            "Acceptable",
+        ),
+        (
+            "SuspiciousHeader",
+            format!("POST / HTTP/1.1\r\n{h}Transfer-Encoding : chunked\r\n\r\n"),
+            "Ambiguous",
+        ),
+        (
+            "UndefinedContentLengthSemantics",
+            format!("GET / HTTP/1.1\r\n{h}Content-Length: 3\r\n\r\nabc"),
+            "Ambiguous",
+        ),
+        (
+            "UndefinedTransferEncodingSemantics",
+            format!("GET / HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+            "Ambiguous",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn desync_defensive_mode_table_section_2_4() {
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let (action, _tx) = forward_to(vec![a]);
+    let alb = v
+        .alb(
+            http_listener(80, action, vec![]),
+            with_mode(airlock_alb::DesyncMode::Defensive),
+        )
+        .await;
+    for (what, request, class) in desync_rows() {
+        let raw = v.raw(alb, format!("{request}{NEXT}").as_bytes()).await;
+        match class {
+            // Blocked: 400 and close; the follow-up is never read.
+            "Severe" => assert_raw_alb_error(&raw, 400, what),
+            // Allowed, then both connections close: no answer to the follow-up.
+            "Ambiguous" => {
+                assert_eq!(statuses(&raw), vec![200], "{what}: {raw}");
+                let lower = raw.to_ascii_lowercase();
+                assert!(lower.contains("\r\nconnection: close\r\n"), "{what}: {raw}");
+                assert!(
+                    raw.contains("\nconnection: close\n"),
+                    "{what}: the target connection is closed too: {raw}"
+                );
+            }
+            // Allowed, and the connection lives on.
+            _ => assert_eq!(statuses(&raw), vec![200, 200], "{what}: {raw}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn desync_monitor_and_strictest_modes_section_2_4() {
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let (action, _tx) = forward_to(vec![a]);
+    let monitor = v
+        .alb(
+            http_listener(80, action, vec![]),
+            with_mode(airlock_alb::DesyncMode::Monitor),
+        )
+        .await;
+    let (action, _tx2) = forward_to(vec![a]);
+    let strictest = v
+        .alb(
+            http_listener(81, action, vec![]),
+            with_mode(airlock_alb::DesyncMode::Strictest),
+        )
+        .await;
+    for (what, request, class) in desync_rows() {
+        let raw = v.raw(monitor, format!("{request}{NEXT}").as_bytes()).await;
+        match class {
+            // airlock's choice: severe requests cannot be framed, so monitor refuses them too.
+            "Severe" => assert_raw_alb_error(&raw, 400, what),
+            _ => assert_eq!(statuses(&raw), vec![200, 200], "monitor, {what}: {raw}"),
+        }
+        let raw = v
+            .raw(strictest, format!("{request}{NEXT}").as_bytes())
+            .await;
+        match class {
+            "Compliant" => assert_eq!(statuses(&raw), vec![200, 200], "strictest, {what}"),
+            _ => assert_raw_alb_error(&raw, 400, what),
+        }
+    }
+}
+
+#[tokio::test]
+async fn normalised_requests_reach_the_target_as_http_1_1() {
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let (action, _tx) = forward_to(vec![a]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let raw = v
+        .raw(
+            alb,
+            b"POST /a b HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        )
+        .await;
+    assert_eq!(statuses(&raw), vec![200], "{raw}");
+    assert!(raw.contains(":request: POST /a%20b HTTP/1.1\n"), "{raw}");
+    assert!(
+        !raw.contains("content-length: 3\n"),
+        "TE wins over CL: {raw}"
+    );
+}
+
+#[tokio::test]
+async fn unsupported_transfer_encoding_is_501_and_http2_preface_is_505() {
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let (action, _tx) = forward_to(vec![a]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let raw = v
+        .raw(
+            alb,
+            b"POST / HTTP/1.1\r\nHost: a.example.com\r\nTransfer-Encoding: gzip\r\n\r\n",
+        )
+        .await;
+    assert_raw_alb_error(&raw, 501, "§2.6 501");
+    assert!(raw.starts_with("HTTP/1.1 501 Not Implemented\r\n"), "{raw}");
+    let raw = v.raw(alb, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+    assert_raw_alb_error(&raw, 505, "§2.6 505");
+}
+
+#[tokio::test]
+async fn no_complete_head_before_the_idle_timeout_is_408() {
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let (action, _tx) = forward_to(vec![a]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    // Half a head, then silence.
+    let raw = v
+        .raw(alb, b"GET / HTTP/1.1\r\nHost: a.example.com\r\n")
+        .await;
+    assert_raw_alb_error(&raw, 408, "§2.3 408 after a partial head");
+    assert!(
+        raw.starts_with("HTTP/1.1 408 Request Time-out\r\n"),
+        "{raw}"
+    );
+    // Nothing at all on a new connection.
+    let raw = v.raw(alb, b"").await;
+    assert_raw_alb_error(&raw, 408, "§2.3 408 on a silent connection");
+    // An idle keep-alive connection after a full exchange closes without a 408.
+    let raw = v
+        .raw(alb, b"GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n")
+        .await;
+    assert_eq!(statuses(&raw), vec![200], "{raw}");
+}
+
+#[tokio::test]
+async fn expect_100_continue_is_answered_before_the_target_section_2_1() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let silent = v.silent_target().await;
+    let (action, _tx) = forward_to(vec![a]);
+    let (hang, _tx2) = forward_to(vec![silent]);
+    let rules =
+        vec![Rule::new(1, vec![Condition::path_pattern(["/hang"]).unwrap()], hang).unwrap()];
+    let alb = v.alb(http_listener(80, action, rules), quick()).await;
+
+    // A target that never answers: the 100 Continue still comes at once.
+    let mut s = v.dial(alb).await;
+    s.write_all(b"POST /hang HTTP/1.1\r\nHost: a.example.com\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"HTTP/1.1 100 Continue\r\n\r\n");
+
+    // The target gets the body and no Expect.
+    let mut s = v.dial(alb).await;
+    s.write_all(b"POST /up HTTP/1.1\r\nHost: a.example.com\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let n = s.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"hello").await.unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).await.unwrap();
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(rest.starts_with("HTTP/1.1 200 OK\r\n"), "{rest}");
+    assert!(rest.contains("content-length: 5\n"), "{rest}");
+    assert!(!rest.contains("expect:"), "Expect is removed: {rest}");
+}
+
+#[tokio::test]
+async fn access_log_records_the_desync_classification() {
+    let mut vpc = vpc();
+    let a = vpc.echo_target("a").await;
+    let dir = std::env::temp_dir().join(format!("airlock-alb-desync-{}", rand_suffix()));
+    let path = dir.join("alb.log");
+    let mut attrs = quick();
+    attrs.access_log = Some(path.clone());
+    let (action, _tx) = forward_to(vec![a]);
+    let listeners = AlbConfig {
+        name: "test-alb".into(),
+        dns_name: "internal-test-alb-1.us-east-1.elb.amazonaws.com".into(),
+        listeners: vec![http_listener(80, action, vec![])],
+        attributes: attrs,
+    }
+    .build()
+    .unwrap();
+    let (tcp, reg) = vpc
+        .net
+        .listen(std::slice::from_ref(&vpc.node), 80)
+        .await
+        .unwrap()
+        .into_parts();
+    vpc.keep.push(reg);
+    let (shutdown, tracker) = (CancellationToken::new(), TaskTracker::new());
+    let serving = tokio::spawn(serve_listener(
+        tcp,
+        listeners[0].clone(),
+        vpc.net.clone(),
+        vec![vpc.node.clone()],
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    let alb = SocketAddr::from((vpc.node.ip(), 80));
+    let h = "Host: a.example.com\r\nConnection: close\r\n";
+    for req in [
+        format!("GET /ok HTTP/1.1\r\n{h}\r\n"),
+        format!("GET /zero HTTP/1.1\r\n{h}Content-Length: 0\r\n\r\n"),
+        format!("GET /e HTTP/1.1\r\n{h}: x\r\n\r\n"),
+        format!("POST /bad HTTP/1.1\r\n{h}Content-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+    ] {
+        vpc.raw(alb, req.as_bytes()).await;
+    }
+    shutdown.cancel();
+    serving.await.unwrap();
+    tracker.close();
+    tracker.wait().await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    let tail = |l: &str| {
+        let f: Vec<&str> = l.rsplitn(4, ' ').collect();
+        (f[2].to_owned(), f[1].to_owned())
+    };
+    let find = |path: &str| {
+        lines
+            .iter()
+            .find(|l| l.contains(path))
+            .map(|l| tail(l))
+            .unwrap_or_else(|| panic!("no line for {path}: {text}"))
+    };
+    let q = |s: &str| format!("\"{s}\"");
+    assert_eq!(find("/ok "), (q("-"), q("-")));
+    assert_eq!(
+        find("/zero "),
+        (q("Acceptable"), q("GetHeadZeroContentLength"))
+    );
+    assert_eq!(find("/e "), (q("Ambiguous"), q("EmptyHeader")));
+    let bad = lines.iter().find(|l| l.contains("/bad ")).unwrap();
+    assert!(bad.contains(" 400 - "), "{bad}");
+    assert_eq!(tail(bad), (q("Severe"), q("MultipleContentLength")));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// §1.6 weighted forwards with group stickiness, §3.8 app_cookie stickiness
+
+fn set_cookies(r: &Reply) -> Vec<String> {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+fn group(name: &str, targets: Vec<SocketAddr>) -> (TargetGroup, watch::Sender<Vec<SocketAddr>>) {
+    let mut config = TargetGroupConfig::new(name);
+    config.health_check = None;
+    let (tx, rx) = watch::channel(targets);
+    (TargetGroup::with_config(config, rx), tx)
+}
+
+#[tokio::test]
+async fn weighted_forward_sets_awsalbtg_and_keeps_the_group_section_1_6() {
+    let mut v = vpc();
+    let blue = v.echo_target("blue").await;
+    let green = v.echo_target("green").await;
+    let (blue_tg, _b) = group("blue", vec![blue]);
+    let (green_tg, _g) = group("green", vec![green]);
+    let sticky = Action::WeightedForward(airlock_alb::WeightedForward {
+        groups: vec![(blue_tg.clone(), 1), (green_tg.clone(), 1)],
+        stickiness: Some(Duration::from_secs(3600)),
+    });
+    let zero = Action::WeightedForward(airlock_alb::WeightedForward {
+        groups: vec![(blue_tg, 0), (green_tg, 7)],
+        stickiness: None,
+    });
+    let rules =
+        vec![Rule::new(1, vec![Condition::path_pattern(["/zero"]).unwrap()], zero).unwrap()];
+    let alb = v.alb(http_listener(80, sticky, rules), quick()).await;
+
+    let first = v.send(alb, get("/").body(empty()).unwrap()).await;
+    let cookies = set_cookies(&first);
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(cookies[0].starts_with("AWSALBTG=") && cookies[0].ends_with("; Path=/"));
+    assert!(
+        cookies[1].starts_with("AWSALBTGCORS=")
+            && cookies[1].ends_with("; Path=/; SameSite=None; Secure"),
+        "{cookies:?}"
+    );
+    let cookie = cookie_pair(&cookies[0]);
+    for _ in 0..8 {
+        let r = v
+            .send(
+                alb,
+                get("/").header("cookie", &cookie).body(empty()).unwrap(),
+            )
+            .await;
+        assert_eq!(r.target(), first.target(), "AWSALBTG keeps the group");
+        assert!(set_cookies(&r)[0].starts_with("AWSALBTG="), "refreshed");
+    }
+    // Without the cookie, weights decide: 1:1 reaches both groups.
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..64 {
+        let r = v.send(alb, get("/").body(empty()).unwrap()).await;
+        seen.insert(r.target().to_owned());
+    }
+    assert_eq!(seen.len(), 2, "both groups get traffic by weight");
+    // Weight 0 receives nothing; no group stickiness, no cookie.
+    for _ in 0..16 {
+        let r = v.send(alb, get("/zero").body(empty()).unwrap()).await;
+        assert_eq!(r.target(), "green");
+        assert!(set_cookies(&r).is_empty());
+    }
+}
+
+/// A target that sets the application cookie `SESSION` and echoes the `Cookie` header it got.
+async fn app_cookie_target(v: &mut Vpc, id: &'static str) -> SocketAddr {
+    let iface = v.interface(&["open"]);
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = tcp.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = tcp.accept().await.unwrap();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<Incoming>| async move {
+                    let cookie = req
+                        .headers()
+                        .get("cookie")
+                        .map(|c| c.to_str().unwrap().to_owned())
+                        .unwrap_or_default();
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .header("x-target", id)
+                            .header("set-cookie", format!("SESSION={id}; Path=/; HttpOnly"))
+                            .body(Full::new(Bytes::from(cookie)))
+                            .unwrap(),
+                    )
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    v.register(&iface, backend)
+}
+
+#[tokio::test]
+async fn app_cookie_stickiness_sets_awsalbapp_and_sticks_section_3_8() {
+    let mut v = vpc();
+    let a = app_cookie_target(&mut v, "a").await;
+    let b = app_cookie_target(&mut v, "b").await;
+    let mut config = TargetGroupConfig::new("tg");
+    config.health_check = None;
+    config.stickiness = Some(Stickiness::AppCookie {
+        cookie_name: "SESSION".into(),
+        duration: Duration::from_secs(86_400),
+    });
+    let (_tx, rx) = watch::channel(vec![a, b]);
+    let alb = v
+        .alb(
+            http_listener(
+                80,
+                Action::Forward(TargetGroup::with_config(config, rx)),
+                vec![],
+            ),
+            quick(),
+        )
+        .await;
+    let first = v.send(alb, get("/").body(empty()).unwrap()).await;
+    let cookies = set_cookies(&first);
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    let app = cookies.iter().find(|c| c.starts_with("SESSION=")).unwrap();
+    assert_eq!(
+        app,
+        &format!("SESSION={}; Path=/; HttpOnly", first.target()),
+        "the application's cookie passes unmodified"
+    );
+    let alb_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("AWSALBAPP-0="))
+        .expect("the ALB's own AWSALBAPP-0 cookie");
+    assert!(
+        alb_cookie.contains("; Expires=") && !alb_cookie.contains("HttpOnly"),
+        "its own attributes, not the application cookie's: {alb_cookie}"
+    );
+    let header = format!("{}; {}", cookie_pair(app), cookie_pair(alb_cookie));
+    for _ in 0..6 {
+        let r = v
+            .send(
+                alb,
+                get("/").header("cookie", &header).body(empty()).unwrap(),
+            )
+            .await;
+        assert_eq!(r.target(), first.target(), "AWSALBAPP-0 keeps the target");
+        assert_eq!(r.body, header, "both cookies reach the target unmodified");
+    }
+}

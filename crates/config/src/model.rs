@@ -956,6 +956,9 @@ pub enum Action {
         /// The target group's name.
         target_group: String,
     },
+    /// `forward` with `target_groups` (the ELB API's `ForwardConfig`): 1 to 5 weighted groups,
+    /// optionally with group stickiness.
+    WeightedForward(ForwardConfig),
     /// `fixed-response`.
     FixedResponse(FixedResponseAction),
     /// `redirect`.
@@ -963,13 +966,62 @@ pub enum Action {
 }
 
 impl Action {
-    /// The target group this action forwards to, if it forwards.
+    /// The target group this action forwards to, if it forwards to exactly one by name.
     pub fn target_group(&self) -> Option<&str> {
         match self {
             Action::Forward { target_group } => Some(target_group),
             _ => None,
         }
     }
+
+    /// Every target group this action forwards to.
+    pub fn target_groups(&self) -> Vec<&str> {
+        match self {
+            Action::Forward { target_group } => vec![target_group.as_str()],
+            Action::WeightedForward(f) => f
+                .target_groups
+                .iter()
+                .map(|t| t.target_group.as_str())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A forward's `ForwardConfig` (alb-ecs-dns.md §1.6): weighted groups and group stickiness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardConfig {
+    /// 1 to 5 groups; each gets weight / sum of weights of the traffic.
+    pub target_groups: Vec<WeightedTargetGroup>,
+    /// `TargetGroupStickinessConfig`; absent means off.
+    pub target_group_stickiness_config: Option<TargetGroupStickinessConfig>,
+}
+
+/// One entry of `ForwardConfig.TargetGroups` (`TargetGroupTuple`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedTargetGroup {
+    /// The target group's name.
+    pub target_group: String,
+    /// 0 to 999; AWS's default when omitted is 1.
+    #[serde(default = "default_weight")]
+    pub weight: u16,
+}
+
+fn default_weight() -> u16 {
+    1
+}
+
+/// `TargetGroupStickinessConfig`: the `AWSALBTG` cookie keeps a client on its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetGroupStickinessConfig {
+    /// Whether group stickiness is on.
+    #[serde(default)]
+    pub enabled: bool,
+    /// 1 to 604800 seconds; required when enabled.
+    #[serde(default)]
+    pub duration_seconds: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -979,6 +1031,10 @@ struct RawAction {
     kind: String,
     #[serde(default)]
     target_group: Option<String>,
+    #[serde(default)]
+    target_groups: Option<Vec<WeightedTargetGroup>>,
+    #[serde(default)]
+    target_group_stickiness_config: Option<TargetGroupStickinessConfig>,
     #[serde(default)]
     status_code: Option<StringOrNumber>,
     #[serde(default)]
@@ -1038,14 +1094,20 @@ impl TryFrom<RawAction> for Action {
                     ("path", raw.path.is_some()),
                     ("query", raw.query.is_some()),
                 ])?;
-                let target_group = raw.target_group.ok_or(
-                    "a forward action needs `target_group` (hint: name the target group to forward to)",
-                )?;
-                Ok(Action::Forward { target_group })
+                forward_action(
+                    raw.target_group,
+                    raw.target_groups,
+                    raw.target_group_stickiness_config,
+                )
             }
             "fixed-response" | "fixed_response" => {
                 stray(&[
                     ("target_group", raw.target_group.is_some()),
+                    ("target_groups", raw.target_groups.is_some()),
+                    (
+                        "target_group_stickiness_config",
+                        raw.target_group_stickiness_config.is_some(),
+                    ),
                     ("protocol", raw.protocol.is_some()),
                     ("host", raw.host.is_some()),
                     ("port", raw.port.is_some()),
@@ -1097,6 +1159,11 @@ impl TryFrom<RawAction> for Action {
             "redirect" => {
                 stray(&[
                     ("target_group", raw.target_group.is_some()),
+                    ("target_groups", raw.target_groups.is_some()),
+                    (
+                        "target_group_stickiness_config",
+                        raw.target_group_stickiness_config.is_some(),
+                    ),
                     ("content_type", raw.content_type.is_some()),
                     ("message_body", raw.message_body.is_some()),
                 ])?;
@@ -1160,6 +1227,67 @@ impl TryFrom<RawAction> for Action {
             )),
         }
     }
+}
+
+/// A forward action from its three spellings (alb-ecs-dns.md §1.6): `target_group` alone, or
+/// `target_groups` (then `target_group`, if also given, must be its only entry), with optional
+/// group stickiness.
+fn forward_action(
+    target_group: Option<String>,
+    target_groups: Option<Vec<WeightedTargetGroup>>,
+    stickiness: Option<TargetGroupStickinessConfig>,
+) -> Result<Action, String> {
+    let Some(groups) = target_groups else {
+        if stickiness.is_some() {
+            return Err("`target_group_stickiness_config` needs `target_groups` (hint: list the groups with their weights)".to_owned());
+        }
+        let target_group = target_group.ok_or(
+            "a forward action needs `target_group` (hint: name the target group to forward to)",
+        )?;
+        return Ok(Action::Forward { target_group });
+    };
+    if groups.is_empty() || groups.len() > 5 {
+        return Err(format!(
+            "a forward action takes 1 to 5 target groups, found {} (hint: the quota is 5 per action)",
+            groups.len()
+        ));
+    }
+    if let Some(single) = &target_group
+        && !(groups.len() == 1 && &groups[0].target_group == single)
+    {
+        return Err("`target_group` and `target_groups` disagree (hint: give only `target_groups`, or make it list exactly that one group)".to_owned());
+    }
+    if let Some(g) = groups.iter().find(|g| g.weight > 999) {
+        return Err(format!(
+            "target group {:?} has weight {}; weights are 0 to 999",
+            g.target_group, g.weight
+        ));
+    }
+    if let Some((i, g)) = groups.iter().enumerate().find(|(i, g)| {
+        groups[..*i]
+            .iter()
+            .any(|o| o.target_group == g.target_group)
+    }) {
+        return Err(format!(
+            "target group {:?} is listed twice (entry {i}) (hint: list each group once)",
+            g.target_group
+        ));
+    }
+    if let Some(st) = &stickiness
+        && st.enabled
+        && !st
+            .duration_seconds
+            .is_some_and(|d| (1..=604_800).contains(&d))
+    {
+        return Err(
+            "group stickiness needs `duration_seconds` between 1 and 604800 (hint: e.g. 3600)"
+                .to_owned(),
+        );
+    }
+    Ok(Action::WeightedForward(ForwardConfig {
+        target_groups: groups,
+        target_group_stickiness_config: stickiness,
+    }))
 }
 
 /// An ALB target group.

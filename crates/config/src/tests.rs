@@ -823,3 +823,51 @@ fn request_authorizers_iam_routes_and_credentials() {
         })
     );
 }
+
+#[test]
+fn weighted_forwards_follow_forward_config() {
+    let from = "          - type: forward\n            target_group: pets-tg\n";
+    let weighted = |body: &str| mutated(from, &format!("          - type: forward\n{body}"));
+    let stack = parse(
+        &weighted("            target_groups:\n              - target_group: pets-tg\n                weight: 20\n            target_group_stickiness_config:\n              enabled: true\n              duration_seconds: 3600\n"),
+        Path::new("stack.yaml"),
+    )
+    .unwrap();
+    let Action::WeightedForward(f) = &stack.load_balancers[0].listeners[0].default_actions[0]
+    else {
+        panic!("a weighted forward");
+    };
+    assert_eq!(f.target_groups[0].target_group, "pets-tg");
+    assert_eq!(f.target_groups[0].weight, 20);
+    assert_eq!(
+        f.target_group_stickiness_config,
+        Some(TargetGroupStickinessConfig {
+            enabled: true,
+            duration_seconds: Some(3600)
+        })
+    );
+    for (body, needle) in [
+        (
+            "            target_groups:\n              - target_group: pets-tg\n                weight: 1000\n",
+            "0 to 999",
+        ),
+        (
+            "            target_group: other\n            target_groups:\n              - target_group: pets-tg\n",
+            "disagree",
+        ),
+        (
+            "            target_groups:\n              - target_group: pets-tg\n            target_group_stickiness_config:\n              enabled: true\n",
+            "duration_seconds",
+        ),
+        (
+            "            target_groups:\n              - target_group: nope\n",
+            "nope",
+        ),
+    ] {
+        let found = errors(&weighted(body));
+        assert!(
+            found.iter().any(|d| d.to_string().contains(needle)),
+            "{needle}: {found:?}"
+        );
+    }
+}

@@ -1760,28 +1760,48 @@ impl<'a> Checker<'a> {
             .map(|t| t.name.as_str())
             .collect();
         for (i, action) in actions.iter().enumerate() {
-            match action {
+            let forwards: Vec<(String, &'s str)> = match action {
                 Action::Forward { target_group } => {
-                    let path = format!("{base}[{i}].target_group");
-                    if self.reference(
-                        path.clone(),
-                        "target group",
-                        "target groups",
-                        target_group,
-                        &tgs,
-                        "use a name from target_groups",
-                    ) {
-                        let owner = *owners.entry(target_group).or_insert(lb);
-                        if owner != lb {
-                            self.issue(
-                                path,
-                                DiagnosticKind::Conflict,
-                                format!("target group {target_group:?} is already used by load balancer {owner:?}"),
-                                "a target group belongs to one load balancer; create another target group",
-                            );
-                        }
+                    vec![(format!("{base}[{i}].target_group"), target_group.as_str())]
+                }
+                Action::WeightedForward(f) => f
+                    .target_groups
+                    .iter()
+                    .enumerate()
+                    .map(|(j, t)| {
+                        (
+                            format!("{base}[{i}].target_groups[{j}].target_group"),
+                            t.target_group.as_str(),
+                        )
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for (path, target_group) in forwards {
+                if self.reference(
+                    path.clone(),
+                    "target group",
+                    "target groups",
+                    target_group,
+                    &tgs,
+                    "use a name from target_groups",
+                ) {
+                    let owner = *owners.entry(target_group).or_insert(lb);
+                    if owner != lb {
+                        self.issue(
+                            path,
+                            DiagnosticKind::Conflict,
+                            format!("target group {target_group:?} is already used by load balancer {owner:?}"),
+                            "a target group belongs to one load balancer; create another target group",
+                        );
                     }
                 }
+            }
+            if let Action::WeightedForward(f) = action {
+                self.weighted_forward(&format!("{base}[{i}]"), f);
+            }
+            match action {
+                Action::Forward { .. } | Action::WeightedForward(_) => {}
                 Action::Redirect(r) => {
                     if listener.protocol == Protocol::Https && r.protocol.as_deref() == Some("HTTP")
                     {
@@ -1794,6 +1814,49 @@ impl<'a> Checker<'a> {
                     }
                 }
                 Action::FixedResponse(_) => {}
+            }
+        }
+    }
+
+    /// Cross-group rules of a weighted forward (alb-ecs-dns.md §1.6, §3.8): with several groups,
+    /// app_cookie stickiness is not allowed, and target stickiness needs group stickiness.
+    fn weighted_forward(&mut self, base: &str, f: &crate::model::ForwardConfig) {
+        use crate::model::StickinessType;
+        if f.target_groups.len() < 2 {
+            return;
+        }
+        let group_sticky = f.target_group_stickiness_config.is_some_and(|s| s.enabled);
+        for (j, t) in f.target_groups.iter().enumerate() {
+            let Some(tg) = self
+                .stack
+                .target_groups
+                .iter()
+                .find(|g| g.name == t.target_group)
+            else {
+                continue;
+            };
+            let Some(st) = &tg.stickiness else { continue };
+            let path = format!("{base}.target_groups[{j}].target_group");
+            if st.kind == StickinessType::AppCookie {
+                self.issue(
+                    path,
+                    DiagnosticKind::Conflict,
+                    format!(
+                        "target group {:?} uses app_cookie stickiness, which a forward to several groups does not support",
+                        tg.name
+                    ),
+                    "use lb_cookie stickiness on the group, or forward to it alone",
+                );
+            } else if !group_sticky {
+                self.issue(
+                    path,
+                    DiagnosticKind::Conflict,
+                    format!(
+                        "target group {:?} has target stickiness, so a forward to several groups needs group stickiness",
+                        tg.name
+                    ),
+                    "add target_group_stickiness_config: {enabled: true, duration_seconds: 3600}",
+                );
             }
         }
     }
@@ -2166,7 +2229,7 @@ impl<'a> Checker<'a> {
                     .iter()
                     .chain(l.rules.iter().flat_map(|r| &r.actions))
             })
-            .filter_map(Action::target_group)
+            .flat_map(Action::target_groups)
             .collect();
         for (i, svc) in stack.services.iter().enumerate() {
             let base = format!("services[{i}]");

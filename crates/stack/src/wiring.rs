@@ -1084,6 +1084,31 @@ fn alb_action(
                 .cloned()
                 .ok_or_else(|| resource_err(resource, format!("no target group {target_group}")))?,
         ),
+        cfg::Action::WeightedForward(f) => {
+            airlock_alb::Action::WeightedForward(airlock_alb::WeightedForward {
+                groups: f
+                    .target_groups
+                    .iter()
+                    .map(|t| {
+                        target_groups
+                            .get(&t.target_group)
+                            .cloned()
+                            .map(|g| (g, t.weight))
+                            .ok_or_else(|| {
+                                resource_err(
+                                    resource,
+                                    format!("no target group {}", t.target_group),
+                                )
+                            })
+                    })
+                    .collect::<Result<_, _>>()?,
+                stickiness: f
+                    .target_group_stickiness_config
+                    .filter(|s| s.enabled)
+                    .and_then(|s| s.duration_seconds)
+                    .map(|d| Duration::from_secs(u64::from(d))),
+            })
+        }
         cfg::Action::FixedResponse(f) => airlock_alb::Action::FixedResponse {
             status: http::StatusCode::from_u16(f.status_code)
                 .map_err(|e| resource_err(resource, e))?,
