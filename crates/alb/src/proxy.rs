@@ -258,6 +258,21 @@ fn status_463() -> StatusCode {
     StatusCode::from_u16(463).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
+fn status_464() -> StatusCode {
+    // In the valid range like 463; the fallback is unreachable (checked by the test below).
+    StatusCode::from_u16(464).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// A gRPC request: HTTP/2 with a `application/grpc` content type.
+fn is_grpc<B>(req: &Request<B>) -> bool {
+    req.version() == http::Version::HTTP_2
+        && req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/grpc"))
+}
+
 /// Routes one request; `close_target` asks that the target connection not be reused (§2.4).
 async fn route(
     req: Request<RequestBody>,
@@ -297,6 +312,11 @@ async fn route(
         record.matched_rule_priority = Some(rule.map_or(0, Rule::priority));
         rule.map_or(&listener.default_action, Rule::action)
     };
+    // §2.1 protocol matrix: airlock's target groups are all protocol version HTTP1, to which a
+    // gRPC request cannot be forwarded.
+    if matches!(action, Action::Forward(_) | Action::WeightedForward(_)) && is_grpc(&req) {
+        return Err(status_464());
+    }
     match action {
         Action::Forward(group) => {
             record.actions.push("forward");
@@ -693,5 +713,6 @@ mod tests {
     #[test]
     fn status_463_is_valid() {
         assert_eq!(super::status_463().as_u16(), 463);
+        assert_eq!(super::status_464().as_u16(), 464);
     }
 }

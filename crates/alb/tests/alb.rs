@@ -987,6 +987,21 @@ async fn https_sni_picks_the_certificate_and_serves_http2() {
     )
     .await;
     r.assert_alb_error(405);
+
+    // §2.1 matrix: a gRPC request cannot go to an HTTP1 target group → 464.
+    let r = Reply::read(
+        sender
+            .send_request(
+                Request::post("https://api.example.net/pets.Pets/List")
+                    .header("content-type", "application/grpc")
+                    .body(empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap(),
+    )
+    .await;
+    r.assert_alb_error(464);
 }
 
 #[tokio::test]
