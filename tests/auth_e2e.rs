@@ -135,73 +135,36 @@ async fn external_issuer_lambda_and_iam_through_the_stack() {
         .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
     let stack = RunningStack::start_ephemeral(stack).await.unwrap();
     let gw = stack.endpoints().gateway;
-    let ca = stack.ca_der();
 
     // JWT from the external issuer, keys discovered over HTTPS.
     let token = issuer
         .mint(&TokenRequest::new("alice", "pets-client"))
         .unwrap();
     let auth = format!("Bearer {token}");
-    let r = https(
-        gw,
-        ca.clone(),
-        DOMAIN,
-        "GET",
-        "/pets",
-        &[("authorization", &auth)],
-        "",
-    )
-    .await;
+    let r = get_with(&stack, "/pets", &[("authorization", &auth)]).await;
     assert_eq!(r.status, 200, "{}", r.text());
     // A local-issuer token is not one of that issuer's.
     let local = stack.token(&[]).unwrap();
     let auth = format!("Bearer {local}");
-    let r = https(
-        gw,
-        ca.clone(),
-        DOMAIN,
-        "GET",
-        "/pets",
-        &[("authorization", &auth)],
-        "",
-    )
-    .await;
+    let r = get_with(&stack, "/pets", &[("authorization", &auth)]).await;
     assert_eq!(r.status, 401, "{}", r.text());
 
     // The REQUEST authorizer (a local command).
-    let r = https(gw, ca.clone(), DOMAIN, "GET", "/whoami", &[], "").await;
+    let r = get_with(&stack, "/whoami", &[]).await;
     assert_eq!(
         (r.status, r.text()),
         (401, "{\"message\":\"Unauthorized\"}".to_owned())
     );
-    let r = https(
-        gw,
-        ca.clone(),
-        DOMAIN,
-        "GET",
-        "/whoami",
-        &[("x-api-key", "nope")],
-        "",
-    )
-    .await;
+    let r = get_with(&stack, "/whoami", &[("x-api-key", "nope")]).await;
     assert_eq!(
         (r.status, r.text()),
         (403, "{\"message\":\"Forbidden\"}".to_owned())
     );
-    let r = https(
-        gw,
-        ca.clone(),
-        DOMAIN,
-        "GET",
-        "/whoami",
-        &[("x-api-key", "open-sesame")],
-        "",
-    )
-    .await;
+    let r = get_with(&stack, "/whoami", &[("x-api-key", "open-sesame")]).await;
     assert_eq!(r.status, 200, "{}", r.text());
 
     // AWS_IAM: unsigned is 403; botocore-signed passes when botocore is installed.
-    let r = https(gw, ca.clone(), DOMAIN, "GET", "/health", &[], "").await;
+    let r = get_with(&stack, "/health", &[]).await;
     assert_eq!(
         (r.status, r.text()),
         (403, "{\"message\":\"Forbidden\"}".to_owned())
@@ -232,12 +195,18 @@ print(json.dumps(dict(req.headers.items())))
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            let r = https(gw, ca.clone(), DOMAIN, "GET", "/health", &refs, "").await;
+            let r = get_with(&stack, "/health", &refs).await;
             assert_eq!(r.status, 200, "{}", r.text());
         }
         _ => println!("skipped: python3 with botocore is not available (`pip install botocore`)"),
     }
     stack.stop().await;
+}
+
+/// A GET through the gateway under the default custom domain, with extra headers.
+async fn get_with(stack: &RunningStack, path: &str, headers: &[(&str, &str)]) -> support::Reply {
+    let (gw, ca) = (stack.endpoints().gateway, stack.ca_der());
+    https(gw, ca, DOMAIN, "GET", path, headers, "").await
 }
 
 /// Plain HTTP GET on the admin endpoint.

@@ -42,14 +42,10 @@ fn write_app(dir: &Path) -> String {
     path.to_str().unwrap().to_owned()
 }
 
-/// A `command` container (python3 reading `$PORT`) serves through every hop; the ALB's target
-/// is the task's private address on the container port, while the process listens on the
-/// loopback port airlock handed it.
-#[tokio::test]
-async fn a_command_task_serves_through_the_whole_chain() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = write_app(dir.path());
-    let block = format!(
+/// A `task_definitions:` block: family `pets`, one container `app` running `app` with python3
+/// on container port 8080, `MODE` set to `mode`.
+fn pets_task_definition(app: &str, mode: &str) -> String {
+    format!(
         r#"task_definitions:
   - family: pets
     cpu: "256"
@@ -61,9 +57,19 @@ async fn a_command_task_serves_through_the_whole_chain() {
           - container_port: 8080
         environment:
           - name: MODE
-            value: inline
+            value: {mode}
 "#
-    );
+    )
+}
+
+/// A `command` container (python3 reading `$PORT`) serves through every hop; the ALB's target
+/// is the task's private address on the container port, while the process listens on the
+/// loopback port airlock handed it.
+#[tokio::test]
+async fn a_command_task_serves_through_the_whole_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = write_app(dir.path());
+    let block = pets_task_definition(&app, "inline");
     let stack =
         airlock_config::parse(&default_with(&block, ""), &dir.path().join("stack.yaml")).unwrap();
     let stack = RunningStack::start_ephemeral(stack).await.unwrap();
@@ -173,21 +179,7 @@ async fn admin_put(
 async fn a_rollout_through_the_whole_chain_loses_no_request() {
     let dir = tempfile::tempdir().unwrap();
     let app = write_app(dir.path());
-    let block = format!(
-        r#"task_definitions:
-  - family: pets
-    cpu: "256"
-    memory: "512"
-    container_definitions:
-      - name: app
-        command: [python3, "{app}"]
-        port_mappings:
-          - container_port: 8080
-        environment:
-          - name: MODE
-            value: v1
-"#
-    );
+    let block = pets_task_definition(&app, "v1");
     let yaml = default_with(
         &block,
         &format!(

@@ -338,6 +338,18 @@ fn quick() -> AlbAttributes {
     }
 }
 
+/// A VPC with one echo target `a` behind a load balancer whose HTTP listener on port 80
+/// forwards to it. Keep the returned sender: it holds the target group's membership.
+async fn one_target_alb(
+    attributes: AlbAttributes,
+) -> (Vpc, SocketAddr, watch::Sender<Vec<SocketAddr>>) {
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let (action, tx) = forward_to(vec![a]);
+    let alb = v.alb(http_listener(80, action, vec![]), attributes).await;
+    (v, alb, tx)
+}
+
 fn empty() -> Full<Bytes> {
     Full::default()
 }
@@ -500,10 +512,7 @@ async fn silent_target_is_504_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn trace_is_405() {
-    let mut v = vpc();
-    let a = v.echo_target("a").await;
-    let (action, _tx) = forward_to(vec![a]);
-    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let (v, alb, _tx) = one_target_alb(quick()).await;
     let r = v
         .send(
             alb,
@@ -520,10 +529,7 @@ async fn trace_is_405() {
 
 #[tokio::test]
 async fn more_than_30_xff_addresses_is_463() {
-    let mut v = vpc();
-    let a = v.echo_target("a").await;
-    let (action, _tx) = forward_to(vec![a]);
-    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let (v, alb, _tx) = one_target_alb(quick()).await;
     let list = |n: usize| {
         (0..n)
             .map(|i| format!("192.0.2.{i}"))
@@ -611,10 +617,7 @@ async fn target_stalling_mid_body_is_cut_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn size_limits_of_section_2_5() {
-    let mut v = vpc();
-    let a = v.echo_target("a").await;
-    let (action, _tx) = forward_to(vec![a]);
-    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let (v, alb, _tx) = one_target_alb(quick()).await;
     let long_uri = format!("/{}", "a".repeat(17 * 1024));
     v.send(alb, get(&long_uri).body(empty()).unwrap())
         .await
@@ -772,10 +775,7 @@ async fn rules_pick_actions_by_priority() {
 #[tokio::test]
 async fn websocket_upgrade_passes_through() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut v = vpc();
-    let a = v.echo_target("a").await;
-    let (action, _tx) = forward_to(vec![a]);
-    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let (v, alb, _tx) = one_target_alb(quick()).await;
     let stream = v.dial(alb).await;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -853,6 +853,14 @@ async fn tls_connect(
     connector.connect(name, v.dial(alb).await).await.unwrap()
 }
 
+/// Sends `req` on an HTTP/2 connection and reads the whole answer.
+async fn exchange(
+    sender: &mut hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+) -> Reply {
+    Reply::read(sender.send_request(req).await.unwrap()).await
+}
+
 fn peer_leaf(
     s: &tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
 ) -> CertificateDer<'static> {
@@ -875,43 +883,22 @@ async fn https_sni_picks_the_certificate_and_serves_http2() {
         default_action: action,
     };
     let alb = v.alb(listener, quick()).await;
+    let connect = async |name: ServerName<'static>, alpn: &[&[u8]]| {
+        tls_connect(&v, alb, &pki.roots, name, alpn).await
+    };
 
     // SNI matching a certificate of the list → that certificate.
-    let s = tls_connect(
-        &v,
-        alb,
-        &pki.roots,
-        ServerName::try_from("api.example.net").unwrap(),
-        &[],
-    )
-    .await;
+    let s = connect(ServerName::try_from("api.example.net").unwrap(), &[]).await;
     assert_eq!(peer_leaf(&s), pki.other.chain[0]);
     // SNI matching the default's wildcard → the default.
-    let s = tls_connect(
-        &v,
-        alb,
-        &pki.roots,
-        ServerName::try_from("pets.example.com").unwrap(),
-        &[],
-    )
-    .await;
+    let s = connect(ServerName::try_from("pets.example.com").unwrap(), &[]).await;
     assert_eq!(peer_leaf(&s), pki.default.chain[0]);
     // No SNI at all (an IP address name) → the default (§1.3).
-    let s = tls_connect(
-        &v,
-        alb,
-        &pki.roots,
-        ServerName::IpAddress(IpAddr::V4(v.node.ip()).into()),
-        &[],
-    )
-    .await;
+    let s = connect(ServerName::IpAddress(IpAddr::V4(v.node.ip()).into()), &[]).await;
     assert_eq!(peer_leaf(&s), pki.default.chain[0]);
 
     // HTTP/1.1 over TLS.
-    let s = tls_connect(
-        &v,
-        alb,
-        &pki.roots,
+    let s = connect(
         ServerName::try_from("api.example.net").unwrap(),
         &[b"http/1.1"],
     )
@@ -920,48 +907,30 @@ async fn https_sni_picks_the_certificate_and_serves_http2() {
         .await
         .unwrap();
     tokio::spawn(conn);
-    let r = Reply::read(
-        sender
-            .send_request(
-                Request::get("/h1")
-                    .header("host", "api.example.net")
-                    .body(empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap(),
-    )
-    .await;
+    let req = Request::get("/h1")
+        .header("host", "api.example.net")
+        .body(empty())
+        .unwrap();
+    let r = Reply::read(sender.send_request(req).await.unwrap()).await;
     let seen = r.seen();
     assert_eq!(seen["x-forwarded-proto"], "https");
     assert_eq!(seen["x-forwarded-port"], "443");
     assert_eq!(seen["x-forwarded-for"], v.client.ip().to_string());
 
     // HTTP/2 from the client (ALPN h2) becomes HTTP/1.1 to the target, Host from :authority.
-    let s = tls_connect(
-        &v,
-        alb,
-        &pki.roots,
-        ServerName::try_from("api.example.net").unwrap(),
-        &[b"h2"],
-    )
-    .await;
+    let s = connect(ServerName::try_from("api.example.net").unwrap(), &[b"h2"]).await;
     assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let (mut sender, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(s))
             .await
             .unwrap();
     tokio::spawn(conn);
-    let r = Reply::read(
-        sender
-            .send_request(
-                Request::get("https://API.example.net/h2?q=1")
-                    .header("cookie", "a=1")
-                    .header("cookie", "b=2")
-                    .body(empty())
-                    .unwrap(),
-            )
-            .await
+    let r = exchange(
+        &mut sender,
+        Request::get("https://API.example.net/h2?q=1")
+            .header("cookie", "a=1")
+            .header("cookie", "b=2")
+            .body(empty())
             .unwrap(),
     )
     .await;
@@ -973,31 +942,23 @@ async fn https_sni_picks_the_certificate_and_serves_http2() {
     assert_eq!(seen["x-forwarded-proto"], "https");
 
     // ALB pages over HTTP/2 too.
-    let r = Reply::read(
-        sender
-            .send_request(
-                Request::builder()
-                    .method("TRACE")
-                    .uri("https://api.example.net/")
-                    .body(empty())
-                    .unwrap(),
-            )
-            .await
+    let r = exchange(
+        &mut sender,
+        Request::builder()
+            .method("TRACE")
+            .uri("https://api.example.net/")
+            .body(empty())
             .unwrap(),
     )
     .await;
     r.assert_alb_error(405);
 
     // §2.1 matrix: a gRPC request cannot go to an HTTP1 target group → 464.
-    let r = Reply::read(
-        sender
-            .send_request(
-                Request::post("https://api.example.net/pets.Pets/List")
-                    .header("content-type", "application/grpc")
-                    .body(empty())
-                    .unwrap(),
-            )
-            .await
+    let r = exchange(
+        &mut sender,
+        Request::post("https://api.example.net/pets.Pets/List")
+            .header("content-type", "application/grpc")
+            .body(empty())
             .unwrap(),
     )
     .await;
@@ -1588,15 +1549,7 @@ fn desync_rows() -> Vec<(&'static str, String, &'static str)> {
 
 #[tokio::test]
 async fn desync_defensive_mode_table_section_2_4() {
-    let mut v = vpc();
-    let a = v.echo_target("a").await;
-    let (action, _tx) = forward_to(vec![a]);
-    let alb = v
-        .alb(
-            http_listener(80, action, vec![]),
-            with_mode(airlock_alb::DesyncMode::Defensive),
-        )
-        .await;
+    let (v, alb, _tx) = one_target_alb(with_mode(airlock_alb::DesyncMode::Defensive)).await;
     for (what, request, class) in desync_rows() {
         let raw = v.raw(alb, format!("{request}{NEXT}").as_bytes()).await;
         match class {
@@ -1655,10 +1608,7 @@ async fn desync_monitor_and_strictest_modes_section_2_4() {
 
 #[tokio::test]
 async fn normalised_requests_reach_the_target_as_http_1_1() {
-    let mut v = vpc();
-    let a = v.echo_target("a").await;
-    let (action, _tx) = forward_to(vec![a]);
-    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let (v, alb, _tx) = one_target_alb(quick()).await;
     let raw = v
         .raw(
             alb,
@@ -1675,10 +1625,7 @@ async fn normalised_requests_reach_the_target_as_http_1_1() {
 
 #[tokio::test]
 async fn unsupported_transfer_encoding_is_501_and_http2_preface_is_505() {
-    let mut v = vpc();
-    let a = v.echo_target("a").await;
-    let (action, _tx) = forward_to(vec![a]);
-    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let (v, alb, _tx) = one_target_alb(quick()).await;
     let raw = v
         .raw(
             alb,
@@ -1693,10 +1640,7 @@ async fn unsupported_transfer_encoding_is_501_and_http2_preface_is_505() {
 
 #[tokio::test]
 async fn no_complete_head_before_the_idle_timeout_is_408() {
-    let mut v = vpc();
-    let a = v.echo_target("a").await;
-    let (action, _tx) = forward_to(vec![a]);
-    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    let (v, alb, _tx) = one_target_alb(quick()).await;
     // Half a head, then silence.
     let raw = v
         .raw(alb, b"GET / HTTP/1.1\r\nHost: a.example.com\r\n")

@@ -11,8 +11,9 @@
 //! the load generator's CPU is excluded; memory from `/proc/<pid>/status` and `smaps_rollup`.
 //!
 //! Architecture invariant: the harness knows airlock only from the outside (its command line,
-//! `--endpoints-json`, the admin endpoint and the wire). It links no airlock component, so it
-//! measures exactly what users run.
+//! `--endpoints-json`, the admin endpoint and the wire). It runs no airlock component in its own
+//! process, so it measures exactly what users run; it links airlock-stack only for its test
+//! clients (TLS trust, the SOCKS5 handshake).
 
 mod load;
 mod process;
@@ -23,6 +24,7 @@ pub use load::{Amount, Outcome};
 pub use process::Memory;
 pub use report::{Budget, Machine, Path as MeasuredPath, Report, Run, StackFigures, Start};
 
+use airlock_stack::client;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::TokioIo;
@@ -48,9 +50,9 @@ pub enum BenchError {
     /// A request could not be built.
     #[error("request: {0}")]
     Request(#[from] http::Error),
-    /// A TLS setting was refused.
-    #[error("TLS: {0}")]
-    Tls(#[from] rustls::Error),
+    /// The shared client code (TLS trust, the SOCKS5 handshake) failed.
+    #[error(transparent)]
+    Client(#[from] client::ClientError),
     /// The airlock binary could not be started.
     #[error(
         "starting {binary}: {source} (hint: `cargo build --release -p airlock`, or pass --airlock)"
@@ -203,7 +205,7 @@ async fn measure_stack(
     let ca = CertificateDer::from(pem_to_der(&std::fs::read_to_string(
         &airlock.endpoints.ca_cert,
     )?)?);
-    let tls = Arc::new(tls_config(ca)?);
+    let tls = Arc::new(client::tls_config(ca, None)?);
     let e = &airlock.endpoints;
     let sni = ServerName::try_from(e.custom_domain.clone()).map_err(|_| BenchError::Setup {
         what: "custom domain",
@@ -294,7 +296,7 @@ async fn first_200(airlock: &Airlock, token: &str) -> Result<Duration, BenchErro
             what: "custom domain",
             detail: e.custom_domain.clone(),
         })?,
-        tls: Arc::new(tls_config(ca)?),
+        tls: Arc::new(client::tls_config(ca, None)?),
     };
     let shape = Shape {
         path: "/pets".into(),
@@ -381,17 +383,6 @@ async fn mint_token(airlock: &Path, state_dir: &Path) -> Result<String, BenchErr
         });
     }
     Ok(token)
-}
-
-fn tls_config(ca: CertificateDer<'static>) -> Result<rustls::ClientConfig, BenchError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca)?;
-    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth())
 }
 
 /// The first certificate of a PEM file, as DER.

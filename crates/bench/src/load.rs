@@ -3,6 +3,7 @@
 //! fixed number of requests, whichever comes first.
 
 use crate::BenchError;
+use airlock_stack::client;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST};
 use http::{HeaderValue, Request};
@@ -15,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 /// Where the load goes.
@@ -150,36 +151,11 @@ where
 }
 
 async fn socks5(mut s: TcpStream, name: &str, port: u16) -> Result<TcpStream, BenchError> {
-    let bad = |what: &str| BenchError::Socks(what.to_owned());
-    s.write_all(&[5, 1, 0]).await?;
-    let mut hello = [0u8; 2];
-    s.read_exact(&mut hello).await?;
-    if hello != [5, 0] {
-        return Err(bad("greeting refused"));
+    client::socks5_request(&mut s, name, port).await?;
+    match client::socks5_reply(&mut s).await? {
+        0 => Ok(s),
+        code => Err(BenchError::Socks(format!("reply code {code}"))),
     }
-    let len = u8::try_from(name.len()).map_err(|_| bad("name too long"))?;
-    let mut req = vec![5, 1, 0, 3, len];
-    req.extend_from_slice(name.as_bytes());
-    req.extend_from_slice(&port.to_be_bytes());
-    s.write_all(&req).await?;
-    let mut head = [0u8; 4];
-    s.read_exact(&mut head).await?;
-    if head[1] != 0 {
-        return Err(BenchError::Socks(format!("reply code {}", head[1])));
-    }
-    let addr_len = match head[3] {
-        1 => 4,
-        4 => 16,
-        3 => {
-            let mut l = [0u8; 1];
-            s.read_exact(&mut l).await?;
-            usize::from(l[0])
-        }
-        _ => return Err(bad("unknown address type")),
-    };
-    let mut rest = vec![0u8; addr_len + 2];
-    s.read_exact(&mut rest).await?;
-    Ok(s)
 }
 
 /// Sends one request of `shape` and reads the whole answer; returns the status.

@@ -77,6 +77,13 @@ pub fn parse(source: &str, file: &Path) -> Result<Stack, ConfigError> {
     if issues.is_empty() {
         return Ok(stack);
     }
+    let mut diagnostics = diagnostics_at(issues, source, file);
+    diagnostics.truncate(MAX_DIAGNOSTICS);
+    Err(ConfigError::Invalid(Diagnostics(diagnostics)))
+}
+
+/// Places validation issues found in `source` (read from `file`) at their lines, in file order.
+fn diagnostics_at(issues: Vec<validate::Issue>, source: &str, file: &Path) -> Vec<Diagnostic> {
     let index = PositionIndex::build(source);
     let mut diagnostics: Vec<Diagnostic> = issues
         .into_iter()
@@ -90,8 +97,7 @@ pub fn parse(source: &str, file: &Path) -> Result<Stack, ConfigError> {
         })
         .collect();
     diagnostics.sort_by_key(|d| d.location);
-    diagnostics.truncate(MAX_DIAGNOSTICS);
-    Err(ConfigError::Invalid(Diagnostics(diagnostics)))
+    diagnostics
 }
 
 /// Turns a yaml_serde error into a diagnostic. yaml_serde renders

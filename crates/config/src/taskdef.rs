@@ -168,20 +168,7 @@ fn load_json(text: &str, path: &Path, written: &str) -> Result<TaskDefinition, V
     if issues.is_empty() {
         return Ok(td);
     }
-    let index = PositionIndex::build(text);
-    let mut diagnostics: Vec<Diagnostic> = issues
-        .into_iter()
-        .map(|issue| Diagnostic {
-            file: path.to_owned(),
-            location: index.locate(&issue.path),
-            path: issue.path,
-            kind: issue.kind,
-            message: issue.message,
-            hint: issue.hint,
-        })
-        .collect();
-    diagnostics.sort_by_key(|d| d.location);
-    Err(diagnostics)
+    Err(crate::diagnostics_at(issues, text, path))
 }
 
 // ---------------------------------------------------------------------------------------------

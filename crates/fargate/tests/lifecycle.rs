@@ -10,7 +10,7 @@ use airlock_fargate::{
 };
 use airlock_net::{Interface, Network, Origin};
 use bytes::Bytes;
-use common::{BOUND, bounded, client, get, network, service};
+use common::{BOUND, bounded, client, get, network, service, tasks_where};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
@@ -71,20 +71,11 @@ fn with_health(mut c: ContainerSpec) -> ContainerSpec {
     c
 }
 
-async fn tasks_where(
-    svc: &ServiceHandle,
-    what: &str,
-    mut f: impl FnMut(&[TaskInfo]) -> bool,
-) -> Vec<TaskInfo> {
-    let mut rx = svc.changes();
-    bounded(what, async {
-        loop {
-            let tasks = svc.tasks();
-            if f(&tasks) {
-                return tasks;
-            }
-            rx.changed().await.unwrap();
-        }
+/// Waits until the first task is running or stopped, and returns the task table.
+async fn first_task_settled(svc: &ServiceHandle) -> Vec<TaskInfo> {
+    tasks_where(svc, "the first task settled", |t| {
+        t.first()
+            .is_some_and(|t| matches!(t.last_status, TaskStatus::Running | TaskStatus::Stopped))
     })
     .await
 }
@@ -228,11 +219,7 @@ async fn depends_on_success_orders_start_and_fails_the_task_on_error() {
         let svc = start_service(cfg, net.clone(), CancellationToken::new())
             .await
             .unwrap();
-        let tasks = tasks_where(&svc, "the first task settled", |t| {
-            t.first()
-                .is_some_and(|t| matches!(t.last_status, TaskStatus::Running | TaskStatus::Stopped))
-        })
-        .await;
+        let tasks = first_task_settled(&svc).await;
         let t = &tasks[0];
         if want_running {
             assert_eq!(t.last_status, TaskStatus::Running);
@@ -567,11 +554,7 @@ async fn depends_on_healthy_waits_for_the_health_check() {
         let svc = start_service(cfg, net.clone(), CancellationToken::new())
             .await
             .unwrap();
-        let tasks = tasks_where(&svc, "the first task settled", |t| {
-            t.first()
-                .is_some_and(|t| matches!(t.last_status, TaskStatus::Running | TaskStatus::Stopped))
-        })
-        .await;
+        let tasks = first_task_settled(&svc).await;
         let t = &tasks[0];
         if healthy {
             assert_eq!(t.last_status, TaskStatus::Running);

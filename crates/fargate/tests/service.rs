@@ -7,8 +7,8 @@ use airlock_fargate::{
     BuiltinApp, ContainerSpec, ContainerStatus, ServiceError, ServiceHandle, StopCode, TaskInfo,
     TaskStatus, start_service,
 };
-use airlock_net::{Origin, Verdict};
-use common::{bounded, client, get, network, service, via_loopback, via_net};
+use airlock_net::{Network, Origin, Verdict};
+use common::{bounded, client, get, network, service, tasks_where, via_loopback, via_net};
 use http::StatusCode;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -55,25 +55,6 @@ async fn targets_where(
     bounded(what, rx.wait_for(f)).await.unwrap().clone()
 }
 
-/// Waits until the service's task table satisfies `f`.
-async fn tasks_where(
-    svc: &ServiceHandle,
-    what: &str,
-    mut f: impl FnMut(&[TaskInfo]) -> bool,
-) -> Vec<TaskInfo> {
-    let mut rx = svc.changes();
-    bounded(what, async {
-        loop {
-            let tasks = svc.tasks();
-            if f(&tasks) {
-                return tasks;
-            }
-            rx.changed().await.unwrap();
-        }
-    })
-    .await
-}
-
 fn task_at(svc: &ServiceHandle, target: SocketAddr) -> TaskInfo {
     svc.tasks()
         .into_iter()
@@ -82,6 +63,29 @@ fn task_at(svc: &ServiceHandle, target: SocketAddr) -> TaskInfo {
                 && t.last_status == TaskStatus::Running
         })
         .unwrap()
+}
+
+/// Starts service `py` of one python task; returns the network, the service's shutdown token,
+/// the service, its only target and that target's task.
+async fn one_python_task() -> (
+    Network,
+    CancellationToken,
+    ServiceHandle,
+    SocketAddr,
+    TaskInfo,
+) {
+    let net = network();
+    let shutdown = CancellationToken::new();
+    let svc = start_service(
+        service("py", 1, python_app()),
+        net.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let target = targets_where(&svc, "one target", |t| t.len() == 1).await[0];
+    let task = task_at(&svc, target);
+    (net, shutdown, svc, target, task)
 }
 
 #[tokio::test]
@@ -156,24 +160,14 @@ async fn two_builtin_tasks_are_two_targets_in_two_subnets() {
 
 #[tokio::test]
 async fn a_command_task_serves_its_port_through_the_network() {
-    let net = network();
-    let shutdown = CancellationToken::new();
-    let svc = start_service(
-        service("py", 1, python_app()),
-        net.clone(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let targets = targets_where(&svc, "one target", |t| t.len() == 1).await;
-    let task = task_at(&svc, targets[0]);
+    let (net, shutdown, svc, target, task) = one_python_task().await;
     let host_port = task.host_port.unwrap();
     assert_ne!(host_port, 8080, "each task gets its own loopback port");
     assert_eq!(task.containers[0].host_port, Some(host_port));
     assert!(task.containers[0].pid.is_some());
 
     let alb = client(&net, "alb");
-    let reply = via_net(&net, &alb, targets[0], get("/")).await;
+    let reply = via_net(&net, &alb, target, get("/")).await;
     assert_eq!(reply.status, StatusCode::OK);
     let env = reply.json();
     assert_eq!(env["PORT"], host_port.to_string());
@@ -196,19 +190,9 @@ async fn a_command_task_serves_its_port_through_the_network() {
 
 #[tokio::test]
 async fn the_task_metadata_endpoint_answers_in_v4_shape() {
-    let net = network();
-    let shutdown = CancellationToken::new();
-    let svc = start_service(
-        service("py", 1, python_app()),
-        net.clone(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let targets = targets_where(&svc, "one target", |t| t.len() == 1).await;
-    let task = task_at(&svc, targets[0]);
+    let (net, shutdown, svc, target, task) = one_python_task().await;
     let alb = client(&net, "alb");
-    let env = via_net(&net, &alb, targets[0], get("/")).await.json();
+    let env = via_net(&net, &alb, target, get("/")).await.json();
     let uri: http::Uri = env["ECS_CONTAINER_METADATA_URI_V4"]
         .as_str()
         .unwrap()
@@ -235,7 +219,7 @@ async fn the_task_metadata_endpoint_answers_in_v4_shape() {
     );
     let network = &c["Networks"][0];
     assert_eq!(network["NetworkMode"], "awsvpc");
-    assert_eq!(network["IPv4Addresses"][0], targets[0].ip().to_string());
+    assert_eq!(network["IPv4Addresses"][0], target.ip().to_string());
     assert!(
         network["PrivateDNSName"]
             .as_str()
@@ -276,17 +260,7 @@ async fn the_task_metadata_endpoint_answers_in_v4_shape() {
 
 #[tokio::test]
 async fn a_stopped_task_is_replaced_and_its_target_withdrawn() {
-    let net = network();
-    let shutdown = CancellationToken::new();
-    let svc = start_service(
-        service("py", 1, python_app()),
-        net.clone(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let old = targets_where(&svc, "one target", |t| t.len() == 1).await[0];
-    let old_task = task_at(&svc, old);
+    let (net, shutdown, svc, old, old_task) = one_python_task().await;
 
     svc.stop_task(&old_task.task_id).unwrap();
     let new = targets_where(&svc, "a replacement target", |t| {
@@ -341,17 +315,7 @@ async fn a_stopped_task_is_replaced_and_its_target_withdrawn() {
 
 #[tokio::test]
 async fn a_crashed_process_is_replaced() {
-    let net = network();
-    let shutdown = CancellationToken::new();
-    let svc = start_service(
-        service("py", 1, python_app()),
-        net.clone(),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let old = targets_where(&svc, "one target", |t| t.len() == 1).await[0];
-    let old_task = task_at(&svc, old);
+    let (net, shutdown, svc, old, old_task) = one_python_task().await;
 
     let alb = client(&net, "alb");
     let stream = bounded("dial", net.dial(&Origin::Interface(alb.clone()), old))

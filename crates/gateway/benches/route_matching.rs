@@ -5,33 +5,13 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use airlock_gateway::router::Router;
-use airlock_gateway::{RouteKey, Segment};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::Method;
 use std::hint::black_box;
 
-fn table(n: usize) -> Vec<RouteKey> {
-    let mut routes = Vec::with_capacity(n);
-    for i in 0..n {
-        let method = [Some(Method::GET), Some(Method::POST), None][i % 3].clone();
-        let segments = match i % 4 {
-            0 => vec![Segment::Literal(format!("r{i}"))],
-            1 => vec![Segment::Literal(format!("r{i}")), Segment::Var("id".into())],
-            2 => vec![
-                Segment::Literal(format!("r{i}")),
-                Segment::Var("id".into()),
-                Segment::Literal("items".into()),
-            ],
-            _ => vec![
-                Segment::Literal(format!("r{i}")),
-                Segment::Greedy("proxy".into()),
-            ],
-        };
-        routes.push(RouteKey::Path { method, segments });
-    }
-    routes.push(RouteKey::Default);
-    routes
-}
+#[path = "../tests/route_table/mod.rs"]
+mod route_table;
+use route_table::table;
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("route_select");

@@ -26,7 +26,7 @@ pub mod throttle;
 mod tls;
 
 pub use proxy::{BoxIo, Io, Tunnel};
-pub use router::{RouteKey, Segment};
+pub use router::{RouteKey, RouteKeyError, Segment};
 pub use throttle::RouteSettings;
 
 use bytes::Bytes;

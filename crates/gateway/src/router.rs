@@ -70,6 +70,70 @@ impl RouteKey {
     }
 }
 
+/// Why a text is not a route key (see [`RouteKey`]'s `FromStr`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteKeyError {
+    /// Neither `$default` nor `<METHOD> <path>`.
+    #[error("route key {0:?} is not `$default` or `<METHOD> <path>`")]
+    Shape(String),
+    /// The method is not `ANY` or an HTTP method token.
+    #[error("route key method {0:?} is not `ANY` or an HTTP method")]
+    Method(String),
+    /// The path does not start with `/`.
+    #[error("route key path {0:?} does not start with `/`")]
+    Path(String),
+    /// A `{name+}` segment is not the last one.
+    #[error("route key path {0:?} has a greedy variable before its end")]
+    GreedyNotLast(String),
+}
+
+/// Parses a route key as AWS writes it (spec http-api.md §2.3): `$default`, or
+/// `<METHOD|ANY> /literal/{var}/{greedy+}`; the inverse of [`RouteKey::display`]. Empty
+/// segments are skipped, so `GET /` has no segments. The stack builds its keys from the
+/// validated config instead; this is for tests, benches and tools that write keys as text.
+impl std::str::FromStr for RouteKey {
+    type Err = RouteKeyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "$default" {
+            return Ok(RouteKey::Default);
+        }
+        let (m, p) = s
+            .split_once(' ')
+            .ok_or_else(|| RouteKeyError::Shape(s.to_owned()))?;
+        let method = if m == "ANY" {
+            None
+        } else {
+            Some(
+                Method::from_bytes(m.as_bytes())
+                    .map_err(|_| RouteKeyError::Method(m.to_owned()))?,
+            )
+        };
+        if !p.starts_with('/') {
+            return Err(RouteKeyError::Path(p.to_owned()));
+        }
+        let segments: Vec<Segment> = p
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if let Some(v) = s.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
+                    Segment::Greedy(v.into())
+                } else if let Some(v) = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Segment::Var(v.into())
+                } else {
+                    Segment::Literal(s.into())
+                }
+            })
+            .collect();
+        if let Some((_, before_last)) = segments.split_last()
+            && before_last.iter().any(|s| matches!(s, Segment::Greedy(_)))
+        {
+            return Err(RouteKeyError::GreedyNotLast(p.to_owned()));
+        }
+        Ok(RouteKey::Path { method, segments })
+    }
+}
+
 /// Ordering key of a match: lower is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Rank {
@@ -279,26 +343,54 @@ mod tests {
     use super::*;
 
     fn key(s: &str) -> RouteKey {
-        if s == "$default" {
-            return RouteKey::Default;
+        s.parse().unwrap()
+    }
+
+    /// spec http-api.md §2.3: route keys parse as AWS writes them, and print back the same.
+    #[test]
+    fn route_keys_parse_and_display_round_trip() {
+        assert_eq!(key("$default"), RouteKey::Default);
+        assert_eq!(
+            key("GET /pets/{id}"),
+            RouteKey::Path {
+                method: Some(Method::GET),
+                segments: vec![Segment::Literal("pets".into()), Segment::Var("id".into())],
+            }
+        );
+        assert_eq!(
+            key("ANY /{proxy+}"),
+            RouteKey::Path {
+                method: None,
+                segments: vec![Segment::Greedy("proxy".into())],
+            }
+        );
+        assert_eq!(
+            key("POST /"),
+            RouteKey::Path {
+                method: Some(Method::POST),
+                segments: vec![],
+            }
+        );
+        for k in [
+            "$default",
+            "GET /pets/{id}",
+            "ANY /{proxy+}",
+            "POST /",
+            "GET /a/b/{c}/d",
+        ] {
+            assert_eq!(key(k).display(), k);
         }
-        let (m, p) = s.split_once(' ').unwrap();
-        let method = (m != "ANY").then(|| Method::from_bytes(m.as_bytes()).unwrap());
-        let segments = p
-            .trim_start_matches('/')
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                if let Some(v) = s.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
-                    Segment::Greedy(v.into())
-                } else if let Some(v) = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Segment::Var(v.into())
-                } else {
-                    Segment::Literal(s.into())
-                }
-            })
-            .collect();
-        RouteKey::Path { method, segments }
+        for (bad, want) in [
+            ("GET", RouteKeyError::Shape("GET".into())),
+            ("G(T /pets", RouteKeyError::Method("G(T".into())),
+            ("GET pets", RouteKeyError::Path("pets".into())),
+            (
+                "GET /{proxy+}/x",
+                RouteKeyError::GreedyNotLast("/{proxy+}/x".into()),
+            ),
+        ] {
+            assert_eq!(bad.parse::<RouteKey>(), Err(want), "{bad}");
+        }
     }
 
     fn pick<'a>(routes: &'a [&'a str], method: &str, path: &str) -> Option<&'a str> {

@@ -145,6 +145,11 @@ async fn sigv4_signed_requests_pass_and_everything_else_is_403() {
         "the buffered body still reaches the backend"
     );
 
+    // A GET of /pets/1 signed as one, by `key` with `secret` at `at`.
+    let get_pet_1 = |key: &str, secret: &str, at: SystemTime| -> Case<'static> {
+        let signed = sign(key, secret, "GET", "/pets/1", "", "", at);
+        ("GET", "/pets/1", signed, "")
+    };
     // Tampered body, path, query; wrong secret; unknown key.
     let cases: Vec<Case> = vec![
         ("POST", "/pets", signed.clone(), r#"{"name":"rexx"}"#),
@@ -160,55 +165,11 @@ async fn sigv4_signed_requests_pass_and_everything_else_is_403() {
             sign(AKID, SECRET, "GET", "/pets/1", "", "", now),
             "",
         ),
-        (
-            "GET",
-            "/pets/1",
-            sign(AKID, "not-the-secret", "GET", "/pets/1", "", "", now),
-            "",
-        ),
-        (
-            "GET",
-            "/pets/1",
-            sign(
-                "AKIAUNKNOWN000000000",
-                SECRET,
-                "GET",
-                "/pets/1",
-                "",
-                "",
-                now,
-            ),
-            "",
-        ),
+        get_pet_1(AKID, "not-the-secret", now),
+        get_pet_1("AKIAUNKNOWN000000000", SECRET, now),
         // Expired (outside the 15-minute window) and from the future.
-        (
-            "GET",
-            "/pets/1",
-            sign(
-                AKID,
-                SECRET,
-                "GET",
-                "/pets/1",
-                "",
-                "",
-                now - Duration::from_secs(20 * 60),
-            ),
-            "",
-        ),
-        (
-            "GET",
-            "/pets/1",
-            sign(
-                AKID,
-                SECRET,
-                "GET",
-                "/pets/1",
-                "",
-                "",
-                now + Duration::from_secs(20 * 60),
-            ),
-            "",
-        ),
+        get_pet_1(AKID, SECRET, now - Duration::from_secs(20 * 60)),
+        get_pet_1(AKID, SECRET, now + Duration::from_secs(20 * 60)),
         // Signed correctly, but the identity policy does not allow POST.
         (
             "POST",
@@ -217,20 +178,7 @@ async fn sigv4_signed_requests_pass_and_everything_else_is_403() {
             "",
         ),
         // Signed correctly by another account: HTTP APIs have no resource policies.
-        (
-            "GET",
-            "/pets/1",
-            sign(
-                "AKIAOTHERACCOUNT0001",
-                SECRET,
-                "GET",
-                "/pets/1",
-                "",
-                "",
-                now,
-            ),
-            "",
-        ),
+        get_pet_1("AKIAOTHERACCOUNT0001", SECRET, now),
         // Unsigned.
         ("GET", "/pets/1", vec![], ""),
         // A payload hash header that does not vouch for this body.

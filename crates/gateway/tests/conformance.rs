@@ -8,15 +8,14 @@ use airlock_gateway::access_log::{AccessLogConfig, CLF_FORMAT, JSON_FORMAT, LogS
 use airlock_gateway::cors::CorsConfig;
 use airlock_gateway::mapping::{RequestParameter, ResponseMapping};
 use airlock_gateway::{
-    ApiConfig, ApiMapping, Authorization, BoxIo, CertifiedKeyPair, DomainConfig, Gateway,
-    GatewayConfig, HttpTarget, Integration, IntegrationTarget, PrivateTarget, RouteConfig,
-    RouteKey, RouteSettings, Segment, StageConfig, Tunnel,
+    ApiConfig, ApiMapping, Authorization, BoxIo, Integration, IntegrationTarget, PrivateTarget,
+    RouteConfig, RouteSettings, StageConfig, Tunnel,
 };
 use bytes::Bytes;
-use http::{Method, Request, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -24,10 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-const REGION: &str = "us-east-1";
+mod gw_support;
+
+use gw_support::{Gw, Pki, ReqBody, exec_host};
 
 // ---------------------------------------------------------------------------------------------
 // The backend: echoes the request as JSON; `/status/<n>` answers n with backend CORS headers;
@@ -120,40 +119,8 @@ impl Tunnel for LoopTunnel {
 // ---------------------------------------------------------------------------------------------
 // Building configs.
 
-fn key(s: &str) -> RouteKey {
-    if s == "$default" {
-        return RouteKey::Default;
-    }
-    let (m, p) = s.split_once(' ').unwrap();
-    let method = (m != "ANY").then(|| Method::from_bytes(m.as_bytes()).unwrap());
-    let segments = p
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            if let Some(v) = s.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
-                Segment::Greedy(v.into())
-            } else if let Some(v) = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Segment::Var(v.into())
-            } else {
-                Segment::Literal(s.into())
-            }
-        })
-        .collect();
-    RouteKey::Path { method, segments }
-}
-
 fn url_integration(uri: String) -> Integration {
-    Integration {
-        name: "backend".into(),
-        method: None,
-        timeout: Duration::from_secs(30),
-        target: IntegrationTarget::Http(HttpTarget {
-            uri,
-            tls_roots: Vec::new(),
-        }),
-        request_parameters: Vec::new(),
-        response_parameters: Vec::new(),
-    }
+    gw_support::url_integration(uri, Vec::new())
 }
 
 /// Every response says which route, stage and mapping key served it (spec §4.6 response
@@ -182,7 +149,7 @@ fn routes(keys: &[&str], integration: Integration) -> Vec<RouteConfig> {
     let integration = Arc::new(integration);
     keys.iter()
         .map(|k| RouteConfig {
-            key: key(k),
+            key: k.parse().unwrap(),
             authorization: Authorization::None,
             integration: integration.clone(),
         })
@@ -203,76 +170,25 @@ fn api(id: &str, stages: Vec<StageConfig>, routes: Vec<RouteConfig>) -> ApiConfi
 // ---------------------------------------------------------------------------------------------
 // The gateway under test and a client.
 
-struct Harness {
-    addr: SocketAddr,
-    ca: rustls_pki_types::CertificateDer<'static>,
-    shutdown: CancellationToken,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-fn temp_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "airlock-gw-test-{}-{}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+/// The shared gateway harness; its answers seen as [`Reply`].
+struct Harness(Gw);
 
 async fn start(apis: Vec<ApiConfig>, domains: &[(&str, Vec<ApiMapping>)]) -> Harness {
-    let dir = temp_dir();
-    let ca = airlock_pki::Ca::load_or_create(&dir).unwrap();
-    let pair = |names: &[String]| {
-        let leaf = ca.issue_server(names).unwrap();
-        CertifiedKeyPair {
-            cert_chain: leaf.cert_chain,
-            key: leaf.key,
-        }
-    };
     let domains = domains
         .iter()
-        .map(|(name, mappings)| DomainConfig {
-            domain_name: (*name).into(),
-            certificate: pair(&[(*name).to_owned()]),
-            mappings: mappings
+        .map(|(name, mappings)| {
+            let mappings = mappings
                 .iter()
                 .map(|m| ApiMapping {
                     key: m.key.clone(),
                     api_id: m.api_id.clone(),
                     stage: m.stage.clone(),
                 })
-                .collect(),
+                .collect();
+            (*name, mappings)
         })
         .collect();
-    let gw = Gateway::new(GatewayConfig {
-        region: REGION.into(),
-        account_id: "000000000000".into(),
-        public_ip: "198.51.100.10".parse().unwrap(),
-        apis,
-        domains,
-        execute_api_certificate: pair(&[format!("*.execute-api.{REGION}.amazonaws.com")]),
-    })
-    .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(Arc::new(gw).serve(listener, shutdown.clone(), TaskTracker::new()));
-    Harness {
-        addr,
-        ca: ca.cert_der().clone(),
-        shutdown,
-    }
-}
-
-fn exec_host(api_id: &str) -> String {
-    format!("{api_id}.execute-api.{REGION}.amazonaws.com")
+    Harness(gw_support::start(Pki::new(), apis, domains).await)
 }
 
 #[derive(Debug)]
@@ -296,60 +212,14 @@ impl Reply {
     }
 }
 
-type ReqBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
-
 impl Harness {
     async fn send_with(&self, host: &str, req: Request<ReqBody>, h2: bool) -> Reply {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.ca.clone()).unwrap();
-        let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        cfg.alpn_protocols = if h2 {
-            vec![b"h2".to_vec()]
-        } else {
-            vec![b"http/1.1".to_vec()]
-        };
-        let tcp = TcpStream::connect(self.addr).await.unwrap();
-        let name = rustls_pki_types::ServerName::try_from(host.to_owned()).unwrap();
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-            .connect(name, tcp)
-            .await
-            .unwrap();
-        let (mut parts, body) = req.into_parts();
-        let resp = if h2 {
-            let (mut send, conn) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-                    .await
-                    .unwrap();
-            tokio::spawn(conn);
-            parts.uri = format!("https://{host}{}", parts.uri).parse().unwrap();
-            send.send_request(Request::from_parts(parts, body))
-                .await
-                .unwrap()
-        } else {
-            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            parts
-                .headers
-                .insert(http::header::HOST, host.parse().unwrap());
-            send.send_request(Request::from_parts(parts, body))
-                .await
-                .unwrap()
-        };
-        let version = resp.version();
-        let (parts, body) = resp.into_parts();
+        let r = self.0.send(host, req, h2).await;
         Reply {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body: body.collect().await.unwrap().to_bytes(),
-            version,
+            status: r.status.as_u16(),
+            headers: r.headers,
+            body: r.body,
+            version: r.version,
         }
     }
 
@@ -364,7 +234,7 @@ impl Harness {
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        let req = b.body(Full::new(Bytes::new()).boxed()).unwrap();
+        let req = b.body(gw_support::empty()).unwrap();
         self.send_with(host, req, false).await
     }
 

@@ -4,8 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+use airlock_gateway::RouteKey;
 use airlock_gateway::router::Router;
-use airlock_gateway::{RouteKey, Segment};
 use http::Method;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use std::alloc::System;
@@ -14,29 +14,11 @@ use std::hint::black_box;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
+mod route_table;
+
 /// 300 routes (the AWS quota, spec http-api.md §8) of every shape, plus `$default`.
 fn table() -> Vec<RouteKey> {
-    let mut routes: Vec<RouteKey> = (0..300)
-        .map(|i| {
-            let method = [Some(Method::GET), Some(Method::POST), None][i % 3].clone();
-            let segments = match i % 4 {
-                0 => vec![Segment::Literal(format!("r{i}"))],
-                1 => vec![Segment::Literal(format!("r{i}")), Segment::Var("id".into())],
-                2 => vec![
-                    Segment::Literal(format!("r{i}")),
-                    Segment::Var("id".into()),
-                    Segment::Literal("items".into()),
-                ],
-                _ => vec![
-                    Segment::Literal(format!("r{i}")),
-                    Segment::Greedy("proxy".into()),
-                ],
-            };
-            RouteKey::Path { method, segments }
-        })
-        .collect();
-    routes.push(RouteKey::Default);
-    routes
+    route_table::table(300)
 }
 
 #[test]

@@ -131,6 +131,16 @@ impl World {
         ));
         addr
     }
+
+    /// The `vpc` vantage point on an interface of the `bastion` group.
+    async fn bastion(&self) -> SocketAddr {
+        self.vantage("vpc", self.interface("bastion"), None).await
+    }
+
+    /// The `internet` vantage point, without a connect timeout.
+    async fn internet(&self) -> SocketAddr {
+        self.vantage("internet", Origin::Internet, None).await
+    }
 }
 
 impl Drop for World {
@@ -199,9 +209,16 @@ async fn socks_greet(proxy: SocketAddr) -> TcpStream {
 
 /// Sends a SOCKS5 request with command `cmd` for a domain name.
 async fn socks_request_name(proxy: SocketAddr, cmd: u8, name: &str, port: u16) -> TcpStream {
+    let mut address = vec![3, u8::try_from(name.len()).unwrap()];
+    address.extend_from_slice(name.as_bytes());
+    socks_request(proxy, cmd, &address, port).await
+}
+
+/// Sends a SOCKS5 request with command `cmd` for `address` (its type byte first).
+async fn socks_request(proxy: SocketAddr, cmd: u8, address: &[u8], port: u16) -> TcpStream {
     let mut s = socks_greet(proxy).await;
-    let mut req = vec![5, cmd, 0, 3, u8::try_from(name.len()).unwrap()];
-    req.extend_from_slice(name.as_bytes());
+    let mut req = vec![5, cmd, 0];
+    req.extend_from_slice(address);
     req.extend_from_slice(&port.to_be_bytes());
     s.write_all(&req).await.unwrap();
     s
@@ -262,7 +279,7 @@ async fn read_http_head(s: &mut TcpStream) -> String {
 #[tokio::test]
 async fn socks5_domain_name_through_vpc_reaches_the_private_echo() {
     let w = world().await;
-    let vpc = w.vantage("vpc", w.interface("bastion"), None).await;
+    let vpc = w.bastion().await;
     let mut s = socks_request_name(vpc, 1, "app.internal", ECHO_PORT).await;
     assert_eq!(socks_reply_code(&mut s).await, 0x00);
     assert_echoes(&mut s).await;
@@ -271,12 +288,10 @@ async fn socks5_domain_name_through_vpc_reaches_the_private_echo() {
 #[tokio::test]
 async fn socks5_ipv4_address_through_vpc_reaches_the_private_echo() {
     let w = world().await;
-    let vpc = w.vantage("vpc", w.interface("bastion"), None).await;
-    let mut s = socks_greet(vpc).await;
-    let mut req = vec![5, 1, 0, 1];
-    req.extend_from_slice(&w.server.ip().octets());
-    req.extend_from_slice(&ECHO_PORT.to_be_bytes());
-    s.write_all(&req).await.unwrap();
+    let vpc = w.bastion().await;
+    let mut address = vec![1];
+    address.extend_from_slice(&w.server.ip().octets());
+    let mut s = socks_request(vpc, 1, &address, ECHO_PORT).await;
     assert_eq!(socks_reply_code(&mut s).await, 0x00);
     assert_echoes(&mut s).await;
 }
@@ -284,7 +299,7 @@ async fn socks5_ipv4_address_through_vpc_reaches_the_private_echo() {
 #[tokio::test]
 async fn internet_to_a_private_name_gets_no_reply_because_it_is_not_routed() {
     let w = world().await;
-    let internet = w.vantage("internet", Origin::Internet, None).await;
+    let internet = w.internet().await;
     let mut s = socks_request_name(internet, 1, "app.internal", ECHO_PORT).await;
     assert_silent(&mut s).await;
 }
@@ -292,7 +307,7 @@ async fn internet_to_a_private_name_gets_no_reply_because_it_is_not_routed() {
 #[tokio::test]
 async fn internet_reaches_the_public_endpoint() {
     let w = world().await;
-    let internet = w.vantage("internet", Origin::Internet, None).await;
+    let internet = w.internet().await;
     let mut s = socks_request_name(internet, 1, "public.example.com", ECHO_PORT).await;
     assert_eq!(socks_reply_code(&mut s).await, 0x00);
     assert_echoes(&mut s).await;
@@ -315,7 +330,7 @@ async fn a_vpc_interface_without_the_bastion_group_is_dropped() {
 #[tokio::test]
 async fn socks5_unknown_command_is_answered_0x07() {
     let w = world().await;
-    let vpc = w.vantage("vpc", w.interface("bastion"), None).await;
+    let vpc = w.bastion().await;
     // 0x02 is BIND.
     let mut s = socks_request_name(vpc, 2, "app.internal", ECHO_PORT).await;
     assert_eq!(socks_reply_code(&mut s).await, 0x07);
@@ -324,20 +339,18 @@ async fn socks5_unknown_command_is_answered_0x07() {
 #[tokio::test]
 async fn socks5_ipv6_is_answered_0x08() {
     let w = world().await;
-    let vpc = w.vantage("vpc", w.interface("bastion"), None).await;
-    let mut s = socks_greet(vpc).await;
-    let mut req = vec![5, 1, 0, 4];
-    req.extend_from_slice(&[0u8; 15]);
-    req.push(1);
-    req.extend_from_slice(&80u16.to_be_bytes());
-    s.write_all(&req).await.unwrap();
+    let vpc = w.bastion().await;
+    let mut address = vec![4];
+    address.extend_from_slice(&[0u8; 15]);
+    address.push(1);
+    let mut s = socks_request(vpc, 1, &address, 80).await;
     assert_eq!(socks_reply_code(&mut s).await, 0x08);
 }
 
 #[tokio::test]
 async fn socks5_unknown_name_is_host_unreachable_and_closed_port_is_refused() {
     let w = world().await;
-    let vpc = w.vantage("vpc", w.interface("bastion"), None).await;
+    let vpc = w.bastion().await;
     let mut s = socks_request_name(vpc, 1, "nowhere.internal", ECHO_PORT).await;
     assert_eq!(socks_reply_code(&mut s).await, 0x04);
     // The server's group admits the port, but nothing listens: a reset, not a drop.
@@ -348,7 +361,7 @@ async fn socks5_unknown_name_is_host_unreachable_and_closed_port_is_refused() {
 #[tokio::test]
 async fn socks5_without_the_no_auth_method_is_refused() {
     let w = world().await;
-    let vpc = w.vantage("vpc", w.interface("bastion"), None).await;
+    let vpc = w.bastion().await;
     let mut s = TcpStream::connect(vpc).await.unwrap();
     // Offers only username/password.
     s.write_all(&[5, 1, 2]).await.unwrap();
@@ -376,7 +389,7 @@ async fn connect_timeout_turns_a_drop_into_host_unreachable() {
 #[tokio::test]
 async fn http_connect_tunnels_to_the_private_echo() {
     let w = world().await;
-    let vpc = w.vantage("vpc", w.interface("bastion"), None).await;
+    let vpc = w.bastion().await;
     let (head, mut s) = http_connect(vpc, "app.internal:7").await;
     assert_eq!(head, "HTTP/1.1 200 Connection established\r\n\r\n");
     assert_echoes(&mut s).await;
@@ -385,7 +398,7 @@ async fn http_connect_tunnels_to_the_private_echo() {
 #[tokio::test]
 async fn http_connect_forwards_bytes_sent_right_after_the_head() {
     let w = world().await;
-    let vpc = w.vantage("vpc", w.interface("bastion"), None).await;
+    let vpc = w.bastion().await;
     let mut s = TcpStream::connect(vpc).await.unwrap();
     s.write_all(b"CONNECT app.internal:7 HTTP/1.1\r\n\r\nearly")
         .await
@@ -403,7 +416,7 @@ async fn http_connect_forwards_bytes_sent_right_after_the_head() {
 #[tokio::test]
 async fn http_connect_to_an_unknown_name_is_502_with_a_reason() {
     let w = world().await;
-    let vpc = w.vantage("vpc", w.interface("bastion"), None).await;
+    let vpc = w.bastion().await;
     let (head, mut s) = http_connect(vpc, "nowhere.internal:443").await;
     assert!(head.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{head}");
     let mut body = String::new();
@@ -416,7 +429,7 @@ async fn http_connect_to_an_unknown_name_is_502_with_a_reason() {
 #[tokio::test]
 async fn a_plain_proxy_get_is_405() {
     let w = world().await;
-    let vpc = w.vantage("vpc", w.interface("bastion"), None).await;
+    let vpc = w.bastion().await;
     let mut s = TcpStream::connect(vpc).await.unwrap();
     s.write_all(b"GET http://app.internal:8080/ HTTP/1.1\r\nHost: app.internal\r\n\r\n")
         .await
@@ -429,7 +442,7 @@ async fn a_plain_proxy_get_is_405() {
 #[tokio::test]
 async fn an_oversized_connect_head_is_refused() {
     let w = world().await;
-    let vpc = w.vantage("vpc", w.interface("bastion"), None).await;
+    let vpc = w.bastion().await;
     let mut s = TcpStream::connect(vpc).await.unwrap();
     let filler = "x".repeat(9 * 1024);
     let req = format!("CONNECT app.internal:7 HTTP/1.1\r\nX-Filler: {filler}\r\n\r\n");
@@ -442,7 +455,7 @@ async fn an_oversized_connect_head_is_refused() {
 #[tokio::test]
 async fn an_abandoned_dropped_dial_is_released_when_the_client_hangs_up() {
     let w = world().await;
-    let internet = w.vantage("internet", Origin::Internet, None).await;
+    let internet = w.internet().await;
     let mut s = socks_request_name(internet, 1, "app.internal", ECHO_PORT).await;
     assert_silent(&mut s).await;
     drop(s);
@@ -456,7 +469,7 @@ async fn an_abandoned_dropped_dial_is_released_when_the_client_hangs_up() {
 #[tokio::test]
 async fn shutdown_ends_hung_dials_and_the_listener() {
     let w = world().await;
-    let internet = w.vantage("internet", Origin::Internet, None).await;
+    let internet = w.internet().await;
     let mut s = socks_request_name(internet, 1, "app.internal", ECHO_PORT).await;
     assert_silent(&mut s).await;
     w.shutdown.cancel();
@@ -486,8 +499,8 @@ async fn curl_through_the_vantages() {
     };
     assert!(version.status.success());
     let w = world().await;
-    let vpc = w.vantage("vpc", w.interface("bastion"), None).await;
-    let internet = w.vantage("internet", Origin::Internet, None).await;
+    let vpc = w.bastion().await;
+    let internet = w.internet().await;
     let url = format!("http://app.internal:{HTTP_PORT}/");
     let curl = |args: Vec<String>| async move {
         tokio::process::Command::new("curl")
@@ -502,6 +515,15 @@ async fn curl_through_the_vantages() {
             .await
             .unwrap()
     };
+    let assert_fetched = |out: &std::process::Output| {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from app");
+    };
 
     let out = curl(vec![
         "--socks5-hostname".into(),
@@ -511,13 +533,7 @@ async fn curl_through_the_vantages() {
         url.clone(),
     ])
     .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from app");
+    assert_fetched(&out);
 
     let out = curl(vec![
         "--proxy".into(),
@@ -528,13 +544,7 @@ async fn curl_through_the_vantages() {
         url.clone(),
     ])
     .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from app");
+    assert_fetched(&out);
 
     let out = curl(vec![
         "--socks5-hostname".into(),

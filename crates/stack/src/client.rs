@@ -174,9 +174,22 @@ pub async fn socks5(
     wait: Duration,
 ) -> Result<Option<(u8, TcpStream)>, ClientError> {
     let mut s = TcpStream::connect(proxy).await?;
-    s.write_all(&[5, 1, 0]).await?;
+    socks5_request(&mut s, host, port).await?;
+    match tokio::time::timeout(wait, socks5_reply(&mut s)).await {
+        Err(_) => Ok(None),
+        Ok(code) => Ok(Some((code?, s))),
+    }
+}
+
+/// Greets a SOCKS5 proxy on `stream` (no authentication) and asks it to `CONNECT` to
+/// `host:port` by name. The proxy's answer is read by [`socks5_reply`].
+pub async fn socks5_request<S>(stream: &mut S, host: &str, port: u16) -> Result<(), ClientError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    stream.write_all(&[5, 1, 0]).await?;
     let mut hello = [0u8; 2];
-    s.read_exact(&mut hello).await?;
+    stream.read_exact(&mut hello).await?;
     if hello != [5, 0] {
         return Err(ClientError::Socks(format!("greeting refused: {hello:?}")));
     }
@@ -184,15 +197,33 @@ pub async fn socks5(
     let mut req = vec![5, 1, 0, 3, len];
     req.extend_from_slice(host.as_bytes());
     req.extend_from_slice(&port.to_be_bytes());
-    s.write_all(&req).await?;
-    let mut head = [0u8; 10];
-    match tokio::time::timeout(wait, s.read_exact(&mut head)).await {
-        Err(_) => Ok(None),
-        Ok(r) => {
-            r?;
-            Ok(Some((head[1], s)))
+    stream.write_all(&req).await?;
+    Ok(())
+}
+
+/// Reads a SOCKS5 proxy's reply to `CONNECT`, bound address included, so that what follows on
+/// `stream` is the tunnel. Returns the reply code (0 = success).
+pub async fn socks5_reply<S>(stream: &mut S) -> Result<u8, ClientError>
+where
+    S: AsyncRead + Unpin,
+{
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).await?;
+    let addr_len = match head[3] {
+        1 => 4,
+        4 => 16,
+        3 => {
+            let mut l = [0u8; 1];
+            stream.read_exact(&mut l).await?;
+            usize::from(l[0])
         }
-    }
+        other => {
+            return Err(ClientError::Socks(format!("unknown address type {other}")));
+        }
+    };
+    let mut rest = vec![0u8; addr_len + 2];
+    stream.read_exact(&mut rest).await?;
+    Ok(head[1])
 }
 
 /// Asks a VPC link endpoint for a tunnel to `dest` as a client presenting `identity` (or no

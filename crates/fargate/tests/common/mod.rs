@@ -1,7 +1,9 @@
 //! Shared fixtures: a two-subnet VPC, HTTP over emulated connections, service configs.
 #![allow(clippy::unwrap_used, dead_code)]
 
-use airlock_fargate::{ContainerSpec, LbAttachment, ServiceConfig, TaskDefinition};
+use airlock_fargate::{
+    ContainerSpec, LbAttachment, ServiceConfig, ServiceHandle, TaskDefinition, TaskInfo,
+};
 use airlock_net::{
     Interface, Network, Origin, Protocol, Rule, SecurityGroupSpec, Source, SubnetSpec, VpcSpec,
 };
@@ -22,6 +24,25 @@ pub async fn bounded<F: Future>(what: &str, f: F) -> F::Output {
     tokio::time::timeout(BOUND, f)
         .await
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Waits until the service's task table satisfies `f`, and returns it.
+pub async fn tasks_where(
+    svc: &ServiceHandle,
+    what: &str,
+    mut f: impl FnMut(&[TaskInfo]) -> bool,
+) -> Vec<TaskInfo> {
+    let mut rx = svc.changes();
+    bounded(what, async {
+        loop {
+            let tasks = svc.tasks();
+            if f(&tasks) {
+                return tasks;
+            }
+            rx.changed().await.unwrap();
+        }
+    })
+    .await
 }
 
 /// Sends logs to the test's captured output (shown for failing tests; `RUST_LOG` filters).

@@ -262,7 +262,7 @@ async fn start_full(
     let routes = routes
         .into_iter()
         .map(|(key, authorization)| gw::RouteConfig {
-            key: route_key(key),
+            key: key.parse().unwrap(),
             authorization,
             integration: integration.clone(),
         })
@@ -369,29 +369,4 @@ pub fn assert_refusal(a: &Answer, status: u16, message: &str) {
     assert_eq!(a.body, format!("{{\"message\":\"{message}\"}}"));
     assert_eq!(a.headers["content-type"], "application/json");
     assert!(a.headers.contains_key("apigw-requestid"));
-}
-
-/// `$default`, or `<METHOD|ANY> /literal/{var}/{greedy+}`.
-pub fn route_key(key: &str) -> gw::RouteKey {
-    if key == "$default" {
-        return gw::RouteKey::Default;
-    }
-    let (method, path) = key.split_once(' ').unwrap();
-    let segments = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(
-            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(v) => match v.strip_suffix('+') {
-                    Some(g) => gw::Segment::Greedy(g.to_owned()),
-                    None => gw::Segment::Var(v.to_owned()),
-                },
-                None => gw::Segment::Literal(s.to_owned()),
-            },
-        )
-        .collect();
-    gw::RouteKey::Path {
-        method: (method != "ANY").then(|| method.parse().unwrap()),
-        segments,
-    }
 }

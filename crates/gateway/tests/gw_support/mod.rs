@@ -5,10 +5,10 @@
 
 use airlock_gateway::{
     ApiConfig, ApiMapping, Authorization, CertifiedKeyPair, DomainConfig, Gateway, GatewayConfig,
-    HttpTarget, Integration, IntegrationTarget, RouteConfig, RouteKey, Segment, StageConfig,
+    HttpTarget, Integration, IntegrationTarget, RouteConfig, StageConfig,
 };
 use bytes::Bytes;
-use http::{Method, Request, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -58,29 +58,6 @@ impl Pki {
     }
 }
 
-/// `$default`, or `<METHOD|ANY> /literal/{var}/{greedy+}`.
-pub fn key(s: &str) -> RouteKey {
-    if s == "$default" {
-        return RouteKey::Default;
-    }
-    let (m, p) = s.split_once(' ').unwrap();
-    let method = (m != "ANY").then(|| Method::from_bytes(m.as_bytes()).unwrap());
-    let segments = p
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            if let Some(v) = s.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
-                Segment::Greedy(v.into())
-            } else if let Some(v) = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Segment::Var(v.into())
-            } else {
-                Segment::Literal(s.into())
-            }
-        })
-        .collect();
-    RouteKey::Path { method, segments }
-}
-
 /// An `INTERNET` integration to `uri`, trusting `roots` for `https`.
 pub fn url_integration(uri: String, roots: Vec<CertificateDer<'static>>) -> Integration {
     Integration {
@@ -98,7 +75,7 @@ pub fn url_integration(uri: String, roots: Vec<CertificateDer<'static>>) -> Inte
 
 pub fn route(k: &str, authorization: Authorization, integration: &Arc<Integration>) -> RouteConfig {
     RouteConfig {
-        key: key(k),
+        key: k.parse().unwrap(),
         authorization,
         integration: integration.clone(),
     }
