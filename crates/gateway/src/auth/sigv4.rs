@@ -396,8 +396,10 @@ fn parse_amz_date(s: &str) -> Option<SystemTime> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
-    let days = super::days_from_civil(y, mo, d);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
+    let month = time::Month::try_from(u8::try_from(mo).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?)
+        .ok()?;
+    let secs = date.midnight().assume_utc().unix_timestamp() + h * 3600 + mi * 60 + se;
     UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
