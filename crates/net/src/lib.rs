@@ -533,12 +533,6 @@ impl Network {
             .cloned()
     }
 
-    /// Whether something serves this private or public address and port.
-    pub fn is_listening(&self, addr: SocketAddrV4) -> bool {
-        let state = read(&self.inner.state);
-        state.listeners.contains_key(&addr) || state.public.contains_key(&addr)
-    }
-
     /// Whether this is a public endpoint's address (any port).
     pub fn is_public(&self, ip: Ipv4Addr) -> bool {
         read(&self.inner.state).public.keys().any(|a| *a.ip() == ip)

@@ -4,7 +4,7 @@
 use crate::wiring::Keep;
 use airlock_net::{Interface, Origin, Protocol, Verdict};
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// The outcome of [`crate::RunningStack::explain`].
 #[derive(Debug, Clone)]
@@ -214,13 +214,7 @@ pub(crate) fn explain(state: &Keep, from: &From, to: &str) -> Explanation {
                     "BLOCKED: nothing listens on {ip}:{port}; the connection is refused"
                 ));
             } else {
-                let listening = state
-                    .network
-                    .is_listening(SocketAddrV4::new(ip, port));
-                hops.push(format!(
-                    "{ip}:{port} is listening{}",
-                    if listening { "" } else { " (through the resolver)" }
-                ));
+                hops.push(format!("{ip}:{port} is listening"));
             }
         }
     }
