@@ -1,11 +1,14 @@
-//! Serving a listener: accept, preamble, TLS, HTTP/1.1 or HTTP/2 to the client, and one pooled
+//! Serving a listener: accept, TLS, HTTP/1.1 or HTTP/2 to the client, and one pooled
 //! HTTP/1.1 client per node toward targets.
 
 use crate::access_log::{AccessLog, Record};
 use crate::h1io::{H1Io, Verdicts};
 use crate::proxy;
 use crate::{Listener, Protocol};
-use airlock_net::{ConnectionLimit, DialError, Interface, Network, Origin, accept_loop};
+use airlock_net::{
+    Accepted, ConnectionLimit, DialError, EmulatedListener, Interface, NetStream, Network, Origin,
+    accept_loop,
+};
 use http::header::{CONTENT_LENGTH, HOST, USER_AGENT};
 use http::{Request, Uri};
 use hyper::service::service_fn;
@@ -19,7 +22,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
-use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -30,7 +32,6 @@ pub(crate) type TargetClient = Client<NodeConnector, proxy::RequestBody>;
 /// What every connection of a listener shares.
 pub(crate) struct Shared {
     pub(crate) listener: Arc<Listener>,
-    network: Network,
     /// One client per node: a pooled connection belongs to the node that opened it.
     clients: Vec<(IpAddr, TargetClient)>,
     pub(crate) shutdown: CancellationToken,
@@ -129,13 +130,12 @@ impl Conn {
 
 /// Serves one listener until `shutdown` fires.
 ///
-/// `listener` is the loopback socket behind the listener's private addresses (from
-/// `network.listen(&nodes, port)`, split with `into_parts`); `nodes` are the load balancer's node
-/// interfaces. Requests reaching a node are forwarded from that node's interface, so target
+/// `listener` serves the listener's private addresses (from `network.listen(&nodes, port)`);
+/// `nodes` are the load balancer's node interfaces. Requests reaching a node are forwarded from that node's interface, so target
 /// security groups see the node's address as in AWS. Connection tasks run on `tracker`; on
 /// shutdown, open connections finish their in-flight requests and close.
 pub async fn serve_listener(
-    listener: TcpListener,
+    listener: EmulatedListener,
     config: Arc<Listener>,
     network: Network,
     nodes: Vec<Interface>,
@@ -181,7 +181,6 @@ pub async fn serve_listener(
     let elb = format!("app/{}/{}", config.alb_name(), short_id(config.dns_name()));
     let shared = Arc::new(Shared {
         listener: config,
-        network,
         clients,
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
@@ -199,14 +198,8 @@ pub async fn serve_listener(
     .await;
 }
 
-async fn connection(mut stream: TcpStream, shared: Arc<Shared>) {
-    let info = match shared.network.accept_preamble(&mut stream).await {
-        Ok(info) => info,
-        Err(e) => {
-            tracing::debug!(error = %e, "refusing connection without a valid preamble");
-            return;
-        }
-    };
+async fn connection(accepted: Accepted, shared: Arc<Shared>) {
+    let Accepted { stream, info } = accepted;
     let client = shared
         .clients
         .iter()
@@ -341,10 +334,9 @@ pub(crate) enum ConnectError {
 }
 
 impl tower::Service<Uri> for NodeConnector {
-    type Response = TokioIo<TcpStream>;
+    type Response = TargetConn;
     type Error = ConnectError;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<TokioIo<TcpStream>, ConnectError>> + Send + 'static>>;
+    type Future = Pin<Box<dyn Future<Output = Result<TargetConn, ConnectError>> + Send + 'static>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
@@ -359,10 +351,55 @@ impl tower::Service<Uri> for NodeConnector {
                 .ok_or_else(|| ConnectError::BadUri(uri.clone()))?;
             let origin = Origin::Interface(this.node);
             match tokio::time::timeout(this.timeout, this.network.dial(&origin, target)).await {
-                Ok(Ok(stream)) => Ok(TokioIo::new(stream)),
+                Ok(Ok(stream)) => Ok(TargetConn(TokioIo::new(stream))),
                 Ok(Err(e)) => Err(e.into()),
                 Err(_) => Err(ConnectError::Timeout(target, this.timeout)),
             }
         })
+    }
+}
+
+/// A pooled connection to a target.
+pub(crate) struct TargetConn(TokioIo<NetStream>);
+
+impl hyper_util::client::legacy::connect::Connection for TargetConn {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        hyper_util::client::legacy::connect::Connected::new()
+    }
+}
+
+impl hyper::rt::Read for TargetConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for TargetConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }

@@ -8,7 +8,7 @@ use airlock_alb::{
     Redirect, Rule, TargetGroup, error_page_body, serve_listener,
 };
 use airlock_net::{
-    Framing, Interface, Network, Origin, Registration, Rule as SgRule, SecurityGroupSpec, Source,
+    Interface, Network, Origin, Registration, Rule as SgRule, SecurityGroupSpec, Source,
     SubnetSpec, VpcSpec,
 };
 use bytes::Bytes;
@@ -105,13 +105,10 @@ impl Vpc {
         }
         .build()
         .unwrap();
-        let el = self
+        let tcp = self
             .net
             .listen(std::slice::from_ref(&self.node), port)
-            .await
             .unwrap();
-        let (tcp, reg) = el.into_parts();
-        self.keep.push(reg);
         tokio::spawn(serve_listener(
             tcp,
             listeners[0].clone(),
@@ -190,12 +187,11 @@ impl Vpc {
 
     fn register(&mut self, iface: &Interface, backend: SocketAddr) -> SocketAddr {
         let private = SocketAddrV4::new(iface.ip(), 8080);
-        self.keep
-            .push(self.net.register(private, backend, Framing::Plain).unwrap());
+        self.keep.push(self.net.register(private, backend).unwrap());
         private.into()
     }
 
-    async fn dial(&self, alb: SocketAddr) -> tokio::net::TcpStream {
+    async fn dial(&self, alb: SocketAddr) -> airlock_net::NetStream {
         self.net
             .dial(&Origin::Interface(self.client.clone()), alb)
             .await
@@ -840,7 +836,7 @@ async fn tls_connect(
     roots: &rustls::RootCertStore,
     name: ServerName<'static>,
     alpn: &[&[u8]],
-) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+) -> tokio_rustls::client::TlsStream<airlock_net::NetStream> {
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -862,7 +858,7 @@ async fn exchange(
 }
 
 fn peer_leaf(
-    s: &tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    s: &tokio_rustls::client::TlsStream<airlock_net::NetStream>,
 ) -> CertificateDer<'static> {
     s.get_ref().1.peer_certificates().unwrap()[0]
         .clone()
@@ -1306,7 +1302,7 @@ async fn lb_cookie_stickiness_sets_awsalb_and_sticks_section_3_8() {
 
 #[tokio::test]
 async fn access_log_has_one_line_per_request() {
-    let mut vpc = vpc();
+    let vpc = vpc();
     let dir = std::env::temp_dir().join(format!("airlock-alb-log-{}", rand_suffix()));
     let path = dir.join("logs/alb/test-alb.log");
     let mut attrs = quick();
@@ -1325,13 +1321,10 @@ async fn access_log_has_one_line_per_request() {
     }
     .build()
     .unwrap();
-    let el = vpc
+    let tcp = vpc
         .net
         .listen(std::slice::from_ref(&vpc.node), port)
-        .await
         .unwrap();
-    let (tcp, reg) = el.into_parts();
-    vpc.keep.push(reg);
     let (shutdown, tracker) = (CancellationToken::new(), TaskTracker::new());
     let serving = tokio::spawn(serve_listener(
         tcp,
@@ -1714,13 +1707,7 @@ async fn access_log_records_the_desync_classification() {
     }
     .build()
     .unwrap();
-    let (tcp, reg) = vpc
-        .net
-        .listen(std::slice::from_ref(&vpc.node), 80)
-        .await
-        .unwrap()
-        .into_parts();
-    vpc.keep.push(reg);
+    let tcp = vpc.net.listen(std::slice::from_ref(&vpc.node), 80).unwrap();
     let (shutdown, tracker) = (CancellationToken::new(), TaskTracker::new());
     let serving = tokio::spawn(serve_listener(
         tcp,

@@ -1,8 +1,10 @@
 //! The built-in sample apps: "container images" that need no Docker. Each task runs its own
-//! instance on its own loopback port, with its own state, as separate containers would.
+//! instance, with its own state, as separate containers would: on its own loopback port for the
+//! host, and in-process at its private addresses for the emulated VPC (so a load balancer's
+//! request to a built-in task costs no kernel round trip).
 
 use crate::config::BuiltinApp;
-use airlock_net::{ConnectionLimit, accept_loop};
+use airlock_net::{Accepted, ConnectionLimit, EmulatedListener, accept_loop};
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_TYPE, HeaderValue, LOCATION};
 use http::{Method, Request, Response, StatusCode};
@@ -17,6 +19,7 @@ use std::future::Future;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -35,11 +38,13 @@ pub struct TaskIdentity {
     pub private_ip: Ipv4Addr,
 }
 
-/// Serves a built-in app on `listener` (a loopback socket) until `shutdown` fires; connections
-/// run in `tracker` and finish their in-flight request before closing.
+/// Serves a built-in app on `listener` (a loopback socket) and on `vpc` (its private addresses
+/// in the emulated network) until `shutdown` fires; connections run in `tracker` and finish
+/// their in-flight request before closing.
 pub async fn serve_builtin(
     app: BuiltinApp,
     listener: TcpListener,
+    vpc: Vec<EmulatedListener>,
     identity: TaskIdentity,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -48,13 +53,13 @@ pub async fn serve_builtin(
     match app {
         BuiltinApp::Pets => {
             let store = Arc::new(Mutex::new(PetStore::seeded()));
-            serve_http("pets", listener, shutdown, tracker, move |req| {
+            serve_http("pets", listener, vpc, shutdown, tracker, move |req| {
                 pets(req, identity.clone(), store.clone())
             })
             .await
         }
         BuiltinApp::Echo => {
-            serve_http("echo", listener, shutdown, tracker, move |req| {
+            serve_http("echo", listener, vpc, shutdown, tracker, move |req| {
                 let body = whoami(&req, &identity);
                 async move { json_response(StatusCode::OK, &body) }
             })
@@ -63,11 +68,12 @@ pub async fn serve_builtin(
     }
 }
 
-/// Serves HTTP/1.1 with `handler` through the one accept loop, closing connections gracefully
-/// when `shutdown` fires.
+/// Serves HTTP/1.1 with `handler` on a loopback socket and on in-process listeners, through
+/// the one accept loop, closing connections gracefully when `shutdown` fires.
 pub(crate) async fn serve_http<H, Fut>(
     name: &'static str,
     listener: TcpListener,
+    vpc: Vec<EmulatedListener>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     handler: H,
@@ -75,40 +81,58 @@ pub(crate) async fn serve_http<H, Fut>(
     H: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
+    // The in-VPC loops end with the same shutdown; dropping them releases the addresses.
+    for l in vpc {
+        let (handler, conn_shutdown) = (handler.clone(), shutdown.clone());
+        tokio::spawn(accept_loop(
+            name,
+            l,
+            ConnectionLimit::default(),
+            shutdown.clone(),
+            tracker.clone(),
+            move |accepted: Accepted, _peer| {
+                serve_connection(accepted.stream, handler.clone(), conn_shutdown.clone())
+            },
+        ));
+    }
     let conn_shutdown = shutdown.clone();
-    accept_loop(
+    let on_host = accept_loop(
         name,
         listener,
         ConnectionLimit::default(),
         shutdown,
         tracker,
-        move |stream, _peer| {
-            let handler = handler.clone();
-            let shutdown = conn_shutdown.clone();
-            async move {
-                let service = service_fn(move |req| {
-                    let response = handler(req);
-                    async move { Ok::<_, Infallible>(response.await) }
-                });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service);
-                tokio::pin!(conn);
-                let result = tokio::select! {
-                    r = conn.as_mut() => r,
-                    _ = shutdown.cancelled() => {
-                        conn.as_mut().graceful_shutdown();
-                        conn.await
-                    }
-                };
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-            }
-        },
-    )
-    .await
+        move |stream, _peer| serve_connection(stream, handler.clone(), conn_shutdown.clone()),
+    );
+    on_host.await;
+}
+
+/// One HTTP/1.1 connection of a sample app.
+async fn serve_connection<S, H, Fut>(stream: S, handler: H, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let response = handler(req);
+        async move { Ok::<_, Infallible>(response.await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
 }
 
 /// The pets app's router.

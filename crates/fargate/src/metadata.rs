@@ -30,10 +30,17 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    serve_http("task-metadata", listener, shutdown, tracker, move |req| {
-        let response = answer(&req, &shared);
-        async move { response }
-    })
+    serve_http(
+        "task-metadata",
+        listener,
+        Vec::new(),
+        shutdown,
+        tracker,
+        move |req| {
+            let response = answer(&req, &shared);
+            async move { response }
+        },
+    )
     .await
 }
 

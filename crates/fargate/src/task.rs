@@ -8,7 +8,7 @@ use crate::logs::LogSink;
 use crate::process::{Launch, ProcessContainer};
 use crate::service::Shared;
 use crate::status::{ContainerInfo, ContainerStatus, HealthStatus, StopCode, TaskStatus};
-use airlock_net::{Framing, Interface, Registration};
+use airlock_net::{Interface, Registration};
 use serde_json::json;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
@@ -434,11 +434,15 @@ pub(crate) async fn run(
         }
 
         shared.set_status(&task_id, TaskStatus::Activating);
-        for c in &containers {
+        // Built-in apps already serve their private addresses in-process.
+        for c in containers
+            .iter()
+            .filter(|c| !matches!(c.runtime, Runtime::Builtin { .. }))
+        {
             for &(container_port, host_port) in &c.ports {
                 let private = SocketAddrV4::new(iface.ip(), container_port);
                 let backend = SocketAddr::from((Ipv4Addr::LOCALHOST, host_port));
-                match shared.network.register(private, backend, Framing::Plain) {
+                match shared.network.register(private, backend) {
                     Ok(r) => registrations.push(r),
                     Err(e) => {
                         break 'life Ending {
@@ -640,9 +644,18 @@ async fn start_container(
                 task_id: task_id.to_owned(),
                 private_ip: iface.ip(),
             };
+            // The app serves its private addresses in-process from the start (it is ready at
+            // once); they are released when it stops.
+            let vpc = spec
+                .port_mappings
+                .iter()
+                .map(|&p| shared.network.listen(std::slice::from_ref(iface), p))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("ResourceInitializationError: {e}"))?;
             tokio::spawn(serve_builtin(
                 *app,
                 listener,
+                vpc,
                 identity,
                 stop.clone(),
                 tracker.clone(),

@@ -28,6 +28,7 @@ async fn start(app: BuiltinApp) -> (SocketAddr, CancellationToken, TaskTracker) 
     tokio::spawn(serve_builtin(
         app,
         listener,
+        Vec::new(),
         identity,
         shutdown.clone(),
         tracker.clone(),

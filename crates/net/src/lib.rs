@@ -2,7 +2,9 @@
 //!
 //! Every airlock component that reaches another component inside the cloud goes through
 //! [`Network::dial`]. A private address such as `10.0.100.10:443` exists only in this crate's
-//! table: it maps to a real loopback socket, and nothing ever dials a `10.x` address on the host.
+//! table, and nothing ever dials a `10.x` address on the host: behind it is either an airlock
+//! listener in this process ([`Network::listen`]; the connection is an in-process pipe) or a
+//! foreign process's loopback port ([`Network::register`]; the connection is loopback TCP).
 //!
 //! A dial is judged the way AWS judges a packet: the source interface's security groups must allow
 //! the egress, the destination interface's groups must allow the ingress (security groups are
@@ -11,20 +13,22 @@
 //! caller's own connect timeout fires exactly as it would against a real VPC. Which group lacks
 //! which rule is logged at warn level.
 //!
-//! Airlock's own in-VPC listeners (ALB nodes) learn the emulated source and destination of each
-//! connection from a short preamble [`Network::dial`] writes before any payload; the preamble
-//! carries a per-process secret, so a host process that finds the loopback port cannot pretend
-//! to be inside the VPC.
+//! Airlock's own in-VPC listeners (ALB nodes, built-in tasks) have no host socket at all: a
+//! connection reaches them only through [`Network::dial`], which hands them the emulated source
+//! and destination with the stream ([`ConnInfo`]). Nothing on the host can connect to them, and
+//! a request between two airlock components costs no kernel round trip.
 //!
 //! Architecture invariant: this crate knows addresses, interfaces and rules. It does not know what
 //! a load balancer, a gateway or a task is; callers describe interfaces with free text.
 
 mod rules;
 mod serve;
+mod stream;
 pub mod vantage;
 
 pub use rules::{Protocol, Rule, SecurityGroupSpec, Source};
-pub use serve::{ConnectionLimit, accept_loop};
+pub use serve::{Accept, ConnectionLimit, accept_loop};
+pub use stream::{Carrier, NetStream};
 
 use ipnet::Ipv4Net;
 use std::collections::HashMap;
@@ -33,9 +37,8 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 
 /// The addresses of a VPC and its subnets, as the stack file declares them.
 #[derive(Debug, Clone)]
@@ -71,14 +74,6 @@ pub enum NetError {
     /// The subnet has no free address left.
     #[error("subnet {0:?} has no free address left")]
     SubnetFull(String),
-    /// Binding the loopback socket behind a private address failed.
-    #[error("binding the loopback socket behind {private}: {source}")]
-    Bind {
-        /// The private address being served.
-        private: SocketAddr,
-        /// The I/O error.
-        source: io::Error,
-    },
     /// Another listener already serves this private address and port.
     #[error("{0} is already served by another listener")]
     AddressInUse(SocketAddr),
@@ -159,15 +154,6 @@ impl fmt::Debug for Interface {
     }
 }
 
-/// How the socket behind a private address expects connections to start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// An airlock listener: the dialer first writes the preamble naming the emulated peer.
-    Airlock,
-    /// A foreign process (a task's container): payload bytes only.
-    Plain,
-}
-
 /// A snapshot of one registered interface, for status pages and reachability analysis.
 #[derive(Debug, Clone)]
 pub struct InterfaceInfo {
@@ -200,7 +186,7 @@ pub enum Verdict {
     NothingListening,
 }
 
-/// Emulated metadata of an accepted connection, read from the dial preamble.
+/// Emulated metadata of an accepted connection: who dialed, and which address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnInfo {
     /// The emulated source (the dialing interface's address and an ephemeral port).
@@ -222,7 +208,6 @@ struct NetworkInner {
     state: RwLock<State>,
     next_eni: AtomicU32,
     next_port: AtomicU16,
-    secret: [u8; 16],
 }
 
 #[derive(Default)]
@@ -237,21 +222,22 @@ struct State {
     public: HashMap<SocketAddrV4, (Backend, Option<Interface>)>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Backend {
-    addr: SocketAddr,
-    framing: Framing,
+/// What serves a private or public address.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// An airlock listener in this process: connections arrive through its inbox.
+    InProcess(mpsc::Sender<Accepted>),
+    /// A foreign process's loopback socket.
+    Socket(SocketAddr),
 }
+
+/// How many dialed connections may wait for an in-process listener to accept them, like a
+/// socket's accept backlog; further dials wait.
+const BACKLOG: usize = 1024;
 
 /// The address a caller on the internet appears to come from (TEST-NET-3, RFC 5737): what an
 /// internet-facing listener sees as the client.
 pub const INTERNET_CLIENT_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
-
-const PREAMBLE_MAGIC: &[u8; 8] = b"AIRLOCK1";
-const PREAMBLE_LEN: usize = 8 + 16 + 6 + 6;
-/// How long an accepted connection may take to deliver its preamble. Dialers write it at once,
-/// so this only bounds strangers.
-const PREAMBLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Network {
     /// Creates the network for one VPC.
@@ -269,7 +255,6 @@ impl Network {
                 state: RwLock::new(State::default()),
                 next_eni: AtomicU32::new(0x0a1b_0000),
                 next_port: AtomicU16::new(32768),
-                secret: rand::random(),
             }),
         }
     }
@@ -348,35 +333,24 @@ impl Network {
         state.listeners.retain(|addr, _| *addr.ip() != iface.ip());
     }
 
-    /// Binds a loopback socket and serves it at `port` on each of `interfaces`, expecting the
-    /// airlock preamble ([`Network::accept_preamble`]). The private addresses are released when
-    /// the returned listener is dropped.
-    pub async fn listen(
+    /// Serves `port` on each of `interfaces` with an airlock listener in this process: there is
+    /// no host socket, and connections arrive with their emulated endpoints through
+    /// [`EmulatedListener::accept`]. The private addresses are released when the returned
+    /// listener is dropped.
+    pub fn listen(
         &self,
         interfaces: &[Interface],
         port: u16,
     ) -> Result<EmulatedListener, NetError> {
-        let first = interfaces
-            .first()
-            .map(|i| SocketAddr::from((i.ip(), port)))
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], port)));
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .map_err(|source| NetError::Bind {
-                private: first,
-                source,
-            })?;
-        let backend = listener.local_addr().map_err(|source| NetError::Bind {
-            private: first,
-            source,
-        })?;
+        let (inbox, rx) = mpsc::channel(BACKLOG);
         let addrs: Vec<SocketAddrV4> = interfaces
             .iter()
             .map(|i| SocketAddrV4::new(i.ip(), port))
             .collect();
-        self.register_all(&addrs, backend, Framing::Airlock)?;
+        self.register_all(&addrs, Backend::InProcess(inbox.clone()))?;
         Ok(EmulatedListener {
-            listener,
+            rx,
+            inbox,
             registration: Registration {
                 net: self.clone(),
                 addrs,
@@ -384,78 +358,54 @@ impl Network {
         })
     }
 
-    /// Serves `private` (an interface address and port) with a socket bound elsewhere, e.g. by a
-    /// task's process on a loopback port. Released when the registration is dropped.
+    /// Serves `private` (an interface address and port) with a socket a foreign process bound
+    /// on the host, e.g. a task's container on a loopback port. Released when the registration
+    /// is dropped.
     pub fn register(
         &self,
         private: SocketAddrV4,
         backend: SocketAddr,
-        framing: Framing,
     ) -> Result<Registration, NetError> {
-        self.register_all(&[private], backend, framing)?;
+        self.register_all(&[private], Backend::Socket(backend))?;
         Ok(Registration {
             net: self.clone(),
             addrs: vec![private],
         })
     }
 
-    fn register_all(
-        &self,
-        addrs: &[SocketAddrV4],
-        backend: SocketAddr,
-        framing: Framing,
-    ) -> Result<(), NetError> {
+    fn register_all(&self, addrs: &[SocketAddrV4], backend: Backend) -> Result<(), NetError> {
         let mut state = write(&self.inner.state);
         if let Some(taken) = addrs.iter().find(|a| state.listeners.contains_key(a)) {
             return Err(NetError::AddressInUse((*taken).into()));
         }
         for addr in addrs {
-            state.listeners.insert(
-                *addr,
-                Backend {
-                    addr: backend,
-                    framing,
-                },
-            );
+            state.listeners.insert(*addr, backend.clone());
         }
         Ok(())
     }
 
     /// Serves a public address (an internet-facing endpoint such as the API Gateway) with a
-    /// socket bound elsewhere. Public addresses are reachable from the internet and, through the
-    /// VPC's egress, from interfaces. Released when the registration is dropped.
+    /// socket bound on the host. Public addresses are reachable from the internet and, through
+    /// the VPC's egress, from interfaces. Released when the registration is dropped.
     pub fn register_public(
         &self,
         public: SocketAddrV4,
         backend: SocketAddr,
-        framing: Framing,
     ) -> Result<Registration, NetError> {
-        self.register_public_for(public, backend, framing, None)
+        self.register_public_backend(public, Backend::Socket(backend), None)
     }
 
-    /// Like [`Network::register_public`], for the public address of `interface` (e.g. an
-    /// internet-facing load balancer node): its security groups decide who may connect.
-    pub fn register_public_for(
+    fn register_public_backend(
         &self,
         public: SocketAddrV4,
-        backend: SocketAddr,
-        framing: Framing,
+        backend: Backend,
         interface: Option<Interface>,
     ) -> Result<Registration, NetError> {
         let mut state = write(&self.inner.state);
         if state.public.contains_key(&public) {
             return Err(NetError::AddressInUse(public.into()));
         }
-        state.public.insert(
-            public,
-            (
-                Backend {
-                    addr: backend,
-                    framing,
-                },
-                interface,
-            ),
-        );
+        state.public.insert(public, (backend, interface));
         Ok(Registration {
             net: self.clone(),
             addrs: vec![public],
@@ -471,13 +421,7 @@ impl Network {
         if state.listeners.contains_key(&addr) {
             return Err(NetError::AddressInUse(addr.into()));
         }
-        state.listeners.insert(
-            addr,
-            Backend {
-                addr: backend,
-                framing: Framing::Plain,
-            },
-        );
+        state.listeners.insert(addr, Backend::Socket(backend));
         Ok(Registration {
             net: self.clone(),
             addrs: vec![addr],
@@ -590,13 +534,13 @@ impl Network {
                     );
                 }
             }
-            return (Verdict::Reachable, Some(*backend));
+            return (Verdict::Reachable, Some(backend.clone()));
         }
         if *to4.ip() == self.resolver_ip() {
             return match (from, state.listeners.get(&to4)) {
                 (Origin::Internet, _) => (Verdict::NotRoutedFromInternet, None),
                 (Origin::Interface(_), Some(b)) if to4.port() == 53 => {
-                    (Verdict::Reachable, Some(*b))
+                    (Verdict::Reachable, Some(b.clone()))
                 }
                 (Origin::Interface(_), _) => (Verdict::NothingListening, None),
             };
@@ -643,17 +587,24 @@ impl Network {
             );
         }
         match state.listeners.get(&to4) {
-            Some(backend) => (Verdict::Reachable, Some(*backend)),
+            Some(backend) => (Verdict::Reachable, Some(backend.clone())),
             None => (Verdict::NothingListening, None),
         }
     }
 
-    /// Opens a TCP connection from `from` to the private address `to`, as the VPC would carry it.
+    /// Opens a connection from `from` to the private address `to`, as the VPC would carry it.
     ///
     /// A connection the VPC would drop (not routed, no such address, security group) never
     /// completes: wrap calls in the timeout the caller's protocol defines. Nothing listening
     /// behind an admitted address is refused at once, like a reset.
-    pub async fn dial(&self, from: &Origin, to: SocketAddr) -> Result<TcpStream, DialError> {
+    pub async fn dial(&self, from: &Origin, to: SocketAddr) -> Result<NetStream, DialError> {
+        Ok(self.open(from, to).await?.into_stream())
+    }
+
+    /// Like [`Network::dial`], but leaves the choice of what carries the bytes to the caller:
+    /// a relay that already holds a stream (a tunnel, say) can hand it over with
+    /// [`Opening::carry`] instead of copying between it and a new connection.
+    pub async fn open(&self, from: &Origin, to: SocketAddr) -> Result<Opening, DialError> {
         let (verdict, backend) = self.judge_inner(from, to);
         let backend = match (verdict, backend) {
             (Verdict::Reachable, Some(backend)) => backend,
@@ -672,63 +623,35 @@ impl Network {
                 return std::future::pending().await;
             }
         };
-        let mut stream =
-            TcpStream::connect(backend.addr)
-                .await
-                .map_err(|source| DialError::Io {
-                    private: to,
-                    source,
-                })?;
-        let _ = stream.set_nodelay(true);
-        if backend.framing == Framing::Airlock {
-            let src_ip = match from {
-                Origin::Interface(i) => i.ip(),
-                Origin::Internet => INTERNET_CLIENT_IP,
-            };
-            let src_port = self.ephemeral_port();
-            let mut preamble = [0u8; PREAMBLE_LEN];
-            preamble[..8].copy_from_slice(PREAMBLE_MAGIC);
-            preamble[8..24].copy_from_slice(&self.inner.secret);
-            preamble[24..28].copy_from_slice(&src_ip.octets());
-            preamble[28..30].copy_from_slice(&src_port.to_be_bytes());
-            let to_ip = match to.ip() {
-                std::net::IpAddr::V4(ip) => ip,
-                // judge_inner admits IPv4 destinations only.
-                std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-            };
-            preamble[30..34].copy_from_slice(&to_ip.octets());
-            preamble[34..36].copy_from_slice(&to.port().to_be_bytes());
-            stream
-                .write_all(&preamble)
-                .await
-                .map_err(|source| DialError::Io {
-                    private: to,
-                    source,
-                })?;
+        match backend {
+            Backend::Socket(addr) => {
+                let stream = TcpStream::connect(addr)
+                    .await
+                    .map_err(|source| DialError::Io {
+                        private: to,
+                        source,
+                    })?;
+                let _ = stream.set_nodelay(true);
+                Ok(Opening(OpeningKind::Tcp(stream)))
+            }
+            Backend::InProcess(inbox) => {
+                let src_ip = match from {
+                    Origin::Interface(i) => i.ip(),
+                    Origin::Internet => INTERNET_CLIENT_IP,
+                };
+                let info = ConnInfo {
+                    peer: SocketAddr::from((src_ip, self.ephemeral_port())),
+                    local: to,
+                };
+                // A listener that went away between the judgement and now resets the
+                // connection, as a closed port would. A full backlog makes the dial wait.
+                let slot = inbox
+                    .reserve_owned()
+                    .await
+                    .map_err(|_| DialError::Refused(to))?;
+                Ok(Opening(OpeningKind::InProcess(slot, info)))
+            }
         }
-        Ok(stream)
-    }
-
-    /// Reads the preamble of a connection accepted on an [`EmulatedListener`] and returns who
-    /// dialed it. A connection without a valid preamble (a host process that found the loopback
-    /// port) is refused with `InvalidData`.
-    pub async fn accept_preamble(&self, stream: &mut TcpStream) -> io::Result<ConnInfo> {
-        let mut buf = [0u8; PREAMBLE_LEN];
-        tokio::time::timeout(PREAMBLE_TIMEOUT, stream.read_exact(&mut buf))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no preamble"))??;
-        if &buf[..8] != PREAMBLE_MAGIC || buf[8..24] != self.inner.secret {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "connection did not come through the emulated network",
-            ));
-        }
-        let ip = |b: &[u8]| Ipv4Addr::new(b[0], b[1], b[2], b[3]);
-        let port = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]);
-        Ok(ConnInfo {
-            peer: SocketAddr::from((ip(&buf[24..28]), port(&buf[28..30]))),
-            local: SocketAddr::from((ip(&buf[30..34]), port(&buf[34..36]))),
-        })
     }
 
     fn ephemeral_port(&self) -> u16 {
@@ -764,28 +687,107 @@ fn is_private(ip: Ipv4Addr) -> bool {
     ip.is_private()
 }
 
-/// A loopback listener serving private addresses; see [`Network::listen`].
+/// An admitted connection whose carrier is not chosen yet; see [`Network::open`].
+#[derive(Debug)]
+pub struct Opening(OpeningKind);
+
+#[derive(Debug)]
+enum OpeningKind {
+    /// A place in the in-process listener's backlog, and what it will be told.
+    InProcess(mpsc::OwnedPermit<Accepted>, ConnInfo),
+    /// The connection to a foreign process, already made.
+    Tcp(TcpStream),
+}
+
+impl Opening {
+    /// The connection as a stream of its own (an in-process pipe, or the TCP connection).
+    pub fn into_stream(self) -> NetStream {
+        match self.0 {
+            OpeningKind::InProcess(slot, info) => {
+                let (ours, theirs) = tokio::io::duplex(stream::PIPE_BUFFER);
+                slot.send(Accepted {
+                    stream: NetStream::Pipe(theirs),
+                    info,
+                });
+                NetStream::Pipe(ours)
+            }
+            OpeningKind::Tcp(stream) => NetStream::Tcp(stream),
+        }
+    }
+
+    /// Carries the connection over `carrier` until either side closes: an in-process listener
+    /// reads and writes `carrier` itself (nothing is copied, and this returns at once); a
+    /// foreign process's connection is relayed to and from it. Returns the bytes relayed each
+    /// way, when there was a relay.
+    pub async fn carry<S>(self, mut carrier: S) -> io::Result<Option<(u64, u64)>>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        match self.0 {
+            OpeningKind::InProcess(slot, info) => {
+                slot.send(Accepted {
+                    stream: NetStream::Carried(Box::new(carrier)),
+                    info,
+                });
+                Ok(None)
+            }
+            OpeningKind::Tcp(mut stream) => {
+                tokio::io::copy_bidirectional(&mut carrier, &mut stream)
+                    .await
+                    .map(Some)
+            }
+        }
+    }
+}
+
+/// A connection an [`EmulatedListener`] accepted: the stream and its emulated endpoints.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The connection.
+    pub stream: NetStream,
+    /// Who dialed, and which of the listener's addresses.
+    pub info: ConnInfo,
+}
+
+/// An airlock listener serving private addresses in this process; see [`Network::listen`].
 pub struct EmulatedListener {
-    listener: TcpListener,
+    rx: mpsc::Receiver<Accepted>,
+    inbox: mpsc::Sender<Accepted>,
     registration: Registration,
 }
 
 impl EmulatedListener {
-    /// The real loopback socket (accept on it, then read the preamble).
-    pub fn listener(&self) -> &TcpListener {
-        &self.listener
+    /// The next connection dialed to one of the listener's addresses. Pending forever once the
+    /// listener cannot receive any more (never while it is alive: it keeps its own inbox).
+    pub async fn accept(&mut self) -> Accepted {
+        match self.rx.recv().await {
+            Some(accepted) => accepted,
+            None => std::future::pending().await,
+        }
     }
-    /// Splits into the socket and the registration that keeps the private addresses served.
-    pub fn into_parts(self) -> (TcpListener, Registration) {
-        (self.listener, self.registration)
-    }
+
     /// The private addresses it serves.
     pub fn private_addrs(&self) -> &[SocketAddrV4] {
         &self.registration.addrs
     }
+
+    /// Also serves `public`, the public address of `interface` (e.g. an internet-facing load
+    /// balancer node): reachable from the internet, with `interface`'s security groups deciding
+    /// who may connect. Released when the registration is dropped.
+    pub fn publish(
+        &self,
+        public: SocketAddrV4,
+        interface: Interface,
+    ) -> Result<Registration, NetError> {
+        self.registration.net.register_public_backend(
+            public,
+            Backend::InProcess(self.inbox.clone()),
+            Some(interface),
+        )
+    }
 }
 
-/// Keeps private addresses mapped to a socket; dropping it releases them.
+/// Keeps addresses mapped to what serves them; dropping it releases them.
 pub struct Registration {
     net: Network,
     addrs: Vec<SocketAddrV4>,

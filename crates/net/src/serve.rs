@@ -1,6 +1,8 @@
 //! The one accept loop every airlock listener uses.
 
+use crate::{Accepted, EmulatedListener};
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,24 +22,60 @@ impl Default for ConnectionLimit {
     }
 }
 
+/// Something connections arrive on: a host socket, or an in-process [`EmulatedListener`].
+pub trait Accept: Send + 'static {
+    /// What an accepted connection is.
+    type Conn: Send + 'static;
+    /// The next connection and who it comes from.
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Conn, SocketAddr)>> + Send;
+    /// The address connections arrive on, for log spans.
+    fn local(&self) -> Option<SocketAddr>;
+}
+
+impl Accept for TcpListener {
+    type Conn = TcpStream;
+    async fn accept(&mut self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (stream, peer) = TcpListener::accept(self).await?;
+        // Every airlock protocol is request/response: Nagle only adds latency.
+        let _ = stream.set_nodelay(true);
+        Ok((stream, peer))
+    }
+    fn local(&self) -> Option<SocketAddr> {
+        self.local_addr().ok()
+    }
+}
+
+impl Accept for EmulatedListener {
+    type Conn = Accepted;
+    async fn accept(&mut self) -> io::Result<(Accepted, SocketAddr)> {
+        let accepted = EmulatedListener::accept(self).await;
+        let peer = accepted.info.peer;
+        Ok((accepted, peer))
+    }
+    fn local(&self) -> Option<SocketAddr> {
+        self.private_addrs().first().map(|a| SocketAddr::V4(*a))
+    }
+}
+
 /// Accepts connections until `shutdown` fires, running `handle` for each one in a task tracked
 /// by `tracker` (so the owner can wait for in-flight work with a grace deadline).
 ///
 /// Accept errors (e.g. too many open files) are logged and the loop goes on after a short pause,
 /// rather than ending the listener. Each connection task runs in a span naming the listener and
 /// both addresses.
-pub async fn accept_loop<F, Fut>(
+pub async fn accept_loop<L, F, Fut>(
     name: &'static str,
-    listener: TcpListener,
+    mut listener: L,
     limit: ConnectionLimit,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     handle: F,
 ) where
-    F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+    L: Accept,
+    F: Fn(L::Conn, SocketAddr) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let local = listener.local_addr().ok();
+    let local = listener.local();
     let permits = Arc::new(Semaphore::new(limit.0.max(1)));
     let handle = Arc::new(handle);
     loop {
@@ -54,7 +92,6 @@ pub async fn accept_loop<F, Fut>(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
                 let span = tracing::debug_span!("conn", listener = name, %peer, local = ?local);
                 let handle = handle.clone();
                 tracker.spawn(

@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 fn net() -> Network {
     let cidr = |s: &str| s.parse::<Ipv4Net>().unwrap();
@@ -69,25 +71,33 @@ async fn dial_carries_bytes_and_the_emulated_peer() {
     let n = net();
     let client = n.create_interface("a", &["client".into()], "c").unwrap();
     let server = n.create_interface("a", &["server".into()], "s").unwrap();
-    let listener = n.listen(std::slice::from_ref(&server), 443).await.unwrap();
+    let mut listener = n.listen(std::slice::from_ref(&server), 443).unwrap();
     let to = SocketAddr::from((server.ip(), 443));
-    let n2 = n.clone();
     let accept = tokio::spawn(async move {
-        let (mut s, _) = listener.listener().accept().await.unwrap();
-        let info = n2.accept_preamble(&mut s).await.unwrap();
+        let Accepted { mut stream, info } = listener.accept().await;
         let mut buf = [0u8; 5];
-        s.read_exact(&mut buf).await.unwrap();
-        (info, buf)
+        stream.read_exact(&mut buf).await.unwrap();
+        stream.write_all(b"world").await.unwrap();
+        stream.shutdown().await.unwrap();
+        (info, buf, listener)
     });
     let mut s = n
         .dial(&Origin::Interface(client.clone()), to)
         .await
         .unwrap();
+    assert!(
+        matches!(s, NetStream::Pipe(_)),
+        "an airlock listener is reached in-process"
+    );
     s.write_all(b"hello").await.unwrap();
-    let (info, buf) = accept.await.unwrap();
+    let (info, buf, _listener) = accept.await.unwrap();
     assert_eq!(&buf, b"hello");
     assert_eq!(info.peer.ip(), std::net::IpAddr::V4(client.ip()));
     assert_eq!(info.local, to);
+    // The reply, then EOF after the listener's half-close, as over TCP.
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).await.unwrap();
+    assert_eq!(reply, b"world");
 }
 
 #[tokio::test]
@@ -97,7 +107,7 @@ async fn security_groups_drop_silently_and_nothing_listening_refuses() {
     let stranger = n.create_interface("a", &["server".into()], "x").unwrap();
     let mute = n.create_interface("a", &["no-egress".into()], "m").unwrap();
     let server = n.create_interface("a", &["server".into()], "s").unwrap();
-    let _l = n.listen(std::slice::from_ref(&server), 443).await.unwrap();
+    let _l = n.listen(std::slice::from_ref(&server), 443).unwrap();
     let to = SocketAddr::from((server.ip(), 443));
 
     assert_eq!(
@@ -146,24 +156,85 @@ async fn security_groups_drop_silently_and_nothing_listening_refuses() {
 }
 
 #[tokio::test]
-async fn preamble_from_a_host_process_is_refused_and_registration_drops() {
+async fn dropping_a_listener_releases_its_addresses_and_refuses_dials() {
     let n = net();
+    let client = n.create_interface("a", &["client".into()], "c").unwrap();
     let server = n.create_interface("a", &["server".into()], "s").unwrap();
-    let l = n.listen(std::slice::from_ref(&server), 443).await.unwrap();
-    let real = l.listener().local_addr().unwrap();
-    let n2 = n.clone();
-    let (listener, reg) = l.into_parts();
+    let l = n.listen(std::slice::from_ref(&server), 443).unwrap();
+    assert_eq!(n.interfaces()[1].listening_ports, vec![443]);
+    assert!(matches!(
+        n.listen(std::slice::from_ref(&server), 443),
+        Err(NetError::AddressInUse(_))
+    ));
+    drop(l);
+    assert!(n.interfaces()[1].listening_ports.is_empty());
+    let to = SocketAddr::from((server.ip(), 443));
+    assert!(matches!(
+        n.dial(&Origin::Interface(client), to).await,
+        Err(DialError::Refused(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_foreign_process_is_reached_over_loopback_tcp() {
+    let n = net();
+    let client = n.create_interface("a", &["client".into()], "c").unwrap();
+    let server = n.create_interface("a", &["server".into()], "s").unwrap();
+    let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let private = SocketAddrV4::new(server.ip(), 443);
+    let _reg = n.register(private, backend.local_addr().unwrap()).unwrap();
     let accept = tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.unwrap();
-        n2.accept_preamble(&mut s).await
+        let (mut s, _) = backend.accept().await.unwrap();
+        let mut buf = [0u8; 2];
+        s.read_exact(&mut buf).await.unwrap();
+        buf
     });
-    let mut intruder = TcpStream::connect(real).await.unwrap();
-    intruder.write_all(&[b'A'; PREAMBLE_LEN]).await.unwrap();
-    let err = accept.await.unwrap().unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-    assert_eq!(n.interfaces()[0].listening_ports, vec![443]);
+    let mut s = n
+        .dial(&Origin::Interface(client), private.into())
+        .await
+        .unwrap();
+    assert!(matches!(s, NetStream::Tcp(_)));
+    s.write_all(b"hi").await.unwrap();
+    assert_eq!(&accept.await.unwrap(), b"hi");
+}
+
+/// An internet-facing node's public address leads to the same in-process listener, with the
+/// internet's client address, and the node's groups decide.
+#[tokio::test]
+async fn a_published_listener_is_reached_from_the_internet() {
+    let n = net();
+    let node = n.create_interface("a", &["server".into()], "node").unwrap();
+    let mut l = n.listen(std::slice::from_ref(&node), 443).unwrap();
+    let public = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 20), 443);
+    let reg = l.publish(public, node.clone()).unwrap();
+    // The group admits only the client group: the internet is not admitted.
+    assert_eq!(
+        n.judge(&Origin::Internet, public.into()),
+        Verdict::IngressDenied {
+            groups: vec!["server".into()]
+        }
+    );
+    n.set_security_group(SecurityGroupSpec::with_default_egress(
+        "server",
+        vec![Rule {
+            protocol: Protocol::Tcp,
+            from_port: 443,
+            to_port: 443,
+            source: Source::Cidr("0.0.0.0/0".parse().unwrap()),
+        }],
+    ));
+    let _s = n.dial(&Origin::Internet, public.into()).await.unwrap();
+    let accepted = l.accept().await;
+    assert_eq!(
+        accepted.info.peer.ip(),
+        std::net::IpAddr::V4(INTERNET_CLIENT_IP)
+    );
+    assert_eq!(accepted.info.local, SocketAddr::V4(public));
     drop(reg);
-    assert!(n.interfaces()[0].listening_ports.is_empty());
+    assert_eq!(
+        n.judge(&Origin::Internet, public.into()),
+        Verdict::NoSuchAddress
+    );
 }
 
 #[tokio::test]
@@ -173,9 +244,7 @@ async fn public_endpoints_and_the_resolver() {
     let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let backend_addr = backend.local_addr().unwrap();
     let public = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 10), 443);
-    let reg = n
-        .register_public(public, backend_addr, Framing::Plain)
-        .unwrap();
+    let reg = n.register_public(public, backend_addr).unwrap();
     assert_eq!(
         n.judge(&Origin::Internet, public.into()),
         Verdict::Reachable
@@ -238,7 +307,7 @@ async fn a_dropped_connection_is_logged_at_warn_with_the_missing_rule() {
     let server = n
         .create_interface("a", &["server".into()], "the server")
         .unwrap();
-    let _l = n.listen(std::slice::from_ref(&server), 443).await.unwrap();
+    let _l = n.listen(std::slice::from_ref(&server), 443).unwrap();
     let to = SocketAddr::from((server.ip(), 443));
     let dropped = tokio::time::timeout(
         Duration::from_millis(100),
@@ -260,4 +329,58 @@ async fn a_dropped_connection_is_logged_at_warn_with_the_missing_rule() {
         ),
         "{log}"
     );
+}
+
+/// A relay's stream handed over with `carry` is what the in-process listener reads and
+/// writes; toward a foreign process `carry` relays the bytes instead.
+#[tokio::test]
+async fn carry_hands_a_stream_over_or_relays_it() {
+    let n = net();
+    let client = n.create_interface("a", &["client".into()], "c").unwrap();
+    let server = n.create_interface("a", &["server".into()], "s").unwrap();
+    let mut listener = n.listen(std::slice::from_ref(&server), 443).unwrap();
+    let to = SocketAddr::from((server.ip(), 443));
+    let opening = n
+        .open(&Origin::Interface(client.clone()), to)
+        .await
+        .unwrap();
+    let (mut relay_side, carrier) = tokio::io::duplex(1024);
+    assert_eq!(opening.carry(carrier).await.unwrap(), None);
+    let Accepted { mut stream, info } = listener.accept().await;
+    assert!(matches!(stream, NetStream::Carried(_)));
+    assert_eq!(info.peer.ip(), std::net::IpAddr::V4(client.ip()));
+    relay_side.write_all(b"ping").await.unwrap();
+    let mut buf = [0u8; 4];
+    stream.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"ping");
+    stream.write_all(b"pong").await.unwrap();
+    relay_side.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"pong");
+
+    let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let private = SocketAddrV4::new(server.ip(), 80);
+    let _reg = n.register(private, backend.local_addr().unwrap()).unwrap();
+    n.set_security_group(SecurityGroupSpec::with_default_egress(
+        "server",
+        vec![Rule {
+            protocol: Protocol::All,
+            from_port: 0,
+            to_port: 0,
+            source: Source::Group("client".into()),
+        }],
+    ));
+    let opening = n
+        .open(&Origin::Interface(client), private.into())
+        .await
+        .unwrap();
+    let (mut relay_side, carrier) = tokio::io::duplex(1024);
+    let relay = tokio::spawn(opening.carry(carrier));
+    let (mut s, _) = backend.accept().await.unwrap();
+    relay_side.write_all(b"over tcp").await.unwrap();
+    relay_side.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"over tcp");
+    drop(s);
+    assert_eq!(relay.await.unwrap().unwrap(), Some((8, 0)));
 }

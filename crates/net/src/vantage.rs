@@ -20,7 +20,7 @@
 //! Architecture invariant: the vantage knows origins and addresses. It does not know DNS, load
 //! balancers or gateways; names are resolved by the callback the caller supplies.
 
-use crate::{ConnectionLimit, DialError, Network, Origin, accept_loop};
+use crate::{ConnectionLimit, DialError, NetStream, Network, Origin, accept_loop};
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -161,7 +161,7 @@ impl Host {
 
 /// How opening a tunnel ended, short of a dial that hangs forever.
 enum Opened {
-    Connected(TcpStream, SocketAddr),
+    Connected(NetStream, SocketAddr),
     /// The name has no address in this vantage's view.
     Unresolved,
     /// Every address refused (admitted, nothing listening); the last one is named.
@@ -258,7 +258,7 @@ async fn hung_up(client: &TcpStream) {
 }
 
 /// Splices the tunnel until either side closes, after forwarding bytes the client sent early.
-async fn splice(mut client: TcpStream, mut upstream: TcpStream, early: &[u8]) {
+async fn splice(mut client: TcpStream, mut upstream: NetStream, early: &[u8]) {
     if !early.is_empty() && upstream.write_all(early).await.is_err() {
         return;
     }

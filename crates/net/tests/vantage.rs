@@ -4,7 +4,7 @@
 
 use airlock_net::vantage::{Resolver, Vantage, serve};
 use airlock_net::{
-    Framing, Interface, Network, Origin, Protocol, Registration, Rule, SecurityGroupSpec, Source,
+    Interface, Network, Origin, Protocol, Registration, Rule, SecurityGroupSpec, Source,
     SubnetSpec, VpcSpec,
 };
 use std::collections::HashMap;
@@ -67,25 +67,13 @@ async fn world() -> World {
     let public_echo = spawn_echo().await;
     let registrations = vec![
         network
-            .register(
-                SocketAddrV4::new(server.ip(), ECHO_PORT),
-                echo,
-                Framing::Plain,
-            )
+            .register(SocketAddrV4::new(server.ip(), ECHO_PORT), echo)
             .unwrap(),
         network
-            .register(
-                SocketAddrV4::new(server.ip(), HTTP_PORT),
-                http,
-                Framing::Plain,
-            )
+            .register(SocketAddrV4::new(server.ip(), HTTP_PORT), http)
             .unwrap(),
         network
-            .register_public(
-                SocketAddrV4::new(PUBLIC_IP, ECHO_PORT),
-                public_echo,
-                Framing::Plain,
-            )
+            .register_public(SocketAddrV4::new(PUBLIC_IP, ECHO_PORT), public_echo)
             .unwrap(),
     ];
     let names = HashMap::from([

@@ -256,28 +256,19 @@ pub(crate) async fn start(
         for listener in built {
             let emulated = network
                 .listen(&nodes, listener.port())
-                .await
-                .map_err(|e| resource_err(&resource, e))?;
-            let backend = emulated
-                .listener()
-                .local_addr()
                 .map_err(|e| resource_err(&resource, e))?;
             for (ip, node) in public_ips.iter().zip(&nodes) {
                 registrations.push(
-                    network
-                        .register_public_for(
+                    emulated
+                        .publish(
                             std::net::SocketAddrV4::new(*ip, listener.port()),
-                            backend,
-                            airlock_net::Framing::Airlock,
-                            Some(node.clone()),
+                            node.clone(),
                         )
                         .map_err(|e| resource_err(&resource, e))?,
                 );
             }
-            let (socket, registration) = emulated.into_parts();
-            registrations.push(registration);
             tracker.spawn(airlock_alb::serve_listener(
-                socket,
+                emulated,
                 listener,
                 network.clone(),
                 nodes.clone(),
@@ -346,9 +337,13 @@ pub(crate) async fn start(
             state: state_rx,
         })
         .map_err(|e| resource_err(&resource, e))?;
+        // The gateway lives in this process: it reaches the endpoint in-process (same mutual
+        // TLS and HTTP/2, no loopback round trip); the host port serves everyone else.
+        let local = endpoint.local(shutdown.clone(), tracker.clone());
         tracker.spawn(endpoint.serve(listener, shutdown.clone(), tracker.clone()));
         let client = airlock_vpclink::LinkClient::new(airlock_vpclink::ClientConfig {
             endpoint: addr,
+            local: Some(local),
             identity: ca
                 .issue_client(&identity)
                 .map_err(|e| resource_err(&resource, e))?,
@@ -409,7 +404,6 @@ pub(crate) async fn start(
             .register_public(
                 std::net::SocketAddrV4::new(GATEWAY_PUBLIC_IP, 443),
                 gateway_addr,
-                airlock_net::Framing::Plain,
             )
             .map_err(|e| resource_err("gateway", e))?,
     );

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use airlock_net::{ConnectionLimit, DialError, Interface, Network, Origin};
+use airlock_net::{ConnectionLimit, DialError, Interface, Network, Opening, Origin};
 use airlock_pki::{Leaf, identity_of};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -17,7 +17,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::CertificateDer;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -157,13 +158,30 @@ impl Endpoint {
         .await;
     }
 
-    async fn connection(
+    /// A handle through which a gateway in this process connects to the endpoint without a
+    /// socket: the same mutual TLS, admission and tunnels as on the host port, over an
+    /// in-process pipe. Connections run on `tracker` and close on `shutdown`.
+    pub fn local(
+        self: &Arc<Self>,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> LocalEndpoint {
+        LocalEndpoint {
+            endpoint: self.clone(),
+            shutdown,
+            tracker,
+        }
+    }
+
+    async fn connection<S>(
         self: Arc<Self>,
-        stream: TcpStream,
+        stream: S,
         peer: SocketAddr,
         shutdown: CancellationToken,
         tracker: TaskTracker,
-    ) {
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         self.stats.send_modify(|s| s.connections_accepted += 1);
         let Some(tls) = self.handshake(stream, peer).await else {
             return;
@@ -206,7 +224,10 @@ impl Endpoint {
 
     /// Completes the TLS handshake, or records and logs why not. The refusal is recorded before
     /// the socket closes, so a client that sees the close can already read the reason.
-    async fn handshake(&self, stream: TcpStream, peer: SocketAddr) -> Option<TlsStream<TcpStream>> {
+    async fn handshake<S>(&self, stream: S, peer: SocketAddr) -> Option<TlsStream<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         let accept = self.tls.accept(stream).into_fallible();
         match tokio::time::timeout(self.config.handshake_timeout, accept).await {
             Ok(Ok(tls)) => Some(tls),
@@ -245,21 +266,21 @@ impl Endpoint {
                 return failure(error, detail);
             }
         };
-        let (mut upstream, dest, from) = upstream;
+        let (upstream, dest, from) = upstream;
         let on_upgrade = hyper::upgrade::on(&mut req);
         tracker.spawn(async move {
             match on_upgrade.await {
-                Ok(upgraded) => {
-                    let mut downstream = TokioIo::new(upgraded);
-                    match tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await {
-                        Ok((sent, received)) => {
-                            tracing::debug!(%dest, %from, sent, received, "VPC link tunnel closed");
-                        }
-                        Err(e) => {
-                            tracing::debug!(%dest, %from, error = %e, "VPC link tunnel broke");
-                        }
+                // An airlock listener (an ALB node) takes the tunnel stream itself; a foreign
+                // process's socket is relayed to and from it.
+                Ok(upgraded) => match upstream.carry(TokioIo::new(upgraded)).await {
+                    Ok(None) => tracing::debug!(%dest, %from, "VPC link tunnel handed over"),
+                    Ok(Some((sent, received))) => {
+                        tracing::debug!(%dest, %from, sent, received, "VPC link tunnel closed");
                     }
-                }
+                    Err(e) => {
+                        tracing::debug!(%dest, %from, error = %e, "VPC link tunnel broke");
+                    }
+                },
                 Err(e) => tracing::debug!(%dest, error = %e, "VPC link tunnel was never upgraded"),
             }
         });
@@ -274,7 +295,7 @@ impl Endpoint {
     async fn dial(
         &self,
         req: &Request<Incoming>,
-    ) -> Result<(TcpStream, SocketAddrV4, String), (TunnelError, String)> {
+    ) -> Result<(Opening, SocketAddrV4, String), (TunnelError, String)> {
         if req.method() != Method::CONNECT {
             return Err((
                 TunnelError::MethodNotAllowed,
@@ -310,7 +331,7 @@ impl Endpoint {
         let from = format!("{} {}", iface.id(), iface.ip());
         let origin = Origin::Interface(iface.clone());
         let timeout = self.config.connect_timeout;
-        match tokio::time::timeout(timeout, self.config.network.dial(&origin, dest.into())).await {
+        match tokio::time::timeout(timeout, self.config.network.open(&origin, dest.into())).await {
             Ok(Ok(stream)) => Ok((stream, dest, from)),
             Ok(Err(DialError::Refused(_))) => Err((
                 TunnelError::ConnectionRefused,
@@ -322,6 +343,39 @@ impl Endpoint {
                 format!("{dest} did not answer {from} within {timeout:?}"),
             )),
         }
+    }
+}
+
+/// How much one direction of an in-process gateway connection buffers.
+const LOCAL_PIPE_BUFFER: usize = 64 * 1024;
+
+/// The address in-process connections are logged with: they have no socket.
+const LOCAL_PEER: SocketAddr = SocketAddr::V4(SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 0));
+
+/// An endpoint reached in-process; see [`Endpoint::local`].
+#[derive(Clone)]
+pub struct LocalEndpoint {
+    endpoint: Arc<Endpoint>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl std::fmt::Debug for LocalEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocalEndpoint")
+    }
+}
+
+impl LocalEndpoint {
+    /// Opens a connection to the endpoint; the endpoint serves its side as it would a TCP
+    /// connection (TLS handshake first).
+    pub(crate) fn connect(&self) -> DuplexStream {
+        let (ours, theirs) = tokio::io::duplex(LOCAL_PIPE_BUFFER);
+        let endpoint = self.endpoint.clone();
+        let (shutdown, tracker) = (self.shutdown.clone(), self.tracker.clone());
+        self.tracker
+            .spawn(endpoint.connection(theirs, LOCAL_PEER, shutdown, tracker));
+        ours
     }
 }
 

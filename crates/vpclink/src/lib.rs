@@ -24,7 +24,7 @@ mod endpoint;
 mod policy;
 
 pub use client::{ClientConfig, ClientSetupError, LinkClient, LinkError, LinkStream};
-pub use endpoint::{Endpoint, EndpointConfig, EndpointError, StatsSnapshot, serve};
+pub use endpoint::{Endpoint, EndpointConfig, EndpointError, LocalEndpoint, StatsSnapshot, serve};
 pub use policy::{Refusal, TunnelError, authorize};
 
 use std::fmt;

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use airlock_net::{
-    Framing, Interface, Network, Protocol, Registration, Rule, SecurityGroupSpec, Source,
-    SubnetSpec, VpcSpec,
+    Interface, Network, Protocol, Registration, Rule, SecurityGroupSpec, Source, SubnetSpec,
+    VpcSpec,
 };
 use airlock_pki::{Ca, Leaf, apigateway_identity};
 use airlock_vpclink::{
@@ -142,9 +142,8 @@ impl Harness {
         let echo = SocketAddrV4::new(backend.ip(), 7000);
         let sealed = SocketAddrV4::new(sealed_iface.ip(), 7000);
         let registrations = vec![
-            net.register(echo, echo_srv.addr, Framing::Plain).unwrap(),
-            net.register(sealed, sealed_srv.addr, Framing::Plain)
-                .unwrap(),
+            net.register(echo, echo_srv.addr).unwrap(),
+            net.register(sealed, sealed_srv.addr).unwrap(),
         ];
 
         let (state, state_rx) = watch::channel(LinkState::Available);
@@ -189,6 +188,7 @@ impl Harness {
     fn client_with(&self, identity: Leaf, endpoint: SocketAddr) -> LinkClient {
         LinkClient::new(ClientConfig {
             endpoint,
+            local: None,
             identity,
             ca: self.ca.cert_der().clone(),
             server_name: SERVER_NAME.into(),
@@ -285,21 +285,16 @@ async fn concurrent_opens_share_one_mutual_tls_connection() {
 #[tokio::test]
 async fn tunnels_leave_from_the_links_interfaces_in_turn() {
     let h = Harness::start().await;
-    // An airlock-framed listener learns the emulated source address of each connection.
-    let listener = h
+    // An in-process listener learns the emulated source address of each connection.
+    let mut listener = h
         .net
         .listen(std::slice::from_ref(&h.backend), 7002)
-        .await
         .unwrap();
     let dest = SocketAddr::from(listener.private_addrs()[0]);
-    let (listener, _registration) = listener.into_parts();
-    let net = h.net.clone();
     let sources = tokio::spawn(async move {
         let mut sources = Vec::new();
         for _ in 0..2 {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            let info = net.accept_preamble(&mut stream).await.unwrap();
-            sources.push(info.peer.ip());
+            sources.push(listener.accept().await.info.peer.ip());
         }
         sources
     });
@@ -431,6 +426,7 @@ async fn the_gateway_refuses_an_endpoint_it_cannot_verify() {
     let h = Harness::start().await;
     let client = LinkClient::new(ClientConfig {
         endpoint: h.addr,
+        local: None,
         identity: h.ca.issue_client(&gateway_identity()).unwrap(),
         ca: h.ca.cert_der().clone(),
         server_name: "not-the-endpoint.example".into(),
@@ -575,4 +571,42 @@ async fn a_dead_connection_is_replaced_on_the_next_open() {
     round_trip(&mut tunnel, b"second connection").await;
     assert_eq!(link.connections_opened(), 2);
     assert_eq!(h.endpoint.stats().connections_admitted, 2);
+}
+
+/// A gateway in the same process reaches the endpoint over an in-process pipe: the same mutual
+/// TLS admission (a task's certificate is still refused) and the same tunnels, no socket.
+#[tokio::test]
+async fn an_in_process_gateway_gets_the_same_admission_and_tunnels() {
+    let h = Harness::start().await;
+    let local = h.endpoint.local(h.shutdown.clone(), TaskTracker::new());
+    let client = |identity: Leaf| {
+        LinkClient::new(ClientConfig {
+            // Not listening: proves the client never dials the host port.
+            endpoint: SocketAddr::from(([127, 0, 0, 1], 9)),
+            local: Some(local.clone()),
+            identity,
+            ca: h.ca.cert_der().clone(),
+            server_name: SERVER_NAME.into(),
+        })
+        .unwrap()
+    };
+    let link = client(h.ca.issue_client(&gateway_identity()).unwrap());
+    let mut tunnel = link.open(h.echo).await.unwrap();
+    round_trip(&mut tunnel, b"in-process").await;
+    let mut second = link.open(h.echo).await.unwrap();
+    round_trip(&mut second, b"same connection").await;
+    assert_eq!(link.connections_opened(), 1);
+    let stats = h.endpoint.stats();
+    assert_eq!((stats.connections_admitted, stats.tunnels_opened), (1, 2));
+
+    let task_identity = "spiffe://airlock.local/account/000000000000/ecs/task/pets-1";
+    let task = client(h.ca.issue_client(task_identity).unwrap());
+    assert!(task.open(h.echo).await.is_err());
+    assert_eq!(
+        h.refusal().await,
+        Refusal::WrongIdentity {
+            presented: task_identity.into()
+        }
+    );
+    assert_eq!(h.endpoint.stats().tunnels_opened, 2);
 }

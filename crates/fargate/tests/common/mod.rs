@@ -139,7 +139,10 @@ impl Reply {
 }
 
 /// One HTTP/1.1 request over an established stream.
-pub async fn request_on(stream: TcpStream, req: Request<Full<Bytes>>) -> Reply {
+pub async fn request_on<S>(stream: S, req: Request<Full<Bytes>>) -> Reply
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .unwrap();
