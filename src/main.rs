@@ -8,6 +8,10 @@
 
 mod demo;
 
+/// The process allocator; see the `mimalloc` entry in `Cargo.toml` for why.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use airlock_stack::{Options, Ports, RunningStack};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};

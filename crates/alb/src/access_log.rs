@@ -9,6 +9,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// The most one write of queued lines holds.
+const BATCH_BYTES: usize = 256 * 1024;
+
 /// Sends finished lines to the writer task.
 #[derive(Clone, Debug)]
 pub(crate) struct AccessLog(mpsc::UnboundedSender<String>);
@@ -36,10 +39,18 @@ impl AccessLog {
                     l = rx.recv() => l,
                     _ = shutdown.cancelled() => { rx.close(); rx.recv().await }
                 };
-                let Some(mut line) = line else { break };
-                line.push('\n');
-                // One write per line: O_APPEND keeps lines of several listeners whole.
-                if let Err(e) = file.write_all(line.as_bytes()).await {
+                let Some(line) = line else { break };
+                // Every line queued meanwhile goes in the same write: a file write is a trip
+                // to tokio's blocking pool, too dear to take per request under load. Whole
+                // lines only, so O_APPEND keeps lines of several listeners whole.
+                let mut batch = line.into_bytes();
+                batch.push(b'\n');
+                while batch.len() < BATCH_BYTES {
+                    let Ok(line) = rx.try_recv() else { break };
+                    batch.extend_from_slice(line.as_bytes());
+                    batch.push(b'\n');
+                }
+                if let Err(e) = file.write_all(&batch).await {
                     tracing::warn!(error = %e, "access log write failed");
                 }
             }
