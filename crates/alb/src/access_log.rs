@@ -1,24 +1,42 @@
 //! The ALB access log: one space-separated line per request in AWS's field order ("Access logs
-//! for your Application Load Balancer"), appended to a file by one writer task per listener.
+//! for your Application Load Balancer"), appended to a file by one writer task per listener, in batches.
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The most one write of queued lines holds.
+/// Lines wait at most this long in memory before they are written. AWS delivers access logs
+/// every 5 minutes; a fraction of a second keeps `tail -f` live.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+/// Past this many buffered bytes the writer is woken early.
 const BATCH_BYTES: usize = 256 * 1024;
 
-/// Sends finished lines to the writer task.
+/// Appends lines to the listener's buffer; the writer task writes it out.
+///
+/// A request only appends to a buffer (no channel, no wake-up, no file write): a file write is
+/// a trip to tokio's blocking pool, too dear to take per request under load.
 #[derive(Clone, Debug)]
-pub(crate) struct AccessLog(mpsc::UnboundedSender<String>);
+pub(crate) struct AccessLog(Arc<Pending>);
+
+#[derive(Debug, Default)]
+struct Pending {
+    lines: Mutex<Vec<u8>>,
+    /// A line arrived in an empty buffer: the writer starts its interval (an idle stack never
+    /// wakes it).
+    first: Notify,
+    /// The buffer is past [`BATCH_BYTES`]: write now.
+    full: Notify,
+}
 
 impl AccessLog {
     /// Opens (creating directories) `path` for appending, and starts its writer on `tracker`.
-    /// The writer drains what is queued and ends when every sender is gone or at `shutdown`.
+    /// The writer writes what is buffered at most [`FLUSH_INTERVAL`] after it arrived, and a
+    /// last time at `shutdown`.
     pub(crate) async fn open(
         path: &Path,
         shutdown: CancellationToken,
@@ -32,36 +50,58 @@ impl AccessLog {
             .append(true)
             .open(path)
             .await?;
-        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let pending = Arc::new(Pending::default());
+        let writer = pending.clone();
         tracker.spawn(async move {
+            let mut batch = Vec::new();
             loop {
-                let line = tokio::select! {
-                    l = rx.recv() => l,
-                    _ = shutdown.cancelled() => { rx.close(); rx.recv().await }
-                };
-                let Some(line) = line else { break };
-                // Every line queued meanwhile goes in the same write: a file write is a trip
-                // to tokio's blocking pool, too dear to take per request under load. Whole
-                // lines only, so O_APPEND keeps lines of several listeners whole.
-                let mut batch = line.into_bytes();
-                batch.push(b'\n');
-                while batch.len() < BATCH_BYTES {
-                    let Ok(line) = rx.try_recv() else { break };
-                    batch.extend_from_slice(line.as_bytes());
-                    batch.push(b'\n');
+                tokio::select! {
+                    _ = writer.first.notified() => tokio::select! {
+                        _ = tokio::time::sleep(FLUSH_INTERVAL) => {}
+                        _ = writer.full.notified() => {}
+                        _ = shutdown.cancelled() => {}
+                    },
+                    _ = shutdown.cancelled() => {}
                 }
-                if let Err(e) = file.write_all(&batch).await {
+                let last = shutdown.is_cancelled();
+                std::mem::swap(&mut batch, &mut *lock(&writer.lines));
+                // Whole lines in one write: O_APPEND keeps lines of several listeners whole.
+                if !batch.is_empty()
+                    && let Err(e) = file.write_all(&batch).await
+                {
                     tracing::warn!(error = %e, "access log write failed");
+                }
+                batch.clear();
+                if last {
+                    break;
                 }
             }
             let _ = file.flush().await;
         });
-        Ok(AccessLog(tx))
+        Ok(AccessLog(pending))
     }
 
     pub(crate) fn write(&self, record: &Record) {
-        let _ = self.0.send(record.line(SystemTime::now()));
+        let line = record.line(SystemTime::now());
+        let (first, full) = {
+            let mut lines = lock(&self.0.lines);
+            let first = lines.is_empty();
+            lines.extend_from_slice(line.as_bytes());
+            lines.push(b'\n');
+            (first, lines.len() >= BATCH_BYTES)
+        };
+        if first {
+            self.0.first.notify_one();
+        }
+        if full {
+            self.0.full.notify_one();
+        }
     }
+}
+
+fn lock(m: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
+    // A panic while appending leaves at worst a partial line; the buffer is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What one request's line says; filled in as the request goes.

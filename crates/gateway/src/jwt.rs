@@ -202,7 +202,7 @@ impl Jwks {
 
 /// The claims of a token that passed validation.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Claims(Map<String, Value>);
+pub struct Claims(Arc<Map<String, Value>>);
 
 impl Claims {
     /// One claim's raw JSON value.
@@ -217,7 +217,7 @@ impl Claims {
 
     /// All claims, owned.
     pub fn into_map(self) -> Map<String, Value> {
-        self.0
+        Arc::unwrap_or_clone(self.0)
     }
 
     /// The token's scopes for step 9: the space-separated `scope` claim, then the `scp` claim
@@ -285,32 +285,36 @@ pub struct JwtValidator {
     verified: Arc<VerifiedSignatures>,
 }
 
-/// Tokens whose signature verified, with the key that verified it. Only the signature check is
-/// skipped on a hit: the claims (issuer, audience, `exp`, `nbf`, `iat`) are checked on every
-/// request, so a cached token still expires on time. Keyed by the whole token (signature
-/// included) and matched against the key's own components, so a rotated or removed key is
-/// never trusted from the cache.
+/// Tokens whose signature verified, with the key that verified it and what the token's
+/// segments decoded to. Only the decoding and the signature check are skipped on a hit (both are
+/// functions of the token's bytes and the key): the key is looked up by `kid` again and compared
+/// by its components, so a rotated or removed key is never trusted from the cache, and the
+/// claims (issuer, audience, `exp`, `nbf`, `iat`) are checked on every request, so a cached
+/// token still expires on time.
 #[derive(Debug, Default)]
-struct VerifiedSignatures(std::sync::Mutex<HashMap<Box<str>, RsaPublicKeyComponents<Vec<u8>>>>);
+struct VerifiedSignatures(std::sync::Mutex<HashMap<Box<str>, Verified>>);
+
+#[derive(Debug, Clone)]
+struct Verified {
+    kid: Arc<str>,
+    key: RsaPublicKeyComponents<Vec<u8>>,
+    claims: Arc<Map<String, Value>>,
+}
 
 /// Bound on cached signatures; the cache starts over when full (tokens are re-verified once).
 const MAX_VERIFIED_SIGNATURES: usize = 4096;
 
 impl VerifiedSignatures {
-    fn contains(&self, token: &str, key: &RsaPublicKeyComponents<Vec<u8>>) -> bool {
-        self.0.lock().is_ok_and(|cache| {
-            cache
-                .get(token)
-                .is_some_and(|k| k.n == key.n && k.e == key.e)
-        })
+    fn get(&self, token: &str) -> Option<Verified> {
+        self.0.lock().ok()?.get(token).cloned()
     }
 
-    fn insert(&self, token: &str, key: &RsaPublicKeyComponents<Vec<u8>>) {
+    fn insert(&self, token: &str, verified: Verified) {
         if let Ok(mut cache) = self.0.lock() {
             if cache.len() >= MAX_VERIFIED_SIGNATURES {
                 cache.clear();
             }
-            cache.insert(token.into(), key.clone());
+            cache.insert(token.into(), verified);
         }
     }
 }
@@ -358,6 +362,16 @@ impl JwtValidator {
         token: &str,
         now_unix: i64,
     ) -> Result<Claims, JwtError> {
+        // A token seen before: steps 2 and 3 decided the same for these bytes, as long as its
+        // `kid` still names the same key.
+        if let Some(seen) = self.verified.get(token)
+            && let Some(key) = jwks.keys.get(&*seen.kid)
+            && key.n == seen.key.n
+            && key.e == seen.key.e
+        {
+            return self.check_claims(seen.claims, now_unix);
+        }
+
         // Step 2: three segments, and a header that decodes.
         let mut segments = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
@@ -385,13 +399,26 @@ impl JwtValidator {
             .decode(signature_b64)
             .map_err(|_| JwtError::MalformedSignature)?;
         let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-        if !self.verified.contains(token, key) {
-            key.verify(params, signing_input.as_bytes(), &signature)
-                .map_err(|_| JwtError::InvalidSignature)?;
-            self.verified.insert(token, key);
-        }
-        let claims = decode_object(payload_b64).ok_or(JwtError::MalformedPayload)?;
+        key.verify(params, signing_input.as_bytes(), &signature)
+            .map_err(|_| JwtError::InvalidSignature)?;
+        let claims = Arc::new(decode_object(payload_b64).ok_or(JwtError::MalformedPayload)?);
+        self.verified.insert(
+            token,
+            Verified {
+                kid: kid.into(),
+                key: key.clone(),
+                claims: claims.clone(),
+            },
+        );
+        self.check_claims(claims, now_unix)
+    }
 
+    /// Steps 4 to 8, on the decoded claims.
+    fn check_claims(
+        &self,
+        claims: Arc<Map<String, Value>>,
+        now_unix: i64,
+    ) -> Result<Claims, JwtError> {
         // Step 4: issuer, exact string.
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
             return Err(JwtError::InvalidIssuer);
@@ -1057,6 +1084,12 @@ mod tests {
         assert_eq!(
             v.validate_with(&rotated, &token, NOW),
             Err(JwtError::InvalidSignature)
+        );
+        // The kid gone from the key set: the cache must not vouch either.
+        let other = Jwks::from_json(&FOREIGN.jwks_json()).unwrap();
+        assert_eq!(
+            v.validate_with(&other, &token, NOW),
+            Err(JwtError::UnknownKid)
         );
         // A tampered payload is a different token: never a cache hit.
         assert_eq!(
