@@ -64,14 +64,25 @@ pub(crate) fn apply_xff(headers: &mut HeaderMap, mode: XffMode, client: SocketAd
 
 /// A fresh trace id `1-<8 hex epoch seconds>-<24 hex>` (§2.2).
 fn new_trace_value() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let id: [u8; 12] = rand::random();
-    let mut out = format!("1-{:08x}-", secs as u32);
+    // `1-{8 hex digits of the time}-{24 hex digits}`, one allocation: once per request.
+    let mut out = String::with_capacity(35);
+    out.push_str("1-");
+    let hex = |out: &mut String, b: u8| {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    };
+    for b in (secs as u32).to_be_bytes() {
+        hex(&mut out, b);
+    }
+    out.push('-');
     for b in id {
-        out.push_str(&format!("{b:02x}"));
+        hex(&mut out, b);
     }
     out
 }
@@ -223,6 +234,21 @@ pub(crate) fn join_cookies(headers: &mut HeaderMap) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_trace_value_is_version_time_and_96_random_bits() {
+        let v = new_trace_value();
+        assert_eq!(v.len(), 35, "{v}");
+        assert!(v.starts_with("1-") && v.as_bytes()[10] == b'-', "{v}");
+        assert!(
+            v[2..10]
+                .bytes()
+                .chain(v[11..].bytes())
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{v}"
+        );
+        assert_ne!(new_trace_value(), v);
+    }
 
     #[test]
     fn xff_append_example_of_section_2_2() {

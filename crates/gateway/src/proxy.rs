@@ -319,34 +319,50 @@ fn trace_id() -> HeaderValue {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let id: [u8; 12] = rand::random();
-    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    HeaderValue::from_str(&format!("Root=1-{secs:08x}-{hex}"))
+    // `Root=1-{8 hex digits of the time}-{24 hex digits}`, built in place: once per request.
+    let mut value = *b"Root=1-00000000-000000000000000000000000";
+    hex_into(&mut value[7..15], &(secs as u32).to_be_bytes());
+    hex_into(&mut value[16..], &id);
+    HeaderValue::from_bytes(&value)
         .unwrap_or_else(|_| HeaderValue::from_static("Root=1-00000000-000000000000000000000000"))
+}
+
+/// Writes `bytes` as lowercase hex into `out` (twice their length).
+fn hex_into(out: &mut [u8], bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
+    }
 }
 
 /// Removes hop-by-hop headers, including those named by `Connection` (RFC 9110 §7.6.1).
 pub(crate) fn strip_hop_by_hop(h: &mut http::HeaderMap) {
-    let named: Vec<String> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect();
-    for name in named {
-        h.remove(name.as_str());
+    if h.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = h
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| HeaderName::from_bytes(s.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            h.remove(name);
+        }
     }
+    // Names already parsed: this runs on every request.
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
     for name in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
+        header::CONNECTION,
+        KEEP_ALIVE,
+        PROXY_CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
     ] {
         h.remove(name);
     }
@@ -523,5 +539,50 @@ impl hyper::rt::Write for Conn {
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// X-Ray's shape: `Root=1-` + 8 hex digits of the time + `-` + 24 hex digits.
+    #[test]
+    fn trace_ids_have_x_rays_shape_and_differ() {
+        let a = trace_id();
+        let text = a.to_str().unwrap_or_default();
+        assert_eq!(text.len(), 40, "{text}");
+        assert!(
+            text.starts_with("Root=1-") && text.as_bytes()[15] == b'-',
+            "{text}"
+        );
+        let hex = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        assert!(hex(&text[7..15]) && hex(&text[16..]), "{text}");
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(0);
+        let stamped = u32::from_str_radix(&text[7..15], 16).unwrap_or(0);
+        assert!(secs.abs_diff(stamped) <= 1, "{text}");
+        assert_ne!(trace_id(), a);
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_the_ones_connection_names_go() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("X-Secret, keep-alive"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-kept"]);
     }
 }
