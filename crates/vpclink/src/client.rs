@@ -10,11 +10,8 @@ use std::time::Duration;
 
 use airlock_pki::Leaf;
 use bytes::Bytes;
+use h2::client::SendRequest;
 use http::{Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::client::conn::http2::SendRequest;
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::RootCertStore;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -24,6 +21,8 @@ use tokio_rustls::TlsConnector;
 
 use crate::LINK_ERROR_HEADER;
 use crate::endpoint::LocalEndpoint;
+use crate::stream::H2Stream;
+use std::sync::atomic::AtomicBool;
 use crate::policy::TunnelError;
 
 /// Bound on reaching the endpoint and completing mutual TLS; it is on the same host, so this
@@ -82,7 +81,7 @@ pub enum LinkError {
     /// The shared connection failed before the endpoint answered, e.g. because the endpoint
     /// refused this client's certificate or identity and closed it.
     #[error("the VPC link connection failed: {0}")]
-    Connection(#[source] hyper::Error),
+    Connection(#[source] h2::Error),
     /// The destination did not accept within the endpoint's connect timeout (504): a security
     /// group dropped the connection, or no interface has the address.
     #[error("the VPC link timed out connecting to {dest}: {message}")]
@@ -106,6 +105,14 @@ pub enum LinkError {
     },
 }
 
+/// The shared connection: its generation, its request handle, and whether its task still runs.
+#[derive(Clone)]
+struct Live {
+    generation: u64,
+    sender: SendRequest<Bytes>,
+    closed: Arc<AtomicBool>,
+}
+
 /// The gateway's handle on one VPC link. Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct LinkClient {
@@ -119,7 +126,7 @@ struct Inner {
     tls: TlsConnector,
     /// The live connection and its generation. Held across the connect so that concurrent opens
     /// wait for one connection instead of racing to create several.
-    conn: Mutex<Option<(u64, SendRequest<Empty<Bytes>>)>>,
+    conn: Mutex<Option<Live>>,
     connections_opened: AtomicU64,
 }
 
@@ -170,20 +177,20 @@ impl LinkClient {
     /// If a reused connection turns out dead, the request is retried once on a fresh one:
     /// nothing was sent through the tunnel yet, so the retry cannot duplicate payload.
     pub async fn open(&self, dest: SocketAddr) -> Result<LinkStream, LinkError> {
-        let (generation, mut sender, fresh) = self.sender().await?;
-        let response = match connect_request(&mut sender, dest).await {
-            Ok(response) => response,
+        let (live, fresh) = self.sender().await?;
+        let (response, send) = match connect_request(live.sender.clone(), dest).await {
+            Ok(opened) => opened,
             Err(e) => {
-                self.forget(generation).await;
+                self.forget(live.generation).await;
                 if fresh {
                     return Err(LinkError::Connection(e));
                 }
                 tracing::debug!(error = %e, "VPC link connection was dead; reconnecting");
-                let (generation, mut sender, _) = self.sender().await?;
-                match connect_request(&mut sender, dest).await {
-                    Ok(response) => response,
+                let (live, _) = self.sender().await?;
+                match connect_request(live.sender.clone(), dest).await {
+                    Ok(opened) => opened,
                     Err(e) => {
-                        self.forget(generation).await;
+                        self.forget(live.generation).await;
                         return Err(LinkError::Connection(e));
                     }
                 }
@@ -191,26 +198,29 @@ impl LinkClient {
         };
 
         let status = response.status();
-        if status == StatusCode::OK {
-            let upgraded = hyper::upgrade::on(response)
-                .await
-                .map_err(LinkError::Connection)?;
-            return Ok(LinkStream {
-                inner: TokioIo::new(upgraded),
-            });
-        }
         let reason = response
             .headers()
             .get(LINK_ERROR_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(TunnelError::from_code);
-        let message = match Limited::new(response.into_body(), ERROR_BODY_LIMIT)
-            .collect()
-            .await
-        {
-            Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
-            Err(_) => String::new(),
-        };
+        let mut body = response.into_body();
+        if status == StatusCode::OK {
+            return Ok(LinkStream {
+                inner: H2Stream::new(send, body),
+            });
+        }
+        let mut message = Vec::new();
+        while message.len() < ERROR_BODY_LIMIT {
+            match body.data().await {
+                Some(Ok(chunk)) => {
+                    let _ = body.flow_control().release_capacity(chunk.len());
+                    message.extend_from_slice(&chunk);
+                }
+                _ => break,
+            }
+        }
+        message.truncate(ERROR_BODY_LIMIT);
+        let message = String::from_utf8_lossy(&message).into_owned();
         if reason == Some(TunnelError::ConnectTimeout) || status == StatusCode::GATEWAY_TIMEOUT {
             return Err(LinkError::ConnectTimeout { dest, message });
         }
@@ -222,35 +232,40 @@ impl LinkClient {
         })
     }
 
-    /// The live connection's sender, connecting first if there is none or it closed. Returns
-    /// whether the connection was made by this call.
-    async fn sender(&self) -> Result<(u64, SendRequest<Empty<Bytes>>, bool), LinkError> {
+    /// The live connection, connecting first if there is none or it closed. Returns whether the
+    /// connection was made by this call.
+    async fn sender(&self) -> Result<(Live, bool), LinkError> {
         let mut slot = self.inner.conn.lock().await;
-        if let Some((generation, sender)) = slot.as_ref()
-            && !sender.is_closed()
+        if let Some(live) = slot.as_ref()
+            && !live.closed.load(Ordering::Acquire)
         {
-            return Ok((*generation, sender.clone(), false));
+            return Ok((live.clone(), false));
         }
-        let sender = self.connect().await?;
+        let (sender, closed) = self.connect().await?;
         let generation = self
             .inner
             .connections_opened
             .fetch_add(1, Ordering::Relaxed)
             + 1;
-        *slot = Some((generation, sender.clone()));
-        Ok((generation, sender, true))
+        let live = Live {
+            generation,
+            sender,
+            closed,
+        };
+        *slot = Some(live.clone());
+        Ok((live, true))
     }
 
     /// Drops the cached connection if it is still the one of `generation` (another open may
     /// already have replaced it).
     async fn forget(&self, generation: u64) {
         let mut slot = self.inner.conn.lock().await;
-        if slot.as_ref().is_some_and(|(g, _)| *g == generation) {
+        if slot.as_ref().is_some_and(|l| l.generation == generation) {
             *slot = None;
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Empty<Bytes>>, LinkError> {
+    async fn connect(&self) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>), LinkError> {
         let endpoint = self.inner.endpoint;
         let tls = tokio::time::timeout(ENDPOINT_CONNECT_TIMEOUT, async {
             let stream = match &self.inner.local {
@@ -277,38 +292,43 @@ impl LinkClient {
                 "connect and TLS handshake timed out",
             ),
         })??;
-        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .handshake(TokioIo::new(tls))
+        let (sender, conn) = h2::client::Builder::new()
+            .handshake::<_, Bytes>(tls)
             .await
             .map_err(LinkError::Connection)?;
+        let closed = Arc::new(AtomicBool::new(false));
+        let on_close = closed.clone();
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(%endpoint, error = %e, "VPC link connection ended with an error");
             }
+            on_close.store(true, Ordering::Release);
         });
         tracing::debug!(%endpoint, "VPC link connection established");
-        Ok(sender)
+        Ok((sender, closed))
     }
 }
 
+/// Sends `CONNECT dest` and waits for the endpoint's answer.
 async fn connect_request(
-    sender: &mut SendRequest<Empty<Bytes>>,
+    sender: SendRequest<Bytes>,
     dest: SocketAddr,
-) -> Result<http::Response<hyper::body::Incoming>, hyper::Error> {
-    sender.ready().await?;
+) -> Result<(http::Response<h2::RecvStream>, h2::SendStream<Bytes>), h2::Error> {
+    let mut sender = sender.ready().await?;
     let authority = http::uri::Authority::try_from(dest.to_string())
         .expect("a socket address always formats as a valid authority");
-    let mut req = Request::new(Empty::new());
+    let mut req = Request::new(());
     *req.method_mut() = Method::CONNECT;
     *req.uri_mut() = Uri::from(authority);
-    sender.send_request(req).await
+    let (response, send) = sender.send_request(req, false)?;
+    Ok((response.await?, send))
 }
 
 /// A tunnel to a private address: bytes written reach the destination, bytes read come from it.
 /// Shutting down the write side half-closes the tunnel.
 #[derive(Debug)]
 pub struct LinkStream {
-    inner: TokioIo<Upgraded>,
+    inner: H2Stream,
 }
 
 impl AsyncRead for LinkStream {
@@ -336,18 +356,6 @@ impl AsyncWrite for LinkStream {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
     }
 }
 

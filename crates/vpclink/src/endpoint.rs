@@ -1,6 +1,5 @@
 //! The link's far side: admits the gateway, then dials each tunnel from the link's interfaces.
 
-use std::convert::Infallible;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,10 +9,8 @@ use airlock_net::{ConnectionLimit, DialError, Interface, Network, Opening, Origi
 use airlock_pki::{Leaf, identity_of};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use h2::RecvStream;
+use h2::server::SendResponse;
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::CertificateDer;
@@ -26,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::policy::{Refusal, TunnelError, authorize, classify_handshake_error, parse_destination};
+use crate::stream::H2Stream;
 use crate::{LINK_ERROR_HEADER, LinkState};
 
 /// Streams one gateway connection may carry at once: every in-flight integration request of
@@ -200,25 +198,44 @@ impl Endpoint {
         self.stats.send_modify(|s| s.connections_admitted += 1);
         tracing::debug!(%peer, identity = ?identity, "VPC link admitted the gateway");
 
-        let this = self.clone();
-        let service = service_fn(move |req| {
-            let this = this.clone();
-            let tracker = tracker.clone();
-            async move { Ok::<_, Infallible>(this.tunnel(req, &tracker).await) }
-        });
-        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        let mut conn = match h2::server::Builder::new()
             .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-            .serve_connection(TokioIo::new(tls), service);
-        tokio::pin!(conn);
-        let result = tokio::select! {
-            r = conn.as_mut() => r,
-            _ = shutdown.cancelled() => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
+            .handshake::<_, Bytes>(tls)
+            .await
+        {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "VPC link connection ended before HTTP/2 began");
+                return;
             }
         };
-        if let Err(e) = result {
-            tracing::debug!(%peer, error = %e, "VPC link connection ended with an error");
+        // Accepting also drives the connection: every open tunnel's frames move while this
+        // loop waits. On shutdown, GOAWAY, then open tunnels may finish.
+        let mut closing = false;
+        loop {
+            let next = if closing {
+                conn.accept().await
+            } else {
+                tokio::select! {
+                    next = conn.accept() => next,
+                    _ = shutdown.cancelled() => {
+                        conn.graceful_shutdown();
+                        closing = true;
+                        continue;
+                    }
+                }
+            };
+            match next {
+                None => break,
+                Some(Ok((req, respond))) => {
+                    let this = self.clone();
+                    tracker.spawn(async move { this.tunnel(req, respond).await });
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "VPC link connection ended with an error");
+                    break;
+                }
+            }
         }
     }
 
@@ -251,50 +268,47 @@ impl Endpoint {
         });
     }
 
-    /// Answers one `CONNECT`: 200 and a spliced tunnel, or an error status naming the cause.
-    async fn tunnel(
-        &self,
-        mut req: Request<Incoming>,
-        tracker: &TaskTracker,
-    ) -> Response<Full<Bytes>> {
+    /// Answers one `CONNECT`: 200 and the tunnel carried to its destination, or an error status
+    /// naming the cause.
+    async fn tunnel(&self, req: Request<RecvStream>, mut respond: SendResponse<Bytes>) {
         let target = req.uri().clone();
-        let upstream = match self.dial(&req).await {
+        let (upstream, dest, from) = match self.dial(&req).await {
             Ok(upstream) => upstream,
             Err((error, detail)) => {
                 tracing::warn!(target = %target, reason = error.code(), %detail, "VPC link did not open a tunnel");
                 self.stats.send_modify(|s| s.tunnels_failed += 1);
-                return failure(error, detail);
+                if let Ok(mut body) = respond.send_response(failure(error), false) {
+                    let _ = body.send_data(Bytes::from(detail), true);
+                }
+                return;
             }
         };
-        let (upstream, dest, from) = upstream;
-        let on_upgrade = hyper::upgrade::on(&mut req);
-        tracker.spawn(async move {
-            match on_upgrade.await {
-                // An airlock listener (an ALB node) takes the tunnel stream itself; a foreign
-                // process's socket is relayed to and from it.
-                Ok(upgraded) => match upstream.carry(TokioIo::new(upgraded)).await {
-                    Ok(None) => tracing::debug!(%dest, %from, "VPC link tunnel handed over"),
-                    Ok(Some((sent, received))) => {
-                        tracing::debug!(%dest, %from, sent, received, "VPC link tunnel closed");
-                    }
-                    Err(e) => {
-                        tracing::debug!(%dest, %from, error = %e, "VPC link tunnel broke");
-                    }
-                },
-                Err(e) => tracing::debug!(%dest, error = %e, "VPC link tunnel was never upgraded"),
-            }
-        });
-        self.stats.send_modify(|s| s.tunnels_opened += 1);
-        let mut ok = Response::new(Full::new(Bytes::new()));
+        let mut ok = Response::new(());
         *ok.status_mut() = StatusCode::OK;
-        ok
+        let send = match respond.send_response(ok, false) {
+            Ok(send) => send,
+            Err(e) => {
+                tracing::debug!(%dest, error = %e, "the gateway went away before the tunnel opened");
+                return;
+            }
+        };
+        self.stats.send_modify(|s| s.tunnels_opened += 1);
+        // An airlock listener (an ALB node) takes the tunnel stream itself; a foreign process's
+        // socket is relayed to and from it.
+        match upstream.carry(H2Stream::new(send, req.into_body())).await {
+            Ok(None) => tracing::debug!(%dest, %from, "VPC link tunnel handed over"),
+            Ok(Some((sent, received))) => {
+                tracing::debug!(%dest, %from, sent, received, "VPC link tunnel closed");
+            }
+            Err(e) => tracing::debug!(%dest, %from, error = %e, "VPC link tunnel broke"),
+        }
     }
 
     /// Decides whether the tunnel may open and dials its destination from one of the link's
     /// interfaces, in turn.
     async fn dial(
         &self,
-        req: &Request<Incoming>,
+        req: &Request<RecvStream>,
     ) -> Result<(Opening, SocketAddrV4, String), (TunnelError, String)> {
         if req.method() != Method::CONNECT {
             return Err((
@@ -379,8 +393,9 @@ impl LocalEndpoint {
     }
 }
 
-fn failure(error: TunnelError, detail: String) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::from(detail)));
+/// The head of a refusal; its body is the detail.
+fn failure(error: TunnelError) -> Response<()> {
+    let mut res = Response::new(());
     *res.status_mut() = error.status();
     res.headers_mut().insert(
         LINK_ERROR_HEADER,

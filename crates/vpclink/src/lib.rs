@@ -22,6 +22,7 @@
 mod client;
 mod endpoint;
 mod policy;
+mod stream;
 
 pub use client::{ClientConfig, ClientSetupError, LinkClient, LinkError, LinkStream};
 pub use endpoint::{Endpoint, EndpointConfig, EndpointError, LocalEndpoint, StatsSnapshot, serve};

@@ -1,0 +1,122 @@
+//! One tunnel as a byte stream: an HTTP/2 `CONNECT` stream's DATA frames, read and written by
+//! the task that uses the tunnel.
+//!
+//! The h2 crate is used directly rather than through hyper's upgrade: hyper bridges every
+//! upgraded HTTP/2 stream through a task of its own and a channel, one more task hop and copy
+//! per write on each side of the link; here a write goes straight into the stream's send buffer.
+
+use bytes::{Buf, Bytes};
+use h2::{RecvStream, SendStream};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Both halves of a tunnel's HTTP/2 stream.
+#[derive(Debug)]
+pub(crate) struct H2Stream {
+    send: SendStream<Bytes>,
+    recv: RecvStream,
+    /// The rest of the DATA frame being read.
+    unread: Bytes,
+    /// Whether our half has been closed (END_STREAM sent).
+    shut: bool,
+}
+
+impl H2Stream {
+    pub(crate) fn new(send: SendStream<Bytes>, recv: RecvStream) -> H2Stream {
+        H2Stream {
+            send,
+            recv,
+            unread: Bytes::new(),
+            shut: false,
+        }
+    }
+}
+
+/// The I/O error for an HTTP/2 stream error; a reset with NO_ERROR is a clean end.
+fn to_io(e: h2::Error) -> io::Error {
+    if e.is_io() {
+        return e.into_io().unwrap_or_else(|| io::Error::other("h2 I/O error"));
+    }
+    io::Error::new(io::ErrorKind::ConnectionReset, e)
+}
+
+impl AsyncRead for H2Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if !this.unread.is_empty() {
+                let n = out.remaining().min(this.unread.len());
+                out.put_slice(&this.unread[..n]);
+                this.unread.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            match ready!(this.recv.poll_data(cx)) {
+                None => return Poll::Ready(Ok(())),
+                Some(Ok(data)) => {
+                    // The peer may send more as soon as we took this: its window reopens.
+                    let _ = this.recv.flow_control().release_capacity(data.len());
+                    this.unread = data;
+                }
+                Some(Err(e)) if e.reason() == Some(h2::Reason::NO_ERROR) => {
+                    return Poll::Ready(Ok(()));
+                }
+                Some(Err(e)) => return Poll::Ready(Err(to_io(e))),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for H2Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let this = self.get_mut();
+        if this.shut {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        this.send.reserve_capacity(buf.len());
+        loop {
+            // Capacity already granted is used at once: poll_capacity only reports increases.
+            let granted = this.send.capacity();
+            if granted > 0 {
+                let n = granted.min(buf.len());
+                this.send
+                    .send_data(Bytes::copy_from_slice(&buf[..n]), false)
+                    .map_err(to_io)?;
+                return Poll::Ready(Ok(n));
+            }
+            match ready!(this.send.poll_capacity(cx)) {
+                None => return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+                Some(Err(e)) => return Poll::Ready(Err(to_io(e))),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The connection's task writes frames out as soon as they are queued.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.shut {
+            this.shut = true;
+            // Half-close: END_STREAM on an empty DATA frame. A stream the peer already reset
+            // has nothing left to close.
+            let _ = this.send.send_data(Bytes::new(), true);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
