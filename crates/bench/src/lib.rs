@@ -99,8 +99,11 @@ pub enum BenchError {
 pub struct Options {
     /// The `airlock` binary (release for figures, debug for the smoke test).
     pub airlock: PathBuf,
-    /// How long each load measurement lasts.
+    /// How long each load measurement lasts, all its rounds together.
     pub duration: Duration,
+    /// Each measurement is split into this many rounds, the paths taking turns, so that a busy
+    /// moment of a shared machine weighs on every path alike rather than on whichever ran then.
+    pub rounds: usize,
     /// Connection counts to measure at.
     pub connections: Vec<usize>,
     /// Cold starts whose median is the start-up figure.
@@ -123,6 +126,7 @@ impl Options {
         Options {
             airlock,
             duration: Duration::from_secs(5),
+            rounds: 5,
             connections: vec![64, 1],
             cold_starts: 5,
             max_requests: 5_000_000,
@@ -137,6 +141,7 @@ impl Options {
     pub fn quick(airlock: PathBuf) -> Options {
         Options {
             duration: Duration::from_secs(1),
+            rounds: 1,
             cold_starts: 2,
             settle: Duration::from_millis(200),
             ..Options::full(airlock)
@@ -251,28 +256,47 @@ async fn measure_stack(
             })?),
         };
     let mut runs = Vec::new();
+    let rounds = options.rounds.max(1);
+    let chosen: Vec<_> = targets
+        .iter()
+        .filter(|(p, _)| options.paths.contains(p))
+        .collect();
     for &connections in &options.connections {
-        for (path, target) in targets.iter().filter(|(p, _)| options.paths.contains(p)) {
-            let amount = Amount {
-                connections,
-                duration: options.duration,
-                max_requests: options.max_requests,
-            };
-            let mut clock = Vec::with_capacity(2);
-            let mut clock_error = None;
-            let outcome = load::run(target, &shape, amount, || match airlock.cpu_time() {
-                Ok(t) => clock.push(t),
-                Err(e) => clock_error = Some(e),
-            })
-            .await?;
-            if let Some(e) = clock_error {
-                return Err(e);
+        let amount = Amount {
+            connections,
+            duration: options.duration / rounds as u32,
+            max_requests: options.max_requests / rounds as u64,
+        };
+        let mut totals: Vec<Option<(load::Outcome, Duration)>> = vec![None; chosen.len()];
+        for _ in 0..rounds {
+            for ((_, target), total) in chosen.iter().zip(totals.iter_mut()) {
+                let mut clock = Vec::with_capacity(2);
+                let mut clock_error = None;
+                let outcome = load::run(target, &shape, amount, || match airlock.cpu_time() {
+                    Ok(t) => clock.push(t),
+                    Err(e) => clock_error = Some(e),
+                })
+                .await?;
+                if let Some(e) = clock_error {
+                    return Err(e);
+                }
+                let cpu = match clock.as_slice() {
+                    [before, after] => after.saturating_sub(*before),
+                    _ => Duration::ZERO,
+                };
+                match total {
+                    Some((sum, sum_cpu)) => {
+                        sum.merge(outcome);
+                        *sum_cpu += cpu;
+                    }
+                    None => *total = Some((outcome, cpu)),
+                }
             }
-            let cpu = match clock.as_slice() {
-                [before, after] => after.saturating_sub(*before),
-                _ => Duration::ZERO,
-            };
-            runs.push(Run::new(*path, connections, &outcome, cpu));
+        }
+        for ((path, _), total) in chosen.iter().zip(totals) {
+            if let Some((outcome, cpu)) = total {
+                runs.push(Run::new(*path, connections, &outcome, cpu));
+            }
         }
     }
     let after_load = airlock.memory()?;

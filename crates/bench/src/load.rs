@@ -86,6 +86,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Adds another measurement of the same path: counts add up, latencies pool.
+    pub fn merge(&mut self, other: Outcome) {
+        self.requests += other.requests;
+        for (status, n) in other.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latencies_us.extend(other.latencies_us);
+        self.latencies_us.sort_unstable();
+    }
+
     /// Answers per second.
     pub fn requests_per_second(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)

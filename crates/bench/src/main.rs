@@ -29,6 +29,9 @@ struct Cli {
     /// Seconds per load measurement (overrides the mode's).
     #[arg(long)]
     seconds: Option<f64>,
+    /// Rounds each measurement is split into, the paths taking turns (overrides the mode's).
+    #[arg(long)]
+    rounds: Option<usize>,
     /// Cold starts to take the median of (overrides the mode's).
     #[arg(long)]
     cold_starts: Option<usize>,
@@ -59,6 +62,9 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     };
     if let Some(s) = cli.seconds {
         options.duration = Duration::from_secs_f64(s);
+    }
+    if let Some(n) = cli.rounds {
+        options.rounds = n;
     }
     if let Some(n) = cli.cold_starts {
         options.cold_starts = n;

@@ -586,31 +586,33 @@ impl Gateway {
         // may have to buffer it to check its hash.
         let mut req = req.map(|b| b.map_err(|e| Box::new(e) as response::BoxError).boxed());
         if !matches!(route.authorization, Authorization::None) {
-            let method = req.method().as_str().to_owned();
-            let route_key = route.key.display();
-            let route_template = route_key
-                .split_once(' ')
-                .map_or_else(|| route_key.clone(), |(_, p)| p.to_owned());
-            let facts = auth::RequestFacts {
-                api_id: &api.config.id,
-                stage: &stage.name,
-                route_key,
-                route_path: route_template,
-                raw_path: &ctx.path,
-                resource_path: &route_path,
-                request_id: &ctx.request_id,
-                source_ip: peer.ip(),
-                domain_name: &host,
-                path_parameters: router::path_parameters(&route.key, &route_path),
-                stage_variables: stage
-                    .variables
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                time: ctx.request_time.unwrap_or_else(SystemTime::now),
-                method: &method,
+            let method = req.method().clone();
+            let route_key = ctx.route_key.clone().unwrap_or_default();
+            let facts = || {
+                let route_template = route_key
+                    .split_once(' ')
+                    .map_or_else(|| route_key.clone(), |(_, p)| p.to_owned());
+                auth::RequestFacts {
+                    api_id: &api.config.id,
+                    stage: &stage.name,
+                    route_key: route_key.clone(),
+                    route_path: route_template,
+                    raw_path: &ctx.path,
+                    resource_path: &route_path,
+                    request_id: &ctx.request_id,
+                    source_ip: peer.ip(),
+                    domain_name: &host,
+                    path_parameters: router::path_parameters(&route.key, &route_path),
+                    stage_variables: stage
+                        .variables
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    time: ctx.request_time.unwrap_or_else(SystemTime::now),
+                    method: method.as_str(),
+                }
             };
-            match auth::authorize(&route.authorization, &facts, &mut req).await {
+            match auth::authorize(&route.authorization, facts, &mut req).await {
                 Ok(output) => {
                     if let auth::AuthorizerOutput::Jwt { claims, .. } = &output {
                         ctx.claims = Some(claims.clone());

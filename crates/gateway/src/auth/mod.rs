@@ -173,12 +173,14 @@ pub struct AuthorizerError(pub String);
 /// Runs the route's authorizer and logs its decision. On success the output is returned (and
 /// also put in the request's extensions); on refusal, the refusal to answer with and the reason
 /// for `$context.authorizer.error`.
-pub async fn authorize(
+pub async fn authorize<'f>(
     authorization: &Authorization,
-    facts: &RequestFacts<'_>,
+    facts: impl FnOnce() -> RequestFacts<'f>,
     req: &mut Request<Body>,
 ) -> Result<AuthorizerOutput, (Refusal, AuthorizerError)> {
     let started = Instant::now();
+    // The request's facts are gathered only for the authorizers that read them (Lambda, IAM):
+    // a JWT route, the common case, does not pay for them on every request.
     let (kind, name, result) = match authorization {
         Authorization::None => return Ok(AuthorizerOutput::None),
         Authorization::Jwt { authorizer, scopes } => (
@@ -187,13 +189,13 @@ pub async fn authorize(
             authorize_jwt(authorizer, scopes, req).await,
         ),
         Authorization::Lambda(authorizer) => {
-            let decision = authorizer.authorize(req, facts).await;
+            let decision = authorizer.authorize(req, &facts()).await;
             ("REQUEST", authorizer.name(), lambda_result(decision))
         }
         Authorization::Iam(authorizer) => (
             "AWS_IAM",
             "AWS_IAM",
-            authorize_iam(authorizer, facts, req).await,
+            authorize_iam(authorizer, &facts(), req).await,
         ),
     };
     let latency_us = started.elapsed().as_micros() as u64;
@@ -243,16 +245,16 @@ async fn authorize_jwt<B>(
             reason,
         ))
     };
-    let raw = match &authorizer.identity_source {
+    let raw: Option<std::borrow::Cow<'_, str>> = match &authorizer.identity_source {
         IdentitySource::Header(name) => req
             .headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+            .map(std::borrow::Cow::Borrowed),
         IdentitySource::QueryString(name) => req.uri().query().and_then(|q| {
             q.split('&').find_map(|pair| {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (k == name).then(|| crate::router::percent_decode(v))
+                (k == name).then(|| std::borrow::Cow::Owned(crate::router::percent_decode(v)))
             })
         }),
     };
