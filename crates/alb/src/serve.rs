@@ -276,7 +276,10 @@ where
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(idle + Duration::from_secs(1))
-        .max_headers(1024);
+        .max_headers(1024)
+        // Head and body in one buffer: over TLS, each separate write would be a record of its
+        // own, encrypted and framed apart.
+        .writev(false);
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -422,7 +422,10 @@ impl Gateway {
                     builder
                         .http1()
                         .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(HEADER_READ_TIMEOUT);
+                        .header_read_timeout(HEADER_READ_TIMEOUT)
+                        // Head and body in one buffer: over TLS, each separate write would be a
+                        // record of its own, encrypted and framed apart.
+                        .writev(false);
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
                     tokio::pin!(conn);
                     tokio::select! {

@@ -97,6 +97,8 @@ impl Proxy {
                 IntegrationClient {
                     pool: Client::builder(TokioExecutor::new())
                         .pool_idle_timeout(std::time::Duration::from_secs(60))
+                        // One TLS record for head and body rather than one each.
+                        .http1_writev(false)
                         .build(connector),
                     next: AtomicUsize::new(0),
                 }

@@ -12,6 +12,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// Gathered writes up to this size are joined into one frame; larger ones go buffer by buffer.
+const MAX_GATHER: usize = 64 * 1024;
+
 /// Both halves of a tunnel's HTTP/2 stream.
 #[derive(Debug)]
 pub(crate) struct H2Stream {
@@ -102,6 +105,28 @@ impl AsyncWrite for H2Stream {
                 Some(Ok(_)) => {}
             }
         }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        // Several buffers (TLS records, say) go out as one DATA frame rather than one each.
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if bufs.len() <= 1 || total > MAX_GATHER {
+            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+            return self.poll_write(cx, first);
+        }
+        let mut joined = Vec::with_capacity(total);
+        for b in bufs {
+            joined.extend_from_slice(b);
+        }
+        self.poll_write(cx, &joined)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -241,6 +241,19 @@ async fn a_tunnel_carries_bytes_to_a_private_address_and_back() {
     let link = h.gateway();
     let mut tunnel = link.open(h.echo).await.unwrap();
     round_trip(&mut tunnel, b"hello through the VPC link").await;
+    // A gathered write (as TLS writes its records) arrives whole and in order.
+    let parts = [
+        std::io::IoSlice::new(b"first record, "),
+        std::io::IoSlice::new(b"second record"),
+    ];
+    let written = tunnel.write_vectored(&parts).await.unwrap();
+    assert_eq!(written, 27);
+    let mut back = [0u8; 27];
+    tokio::time::timeout(PATIENCE, tunnel.read_exact(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&back, b"first record, second record");
     // Half-close travels through the tunnel: the echo server sees EOF and closes its side.
     tunnel.shutdown().await.unwrap();
     let mut rest = Vec::new();
