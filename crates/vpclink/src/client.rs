@@ -21,9 +21,9 @@ use tokio_rustls::TlsConnector;
 
 use crate::LINK_ERROR_HEADER;
 use crate::endpoint::LocalEndpoint;
+use crate::policy::TunnelError;
 use crate::stream::H2Stream;
 use std::sync::atomic::AtomicBool;
-use crate::policy::TunnelError;
 
 /// Bound on reaching the endpoint and completing mutual TLS; it is on the same host, so this
 /// only fires when something is badly wrong.

@@ -40,7 +40,9 @@ impl H2Stream {
 /// The I/O error for an HTTP/2 stream error; a reset with NO_ERROR is a clean end.
 fn to_io(e: h2::Error) -> io::Error {
     if e.is_io() {
-        return e.into_io().unwrap_or_else(|| io::Error::other("h2 I/O error"));
+        return e
+            .into_io()
+            .unwrap_or_else(|| io::Error::other("h2 I/O error"));
     }
     io::Error::new(io::ErrorKind::ConnectionReset, e)
 }
@@ -115,7 +117,10 @@ impl AsyncWrite for H2Stream {
         // Several buffers (TLS records, say) go out as one DATA frame rather than one each.
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         if bufs.len() <= 1 || total > MAX_GATHER {
-            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &b[..]);
             return self.poll_write(cx, first);
         }
         let mut joined = Vec::with_capacity(total);
