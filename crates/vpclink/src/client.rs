@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use airlock_net::NetStream;
 use airlock_pki::Leaf;
 use bytes::Bytes;
 use h2::client::SendRequest;
@@ -269,13 +270,13 @@ impl LinkClient {
         let endpoint = self.inner.endpoint;
         let tls = tokio::time::timeout(ENDPOINT_CONNECT_TIMEOUT, async {
             let stream = match &self.inner.local {
-                Some(local) => NetIo::Local(local.connect()),
+                Some(local) => NetStream::Pipe(local.connect()),
                 None => {
                     let tcp = TcpStream::connect(endpoint)
                         .await
                         .map_err(|source| LinkError::Unreachable { endpoint, source })?;
                     let _ = tcp.set_nodelay(true);
-                    NetIo::Tcp(tcp)
+                    NetStream::Tcp(tcp)
                 }
             };
             self.inner
@@ -368,51 +369,5 @@ impl AsyncWrite for LinkStream {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
-    }
-}
-
-/// The byte stream under the gateway's TLS: a loopback socket or an in-process pipe.
-enum NetIo {
-    Tcp(TcpStream),
-    Local(tokio::io::DuplexStream),
-}
-
-impl AsyncRead for NetIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            NetIo::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            NetIo::Local(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for NetIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            NetIo::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            NetIo::Local(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            NetIo::Tcp(s) => Pin::new(s).poll_flush(cx),
-            NetIo::Local(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            NetIo::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            NetIo::Local(s) => Pin::new(s).poll_shutdown(cx),
-        }
     }
 }
