@@ -41,7 +41,11 @@ pub(crate) type Body = Either<TargetBody, Full<Bytes>>;
 pub(crate) struct TargetBody {
     inner: Incoming,
     idle: Duration,
-    timer: Pin<Box<Sleep>>,
+    /// When the target last sent something (or the head arrived).
+    last: tokio::time::Instant,
+    /// Armed only when the body has to wait for the target: a response that arrives whole,
+    /// the common case, never touches the timer wheel.
+    timer: Option<Pin<Box<Sleep>>>,
     cut: Pin<Box<WaitForCancellationFutureOwned>>,
     _lease: Lease,
     log: Option<(AccessLog, Record)>,
@@ -57,7 +61,8 @@ impl TargetBody {
         TargetBody {
             inner,
             idle,
-            timer: Box::pin(tokio::time::sleep(idle)),
+            last: tokio::time::Instant::now(),
+            timer: None,
             cut: Box::pin(lease.cut.clone().cancelled_owned()),
             _lease: lease,
             log,
@@ -97,8 +102,7 @@ impl http_body::Body for TargetBody {
         }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                let deadline = tokio::time::Instant::now() + self.idle;
-                self.timer.as_mut().reset(deadline);
+                self.last = tokio::time::Instant::now();
                 if let (Some(Ok(f)), Some((_, record))) = (&frame, self.log.as_mut())
                     && let Some(data) = f.data_ref()
                 {
@@ -106,10 +110,22 @@ impl http_body::Body for TargetBody {
                 }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
-            Poll::Pending => match self.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(BodyCut::Idle(self.idle).into()))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                let deadline = self.last + self.idle;
+                let timer = match &mut self.timer {
+                    Some(timer) => {
+                        if timer.deadline() != deadline {
+                            timer.as_mut().reset(deadline);
+                        }
+                        timer
+                    }
+                    none => none.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                };
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(BodyCut::Idle(self.idle).into()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 
