@@ -22,6 +22,7 @@ mod error_page;
 mod h1io;
 mod headers;
 mod health;
+mod pool;
 mod proxy;
 mod rules;
 mod serve;

@@ -9,6 +9,7 @@ use crate::headers::{
     self, X_FORWARDED_PORT, X_FORWARDED_PROTO, apply_trace_id, apply_xff, is_upgrade, join_cookies,
     split_host_port, strip_hop_by_hop, target_host,
 };
+use crate::pool::{Pooled, SendError, TargetPool};
 use crate::rules::{RequestView, Rule, first_match};
 use crate::serve::{Conn, ConnectError};
 use crate::sticky;
@@ -21,7 +22,6 @@ use http_body::Frame;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use std::error::Error as _;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -46,6 +46,8 @@ pub(crate) struct TargetBody {
     /// Armed only when the body has to wait for the target: a response that arrives whole,
     /// the common case, never touches the timer wheel.
     timer: Option<Pin<Box<Sleep>>>,
+    /// The target connection, driven while the body streams and pooled again when it ends.
+    driver: Option<(Arc<TargetPool>, Pooled)>,
     cut: Pin<Box<WaitForCancellationFutureOwned>>,
     _lease: Lease,
     log: Option<(AccessLog, Record)>,
@@ -57,8 +59,10 @@ impl TargetBody {
         idle: Duration,
         lease: Lease,
         log: Option<(AccessLog, Record)>,
+        driver: Option<(Arc<TargetPool>, Pooled)>,
     ) -> Self {
         TargetBody {
+            driver,
             inner,
             idle,
             last: tokio::time::Instant::now(),
@@ -70,8 +74,22 @@ impl TargetBody {
     }
 }
 
+impl TargetBody {
+    /// Returns the connection to the pool once the exchange is complete.
+    fn release(&mut self) {
+        if let Some((pool, conn)) = self.driver.take() {
+            pool.checkin(conn);
+        }
+    }
+}
+
 impl Drop for TargetBody {
     fn drop(&mut self) {
+        // A body never polled to its end (empty, or dropped mid-stream) returns the connection
+        // only if the target had sent all of it; otherwise the connection closes with it.
+        if http_body::Body::is_end_stream(&self.inner) {
+            self.release();
+        }
         if let Some((log, record)) = self.log.take() {
             log.write(&record);
         }
@@ -100,8 +118,14 @@ impl http_body::Body for TargetBody {
         if self.cut.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Some(Err(BodyCut::Drained.into())));
         }
+        if let Some((_, conn)) = self.driver.as_mut() {
+            conn.poll_driver(cx);
+        }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
+                if frame.is_none() {
+                    self.release();
+                }
                 self.last = tokio::time::Instant::now();
                 if let (Some(Ok(f)), Some((_, record))) = (&frame, self.log.as_mut())
                     && let Some(data) = f.data_ref()
@@ -582,9 +606,8 @@ async fn forward(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
+    // Origin form on the wire: the connection already names the target.
     parts.uri = Uri::builder()
-        .scheme("http")
-        .authority(target.to_string())
         .path_and_query(path)
         .build()
         .map_err(|_| StatusCode::BAD_REQUEST)?;
@@ -592,10 +615,10 @@ async fn forward(
     let out = Request::from_parts(parts, body);
 
     record.sent_to_target = Some(tokio::time::Instant::now());
-    let sent = tokio::time::timeout(attrs.idle_timeout, conn.client.request(out));
-    let mut resp = tokio::select! {
+    let sent = tokio::time::timeout(attrs.idle_timeout, conn.client.send(target, out));
+    let (mut resp, pooled) = tokio::select! {
         r = sent => match r {
-            Ok(Ok(resp)) => resp,
+            Ok(Ok(answered)) => answered,
             Ok(Err(e)) => {
                 let status = classify(&e);
                 tracing::info!(%target, group = group.name(), error = %chain(&e), %status, "target failed");
@@ -631,8 +654,13 @@ async fn forward(
         return Err(StatusCode::BAD_GATEWAY);
     }
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    let mut pooled = Some(pooled);
     if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
         let target_upgrade = hyper::upgrade::on(&mut resp);
+        // The connection leaves the pool: its driver completes the upgrade.
+        if let Some(p) = pooled.take() {
+            p.detach();
+        }
         // After the upgrade, rules no longer apply: bytes flow both ways until one side closes.
         let shutdown = conn.shared.shutdown.clone();
         conn.shared.tracker.spawn(async move {
@@ -655,7 +683,8 @@ async fn forward(
         group_cookie,
         resp.headers_mut(),
     );
-    Ok(resp.map(|b| Either::Left(TargetBody::new(b, attrs.idle_timeout, lease, None))))
+    let driver = pooled.map(|p| (conn.client.clone(), p));
+    Ok(resp.map(|b| Either::Left(TargetBody::new(b, attrs.idle_timeout, lease, None, driver))))
 }
 
 /// §3.8 and §1.6: the ALB's stickiness cookies on the response. `lb_cookie` is refreshed on
@@ -702,15 +731,11 @@ fn set_stickiness(
 
 /// §2.6: no connection within the connect timeout is 504; a refusal, reset, early close or
 /// malformed response is 502.
-fn classify(e: &hyper_util::client::legacy::Error) -> StatusCode {
-    let mut source = e.source();
-    while let Some(s) = source {
-        if let Some(ConnectError::Timeout(..)) = s.downcast_ref::<ConnectError>() {
-            return StatusCode::GATEWAY_TIMEOUT;
-        }
-        source = s.source();
+fn classify(e: &SendError) -> StatusCode {
+    match e {
+        SendError::Connect(ConnectError::Timeout(..)) => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::BAD_GATEWAY,
     }
-    StatusCode::BAD_GATEWAY
 }
 
 fn chain(e: &dyn std::error::Error) -> String {

@@ -3,37 +3,31 @@
 
 use crate::access_log::{AccessLog, Record};
 use crate::h1io::{H1Io, Verdicts};
+use crate::pool::TargetPool;
 use crate::proxy;
 use crate::{Listener, Protocol};
 use airlock_net::{
     Accepted, ConnectionLimit, DialError, EmulatedListener, Interface, NetStream, Network, Origin,
     accept_loop,
 };
+use http::Request;
 use http::header::{CONTENT_LENGTH, HOST, USER_AGENT};
-use http::{Request, Uri};
 use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The pooled HTTP/1.1 client toward targets, dialing from one node interface.
-pub(crate) type TargetClient = Client<NodeConnector, proxy::RequestBody>;
-
 /// What every connection of a listener shares.
 pub(crate) struct Shared {
     pub(crate) listener: Arc<Listener>,
     /// One client per node: a pooled connection belongs to the node that opened it.
-    clients: Vec<(IpAddr, TargetClient)>,
+    clients: Vec<(IpAddr, Arc<TargetPool>)>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tracker: TaskTracker,
     pub(crate) access_log: Option<AccessLog>,
@@ -44,7 +38,7 @@ pub(crate) struct Shared {
 /// One accepted client connection.
 pub(crate) struct Conn {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) client: TargetClient,
+    pub(crate) client: Arc<TargetPool>,
     /// The emulated peer: the client address of `X-Forwarded-For` and `source-ip` rules.
     pub(crate) peer: SocketAddr,
     /// The TLS server name the client sent, if any.
@@ -154,12 +148,24 @@ pub async fn serve_listener(
                 node: node.clone(),
                 timeout: config.attributes().target_connect_timeout,
             };
-            let client = Client::builder(TokioExecutor::new())
-                .pool_timer(TokioTimer::new())
-                // The ALB closes back-end connections idle for its idle timeout (§2.3).
-                .pool_idle_timeout(config.attributes().idle_timeout)
-                .set_host(false)
-                .build(connector);
+            let client = Arc::new(TargetPool::new(connector, config.attributes().idle_timeout));
+            // Idle connections past the idle timeout are closed even if no request comes.
+            let (pool, stop) = (Arc::downgrade(&client), shutdown.clone());
+            tracker.spawn(async move {
+                loop {
+                    let Some(interval) = pool.upgrade().map(|p| p.prune_interval()) else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep(interval) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                    match pool.upgrade() {
+                        Some(p) => p.prune(),
+                        None => return,
+                    }
+                }
+            });
             (IpAddr::V4(node.ip()), client)
         })
         .collect();
@@ -331,78 +337,16 @@ pub(crate) enum ConnectError {
     /// The dial failed: refused or reset (§2.6: 502).
     #[error(transparent)]
     Dial(#[from] DialError),
-    /// The target URI was not `http://ip:port` (an internal invariant).
-    #[error("target URI {0} is not http://ip:port")]
-    BadUri(Uri),
 }
 
-impl tower::Service<Uri> for NodeConnector {
-    type Response = TargetConn;
-    type Error = ConnectError;
-    type Future = Pin<Box<dyn Future<Output = Result<TargetConn, ConnectError>> + Send + 'static>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let target: SocketAddr = uri
-                .authority()
-                .and_then(|a| a.as_str().parse().ok())
-                .ok_or_else(|| ConnectError::BadUri(uri.clone()))?;
-            let origin = Origin::Interface(this.node);
-            match tokio::time::timeout(this.timeout, this.network.dial(&origin, target)).await {
-                Ok(Ok(stream)) => Ok(TargetConn(TokioIo::new(stream))),
-                Ok(Err(e)) => Err(e.into()),
-                Err(_) => Err(ConnectError::Timeout(target, this.timeout)),
-            }
-        })
-    }
-}
-
-/// A pooled connection to a target.
-pub(crate) struct TargetConn(TokioIo<NetStream>);
-
-impl hyper_util::client::legacy::connect::Connection for TargetConn {
-    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
-        hyper_util::client::legacy::connect::Connected::new()
-    }
-}
-
-impl hyper::rt::Read for TargetConn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl hyper::rt::Write for TargetConn {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+impl NodeConnector {
+    /// Opens a connection to `target` from the node's interface, within the connect timeout.
+    pub(crate) async fn connect(&self, target: SocketAddr) -> Result<NetStream, ConnectError> {
+        let origin = Origin::Interface(self.node.clone());
+        match tokio::time::timeout(self.timeout, self.network.dial(&origin, target)).await {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(ConnectError::Timeout(target, self.timeout)),
+        }
     }
 }

@@ -351,6 +351,60 @@ fn empty() -> Full<Bytes> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// §2.3 keep-alive toward targets
+
+/// Sequential requests reuse one back-end connection (the ALB keeps connections to targets
+/// alive up to its idle timeout), whether the body was read or empty.
+#[tokio::test]
+async fn back_end_connections_are_kept_alive_and_reused() {
+    let mut v = vpc();
+    let iface = v.interface(&["open"]);
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = tcp.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = tcp.accept().await.unwrap();
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let svc = service_fn(|req: Request<Incoming>| async move {
+                    let body = if req.uri().path() == "/empty" {
+                        Full::default()
+                    } else {
+                        Full::new(Bytes::from_static(b"some body"))
+                    };
+                    Ok::<_, Infallible>(Response::new(body))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    let target = v.register(&iface, backend);
+    let (action, _tx) = forward_to(vec![target]);
+    let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
+    for path in ["/a", "/empty", "/b", "/empty", "/c"] {
+        let r = v
+            .send(
+                alb,
+                Request::get(path)
+                    .header("host", "api.example.com")
+                    .body(empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+    }
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "every request went over the first back-end connection"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // §2.2 headers and §3.5 round robin
 
 #[tokio::test]
