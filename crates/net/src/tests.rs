@@ -66,12 +66,18 @@ fn addresses_skip_reserved_and_run_out() {
     assert_eq!(n.resolver_ip(), Ipv4Addr::new(10, 0, 0, 2));
 }
 
-#[tokio::test]
-async fn dial_carries_bytes_and_the_emulated_peer() {
+/// A network with a client interface and a server interface listening in-process on 443.
+fn client_and_listener() -> (Network, Interface, Interface, EmulatedListener) {
     let n = net();
     let client = n.create_interface("a", &["client".into()], "c").unwrap();
     let server = n.create_interface("a", &["server".into()], "s").unwrap();
-    let mut listener = n.listen(std::slice::from_ref(&server), 443).unwrap();
+    let listener = n.listen(std::slice::from_ref(&server), 443).unwrap();
+    (n, client, server, listener)
+}
+
+#[tokio::test]
+async fn dial_carries_bytes_and_the_emulated_peer() {
+    let (n, client, server, mut listener) = client_and_listener();
     let to = SocketAddr::from((server.ip(), 443));
     let accept = tokio::spawn(async move {
         let Accepted { mut stream, info } = listener.accept().await;
@@ -335,10 +341,7 @@ async fn a_dropped_connection_is_logged_at_warn_with_the_missing_rule() {
 /// writes; toward a foreign process `carry` relays the bytes instead.
 #[tokio::test]
 async fn carry_hands_a_stream_over_or_relays_it() {
-    let n = net();
-    let client = n.create_interface("a", &["client".into()], "c").unwrap();
-    let server = n.create_interface("a", &["server".into()], "s").unwrap();
-    let mut listener = n.listen(std::slice::from_ref(&server), 443).unwrap();
+    let (n, client, server, mut listener) = client_and_listener();
     let to = SocketAddr::from((server.ip(), 443));
     let opening = n
         .open(&Origin::Interface(client.clone()), to)
