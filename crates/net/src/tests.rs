@@ -163,10 +163,7 @@ async fn security_groups_drop_silently_and_nothing_listening_refuses() {
 
 #[tokio::test]
 async fn dropping_a_listener_releases_its_addresses_and_refuses_dials() {
-    let n = net();
-    let client = n.create_interface("a", &["client".into()], "c").unwrap();
-    let server = n.create_interface("a", &["server".into()], "s").unwrap();
-    let l = n.listen(std::slice::from_ref(&server), 443).unwrap();
+    let (n, client, server, l) = client_and_listener();
     assert_eq!(n.interfaces()[1].listening_ports, vec![443]);
     assert!(matches!(
         n.listen(std::slice::from_ref(&server), 443),
