@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-const FOUNDATIONS: &[&str] = &["airlock-pki", "airlock-net"];
+const FOUNDATIONS: &[&str] = &["airlock-pki", "airlock-net", "airlock-pool"];
 /// The crates above the components: they may know everything.
 const APPLICATIONS: &[&str] = &["airlock-stack", "airlock", "airlock-bench"];
 const COMPONENTS: &[&str] = &[

@@ -22,7 +22,6 @@ mod error_page;
 mod h1io;
 mod headers;
 mod health;
-mod pool;
 mod proxy;
 mod rules;
 mod serve;

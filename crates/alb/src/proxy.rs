@@ -9,12 +9,12 @@ use crate::headers::{
     self, X_FORWARDED_PORT, X_FORWARDED_PROTO, apply_trace_id, apply_xff, is_upgrade, join_cookies,
     split_host_port, strip_hop_by_hop, target_host,
 };
-use crate::pool::{Pooled, SendError, TargetPool};
 use crate::rules::{RequestView, Rule, first_match};
-use crate::serve::{Conn, ConnectError};
+use crate::serve::{Conn, ConnectError, NodeConnector};
 use crate::sticky;
 use crate::target_group::TargetGroup;
 use crate::target_group::{Lease, Stickiness};
+use airlock_pool::{DrivenBody, SendError};
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_TYPE, EXPECT, HOST, LOCATION, SERVER, SET_COOKIE};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
@@ -39,15 +39,15 @@ pub(crate) type Body = Either<TargetBody, Full<Bytes>>;
 /// the stream fails and the client connection is cut. Holds the request's lease on the target
 /// (it stays outstanding until the body ends) and writes the access-log line when done.
 pub(crate) struct TargetBody {
-    inner: Incoming,
+    /// The target's body; while it streams it drives its pooled connection, which goes back to
+    /// the pool when the body ends.
+    inner: Either<DrivenBody<NodeConnector, RequestBody>, Incoming>,
     idle: Duration,
     /// When the target last sent something (or the head arrived).
     last: tokio::time::Instant,
     /// Armed only when the body has to wait for the target: a response that arrives whole,
     /// the common case, never touches the timer wheel.
     timer: Option<Pin<Box<Sleep>>>,
-    /// The target connection, driven while the body streams and pooled again when it ends.
-    driver: Option<(Arc<TargetPool>, Pooled)>,
     cut: Pin<Box<WaitForCancellationFutureOwned>>,
     _lease: Lease,
     log: Option<(AccessLog, Record)>,
@@ -55,14 +55,12 @@ pub(crate) struct TargetBody {
 
 impl TargetBody {
     fn new(
-        inner: Incoming,
+        inner: Either<DrivenBody<NodeConnector, RequestBody>, Incoming>,
         idle: Duration,
         lease: Lease,
         log: Option<(AccessLog, Record)>,
-        driver: Option<(Arc<TargetPool>, Pooled)>,
     ) -> Self {
         TargetBody {
-            driver,
             inner,
             idle,
             last: tokio::time::Instant::now(),
@@ -74,22 +72,8 @@ impl TargetBody {
     }
 }
 
-impl TargetBody {
-    /// Returns the connection to the pool once the exchange is complete.
-    fn release(&mut self) {
-        if let Some((pool, conn)) = self.driver.take() {
-            pool.checkin(conn);
-        }
-    }
-}
-
 impl Drop for TargetBody {
     fn drop(&mut self) {
-        // A body never polled to its end (empty, or dropped mid-stream) returns the connection
-        // only if the target had sent all of it; otherwise the connection closes with it.
-        if http_body::Body::is_end_stream(&self.inner) {
-            self.release();
-        }
         if let Some((log, record)) = self.log.take() {
             log.write(&record);
         }
@@ -118,21 +102,15 @@ impl http_body::Body for TargetBody {
         if self.cut.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Some(Err(BodyCut::Drained.into())));
         }
-        if let Some((_, conn)) = self.driver.as_mut() {
-            conn.poll_driver(cx);
-        }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                if frame.is_none() {
-                    self.release();
-                }
                 self.last = tokio::time::Instant::now();
                 if let (Some(Ok(f)), Some((_, record))) = (&frame, self.log.as_mut())
                     && let Some(data) = f.data_ref()
                 {
                     record.sent_bytes += data.len() as u64;
                 }
-                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+                Poll::Ready(frame)
             }
             Poll::Pending => {
                 let deadline = self.last + self.idle;
@@ -615,7 +593,7 @@ async fn forward(
     let out = Request::from_parts(parts, body);
 
     record.sent_to_target = Some(tokio::time::Instant::now());
-    let sent = tokio::time::timeout(attrs.idle_timeout, conn.client.send(target, out));
+    let sent = tokio::time::timeout(attrs.idle_timeout, conn.client.send(&target, out));
     let (mut resp, pooled) = tokio::select! {
         r = sent => match r {
             Ok(Ok(answered)) => answered,
@@ -683,8 +661,14 @@ async fn forward(
         group_cookie,
         resp.headers_mut(),
     );
-    let driver = pooled.map(|p| (conn.client.clone(), p));
-    Ok(resp.map(|b| Either::Left(TargetBody::new(b, attrs.idle_timeout, lease, None, driver))))
+    let pool = conn.client.clone();
+    Ok(resp.map(|b| {
+        let inner = match pooled {
+            Some(p) => Either::Left(DrivenBody::new(b, pool, p)),
+            None => Either::Right(b),
+        };
+        Either::Left(TargetBody::new(inner, attrs.idle_timeout, lease, None))
+    }))
 }
 
 /// §3.8 and §1.6: the ALB's stickiness cookies on the response. `lb_cookie` is refreshed on
@@ -731,7 +715,7 @@ fn set_stickiness(
 
 /// §2.6: no connection within the connect timeout is 504; a refusal, reset, early close or
 /// malformed response is 502.
-fn classify(e: &SendError) -> StatusCode {
+fn classify(e: &SendError<ConnectError>) -> StatusCode {
     match e {
         SendError::Connect(ConnectError::Timeout(..)) => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::BAD_GATEWAY,

@@ -3,7 +3,6 @@
 
 use crate::access_log::{AccessLog, Record};
 use crate::h1io::{H1Io, Verdicts};
-use crate::pool::TargetPool;
 use crate::proxy;
 use crate::{Listener, Protocol};
 use airlock_net::{
@@ -148,24 +147,12 @@ pub async fn serve_listener(
                 node: node.clone(),
                 timeout: config.attributes().target_connect_timeout,
             };
-            let client = Arc::new(TargetPool::new(connector, config.attributes().idle_timeout));
-            // Idle connections past the idle timeout are closed even if no request comes.
-            let (pool, stop) = (Arc::downgrade(&client), shutdown.clone());
-            tracker.spawn(async move {
-                loop {
-                    let Some(interval) = pool.upgrade().map(|p| p.prune_interval()) else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::time::sleep(interval) => {}
-                        _ = stop.cancelled() => return,
-                    }
-                    match pool.upgrade() {
-                        Some(p) => p.prune(),
-                        None => return,
-                    }
-                }
-            });
+            // The ALB closes back-end connections idle for its idle timeout (§2.3).
+            let client = TargetPool::new(connector, config.attributes().idle_timeout, true);
+            tracker.spawn(TargetPool::prune_until(
+                Arc::downgrade(&client),
+                shutdown.clone().cancelled_owned(),
+            ));
             (IpAddr::V4(node.ip()), client)
         })
         .collect();
@@ -339,14 +326,21 @@ pub(crate) enum ConnectError {
     Dial(#[from] DialError),
 }
 
-impl NodeConnector {
+/// The pool of target connections of one node: keyed by target address.
+pub(crate) type TargetPool = airlock_pool::Pool<NodeConnector, proxy::RequestBody>;
+
+impl airlock_pool::Connect for NodeConnector {
+    type Key = SocketAddr;
+    type Io = NetStream;
+    type Error = ConnectError;
+
     /// Opens a connection to `target` from the node's interface, within the connect timeout.
-    pub(crate) async fn connect(&self, target: SocketAddr) -> Result<NetStream, ConnectError> {
+    async fn connect(&self, target: &SocketAddr) -> Result<NetStream, ConnectError> {
         let origin = Origin::Interface(self.node.clone());
-        match tokio::time::timeout(self.timeout, self.network.dial(&origin, target)).await {
+        match tokio::time::timeout(self.timeout, self.network.dial(&origin, *target)).await {
             Ok(Ok(stream)) => Ok(stream),
             Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(ConnectError::Timeout(target, self.timeout)),
+            Err(_) => Err(ConnectError::Timeout(*target, self.timeout)),
         }
     }
 }

@@ -12,9 +12,6 @@ use crate::response::{Body, BoxError, Refusal};
 use crate::{HttpTarget, Integration, IntegrationTarget, PrivateTarget, RouteConfig};
 use http::{HeaderName, HeaderValue, Request, Response, Uri, header};
 use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
@@ -67,10 +64,11 @@ impl CallError {
     }
 }
 
-type Pool = Client<Connector, Body>;
+/// One integration's keep-alive connections, driven by the requests that use them.
+type Pool = airlock_pool::Pool<Connector, Body>;
 
 struct IntegrationClient {
-    pool: Pool,
+    pool: Arc<Pool>,
     next: AtomicUsize,
 }
 
@@ -95,11 +93,9 @@ impl Proxy {
                     IntegrationTarget::Http(target) => Connector::Http(HttpConnector::new(target)),
                 };
                 IntegrationClient {
-                    pool: Client::builder(TokioExecutor::new())
-                        .pool_idle_timeout(std::time::Duration::from_secs(60))
-                        // One TLS record for head and body rather than one each.
-                        .http1_writev(false)
-                        .build(connector),
+                    // Idle connections close after a minute; head and body go out in one write
+                    // (one TLS record rather than one each).
+                    pool: Pool::new(connector, std::time::Duration::from_secs(60), false),
                     next: AtomicUsize::new(0),
                 }
             });
@@ -117,7 +113,7 @@ impl Proxy {
             .clients
             .get(&key(integration))
             .ok_or_else(|| CallError::new(Refusal::IntegrationFailure, "no client"))?;
-        let (uri, host_header) = match (&integration.target, &out.origin) {
+        let (endpoint, host_header) = match (&integration.target, &out.origin) {
             (IntegrationTarget::Private(target), _) => {
                 if target.destinations.is_empty() {
                     return Err(CallError::new(
@@ -128,29 +124,34 @@ impl Proxy {
                 let n = client.next.fetch_add(1, Ordering::Relaxed) % target.destinations.len();
                 let dest = target.destinations[n];
                 let scheme = if target.tls_server_name.is_some() {
-                    "https"
+                    http::uri::Scheme::HTTPS
                 } else {
-                    "http"
+                    http::uri::Scheme::HTTP
                 };
+                let authority = http::uri::Authority::try_from(dest.to_string()).map_err(|e| {
+                    CallError::new(Refusal::IntegrationFailure, format!("{dest}: {e}"))
+                })?;
                 (
-                    format!("{scheme}://{dest}{}", out.path_and_query),
+                    (scheme, authority),
                     HeaderValue::from_str(&target.host_header).ok(),
                 )
             }
             (IntegrationTarget::Http(_), Some((scheme, authority))) => (
-                format!("{scheme}://{authority}{}", out.path_and_query),
+                (scheme.clone(), authority.clone()),
                 HeaderValue::from_str(authority.as_str()).ok(),
             ),
             (IntegrationTarget::Http(_), None) => {
                 return Err(CallError::new(Refusal::IntegrationFailure, "no URL"));
             }
         };
-        let uri: Uri = uri.parse().map_err(|e| {
+        // Origin form on the wire: the connection already leads to the endpoint.
+        let uri: Uri = out.path_and_query.parse().map_err(|e| {
             CallError::new(
                 Refusal::IntegrationFailure,
-                format!("invalid integration URI {uri:?}: {e}"),
+                format!("invalid integration path {:?}: {e}", out.path_and_query),
             )
         })?;
+        let host_header = host_header.or_else(|| HeaderValue::from_str(endpoint.1.as_str()).ok());
 
         let (mut parts, body) = req.into_parts();
         parts.uri = uri;
@@ -182,13 +183,10 @@ impl Proxy {
         }
         .boxed();
         let req = Request::from_parts(parts, body);
-        let dest = req
-            .uri()
-            .authority()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+        let dest = &endpoint.1;
 
-        let sent = tokio::time::timeout(integration.timeout, client.pool.request(req)).await;
+        let sent =
+            tokio::time::timeout(integration.timeout, client.pool.send(&endpoint, req)).await;
         let resp = match sent {
             Err(_) => {
                 tracing::warn!(integration = %integration.name, %dest, "integration timed out");
@@ -210,10 +208,13 @@ impl Proxy {
                 );
                 return Err(CallError::new(Refusal::IntegrationFailure, chain));
             }
-            Ok(Ok(resp)) => resp,
+            Ok(Ok(answered)) => answered,
         };
+        let (resp, conn) = resp;
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
+        // The body drives its connection while it streams and returns it to the pool at its end.
+        let body = airlock_pool::DrivenBody::new(body, client.pool.clone(), conn);
         Ok(Response::from_parts(
             parts,
             body.map_err(|e| Box::new(e) as BoxError).boxed(),
@@ -456,91 +457,52 @@ enum Connector {
     Http(HttpConnector),
 }
 
-impl tower::Service<Uri> for Connector {
-    type Response = Conn;
+/// What a pooled connection leads to: the scheme and `host:port` of the integration's URI.
+type Endpoint = (http::uri::Scheme, http::uri::Authority);
+
+impl airlock_pool::Connect for Connector {
+    type Key = Endpoint;
+    type Io = BoxIo;
     type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<Conn>> + Send>>;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            match this {
-                Connector::Private(p) => {
-                    let dest: SocketAddr = uri
-                        .authority()
-                        .and_then(|a| a.as_str().parse().ok())
-                        .ok_or_else(|| {
-                            io::Error::new(io::ErrorKind::InvalidInput, "bad destination")
-                        })?;
-                    let stream = p.tunnel.open(dest).await?;
-                    let io: BoxIo = match p.tls {
-                        Some((connector, name)) => Box::new(connector.connect(name, stream).await?),
-                        None => stream,
-                    };
-                    Ok(Conn(TokioIo::new(io)))
-                }
-                Connector::Http(h) => {
-                    let host = uri.host().unwrap_or_default();
-                    let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-                    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-                    let addr = loopback_addr(host, port)?;
-                    let tcp = tokio::net::TcpStream::connect(addr).await?;
-                    let _ = tcp.set_nodelay(true);
-                    let io: BoxIo = if https {
-                        let name = rustls_pki_types::ServerName::try_from(
-                            host.trim_start_matches('[')
-                                .trim_end_matches(']')
-                                .to_owned(),
-                        )
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                        let tls = h.tls.ok_or_else(|| io::Error::other("no TLS client"))?;
-                        Box::new(tls.connect(name, tcp).await?)
-                    } else {
-                        Box::new(tcp)
-                    };
-                    Ok(Conn(TokioIo::new(io)))
-                }
+    async fn connect(&self, (scheme, authority): &Endpoint) -> io::Result<BoxIo> {
+        match self {
+            Connector::Private(p) => {
+                let dest: SocketAddr = authority
+                    .as_str()
+                    .parse()
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad destination"))?;
+                let stream = p.tunnel.open(dest).await?;
+                Ok(match &p.tls {
+                    Some((connector, name)) => {
+                        Box::new(connector.connect(name.clone(), stream).await?)
+                    }
+                    None => stream,
+                })
             }
-        })
-    }
-}
-
-/// A pooled backend connection.
-struct Conn(TokioIo<BoxIo>);
-
-impl Connection for Conn {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-impl hyper::rt::Read for Conn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl hyper::rt::Write for Conn {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+            Connector::Http(h) => {
+                let host = authority.host();
+                let https = *scheme == http::uri::Scheme::HTTPS;
+                let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+                let addr = loopback_addr(host, port)?;
+                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                let _ = tcp.set_nodelay(true);
+                if !https {
+                    return Ok(Box::new(tcp));
+                }
+                let name = rustls_pki_types::ServerName::try_from(
+                    host.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_owned(),
+                )
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let tls = h
+                    .tls
+                    .as_ref()
+                    .ok_or_else(|| io::Error::other("no TLS client"))?;
+                Ok(Box::new(tls.connect(name, tcp).await?))
+            }
+        }
     }
 }
 

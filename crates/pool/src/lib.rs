@@ -1,0 +1,350 @@
+//! airlock-pool: HTTP/1.1 client connections, kept alive in a pool and driven by the task that
+//! uses them.
+//!
+//! A pooled client of the usual kind (hyper-util's) runs every connection in a task of its own
+//! and talks to it through channels: two hand-offs between tasks per request, on top of the
+//! work. Here the requesting task polls the connection while it waits for the response head, and
+//! the response body ([`DrivenBody`]) polls it while the body streams; once the body has ended,
+//! the connection goes back to the pool. An upgraded connection leaves the pool and runs in a
+//! task of its own ([`Pooled::detach`]).
+//!
+//! Architecture invariant: knows HTTP/1.1 connections and how long they may idle. What a key
+//! names and how a connection is opened is the caller's [`Connect`].
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::future::{Future, poll_fn};
+use std::hash::Hash;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+/// Opens connections for a [`Pool`].
+pub trait Connect: Send + Sync + 'static {
+    /// What a connection leads to; connections are reused only for the same key.
+    type Key: Eq + Hash + Clone + std::fmt::Debug + Send + Sync + 'static;
+    /// The byte stream under HTTP.
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// Why no connection was made.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// Opens a new connection to `key`.
+    fn connect(
+        &self,
+        key: &Self::Key,
+    ) -> impl Future<Output = Result<Self::Io, Self::Error>> + Send;
+}
+
+/// A connection's driver: the HTTP/1.1 state machine that reads and writes its stream.
+type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
+/// Why a request got no response.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError<E: std::error::Error + 'static> {
+    /// No connection could be made.
+    #[error(transparent)]
+    Connect(E),
+    /// The connection failed while the request was sent or the response head read.
+    #[error("the connection failed: {0}")]
+    Http(#[source] hyper::Error),
+    /// A new connection closed before it could take the request.
+    #[error("the connection closed before the request was sent")]
+    Closed,
+}
+
+/// Idle keep-alive connections per key.
+pub struct Pool<C: Connect, B> {
+    connector: C,
+    idle_timeout: Duration,
+    /// Head and body in one write: over TLS, separate writes are separate records.
+    writev: bool,
+    idle: Mutex<IdleMap<C::Key, B>>,
+}
+
+/// The idle connections, per key, oldest first.
+type IdleMap<K, B> = HashMap<K, Vec<Idle<K, B>>>;
+
+/// A connection waiting in the pool, and since when.
+type Idle<K, B> = (Instant, Pooled<K, B>);
+
+/// A connection and the pool it returns to.
+type Checkout<C, B> = (Arc<Pool<C, B>>, Pooled<<C as Connect>::Key, B>);
+
+/// One connection, with its request handle.
+pub struct Pooled<K, B> {
+    key: K,
+    sender: http1::SendRequest<B>,
+    /// In a mutex only so that a body holding it is `Sync`; it is reached through `get_mut`.
+    driver: Mutex<Driver>,
+    /// The driver has finished: the connection is closed.
+    closed: bool,
+}
+
+impl<K: std::fmt::Debug, B> Pooled<K, B> {
+    /// Lets the connection make progress (read the response, write the request body).
+    pub fn poll_driver(&mut self, cx: &mut Context<'_>) {
+        if self.closed {
+            return;
+        }
+        let driver = self.driver.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Poll::Ready(result) = driver.as_mut().poll(cx) {
+            self.closed = true;
+            if let Err(e) = result {
+                tracing::debug!(key = ?self.key, error = %e, "pooled connection ended with an error");
+            }
+        }
+    }
+
+    /// Runs `fut` while driving the connection.
+    async fn drive<T>(&mut self, fut: impl Future<Output = T>) -> T {
+        let mut fut = pin!(fut);
+        poll_fn(|cx| {
+            self.poll_driver(cx);
+            fut.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// Waits until the connection can take a request; `false` if it closed instead.
+    async fn ready(&mut self) -> bool {
+        poll_fn(|cx| {
+            self.poll_driver(cx);
+            if self.closed {
+                return Poll::Ready(false);
+            }
+            self.sender.poll_ready(cx).map(|r| r.is_ok())
+        })
+        .await
+    }
+
+    /// Hands the connection to a task of its own, e.g. for an upgrade to complete and run.
+    pub fn detach(self) {
+        if !self.closed {
+            let driver = self.driver.into_inner().unwrap_or_else(|e| e.into_inner());
+            tokio::spawn(async move {
+                let _ = driver.await;
+            });
+        }
+    }
+}
+
+impl<C: Connect, B> Pool<C, B> {
+    /// Returns a connection whose exchange is complete, for the next request to its key.
+    pub fn checkin(&self, conn: Pooled<C::Key, B>) {
+        if conn.closed || conn.sender.is_closed() {
+            return;
+        }
+        let now = Instant::now();
+        let mut idle = lock(&self.idle);
+        let list = idle.entry(conn.key.clone()).or_default();
+        // Connections past the idle timeout are closed here, at checkout and by `prune`.
+        list.retain(|(since, _)| now.duration_since(*since) < self.idle_timeout);
+        list.push((now, conn));
+    }
+
+    fn checkout(&self, key: &C::Key) -> Option<Pooled<C::Key, B>> {
+        let now = Instant::now();
+        let mut idle = lock(&self.idle);
+        let list = idle.get_mut(key)?;
+        while let Some((since, conn)) = list.pop() {
+            if now.duration_since(since) < self.idle_timeout {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Closes every connection idle for longer than the idle timeout.
+    pub fn prune(&self) {
+        let now = Instant::now();
+        let mut idle = lock(&self.idle);
+        for list in idle.values_mut() {
+            list.retain(|(since, _)| now.duration_since(*since) < self.idle_timeout);
+        }
+        idle.retain(|_, list| !list.is_empty());
+    }
+}
+
+impl<C, B> Pool<C, B>
+where
+    C: Connect,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// A pool whose connections close after `idle_timeout` without a request. With `writev`
+    /// off, a request's head and body go out in one write (better over TLS).
+    pub fn new(connector: C, idle_timeout: Duration, writev: bool) -> Arc<Self> {
+        Arc::new(Pool {
+            connector,
+            idle_timeout,
+            writev,
+            idle: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The connector.
+    pub fn connector(&self) -> &C {
+        &self.connector
+    }
+
+    /// Sends `req` (origin-form URI, `Host` set by the caller) to `key` on an idle connection,
+    /// or a new one. A request that an idle connection turned out unable to take (the peer had
+    /// closed it) is sent on another: nothing of it was written.
+    pub async fn send(
+        &self,
+        key: &C::Key,
+        mut req: Request<B>,
+    ) -> Result<(Response<Incoming>, Pooled<C::Key, B>), SendError<C::Error>> {
+        while let Some(mut conn) = self.checkout(key) {
+            if !conn.ready().await {
+                continue;
+            }
+            let sent = conn.sender.try_send_request(req);
+            match conn.drive(sent).await {
+                Ok(response) => return Ok((response, conn)),
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) => req = unsent,
+                    None => return Err(SendError::Http(e.into_error())),
+                },
+            }
+        }
+        let io = self
+            .connector
+            .connect(key)
+            .await
+            .map_err(SendError::Connect)?;
+        let (sender, connection) = http1::Builder::new()
+            .writev(self.writev)
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(SendError::Http)?;
+        let mut conn = Pooled {
+            key: key.clone(),
+            sender,
+            driver: Mutex::new(Box::pin(connection.with_upgrades())),
+            closed: false,
+        };
+        if !conn.ready().await {
+            return Err(SendError::Closed);
+        }
+        let sent = conn.sender.send_request(req);
+        let response = conn.drive(sent).await.map_err(SendError::Http)?;
+        Ok((response, conn))
+    }
+
+    /// Prunes `pool` every half idle timeout until it is dropped or `stop` resolves.
+    pub async fn prune_until(pool: Weak<Self>, stop: impl Future<Output = ()>) {
+        let mut stop = pin!(stop);
+        loop {
+            let Some(interval) = pool
+                .upgrade()
+                .map(|p| (p.idle_timeout / 2).max(Duration::from_millis(100)))
+            else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = &mut stop => return,
+            }
+            match pool.upgrade() {
+                Some(p) => p.prune(),
+                None => return,
+            }
+        }
+    }
+}
+
+/// A response body that drives its connection while it streams and returns the connection to
+/// its pool when the body has ended (or is dropped with nothing left to read).
+pub struct DrivenBody<C: Connect, B> {
+    inner: Incoming,
+    conn: Option<Checkout<C, B>>,
+}
+
+impl<C, B> DrivenBody<C, B>
+where
+    C: Connect,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// Wraps the body of a response [`Pool::send`] returned, with its connection.
+    pub fn new(inner: Incoming, pool: Arc<Pool<C, B>>, conn: Pooled<C::Key, B>) -> Self {
+        DrivenBody {
+            inner,
+            conn: Some((pool, conn)),
+        }
+    }
+
+    /// Lets the connection make progress; call before polling the body.
+    pub fn poll_driver(&mut self, cx: &mut Context<'_>) {
+        if let Some((_, conn)) = self.conn.as_mut() {
+            conn.poll_driver(cx);
+        }
+    }
+
+    fn release(&mut self) {
+        if let Some((pool, conn)) = self.conn.take() {
+            pool.checkin(conn);
+        }
+    }
+}
+
+// Nothing in the body is pinned in place: the connection's driver is boxed.
+impl<C: Connect, B> Unpin for DrivenBody<C, B> {}
+
+impl<C: Connect, B> Drop for DrivenBody<C, B> {
+    fn drop(&mut self) {
+        // Not polled to its end (empty, or dropped mid-stream): the connection goes back only
+        // if the peer had sent all of the body; otherwise it closes with it.
+        if http_body::Body::is_end_stream(&self.inner)
+            && let Some((pool, conn)) = self.conn.take()
+        {
+            pool.checkin(conn);
+        }
+    }
+}
+
+impl<C, B> http_body::Body for DrivenBody<C, B>
+where
+    C: Connect,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        this.poll_driver(cx);
+        let frame = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(None) = frame {
+            this.release();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while moving connections in or out leaves the map usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
