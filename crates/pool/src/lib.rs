@@ -41,6 +41,19 @@ pub trait Connect: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self::Io, Self::Error>> + Send;
 }
 
+/// A request body a pooled connection can send.
+pub trait SendBody:
+    http_body::Body<Data: Send, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
+{
+}
+
+impl<T> SendBody for T where
+    T: http_body::Body<Data: Send, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+        + 'static
+{
+}
+
 /// A connection's driver: the HTTP/1.1 state machine that reads and writes its stream.
 type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 
@@ -174,9 +187,7 @@ impl<C: Connect, B> Pool<C, B> {
 impl<C, B> Pool<C, B>
 where
     C: Connect,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: SendBody,
 {
     /// A pool whose connections close after `idle_timeout` without a request. With `writev`
     /// off, a request's head and body go out in one write (better over TLS).
@@ -271,9 +282,7 @@ pub struct DrivenBody<C: Connect, B> {
 impl<C, B> DrivenBody<C, B>
 where
     C: Connect,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: SendBody,
 {
     /// Wraps the body of a response [`Pool::send`] returned, with its connection.
     pub fn new(inner: Incoming, pool: Arc<Pool<C, B>>, conn: Pooled<C::Key, B>) -> Self {
@@ -315,9 +324,7 @@ impl<C: Connect, B> Drop for DrivenBody<C, B> {
 impl<C, B> http_body::Body for DrivenBody<C, B>
 where
     C: Connect,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: SendBody,
 {
     type Data = Bytes;
     type Error = hyper::Error;
