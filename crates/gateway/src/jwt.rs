@@ -294,7 +294,7 @@ pub struct JwtValidator {
 #[derive(Debug, Default)]
 struct VerifiedSignatures(std::sync::Mutex<HashMap<Box<str>, Verified>>);
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Verified {
     kid: Arc<str>,
     key: RsaPublicKeyComponents<Vec<u8>>,
@@ -305,8 +305,13 @@ struct Verified {
 const MAX_VERIFIED_SIGNATURES: usize = 4096;
 
 impl VerifiedSignatures {
-    fn get(&self, token: &str) -> Option<Verified> {
-        self.0.lock().ok()?.get(token).cloned()
+    /// The decoded claims of `token`, if it verified before with the key its `kid` still
+    /// names in `jwks` (compared in place: nothing is copied but the claims' handle).
+    fn claims(&self, token: &str, jwks: &Jwks) -> Option<Arc<Map<String, Value>>> {
+        let cache = self.0.lock().ok()?;
+        let seen = cache.get(token)?;
+        let key = jwks.keys.get(&*seen.kid)?;
+        (key.n == seen.key.n && key.e == seen.key.e).then(|| seen.claims.clone())
     }
 
     fn insert(&self, token: &str, verified: Verified) {
@@ -364,12 +369,8 @@ impl JwtValidator {
     ) -> Result<Claims, JwtError> {
         // A token seen before: steps 2 and 3 decided the same for these bytes, as long as its
         // `kid` still names the same key.
-        if let Some(seen) = self.verified.get(token)
-            && let Some(key) = jwks.keys.get(&*seen.kid)
-            && key.n == seen.key.n
-            && key.e == seen.key.e
-        {
-            return self.check_claims(seen.claims, now_unix);
+        if let Some(claims) = self.verified.claims(token, jwks) {
+            return self.check_claims(claims, now_unix);
         }
 
         // Step 2: three segments, and a header that decodes.

@@ -932,7 +932,13 @@ fn http_url(
 
 /// The size of the request line and header values (§8 quota).
 fn request_head_len<B>(req: &Request<B>) -> usize {
-    let line = req.method().as_str().len() + req.uri().to_string().len();
+    // The target as received: origin form for HTTP/1.1 (`/path?query`), or with scheme and
+    // authority when the client sent them (absolute form, HTTP/2 pseudo-headers).
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    let line = req.method().as_str().len() + target;
     line + req
         .headers()
         .iter()
