@@ -124,7 +124,8 @@ impl Conn {
 /// Serves one listener until `shutdown` fires.
 ///
 /// `listener` serves the listener's private addresses (from `network.listen(&nodes, port)`);
-/// `nodes` are the load balancer's node interfaces. Requests reaching a node are forwarded from that node's interface, so target
+/// `nodes` are the load balancer's node interfaces. Requests reaching a node are forwarded from
+/// that node's interface, so target
 /// security groups see the node's address as in AWS. Connection tasks run on `tracker`; on
 /// shutdown, open connections finish their in-flight requests and close.
 pub async fn serve_listener(

@@ -69,6 +69,8 @@ type Pool = airlock_pool::Pool<Connector, Body>;
 
 struct IntegrationClient {
     pool: Arc<Pool>,
+    /// A private integration's pool keys, one per listener address, built at start.
+    private: Vec<Endpoint>,
     next: AtomicUsize,
 }
 
@@ -92,10 +94,27 @@ impl Proxy {
                     }
                     IntegrationTarget::Http(target) => Connector::Http(HttpConnector::new(target)),
                 };
+                let private = match &r.integration.target {
+                    IntegrationTarget::Private(target) => {
+                        let scheme = if target.tls_server_name.is_some() {
+                            http::uri::Scheme::HTTPS
+                        } else {
+                            http::uri::Scheme::HTTP
+                        };
+                        target
+                            .destinations
+                            .iter()
+                            .filter_map(|d| http::uri::Authority::try_from(d.to_string()).ok())
+                            .map(|a| (scheme.clone(), a))
+                            .collect()
+                    }
+                    IntegrationTarget::Http(_) => Vec::new(),
+                };
                 IntegrationClient {
                     // Idle connections close after a minute; head and body go out in one write
                     // (one TLS record rather than one each).
                     pool: Pool::new(connector, std::time::Duration::from_secs(60), false),
+                    private,
                     next: AtomicUsize::new(0),
                 }
             });
@@ -115,24 +134,15 @@ impl Proxy {
             .ok_or_else(|| CallError::new(Refusal::IntegrationFailure, "no client"))?;
         let (endpoint, host_header) = match (&integration.target, &out.origin) {
             (IntegrationTarget::Private(target), _) => {
-                if target.destinations.is_empty() {
+                if client.private.is_empty() {
                     return Err(CallError::new(
                         Refusal::IntegrationFailure,
                         "the listener has no addresses",
                     ));
                 }
-                let n = client.next.fetch_add(1, Ordering::Relaxed) % target.destinations.len();
-                let dest = target.destinations[n];
-                let scheme = if target.tls_server_name.is_some() {
-                    http::uri::Scheme::HTTPS
-                } else {
-                    http::uri::Scheme::HTTP
-                };
-                let authority = http::uri::Authority::try_from(dest.to_string()).map_err(|e| {
-                    CallError::new(Refusal::IntegrationFailure, format!("{dest}: {e}"))
-                })?;
+                let n = client.next.fetch_add(1, Ordering::Relaxed) % client.private.len();
                 (
-                    (scheme, authority),
+                    client.private[n].clone(),
                     HeaderValue::from_str(&target.host_header).ok(),
                 )
             }
@@ -187,7 +197,7 @@ impl Proxy {
 
         let sent =
             tokio::time::timeout(integration.timeout, client.pool.send(&endpoint, req)).await;
-        let resp = match sent {
+        let (resp, conn) = match sent {
             Err(_) => {
                 tracing::warn!(integration = %integration.name, %dest, "integration timed out");
                 return Err(CallError::new(
@@ -210,7 +220,6 @@ impl Proxy {
             }
             Ok(Ok(answered)) => answered,
         };
-        let (resp, conn) = resp;
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         // The body drives its connection while it streams and returns it to the pool at its end.
