@@ -265,3 +265,28 @@ async fn worker(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rounds of one path add up: counts and time sum, latencies pool in order.
+    #[test]
+    fn merged_rounds_add_up() {
+        let round = |requests: u64, latencies: Vec<u32>| Outcome {
+            requests,
+            statuses: BTreeMap::from([(200, requests)]),
+            errors: 1,
+            elapsed: Duration::from_secs(1),
+            latencies_us: latencies,
+        };
+        let mut total = round(2, vec![10, 30]);
+        total.merge(round(3, vec![5, 20, 40]));
+        assert_eq!(total.requests, 5);
+        assert_eq!(total.statuses[&200], 5);
+        assert_eq!(total.errors, 2);
+        assert_eq!(total.elapsed, Duration::from_secs(2));
+        assert_eq!(total.latencies_us, vec![5, 10, 20, 30, 40]);
+        assert_eq!(total.requests_per_second(), 2.5);
+    }
+}
