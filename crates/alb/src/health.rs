@@ -387,7 +387,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, request: &[u8]) -
 /// §1.3: the ALB does not validate target certificates (self-signed or expired are fine).
 /// `None` only if the ring provider refuses its own default versions (it does not).
 fn insecure_client() -> Option<Arc<rustls::ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = airlock_pki::crypto_provider();
     let schemes = provider
         .signature_verification_algorithms
         .supported_schemes();

@@ -14,7 +14,7 @@ pub(crate) fn server_config(
     port: u16,
     certificates: &[ListenerCertificate],
 ) -> Result<Arc<ServerConfig>, ConfigError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = airlock_pki::crypto_provider();
     let mut keys = Vec::with_capacity(certificates.len());
     for (index, cert) in certificates.iter().enumerate() {
         let bad = |reason: String| ConfigError::BadCertificate {
@@ -44,6 +44,8 @@ pub(crate) fn server_config(
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // ELB security policies use server order preference (AES-128-GCM first).
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
 }
 

@@ -940,6 +940,12 @@ async fn https_sni_picks_the_certificate_and_serves_http2() {
     // SNI matching a certificate of the list → that certificate.
     let s = connect(ServerName::try_from("api.example.net").unwrap(), &[]).await;
     assert_eq!(peer_leaf(&s), pki.other.chain[0]);
+    // The client (rustls' default order) prefers AES-256-GCM; ELB policies use server order
+    // preference with AES-128-GCM first (docs/aws-fidelity.md, "TLS cipher suite order").
+    assert_eq!(
+        s.get_ref().1.negotiated_cipher_suite().map(|c| c.suite()),
+        Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+    );
     // SNI matching the default's wildcard → the default.
     let s = connect(ServerName::try_from("pets.example.com").unwrap(), &[]).await;
     assert_eq!(peer_leaf(&s), pki.default.chain[0]);

@@ -350,6 +350,24 @@ fn hex_into(out: &mut [u8], bytes: &[u8]) {
 
 /// Removes hop-by-hop headers, including those named by `Connection` (RFC 9110 §7.6.1).
 pub(crate) fn strip_hop_by_hop(h: &mut http::HeaderMap) {
+    // Names already parsed: this runs on every request and response.
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+    const HOP_BY_HOP: [HeaderName; 9] = [
+        header::CONNECTION,
+        KEEP_ALIVE,
+        PROXY_CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ];
+    // Most messages carry none: one pass of cheap name comparisons instead of nine lookups.
+    if !h.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
+    }
     if h.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = h
             .get_all(header::CONNECTION)
@@ -362,20 +380,7 @@ pub(crate) fn strip_hop_by_hop(h: &mut http::HeaderMap) {
             h.remove(name);
         }
     }
-    // Names already parsed: this runs on every request.
-    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-    for name in [
-        header::CONNECTION,
-        KEEP_ALIVE,
-        PROXY_CONNECTION,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
+    for name in HOP_BY_HOP {
         h.remove(name);
     }
 }
@@ -426,7 +431,7 @@ fn client_tls(roots: &[rustls_pki_types::CertificateDer<'static>]) -> Option<rus
     for r in roots {
         let _ = store.add(r.clone());
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = airlock_pki::crypto_provider();
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .ok()?

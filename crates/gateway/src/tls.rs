@@ -2,7 +2,6 @@
 //! wildcard. TLS 1.2 is the minimum, as for HTTP API domains (spec §6.1).
 
 use crate::{CertifiedKeyPair, GatewayConfig};
-use rustls::crypto::ring::default_provider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use std::collections::HashMap;
@@ -31,8 +30,7 @@ impl ResolvesServerCert for SniResolver {
 }
 
 fn certified(pair: &CertifiedKeyPair) -> Result<Arc<CertifiedKey>, rustls::Error> {
-    let provider = default_provider();
-    let key = provider
+    let key = airlock_pki::crypto_provider()
         .key_provider
         .load_private_key(pair.key.clone_key())?;
     Ok(Arc::new(CertifiedKey::new(pair.cert_chain.clone(), key)))
@@ -53,10 +51,12 @@ pub(crate) fn server_config(config: &GatewayConfig) -> Result<rustls::ServerConf
         }
         by_name.insert(d.domain_name.clone(), key);
     }
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(default_provider()))
+    let mut cfg = rustls::ServerConfig::builder_with_provider(airlock_pki::crypto_provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(SniResolver { by_name, fallback }));
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // The `TLS_1_2` security policy's order, the server's preference (AES-128-GCM first).
+    cfg.ignore_client_order = true;
     Ok(cfg)
 }

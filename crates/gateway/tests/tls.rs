@@ -157,7 +157,7 @@ fn legacy_client_hello(version: u16, sni: &str) -> Vec<u8> {
 }
 
 /// §6.1: custom domains use TLS 1.2 as the minimum. A client limited to TLS 1.2 is served
-/// (with the domain's own certificate, picked by SNI); a TLS 1.0 or 1.1 ClientHello is refused
+/// (with the domain's own certificate, picked by SNI), with the policy's cipher order; a TLS 1.0 or 1.1 ClientHello is refused
 /// with a fatal `protocol_version` alert. rustls cannot build a client below 1.2, so the
 /// older hellos are written by hand.
 #[tokio::test]
@@ -194,6 +194,13 @@ async fn custom_domains_accept_tls_1_2_and_refuse_older_versions() {
         tls.get_ref().1.protocol_version(),
         Some(rustls::ProtocolVersion::TLSv1_2)
     );
+    // The client (rustls' default order) prefers AES-256-GCM; the `TLS_1_2` policy's server
+    // order picks AES-128-GCM (docs/aws-fidelity.md, "TLS cipher suite order").
+    let suite = tls.get_ref().1.negotiated_cipher_suite().map(|s| s.suite());
+    assert!(
+        format!("{suite:?}").contains("AES_128_GCM"),
+        "TLS 1.2: {suite:?}"
+    );
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .unwrap();
@@ -208,6 +215,18 @@ async fn custom_domains_accept_tls_1_2_and_refuse_older_versions() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+
+    let cfg = client_config(gw.pki.ca_der(), &[b"http/1.1"], &[&rustls::version::TLS13]);
+    let tcp = TcpStream::connect(gw.addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(rustls_pki_types::ServerName::try_from(domain).unwrap(), tcp)
+        .await
+        .expect("a TLS 1.3 client is served");
+    assert_eq!(
+        tls.get_ref().1.negotiated_cipher_suite().map(|s| s.suite()),
+        Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256),
+        "TLS 1.3: the server's order wins over the client's"
+    );
 
     for (version, name) in [(0x0301u16, "TLS 1.0"), (0x0302, "TLS 1.1")] {
         let mut tcp = TcpStream::connect(gw.addr).await.unwrap();

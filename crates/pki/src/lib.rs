@@ -17,9 +17,11 @@ mod ca;
 mod fs;
 mod issuer;
 mod pem;
+mod provider;
 
 pub use ca::{Ca, Leaf, apigateway_identity, identity_of};
 pub use issuer::{Issuer, LOCAL_ISSUER, TokenRequest};
+pub use provider::crypto_provider;
 
 use std::path::PathBuf;
 

@@ -144,7 +144,7 @@ impl LinkClient {
     /// Builds the client: a rustls configuration (ring, the gateway's certificate, the CA as the
     /// only root, ALPN `h2`). Nothing is dialed until the first [`LinkClient::open`].
     pub fn new(config: ClientConfig) -> Result<LinkClient, ClientSetupError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = airlock_pki::crypto_provider();
         let mut roots = RootCertStore::empty();
         roots.add(config.ca).map_err(ClientSetupError::Ca)?;
         let mut tls = rustls::ClientConfig::builder_with_provider(provider)

@@ -94,7 +94,7 @@ impl Endpoint {
     /// Builds the endpoint: a rustls server configuration (ring, client certificates required and
     /// verified against `client_ca`, ALPN `h2`) that every connection shares.
     pub fn new(config: EndpointConfig) -> Result<Arc<Endpoint>, EndpointError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = airlock_pki::crypto_provider();
         let mut roots = RootCertStore::empty();
         roots
             .add(config.client_ca.clone())
@@ -112,6 +112,7 @@ impl Endpoint {
             )
             .map_err(EndpointError::ServerCertificate)?;
         tls.alpn_protocols = vec![b"h2".to_vec()];
+        tls.ignore_client_order = true;
         Ok(Arc::new(Endpoint {
             config,
             tls: TlsAcceptor::from(Arc::new(tls)),
