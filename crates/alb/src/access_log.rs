@@ -1,6 +1,7 @@
 //! The ALB access log: one space-separated line per request in AWS's field order ("Access logs
 //! for your Application Load Balancer"), appended to a file by one writer task per listener, in batches.
 
+use airlock_net::text::{push_socket_addr, push_u64};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -153,14 +154,14 @@ impl Record {
     /// Appends the line (without its newline) to `out`. Written field by field into one
     /// buffer: this runs once per request.
     pub(crate) fn write_line(&self, now: SystemTime, out: &mut String) {
-        use std::fmt::Write as _;
         let finished = tokio::time::Instant::now();
         let secs = |out: &mut String,
                     from: Option<tokio::time::Instant>,
                     to: Option<tokio::time::Instant>| {
             match (from, to) {
                 (Some(a), Some(b)) => {
-                    let _ = write!(out, "{:.3} ", b.saturating_duration_since(a).as_secs_f64());
+                    push_seconds(out, b.saturating_duration_since(a));
+                    out.push(' ');
                 }
                 _ => out.push_str("-1 "),
             }
@@ -176,21 +177,21 @@ impl Record {
             out.push_str("\" ");
         };
         let target = |out: &mut String| match self.target {
-            Some(t) => {
-                let _ = write!(out, "{t}");
-            }
+            Some(t) => push_socket_addr(out, t),
             None => out.push('-'),
         };
         let target_status = |out: &mut String| match self.target_status {
-            Some(s) => {
-                let _ = write!(out, "{s}");
-            }
+            Some(s) => push_u64(out, u64::from(s)),
             None => out.push('-'),
         };
         out.push_str(self.kind);
         out.push(' ');
         write_iso8601(out, now);
-        let _ = write!(out, " {} {} ", self.elb, self.client);
+        out.push(' ');
+        out.push_str(&self.elb);
+        out.push(' ');
+        push_socket_addr(out, self.client);
+        out.push(' ');
         target(out);
         out.push(' ');
         secs(out, Some(self.started), self.sent_to_target);
@@ -200,9 +201,14 @@ impl Record {
             self.target_answered,
             self.target_answered.map(|_| finished),
         );
-        let _ = write!(out, "{} ", self.elb_status);
+        push_u64(out, u64::from(self.elb_status));
+        out.push(' ');
         target_status(out);
-        let _ = write!(out, " {} {} ", self.received_bytes, self.sent_bytes);
+        out.push(' ');
+        push_u64(out, self.received_bytes);
+        out.push(' ');
+        push_u64(out, self.sent_bytes);
+        out.push(' ');
         quoted(out, Some(&self.request_line));
         quoted(out, Some(&self.user_agent));
         out.push_str("- - ");
@@ -213,7 +219,8 @@ impl Record {
         quoted(out, None);
         match self.matched_rule_priority {
             Some(p) => {
-                let _ = write!(out, "{p} ");
+                push_u64(out, u64::from(p));
+                out.push(' ');
             }
             None => out.push_str("- "),
         }
@@ -222,7 +229,15 @@ impl Record {
         if self.actions.is_empty() {
             quoted(out, None);
         } else {
-            quoted(out, Some(&self.actions.join(",")));
+            // Action names never hold a quote: written in place, no joined copy.
+            out.push('"');
+            for (i, action) in self.actions.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(action);
+            }
+            out.push_str("\" ");
         }
         quoted(out, self.redirect_url.as_deref());
         quoted(out, self.error_reason);
@@ -237,26 +252,56 @@ impl Record {
     }
 }
 
+/// Appends `d` in seconds with millisecond precision (`0.001`), as AWS writes processing times.
+fn push_seconds(out: &mut String, d: Duration) {
+    // Rounded to the nearest millisecond, as `{:.3}` of the seconds would be.
+    let ms = (d.as_micros() + 500) / 1000;
+    push_u64(out, u64::try_from(ms / 1000).unwrap_or(u64::MAX));
+    out.push('.');
+    push_digits(out, u32::try_from(ms % 1000).unwrap_or(0), 3);
+}
+
+/// Appends `n` zero-padded to `width` digits.
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (n / 10u32.pow(place)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
+}
+
 /// Appends `t` as `2024-05-01T12:34:56.123456Z`.
 fn write_iso8601(out: &mut String, t: SystemTime) {
-    use std::fmt::Write as _;
     let t = time::OffsetDateTime::from(t);
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    );
+    push_digits(out, u32::try_from(t.year()).unwrap_or(0), 4);
+    out.push('-');
+    push_digits(out, u32::from(u8::from(t.month())), 2);
+    out.push('-');
+    push_digits(out, u32::from(t.day()), 2);
+    out.push('T');
+    push_digits(out, u32::from(t.hour()), 2);
+    out.push(':');
+    push_digits(out, u32::from(t.minute()), 2);
+    out.push(':');
+    push_digits(out, u32::from(t.second()), 2);
+    out.push('.');
+    push_digits(out, t.microsecond(), 6);
+    out.push('Z');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Processing times are seconds to the millisecond, rounded as `{:.3}` rounds them.
+    #[test]
+    fn processing_times_in_seconds_with_three_decimals() {
+        for micros in [0u64, 1, 499, 500, 1_234_567, 999_600, 61_000_000, 12_345] {
+            let d = Duration::from_micros(micros);
+            let mut text = String::new();
+            push_seconds(&mut text, d);
+            assert_eq!(text, format!("{:.3}", d.as_secs_f64()), "{micros} µs");
+        }
+    }
 
     /// Every field in AWS's order ("Access log entries"), quoted where AWS quotes them.
     #[test]

@@ -190,16 +190,60 @@ impl Scan {
 
 /// `tchar` of RFC 9110 §5.6.2.
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
+
+/// [`is_tchar`] as a table: every header name is checked byte by byte on every request.
+static TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    t
+};
 
 /// Lines of a head: split on LF, a trailing CR removed. Leading empty lines are skipped, as
 /// RFC 9112 §2.2 allows; iteration stops at the empty line that ends the head.
 fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
-    head.split(|b| *b == b'\n')
+    split_lines(head)
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .skip_while(|l| l.is_empty())
         .take_while(|l| !l.is_empty())
+}
+
+/// `head` split on LF (the last piece is what follows the last LF), found with a vectorised search.
+fn split_lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\n', head);
+    std::iter::from_fn(move || {
+        if start > head.len() {
+            return None;
+        }
+        let end = ends.next().unwrap_or(head.len());
+        let line = &head[start..end];
+        start = end + 1;
+        Some(line)
+    })
 }
 
 /// The parts of a request line: method, target, version (absent for HTTP/0.9-style lines).
@@ -306,7 +350,7 @@ pub(crate) fn classify(head: &[u8]) -> Classified {
             }
             continue;
         }
-        let (name, value) = match line.iter().position(|b| *b == b':') {
+        let (name, value) = match memchr::memchr(b':', line) {
             Some(c) => (&line[..c], &line[c + 1..]),
             None => (line, &b""[..]),
         };
@@ -435,6 +479,12 @@ const VERSION_NOT_SUPPORTED: StatusCode = StatusCode::HTTP_VERSION_NOT_SUPPORTED
 /// A header name that is not `Transfer-Encoding` or `Content-Length` but that a lenient parser
 /// could take for one (`Content_Length`, `Transfer-Encoding ` before the colon).
 fn is_framing_lookalike(name: &[u8]) -> bool {
+    // Cheap rejection first (this runs for every header): squeezed, a look-alike has at least
+    // 13 letters and digits and starts with `t` or `c`.
+    let first = name.iter().find(|b| b.is_ascii_alphanumeric());
+    if name.len() < 13 || !matches!(first, Some(b't' | b'T' | b'c' | b'C')) {
+        return false;
+    }
     !name.eq_ignore_ascii_case(b"transfer-encoding")
         && !name.eq_ignore_ascii_case(b"content-length")
         && (squeezed_is(name, b"transferencoding") || squeezed_is(name, b"contentlength"))

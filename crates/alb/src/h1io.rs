@@ -317,16 +317,12 @@ impl<S> H1Io<S> {
 
 /// The index just past the empty line ending a head in `bytes`, if there.
 fn head_end(bytes: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while let Some(p) = bytes[i..].iter().position(|b| *b == b'\n') {
-        let nl = i + p;
-        match bytes.get(nl + 1) {
-            Some(b'\n') => return Some(nl + 2),
-            Some(b'\r') if bytes.get(nl + 2) == Some(&b'\n') => return Some(nl + 3),
-            _ => i = nl + 1,
-        }
-    }
-    None
+    // A vectorised search for each LF: heads are scanned whole on every request.
+    memchr::memchr_iter(b'\n', bytes).find_map(|nl| match bytes.get(nl + 1) {
+        Some(b'\n') => Some(nl + 2),
+        Some(b'\r') if bytes.get(nl + 2) == Some(&b'\n') => Some(nl + 3),
+        _ => None,
+    })
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for H1Io<S> {

@@ -1,6 +1,7 @@
 //! Header rewriting toward targets and back (§2.1, §2.2).
 
 use crate::config::XffMode;
+use airlock_net::text::{push_ip, push_socket_addr};
 use http::HeaderMap;
 use http::header::{
     CONNECTION, COOKIE, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
@@ -41,12 +42,16 @@ pub(crate) fn apply_xff(headers: &mut HeaderMap, mode: XffMode, client: SocketAd
             headers.remove(&X_FORWARDED_FOR);
         }
         XffMode::Append => {
-            let me = match (client, port) {
-                (c, false) => c.ip().to_string(),
-                (SocketAddr::V4(c), true) => c.to_string(),
-                (SocketAddr::V6(c), true) => format!("[{}]:{}", c.ip(), c.port()),
-            };
-            let mut value = Vec::new();
+            let mut me = String::with_capacity(24);
+            match (client, port) {
+                (c, false) => push_ip(&mut me, c.ip()),
+                (SocketAddr::V4(c), true) => push_socket_addr(&mut me, SocketAddr::V4(c)),
+                (SocketAddr::V6(c), true) => {
+                    use std::fmt::Write as _;
+                    let _ = write!(me, "[{}]:{}", c.ip(), c.port());
+                }
+            }
+            let mut value = Vec::with_capacity(48);
             for v in headers.get_all(&X_FORWARDED_FOR) {
                 let v = v.as_bytes().trim_ascii();
                 if !v.is_empty() {
@@ -96,7 +101,7 @@ pub(crate) fn apply_trace_id(headers: &mut HeaderMap) {
     let fresh = new_trace_value();
     let new = match headers.get(&X_AMZN_TRACE_ID).and_then(|v| v.to_str().ok()) {
         // (a)
-        None => format!("Root={fresh}"),
+        None => ["Root=", &fresh].concat(),
         Some(existing) => {
             let fields: Vec<(&str, &str)> = existing
                 .split(';')
@@ -121,10 +126,10 @@ pub(crate) fn apply_trace_id(headers: &mut HeaderMap) {
                     .join(";")
             } else if root.is_some() {
                 // (b)
-                format!("Self={fresh};{existing}")
+                ["Self=", &fresh, ";", existing].concat()
             } else {
                 // Neither Root nor Self: unconfirmed in §2.2; start a new trace, keep the rest.
-                format!("Root={fresh};{existing}")
+                ["Root=", &fresh, ";", existing].concat()
             }
         }
     };
@@ -189,6 +194,10 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// Removes hop-by-hop headers (RFC 9110 §7.6.1) and those the `Connection` header names. When
 /// `upgrade` is set, the `Upgrade` header and `Connection: upgrade` survive (WebSocket, §1.3).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Most messages carry none: one pass of cheap name comparisons instead of seven lookups.
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
+    }
     let upgrade_value = if upgrade {
         headers.get(UPGRADE).cloned()
     } else {

@@ -61,14 +61,14 @@ impl Conn {
         let host = req
             .uri()
             .authority()
-            .map(|a| a.host().to_owned())
+            .map(|a| a.host())
             .or_else(|| {
                 req.headers()
                     .get(HOST)
                     .and_then(|v| v.to_str().ok())
-                    .map(|h| crate::headers::split_host_port(h).0.to_owned())
+                    .map(|h| crate::headers::split_host_port(h).0)
             })
-            .unwrap_or_else(|| listener.dns_name().to_owned());
+            .unwrap_or_else(|| listener.dns_name());
         let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let head: usize = req
             .headers()
@@ -94,13 +94,7 @@ impl Conn {
             target_status: None,
             received_bytes: (head + path.len() + 16) as u64 + body,
             sent_bytes: 0,
-            request_line: format!(
-                "{} {}://{host}:{}{path} {:?}",
-                req.method(),
-                listener.protocol().as_str(),
-                listener.port(),
-                req.version()
-            ),
+            request_line: request_line(req, listener, host, path),
             user_agent: req
                 .headers()
                 .get(USER_AGENT)
@@ -119,6 +113,33 @@ impl Conn {
             conn_trace_id: self.trace_id.clone(),
         }
     }
+}
+
+/// The access log's `request`: `METHOD scheme://host:port/path?query HTTP/x.y`, written in one
+/// buffer (once per request).
+fn request_line<B>(req: &Request<B>, listener: &Listener, host: &str, path: &str) -> String {
+    let method = req.method().as_str();
+    let scheme = listener.protocol().as_str();
+    let version = match req.version() {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    };
+    let mut line =
+        String::with_capacity(method.len() + scheme.len() + host.len() + path.len() + 24);
+    line.push_str(method);
+    line.push(' ');
+    line.push_str(scheme);
+    line.push_str("://");
+    line.push_str(host);
+    line.push(':');
+    airlock_net::text::push_u64(&mut line, u64::from(listener.port()));
+    line.push_str(path);
+    line.push(' ');
+    line.push_str(version);
+    line
 }
 
 /// Serves one listener until `shutdown` fires.

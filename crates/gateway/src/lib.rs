@@ -282,6 +282,9 @@ pub struct Gateway {
 struct CompiledApi {
     config: ApiConfig,
     router: Router,
+    /// Each route's key as text (`GET /pets/{id}`), parallel to `config.routes`: written into
+    /// every request's context, so formatted once here.
+    route_keys: Vec<String>,
     /// Parallel to `config.stages`.
     stages: Vec<CompiledStage>,
 }
@@ -338,6 +341,7 @@ impl Gateway {
             apis.insert(
                 api.id.clone(),
                 CompiledApi {
+                    route_keys: api.routes.iter().map(|r| r.key.display()).collect(),
                     config: api,
                     router,
                     stages,
@@ -458,14 +462,18 @@ impl Gateway {
         let mut ctx = context::RequestContext {
             request_id: request_id.to_str().unwrap_or_default().to_owned(),
             account_id: self.account_id.clone(),
-            http_method: req.method().to_string(),
+            http_method: req.method().as_str().to_owned(),
             path: req.uri().path().to_owned(),
             protocol: if req.version() == http::Version::HTTP_2 {
                 "HTTP/2.0"
             } else {
                 "HTTP/1.1"
             },
-            source_ip: peer.ip().to_string(),
+            source_ip: {
+                let mut ip = String::with_capacity(15);
+                airlock_net::text::push_ip(&mut ip, peer.ip());
+                ip
+            },
             user_agent: req
                 .headers()
                 .get(header::USER_AGENT)
@@ -575,8 +583,8 @@ impl Gateway {
             return Err(Refusal::NotFound);
         };
         let route = &api.config.routes[index];
-        ctx.route_key = Some(route.key.display());
-        tracing::debug!(api = %api.config.name, stage = %stage.name, route = %route.key.display(), "route selected");
+        ctx.route_key = Some(api.route_keys[index].clone());
+        tracing::debug!(api = %api.config.name, stage = %stage.name, route = %api.route_keys[index], "route selected");
 
         // Step 5: throttling, before authorization (§3.3 recommendation).
         if let Some(bucket) = &api.stages[stage_index].buckets[index]
@@ -717,17 +725,20 @@ impl Gateway {
         };
         let path = path_override.unwrap_or(path);
         let path_and_query = match query {
-            Some(q) => format!("{path}?{q}"),
+            Some(q) => [path.as_str(), "?", &q].concat(),
             None => path,
         };
 
         // Step 8: the integration.
-        let forwarded = format!(
-            "by={};for={};host={};proto=https",
-            self.public_ip,
-            peer.ip(),
-            host
-        );
+        // `Forwarded` (§4.7), written in one buffer: it is built for every request.
+        let mut forwarded = String::with_capacity(48 + host.len());
+        forwarded.push_str("by=");
+        airlock_net::text::push_ip(&mut forwarded, self.public_ip);
+        forwarded.push_str(";for=");
+        airlock_net::text::push_ip(&mut forwarded, peer.ip());
+        forwarded.push_str(";host=");
+        forwarded.push_str(&host);
+        forwarded.push_str(";proto=https");
         let cors_origin = req
             .headers()
             .get(header::ORIGIN)
@@ -878,7 +889,7 @@ impl CompiledDomain {
         let rest = if rest.starts_with('/') {
             rest.to_owned()
         } else {
-            format!("/{rest}")
+            ["/", rest].concat()
         };
         Some((mapping, rest))
     }

@@ -24,6 +24,7 @@
 mod rules;
 mod serve;
 mod stream;
+pub mod text;
 pub mod vantage;
 
 pub use rules::{Protocol, Rule, SecurityGroupSpec, Source};
