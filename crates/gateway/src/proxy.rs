@@ -105,7 +105,10 @@ impl Proxy {
                             .destinations
                             .iter()
                             .filter_map(|d| http::uri::Authority::try_from(d.to_string()).ok())
-                            .map(|a| (scheme.clone(), a))
+                            .map(|authority| Endpoint {
+                                scheme: scheme.clone(),
+                                authority,
+                            })
                             .collect()
                     }
                     IntegrationTarget::Http(_) => Vec::new(),
@@ -147,7 +150,10 @@ impl Proxy {
                 )
             }
             (IntegrationTarget::Http(_), Some((scheme, authority))) => (
-                (scheme.clone(), authority.clone()),
+                Endpoint {
+                    scheme: scheme.clone(),
+                    authority: authority.clone(),
+                },
                 HeaderValue::from_str(authority.as_str()).ok(),
             ),
             (IntegrationTarget::Http(_), None) => {
@@ -161,7 +167,8 @@ impl Proxy {
                 format!("invalid integration path {:?}: {e}", out.path_and_query),
             )
         })?;
-        let host_header = host_header.or_else(|| HeaderValue::from_str(endpoint.1.as_str()).ok());
+        let host_header =
+            host_header.or_else(|| HeaderValue::from_str(endpoint.authority.as_str()).ok());
 
         let (mut parts, body) = req.into_parts();
         parts.uri = uri;
@@ -193,7 +200,7 @@ impl Proxy {
         }
         .boxed();
         let req = Request::from_parts(parts, body);
-        let dest = &endpoint.1;
+        let dest = &endpoint.authority;
 
         let sent =
             tokio::time::timeout(integration.timeout, client.pool.send(&endpoint, req)).await;
@@ -472,14 +479,43 @@ enum Connector {
 }
 
 /// What a pooled connection leads to: the scheme and `host:port` of the integration's URI.
-type Endpoint = (http::uri::Scheme, http::uri::Authority);
+#[derive(Clone, Debug)]
+struct Endpoint {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+}
+
+impl PartialEq for Endpoint {
+    fn eq(&self, other: &Endpoint) -> bool {
+        self.scheme == other.scheme && self.authority == other.authority
+    }
+}
+
+impl Eq for Endpoint {}
+
+impl std::hash::Hash for Endpoint {
+    /// Case-insensitive like `Authority`'s equality, but fed to the hasher a chunk at a time:
+    /// `Authority`'s own `Hash` writes one byte per call, and the pool hashes its key twice
+    /// per request.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u8(u8::from(self.scheme == http::uri::Scheme::HTTPS));
+        let mut chunk = [0u8; 64];
+        for part in self.authority.as_str().as_bytes().chunks(chunk.len()) {
+            let lower = &mut chunk[..part.len()];
+            lower.copy_from_slice(part);
+            lower.make_ascii_lowercase();
+            state.write(lower);
+        }
+    }
+}
 
 impl airlock_pool::Connect for Connector {
     type Key = Endpoint;
     type Io = BoxIo;
     type Error = io::Error;
 
-    async fn connect(&self, (scheme, authority): &Endpoint) -> io::Result<BoxIo> {
+    async fn connect(&self, endpoint: &Endpoint) -> io::Result<BoxIo> {
+        let (scheme, authority) = (&endpoint.scheme, &endpoint.authority);
         match self {
             Connector::Private(p) => {
                 let dest: SocketAddr = authority

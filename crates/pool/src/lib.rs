@@ -16,7 +16,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::hash::Hash;
 use std::pin::{Pin, pin};
@@ -80,8 +80,9 @@ pub struct Pool<C: Connect, B> {
     idle: Mutex<IdleMap<C::Key, B>>,
 }
 
-/// The idle connections, per key, oldest first.
-type IdleMap<K, B> = HashMap<K, Vec<Idle<K, B>>>;
+/// Idle connections per key, oldest first: checkout takes the newest (warmest) from the back,
+/// expiry takes the oldest from the front.
+type IdleMap<K, B> = HashMap<K, VecDeque<Idle<K, B>>>;
 
 /// A connection waiting in the pool, and since when.
 type Idle<K, B> = (Instant, Pooled<K, B>);
@@ -156,16 +157,22 @@ impl<C: Connect, B> Pool<C, B> {
         let now = Instant::now();
         let mut idle = lock(&self.idle);
         let list = idle.entry(conn.key.clone()).or_default();
-        // Connections past the idle timeout are closed here, at checkout and by `prune`.
-        list.retain(|(since, _)| now.duration_since(*since) < self.idle_timeout);
-        list.push((now, conn));
+        // Connections past the idle timeout are closed here, at checkout and by `prune`. Only
+        // the oldest can have expired: no scan of the whole list on every request.
+        while list
+            .front()
+            .is_some_and(|(since, _)| now.duration_since(*since) >= self.idle_timeout)
+        {
+            list.pop_front();
+        }
+        list.push_back((now, conn));
     }
 
     fn checkout(&self, key: &C::Key) -> Option<Pooled<C::Key, B>> {
         let now = Instant::now();
         let mut idle = lock(&self.idle);
         let list = idle.get_mut(key)?;
-        while let Some((since, conn)) = list.pop() {
+        while let Some((since, conn)) = list.pop_back() {
             if now.duration_since(since) < self.idle_timeout {
                 return Some(conn);
             }
