@@ -177,22 +177,39 @@ fn parse_claim(s: &str) -> Result<(String, serde_json::Value), String> {
     Ok((name.to_owned(), value))
 }
 
+/// The runtime the command runs on: this thread's single-threaded runtime, plus one more on a
+/// thread of its own per further core ("shards", see `airlock_net::shards`): each connection is
+/// served on one shard, with every in-process hop it leads to, so a request through the chain
+/// stays on one core. `AIRLOCK_WORKER_THREADS` sets the number of shards (default: one per
+/// core).
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    // Worker threads: tokio's default (one per core) unless AIRLOCK_WORKER_THREADS says
-    // otherwise; every hop runs in this one runtime, so fewer workers mean fewer cross-thread
-    // wake-ups per request (see docs/PERFORMANCE.md).
-    if let Some(n) = std::env::var("AIRLOCK_WORKER_THREADS")
+    let shards = std::env::var("AIRLOCK_WORKER_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|n| *n > 0)
-    {
-        builder.worker_threads(n);
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let build = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+    };
+    let main = build()?;
+    let mut handles = vec![main.handle().clone()];
+    for index in 1..shards {
+        let shard = build()?;
+        handles.push(shard.handle().clone());
+        std::thread::Builder::new()
+            .name(format!("airlock-shard-{index}"))
+            .spawn(move || {
+                airlock_net::shards::enter(index);
+                // Runs the shard's tasks for as long as the process lives.
+                shard.block_on(std::future::pending::<()>());
+            })
+            .context("starting a runtime thread")?;
     }
-    builder
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
+    airlock_net::shards::install(handles);
+    Ok(main)
 }
 
 fn demo() -> anyhow::Result<()> {

@@ -214,7 +214,7 @@ pub async fn serve_listener(
 }
 
 async fn connection(accepted: Accepted, shared: Arc<Shared>) {
-    let Accepted { stream, info } = accepted;
+    let Accepted { stream, info, .. } = accepted;
     let client = shared
         .clients
         .iter()

@@ -23,6 +23,7 @@
 
 mod rules;
 mod serve;
+pub mod shards;
 mod stream;
 pub mod text;
 pub mod vantage;
@@ -709,6 +710,7 @@ impl Opening {
                 slot.send(Accepted {
                     stream: NetStream::Pipe(theirs),
                     info,
+                    home: shards::here(),
                 });
                 NetStream::Pipe(ours)
             }
@@ -729,6 +731,7 @@ impl Opening {
                 slot.send(Accepted {
                     stream: NetStream::Carried(Box::new(carrier)),
                     info,
+                    home: shards::here(),
                 });
                 Ok(None)
             }
@@ -748,6 +751,8 @@ pub struct Accepted {
     pub stream: NetStream,
     /// Who dialed, and which of the listener's addresses.
     pub info: ConnInfo,
+    /// The dialer's runtime, where the connection is served (see [`shards`]).
+    home: Option<tokio::runtime::Handle>,
 }
 
 /// An airlock listener serving private addresses in this process; see [`Network::listen`].

@@ -1,12 +1,13 @@
 //! The one accept loop every airlock listener uses.
 
-use crate::{Accepted, EmulatedListener};
+use crate::{Accepted, EmulatedListener, shards};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -26,19 +27,32 @@ impl Default for ConnectionLimit {
 pub trait Accept: Send + 'static {
     /// What an accepted connection is.
     type Conn: Send + 'static;
-    /// The next connection and who it comes from.
-    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Conn, SocketAddr)>> + Send;
+    /// An accepted connection on its way to the runtime that serves it.
+    type Transit: Send + 'static;
+    /// The next connection, who it comes from, and the runtime that should serve it (`None`:
+    /// the accepting one).
+    fn accept(
+        &mut self,
+    ) -> impl Future<Output = io::Result<(Self::Transit, SocketAddr, Option<Handle>)>> + Send;
+    /// The connection, ready on the runtime that serves it (called there).
+    fn arrive(transit: Self::Transit) -> io::Result<Self::Conn>;
     /// The address connections arrive on, for log spans.
     fn local(&self) -> Option<SocketAddr>;
 }
 
 impl Accept for TcpListener {
     type Conn = TcpStream;
-    async fn accept(&mut self) -> io::Result<(TcpStream, SocketAddr)> {
+    /// Not yet registered with any runtime's reactor: the serving shard registers it, so its
+    /// readiness wakes that shard directly.
+    type Transit = std::net::TcpStream;
+    async fn accept(&mut self) -> io::Result<(std::net::TcpStream, SocketAddr, Option<Handle>)> {
         let (stream, peer) = TcpListener::accept(self).await?;
         // Every airlock protocol is request/response: Nagle only adds latency.
         let _ = stream.set_nodelay(true);
-        Ok((stream, peer))
+        Ok((stream.into_std()?, peer, shards::next()))
+    }
+    fn arrive(transit: std::net::TcpStream) -> io::Result<TcpStream> {
+        TcpStream::from_std(transit)
     }
     fn local(&self) -> Option<SocketAddr> {
         self.local_addr().ok()
@@ -47,10 +61,16 @@ impl Accept for TcpListener {
 
 impl Accept for EmulatedListener {
     type Conn = Accepted;
-    async fn accept(&mut self) -> io::Result<(Accepted, SocketAddr)> {
-        let accepted = EmulatedListener::accept(self).await;
+    type Transit = Accepted;
+    async fn accept(&mut self) -> io::Result<(Accepted, SocketAddr, Option<Handle>)> {
+        let mut accepted = EmulatedListener::accept(self).await;
         let peer = accepted.info.peer;
-        Ok((accepted, peer))
+        // Served where it was dialed: the whole exchange stays on the dialer's core.
+        let home = accepted.home.take();
+        Ok((accepted, peer, home))
+    }
+    fn arrive(transit: Accepted) -> io::Result<Accepted> {
+        Ok(transit)
     }
     fn local(&self) -> Option<SocketAddr> {
         self.private_addrs().first().map(|a| SocketAddr::V4(*a))
@@ -91,16 +111,21 @@ pub async fn accept_loop<L, F, Fut>(
             a = listener.accept() => a,
         };
         match accepted {
-            Ok((stream, peer)) => {
+            Ok((transit, peer, home)) => {
                 let span = tracing::debug_span!("conn", listener = name, %peer, local = ?local);
                 let handle = handle.clone();
-                tracker.spawn(
-                    async move {
-                        handle(stream, peer).await;
-                        drop(permit);
+                let serve = async move {
+                    match L::arrive(transit) {
+                        Ok(stream) => handle(stream, peer).await,
+                        Err(e) => tracing::warn!(error = %e, "accepted connection lost"),
                     }
-                    .instrument(span),
-                );
+                    drop(permit);
+                }
+                .instrument(span);
+                match home {
+                    Some(runtime) => drop(runtime.spawn(tracker.track_future(serve))),
+                    None => drop(tracker.spawn(serve)),
+                }
             }
             Err(e) => {
                 tracing::warn!(listener = name, error = %e, "accept failed; retrying");

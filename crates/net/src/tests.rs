@@ -80,7 +80,9 @@ async fn dial_carries_bytes_and_the_emulated_peer() {
     let (n, client, server, mut listener) = client_and_listener();
     let to = SocketAddr::from((server.ip(), 443));
     let accept = tokio::spawn(async move {
-        let Accepted { mut stream, info } = listener.accept().await;
+        let Accepted {
+            mut stream, info, ..
+        } = listener.accept().await;
         let mut buf = [0u8; 5];
         stream.read_exact(&mut buf).await.unwrap();
         stream.write_all(b"world").await.unwrap();
@@ -346,7 +348,9 @@ async fn carry_hands_a_stream_over_or_relays_it() {
         .unwrap();
     let (mut relay_side, carrier) = tokio::io::duplex(1024);
     assert_eq!(opening.carry(carrier).await.unwrap(), None);
-    let Accepted { mut stream, info } = listener.accept().await;
+    let Accepted {
+        mut stream, info, ..
+    } = listener.accept().await;
     assert!(matches!(stream, NetStream::Carried(_)));
     assert_eq!(info.peer.ip(), std::net::IpAddr::V4(client.ip()));
     relay_side.write_all(b"ping").await.unwrap();

@@ -125,9 +125,11 @@ struct Inner {
     local: Option<LocalEndpoint>,
     server_name: ServerName<'static>,
     tls: TlsConnector,
-    /// The live connection and its generation. Held across the connect so that concurrent opens
-    /// wait for one connection instead of racing to create several.
-    conn: Mutex<Option<Live>>,
+    /// The live connection and its generation, one per shard of the process
+    /// (`airlock_net::shards`: one when the process has none, as in tests): tunnels opened on a
+    /// core ride a connection served on that core. Held across the connect so that concurrent
+    /// opens wait for one connection instead of racing to create several.
+    conns: Vec<Mutex<Option<Live>>>,
     connections_opened: AtomicU64,
 }
 
@@ -162,7 +164,9 @@ impl LinkClient {
                 local: config.local,
                 server_name,
                 tls: TlsConnector::from(Arc::new(tls)),
-                conn: Mutex::new(None),
+                conns: (0..airlock_net::shards::count())
+                    .map(|_| Mutex::new(None))
+                    .collect(),
                 connections_opened: AtomicU64::new(0),
             }),
         })
@@ -236,7 +240,7 @@ impl LinkClient {
     /// The live connection, connecting first if there is none or it closed. Returns whether the
     /// connection was made by this call.
     async fn sender(&self) -> Result<(Live, bool), LinkError> {
-        let mut slot = self.inner.conn.lock().await;
+        let mut slot = self.slot().lock().await;
         if let Some(live) = slot.as_ref()
             && !live.closed.load(Ordering::Acquire)
         {
@@ -260,10 +264,16 @@ impl LinkClient {
     /// Drops the cached connection if it is still the one of `generation` (another open may
     /// already have replaced it).
     async fn forget(&self, generation: u64) {
-        let mut slot = self.inner.conn.lock().await;
+        let mut slot = self.slot().lock().await;
         if slot.as_ref().is_some_and(|l| l.generation == generation) {
             *slot = None;
         }
+    }
+
+    /// This shard's connection slot.
+    fn slot(&self) -> &Mutex<Option<Live>> {
+        let conns = &self.inner.conns;
+        &conns[airlock_net::shards::current() % conns.len()]
     }
 
     async fn connect(&self) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>), LinkError> {
