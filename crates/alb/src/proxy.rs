@@ -593,7 +593,8 @@ async fn forward(
     let out = Request::from_parts(parts, body);
 
     record.sent_to_target = Some(tokio::time::Instant::now());
-    let sent = tokio::time::timeout(attrs.idle_timeout, conn.client.send(&target, out));
+    let key = (airlock_net::shards::current(), target);
+    let sent = tokio::time::timeout(attrs.idle_timeout, conn.client.send(&key, out));
     let (mut resp, pooled) = tokio::select! {
         r = sent => match r {
             Ok(Ok(answered)) => answered,

@@ -348,16 +348,22 @@ pub(crate) enum ConnectError {
     Dial(#[from] DialError),
 }
 
-/// The pool of target connections of one node: keyed by target address.
+/// The pool of target connections of one node: keyed by target address and by the shard of
+/// the request (`airlock_net::shards`): a connection's target side is served on the shard that
+/// dialed it, so requests of that shard reuse it and the exchange stays on one core.
 pub(crate) type TargetPool = airlock_pool::Pool<NodeConnector, proxy::RequestBody>;
 
+/// A [`TargetPool`] key: the shard of the request, and the target.
+pub(crate) type TargetKey = (usize, SocketAddr);
+
 impl airlock_pool::Connect for NodeConnector {
-    type Key = SocketAddr;
+    type Key = TargetKey;
     type Io = NetStream;
     type Error = ConnectError;
 
     /// Opens a connection to `target` from the node's interface, within the connect timeout.
-    async fn connect(&self, target: &SocketAddr) -> Result<NetStream, ConnectError> {
+    async fn connect(&self, &(_, target): &TargetKey) -> Result<NetStream, ConnectError> {
+        let target = &target;
         let origin = Origin::Interface(self.node.clone());
         match tokio::time::timeout(self.timeout, self.network.dial(&origin, *target)).await {
             Ok(Ok(stream)) => Ok(stream),

@@ -108,6 +108,7 @@ impl Proxy {
                             .map(|authority| Endpoint {
                                 scheme: scheme.clone(),
                                 authority,
+                                shard: 0,
                             })
                             .collect()
                     }
@@ -135,7 +136,7 @@ impl Proxy {
             .clients
             .get(&key(integration))
             .ok_or_else(|| CallError::new(Refusal::IntegrationFailure, "no client"))?;
-        let (endpoint, host_header) = match (&integration.target, &out.origin) {
+        let (mut endpoint, host_header) = match (&integration.target, &out.origin) {
             (IntegrationTarget::Private(target), _) => {
                 if client.private.is_empty() {
                     return Err(CallError::new(
@@ -153,6 +154,7 @@ impl Proxy {
                 Endpoint {
                     scheme: scheme.clone(),
                     authority: authority.clone(),
+                    shard: 0,
                 },
                 HeaderValue::from_str(authority.as_str()).ok(),
             ),
@@ -200,6 +202,7 @@ impl Proxy {
         }
         .boxed();
         let req = Request::from_parts(parts, body);
+        endpoint.shard = airlock_net::shards::current();
         let dest = &endpoint.authority;
 
         let sent =
@@ -478,16 +481,22 @@ enum Connector {
     Http(HttpConnector),
 }
 
-/// What a pooled connection leads to: the scheme and `host:port` of the integration's URI.
+/// What a pooled connection leads to: the scheme and `host:port` of the integration's URI,
+/// and the shard of the requests that use it (`airlock_net::shards`): a private integration's
+/// connection rides the VPC link connection of the shard that opened it, so requests of that
+/// shard reuse it and the exchange stays on one core.
 #[derive(Clone, Debug)]
 struct Endpoint {
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
+    shard: usize,
 }
 
 impl PartialEq for Endpoint {
     fn eq(&self, other: &Endpoint) -> bool {
-        self.scheme == other.scheme && self.authority == other.authority
+        self.shard == other.shard
+            && self.scheme == other.scheme
+            && self.authority == other.authority
     }
 }
 
@@ -498,6 +507,7 @@ impl std::hash::Hash for Endpoint {
     /// `Authority`'s own `Hash` writes one byte per call, and the pool hashes its key twice
     /// per request.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_usize(self.shard);
         state.write_u8(u8::from(self.scheme == http::uri::Scheme::HTTPS));
         let mut chunk = [0u8; 64];
         for part in self.authority.as_str().as_bytes().chunks(chunk.len()) {
