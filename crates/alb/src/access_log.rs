@@ -26,9 +26,12 @@ const BATCH_BYTES: usize = 256 * 1024;
 #[derive(Clone, Debug)]
 pub(crate) struct AccessLog(Arc<Pending>);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Pending {
-    lines: Mutex<Vec<u8>>,
+    /// One buffer per shard (`airlock_net::shards`): requests on different cores never contend
+    /// for one lock. A batch holds each shard's lines in turn, so lines of one batch are
+    /// ordered per core, not across cores (AWS orders none of its log files either).
+    lines: Vec<Mutex<Vec<u8>>>,
     /// A line arrived in an empty buffer: the writer starts its interval (an idle stack never
     /// wakes it).
     first: Notify,
@@ -53,7 +56,13 @@ impl AccessLog {
             .append(true)
             .open(path)
             .await?;
-        let pending = Arc::new(Pending::default());
+        let pending = Arc::new(Pending {
+            lines: (0..airlock_net::shards::count())
+                .map(|_| Mutex::default())
+                .collect(),
+            first: Notify::new(),
+            full: Notify::new(),
+        });
         let writer = pending.clone();
         tracker.spawn(async move {
             let mut batch = Vec::new();
@@ -67,7 +76,9 @@ impl AccessLog {
                     _ = shutdown.cancelled() => {}
                 }
                 let last = shutdown.is_cancelled();
-                std::mem::swap(&mut batch, &mut *lock(&writer.lines));
+                for lines in &writer.lines {
+                    batch.append(&mut lock(lines));
+                }
                 // Whole lines in one write: O_APPEND keeps lines of several listeners whole.
                 if !batch.is_empty()
                     && let Err(e) = file.write_all(&batch).await
@@ -88,7 +99,8 @@ impl AccessLog {
         let mut line = String::with_capacity(LINE_CAPACITY);
         record.write_line(SystemTime::now(), &mut line);
         let (first, full) = {
-            let mut lines = lock(&self.0.lines);
+            let shards = &self.0.lines;
+            let mut lines = lock(&shards[airlock_net::shards::current() % shards.len()]);
             let first = lines.is_empty();
             lines.extend_from_slice(line.as_bytes());
             lines.push(b'\n');

@@ -306,14 +306,8 @@ where
         async move { Ok::<_, Infallible>(proxy::handle(req, conn).await) }
     });
     let connection = builder.serve_connection_with_upgrades(io, service);
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        r = connection.as_mut() => r,
-        _ = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
-    };
+    let result =
+        airlock_net::serve_gracefully(connection, &shutdown, |c| c.graceful_shutdown()).await;
     if let Err(e) = result {
         tracing::debug!(error = %e, "client connection ended with an error");
     }

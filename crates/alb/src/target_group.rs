@@ -134,6 +134,9 @@ struct Entry {
     in_flight: Arc<AtomicUsize>,
     /// Cancelled when the deregistration delay ends: in-flight requests are cut (§3.7).
     cut: CancellationToken,
+    /// Children of `cut`, one per shard (`airlock_net::shards`), handed to requests: each
+    /// request clones and watches its shard's token, not one all cores contend for.
+    cuts: Vec<CancellationToken>,
     /// Stops this target's health checks.
     checks: CancellationToken,
     /// When the target entered slow start (§3.6).
@@ -319,12 +322,16 @@ impl TargetGroup {
             }
             state.generation += 1;
             let generation = state.generation;
+            let cut = CancellationToken::new();
             state.targets.push(Entry {
                 addr: *addr,
                 generation,
                 machine: Machine::at(TargetState::Unused, Some(Reason::NotInUse)),
                 in_flight: Arc::new(AtomicUsize::new(0)),
-                cut: CancellationToken::new(),
+                cut: cut.clone(),
+                cuts: (0..airlock_net::shards::count())
+                    .map(|_| cut.child_token())
+                    .collect(),
                 checks: CancellationToken::new(),
                 slow_start: None,
             });
@@ -493,7 +500,7 @@ impl TargetGroup {
         Some(Lease {
             target: chosen.addr,
             in_flight: chosen.in_flight.clone(),
-            cut: chosen.cut.clone(),
+            cut: chosen.cuts[airlock_net::shards::current() % chosen.cuts.len()].clone(),
         })
     }
 

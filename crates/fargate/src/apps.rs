@@ -122,14 +122,7 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = shutdown.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
+    let result = airlock_net::serve_gracefully(conn, &shutdown, |c| c.graceful_shutdown()).await;
     if let Err(e) = result {
         tracing::debug!(error = %e, "connection ended with an error");
     }

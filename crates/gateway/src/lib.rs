@@ -431,17 +431,11 @@ impl Gateway {
                         // record of its own, encrypted and framed apart.
                         .writev(false);
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        r = conn.as_mut() => {
-                            if let Err(e) = r {
-                                tracing::debug!(error = %e, "connection ended with an error");
-                            }
-                        }
-                        _ = shutdown.cancelled() => {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = conn.await;
-                        }
+                    let served =
+                        airlock_net::serve_gracefully(conn, &shutdown, |c| c.graceful_shutdown())
+                            .await;
+                    if let Err(e) = served {
+                        tracing::debug!(error = %e, "connection ended with an error");
                     }
                 }
             },

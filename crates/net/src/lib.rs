@@ -29,7 +29,7 @@ pub mod text;
 pub mod vantage;
 
 pub use rules::{Protocol, Rule, SecurityGroupSpec, Source};
-pub use serve::{Accept, ConnectionLimit, accept_loop};
+pub use serve::{Accept, ConnectionLimit, accept_loop, serve_gracefully};
 pub use stream::{Carrier, NetStream};
 
 use ipnet::Ipv4Net;

@@ -4,12 +4,16 @@ use crate::{Accepted, EmulatedListener, shards};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::sync::WaitForCancellationFutureOwned;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
@@ -132,5 +136,133 @@ pub async fn accept_loop<L, F, Fut>(
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+/// Drives a connection `conn` to its end; if `shutdown` fires first, calls `begin` on it once
+/// (hyper's `graceful_shutdown`: finish the request in flight, take no more) and drives it on.
+///
+/// The same as `select!`-ing on `conn` and `shutdown.cancelled()`, but a connection is polled
+/// on every byte it moves and `select!` would poll the shutdown future each time (a lock and a
+/// waiter registration in the token); here the shutdown future is polled only when it woke.
+pub fn serve_gracefully<F, G>(conn: F, shutdown: &CancellationToken, begin: G) -> Graceful<F, G>
+where
+    F: Future,
+    G: FnOnce(Pin<&mut F>),
+{
+    let flag = Arc::new(ShutdownFlag {
+        // Polled once at the start, to register with the token.
+        fired: AtomicBool::new(true),
+        task: std::sync::Mutex::new(None),
+    });
+    Graceful {
+        conn: Box::pin(conn),
+        cancelled: Box::pin(shutdown.clone().cancelled_owned()),
+        flag_waker: Waker::from(flag.clone()),
+        flag,
+        begin: Some(begin),
+        registered: None,
+    }
+}
+
+/// The future of [`serve_gracefully`].
+pub struct Graceful<F, G> {
+    conn: Pin<Box<F>>,
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
+    flag: Arc<ShutdownFlag>,
+    flag_waker: Waker,
+    begin: Option<G>,
+    /// The task waker the flag holds, to replace it only when the task's changes.
+    registered: Option<Waker>,
+}
+
+impl<F, G> Future for Graceful<F, G>
+where
+    F: Future,
+    G: FnOnce(Pin<&mut F>),
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // Every field is boxed or `Unpin`: the struct moves freely.
+        let this = Pin::into_inner(self);
+        if this.begin.is_some() {
+            if !this
+                .registered
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                *this.flag.task.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(cx.waker().clone());
+                this.registered = Some(cx.waker().clone());
+            }
+            if this.flag.fired.swap(false, Ordering::AcqRel)
+                && this
+                    .cancelled
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&this.flag_waker))
+                    .is_ready()
+                && let Some(begin) = this.begin.take()
+            {
+                begin(this.conn.as_mut());
+            }
+        }
+        this.conn.as_mut().poll(cx)
+    }
+}
+
+impl<F, G> Unpin for Graceful<F, G> {}
+
+/// Wakes [`serve_gracefully`]'s task when the shutdown future woke, and says so.
+struct ShutdownFlag {
+    fired: AtomicBool,
+    task: std::sync::Mutex<Option<Waker>>,
+}
+
+impl Wake for ShutdownFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fired.store(true, Ordering::Release);
+        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            task.wake_by_ref();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection that ends on its own never hears of the shutdown; one still running when
+    /// the shutdown fires is told once and driven on to its end.
+    #[tokio::test]
+    async fn graceful_shutdown_is_begun_once_and_only_when_it_fires() {
+        let shutdown = CancellationToken::new();
+        let begun = AtomicBool::new(false);
+        let out = serve_gracefully(async { 7 }, &shutdown, |_| {
+            begun.store(true, Ordering::Relaxed)
+        })
+        .await;
+        assert_eq!(out, 7);
+        assert!(!begun.load(Ordering::Relaxed));
+
+        let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let run = serve_gracefully(async { rx.await.unwrap_or(0) }, &shutdown, |_| {
+            calls.fetch_add(1, Ordering::Relaxed);
+        });
+        let trigger = async {
+            tokio::task::yield_now().await;
+            shutdown.cancel();
+            tokio::task::yield_now().await;
+            assert_eq!(calls.load(Ordering::Relaxed), 1, "told at once");
+            let _ = tx.send(9);
+        };
+        let (out, ()) = tokio::join!(run, trigger);
+        assert_eq!(out, 9, "driven on to its end after the shutdown");
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
     }
 }
