@@ -188,25 +188,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|n| *n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let build = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")
-    };
-    let main = build()?;
+    let main = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     let mut handles = vec![main.handle().clone()];
     for index in 1..shards {
-        let shard = build()?;
-        handles.push(shard.handle().clone());
-        std::thread::Builder::new()
-            .name(format!("airlock-shard-{index}"))
-            .spawn(move || {
-                airlock_net::shards::enter(index);
-                // Runs the shard's tasks for as long as the process lives.
-                shard.block_on(std::future::pending::<()>());
-            })
-            .context("starting a runtime thread")?;
+        handles.push(airlock_net::shards::spawn(index).context("starting a runtime thread")?);
     }
     airlock_net::shards::install(handles);
     Ok(main)

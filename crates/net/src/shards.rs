@@ -24,6 +24,22 @@ thread_local! {
     static INDEX: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Starts a shard on a thread of its own: a current-thread runtime, marked as shard `index`, that
+/// runs for as long as the process lives. Returns its handle, for [`install`].
+pub fn spawn(index: usize) -> std::io::Result<Handle> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name(format!("airlock-shard-{index}"))
+        .spawn(move || {
+            enter(index);
+            runtime.block_on(std::future::pending::<()>());
+        })?;
+    Ok(handle)
+}
+
 /// Declares the shards, once per process. Returns `false` (and changes nothing) when shards
 /// were installed before.
 pub fn install(handles: Vec<Handle>) -> bool {

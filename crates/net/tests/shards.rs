@@ -40,20 +40,9 @@ fn network() -> Network {
     })
 }
 
-/// A current-thread runtime on a thread of its own, marked as shard `index`.
-fn shard(index: usize) -> Handle {
-    let rt: Runtime = Builder::new_current_thread().enable_all().build().unwrap();
-    let handle = rt.handle().clone();
-    std::thread::spawn(move || {
-        shards::enter(index);
-        rt.block_on(std::future::pending::<()>());
-    });
-    handle
-}
-
 #[test]
 fn connections_are_served_where_they_were_dialed_and_host_ones_spread() {
-    let handles = vec![shard(0), shard(1)];
+    let handles = vec![shards::spawn(0).unwrap(), shards::spawn(1).unwrap()];
     assert!(shards::install(handles.clone()));
     assert_eq!(shards::count(), 2);
 

@@ -9,20 +9,9 @@ use support::*;
 use airlock_net::shards;
 use tokio::runtime::{Builder, Handle};
 
-/// A current-thread runtime on a thread of its own, marked as shard `index`.
-fn shard(index: usize) -> Handle {
-    let rt = Builder::new_current_thread().enable_all().build().unwrap();
-    let handle = rt.handle().clone();
-    std::thread::spawn(move || {
-        shards::enter(index);
-        rt.block_on(std::future::pending::<()>());
-    });
-    handle
-}
-
 #[test]
 fn each_shard_rides_its_own_link_connection() {
-    let handles = [shard(0), shard(1)];
+    let handles = [shards::spawn(0).unwrap(), shards::spawn(1).unwrap()];
     assert!(shards::install(handles.to_vec()));
 
     let (h, link) = handles[0]
