@@ -243,7 +243,12 @@ impl<S> H1Io<S> {
                         }
                     }
                     let from = self.head.len().saturating_sub(3);
-                    self.head.append(&mut self.carry);
+                    if self.head.is_empty() {
+                        // The usual case, a head arriving whole: take the bytes, not a copy.
+                        std::mem::swap(&mut self.head, &mut self.carry);
+                    } else {
+                        self.head.append(&mut self.carry);
+                    }
                     match head_end(&self.head[from..]) {
                         Some(end) => {
                             let rest = self.head.split_off(from + end);
