@@ -13,7 +13,6 @@ use http::Request;
 use http::header::{CONTENT_LENGTH, HOST, USER_AGENT};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -277,37 +276,36 @@ where
 {
     let shutdown = conn.shared.shutdown.clone();
     let idle = conn.shared.listener.attributes().idle_timeout;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder = if h2 {
-        builder.http2_only()
-    } else {
-        builder.http1_only()
-    };
-    // hyper's own limits sit above §2.5's so that the load balancer, not hyper, answers
-    // oversized requests with its 400/414 pages. `H1Io` answers a head that does not arrive
-    // within the idle timeout with 408; hyper's header timer, a little later, only closes idle
-    // keep-alive connections.
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(idle + Duration::from_secs(1))
-        .max_headers(1024)
-        // Head and body in one buffer: over TLS, each separate write would be a record of its
-        // own, encrypted and framed apart.
-        .writev(false);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        // §1.3: up to 128 parallel requests per HTTP/2 connection.
-        .max_concurrent_streams(128)
-        .max_header_list_size(128 * 1024);
     let service = service_fn(move |req| {
         let conn = conn.clone();
         async move { Ok::<_, Infallible>(proxy::handle(req, conn).await) }
     });
-    let connection = builder.serve_connection_with_upgrades(io, service);
-    let result =
-        airlock_net::serve_gracefully(connection, &shutdown, |c| c.graceful_shutdown()).await;
+    // The protocol is known (ALPN, or a plain listener): hyper's own HTTP/1 or HTTP/2 server,
+    // without hyper-util's version sniffing and rewind buffer in front of every read.
+    let result = if h2 {
+        let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            // §1.3: up to 128 parallel requests per HTTP/2 connection.
+            .max_concurrent_streams(128)
+            .max_header_list_size(128 * 1024)
+            .serve_connection(io, service);
+        airlock_net::serve_gracefully(connection, &shutdown, |c| c.graceful_shutdown()).await
+    } else {
+        // hyper's own limits sit above §2.5's so that the load balancer, not hyper, answers
+        // oversized requests with its 400/414 pages. `H1Io` answers a head that does not
+        // arrive within the idle timeout with 408; hyper's header timer, a little later, only
+        // closes idle keep-alive connections.
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(idle + Duration::from_secs(1))
+            .max_headers(1024)
+            // Head and body in one buffer: over TLS, each separate write would be a record of
+            // its own, encrypted and framed apart.
+            .writev(false)
+            .serve_connection(io, service)
+            .with_upgrades();
+        airlock_net::serve_gracefully(connection, &shutdown, |c| c.graceful_shutdown()).await
+    };
     if let Err(e) = result {
         tracing::debug!(error = %e, "client connection ended with an error");
     }

@@ -421,19 +421,28 @@ impl Gateway {
                             Ok::<_, std::convert::Infallible>(gw.handle(req, peer, sni).await)
                         }
                     });
-                    let mut builder =
-                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    builder
-                        .http1()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(HEADER_READ_TIMEOUT)
-                        // Head and body in one buffer: over TLS, each separate write would be a
-                        // record of its own, encrypted and framed apart.
-                        .writev(false);
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                    let served =
+                    // The protocol is known from ALPN: hyper's own HTTP/1 or HTTP/2 server,
+                    // without hyper-util's version sniffing and rewind buffer before every read.
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let io = TokioIo::new(tls);
+                    let served = if h2 {
+                        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .serve_connection(io, service);
                         airlock_net::serve_gracefully(conn, &shutdown, |c| c.graceful_shutdown())
-                            .await;
+                            .await
+                    } else {
+                        let conn = hyper::server::conn::http1::Builder::new()
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(HEADER_READ_TIMEOUT)
+                            // Head and body in one buffer: over TLS, each separate write would
+                            // be a record of its own, encrypted and framed apart.
+                            .writev(false)
+                            .serve_connection(io, service)
+                            .with_upgrades();
+                        airlock_net::serve_gracefully(conn, &shutdown, |c| c.graceful_shutdown())
+                            .await
+                    };
                     if let Err(e) = served {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
