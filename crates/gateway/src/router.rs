@@ -11,6 +11,7 @@
 //! in docs/aws-fidelity.md). Matching walks the route table without allocating.
 
 use http::Method;
+use std::collections::HashMap;
 
 /// One segment of a route path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,12 +156,35 @@ struct Rank {
 #[derive(Debug, Clone, Default)]
 pub struct Router {
     routes: Vec<RouteKey>,
+    /// Routes whose first segment is a literal, by that literal: only they can match a path
+    /// starting with it. Indexes in ascending order.
+    by_first: HashMap<String, Vec<usize>>,
+    /// Every other route (a variable or greedy first segment, `/`, `$default`): candidates for
+    /// any path. Indexes in ascending order.
+    anywhere: Vec<usize>,
 }
 
 impl Router {
     /// Builds a router over `routes`; the index of a route is what [`Router::select`] returns.
     pub fn new(routes: Vec<RouteKey>) -> Router {
-        Router { routes }
+        let mut by_first: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut anywhere = Vec::new();
+        for (index, route) in routes.iter().enumerate() {
+            match route {
+                RouteKey::Path { segments, .. } => match segments.first() {
+                    Some(Segment::Literal(first)) => {
+                        by_first.entry(first.clone()).or_default().push(index)
+                    }
+                    _ => anywhere.push(index),
+                },
+                RouteKey::Default => anywhere.push(index),
+            }
+        }
+        Router {
+            routes,
+            by_first,
+            anywhere,
+        }
     }
 
     /// The route keys, in the order given.
@@ -173,8 +197,13 @@ impl Router {
     pub fn select(&self, method: &Method, path: &str) -> Option<usize> {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
         let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+        // Only routes that can match this path's first segment are ranked: a table of 300
+        // routes costs what the handful sharing the first segment cost.
+        let first = trimmed.split('/').next().unwrap_or_default();
+        let literal = self.by_first.get(first).map_or(&[][..], Vec::as_slice);
         let mut best: Option<(Rank, usize)> = None;
-        for (index, route) in self.routes.iter().enumerate() {
+        for &index in literal.iter().chain(&self.anywhere) {
+            let route = &self.routes[index];
             let rank = match route {
                 RouteKey::Default => Some(Rank {
                     tier: 2,
@@ -198,8 +227,9 @@ impl Router {
                     })
                 }
             };
+            // Equal ranks: the route listed first wins, as when the table was walked in order.
             if let Some(rank) = rank
-                && best.is_none_or(|(b, _)| rank < b)
+                && best.is_none_or(|b| (rank, index) < b)
             {
                 best = Some((rank, index));
             }
@@ -344,6 +374,102 @@ mod tests {
 
     fn key(s: &str) -> RouteKey {
         s.parse().unwrap()
+    }
+
+    /// The first-segment index changes which routes are ranked, never the choice: over every
+    /// table of up to four routes drawn from shapes that share and differ in their first
+    /// segment, and paths that hit each shape, the selection equals ranking every route in
+    /// table order.
+    #[test]
+    fn the_index_selects_what_ranking_every_route_selects() {
+        let shapes = [
+            "$default",
+            "GET /",
+            "GET /pets",
+            "ANY /pets",
+            "GET /pets/{id}",
+            "GET /pets/{id}/toys",
+            "ANY /pets/{proxy+}",
+            "GET /{kind}",
+            "GET /{kind}/{id}",
+            "ANY /{proxy+}",
+            "POST /pets",
+            "GET /toys/{id}",
+        ];
+        let paths = [
+            "/",
+            "/pets",
+            "/pets/",
+            "/pets/7",
+            "/pets/7/toys",
+            "/pets/7/x/y",
+            "/toys/1",
+            "/cats",
+            "/cats/1",
+            "/a/b/c",
+            "",
+        ];
+        let linear = |routes: &[RouteKey], method: &Method, path: &str| {
+            let trimmed = path.strip_prefix('/').unwrap_or(path);
+            let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+            let mut best: Option<(Rank, usize)> = None;
+            for (index, route) in routes.iter().enumerate() {
+                let rank = match route {
+                    RouteKey::Default => Some(Rank {
+                        tier: 2,
+                        prefix: 0,
+                        vars: 0,
+                        length: 0,
+                        any: 0,
+                    }),
+                    RouteKey::Path {
+                        method: m,
+                        segments,
+                    } => {
+                        let any = match m {
+                            None => 1,
+                            Some(m) if m == method => 0,
+                            Some(_) => continue,
+                        };
+                        match_path(segments, trimmed).map(|mut r| {
+                            r.any = any;
+                            r
+                        })
+                    }
+                };
+                if let Some(rank) = rank
+                    && best.is_none_or(|(b, _)| rank < b)
+                {
+                    best = Some((rank, index));
+                }
+            }
+            best.map(|(_, i)| i)
+        };
+        let n = shapes.len();
+        let mut tables = 0;
+        for a in 0..n {
+            for b in 0..n {
+                for c in 0..n {
+                    for d in [0, 3, 7, 11] {
+                        let routes: Vec<RouteKey> =
+                            [a, b, c, d].iter().map(|i| key(shapes[*i])).collect();
+                        let router = Router::new(routes.clone());
+                        for method in [Method::GET, Method::POST] {
+                            for path in paths {
+                                assert_eq!(
+                                    router.select(&method, path),
+                                    linear(&routes, &method, path),
+                                    "{method} {path:?} in {:?}",
+                                    [shapes[a], shapes[b], shapes[c], shapes[d]]
+                                );
+                            }
+                        }
+                        tables += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(tables, n * n * n * 4);
     }
 
     /// spec http-api.md §2.3: route keys parse as AWS writes them, and print back the same.
