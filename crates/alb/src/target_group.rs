@@ -114,6 +114,11 @@ struct Inner {
 struct State {
     /// The registered set as last reconciled.
     seen: Vec<SocketAddr>,
+    /// Follows the registered set: a request asks it whether the set changed (a version
+    /// check) instead of comparing the whole set.
+    updates: Option<watch::Receiver<Vec<SocketAddr>>>,
+    /// Whether the registered set was read at least once.
+    synced: bool,
     /// Targets in registration order, draining ones included.
     targets: Vec<Entry>,
     generation: u64,
@@ -176,8 +181,11 @@ impl TargetGroup {
     ) -> Self {
         let group = TargetGroup(Arc::new(Inner {
             config,
+            state: Mutex::new(State {
+                updates: Some(targets.clone()),
+                ..State::default()
+            }),
             registered: targets,
-            state: Mutex::new(State::default()),
             health: watch::channel(Vec::new()).0,
             next: AtomicUsize::new(0),
             started: AtomicBool::new(false),
@@ -297,12 +305,18 @@ impl TargetGroup {
     /// Reconciles the records with the registered set (cheap when nothing changed).
     fn sync(&self) -> MutexGuard<'_, State> {
         let mut state = self.lock();
-        let registered = self.0.registered.borrow();
-        if *registered == state.seen {
+        // Every request passes here: nothing but a version check unless the set was sent
+        // anew (the first call always reads it).
+        let first = !state.synced;
+        state.synced = true;
+        let now: Vec<SocketAddr> = match state.updates.as_mut() {
+            Some(updates) if !first && !updates.has_changed().unwrap_or(false) => return state,
+            Some(updates) => updates.borrow_and_update().clone(),
+            None => self.0.registered.borrow().clone(),
+        };
+        if now == state.seen {
             return state;
         }
-        let now: Vec<SocketAddr> = registered.clone();
-        drop(registered);
         // Left: start draining.
         for i in 0..state.targets.len() {
             let e = &state.targets[i];
