@@ -7,7 +7,7 @@ mod support;
 use support::*;
 
 use airlock_net::shards;
-use tokio::runtime::{Builder, Handle};
+use tokio::runtime::Handle;
 
 #[test]
 fn each_shard_rides_its_own_link_connection() {
