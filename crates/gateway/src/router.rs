@@ -195,46 +195,55 @@ impl Router {
     /// Selects the route for `method` and `path` (already without the stage segment), returning
     /// its index. A trailing slash is ignored for matching (§2.5).
     pub fn select(&self, method: &Method, path: &str) -> Option<usize> {
-        let trimmed = path.strip_prefix('/').unwrap_or(path);
-        let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+        let trimmed = trim_slashes(path);
         // Only routes that can match this path's first segment are ranked: a table of 300
         // routes costs what the handful sharing the first segment cost.
         let first = trimmed.split('/').next().unwrap_or_default();
         let literal = self.by_first.get(first).map_or(&[][..], Vec::as_slice);
         let mut best: Option<(Rank, usize)> = None;
         for &index in literal.iter().chain(&self.anywhere) {
-            let route = &self.routes[index];
-            let rank = match route {
-                RouteKey::Default => Some(Rank {
-                    tier: 2,
-                    prefix: 0,
-                    vars: 0,
-                    length: 0,
-                    any: 0,
-                }),
-                RouteKey::Path {
-                    method: m,
-                    segments,
-                } => {
-                    let any = match m {
-                        None => 1,
-                        Some(m) if m == method => 0,
-                        Some(_) => continue,
-                    };
-                    match_path(segments, trimmed).map(|mut rank| {
-                        rank.any = any;
-                        rank
-                    })
-                }
-            };
             // Equal ranks: the route listed first wins, as when the table was walked in order.
-            if let Some(rank) = rank
+            if let Some(rank) = rank(&self.routes[index], method, trimmed)
                 && best.is_none_or(|b| (rank, index) < b)
             {
                 best = Some((rank, index));
             }
         }
         best.map(|(_, i)| i)
+    }
+}
+
+/// The request path without its leading and trailing slash (a trailing slash is ignored for
+/// matching, §2.5).
+fn trim_slashes(path: &str) -> &str {
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
+    trimmed.strip_suffix('/').unwrap_or(trimmed)
+}
+
+/// How well `route` matches `method` and the trimmed request path; `None` when it does not.
+fn rank(route: &RouteKey, method: &Method, trimmed: &str) -> Option<Rank> {
+    match route {
+        RouteKey::Default => Some(Rank {
+            tier: 2,
+            prefix: 0,
+            vars: 0,
+            length: 0,
+            any: 0,
+        }),
+        RouteKey::Path {
+            method: m,
+            segments,
+        } => {
+            let any = match m {
+                None => 1,
+                Some(m) if m == method => 0,
+                Some(_) => return None,
+            };
+            match_path(segments, trimmed).map(|mut rank| {
+                rank.any = any;
+                rank
+            })
+        }
     }
 }
 
@@ -310,8 +319,7 @@ pub fn raw_path_parameters<'r, 'p>(route: &'r RouteKey, path: &'p str) -> Vec<(&
     let RouteKey::Path { segments, .. } = route else {
         return Vec::new();
     };
-    let trimmed = path.strip_prefix('/').unwrap_or(path);
-    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    let trimmed = trim_slashes(path);
     let mut out = Vec::new();
     let mut offset = 0usize;
     let mut parts = trimmed.split('/');
@@ -410,34 +418,9 @@ mod tests {
             "",
         ];
         let linear = |routes: &[RouteKey], method: &Method, path: &str| {
-            let trimmed = path.strip_prefix('/').unwrap_or(path);
-            let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
             let mut best: Option<(Rank, usize)> = None;
             for (index, route) in routes.iter().enumerate() {
-                let rank = match route {
-                    RouteKey::Default => Some(Rank {
-                        tier: 2,
-                        prefix: 0,
-                        vars: 0,
-                        length: 0,
-                        any: 0,
-                    }),
-                    RouteKey::Path {
-                        method: m,
-                        segments,
-                    } => {
-                        let any = match m {
-                            None => 1,
-                            Some(m) if m == method => 0,
-                            Some(_) => continue,
-                        };
-                        match_path(segments, trimmed).map(|mut r| {
-                            r.any = any;
-                            r
-                        })
-                    }
-                };
-                if let Some(rank) = rank
+                if let Some(rank) = rank(route, method, trim_slashes(path))
                     && best.is_none_or(|(b, _)| rank < b)
                 {
                     best = Some((rank, index));
