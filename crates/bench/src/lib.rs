@@ -154,40 +154,64 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
     let state = tempfile::Builder::new()
         .prefix("airlock-bench-")
         .tempdir()?;
+    let default_dir = state.path().join("default");
+    std::fs::create_dir_all(&default_dir)?;
     // The first start ever creates the CA and the issuer key; later starts (and every start a
     // user makes after their first) load them. Both are reported; budgets use the latter.
-    let first = Airlock::start(&options.airlock, None, state.path()).await?;
+    let first = Airlock::start(&options.airlock, None, &default_dir).await?;
     let first_start = first.spawned.elapsed();
     first.stop().await;
-    let token = mint_token(&options.airlock, state.path()).await?;
+    let token = mint_token(&options.airlock, &default_dir).await?;
 
-    let default = measure_stack(options, None, state.path(), &token).await?;
-    let big = if options.big_stack {
+    let mut stacks = vec![start_stack(options, None, &default_dir, &token).await?];
+    if options.big_stack {
         let size = stackgen::Size::ISSUE;
         let yaml = stackgen::generate(airlock_config::DEFAULT_STACK_YAML, size)?;
-        let file = state.path().join("big-stack.yaml");
+        // Its own state directory (logs, endpoints file) holding the same CA and issuer key, so
+        // the two stacks can run side by side and the one token is valid on both.
+        let big_dir = state.path().join("big");
+        std::fs::create_dir_all(&big_dir)?;
+        for entry in std::fs::read_dir(&default_dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "pem")
+                && let Some(name) = path.file_name()
+            {
+                std::fs::copy(&path, big_dir.join(name))?;
+            }
+        }
+        let file = big_dir.join("big-stack.yaml");
         std::fs::write(&file, yaml)?;
-        let mut figures = measure_stack(options, Some(&file), state.path(), &token).await?;
-        figures.size = Some(size);
-        Some(figures)
-    } else {
-        None
-    };
+        let mut big = start_stack(options, Some(&file), &big_dir, &token).await?;
+        big.size = Some(size);
+        stacks.push(big);
+    }
+    let mut figures = load_stacks(options, stacks, &token).await?.into_iter();
+    let default = figures.next().ok_or(BenchError::Exited)?;
     Ok(Report::new(
         Machine::detect(),
         options,
         first_start,
         default,
-        big,
+        figures.next(),
     ))
 }
 
-async fn measure_stack(
+/// A stack after its cold starts, idle, waiting for its load.
+struct Started {
+    airlock: Airlock,
+    size: Option<stackgen::Size>,
+    starts: Vec<Start>,
+    idle: Memory,
+}
+
+/// Cold-starts the stack `options.cold_starts` times (each to its first 200 through the chain)
+/// and keeps the last one running, idle memory read.
+async fn start_stack(
     options: &Options,
     stack_file: Option<&Path>,
     state_dir: &Path,
     token: &str,
-) -> Result<StackFigures, BenchError> {
+) -> Result<Started, BenchError> {
     let mut starts = Vec::new();
     let mut stack = None;
     for _ in 0..options.cold_starts.max(1) {
@@ -206,7 +230,19 @@ async fn measure_stack(
     let airlock = stack.ok_or(BenchError::Exited)?;
     tokio::time::sleep(options.settle).await;
     let idle = airlock.memory()?;
+    Ok(Started {
+        airlock,
+        size: None,
+        starts,
+        idle,
+    })
+}
 
+/// The measured paths of one started stack.
+async fn targets(
+    options: &Options,
+    airlock: &Airlock,
+) -> Result<Vec<(MeasuredPath, Target)>, BenchError> {
     let ca = CertificateDer::from(pem_to_der(&std::fs::read_to_string(
         &airlock.endpoints.ca_cert,
     )?)?);
@@ -216,8 +252,8 @@ async fn measure_stack(
         what: "custom domain",
         detail: e.custom_domain.clone(),
     })?;
-    let task_port = task_host_port(&airlock).await?;
-    let targets = [
+    let task_port = task_host_port(airlock).await?;
+    let all = [
         (
             MeasuredPath::Direct,
             Target::Direct(([127, 0, 0, 1], task_port).into()),
@@ -241,12 +277,37 @@ async fn measure_stack(
             },
         ),
     ];
+    Ok(all
+        .into_iter()
+        .filter(|(p, _)| options.paths.contains(p))
+        .collect())
+}
+
+/// Loads every chosen path of every stack, at each connection count, in rounds: within a round
+/// every path of every stack takes its turn, so that a busy moment of a shared machine weighs on
+/// all alike and the two stacks' figures can be compared with each other directly. Each stack's
+/// CPU time is its own process's, so a stack waiting for its turn adds nothing to the other's.
+async fn load_stacks(
+    options: &Options,
+    stacks: Vec<Started>,
+    token: &str,
+) -> Result<Vec<StackFigures>, BenchError> {
+    let mut turns = Vec::new();
+    for (index, stack) in stacks.iter().enumerate() {
+        for (path, target) in targets(options, &stack.airlock).await? {
+            turns.push((index, path, target));
+        }
+    }
+    let custom_domain = stacks
+        .first()
+        .map(|s| s.airlock.endpoints.custom_domain.clone())
+        .unwrap_or_default();
     let shape =
         Shape {
             path: options.path.clone(),
-            host: e.custom_domain.parse().map_err(|_| BenchError::Setup {
+            host: custom_domain.parse().map_err(|_| BenchError::Setup {
                 what: "host header",
-                detail: e.custom_domain.clone(),
+                detail: custom_domain.clone(),
             })?,
             authorization: Some(format!("Bearer {token}").parse().map_err(|_| {
                 BenchError::Setup {
@@ -255,21 +316,18 @@ async fn measure_stack(
                 }
             })?),
         };
-    let mut runs = Vec::new();
     let rounds = options.rounds.max(1);
-    let chosen: Vec<_> = targets
-        .iter()
-        .filter(|(p, _)| options.paths.contains(p))
-        .collect();
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); stacks.len()];
     for &connections in &options.connections {
         let amount = Amount {
             connections,
             duration: options.duration / rounds as u32,
             max_requests: options.max_requests / rounds as u64,
         };
-        let mut totals: Vec<Option<(load::Outcome, Duration)>> = vec![None; chosen.len()];
+        let mut totals: Vec<Option<(load::Outcome, Duration)>> = vec![None; turns.len()];
         for _ in 0..rounds {
-            for ((_, target), total) in chosen.iter().zip(totals.iter_mut()) {
+            for ((index, _, target), total) in turns.iter().zip(totals.iter_mut()) {
+                let airlock = &stacks[*index].airlock;
                 let mut clock = Vec::with_capacity(2);
                 let mut clock_error = None;
                 let outcome = load::run(target, &shape, amount, || match airlock.cpu_time() {
@@ -293,21 +351,25 @@ async fn measure_stack(
                 }
             }
         }
-        for ((path, _), total) in chosen.iter().zip(totals) {
+        for ((index, path, _), total) in turns.iter().zip(totals) {
             if let Some((outcome, cpu)) = total {
-                runs.push(Run::new(*path, connections, &outcome, cpu));
+                runs[*index].push(Run::new(*path, connections, &outcome, cpu));
             }
         }
     }
-    let after_load = airlock.memory()?;
-    airlock.stop().await;
-    Ok(StackFigures {
-        size: None,
-        starts,
-        idle,
-        after_load,
-        runs,
-    })
+    let mut figures = Vec::new();
+    for (stack, runs) in stacks.into_iter().zip(runs) {
+        let after_load = stack.airlock.memory()?;
+        stack.airlock.stop().await;
+        figures.push(StackFigures {
+            size: stack.size,
+            starts: stack.starts,
+            idle: stack.idle,
+            after_load,
+            runs,
+        });
+    }
+    Ok(figures)
 }
 
 /// Polls the chain until it answers 200; returns the time since the process was spawned.
