@@ -126,7 +126,7 @@ pub(crate) struct Record {
     /// `http`, `https`, `h2`, `ws` or `wss`.
     pub(crate) kind: &'static str,
     /// `app/NAME/ID`.
-    pub(crate) elb: String,
+    pub(crate) elb: Arc<str>,
     pub(crate) client: SocketAddr,
     pub(crate) target: Option<SocketAddr>,
     pub(crate) received: SystemTime,
@@ -139,10 +139,11 @@ pub(crate) struct Record {
     pub(crate) received_bytes: u64,
     pub(crate) sent_bytes: u64,
     pub(crate) request_line: String,
-    pub(crate) user_agent: String,
-    pub(crate) target_group: Option<String>,
-    pub(crate) trace_id: Option<String>,
-    pub(crate) domain_name: Option<String>,
+    /// As received; `-` when absent or not text.
+    pub(crate) user_agent: Option<http::HeaderValue>,
+    pub(crate) target_group: Option<Arc<str>>,
+    pub(crate) trace_id: Option<http::HeaderValue>,
+    pub(crate) domain_name: Option<Arc<str>>,
     /// `0` for the default rule; `None` when no rule was evaluated.
     pub(crate) matched_rule_priority: Option<u16>,
     pub(crate) actions: Vec<&'static str>,
@@ -150,7 +151,7 @@ pub(crate) struct Record {
     pub(crate) error_reason: Option<&'static str>,
     pub(crate) classification: Option<&'static str>,
     pub(crate) classification_reason: Option<&'static str>,
-    pub(crate) conn_trace_id: String,
+    pub(crate) conn_trace_id: Arc<str>,
 }
 
 impl Record {
@@ -222,11 +223,11 @@ impl Record {
         push_u64(out, self.sent_bytes);
         out.push(' ');
         quoted(out, Some(&self.request_line));
-        quoted(out, Some(&self.user_agent));
+        quoted(out, Some(header_text(&self.user_agent).unwrap_or("-")));
         out.push_str("- - ");
         out.push_str(self.target_group.as_deref().unwrap_or("-"));
         out.push(' ');
-        quoted(out, self.trace_id.as_deref());
+        quoted(out, header_text(&self.trace_id));
         quoted(out, self.domain_name.as_deref());
         quoted(out, None);
         match self.matched_rule_priority {
@@ -262,6 +263,11 @@ impl Record {
         quoted(out, self.classification_reason);
         out.push_str(&self.conn_trace_id);
     }
+}
+
+/// A header's value as text, if it is.
+fn header_text(v: &Option<http::HeaderValue>) -> Option<&str> {
+    v.as_ref().and_then(|v| v.to_str().ok())
 }
 
 /// Appends `d` in seconds with millisecond precision (`0.001`), as AWS writes processing times.
@@ -335,9 +341,9 @@ mod tests {
             received_bytes: 10,
             sent_bytes: 20,
             request_line: "GET https://x.example.com:443/pets HTTP/1.1".into(),
-            user_agent: "say \"hi\"".into(),
+            user_agent: Some(http::HeaderValue::from_static("say \"hi\"")),
             target_group: Some("arn:tg".into()),
-            trace_id: Some("Root=1-abc".into()),
+            trace_id: Some(http::HeaderValue::from_static("Root=1-abc")),
             domain_name: Some("x.example.com".into()),
             matched_rule_priority: Some(0),
             actions: vec!["forward"],

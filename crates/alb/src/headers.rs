@@ -94,36 +94,49 @@ fn new_trace_value() -> String {
 
 /// Rewrites `X-Amzn-Trace-Id` per §2.2 rules (a)–(d).
 pub(crate) fn apply_trace_id(headers: &mut HeaderMap) {
-    let total: usize = headers
-        .iter()
-        .map(|(n, v)| n.as_str().len() + v.len() + 4)
-        .sum();
     let fresh = new_trace_value();
     let new = match headers.get(&X_AMZN_TRACE_ID).and_then(|v| v.to_str().ok()) {
         // (a)
         None => ["Root=", &fresh].concat(),
         Some(existing) => {
-            let fields: Vec<(&str, &str)> = existing
-                .split(';')
-                .map(str::trim)
-                .filter(|f| !f.is_empty())
-                .map(|f| f.split_once('=').unwrap_or((f, "")))
-                .collect();
-            let root = fields.iter().find(|(k, _)| *k == "Root").map(|(_, v)| *v);
+            // The fields, walked where needed rather than collected: most requests take (b)
+            // after one look for `Root` and one for `Self`.
+            let fields = || {
+                existing
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(|f| f.split_once('=').unwrap_or((f, "")))
+            };
+            let root = fields().find(|(k, _)| *k == "Root").map(|(_, v)| v);
+            let total: usize = headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 4)
+                .sum();
             if total > TRACE_ID_REWRITE_THRESHOLD {
                 // (d)
-                format!("Root={}", root.unwrap_or(&fresh))
-            } else if fields.iter().any(|(k, _)| *k == "Self") {
+                ["Root=", root.unwrap_or(&fresh)].concat()
+            } else if fields().any(|(k, _)| k == "Self") {
                 // (c)
-                fields
-                    .iter()
-                    .map(|(k, v)| match *k {
-                        "Self" => format!("Self={fresh}"),
-                        _ if v.is_empty() => (*k).to_owned(),
-                        _ => format!("{k}={v}"),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(";")
+                let mut out = String::with_capacity(existing.len() + fresh.len());
+                for (k, v) in fields() {
+                    if !out.is_empty() {
+                        out.push(';');
+                    }
+                    out.push_str(k);
+                    match k {
+                        "Self" => {
+                            out.push('=');
+                            out.push_str(&fresh);
+                        }
+                        _ if v.is_empty() => {}
+                        _ => {
+                            out.push('=');
+                            out.push_str(v);
+                        }
+                    }
+                }
+                out
             } else if root.is_some() {
                 // (b)
                 ["Self=", &fresh, ";", existing].concat()
@@ -133,7 +146,8 @@ pub(crate) fn apply_trace_id(headers: &mut HeaderMap) {
             }
         }
     };
-    if let Ok(v) = HeaderValue::from_str(&new) {
+    // The string becomes the value's bytes as they are (no copy); checked as `from_str` would.
+    if let Ok(v) = HeaderValue::try_from(new) {
         headers.insert(X_AMZN_TRACE_ID, v);
     }
 }

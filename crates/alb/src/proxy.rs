@@ -158,7 +158,7 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<
         // §2.4/§2.5: refused before routing; the head hyper parsed was a stand-in.
         Some((status, line)) => {
             record.request_line = line.unwrap_or_else(|| "- - - ".to_owned());
-            record.user_agent = "-".to_owned();
+            record.user_agent = None;
             record.received_bytes = 0;
             error_page::response(status, version).map(Either::Right)
         }
@@ -373,7 +373,7 @@ fn check_sizes<B>(req: &Request<B>) -> Result<(), Refusal> {
     let target_len = req
         .uri()
         .path_and_query()
-        .map_or(req.uri().to_string().len(), |p| p.as_str().len());
+        .map_or_else(|| req.uri().to_string().len(), |p| p.as_str().len());
     if req.method().as_str().len() + target_len + 10 > MAX_REQUEST_LINE {
         return Err(StatusCode::URI_TOO_LONG);
     }
@@ -574,21 +574,22 @@ async fn forward(
     );
     h.insert(X_FORWARDED_PORT, HeaderValue::from(listener.port()));
     apply_trace_id(h);
-    record.trace_id = h
-        .get(&headers::X_AMZN_TRACE_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    record.trace_id = h.get(&headers::X_AMZN_TRACE_ID).cloned();
 
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    // Origin form on the wire: the connection already names the target.
-    parts.uri = Uri::builder()
-        .path_and_query(path)
-        .build()
-        .map_err(|_| StatusCode::BAD_REQUEST)?;
+    // Origin form on the wire: the connection already names the target. An HTTP/1 request
+    // usually is in origin form already; the others keep their path and query (shared, not
+    // copied).
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        let mut origin = http::uri::Parts::default();
+        origin.path_and_query = Some(
+            parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+        );
+        parts.uri = Uri::from_parts(origin).map_err(|_| StatusCode::BAD_REQUEST)?;
+    }
     parts.version = Version::HTTP_11;
     let out = Request::from_parts(parts, body);
 

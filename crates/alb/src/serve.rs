@@ -30,7 +30,7 @@ pub(crate) struct Shared {
     pub(crate) tracker: TaskTracker,
     pub(crate) access_log: Option<AccessLog>,
     /// `app/NAME/ID`, the access log's `elb` field.
-    elb: String,
+    elb: Arc<str>,
 }
 
 /// One accepted client connection.
@@ -40,10 +40,10 @@ pub(crate) struct Conn {
     /// The emulated peer: the client address of `X-Forwarded-For` and `source-ip` rules.
     pub(crate) peer: SocketAddr,
     /// The TLS server name the client sent, if any.
-    sni: Option<String>,
+    sni: Option<Arc<str>>,
     h2: bool,
     /// The access log's `conn_trace_id`.
-    trace_id: String,
+    trace_id: Arc<str>,
     /// HTTP/1.x: the desync verdicts of the heads handed to hyper (§2.4), one per request.
     pub(crate) verdicts: Option<Verdicts>,
 }
@@ -94,12 +94,7 @@ impl Conn {
             received_bytes: (head + path.len() + 16) as u64 + body,
             sent_bytes: 0,
             request_line: request_line(req, listener, host, path),
-            user_agent: req
-                .headers()
-                .get(USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-")
-                .to_owned(),
+            user_agent: req.headers().get(USER_AGENT).cloned(),
             target_group: None,
             trace_id: None,
             domain_name: self.sni.clone(),
@@ -192,7 +187,11 @@ pub async fn serve_listener(
             }
         },
     };
-    let elb = format!("app/{}/{}", config.alb_name(), short_id(config.dns_name()));
+    let elb = Arc::from(format!(
+        "app/{}/{}",
+        config.alb_name(),
+        short_id(config.dns_name())
+    ));
     let shared = Arc::new(Shared {
         listener: config,
         clients,
@@ -229,7 +228,7 @@ async fn connection(accepted: Accepted, shared: Arc<Shared>) {
         peer: info.peer,
         sni: None,
         h2: false,
-        trace_id: format!("TID_{:032x}", rand::random::<u128>()),
+        trace_id: Arc::from(format!("TID_{:032x}", rand::random::<u128>())),
         verdicts: None,
     };
     let attributes = shared.listener.attributes();
@@ -257,7 +256,7 @@ async fn connection(accepted: Accepted, shared: Arc<Shared>) {
             };
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
             conn.h2 = h2;
-            conn.sni = stream.get_ref().1.server_name().map(str::to_owned);
+            conn.sni = stream.get_ref().1.server_name().map(Arc::from);
             if h2 {
                 serve_http(TokioIo::new(stream), true, Arc::new(conn)).await;
             } else {

@@ -101,6 +101,9 @@ pub struct TargetGroup(Arc<Inner>);
 
 struct Inner {
     config: TargetGroupConfig,
+    /// The access log's `target_group_arn` (the ARN, or the name without one), shared by
+    /// every request's record.
+    log_name: Arc<str>,
     registered: watch::Receiver<Vec<SocketAddr>>,
     state: Mutex<State>,
     health: watch::Sender<Vec<TargetHealth>>,
@@ -179,7 +182,9 @@ impl TargetGroup {
         config: TargetGroupConfig,
         targets: watch::Receiver<Vec<SocketAddr>>,
     ) -> Self {
+        let log_name = Arc::from(config.arn.as_deref().unwrap_or(&config.name));
         let group = TargetGroup(Arc::new(Inner {
+            log_name,
             config,
             state: Mutex::new(State {
                 updates: Some(targets.clone()),
@@ -201,12 +206,8 @@ impl TargetGroup {
     }
 
     /// The ARN, or the name, for logs.
-    pub(crate) fn log_name(&self) -> String {
-        self.0
-            .config
-            .arn
-            .clone()
-            .unwrap_or_else(|| self.0.config.name.clone())
+    pub(crate) fn log_name(&self) -> Arc<str> {
+        self.0.log_name.clone()
     }
 
     /// Whether two handles are the same group.

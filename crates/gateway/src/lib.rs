@@ -413,7 +413,8 @@ impl Gateway {
                                 return;
                             }
                         };
-                    let sni = tls.get_ref().1.server_name().map(str::to_owned);
+                    // Shared, not copied, by each request of the connection.
+                    let sni: Option<Arc<str>> = tls.get_ref().1.server_name().map(Arc::from);
                     let service = hyper::service::service_fn(move |req| {
                         let gw = gw.clone();
                         let sni = sni.clone();
@@ -458,7 +459,7 @@ impl Gateway {
         &self,
         req: Request<Incoming>,
         peer: SocketAddr,
-        sni: Option<String>,
+        sni: Option<Arc<str>>,
     ) -> Response<Body> {
         let request_id = response::request_id();
         let started = std::time::Instant::now();
@@ -541,12 +542,12 @@ impl Gateway {
         &'a self,
         req: Request<Incoming>,
         peer: SocketAddr,
-        sni: Option<String>,
+        sni: Option<Arc<str>>,
         ctx: &mut context::RequestContext,
         selected: &mut Option<Selection<'a>>,
     ) -> Result<Response<Body>, Refusal> {
         let host = request_host(&req)
-            .or(sni)
+            .or(sni.as_deref())
             .ok_or(Refusal::NotFound)?
             .to_ascii_lowercase();
         ctx.domain_name = host.clone();
@@ -961,15 +962,13 @@ fn request_head_len<B>(req: &Request<B>) -> usize {
 }
 
 /// The request's host: `Host` for HTTP/1.1, the `:authority` for HTTP/2; port stripped.
-fn request_host<B>(req: &Request<B>) -> Option<String> {
-    let raw = req.uri().host().map(str::to_owned).or_else(|| {
-        req.headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-    })?;
+fn request_host<B>(req: &Request<B>) -> Option<&str> {
+    let raw = req
+        .uri()
+        .host()
+        .or_else(|| req.headers().get(header::HOST)?.to_str().ok())?;
     Some(match raw.rsplit_once(':') {
-        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h.to_owned(),
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
         _ => raw,
     })
 }

@@ -190,8 +190,8 @@ impl Proxy {
             header::VIA,
             HeaderValue::from_static("HTTP/1.1 AmazonAPIGateway"),
         );
-        if !h.contains_key("x-amzn-trace-id") {
-            h.insert("x-amzn-trace-id", trace_id());
+        if let header::Entry::Vacant(slot) = h.entry(X_AMZN_TRACE_ID) {
+            slot.insert(trace_id());
         }
         for (action, name, value) in out.header_ops {
             apply_header(h, action, name, &value);
@@ -335,6 +335,10 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// `Root=1-<8 hex epoch seconds>-<24 hex>`, the X-Ray format.
+/// A constant name: a name parsed from text is checked and, not being a standard header,
+/// copied into an allocation of its own on every use.
+const X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
+
 fn trace_id() -> HeaderValue {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -20,26 +20,20 @@ pub fn push_ip(out: &mut String, ip: IpAddr) {
 
 /// Appends `ip` as a dotted quad.
 pub fn push_ipv4(out: &mut String, ip: Ipv4Addr) {
-    // Built on the stack and appended once: `String::push` per digit checks capacity each time.
-    let mut text = [0u8; 15];
-    let mut len = 0;
+    out.reserve(15);
     for (i, octet) in ip.octets().into_iter().enumerate() {
         if i > 0 {
-            text[len] = b'.';
-            len += 1;
+            out.push('.');
         }
+        // ASCII digits pushed as chars: no UTF-8 validation of a scratch buffer per address.
         if octet >= 100 {
-            text[len] = b'0' + octet / 100;
-            len += 1;
+            out.push(char::from(b'0' + octet / 100));
         }
         if octet >= 10 {
-            text[len] = b'0' + (octet / 10) % 10;
-            len += 1;
+            out.push(char::from(b'0' + (octet / 10) % 10));
         }
-        text[len] = b'0' + octet % 10;
-        len += 1;
+        out.push(char::from(b'0' + octet % 10));
     }
-    out.push_str(std::str::from_utf8(&text[..len]).unwrap_or_default());
 }
 
 /// Appends `addr` as `Display` writes it: `a.b.c.d:port`, or `[v6]:port`.
@@ -59,18 +53,8 @@ pub fn push_socket_addr(out: &mut String, addr: SocketAddr) {
 
 /// Appends `n` in decimal.
 pub fn push_u64(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+    // itoa writes two digits per step from a table and hands back text it knows is ASCII.
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 #[cfg(test)]
