@@ -505,4 +505,85 @@ mod tests {
         assert_eq!(at_least("x", Some(24.0), 25.0, "%").pass, Some(false));
         assert_eq!(at_least("x", None, 25.0, "%").pass, None);
     }
+
+    /// The generated stack is held to the default stack's chain figures themselves: a direct
+    /// path that happened to run faster on one side does not move the verdict.
+    #[test]
+    fn big_stack_is_compared_on_the_chain_itself() {
+        let run = |path, connections, cpu: f64, rps: f64, p50: u64| Run {
+            path,
+            connections,
+            requests: 1000,
+            requests_per_second: rps,
+            p50_us: p50,
+            p99_us: p50 * 2,
+            cpu_us_per_request: cpu,
+            statuses: BTreeMap::from([(200, 1000)]),
+            errors: 0,
+        };
+        let memory = Memory {
+            rss_kib: 14 * 1024,
+            pss_kib: 12 * 1024,
+        };
+        let stack =
+            |direct_cpu: f64, chain_cpu: f64, chain_rps: f64, chain_p50: u64| StackFigures {
+                size: None,
+                starts: vec![Start {
+                    banner_ms: 5.0,
+                    first_200_ms: 8.0,
+                }],
+                idle: memory,
+                after_load: memory,
+                runs: vec![
+                    run(Path::Direct, 64, direct_cpu, 90_000.0, 400),
+                    run(Path::Chain, 64, chain_cpu, chain_rps, 2000),
+                    run(Path::Direct, 1, 30.0, 13_000.0, 70),
+                    run(Path::Chain, 1, 120.0, 5_000.0, chain_p50),
+                ],
+            };
+        let options = Options::full("airlock".into());
+        let machine = Machine {
+            cpu: "test".into(),
+            cpus: 2,
+            kernel: "test".into(),
+        };
+        // Default: chain 40 µs over a direct path of 10; big: chain 42 µs (+5 %) over a
+        // direct path of 8. Dividing by each direct path would call that 31 % worse.
+        let report = Report::new(
+            machine.clone(),
+            &options,
+            Duration::from_millis(100),
+            stack(10.0, 40.0, 30_000.0, 160),
+            Some(stack(8.0, 42.0, 28_500.0, 168)),
+        );
+        let budget = |name: &str| {
+            report
+                .budgets
+                .iter()
+                .find(|b| b.name.starts_with(name))
+                .cloned()
+                .unwrap()
+        };
+        let cpu = budget("big stack: chain CPU");
+        assert_eq!(cpu.value, "5.00% worse");
+        assert_eq!(cpu.pass, Some(true));
+        let rps = budget("big stack: chain throughput");
+        assert_eq!(rps.value, "5.26% worse");
+        assert_eq!(budget("big stack: chain p50").value, "5.00% worse");
+
+        // 12 % more CPU on the chain itself is a miss whatever the direct paths did.
+        let report = Report::new(
+            machine,
+            &options,
+            Duration::from_millis(100),
+            stack(10.0, 40.0, 30_000.0, 160),
+            Some(stack(12.0, 44.8, 30_000.0, 160)),
+        );
+        let cpu = report
+            .budgets
+            .iter()
+            .find(|b| b.name.starts_with("big stack: chain CPU"))
+            .unwrap();
+        assert_eq!(cpu.pass, Some(false), "{}", cpu.value);
+    }
 }
