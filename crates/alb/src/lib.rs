@@ -35,7 +35,7 @@ pub use config::{
 };
 pub use error_page::{SERVER_HEADER, body as error_page_body, reason_phrase};
 pub use health::{HealthCheck, Matcher, MatcherError, Reason, TargetHealth, TargetState};
-pub use rules::{Condition, RequestView, Rule, RuleError, first_match};
+pub use rules::{Condition, RequestView, Rule, RuleError, RuleSet, first_match};
 pub use serve::serve_listener;
 pub use target_group::{Algorithm, Stickiness, TargetGroup, TargetGroupConfig};
 
@@ -51,7 +51,7 @@ pub struct Listener {
     protocol: Protocol,
     port: u16,
     tls: Option<Arc<rustls::ServerConfig>>,
-    rules: Vec<Rule>,
+    rules: RuleSet,
     default_action: Action,
 }
 
@@ -119,7 +119,7 @@ impl Listener {
             protocol: config.protocol,
             port,
             tls,
-            rules,
+            rules: RuleSet::new(rules),
             default_action: config.default_action,
         })
     }
@@ -151,7 +151,7 @@ impl Listener {
 
     /// The rules, by ascending priority.
     pub fn rules(&self) -> &[Rule] {
-        &self.rules
+        self.rules.rules()
     }
 
     /// Every target group the listener's rules and default action forward to, once each.
@@ -159,6 +159,7 @@ impl Listener {
         let mut out: Vec<TargetGroup> = Vec::new();
         let actions = self
             .rules
+            .rules()
             .iter()
             .map(Rule::action)
             .chain(std::iter::once(&self.default_action));
@@ -184,7 +185,7 @@ impl fmt::Debug for Listener {
             .field("alb", &self.alb_name)
             .field("protocol", &self.protocol)
             .field("port", &self.port)
-            .field("rules", &self.rules.len())
+            .field("rules", &self.rules.rules().len())
             .finish_non_exhaustive()
     }
 }

@@ -9,7 +9,7 @@ use crate::headers::{
     self, X_FORWARDED_PORT, X_FORWARDED_PROTO, apply_trace_id, apply_xff, is_upgrade, join_cookies,
     split_host_port, strip_hop_by_hop, target_host,
 };
-use crate::rules::{RequestView, Rule, first_match};
+use crate::rules::{RequestView, Rule};
 use crate::serve::{Conn, ConnectError, NodeConnector};
 use crate::sticky;
 use crate::target_group::TargetGroup;
@@ -326,7 +326,7 @@ async fn route(
             headers: req.headers(),
             source_ip: conn.peer.ip(),
         };
-        let rule = first_match(&listener.rules, &view);
+        let rule = listener.rules.first_match(&view);
         record.matched_rule_priority = Some(rule.map_or(0, Rule::priority));
         rule.map_or(&listener.default_action, Rule::action)
     };

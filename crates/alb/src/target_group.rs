@@ -124,6 +124,8 @@ struct State {
     synced: bool,
     /// Targets in registration order, draining ones included.
     targets: Vec<Entry>,
+    /// Scratch for `acquire`: the indices of the targets a request may go to.
+    eligible: Vec<usize>,
     generation: u64,
     /// Set once a listener uses the group: health checks run from then on (§3.1).
     runner: Option<Runner>,
@@ -488,29 +490,34 @@ impl TargetGroup {
     /// Chooses a target for one request (§3.4, §3.5): `sticky` first when it is still
     /// eligible; `None` when no target is eligible (503).
     pub(crate) fn acquire(&self, sticky: Option<SocketAddr>) -> Option<Lease> {
-        let state = self.sync();
+        let mut state = self.sync();
         let checked = self.0.config.health_check.is_some();
         let routable = |e: &Entry| match e.machine.state {
             TargetState::Healthy => true,
             TargetState::Unavailable => !checked,
             _ => false,
         };
-        let mut eligible: Vec<&Entry> = state.targets.iter().filter(|e| routable(e)).collect();
+        // The eligible targets' indices, in a buffer the group keeps: a request walks the
+        // targets once and allocates nothing (a group may hold dozens of targets).
+        let State {
+            targets, eligible, ..
+        } = &mut *state;
+        eligible.clear();
+        eligible.extend((0..targets.len()).filter(|&i| routable(&targets[i])));
         if eligible.is_empty() {
             // §3.4 fail-open: only unhealthy targets → all of them.
-            eligible = state
-                .targets
-                .iter()
-                .filter(|e| e.machine.state == TargetState::Unhealthy)
-                .collect();
+            eligible.extend(
+                (0..targets.len()).filter(|&i| targets[i].machine.state == TargetState::Unhealthy),
+            );
         }
         if eligible.is_empty() {
             return None;
         }
-        let chosen = match sticky.and_then(|s| eligible.iter().find(|e| e.addr == s)) {
-            Some(e) => e,
-            None => self.choose(&eligible),
-        };
+        let sticky = sticky.and_then(|s| eligible.iter().find(|&&i| targets[i].addr == s));
+        let chosen = &targets[match sticky {
+            Some(&i) => i,
+            None => self.choose(targets, eligible),
+        }];
         chosen.in_flight.fetch_add(1, Ordering::Relaxed);
         Some(Lease {
             target: chosen.addr,
@@ -519,40 +526,43 @@ impl TargetGroup {
         })
     }
 
-    fn choose<'e>(&self, eligible: &[&'e Entry]) -> &'e Entry {
+    /// Picks one of `eligible` (indices into `targets`, not empty) by the group's algorithm.
+    fn choose(&self, targets: &[Entry], eligible: &[usize]) -> usize {
         let n = self.0.next.fetch_add(1, Ordering::Relaxed);
         let start = n % eligible.len();
         let now = Instant::now();
-        let weight = |e: &Entry| slow_start_weight(e.slow_start, self.0.config.slow_start, now);
+        let weight =
+            |i: usize| slow_start_weight(targets[i].slow_start, self.0.config.slow_start, now);
         match self.0.config.algorithm {
             Algorithm::RoundRobin => {
                 // A target in slow start takes its turn with probability = its ramp (§3.6).
                 for k in 0..eligible.len() {
-                    let e = eligible[(start + k) % eligible.len()];
-                    let w = weight(e);
+                    let i = eligible[(start + k) % eligible.len()];
+                    let w = weight(i);
                     if w >= 1.0 || rand::random::<f64>() < w {
-                        return e;
+                        return i;
                     }
                 }
                 eligible[start]
             }
             Algorithm::LeastOutstandingRequests => {
+                let load = |i: usize| targets[i].in_flight.load(Ordering::Relaxed);
                 let mut best = eligible[start];
                 for k in 1..eligible.len() {
-                    let e = eligible[(start + k) % eligible.len()];
-                    if e.in_flight.load(Ordering::Relaxed) < best.in_flight.load(Ordering::Relaxed)
-                    {
-                        best = e;
+                    let i = eligible[(start + k) % eligible.len()];
+                    if load(i) < load(best) {
+                        best = i;
                     }
                 }
                 best
             }
             Algorithm::WeightedRandom => {
-                let weights: Vec<f64> = eligible.iter().map(|e| weight(e).max(0.01)).collect();
-                let mut x = rand::random::<f64>() * weights.iter().sum::<f64>();
-                for (e, w) in eligible.iter().zip(&weights) {
-                    if x < *w {
-                        return e;
+                let total: f64 = eligible.iter().map(|&i| weight(i).max(0.01)).sum();
+                let mut x = rand::random::<f64>() * total;
+                for &i in eligible {
+                    let w = weight(i).max(0.01);
+                    if x < w {
+                        return i;
                     }
                     x -= w;
                 }
