@@ -124,7 +124,8 @@ struct State {
     synced: bool,
     /// Targets in registration order, draining ones included.
     targets: Vec<Entry>,
-    /// Scratch for `acquire`: the indices of the targets a request may go to.
+    /// The indices of the targets a request may go to (§3.4, fail-open included), as of the
+    /// last change; see `publish`.
     eligible: Vec<usize>,
     generation: u64,
     /// Set once a listener uses the group: health checks run from then on (§3.1).
@@ -282,7 +283,7 @@ impl TargetGroup {
                     self.start_target(&mut state, i);
                 }
             }
-            publish(&self.0, &state);
+            publish(&self.0, &mut state);
         }
         // Follow the registered set even when no request arrives.
         let weak = Arc::downgrade(&self.0);
@@ -359,7 +360,7 @@ impl TargetGroup {
         }
         state.targets.retain(|e| e.generation != REMOVED);
         state.seen = now;
-        publish(&self.0, &state);
+        publish(&self.0, &mut state);
         state
     }
 
@@ -439,7 +440,7 @@ impl TargetGroup {
         };
         let entry = state.targets.remove(i);
         entry.cut.cancel();
-        publish(&self.0, &state);
+        publish(&self.0, &mut state);
     }
 
     /// Records a health-check outcome for the target's current registration.
@@ -484,32 +485,17 @@ impl TargetGroup {
             reason = ?state.targets[i].machine.reason.map(Reason::code),
             "target health changed"
         );
-        publish(&self.0, &state);
+        publish(&self.0, &mut state);
     }
 
     /// Chooses a target for one request (§3.4, §3.5): `sticky` first when it is still
     /// eligible; `None` when no target is eligible (503).
     pub(crate) fn acquire(&self, sticky: Option<SocketAddr>) -> Option<Lease> {
-        let mut state = self.sync();
-        let checked = self.0.config.health_check.is_some();
-        let routable = |e: &Entry| match e.machine.state {
-            TargetState::Healthy => true,
-            TargetState::Unavailable => !checked,
-            _ => false,
-        };
-        // The eligible targets' indices, in a buffer the group keeps: a request walks the
-        // targets once and allocates nothing (a group may hold dozens of targets).
+        let state = self.sync();
+        // Kept by `publish` whenever a target or its state changes: nothing is walked here.
         let State {
             targets, eligible, ..
-        } = &mut *state;
-        eligible.clear();
-        eligible.extend((0..targets.len()).filter(|&i| routable(&targets[i])));
-        if eligible.is_empty() {
-            // §3.4 fail-open: only unhealthy targets → all of them.
-            eligible.extend(
-                (0..targets.len()).filter(|&i| targets[i].machine.state == TargetState::Unhealthy),
-            );
-        }
+        } = &*state;
         if eligible.is_empty() {
             return None;
         }
@@ -605,7 +591,26 @@ fn snapshot(config: &TargetGroupConfig, state: &State) -> Vec<TargetHealth> {
         .collect()
 }
 
-fn publish(inner: &Inner, state: &State) {
+/// Called after every change of the targets or their states: recomputes which targets a
+/// request may go to and publishes the health snapshot.
+fn publish(inner: &Inner, state: &mut State) {
+    let checked = inner.config.health_check.is_some();
+    let routable = |e: &Entry| match e.machine.state {
+        TargetState::Healthy => true,
+        TargetState::Unavailable => !checked,
+        _ => false,
+    };
+    let State {
+        targets, eligible, ..
+    } = state;
+    eligible.clear();
+    eligible.extend((0..targets.len()).filter(|&i| routable(&targets[i])));
+    if eligible.is_empty() {
+        // §3.4 fail-open: only unhealthy targets → all of them.
+        eligible.extend(
+            (0..targets.len()).filter(|&i| targets[i].machine.state == TargetState::Unhealthy),
+        );
+    }
     let now = snapshot(&inner.config, state);
     inner.health.send_if_modified(|cur| {
         if *cur == now {

@@ -22,7 +22,7 @@ pub mod stackgen;
 
 pub use load::{Amount, Outcome};
 pub use process::Memory;
-pub use report::{Budget, Machine, Path as MeasuredPath, Report, Run, StackFigures, Start};
+pub use report::{Budget, Machine, Path as MeasuredPath, Report, Round, Run, StackFigures, Start};
 
 use airlock_stack::client;
 use bytes::Bytes;
@@ -126,7 +126,7 @@ impl Options {
         Options {
             airlock,
             duration: Duration::from_secs(5),
-            rounds: 5,
+            rounds: 10,
             connections: vec![64, 1],
             cold_starts: 5,
             max_requests: 5_000_000,
@@ -292,10 +292,20 @@ async fn load_stacks(
     stacks: Vec<Started>,
     token: &str,
 ) -> Result<Vec<StackFigures>, BenchError> {
+    // Path by path, the stacks one after the other: a path's runs on the two stacks are
+    // neighbours in time, so a busy moment of the machine falls on both.
+    let mut by_stack = Vec::new();
+    for stack in &stacks {
+        by_stack.push(targets(options, &stack.airlock).await?);
+    }
     let mut turns = Vec::new();
-    for (index, stack) in stacks.iter().enumerate() {
-        for (path, target) in targets(options, &stack.airlock).await? {
-            turns.push((index, path, target));
+    for path in &options.paths {
+        for (index, targets) in by_stack.iter().enumerate() {
+            for (p, target) in targets {
+                if p == path {
+                    turns.push((index, *p, target.clone()));
+                }
+            }
         }
     }
     let custom_domain = stacks
@@ -325,8 +335,19 @@ async fn load_stacks(
             max_requests: options.max_requests / rounds as u64,
         };
         let mut totals: Vec<Option<(load::Outcome, Duration)>> = vec![None; turns.len()];
-        for _ in 0..rounds {
-            for ((index, _, target), total) in turns.iter().zip(totals.iter_mut()) {
+        let mut per_round: Vec<Vec<report::Round>> = vec![Vec::new(); turns.len()];
+        for round in 0..rounds {
+            // Every other round the stacks swap places within each path, so that neither
+            // always runs second (after the other has warmed or worn the machine).
+            let mut order: Vec<usize> = (0..turns.len()).collect();
+            if round % 2 == 1 {
+                for group in order.chunk_by_mut(|&a, &b| turns[a].1 == turns[b].1) {
+                    group.reverse();
+                }
+            }
+            for turn in order {
+                let (index, _, target) = &turns[turn];
+                let (total, rounds) = (&mut totals[turn], &mut per_round[turn]);
                 let airlock = &stacks[*index].airlock;
                 let mut clock = Vec::with_capacity(2);
                 let mut clock_error = None;
@@ -342,6 +363,7 @@ async fn load_stacks(
                     [before, after] => after.saturating_sub(*before),
                     _ => Duration::ZERO,
                 };
+                rounds.push(report::Round::new(&outcome, cpu));
                 match total {
                     Some((sum, sum_cpu)) => {
                         sum.merge(outcome);
@@ -351,9 +373,9 @@ async fn load_stacks(
                 }
             }
         }
-        for ((index, path, _), total) in turns.iter().zip(totals) {
+        for (((index, path, _), total), rounds) in turns.iter().zip(totals).zip(per_round) {
             if let Some((outcome, cpu)) = total {
-                runs[*index].push(Run::new(*path, connections, &outcome, cpu));
+                runs[*index].push(Run::new(*path, connections, &outcome, cpu, rounds));
             }
         }
     }
