@@ -4,6 +4,7 @@
 //! pipeline has not reached yet render as absent.
 
 use crate::jwt::Claims;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The request's context, built up step by step.
@@ -12,13 +13,13 @@ pub struct RequestContext {
     /// `requestId` / `extendedRequestId`.
     pub request_id: String,
     /// `apiId`.
-    pub api_id: Option<String>,
+    pub api_id: Option<Arc<str>>,
     /// `accountId`.
-    pub account_id: String,
+    pub account_id: Arc<str>,
     /// `stage`.
-    pub stage: Option<String>,
+    pub stage: Option<Arc<str>>,
     /// `routeKey`.
-    pub route_key: Option<String>,
+    pub route_key: Option<Arc<str>>,
     /// `httpMethod`.
     pub http_method: String,
     /// `path`: the path the client sent (stage segment included).
@@ -66,10 +67,10 @@ impl RequestContext {
         let ms = |d: &Option<Duration>| d.map(|d| d.as_millis().to_string());
         Some(match name {
             "requestId" | "extendedRequestId" => self.request_id.clone(),
-            "apiId" => self.api_id.clone()?,
-            "accountId" => self.account_id.clone(),
-            "stage" => self.stage.clone()?,
-            "routeKey" => self.route_key.clone()?,
+            "apiId" => self.api_id.as_deref()?.to_owned(),
+            "accountId" => self.account_id.to_string(),
+            "stage" => self.stage.as_deref()?.to_owned(),
+            "routeKey" => self.route_key.as_deref()?.to_owned(),
             "httpMethod" => self.http_method.clone(),
             "path" => self.path.clone(),
             "protocol" => self.protocol.to_owned(),

@@ -271,7 +271,7 @@ pub enum GatewayError {
 /// The running gateway's compiled state: built once at start, read per request.
 pub struct Gateway {
     region_suffix: String,
-    account_id: String,
+    account_id: Arc<str>,
     public_ip: IpAddr,
     apis: HashMap<String, CompiledApi>,
     domains: HashMap<String, CompiledDomain>,
@@ -284,12 +284,16 @@ struct CompiledApi {
     router: Router,
     /// Each route's key as text (`GET /pets/{id}`), parallel to `config.routes`: written into
     /// every request's context, so formatted once here.
-    route_keys: Vec<String>,
+    route_keys: Vec<Arc<str>>,
+    /// `config.id`, shared by every request's context.
+    id: Arc<str>,
     /// Parallel to `config.stages`.
     stages: Vec<CompiledStage>,
 }
 
 struct CompiledStage {
+    /// The stage's name, shared by every request's context.
+    name: Arc<str>,
     /// One bucket per route (parallel to `config.routes`), `None` when unthrottled (§3.3).
     buckets: Vec<Option<throttle::Bucket>>,
 }
@@ -324,6 +328,7 @@ impl Gateway {
                 .stages
                 .iter()
                 .map(|stage| CompiledStage {
+                    name: Arc::from(stage.name.as_str()),
                     buckets: api
                         .routes
                         .iter()
@@ -341,7 +346,12 @@ impl Gateway {
             apis.insert(
                 api.id.clone(),
                 CompiledApi {
-                    route_keys: api.routes.iter().map(|r| r.key.display()).collect(),
+                    route_keys: api
+                        .routes
+                        .iter()
+                        .map(|r| Arc::from(r.key.display()))
+                        .collect(),
+                    id: Arc::from(api.id.as_str()),
                     config: api,
                     router,
                     stages,
@@ -370,7 +380,7 @@ impl Gateway {
         let proxy = proxy::Proxy::new(apis.values().flat_map(|a| &a.config.routes));
         Ok(Gateway {
             region_suffix: format!(".execute-api.{}.amazonaws.com", config.region),
-            account_id: config.account_id,
+            account_id: Arc::from(config.account_id),
             public_ip: config.public_ip,
             apis,
             domains,
@@ -558,8 +568,8 @@ impl Gateway {
             .ok_or(Refusal::NotFound)?;
         let api = sel.api;
         let stage = &api.config.stages[sel.stage];
-        ctx.api_id = Some(api.config.id.clone());
-        ctx.stage = Some(stage.name.clone());
+        ctx.api_id = Some(api.id.clone());
+        ctx.stage = Some(api.stages[sel.stage].name.clone());
         ctx.base_path_matched = sel.base_path.clone();
         let route_path = sel.route_path.clone();
         let backend_path = sel.backend_path.clone();
@@ -602,15 +612,15 @@ impl Gateway {
         let mut req = req.map(|b| b.map_err(|e| Box::new(e) as response::BoxError).boxed());
         if !matches!(route.authorization, Authorization::None) {
             let method = req.method().clone();
-            let route_key = ctx.route_key.clone().unwrap_or_default();
+            let route_key = ctx.route_key.as_deref().unwrap_or_default();
             let facts = || {
                 let route_template = route_key
                     .split_once(' ')
-                    .map_or_else(|| route_key.clone(), |(_, p)| p.to_owned());
+                    .map_or_else(|| route_key.to_owned(), |(_, p)| p.to_owned());
                 auth::RequestFacts {
                     api_id: &api.config.id,
                     stage: &stage.name,
-                    route_key: route_key.clone(),
+                    route_key: route_key.to_owned(),
                     route_path: route_template,
                     raw_path: &ctx.path,
                     resource_path: &route_path,

@@ -92,8 +92,8 @@ impl RequestFacts<'_> {
     }
 }
 
-/// What an authorizer that allowed the request tells the rest of the pipeline; inserted into the
-/// request's extensions so parameter mapping and access logs can read it.
+/// What an authorizer that allowed the request tells the rest of the pipeline (parameter mapping
+/// and access logs read it from the request's context).
 #[derive(Debug, Clone, Default)]
 pub enum AuthorizerOutput {
     /// `NONE` routes.
@@ -170,8 +170,8 @@ pub(crate) enum Decision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizerError(pub String);
 
-/// Runs the route's authorizer and logs its decision. On success the output is returned (and
-/// also put in the request's extensions); on refusal, the refusal to answer with and the reason
+/// Runs the route's authorizer and logs its decision. On success the output is returned; on
+/// refusal, the refusal to answer with and the reason
 /// for `$context.authorizer.error`.
 pub async fn authorize<'f>(
     authorization: &Authorization,
@@ -213,7 +213,6 @@ pub async fn authorize<'f>(
         ),
     }
     let (output, _) = result?;
-    req.extensions_mut().insert(output.clone());
     Ok(output)
 }
 
@@ -293,10 +292,15 @@ async fn authorize_jwt<B>(
             ));
         }
     }
-    let reason = format!(
-        "token of {} accepted",
-        claims.context_value("sub").unwrap_or_default()
-    );
+    // Only the debug log reads it: not built on every request otherwise.
+    let reason = if tracing::enabled!(target: "airlock::gateway::auth", tracing::Level::DEBUG) {
+        format!(
+            "token of {} accepted",
+            claims.context_value("sub").unwrap_or_default()
+        )
+    } else {
+        String::new()
+    };
     Ok((
         AuthorizerOutput::Jwt {
             claims,
