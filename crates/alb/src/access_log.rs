@@ -281,14 +281,51 @@ fn push_seconds(out: &mut String, d: Duration) {
 
 /// Appends `n` zero-padded to `width` digits.
 fn push_digits(out: &mut String, n: u32, width: u32) {
-    for place in (0..width).rev() {
-        let digit = (n / 10u32.pow(place)) % 10;
-        out.push(char::from(b'0' + digit as u8));
+    // Filled from the right, one division per digit.
+    let mut digits = [b'0'; 10];
+    let width = (width as usize).min(digits.len());
+    let mut n = n;
+    for d in digits[..width].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    for &d in &digits[..width] {
+        out.push(char::from(d));
     }
 }
 
 /// Appends `t` as `2024-05-01T12:34:56.123456Z`.
 fn write_iso8601(out: &mut String, t: SystemTime) {
+    // The date and time to the second are the same for every line of a second: kept per
+    // thread, they are worked out from the calendar once a second, not twice per request.
+    thread_local! {
+        static SECOND: std::cell::RefCell<(Option<u64>, String)> =
+            const { std::cell::RefCell::new((None, String::new())) };
+    }
+    let Ok(since_epoch) = t.duration_since(std::time::UNIX_EPOCH) else {
+        // A clock set before 1970: written from the calendar, not cached.
+        push_to_the_second(out, t);
+        out.push('.');
+        push_digits(out, time::OffsetDateTime::from(t).microsecond(), 6);
+        out.push('Z');
+        return;
+    };
+    let secs = since_epoch.as_secs();
+    SECOND.with_borrow_mut(|(cached, text)| {
+        if *cached != Some(secs) {
+            text.clear();
+            push_to_the_second(text, t);
+            *cached = Some(secs);
+        }
+        out.push_str(text);
+    });
+    out.push('.');
+    push_digits(out, since_epoch.subsec_micros(), 6);
+    out.push('Z');
+}
+
+/// Appends `t` as `2024-05-01T12:34:56`.
+fn push_to_the_second(out: &mut String, t: SystemTime) {
     let t = time::OffsetDateTime::from(t);
     push_digits(out, u32::try_from(t.year()).unwrap_or(0), 4);
     out.push('-');
@@ -301,14 +338,32 @@ fn write_iso8601(out: &mut String, t: SystemTime) {
     push_digits(out, u32::from(t.minute()), 2);
     out.push(':');
     push_digits(out, u32::from(t.second()), 2);
-    out.push('.');
-    push_digits(out, t.microsecond(), 6);
-    out.push('Z');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Timestamps are what the calendar says, also for a second seen before (the cached part)
+    /// and across a second's boundary.
+    #[test]
+    fn timestamps_follow_the_calendar_across_seconds() {
+        let at = |secs: u64, micros: u64| {
+            std::time::UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros)
+        };
+        let cases = [
+            (at(1_714_566_896, 123_456), "2024-05-01T12:34:56.123456Z"),
+            (at(1_714_566_896, 7), "2024-05-01T12:34:56.000007Z"),
+            (at(1_714_566_897, 0), "2024-05-01T12:34:57.000000Z"),
+            (at(1_714_566_896, 999_999), "2024-05-01T12:34:56.999999Z"),
+            (at(951_782_400, 500_000), "2000-02-29T00:00:00.500000Z"),
+        ];
+        for (t, want) in cases {
+            let mut text = String::new();
+            write_iso8601(&mut text, t);
+            assert_eq!(text, want);
+        }
+    }
 
     /// Processing times are seconds to the millisecond, rounded as `{:.3}` rounds them.
     #[test]
