@@ -77,36 +77,47 @@ impl AsyncRead for H2Stream {
     }
 }
 
+impl H2Stream {
+    /// Queues up to `len` bytes as one DATA frame once the stream has send capacity; `take(n)`
+    /// gives the first `n` of them as the frame's payload.
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        len: usize,
+        take: impl FnOnce(usize) -> Bytes,
+    ) -> Poll<io::Result<usize>> {
+        if len == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        if self.shut {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        self.send.reserve_capacity(len);
+        loop {
+            // Capacity already granted is used at once: poll_capacity only reports increases.
+            let granted = self.send.capacity();
+            if granted > 0 {
+                let n = granted.min(len);
+                self.send.send_data(take(n), false).map_err(to_io)?;
+                return Poll::Ready(Ok(n));
+            }
+            match ready!(self.send.poll_capacity(cx)) {
+                None => return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+                Some(Err(e)) => return Poll::Ready(Err(to_io(e))),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}
+
 impl AsyncWrite for H2Stream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        let this = self.get_mut();
-        if this.shut {
-            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
-        }
-        this.send.reserve_capacity(buf.len());
-        loop {
-            // Capacity already granted is used at once: poll_capacity only reports increases.
-            let granted = this.send.capacity();
-            if granted > 0 {
-                let n = granted.min(buf.len());
-                this.send
-                    .send_data(Bytes::copy_from_slice(&buf[..n]), false)
-                    .map_err(to_io)?;
-                return Poll::Ready(Ok(n));
-            }
-            match ready!(this.send.poll_capacity(cx)) {
-                None => return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
-                Some(Err(e)) => return Poll::Ready(Err(to_io(e))),
-                Some(Ok(_)) => {}
-            }
-        }
+        self.get_mut()
+            .poll_send(cx, buf.len(), |n| Bytes::copy_from_slice(&buf[..n]))
     }
 
     fn poll_write_vectored(
@@ -114,7 +125,8 @@ impl AsyncWrite for H2Stream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        // Several buffers (TLS records, say) go out as one DATA frame rather than one each.
+        // Several buffers (TLS records, say) go out as one DATA frame rather than one each,
+        // gathered straight into the frame's payload.
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         if bufs.len() <= 1 || total > MAX_GATHER {
             let first = bufs
@@ -123,11 +135,17 @@ impl AsyncWrite for H2Stream {
                 .map_or(&[][..], |b| &b[..]);
             return self.poll_write(cx, first);
         }
-        let mut joined = Vec::with_capacity(total);
-        for b in bufs {
-            joined.extend_from_slice(b);
-        }
-        self.poll_write(cx, &joined)
+        self.get_mut().poll_send(cx, total, |n| {
+            let mut joined = Vec::with_capacity(n);
+            for b in bufs {
+                let room = n - joined.len();
+                if room == 0 {
+                    break;
+                }
+                joined.extend_from_slice(&b[..b.len().min(room)]);
+            }
+            Bytes::from(joined)
+        })
     }
 
     fn is_write_vectored(&self) -> bool {
