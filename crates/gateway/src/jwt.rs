@@ -288,9 +288,10 @@ pub struct JwtValidator {
 /// Tokens whose signature verified, with the key that verified it and what the token's
 /// segments decoded to. Only the decoding and the signature check are skipped on a hit (both are
 /// functions of the token's bytes and the key): the key is looked up by `kid` again and compared
-/// by its components, so a rotated or removed key is never trusted from the cache, and the
-/// claims (issuer, audience, `exp`, `nbf`, `iat`) are checked on every request, so a cached
-/// token still expires on time.
+/// by its components, so a rotated or removed key is never trusted from the cache; the issuer
+/// and audience verdict and the time claims are kept with it (functions of the same bytes and
+/// of the validator's fixed issuer and audiences), and the time claims are compared with the
+/// clock on every request, so a cached token still expires on time.
 #[derive(Debug, Default)]
 struct VerifiedSignatures(std::sync::Mutex<HashMap<Box<str>, Verified, TokenHash>>);
 
@@ -339,6 +340,19 @@ struct Verified {
     kid: Arc<str>,
     key: RsaPublicKeyComponents<Vec<u8>>,
     claims: Arc<Map<String, Value>>,
+    /// What steps 4 to 8 need of the claims, worked out once: the claims of these bytes and
+    /// the validator's issuer and audiences never change, only the clock does.
+    checks: ClaimChecks,
+}
+
+/// Steps 4 to 8 on one token's claims, all but the clock: the issuer and audience verdict, and
+/// the time claims as read (each an error when not a number, `exp` also when absent).
+#[derive(Debug, Clone, Copy)]
+struct ClaimChecks {
+    issuer_and_audience: Result<(), JwtError>,
+    exp: Result<f64, JwtError>,
+    nbf: Result<Option<f64>, JwtError>,
+    iat: Result<Option<f64>, JwtError>,
 }
 
 /// Bound on cached signatures; the cache starts over when full (tokens are re-verified once).
@@ -347,11 +361,11 @@ const MAX_VERIFIED_SIGNATURES: usize = 4096;
 impl VerifiedSignatures {
     /// The decoded claims of `token`, if it verified before with the key its `kid` still
     /// names in `jwks` (compared in place: nothing is copied but the claims' handle).
-    fn claims(&self, token: &str, jwks: &Jwks) -> Option<Arc<Map<String, Value>>> {
+    fn claims(&self, token: &str, jwks: &Jwks) -> Option<(Arc<Map<String, Value>>, ClaimChecks)> {
         let cache = self.0.lock().ok()?;
         let seen = cache.get(token)?;
         let key = jwks.keys.get(&*seen.kid)?;
-        (key.n == seen.key.n && key.e == seen.key.e).then(|| seen.claims.clone())
+        (key.n == seen.key.n && key.e == seen.key.e).then(|| (seen.claims.clone(), seen.checks))
     }
 
     fn insert(&self, token: &str, verified: Verified) {
@@ -409,8 +423,8 @@ impl JwtValidator {
     ) -> Result<Claims, JwtError> {
         // A token seen before: steps 2 and 3 decided the same for these bytes, as long as its
         // `kid` still names the same key.
-        if let Some(claims) = self.verified.claims(token, jwks) {
-            return self.check_claims(claims, now_unix);
+        if let Some((claims, checks)) = self.verified.claims(token, jwks) {
+            return self.check_time(checks, now_unix).map(|()| Claims(claims));
         }
 
         // Step 2: three segments, and a header that decodes.
@@ -443,60 +457,69 @@ impl JwtValidator {
         key.verify(params, signing_input.as_bytes(), &signature)
             .map_err(|_| JwtError::InvalidSignature)?;
         let claims = Arc::new(decode_object(payload_b64).ok_or(JwtError::MalformedPayload)?);
+        let checks = self.claim_checks(&claims);
         self.verified.insert(
             token,
             Verified {
                 kid: kid.into(),
                 key: key.clone(),
                 claims: claims.clone(),
+                checks,
             },
         );
-        self.check_claims(claims, now_unix)
+        self.check_time(checks, now_unix).map(|()| Claims(claims))
     }
 
-    /// Steps 4 to 8, on the decoded claims.
-    fn check_claims(
-        &self,
-        claims: Arc<Map<String, Value>>,
-        now_unix: i64,
-    ) -> Result<Claims, JwtError> {
-        // Step 4: issuer, exact string.
-        if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
-            return Err(JwtError::InvalidIssuer);
+    /// Steps 4 and 5, and the time claims of steps 6 to 8 read, on the decoded claims.
+    fn claim_checks(&self, claims: &Map<String, Value>) -> ClaimChecks {
+        // Step 4: issuer, exact string. Step 5: aud when present (string or array), client_id
+        // only when aud is absent.
+        let issuer_and_audience =
+            if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
+                Err(JwtError::InvalidIssuer)
+            } else {
+                let audience_ok = match claims.get("aud") {
+                    Some(Value::String(aud)) => self.accepts_audience(aud),
+                    Some(Value::Array(auds)) => auds
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .any(|aud| self.accepts_audience(aud)),
+                    Some(Value::Null) | None => claims
+                        .get("client_id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|id| self.accepts_audience(id)),
+                    Some(_) => false,
+                };
+                if audience_ok {
+                    Ok(())
+                } else {
+                    Err(JwtError::InvalidAudience)
+                }
+            };
+        ClaimChecks {
+            issuer_and_audience,
+            exp: numeric_claim(claims, "exp").and_then(|e| e.ok_or(JwtError::MissingExpiry)),
+            nbf: numeric_claim(claims, "nbf"),
+            iat: numeric_claim(claims, "iat"),
         }
+    }
 
-        // Step 5: aud when present (string or array), client_id only when aud is absent.
-        let audience_ok = match claims.get("aud") {
-            Some(Value::String(aud)) => self.accepts_audience(aud),
-            Some(Value::Array(auds)) => auds
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|aud| self.accepts_audience(aud)),
-            Some(Value::Null) | None => claims
-                .get("client_id")
-                .and_then(Value::as_str)
-                .is_some_and(|id| self.accepts_audience(id)),
-            Some(_) => false,
-        };
-        if !audience_ok {
-            return Err(JwtError::InvalidAudience);
-        }
-
-        // Steps 6–8: exp required and after now; nbf and iat, when present, not after now.
+    /// Steps 4 to 8 against the clock, in their order: issuer and audience, then `exp`
+    /// required and after now; `nbf` and `iat`, when present, not after now.
+    fn check_time(&self, checks: ClaimChecks, now_unix: i64) -> Result<(), JwtError> {
+        checks.issuer_and_audience?;
         let now = now_unix as f64;
         let leeway = self.leeway as f64;
-        let exp = numeric_claim(&claims, "exp")?.ok_or(JwtError::MissingExpiry)?;
-        if exp + leeway <= now {
+        if checks.exp? + leeway <= now {
             return Err(JwtError::Expired);
         }
-        if numeric_claim(&claims, "nbf")?.is_some_and(|nbf| nbf - leeway > now) {
+        if checks.nbf?.is_some_and(|nbf| nbf - leeway > now) {
             return Err(JwtError::NotYetValid);
         }
-        if numeric_claim(&claims, "iat")?.is_some_and(|iat| iat - leeway > now) {
+        if checks.iat?.is_some_and(|iat| iat - leeway > now) {
             return Err(JwtError::IssuedInFuture);
         }
-
-        Ok(Claims(claims))
+        Ok(())
     }
 
     fn accepts_audience(&self, aud: &str) -> bool {
@@ -1137,5 +1160,35 @@ mod tests {
             v.validate(&tamper_payload(&token), NOW),
             Err(JwtError::InvalidSignature)
         );
+    }
+
+    /// A token refused for its claims is refused the same way once its signature is cached,
+    /// in the order of steps 4 to 8, and a not-yet-valid one becomes valid with the clock.
+    #[test]
+    fn a_cached_signature_keeps_every_claim_verdict() {
+        let v = validator();
+        let cases = [
+            (
+                with_claim("iss", json!("https://evil.example")),
+                JwtError::InvalidIssuer,
+            ),
+            (
+                with_claim("aud", json!("someone-else")),
+                JwtError::InvalidAudience,
+            ),
+            (
+                with_claim("exp", json!("soon")),
+                JwtError::NonNumericClaim("exp"),
+            ),
+            (with_claim("iat", json!(NOW + 30)), JwtError::IssuedInFuture),
+        ];
+        for (token, want) in cases {
+            assert_eq!(v.validate(&token, NOW), Err(want), "first time");
+            assert_eq!(v.validate(&token, NOW), Err(want), "from the cache");
+        }
+        let early = with_claim("nbf", json!(NOW + 60));
+        assert_eq!(v.validate(&early, NOW), Err(JwtError::NotYetValid));
+        assert_eq!(v.validate(&early, NOW), Err(JwtError::NotYetValid));
+        assert!(v.validate(&early, NOW + 61).is_ok());
     }
 }
