@@ -273,7 +273,7 @@ pub struct Gateway {
     region_suffix: String,
     account_id: Arc<str>,
     public_ip: IpAddr,
-    apis: HashMap<String, CompiledApi>,
+    apis: HashMap<String, Arc<CompiledApi>>,
     domains: HashMap<String, CompiledDomain>,
     tls: Arc<rustls::ServerConfig>,
     proxy: proxy::Proxy,
@@ -313,6 +313,9 @@ struct Selection<'a> {
 struct CompiledDomain {
     /// Sorted longest key first.
     mappings: Vec<ApiMapping>,
+    /// Parallel to `mappings`: the API each maps to, and its stage's index (`None`: the API
+    /// has no such stage).
+    targets: Vec<(Arc<CompiledApi>, Option<usize>)>,
     /// Any multi-level key switches matching to string prefixes (§6.2).
     multi_level: bool,
 }
@@ -345,7 +348,7 @@ impl Gateway {
                 .collect();
             apis.insert(
                 api.id.clone(),
-                CompiledApi {
+                Arc::new(CompiledApi {
                     route_keys: api
                         .routes
                         .iter()
@@ -355,7 +358,7 @@ impl Gateway {
                     config: api,
                     router,
                     stages,
-                },
+                }),
             );
         }
         let mut domains = HashMap::new();
@@ -369,10 +372,21 @@ impl Gateway {
             let mut mappings = d.mappings;
             mappings.sort_by_key(|m| std::cmp::Reverse(m.key.len()));
             let multi_level = mappings.iter().any(|m| m.key.contains('/'));
+            // Each mapping's API and stage, looked up here rather than on every request. A
+            // stage the API lacks leaves the mapping unusable (404), as on a request before.
+            let targets = mappings
+                .iter()
+                .filter_map(|m| {
+                    let api = apis.get(&m.api_id)?;
+                    let stage = api.config.stages.iter().position(|s| s.name == m.stage);
+                    Some((api.clone(), stage))
+                })
+                .collect();
             domains.insert(
                 d.domain_name,
                 CompiledDomain {
                     mappings,
+                    targets,
                     multi_level,
                 },
             );
@@ -865,13 +879,10 @@ impl Gateway {
             });
         }
         let domain = self.domains.get(host)?;
-        let (mapping, rest) = domain.select(path)?;
-        let api = self.apis.get(&mapping.api_id)?;
-        let stage = api
-            .config
-            .stages
-            .iter()
-            .position(|s| s.name == mapping.stage)?;
+        let (index, rest) = domain.select(path)?;
+        let mapping = &domain.mappings[index];
+        let (api, stage) = domain.targets.get(index)?;
+        let (api, stage) = (&**api, (*stage)?);
         // The mapping fixes the stage; no stage segment appears (§6.2, §4.3 recommendation).
         Some(Selection {
             api,
@@ -885,12 +896,12 @@ impl Gateway {
 
 impl CompiledDomain {
     /// §6.2: the longest matching mapping key, by string prefix when the domain has a
-    /// multi-level key, else by first segment; `(none)` catches the rest. Returns the mapping
+    /// multi-level key, else by first segment; `(none)` catches the rest. Returns the mapping's index
     /// and the path left after the key, which always starts with `/` (for a string-prefix
     /// match like `/ordersandmore` under `orders` that is `/andmore`; unconfirmed, §13.10).
-    fn select(&self, path: &str) -> Option<(&ApiMapping, String)> {
+    fn select(&self, path: &str) -> Option<(usize, String)> {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
-        let mapping = self.mappings.iter().find(|m| {
+        let index = self.mappings.iter().position(|m| {
             if m.key.is_empty() {
                 true
             } else if self.multi_level {
@@ -899,13 +910,13 @@ impl CompiledDomain {
                 trimmed.split('/').next() == Some(m.key.as_str())
             }
         })?;
-        let rest = &trimmed[mapping.key.len()..];
+        let rest = &trimmed[self.mappings[index].key.len()..];
         let rest = if rest.starts_with('/') {
             rest.to_owned()
         } else {
             ["/", rest].concat()
         };
-        Some((mapping, rest))
+        Some((index, rest))
     }
 }
 
