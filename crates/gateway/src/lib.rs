@@ -140,8 +140,9 @@ pub enum Authorization {
     Jwt {
         /// The authorizer (shared by the routes that use it).
         authorizer: Arc<JwtAuthorizer>,
-        /// Scopes; the token needs at least one when the list is not empty.
-        scopes: Vec<String>,
+        /// Scopes; the token needs at least one when the list is not empty. Shared with every
+        /// request's authorizer output.
+        scopes: Arc<[String]>,
     },
     /// `CUSTOM`: a Lambda REQUEST authorizer (spec §5.2).
     Lambda(Arc<auth::lambda::LambdaAuthorizer>),

@@ -92,7 +92,7 @@ impl ApiAuthorizers {
             cfg::AuthorizationType::Jwt => match named()? {
                 Built::Jwt(a) => gw::Authorization::Jwt {
                     authorizer: a.clone(),
-                    scopes: route.authorization_scopes.clone(),
+                    scopes: route.authorization_scopes.iter().cloned().collect(),
                 },
                 Built::Lambda(_) => {
                     return Err(err(resource, "a JWT route names a REQUEST authorizer"));

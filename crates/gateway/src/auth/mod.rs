@@ -22,6 +22,7 @@ use http::Request;
 use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What the pipeline knows about a request when it authorizes it.
@@ -104,7 +105,7 @@ pub enum AuthorizerOutput {
         /// The validated claims.
         claims: Claims,
         /// The route's authorization scopes, `None` when the route has none.
-        scopes: Option<Vec<String>>,
+        scopes: Option<Arc<[String]>>,
     },
     /// A REQUEST authorizer: the IAM-policy principal and the `context` map.
     Lambda {
@@ -230,15 +231,16 @@ fn lambda_result(decision: Decision) -> Outcome {
 /// Spec §5.1 in order; the key lookup may refetch once for an unknown `kid`; scopes last.
 async fn authorize_jwt<B>(
     authorizer: &JwtAuthorizer,
-    scopes: &[String],
+    scopes: &Arc<[String]>,
     req: &Request<B>,
 ) -> Outcome {
-    let scope_list = scopes.join(" ");
+    // For the `www-authenticate` of a refusal only.
+    let scope_list = || scopes.join(" ");
     let invalid = |description: String| {
         let reason = AuthorizerError(description.clone());
         Err((
             Refusal::InvalidToken {
-                scopes: scope_list.clone(),
+                scopes: scope_list(),
                 description,
             },
             reason,
@@ -287,7 +289,9 @@ async fn authorize_jwt<B>(
         let granted = claims.scopes();
         if !scopes.iter().any(|s| granted.contains(&s.as_str())) {
             return Err((
-                Refusal::InsufficientScope { scopes: scope_list },
+                Refusal::InsufficientScope {
+                    scopes: scope_list(),
+                },
                 AuthorizerError(format!("expected scopes: [{}]", scopes.join(" "))),
             ));
         }
@@ -304,7 +308,7 @@ async fn authorize_jwt<B>(
     Ok((
         AuthorizerOutput::Jwt {
             claims,
-            scopes: (!scopes.is_empty()).then(|| scopes.to_vec()),
+            scopes: (!scopes.is_empty()).then(|| scopes.clone()),
         },
         reason,
     ))
