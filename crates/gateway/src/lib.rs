@@ -45,6 +45,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// The header every response carries its request id in; a constant, since a name parsed from
+/// text that is not a standard header is copied into an allocation of its own on every use.
+const APIGW_REQUESTID: http::HeaderName = http::HeaderName::from_static("apigw-requestid");
+
 /// How long a client may take to complete the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send a request's headers.
@@ -537,7 +541,7 @@ impl Gateway {
             }
         };
         resp.headers_mut()
-            .insert("apigw-requestid", request_id.clone());
+            .insert(APIGW_REQUESTID, request_id.clone());
         ctx.status = Some(resp.status().as_u16());
         tracing::debug!(
             target: "airlock::gateway",
@@ -578,16 +582,17 @@ impl Gateway {
         ctx.domain_name = host.clone();
 
         // §1 steps 1–2: host → API and stage, and the paths the routes and backend see.
-        let sel = self
+        let mut sel = self
             .select_api(&host, req.uri().path())
             .ok_or(Refusal::NotFound)?;
         let api = sel.api;
         let stage = &api.config.stages[sel.stage];
         ctx.api_id = Some(api.id.clone());
         ctx.stage = Some(api.stages[sel.stage].name.clone());
-        ctx.base_path_matched = sel.base_path.clone();
-        let route_path = sel.route_path.clone();
-        let backend_path = sel.backend_path.clone();
+        // The paths move out: what the caller keeps of the selection is its API and stage.
+        ctx.base_path_matched = sel.base_path.take();
+        let route_path = std::mem::take(&mut sel.route_path);
+        let backend_path = std::mem::take(&mut sel.backend_path);
         let stage_index = sel.stage;
         *selected = Some(sel);
 
