@@ -60,7 +60,8 @@ pub(crate) fn apply_xff(headers: &mut HeaderMap, mode: XffMode, client: SocketAd
                 }
             }
             value.extend_from_slice(me.as_bytes());
-            if let Ok(v) = HeaderValue::from_bytes(&value) {
+            // The bytes become the value's own (no copy), checked as `from_bytes` would.
+            if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
                 headers.insert(X_FORWARDED_FOR, v);
             }
         }

@@ -53,6 +53,9 @@ pub struct Listener {
     tls: Option<Arc<rustls::ServerConfig>>,
     rules: RuleSet,
     default_action: Action,
+    /// `X-Forwarded-Port` for every request (§2.2): the listener's port, as a header value
+    /// made once.
+    forwarded_port: http::HeaderValue,
 }
 
 impl AlbConfig {
@@ -121,6 +124,7 @@ impl Listener {
             tls,
             rules: RuleSet::new(rules),
             default_action: config.default_action,
+            forwarded_port: http::HeaderValue::from(port),
         })
     }
 
@@ -147,6 +151,11 @@ impl Listener {
     /// The load balancer attributes in force.
     pub fn attributes(&self) -> &AlbAttributes {
         &self.attributes
+    }
+
+    /// The value of `X-Forwarded-Port` (§2.2): this listener's port.
+    pub(crate) fn forwarded_port(&self) -> &http::HeaderValue {
+        &self.forwarded_port
     }
 
     /// The rules, by ascending priority.

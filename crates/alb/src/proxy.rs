@@ -564,7 +564,8 @@ async fn forward(
         h.remove(HOST);
         h.insert(
             HOST,
-            HeaderValue::from_str(&host).map_err(|_| StatusCode::BAD_REQUEST)?,
+            // The string becomes the value's bytes (no copy), checked as `from_str` would.
+            HeaderValue::try_from(host).map_err(|_| StatusCode::BAD_REQUEST)?,
         );
     }
     apply_xff(h, attrs.xff_mode, conn.peer, attrs.xff_client_port);
@@ -572,7 +573,7 @@ async fn forward(
         X_FORWARDED_PROTO,
         HeaderValue::from_static(listener.protocol().as_str()),
     );
-    h.insert(X_FORWARDED_PORT, HeaderValue::from(listener.port()));
+    h.insert(X_FORWARDED_PORT, listener.forwarded_port().clone());
     apply_trace_id(h);
     record.trace_id = h.get(&headers::X_AMZN_TRACE_ID).cloned();
 
