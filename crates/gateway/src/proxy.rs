@@ -71,6 +71,8 @@ struct IntegrationClient {
     pool: Arc<Pool>,
     /// A private integration's pool keys, one per listener address, built at start.
     private: Vec<Endpoint>,
+    /// A private integration's `Host`, made once.
+    private_host: Option<HeaderValue>,
     next: AtomicUsize,
 }
 
@@ -114,7 +116,14 @@ impl Proxy {
                     }
                     IntegrationTarget::Http(_) => Vec::new(),
                 };
+                let private_host = match &r.integration.target {
+                    IntegrationTarget::Private(target) => {
+                        HeaderValue::from_str(&target.host_header).ok()
+                    }
+                    IntegrationTarget::Http(_) => None,
+                };
                 IntegrationClient {
+                    private_host,
                     // Idle connections close after a minute; head and body go out in one write
                     // (one TLS record rather than one each).
                     pool: Pool::new(connector, std::time::Duration::from_secs(60), false),
@@ -137,7 +146,7 @@ impl Proxy {
             .get(&key(integration))
             .ok_or_else(|| CallError::new(Refusal::IntegrationFailure, "no client"))?;
         let (mut endpoint, host_header) = match (&integration.target, &out.origin) {
-            (IntegrationTarget::Private(target), _) => {
+            (IntegrationTarget::Private(_), _) => {
                 if client.private.is_empty() {
                     return Err(CallError::new(
                         Refusal::IntegrationFailure,
@@ -145,10 +154,7 @@ impl Proxy {
                     ));
                 }
                 let n = client.next.fetch_add(1, Ordering::Relaxed) % client.private.len();
-                (
-                    client.private[n].clone(),
-                    HeaderValue::from_str(&target.host_header).ok(),
-                )
+                (client.private[n].clone(), client.private_host.clone())
             }
             (IntegrationTarget::Http(_), Some((scheme, authority))) => (
                 Endpoint {
@@ -183,7 +189,7 @@ impl Proxy {
         if let Some(host) = host_header {
             h.insert(header::HOST, host);
         }
-        if let Ok(v) = HeaderValue::from_str(&out.forwarded) {
+        if let Ok(v) = HeaderValue::try_from(out.forwarded) {
             h.append(header::FORWARDED, v);
         }
         h.append(
