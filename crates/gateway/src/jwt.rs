@@ -292,48 +292,12 @@ pub struct JwtValidator {
 /// and audience verdict and the time claims are kept with it (functions of the same bytes and
 /// of the validator's fixed issuer and audiences), and the time claims are compared with the
 /// clock on every request, so a cached token still expires on time.
+///
+/// Keyed with `airlock_pool::KeyHash` (SipHash, the default, spent ~2k instructions per
+/// request on a ~700-byte token): only tokens whose signature verified enter the map, and it is
+/// bounded, so its keys cannot be chosen to collide.
 #[derive(Debug, Default)]
-struct VerifiedSignatures(std::sync::Mutex<HashMap<Box<str>, Verified, TokenHash>>);
-
-/// Hashes a token eight bytes at a time (a multiply-rotate mix): SipHash, the default, spent
-/// ~2k instructions per request on a ~700-byte token. Flooding is not a concern here: only
-/// tokens whose signature verified enter the map, and it is bounded.
-#[derive(Debug, Default, Clone, Copy)]
-struct TokenHash;
-
-impl std::hash::BuildHasher for TokenHash {
-    type Hasher = TokenHasher;
-    fn build_hasher(&self) -> TokenHasher {
-        TokenHasher(0)
-    }
-}
-
-struct TokenHasher(u64);
-
-impl TokenHasher {
-    fn mix(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl std::hash::Hasher for TokenHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            self.mix(u64::from_le_bytes(
-                <[u8; 8]>::try_from(word).unwrap_or([0; 8]),
-            ));
-        }
-        let mut last = [0u8; 8];
-        last[..words.remainder().len()].copy_from_slice(words.remainder());
-        // The length too, so that trailing zero bytes still change the hash.
-        self.mix(u64::from_le_bytes(last) ^ ((bytes.len() as u64) << 56));
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+struct VerifiedSignatures(std::sync::Mutex<HashMap<Box<str>, Verified, airlock_pool::KeyHash>>);
 
 #[derive(Debug)]
 struct Verified {

@@ -82,16 +82,17 @@ pub struct Pool<C: Connect, B> {
 
 /// Idle connections per key, oldest first: checkout takes the newest (warmest) from the back,
 /// expiry takes the oldest from the front.
-type IdleMap<K, B> = HashMap<K, VecDeque<Idle<K, B>>, BuildKeyHasher>;
+type IdleMap<K, B> = HashMap<K, VecDeque<Idle<K, B>>, KeyHash>;
 
-/// Hashes pool keys with a multiply-and-rotate step per word. Keys come from the stack's own
-/// configuration (integration endpoints, target addresses), never from what a client sends, so
-/// the flooding resistance of the standard SipHash buys nothing here; its cost, taken twice per
-/// request and pool (check-out and check-in), did.
+/// Hashes map keys with a multiply-and-rotate step per word: the pool's keys, and elsewhere
+/// any key that comes from the stack's own configuration or has already been checked (the
+/// gateway's cache of verified tokens), never raw client input. Such keys cannot be chosen to
+/// collide, so the flooding resistance of the standard SipHash buys nothing; its cost, taken
+/// on every request, did.
 #[derive(Debug, Clone, Copy, Default)]
-struct BuildKeyHasher;
+pub struct KeyHash;
 
-impl std::hash::BuildHasher for BuildKeyHasher {
+impl std::hash::BuildHasher for KeyHash {
     type Hasher = KeyHasher;
 
     fn build_hasher(&self) -> KeyHasher {
@@ -99,9 +100,9 @@ impl std::hash::BuildHasher for BuildKeyHasher {
     }
 }
 
-/// See [`BuildKeyHasher`].
+/// The hasher [`KeyHash`] builds.
 #[derive(Debug, Clone, Copy)]
-struct KeyHasher(u64);
+pub struct KeyHasher(u64);
 
 impl KeyHasher {
     fn add(&mut self, word: u64) {
@@ -447,8 +448,8 @@ mod tests {
             for host in 0..64u8 {
                 for port in [80u16, 443, 8080] {
                     let key = (shard, SocketAddr::from(([10, 0, 100, host], port)));
-                    let h = BuildKeyHasher.hash_one(key);
-                    assert_eq!(h, BuildKeyHasher.hash_one(key));
+                    let h = KeyHash.hash_one(key);
+                    assert_eq!(h, KeyHash.hash_one(key));
                     assert!(seen.insert(h), "{key:?} collides");
                     buckets.insert(h & 1023);
                 }
@@ -458,8 +459,8 @@ mod tests {
         // hashes would (~540), not in a few.
         assert!(buckets.len() > 450, "{} buckets", buckets.len());
         // Text keys too, including ones sharing their first eight bytes.
-        let a = BuildKeyHasher.hash_one("private-integration.example.com:443");
-        let b = BuildKeyHasher.hash_one("private-integration.example.com:444");
+        let a = KeyHash.hash_one("private-integration.example.com:443");
+        let b = KeyHash.hash_one("private-integration.example.com:444");
         assert_ne!(a, b);
     }
 }
