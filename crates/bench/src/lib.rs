@@ -238,11 +238,8 @@ async fn start_stack(
     })
 }
 
-/// The measured paths of one started stack.
-async fn targets(
-    options: &Options,
-    airlock: &Airlock,
-) -> Result<Vec<(MeasuredPath, Target)>, BenchError> {
+/// The three paths of one started stack.
+async fn targets(airlock: &Airlock) -> Result<Vec<(MeasuredPath, Target)>, BenchError> {
     let ca = CertificateDer::from(pem_to_der(&std::fs::read_to_string(
         &airlock.endpoints.ca_cert,
     )?)?);
@@ -277,10 +274,7 @@ async fn targets(
             },
         ),
     ];
-    Ok(all
-        .into_iter()
-        .filter(|(p, _)| options.paths.contains(p))
-        .collect())
+    Ok(all.into())
 }
 
 /// Loads every chosen path of every stack, at each connection count, in rounds: within a round
@@ -296,15 +290,16 @@ async fn load_stacks(
     // neighbours in time, so a busy moment of the machine falls on both.
     let mut by_stack = Vec::new();
     for stack in &stacks {
-        by_stack.push(targets(options, &stack.airlock).await?);
+        by_stack.push(targets(&stack.airlock).await?);
     }
     let mut turns = Vec::new();
-    for path in &options.paths {
+    for path in [MeasuredPath::Direct, MeasuredPath::Alb, MeasuredPath::Chain] {
+        if !options.paths.contains(&path) {
+            continue;
+        }
         for (index, targets) in by_stack.iter().enumerate() {
-            for (p, target) in targets {
-                if p == path {
-                    turns.push((index, *p, target.clone()));
-                }
+            for (p, target) in targets.iter().filter(|(p, _)| *p == path) {
+                turns.push((index, *p, target.clone()));
             }
         }
     }
@@ -347,7 +342,7 @@ async fn load_stacks(
             }
             for turn in order {
                 let (index, _, target) = &turns[turn];
-                let (total, rounds) = (&mut totals[turn], &mut per_round[turn]);
+                let (total, figures) = (&mut totals[turn], &mut per_round[turn]);
                 let airlock = &stacks[*index].airlock;
                 let mut clock = Vec::with_capacity(2);
                 let mut clock_error = None;
@@ -363,7 +358,7 @@ async fn load_stacks(
                     [before, after] => after.saturating_sub(*before),
                     _ => Duration::ZERO,
                 };
-                rounds.push(report::Round::new(&outcome, cpu));
+                figures.push(report::Round::new(&outcome, cpu));
                 match total {
                     Some((sum, sum_cpu)) => {
                         sum.merge(outcome);
@@ -373,9 +368,9 @@ async fn load_stacks(
                 }
             }
         }
-        for (((index, path, _), total), rounds) in turns.iter().zip(totals).zip(per_round) {
+        for (((index, path, _), total), figures) in turns.iter().zip(totals).zip(per_round) {
             if let Some((outcome, cpu)) = total {
-                runs[*index].push(Run::new(*path, connections, &outcome, cpu, rounds));
+                runs[*index].push(Run::new(*path, connections, &outcome, cpu, figures));
             }
         }
     }

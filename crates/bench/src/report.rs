@@ -94,14 +94,16 @@ impl Run {
         cpu: Duration,
         rounds: Vec<Round>,
     ) -> Run {
+        // The whole run's figures are worked out as one round's are.
+        let total = Round::new(o, cpu);
         Run {
             path,
             connections,
             requests: o.requests,
-            requests_per_second: o.requests_per_second(),
-            p50_us: u64::try_from(o.percentile(0.50).as_micros()).unwrap_or(u64::MAX),
+            requests_per_second: total.requests_per_second,
+            p50_us: total.p50_us,
             p99_us: u64::try_from(o.percentile(0.99).as_micros()).unwrap_or(u64::MAX),
-            cpu_us_per_request: cpu.as_secs_f64() * 1e6 / (o.requests.max(1) as f64),
+            cpu_us_per_request: total.cpu_us_per_request,
             statuses: o.statuses.clone(),
             errors: o.errors,
             rounds,
