@@ -317,12 +317,17 @@ struct Selection<'a> {
 
 struct CompiledDomain {
     /// Sorted longest key first.
-    mappings: Vec<ApiMapping>,
-    /// Parallel to `mappings`: the API each maps to, and its stage's index (`None`: the API
-    /// has no such stage).
-    targets: Vec<(Arc<CompiledApi>, Option<usize>)>,
+    mappings: Vec<CompiledMapping>,
     /// Any multi-level key switches matching to string prefixes (§6.2).
     multi_level: bool,
+}
+
+/// An API mapping with its API and stage looked up at start rather than on every request.
+struct CompiledMapping {
+    key: String,
+    api: Arc<CompiledApi>,
+    /// The stage's index; `None` when the API has no such stage (the mapping answers 404).
+    stage: Option<usize>,
 }
 
 impl Gateway {
@@ -368,30 +373,27 @@ impl Gateway {
         }
         let mut domains = HashMap::new();
         for d in config.domains {
-            if let Some(m) = d.mappings.iter().find(|m| !apis.contains_key(&m.api_id)) {
-                return Err(GatewayError::UnknownApi {
-                    domain: d.domain_name.clone(),
-                    api: m.api_id.clone(),
+            let mut mappings = Vec::with_capacity(d.mappings.len());
+            for m in d.mappings {
+                let Some(api) = apis.get(&m.api_id) else {
+                    return Err(GatewayError::UnknownApi {
+                        domain: d.domain_name.clone(),
+                        api: m.api_id,
+                    });
+                };
+                let stage = api.config.stages.iter().position(|s| s.name == m.stage);
+                mappings.push(CompiledMapping {
+                    key: m.key,
+                    api: api.clone(),
+                    stage,
                 });
             }
-            let mut mappings = d.mappings;
             mappings.sort_by_key(|m| std::cmp::Reverse(m.key.len()));
             let multi_level = mappings.iter().any(|m| m.key.contains('/'));
-            // Each mapping's API and stage, looked up here rather than on every request. A
-            // stage the API lacks leaves the mapping unusable (404), as on a request before.
-            let targets = mappings
-                .iter()
-                .filter_map(|m| {
-                    let api = apis.get(&m.api_id)?;
-                    let stage = api.config.stages.iter().position(|s| s.name == m.stage);
-                    Some((api.clone(), stage))
-                })
-                .collect();
             domains.insert(
                 d.domain_name,
                 CompiledDomain {
                     mappings,
-                    targets,
                     multi_level,
                 },
             );
@@ -885,14 +887,11 @@ impl Gateway {
             });
         }
         let domain = self.domains.get(host)?;
-        let (index, rest) = domain.select(path)?;
-        let mapping = &domain.mappings[index];
-        let (api, stage) = domain.targets.get(index)?;
-        let (api, stage) = (&**api, (*stage)?);
+        let (mapping, rest) = domain.select(path)?;
         // The mapping fixes the stage; no stage segment appears (§6.2, §4.3 recommendation).
         Some(Selection {
-            api,
-            stage,
+            api: &mapping.api,
+            stage: mapping.stage?,
             route_path: rest.clone(),
             backend_path: rest,
             base_path: (!mapping.key.is_empty()).then(|| mapping.key.clone()),
@@ -902,12 +901,12 @@ impl Gateway {
 
 impl CompiledDomain {
     /// §6.2: the longest matching mapping key, by string prefix when the domain has a
-    /// multi-level key, else by first segment; `(none)` catches the rest. Returns the mapping's index
+    /// multi-level key, else by first segment; `(none)` catches the rest. Returns the mapping
     /// and the path left after the key, which always starts with `/` (for a string-prefix
     /// match like `/ordersandmore` under `orders` that is `/andmore`; unconfirmed, §13.10).
-    fn select(&self, path: &str) -> Option<(usize, String)> {
+    fn select(&self, path: &str) -> Option<(&CompiledMapping, String)> {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
-        let index = self.mappings.iter().position(|m| {
+        let mapping = self.mappings.iter().find(|m| {
             if m.key.is_empty() {
                 true
             } else if self.multi_level {
@@ -916,13 +915,13 @@ impl CompiledDomain {
                 trimmed.split('/').next() == Some(m.key.as_str())
             }
         })?;
-        let rest = &trimmed[self.mappings[index].key.len()..];
+        let rest = &trimmed[mapping.key.len()..];
         let rest = if rest.starts_with('/') {
             rest.to_owned()
         } else {
             ["/", rest].concat()
         };
-        Some((index, rest))
+        Some((mapping, rest))
     }
 }
 
