@@ -303,6 +303,19 @@ where
                 },
             }
         }
+        // Boxed: a new connection (a dial, perhaps a tunnel and a TLS handshake) is the rare
+        // case, and its future would otherwise be kilobytes of every request's future.
+        let mut conn = Box::pin(self.open(key)).await?;
+        if !conn.ready().await {
+            return Err(SendError::Closed);
+        }
+        let sent = conn.sender.send_request(req);
+        let response = conn.drive(sent).await.map_err(SendError::Http)?;
+        Ok((response, conn))
+    }
+
+    /// A new connection to `key`.
+    async fn open(&self, key: &C::Key) -> Result<Pooled<C::Key, B>, SendError<C::Error>> {
         let io = self
             .connector
             .connect(key)
@@ -313,18 +326,12 @@ where
             .handshake(TokioIo::new(io))
             .await
             .map_err(SendError::Http)?;
-        let mut conn = Pooled {
+        Ok(Pooled {
             key: key.clone(),
             sender,
             driver: Mutex::new(Box::pin(connection.with_upgrades())),
             closed: false,
-        };
-        if !conn.ready().await {
-            return Err(SendError::Closed);
-        }
-        let sent = conn.sender.send_request(req);
-        let response = conn.drive(sent).await.map_err(SendError::Http)?;
-        Ok((response, conn))
+        })
     }
 
     /// Prunes `pool` every half idle timeout until it is dropped or `stop` resolves.
@@ -411,8 +418,15 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
-        this.poll_driver(cx);
-        let frame = Pin::new(&mut this.inner).poll_frame(cx);
+        // The body first: a response that arrived whole (the common case) is already in it, and
+        // polling the driver for nothing costs a read through every layer of the connection.
+        // Only a body that must wait drives the connection, which also registers its wakers
+        // before `Pending` is returned.
+        let mut frame = Pin::new(&mut this.inner).poll_frame(cx);
+        if frame.is_pending() {
+            this.poll_driver(cx);
+            frame = Pin::new(&mut this.inner).poll_frame(cx);
+        }
         if let Poll::Ready(None) = frame {
             this.release();
         }

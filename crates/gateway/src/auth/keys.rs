@@ -196,6 +196,13 @@ impl KeyStore {
         if fresh {
             return Ok(self.current());
         }
+        // Boxed: the fetch is rare, and its future (an HTTP exchange) would otherwise make
+        // every request's future kilobytes larger, copied at each await that creates it.
+        Box::pin(self.refresh(fetched)).await
+    }
+
+    /// `keys` when the set in memory is missing or stale: fetches once for all waiting requests.
+    async fn refresh(&self, fetched: u64) -> Result<Arc<Jwks>, KeyError> {
         let _guard = self.fetching.lock().await;
         // Another request may have fetched while this one waited.
         let again = self.fetched_at.load(Ordering::Acquire);
@@ -230,7 +237,8 @@ impl KeyStore {
             return None;
         }
         self.kid_refetch_at.store(self.stamp(), Ordering::Release);
-        match self.fetch().await {
+        // Boxed for the reason given in `keys`.
+        match Box::pin(self.fetch()).await {
             Ok(jwks) => Some(jwks),
             Err(e) => {
                 tracing::warn!(issuer = %self.issuer, error = %e, "refetching keys for an unknown kid failed");
