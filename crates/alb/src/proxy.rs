@@ -43,13 +43,15 @@ pub(crate) struct TargetBody {
     /// the pool when the body ends.
     inner: Either<DrivenBody<NodeConnector, RequestBody>, Incoming>,
     idle: Duration,
-    /// When the target last sent something (or the head arrived).
-    last: tokio::time::Instant,
+    /// The target sent something since the idle timer was last armed: the next wait starts
+    /// the idle timeout afresh.
+    progressed: bool,
     /// Armed only when the body has to wait for the target: a response that arrives whole,
-    /// the common case, never touches the timer wheel.
+    /// the common case, never touches the timer wheel, the clock or the lease's token.
     timer: Option<Pin<Box<Sleep>>>,
-    cut: Pin<Box<WaitForCancellationFutureOwned>>,
-    _lease: Lease,
+    /// Wakes the body when the target's deregistration delay ends; made at the first wait.
+    cut: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    lease: Lease,
     log: Option<(AccessLog, Record)>,
 }
 
@@ -63,10 +65,10 @@ impl TargetBody {
         TargetBody {
             inner,
             idle,
-            last: tokio::time::Instant::now(),
+            progressed: true,
             timer: None,
-            cut: Box::pin(lease.cut.clone().cancelled_owned()),
-            _lease: lease,
+            cut: None,
+            lease,
             log,
         }
     }
@@ -99,12 +101,12 @@ impl http_body::Body for TargetBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if self.cut.as_mut().poll(cx).is_ready() {
+        if self.lease.cut.is_cancelled() {
             return Poll::Ready(Some(Err(BodyCut::Drained.into())));
         }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                self.last = tokio::time::Instant::now();
+                self.progressed = true;
                 if let (Some(Ok(f)), Some((_, record))) = (&frame, self.log.as_mut())
                     && let Some(data) = f.data_ref()
                 {
@@ -113,18 +115,28 @@ impl http_body::Body for TargetBody {
                 Poll::Ready(frame)
             }
             Poll::Pending => {
-                let deadline = self.last + self.idle;
-                let timer = match &mut self.timer {
+                let this = &mut *self;
+                let cut = this
+                    .cut
+                    .get_or_insert_with(|| Box::pin(this.lease.cut.clone().cancelled_owned()));
+                if cut.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Err(BodyCut::Drained.into())));
+                }
+                // The target's silence is counted from the first wait after it last sent.
+                let timer = match &mut this.timer {
                     Some(timer) => {
-                        if timer.deadline() != deadline {
-                            timer.as_mut().reset(deadline);
+                        if this.progressed {
+                            timer
+                                .as_mut()
+                                .reset(tokio::time::Instant::now() + this.idle);
                         }
                         timer
                     }
-                    none => none.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                    none => none.insert(Box::pin(tokio::time::sleep(this.idle))),
                 };
+                this.progressed = false;
                 match timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Some(Err(BodyCut::Idle(self.idle).into()))),
+                    Poll::Ready(()) => Poll::Ready(Some(Err(BodyCut::Idle(this.idle).into()))),
                     Poll::Pending => Poll::Pending,
                 }
             }
