@@ -21,6 +21,7 @@
 //! Architecture invariant: this crate knows addresses, interfaces and rules. It does not know what
 //! a load balancer, a gateway or a task is; callers describe interfaces with free text.
 
+pub mod pipe;
 mod rules;
 mod serve;
 pub mod shards;
@@ -28,6 +29,7 @@ mod stream;
 pub mod text;
 pub mod vantage;
 
+pub use pipe::{Pipe, pipe};
 pub use rules::{Protocol, Rule, SecurityGroupSpec, Source};
 pub use serve::{Accept, ConnectionLimit, accept_loop, serve_gracefully};
 pub use stream::{Carrier, NetStream};
@@ -706,7 +708,7 @@ impl Opening {
     pub fn into_stream(self) -> NetStream {
         match self.0 {
             OpeningKind::InProcess(slot, info) => {
-                let (ours, theirs) = tokio::io::duplex(stream::PIPE_BUFFER);
+                let (ours, theirs) = pipe::pipe(stream::PIPE_BUFFER);
                 slot.send(Accepted {
                     stream: NetStream::Pipe(theirs),
                     info,

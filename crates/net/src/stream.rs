@@ -1,9 +1,10 @@
 //! The byte stream a dial through the emulated network yields.
 
+use crate::pipe::Pipe;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// How much one direction of an in-process connection buffers before the writer waits: about
@@ -20,7 +21,7 @@ pub(crate) const PIPE_BUFFER: usize = 64 * 1024;
 #[derive(Debug)]
 pub enum NetStream {
     /// An in-process connection to an airlock listener.
-    Pipe(DuplexStream),
+    Pipe(Pipe),
     /// A loopback TCP connection to a foreign process's port.
     Tcp(TcpStream),
     /// A stream a relay handed over whole (see `Opening::carry`), e.g. a VPC link tunnel.

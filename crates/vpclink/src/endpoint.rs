@@ -14,7 +14,7 @@ use http::{Method, Request, Response, StatusCode};
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::CertificateDer;
-use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -384,8 +384,8 @@ impl std::fmt::Debug for LocalEndpoint {
 impl LocalEndpoint {
     /// Opens a connection to the endpoint; the endpoint serves its side as it would a TCP
     /// connection (TLS handshake first).
-    pub(crate) fn connect(&self) -> DuplexStream {
-        let (ours, theirs) = tokio::io::duplex(LOCAL_PIPE_BUFFER);
+    pub(crate) fn connect(&self) -> airlock_net::Pipe {
+        let (ours, theirs) = airlock_net::pipe(LOCAL_PIPE_BUFFER);
         let endpoint = self.endpoint.clone();
         let (shutdown, tracker) = (self.shutdown.clone(), self.tracker.clone());
         self.tracker
