@@ -10,8 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The request's context, built up step by step.
 #[derive(Debug, Default, Clone)]
 pub struct RequestContext {
-    /// `requestId` / `extendedRequestId`.
-    pub request_id: String,
+    /// `requestId` / `extendedRequestId` (set for every request: the `apigw-requestid`
+    /// header's value, shared rather than copied).
+    pub request_id: Option<http::HeaderValue>,
     /// `apiId`.
     pub api_id: Option<Arc<str>>,
     /// `accountId`.
@@ -21,19 +22,20 @@ pub struct RequestContext {
     /// `routeKey`.
     pub route_key: Option<Arc<str>>,
     /// `httpMethod`.
-    pub http_method: String,
-    /// `path`: the path the client sent (stage segment included).
-    pub path: String,
+    pub http_method: http::Method,
+    /// The target the client sent; `path` is its path (stage segment included). Kept as the
+    /// `Uri` (shared bytes) so a request pays for the text only if something reads it.
+    pub uri: http::Uri,
     /// `protocol`: the client's protocol, `HTTP/1.1` or `HTTP/2.0`.
     pub protocol: &'static str,
     /// `domainName`.
     pub domain_name: String,
     /// `customDomain.basePathMatched`.
     pub base_path_matched: Option<String>,
-    /// `identity.sourceIp`.
-    pub source_ip: String,
+    /// `identity.sourceIp` (set for every request).
+    pub source_ip: Option<std::net::IpAddr>,
     /// `identity.userAgent`.
-    pub user_agent: Option<String>,
+    pub user_agent: Option<http::HeaderValue>,
     /// When the request arrived.
     pub request_time: Option<SystemTime>,
     /// The JWT authorizer's claims, `authorizer.claims.<name>`.
@@ -66,13 +68,13 @@ impl RequestContext {
     pub fn var(&self, name: &str) -> Option<String> {
         let ms = |d: &Option<Duration>| d.map(|d| d.as_millis().to_string());
         Some(match name {
-            "requestId" | "extendedRequestId" => self.request_id.clone(),
+            "requestId" | "extendedRequestId" => self.request_id()?.to_owned(),
             "apiId" => self.api_id.as_deref()?.to_owned(),
             "accountId" => self.account_id.to_string(),
             "stage" => self.stage.as_deref()?.to_owned(),
             "routeKey" => self.route_key.as_deref()?.to_owned(),
-            "httpMethod" => self.http_method.clone(),
-            "path" => self.path.clone(),
+            "httpMethod" => self.http_method.as_str().to_owned(),
+            "path" => self.path().to_owned(),
             "protocol" => self.protocol.to_owned(),
             "domainName" => self.domain_name.clone(),
             "domainPrefix" => self
@@ -82,8 +84,12 @@ impl RequestContext {
                 .unwrap_or_default()
                 .to_owned(),
             "customDomain.basePathMatched" => self.base_path_matched.clone()?,
-            "identity.sourceIp" => self.source_ip.clone(),
-            "identity.userAgent" => self.user_agent.clone()?,
+            "identity.sourceIp" => {
+                let mut ip = String::with_capacity(15);
+                airlock_net::text::push_ip(&mut ip, self.source_ip?);
+                ip
+            }
+            "identity.userAgent" => self.user_agent.as_ref()?.to_str().ok()?.to_owned(),
             "requestTime" => clf_time(self.request_time?),
             "requestTimeEpoch" => self
                 .request_time?
@@ -108,20 +114,30 @@ impl RequestContext {
         })
     }
 
+    /// `requestId`, as text.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_ref()?.to_str().ok()
+    }
+
+    /// `path`: the path the client sent.
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+
     /// A context with fixed values, for unit tests.
     #[cfg(test)]
     pub(crate) fn for_tests() -> RequestContext {
         RequestContext {
-            request_id: "Mc7UVioPPHcEKPA=".into(),
+            request_id: Some(http::HeaderValue::from_static("Mc7UVioPPHcEKPA=")),
             api_id: Some("a1b2c3d4e5".into()),
             account_id: "000000000000".into(),
             stage: Some("dev".into()),
             route_key: Some("GET /pets/{id}".into()),
-            http_method: "GET".into(),
-            path: "/dev/pets/1".into(),
+            http_method: http::Method::GET,
+            uri: http::Uri::from_static("/dev/pets/1"),
             protocol: "HTTP/1.1",
             domain_name: "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com".into(),
-            source_ip: "127.0.0.1".into(),
+            source_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
             request_time: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
             ..RequestContext::default()
         }

@@ -495,25 +495,17 @@ impl Gateway {
         let request_id = response::request_id();
         let started = std::time::Instant::now();
         let mut ctx = context::RequestContext {
-            request_id: request_id.to_str().unwrap_or_default().to_owned(),
+            request_id: Some(request_id.clone()),
             account_id: self.account_id.clone(),
-            http_method: req.method().as_str().to_owned(),
-            path: req.uri().path().to_owned(),
+            http_method: req.method().clone(),
+            uri: req.uri().clone(),
             protocol: if req.version() == http::Version::HTTP_2 {
                 "HTTP/2.0"
             } else {
                 "HTTP/1.1"
             },
-            source_ip: {
-                let mut ip = String::with_capacity(15);
-                airlock_net::text::push_ip(&mut ip, peer.ip());
-                ip
-            },
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            source_ip: Some(peer.ip()),
+            user_agent: req.headers().get(header::USER_AGENT).cloned(),
             request_time: Some(SystemTime::now()),
             ..Default::default()
         };
@@ -547,9 +539,9 @@ impl Gateway {
         ctx.status = Some(resp.status().as_u16());
         tracing::debug!(
             target: "airlock::gateway",
-            request_id = %ctx.request_id,
+            request_id = ctx.request_id().unwrap_or_default(),
             method = %ctx.http_method,
-            path = %ctx.path,
+            path = ctx.path(),
             status = resp.status().as_u16(),
             "request"
         );
@@ -644,9 +636,9 @@ impl Gateway {
                     stage: &stage.name,
                     route_key: route_key.to_owned(),
                     route_path: route_template,
-                    raw_path: &ctx.path,
+                    raw_path: ctx.path(),
                     resource_path: &route_path,
-                    request_id: &ctx.request_id,
+                    request_id: ctx.request_id().unwrap_or_default(),
                     source_ip: peer.ip(),
                     domain_name: &host,
                     path_parameters: router::path_parameters(&route.key, &route_path),
