@@ -68,27 +68,21 @@ pub(crate) fn apply_xff(headers: &mut HeaderMap, mode: XffMode, client: SocketAd
     }
 }
 
-/// A fresh trace id `1-<8 hex epoch seconds>-<24 hex>` (§2.2).
-fn new_trace_value() -> String {
+/// A fresh trace id `1-<8 hex epoch seconds>-<24 hex>` (§2.2), built in place: once per request.
+fn new_trace_value() -> [u8; 35] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let id: [u8; 12] = rand::random();
-    // `1-{8 hex digits of the time}-{24 hex digits}`, one allocation: once per request.
-    let mut out = String::with_capacity(35);
-    out.push_str("1-");
-    let hex = |out: &mut String, b: u8| {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xf)]));
-    };
-    for b in (secs as u32).to_be_bytes() {
-        hex(&mut out, b);
-    }
-    out.push('-');
-    for b in id {
-        hex(&mut out, b);
+    let mut out = *b"1-00000000-000000000000000000000000";
+    let digits = (secs as u32).to_be_bytes().into_iter().chain(id);
+    // Positions 2..10 (the time) and 11..35 (the random part), two hex digits a byte.
+    let slots = (2..10).step_by(2).chain((11..35).step_by(2));
+    for (at, b) in slots.zip(digits) {
+        out[at] = HEX[usize::from(b >> 4)];
+        out[at + 1] = HEX[usize::from(b & 0xf)];
     }
     out
 }
@@ -96,9 +90,11 @@ fn new_trace_value() -> String {
 /// Rewrites `X-Amzn-Trace-Id` per §2.2 rules (a)–(d).
 pub(crate) fn apply_trace_id(headers: &mut HeaderMap) {
     let fresh = new_trace_value();
+    // ASCII hex digits and dashes: the check cannot fail.
+    let fresh = std::str::from_utf8(&fresh).unwrap_or("1-00000000-000000000000000000000000");
     let new = match headers.get(&X_AMZN_TRACE_ID).and_then(|v| v.to_str().ok()) {
         // (a)
-        None => ["Root=", &fresh].concat(),
+        None => ["Root=", fresh].concat(),
         Some(existing) => {
             // The fields, walked where needed rather than collected: most requests take (b)
             // after one look for `Root` and one for `Self`.
@@ -116,7 +112,7 @@ pub(crate) fn apply_trace_id(headers: &mut HeaderMap) {
                 .sum();
             if total > TRACE_ID_REWRITE_THRESHOLD {
                 // (d)
-                ["Root=", root.unwrap_or(&fresh)].concat()
+                ["Root=", root.unwrap_or(fresh)].concat()
             } else if fields().any(|(k, _)| k == "Self") {
                 // (c)
                 let mut out = String::with_capacity(existing.len() + fresh.len());
@@ -128,7 +124,7 @@ pub(crate) fn apply_trace_id(headers: &mut HeaderMap) {
                     match k {
                         "Self" => {
                             out.push('=');
-                            out.push_str(&fresh);
+                            out.push_str(fresh);
                         }
                         _ if v.is_empty() => {}
                         _ => {
@@ -140,10 +136,10 @@ pub(crate) fn apply_trace_id(headers: &mut HeaderMap) {
                 out
             } else if root.is_some() {
                 // (b)
-                ["Self=", &fresh, ";", existing].concat()
+                ["Self=", fresh, ";", existing].concat()
             } else {
                 // Neither Root nor Self: unconfirmed in §2.2; start a new trace, keep the rest.
-                ["Root=", &fresh, ";", existing].concat()
+                ["Root=", fresh, ";", existing].concat()
             }
         }
     };
@@ -261,8 +257,19 @@ mod tests {
 
     #[test]
     fn a_new_trace_value_is_version_time_and_96_random_bits() {
-        let v = new_trace_value();
+        let before = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let v = String::from_utf8(new_trace_value().to_vec()).unwrap();
+        let after = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         assert_eq!(v.len(), 35, "{v}");
+        // The time field is the epoch seconds, in hex.
+        let secs = u64::from_str_radix(&v[2..10], 16).unwrap();
+        assert!((before..=after).contains(&secs), "{v}");
         assert!(v.starts_with("1-") && v.as_bytes()[10] == b'-', "{v}");
         assert!(
             v[2..10]
@@ -271,7 +278,7 @@ mod tests {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
             "{v}"
         );
-        assert_ne!(new_trace_value(), v);
+        assert_ne!(new_trace_value(), v.as_bytes());
     }
 
     #[test]
