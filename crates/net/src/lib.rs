@@ -29,7 +29,7 @@ mod stream;
 pub mod text;
 pub mod vantage;
 
-pub use pipe::{Pipe, pipe};
+pub use pipe::{PIPE_BUFFER, Pipe, pipe};
 pub use rules::{Protocol, Rule, SecurityGroupSpec, Source};
 pub use serve::{Accept, ConnectionLimit, accept_loop, serve_gracefully};
 pub use stream::{Carrier, NetStream};
@@ -708,7 +708,7 @@ impl Opening {
     pub fn into_stream(self) -> NetStream {
         match self.0 {
             OpeningKind::InProcess(slot, info) => {
-                let (ours, theirs) = pipe::pipe(stream::PIPE_BUFFER);
+                let (ours, theirs) = pipe::pipe(pipe::PIPE_BUFFER);
                 slot.send(Accepted {
                     stream: NetStream::Pipe(theirs),
                     info,

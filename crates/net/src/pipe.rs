@@ -52,6 +52,10 @@ pub struct Pipe {
     write: Arc<Mutex<Direction>>,
 }
 
+/// How much one direction of an in-process connection buffers before the writer waits: about
+/// what a loopback TCP socket's buffers hold at first, so flow control feels the same.
+pub const PIPE_BUFFER: usize = 64 * 1024;
+
 /// A connected pair of pipe ends, each direction buffering up to `capacity` bytes.
 pub fn pipe(capacity: usize) -> (Pipe, Pipe) {
     let one = Direction::new(capacity);
@@ -162,16 +166,18 @@ impl Pipe {
         }
         Poll::Ready(Ok(written))
     }
+}
 
-    /// Ends this end's writing: the peer reads EOF after what is buffered.
-    fn close_write(&self) {
-        let mut d = lock(&self.write);
-        d.closed = true;
-        let reader = d.reader.take();
-        drop(d);
-        if let Some(w) = reader {
-            w.wake();
-        }
+/// Closes one direction and wakes whoever waits on it: its reader sees EOF once the buffer is
+/// empty, its writer `BrokenPipe`. (The closing end's own waker, if any, gets a harmless
+/// spurious wake.)
+fn close(direction: &Mutex<Direction>) {
+    let mut d = lock(direction);
+    d.closed = true;
+    let (reader, writer) = (d.reader.take(), d.writer.take());
+    drop(d);
+    for w in [reader, writer].into_iter().flatten() {
+        w.wake();
     }
 }
 
@@ -201,7 +207,8 @@ impl AsyncWrite for Pipe {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.close_write();
+        // The peer reads EOF after what is buffered.
+        close(&self.write);
         Poll::Ready(Ok(()))
     }
 }
@@ -209,14 +216,8 @@ impl AsyncWrite for Pipe {
 impl Drop for Pipe {
     fn drop(&mut self) {
         // The peer reads EOF; the peer's writes fail with `BrokenPipe`.
-        self.close_write();
-        let mut d = lock(&self.read);
-        d.closed = true;
-        let writer = d.writer.take();
-        drop(d);
-        if let Some(w) = writer {
-            w.wake();
-        }
+        close(&self.write);
+        close(&self.read);
     }
 }
 

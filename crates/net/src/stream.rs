@@ -7,10 +7,6 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// How much one direction of an in-process connection buffers before the writer waits: about
-/// what a loopback TCP socket's buffers hold at first, so flow control feels the same.
-pub(crate) const PIPE_BUFFER: usize = 64 * 1024;
-
 /// A connection through the emulated network.
 ///
 /// Between two airlock components (say an ALB node and a built-in task) it is an in-process

@@ -376,8 +376,8 @@ where
         }
     }
 
-    /// Lets the connection make progress; call before polling the body.
-    pub fn poll_driver(&mut self, cx: &mut Context<'_>) {
+    /// Lets the connection make progress (`poll_frame` does, when the body has to wait).
+    fn poll_driver(&mut self, cx: &mut Context<'_>) {
         if let Some((_, conn)) = self.conn.as_mut() {
             conn.poll_driver(cx);
         }

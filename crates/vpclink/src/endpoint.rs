@@ -361,9 +361,6 @@ impl Endpoint {
     }
 }
 
-/// How much one direction of an in-process gateway connection buffers.
-const LOCAL_PIPE_BUFFER: usize = 64 * 1024;
-
 /// The address in-process connections are logged with: they have no socket.
 const LOCAL_PEER: SocketAddr = SocketAddr::V4(SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 0));
 
@@ -385,7 +382,7 @@ impl LocalEndpoint {
     /// Opens a connection to the endpoint; the endpoint serves its side as it would a TCP
     /// connection (TLS handshake first).
     pub(crate) fn connect(&self) -> airlock_net::Pipe {
-        let (ours, theirs) = airlock_net::pipe(LOCAL_PIPE_BUFFER);
+        let (ours, theirs) = airlock_net::pipe(airlock_net::PIPE_BUFFER);
         let endpoint = self.endpoint.clone();
         let (shutdown, tracker) = (self.shutdown.clone(), self.tracker.clone());
         self.tracker
