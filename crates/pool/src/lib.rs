@@ -20,8 +20,9 @@ use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::hash::Hash;
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -166,8 +167,57 @@ pub struct Pooled<K, B> {
     sender: http1::SendRequest<B>,
     /// In a mutex only so that a body holding it is `Sync`; it is reached through `get_mut`.
     driver: Mutex<Driver>,
+    /// What the driver is polled with: a waker that relays to the task driving it.
+    relay: Arc<Relay>,
+    /// `relay` as a waker, made once.
+    waker: Waker,
     /// The driver has finished: the connection is closed.
     closed: bool,
+}
+
+/// The waker a connection's driver is polled with. It passes wake-ups on to the task that polled
+/// the connection last, except while that task takes a frame of the response body
+/// ([`DrivenBody`]): hyper's body channel then wakes the driver's task to say the body has room
+/// again, which is the running task itself, and it would run once more for nothing (a whole
+/// poll of every layer of the connection it serves). Nothing is lost by muting it: a body that
+/// has to wait for more polls the driver itself.
+struct Relay {
+    task: Mutex<Option<Waker>>,
+    muted: AtomicBool,
+}
+
+impl std::task::Wake for Relay {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.muted.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(task) = lock(&self.task).as_ref() {
+            task.wake_by_ref();
+        }
+    }
+}
+
+impl Relay {
+    fn new() -> (Arc<Relay>, Waker) {
+        let relay = Arc::new(Relay {
+            task: Mutex::new(None),
+            muted: AtomicBool::new(false),
+        });
+        let waker = Waker::from(relay.clone());
+        (relay, waker)
+    }
+
+    /// Relays to `task` from now on.
+    fn follow(&self, task: &Waker) {
+        let mut current = lock(&self.task);
+        if !current.as_ref().is_some_and(|w| w.will_wake(task)) {
+            *current = Some(task.clone());
+        }
+    }
 }
 
 impl<K: std::fmt::Debug, B> Pooled<K, B> {
@@ -176,8 +226,9 @@ impl<K: std::fmt::Debug, B> Pooled<K, B> {
         if self.closed {
             return;
         }
+        self.relay.follow(cx.waker());
         let driver = self.driver.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Poll::Ready(result) = driver.as_mut().poll(cx) {
+        if let Poll::Ready(result) = driver.as_mut().poll(&mut Context::from_waker(&self.waker)) {
             self.closed = true;
             if let Err(e) = result {
                 tracing::debug!(key = ?self.key, error = %e, "pooled connection ended with an error");
@@ -185,19 +236,39 @@ impl<K: std::fmt::Debug, B> Pooled<K, B> {
         }
     }
 
-    /// Runs `fut` while driving the connection.
+    /// Runs `fut` (the response to a request just sent) while driving the connection.
+    ///
+    /// Only the driver gets the task's waker. The response reaches `fut` through a channel
+    /// that the driver fills, and `fut` is looked at right after every poll of the driver, so
+    /// it never has to wake the task itself; had it the task's waker, the driver handing over
+    /// the response would wake the very task that is running, which then runs once more for
+    /// nothing (a whole poll of every layer of the client connection it serves).
     async fn drive<T>(&mut self, fut: impl Future<Output = T>) -> T {
         let mut fut = pin!(fut);
         poll_fn(|cx| {
             self.poll_driver(cx);
-            fut.as_mut().poll(cx)
+            fut.as_mut().poll(&mut Context::from_waker(Waker::noop()))
         })
         .await
     }
 
     /// Waits until the connection can take a request; `false` if it closed instead.
+    ///
+    /// The caller must send at once and then [`drive`](Self::drive): a connection found ready
+    /// was polled without the task's waker (see `drive`: the request about to be sent would
+    /// otherwise wake the running task through the driver's request channel), and `drive`
+    /// polls it again with the waker before the task waits.
     async fn ready(&mut self) -> bool {
         poll_fn(|cx| {
+            let mut quiet = Context::from_waker(Waker::noop());
+            self.poll_driver(&mut quiet);
+            if self.closed {
+                return Poll::Ready(false);
+            }
+            if let Poll::Ready(r) = self.sender.poll_ready(&mut quiet) {
+                return Poll::Ready(r.is_ok());
+            }
+            // Not ready yet: wait for it like any future, woken by the connection.
             self.poll_driver(cx);
             if self.closed {
                 return Poll::Ready(false);
@@ -326,10 +397,13 @@ where
             .handshake(TokioIo::new(io))
             .await
             .map_err(SendError::Http)?;
+        let (relay, waker) = Relay::new();
         Ok(Pooled {
             key: key.clone(),
             sender,
             driver: Mutex::new(Box::pin(connection.with_upgrades())),
+            relay,
+            waker,
             closed: false,
         })
     }
@@ -383,6 +457,20 @@ where
         }
     }
 
+    /// The body's next frame, with the driver's wake-ups muted meanwhile (see [`Relay`]).
+    fn poll_muted(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        let Some((_, conn)) = self.conn.as_ref() else {
+            return http_body::Body::poll_frame(Pin::new(&mut self.inner), cx);
+        };
+        conn.relay.muted.store(true, Ordering::Release);
+        let frame = http_body::Body::poll_frame(Pin::new(&mut self.inner), cx);
+        conn.relay.muted.store(false, Ordering::Release);
+        frame
+    }
+
     fn release(&mut self) {
         if let Some((pool, conn)) = self.conn.take() {
             pool.checkin(conn);
@@ -422,7 +510,7 @@ where
         // polling the driver for nothing costs a read through every layer of the connection.
         // Only a body that must wait drives the connection, which also registers its wakers
         // before `Pending` is returned.
-        let mut frame = Pin::new(&mut this.inner).poll_frame(cx);
+        let mut frame = this.poll_muted(cx);
         if frame.is_pending() {
             this.poll_driver(cx);
             frame = Pin::new(&mut this.inner).poll_frame(cx);

@@ -97,3 +97,64 @@ async fn a_body_dropped_before_its_end_closes_its_connection() {
         "an unfinished exchange is not reused"
     );
 }
+
+/// Counts the wake-ups a future gives its own task while that task is polling it: each one
+/// makes the runtime poll the task again for nothing.
+struct SelfWakes {
+    polling: std::sync::atomic::AtomicBool,
+    count: AtomicUsize,
+    task: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl std::task::Wake for SelfWakes {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.polling.load(Ordering::SeqCst) {
+            self.count.fetch_add(1, Ordering::SeqCst);
+        }
+        if let Some(task) = self.task.lock().unwrap().as_ref() {
+            task.wake_by_ref();
+        }
+    }
+}
+
+/// Polls `fut` to its end and returns its output with the number of self-wake-ups.
+async fn counting_self_wakes<T>(fut: impl std::future::Future<Output = T>) -> (T, usize) {
+    let probe = Arc::new(SelfWakes {
+        polling: std::sync::atomic::AtomicBool::new(false),
+        count: AtomicUsize::new(0),
+        task: std::sync::Mutex::new(None),
+    });
+    let waker = std::task::Waker::from(probe.clone());
+    let mut fut = std::pin::pin!(fut);
+    let out = std::future::poll_fn(|cx| {
+        *probe.task.lock().unwrap() = Some(cx.waker().clone());
+        probe.polling.store(true, Ordering::SeqCst);
+        let polled = fut
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker));
+        probe.polling.store(false, Ordering::SeqCst);
+        polled
+    })
+    .await;
+    (out, probe.count.load(Ordering::SeqCst))
+}
+
+/// A request on a pooled connection, and the reading of its response, never wake the task that
+/// drives them while it runs: hyper's request channel, response channel and body channel
+/// would, each one costing a pointless poll of the whole task (and of every layer of its
+/// connection) per request.
+#[tokio::test]
+async fn a_request_does_not_wake_its_own_task() {
+    let (addr, _) = server().await;
+    let pool = Pool::new(Tcp, Duration::from_secs(60), true);
+    assert_eq!(get(&pool, addr).await, "hello");
+    for _ in 0..3 {
+        let (body, wakes) = counting_self_wakes(get(&pool, addr)).await;
+        assert_eq!(body, "hello");
+        assert_eq!(wakes, 0, "the task woke itself {wakes} times");
+    }
+}
