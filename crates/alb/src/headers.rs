@@ -87,6 +87,36 @@ fn new_trace_value() -> [u8; 35] {
     out
 }
 
+/// The fields of a trace header as `(key, value)`, trimmed, empty ones skipped; a field without
+/// `=` has an empty value.
+fn trace_fields(value: &str) -> impl Iterator<Item = (&str, &str)> {
+    value
+        .split(';')
+        .map(|f| f.trim_matches(|c: char| c.is_ascii_whitespace()))
+        .filter(|f| !f.is_empty())
+        .map(|f| f.split_once('=').unwrap_or((f, "")))
+}
+
+/// The first `Root` value of a trace header and whether it has a `Self` field, in one walk of
+/// its bytes (it is scanned on every request).
+fn scan_trace_fields(value: &str) -> (Option<&str>, bool) {
+    let mut root = None;
+    let mut has_self = false;
+    for field in value.split(';') {
+        let field = field.trim_matches(|c: char| c.is_ascii_whitespace());
+        let (key, val) = match field.as_bytes().iter().position(|&b| b == b'=') {
+            Some(eq) => (&field[..eq], &field[eq + 1..]),
+            None => (field, ""),
+        };
+        match key {
+            "Root" if root.is_none() => root = Some(val),
+            "Self" => has_self = true,
+            _ => {}
+        }
+    }
+    (root, has_self)
+}
+
 /// Rewrites `X-Amzn-Trace-Id` per §2.2 rules (a)–(d).
 pub(crate) fn apply_trace_id(headers: &mut HeaderMap) {
     let fresh = new_trace_value();
@@ -96,16 +126,9 @@ pub(crate) fn apply_trace_id(headers: &mut HeaderMap) {
         // (a)
         None => ["Root=", fresh].concat(),
         Some(existing) => {
-            // The fields, walked where needed rather than collected: most requests take (b)
-            // after one look for `Root` and one for `Self`.
-            let fields = || {
-                existing
-                    .split(';')
-                    .map(str::trim)
-                    .filter(|f| !f.is_empty())
-                    .map(|f| f.split_once('=').unwrap_or((f, "")))
-            };
-            let root = fields().find(|(k, _)| *k == "Root").map(|(_, v)| v);
+            // One walk over the fields finds what the rules look at; most requests then take
+            // (b). The fields are walked again only to rewrite `Self` (c).
+            let (root, has_self) = scan_trace_fields(existing);
             let total: usize = headers
                 .iter()
                 .map(|(n, v)| n.as_str().len() + v.len() + 4)
@@ -113,10 +136,10 @@ pub(crate) fn apply_trace_id(headers: &mut HeaderMap) {
             if total > TRACE_ID_REWRITE_THRESHOLD {
                 // (d)
                 ["Root=", root.unwrap_or(fresh)].concat()
-            } else if fields().any(|(k, _)| k == "Self") {
+            } else if has_self {
                 // (c)
                 let mut out = String::with_capacity(existing.len() + fresh.len());
-                for (k, v) in fields() {
+                for (k, v) in trace_fields(existing) {
                     if !out.is_empty() {
                         out.push(';');
                     }

@@ -147,9 +147,14 @@ pub fn full(b: impl Into<Bytes>) -> Body {
 pub fn request_id() -> HeaderValue {
     use base64::Engine;
     let bytes: [u8; 11] = rand::random();
-    let id = base64::engine::general_purpose::STANDARD.encode(bytes);
-    // Base64 of 11 bytes is always 15 characters plus one '=', all header-safe.
-    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("AAAAAAAAAAAAAAA="))
+    // Base64 of 11 bytes is always 15 characters plus one '=', all header-safe; encoded on the
+    // stack, as this runs once per request.
+    let mut id = [0u8; 16];
+    match base64::engine::general_purpose::STANDARD.encode_slice(bytes, &mut id) {
+        Ok(16) => HeaderValue::from_bytes(&id)
+            .unwrap_or_else(|_| HeaderValue::from_static("AAAAAAAAAAAAAAA=")),
+        _ => HeaderValue::from_static("AAAAAAAAAAAAAAA="),
+    }
 }
 
 #[cfg(test)]
