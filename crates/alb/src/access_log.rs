@@ -97,7 +97,11 @@ impl AccessLog {
 
     pub(crate) fn write(&self, record: &Record) {
         let mut line = String::with_capacity(LINE_CAPACITY);
-        record.write_line(SystemTime::now(), &mut line);
+        // The wall-clock time of the end, from the start's and the monotonic time since: one
+        // clock read fewer per request than asking the wall clock again.
+        let finished = tokio::time::Instant::now();
+        let now = record.received + finished.saturating_duration_since(record.started);
+        record.write_line_at(now, finished, &mut line);
         let (first, full) = {
             let shards = &self.0.lines;
             let mut lines = lock(&shards[airlock_net::shards::current() % shards.len()]);
@@ -155,19 +159,19 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    /// The line, fields in AWS's order; absent values are `-`, absent timings `-1`.
-    /// The line, as AWS writes it: space-separated fields, quoted where AWS quotes them.
+    /// The line, as AWS writes it: space-separated fields in AWS's order, quoted where AWS
+    /// quotes them; absent values are `-`, absent timings `-1`.
     #[cfg(test)]
     pub(crate) fn line(&self, now: SystemTime) -> String {
         let mut out = String::new();
-        self.write_line(now, &mut out);
+        self.write_line_at(now, tokio::time::Instant::now(), &mut out);
         out
     }
 
-    /// Appends the line (without its newline) to `out`. Written field by field into one
-    /// buffer: this runs once per request.
-    pub(crate) fn write_line(&self, now: SystemTime, out: &mut String) {
-        let finished = tokio::time::Instant::now();
+    /// Appends the line (without its newline) to `out`, for a request that finished at
+    /// `finished` (monotonic) and `now` (wall clock). Written field by field into one buffer:
+    /// this runs once per request.
+    fn write_line_at(&self, now: SystemTime, finished: tokio::time::Instant, out: &mut String) {
         let secs = |out: &mut String,
                     from: Option<tokio::time::Instant>,
                     to: Option<tokio::time::Instant>| {

@@ -69,9 +69,9 @@ pub(crate) fn apply_xff(headers: &mut HeaderMap, mode: XffMode, client: SocketAd
 }
 
 /// A fresh trace id `1-<8 hex epoch seconds>-<24 hex>` (§2.2), built in place: once per request.
-fn new_trace_value() -> [u8; 35] {
+fn new_trace_value(now: SystemTime) -> [u8; 35] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let secs = SystemTime::now()
+    let secs = now
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
@@ -117,9 +117,10 @@ fn scan_trace_fields(value: &str) -> (Option<&str>, bool) {
     (root, has_self)
 }
 
-/// Rewrites `X-Amzn-Trace-Id` per §2.2 rules (a)–(d).
-pub(crate) fn apply_trace_id(headers: &mut HeaderMap) {
-    let fresh = new_trace_value();
+/// Rewrites `X-Amzn-Trace-Id` per §2.2 rules (a)–(d); a fresh id carries `now` (when the request
+/// arrived, already read for the access log).
+pub(crate) fn apply_trace_id(headers: &mut HeaderMap, now: SystemTime) {
+    let fresh = new_trace_value(now);
     // ASCII hex digits and dashes: the check cannot fail.
     let fresh = std::str::from_utf8(&fresh).unwrap_or("1-00000000-000000000000000000000000");
     let new = match headers.get(&X_AMZN_TRACE_ID).and_then(|v| v.to_str().ok()) {
@@ -284,7 +285,7 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let v = String::from_utf8(new_trace_value().to_vec()).unwrap();
+        let v = String::from_utf8(new_trace_value(SystemTime::now()).to_vec()).unwrap();
         let after = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -301,7 +302,7 @@ mod tests {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
             "{v}"
         );
-        assert_ne!(new_trace_value(), v.as_bytes());
+        assert_ne!(new_trace_value(SystemTime::now()), v.as_bytes());
     }
 
     #[test]
@@ -365,7 +366,7 @@ mod tests {
     fn trace_id_rules_a_to_d() {
         // (a)
         let mut h = HeaderMap::new();
-        apply_trace_id(&mut h);
+        apply_trace_id(&mut h, SystemTime::now());
         let v = h[&X_AMZN_TRACE_ID].to_str().unwrap().to_owned();
         assert!(is_trace_value(v.strip_prefix("Root=").unwrap()), "{v}");
         // (b)
@@ -376,7 +377,7 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        apply_trace_id(&mut h);
+        apply_trace_id(&mut h, SystemTime::now());
         let v = h[&X_AMZN_TRACE_ID].to_str().unwrap();
         let (self_field, rest) = v.split_once(';').unwrap();
         assert!(is_trace_value(self_field.strip_prefix("Self=").unwrap()));
@@ -392,7 +393,7 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        apply_trace_id(&mut h);
+        apply_trace_id(&mut h, SystemTime::now());
         let v = h[&X_AMZN_TRACE_ID].to_str().unwrap();
         assert!(!v.contains("000000000000000000000000"), "{v}");
         assert!(v.ends_with(";Root=1-67891233-abcdef012345678912345678"));
@@ -405,7 +406,7 @@ mod tests {
                 .unwrap(),
         );
         h.insert("x-big", "a".repeat(8 * 1024).parse().unwrap());
-        apply_trace_id(&mut h);
+        apply_trace_id(&mut h, SystemTime::now());
         assert_eq!(
             h[&X_AMZN_TRACE_ID],
             "Root=1-67891233-abcdef012345678912345678"

@@ -586,7 +586,7 @@ async fn forward(
         HeaderValue::from_static(listener.protocol().as_str()),
     );
     h.insert(X_FORWARDED_PORT, listener.forwarded_port().clone());
-    apply_trace_id(h);
+    apply_trace_id(h, record.received);
     record.trace_id = h.get(&headers::X_AMZN_TRACE_ID).cloned();
 
     // Origin form on the wire: the connection already names the target. An HTTP/1 request

@@ -516,9 +516,14 @@ impl TargetGroup {
     fn choose(&self, targets: &[Entry], eligible: &[usize]) -> usize {
         let n = self.0.next.fetch_add(1, Ordering::Relaxed);
         let start = n % eligible.len();
-        let now = Instant::now();
-        let weight =
-            |i: usize| slow_start_weight(targets[i].slow_start, self.0.config.slow_start, now);
+        // Without slow start every weight is 1: no clock read on each request.
+        let slow_start = self.0.config.slow_start;
+        let now = (!slow_start.is_zero()).then(Instant::now);
+        let weight = |i: usize| {
+            now.map_or(1.0, |now| {
+                slow_start_weight(targets[i].slow_start, slow_start, now)
+            })
+        };
         match self.0.config.algorithm {
             Algorithm::RoundRobin => {
                 // A target in slow start takes its turn with probability = its ramp (§3.6).

@@ -9,7 +9,9 @@ use bytes::{Buf, Bytes};
 use h2::{RecvStream, SendStream};
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Gathered writes up to this size are joined into one frame; larger ones go buffer by buffer.
@@ -24,16 +26,80 @@ pub(crate) struct H2Stream {
     unread: Bytes,
     /// Whether our half has been closed (END_STREAM sent).
     shut: bool,
+    /// What the receiving half is polled with; see [`Arrivals`].
+    arrivals: Arc<Arrivals>,
+    /// `arrivals` as a waker, made once.
+    arrivals_waker: Waker,
+    /// The receiving half said "nothing yet" and holds `arrivals_waker` to say when that changes.
+    armed: bool,
+}
+
+/// Remembers whether the receiving half has woken its reader since it last said "nothing yet",
+/// and passes the wake-up on to the reading task.
+///
+/// Readers ask far more often than data arrives: TLS reads until it would block, and HTTP/1
+/// probes an idle connection at every turn of its task. Each such question to h2 locks the
+/// state the whole connection shares, to find the stream and re-register the waker. While
+/// nothing has arrived, the answer is known without asking.
+#[derive(Debug, Default)]
+struct Arrivals {
+    woken: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl Wake for Arrivals {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(task) = task.as_ref() {
+            task.wake_by_ref();
+        }
+    }
+}
+
+impl Arrivals {
+    /// Passes wake-ups on to `task` from now on; returns whether they already went there.
+    fn follow(&self, task: &Waker) -> bool {
+        let mut current = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        if current.as_ref().is_some_and(|w| w.will_wake(task)) {
+            return true;
+        }
+        *current = Some(task.clone());
+        false
+    }
 }
 
 impl H2Stream {
     pub(crate) fn new(send: SendStream<Bytes>, recv: RecvStream) -> H2Stream {
+        let arrivals = Arc::new(Arrivals::default());
         H2Stream {
             send,
             recv,
             unread: Bytes::new(),
             shut: false,
+            arrivals_waker: Waker::from(arrivals.clone()),
+            arrivals,
+            armed: false,
         }
+    }
+
+    /// The next DATA frame, an error, or the end; `Pending` without asking h2 when it has not
+    /// woken us since it last said "nothing yet" to this same task.
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, h2::Error>>> {
+        let woken = self.arrivals.woken.swap(false, Ordering::AcqRel);
+        let same_task = self.arrivals.follow(cx.waker());
+        if self.armed && !woken && same_task {
+            return Poll::Pending;
+        }
+        let polled = self
+            .recv
+            .poll_data(&mut Context::from_waker(&self.arrivals_waker));
+        self.armed = polled.is_pending();
+        polled
     }
 }
 
@@ -61,7 +127,7 @@ impl AsyncRead for H2Stream {
                 this.unread.advance(n);
                 return Poll::Ready(Ok(()));
             }
-            match ready!(this.recv.poll_data(cx)) {
+            match ready!(this.poll_data(cx)) {
                 None => return Poll::Ready(Ok(())),
                 Some(Ok(data)) => {
                     // The peer may send more as soon as we took this: its window reopens.
