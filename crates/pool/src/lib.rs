@@ -166,13 +166,16 @@ pub struct Pooled<K, B> {
     key: K,
     sender: http1::SendRequest<B>,
     /// In a mutex only so that a body holding it is `Sync`; it is reached through `get_mut`.
-    driver: Mutex<Driver>,
+    /// `None` once it has finished: the connection is closed. A finished driver is dropped at
+    /// once, not kept: hyper answers a request still queued for a closed connection (sent the
+    /// moment before the peer's close was read) only when the queue is dropped, handing the
+    /// request back to be sent on another connection. Kept, it would leave that request's
+    /// response pending for ever.
+    driver: Mutex<Option<Driver>>,
     /// What the driver is polled with: a waker that relays to the task driving it.
     relay: Arc<Relay>,
     /// `relay` as a waker, made once.
     waker: Waker,
-    /// The driver has finished: the connection is closed.
-    closed: bool,
 }
 
 /// The waker a connection's driver is polled with. It passes wake-ups on to the task that polled
@@ -181,9 +184,14 @@ pub struct Pooled<K, B> {
 /// again, which is the running task itself, and it would run once more for nothing (a whole
 /// poll of every layer of the connection it serves). Nothing is lost by muting it: a body that
 /// has to wait for more polls the driver itself.
+///
+/// It also remembers whether the connection has woken it since the driver was last polled: if
+/// not, nothing the driver waits for has happened, and polling it again would find what the
+/// last poll found (see [`Pooled::ready`]).
 struct Relay {
     task: Mutex<Option<Waker>>,
     muted: AtomicBool,
+    woken: AtomicBool,
 }
 
 impl std::task::Wake for Relay {
@@ -195,6 +203,7 @@ impl std::task::Wake for Relay {
         if self.muted.load(Ordering::Acquire) {
             return;
         }
+        self.woken.store(true, Ordering::Release);
         if let Some(task) = lock(&self.task).as_ref() {
             task.wake_by_ref();
         }
@@ -206,6 +215,7 @@ impl Relay {
         let relay = Arc::new(Relay {
             task: Mutex::new(None),
             muted: AtomicBool::new(false),
+            woken: AtomicBool::new(false),
         });
         let waker = Waker::from(relay.clone());
         (relay, waker)
@@ -223,17 +233,26 @@ impl Relay {
 impl<K: std::fmt::Debug, B> Pooled<K, B> {
     /// Lets the connection make progress (read the response, write the request body).
     pub fn poll_driver(&mut self, cx: &mut Context<'_>) {
-        if self.closed {
+        let slot = self.driver.get_mut().unwrap_or_else(|e| e.into_inner());
+        let Some(driver) = slot.as_mut() else {
             return;
-        }
+        };
         self.relay.follow(cx.waker());
-        let driver = self.driver.get_mut().unwrap_or_else(|e| e.into_inner());
+        self.relay.woken.store(false, Ordering::Release);
         if let Poll::Ready(result) = driver.as_mut().poll(&mut Context::from_waker(&self.waker)) {
-            self.closed = true;
+            *slot = None;
             if let Err(e) = result {
                 tracing::debug!(key = ?self.key, error = %e, "pooled connection ended with an error");
             }
         }
+    }
+
+    /// Whether the connection has closed (its driver has finished).
+    fn closed(&mut self) -> bool {
+        self.driver
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
     }
 
     /// Runs `fut` (the response to a request just sent) while driving the connection.
@@ -261,8 +280,18 @@ impl<K: std::fmt::Debug, B> Pooled<K, B> {
     async fn ready(&mut self) -> bool {
         poll_fn(|cx| {
             let mut quiet = Context::from_waker(Waker::noop());
+            // A connection back from an exchange is usually ready already: its driver reached
+            // the idle state in its last poll. Unless the connection has stirred since (the peer
+            // closed it, say), another poll of the driver would only probe it once more through
+            // every layer of its stream.
+            if !self.closed()
+                && !self.relay.woken.load(Ordering::Acquire)
+                && let Poll::Ready(r) = self.sender.poll_ready(&mut quiet)
+            {
+                return Poll::Ready(r.is_ok());
+            }
             self.poll_driver(&mut quiet);
-            if self.closed {
+            if self.closed() {
                 return Poll::Ready(false);
             }
             if let Poll::Ready(r) = self.sender.poll_ready(&mut quiet) {
@@ -270,7 +299,7 @@ impl<K: std::fmt::Debug, B> Pooled<K, B> {
             }
             // Not ready yet: wait for it like any future, woken by the connection.
             self.poll_driver(cx);
-            if self.closed {
+            if self.closed() {
                 return Poll::Ready(false);
             }
             self.sender.poll_ready(cx).map(|r| r.is_ok())
@@ -280,8 +309,7 @@ impl<K: std::fmt::Debug, B> Pooled<K, B> {
 
     /// Hands the connection to a task of its own, e.g. for an upgrade to complete and run.
     pub fn detach(self) {
-        if !self.closed {
-            let driver = self.driver.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Some(driver) = self.driver.into_inner().unwrap_or_else(|e| e.into_inner()) {
             tokio::spawn(async move {
                 let _ = driver.await;
             });
@@ -291,8 +319,8 @@ impl<K: std::fmt::Debug, B> Pooled<K, B> {
 
 impl<C: Connect, B> Pool<C, B> {
     /// Returns a connection whose exchange is complete, for the next request to its key.
-    pub fn checkin(&self, conn: Pooled<C::Key, B>) {
-        if conn.closed || conn.sender.is_closed() {
+    pub fn checkin(&self, mut conn: Pooled<C::Key, B>) {
+        if conn.closed() || conn.sender.is_closed() {
             return;
         }
         let now = Instant::now();
@@ -401,10 +429,9 @@ where
         Ok(Pooled {
             key: key.clone(),
             sender,
-            driver: Mutex::new(Box::pin(connection.with_upgrades())),
+            driver: Mutex::new(Some(Box::pin(connection.with_upgrades()))),
             relay,
             waker,
-            closed: false,
         })
     }
 

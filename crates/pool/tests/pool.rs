@@ -158,3 +158,126 @@ async fn a_request_does_not_wake_its_own_task() {
         assert_eq!(wakes, 0, "the task woke itself {wakes} times");
     }
 }
+
+/// A peer that closes an idle keep-alive connection (without having said so in its response) is
+/// noticed before the next request: that request goes out on a new connection instead of
+/// failing on the closed one.
+#[tokio::test]
+async fn a_connection_its_peer_closed_while_idle_is_not_reused() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello")
+                    .await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                // Dropped: closed while the client keeps it as an idle keep-alive connection.
+            });
+        }
+    });
+    let pool = Pool::new(Tcp, Duration::from_secs(60), true);
+    assert_eq!(get(&pool, addr).await, "hello");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(get(&pool, addr).await, "hello");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection");
+}
+
+/// A stream that, once told its peer hung up, reads end-of-stream without any wake-up: the
+/// close is there the next time the connection looks, as when it lands between the pool's
+/// check of an idle connection and the request's first poll.
+struct Hangs {
+    inner: TcpStream,
+    hung_up: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl tokio::io::AsyncRead for Hangs {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.hung_up.load(Ordering::SeqCst) {
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Hangs {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Dials [`Hangs`] streams and keeps each one's hang-up switch.
+#[derive(Default)]
+struct HangsUp(std::sync::Mutex<Vec<Arc<std::sync::atomic::AtomicBool>>>);
+
+impl Connect for HangsUp {
+    type Key = SocketAddr;
+    type Io = Hangs;
+    type Error = std::io::Error;
+    async fn connect(&self, key: &SocketAddr) -> std::io::Result<Hangs> {
+        let hung_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        self.0.lock().unwrap().push(hung_up.clone());
+        Ok(Hangs {
+            inner: TcpStream::connect(key).await?,
+            hung_up,
+        })
+    }
+}
+
+/// A close that the pool finds only once the request is on its way (it landed after the idle
+/// connection was checked) does not strand the request: the connection hands the unsent
+/// request back, and it goes out on a new connection.
+#[tokio::test]
+async fn a_close_found_as_the_request_goes_out_sends_it_on_a_new_connection() {
+    let (addr, accepted) = server().await;
+    let pool: Arc<Pool<HangsUp, Empty<Bytes>>> =
+        Pool::new(HangsUp::default(), Duration::from_secs(60), true);
+    let get = async |pool: &Arc<Pool<HangsUp, Empty<Bytes>>>| {
+        let req = Request::get("/")
+            .header("host", "test")
+            .body(Empty::new())
+            .unwrap();
+        let (resp, conn) = pool.send(&addr, req).await.unwrap();
+        let body = DrivenBody::new(resp.into_body(), pool.clone(), conn);
+        body.collect().await.unwrap().to_bytes()
+    };
+    assert_eq!(get(&pool).await, "hello");
+    pool.connector().0.lock().unwrap()[0].store(true, Ordering::SeqCst);
+    let second = tokio::time::timeout(Duration::from_secs(10), get(&pool)).await;
+    assert_eq!(second.expect("the request was stranded"), "hello");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection");
+}
