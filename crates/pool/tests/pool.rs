@@ -49,7 +49,10 @@ async fn server() -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, accepted)
 }
 
-async fn get(pool: &Arc<Pool<Tcp, Empty<Bytes>>>, addr: SocketAddr) -> Bytes {
+async fn get<C: Connect<Key = SocketAddr>>(
+    pool: &Arc<Pool<C, Empty<Bytes>>>,
+    addr: SocketAddr,
+) -> Bytes {
     let req = Request::get("/")
         .header("host", "test")
         .body(Empty::new())
@@ -266,18 +269,9 @@ async fn a_close_found_as_the_request_goes_out_sends_it_on_a_new_connection() {
     let (addr, accepted) = server().await;
     let pool: Arc<Pool<HangsUp, Empty<Bytes>>> =
         Pool::new(HangsUp::default(), Duration::from_secs(60), true);
-    let get = async |pool: &Arc<Pool<HangsUp, Empty<Bytes>>>| {
-        let req = Request::get("/")
-            .header("host", "test")
-            .body(Empty::new())
-            .unwrap();
-        let (resp, conn) = pool.send(&addr, req).await.unwrap();
-        let body = DrivenBody::new(resp.into_body(), pool.clone(), conn);
-        body.collect().await.unwrap().to_bytes()
-    };
-    assert_eq!(get(&pool).await, "hello");
+    assert_eq!(get(&pool, addr).await, "hello");
     pool.connector().0.lock().unwrap()[0].store(true, Ordering::SeqCst);
-    let second = tokio::time::timeout(Duration::from_secs(10), get(&pool)).await;
+    let second = tokio::time::timeout(Duration::from_secs(10), get(&pool, addr)).await;
     assert_eq!(second.expect("the request was stranded"), "hello");
     assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection");
 }
