@@ -11,6 +11,7 @@
 //! Architecture invariant: knows HTTP/1.1 connections and how long they may idle. What a key
 //! names and how a connection is opened is the caller's [`Connect`].
 
+use airlock_net::relay::Relay;
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -20,7 +21,6 @@ use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::hash::Hash;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -172,62 +172,16 @@ pub struct Pooled<K, B> {
     /// request back to be sent on another connection. Kept, it would leave that request's
     /// response pending for ever.
     driver: Mutex<Option<Driver>>,
-    /// What the driver is polled with: a waker that relays to the task driving it.
+    /// What the driver is polled with: a waker that relays to the task that polled the
+    /// connection last. It is muted while that task takes a frame of the response body
+    /// ([`DrivenBody`]): hyper's body channel then wakes the driver's task to say the body has
+    /// room again, which is the running task itself, and it would run once more for nothing (a
+    /// whole poll of every layer of the connection it serves). Nothing is lost by muting it: a
+    /// body that has to wait for more polls the driver itself. It also tells whether the
+    /// connection has stirred since the driver was last polled (see [`Pooled::ready`]).
     relay: Arc<Relay>,
     /// `relay` as a waker, made once.
     waker: Waker,
-}
-
-/// The waker a connection's driver is polled with. It passes wake-ups on to the task that polled
-/// the connection last, except while that task takes a frame of the response body
-/// ([`DrivenBody`]): hyper's body channel then wakes the driver's task to say the body has room
-/// again, which is the running task itself, and it would run once more for nothing (a whole
-/// poll of every layer of the connection it serves). Nothing is lost by muting it: a body that
-/// has to wait for more polls the driver itself.
-///
-/// It also remembers whether the connection has woken it since the driver was last polled: if
-/// not, nothing the driver waits for has happened, and polling it again would find what the
-/// last poll found (see [`Pooled::ready`]).
-struct Relay {
-    task: Mutex<Option<Waker>>,
-    muted: AtomicBool,
-    woken: AtomicBool,
-}
-
-impl std::task::Wake for Relay {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if self.muted.load(Ordering::Acquire) {
-            return;
-        }
-        self.woken.store(true, Ordering::Release);
-        if let Some(task) = lock(&self.task).as_ref() {
-            task.wake_by_ref();
-        }
-    }
-}
-
-impl Relay {
-    fn new() -> (Arc<Relay>, Waker) {
-        let relay = Arc::new(Relay {
-            task: Mutex::new(None),
-            muted: AtomicBool::new(false),
-            woken: AtomicBool::new(false),
-        });
-        let waker = Waker::from(relay.clone());
-        (relay, waker)
-    }
-
-    /// Relays to `task` from now on.
-    fn follow(&self, task: &Waker) {
-        let mut current = lock(&self.task);
-        if !current.as_ref().is_some_and(|w| w.will_wake(task)) {
-            *current = Some(task.clone());
-        }
-    }
 }
 
 impl<K: std::fmt::Debug, B> Pooled<K, B> {
@@ -238,7 +192,7 @@ impl<K: std::fmt::Debug, B> Pooled<K, B> {
             return;
         };
         self.relay.follow(cx.waker());
-        self.relay.woken.store(false, Ordering::Release);
+        self.relay.take_woken();
         if let Poll::Ready(result) = driver.as_mut().poll(&mut Context::from_waker(&self.waker)) {
             *slot = None;
             if let Err(e) = result {
@@ -285,7 +239,7 @@ impl<K: std::fmt::Debug, B> Pooled<K, B> {
             // closed it, say), another poll of the driver would only probe it once more through
             // every layer of its stream.
             if !self.closed()
-                && !self.relay.woken.load(Ordering::Acquire)
+                && !self.relay.woken()
                 && let Poll::Ready(r) = self.sender.poll_ready(&mut quiet)
             {
                 return Poll::Ready(r.is_ok());
@@ -484,7 +438,7 @@ where
         }
     }
 
-    /// The body's next frame, with the driver's wake-ups muted meanwhile (see [`Relay`]).
+    /// The body's next frame, with the driver's wake-ups muted meanwhile (see `Pooled::relay`).
     fn poll_muted(
         &mut self,
         cx: &mut Context<'_>,
@@ -492,9 +446,9 @@ where
         let Some((_, conn)) = self.conn.as_ref() else {
             return http_body::Body::poll_frame(Pin::new(&mut self.inner), cx);
         };
-        conn.relay.muted.store(true, Ordering::Release);
+        conn.relay.set_muted(true);
         let frame = http_body::Body::poll_frame(Pin::new(&mut self.inner), cx);
-        conn.relay.muted.store(false, Ordering::Release);
+        conn.relay.set_muted(false);
         frame
     }
 

@@ -5,13 +5,13 @@
 //! upgraded HTTP/2 stream through a task of its own and a channel, one more task hop and copy
 //! per write on each side of the link; here a write goes straight into the stream's send buffer.
 
+use airlock_net::relay::Relay;
 use bytes::{Buf, Bytes};
 use h2::{RecvStream, SendStream};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker, ready};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Gathered writes up to this size are joined into one frame; larger ones go buffer by buffer.
@@ -26,63 +26,29 @@ pub(crate) struct H2Stream {
     unread: Bytes,
     /// Whether our half has been closed (END_STREAM sent).
     shut: bool,
-    /// What the receiving half is polled with; see [`Arrivals`].
-    arrivals: Arc<Arrivals>,
+    /// What the receiving half is polled with: it passes h2's wake-ups on to the reading task
+    /// and remembers whether data (or the end) has arrived since h2 last said "nothing yet".
+    /// Readers ask far more often than data arrives: TLS reads until it would block, and
+    /// HTTP/1 probes an idle connection at every turn of its task. Each such question to h2
+    /// locks the state the whole connection shares, to find the stream and re-register the
+    /// waker. While nothing has arrived, the answer is known without asking.
+    arrivals: Arc<Relay>,
     /// `arrivals` as a waker, made once.
     arrivals_waker: Waker,
     /// The receiving half said "nothing yet" and holds `arrivals_waker` to say when that changes.
     armed: bool,
 }
 
-/// Remembers whether the receiving half has woken its reader since it last said "nothing yet",
-/// and passes the wake-up on to the reading task.
-///
-/// Readers ask far more often than data arrives: TLS reads until it would block, and HTTP/1
-/// probes an idle connection at every turn of its task. Each such question to h2 locks the
-/// state the whole connection shares, to find the stream and re-register the waker. While
-/// nothing has arrived, the answer is known without asking.
-#[derive(Debug, Default)]
-struct Arrivals {
-    woken: AtomicBool,
-    task: Mutex<Option<Waker>>,
-}
-
-impl Wake for Arrivals {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        let task = self.task.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(task) = task.as_ref() {
-            task.wake_by_ref();
-        }
-    }
-}
-
-impl Arrivals {
-    /// Passes wake-ups on to `task` from now on; returns whether they already went there.
-    fn follow(&self, task: &Waker) -> bool {
-        let mut current = self.task.lock().unwrap_or_else(|e| e.into_inner());
-        if current.as_ref().is_some_and(|w| w.will_wake(task)) {
-            return true;
-        }
-        *current = Some(task.clone());
-        false
-    }
-}
-
 impl H2Stream {
     pub(crate) fn new(send: SendStream<Bytes>, recv: RecvStream) -> H2Stream {
-        let arrivals = Arc::new(Arrivals::default());
+        let (arrivals, arrivals_waker) = Relay::new();
         H2Stream {
             send,
             recv,
             unread: Bytes::new(),
             shut: false,
-            arrivals_waker: Waker::from(arrivals.clone()),
             arrivals,
+            arrivals_waker,
             armed: false,
         }
     }
@@ -90,7 +56,7 @@ impl H2Stream {
     /// The next DATA frame, an error, or the end; `Pending` without asking h2 when it has not
     /// woken us since it last said "nothing yet" to this same task.
     fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, h2::Error>>> {
-        let woken = self.arrivals.woken.swap(false, Ordering::AcqRel);
+        let woken = self.arrivals.take_woken();
         let same_task = self.arrivals.follow(cx.waker());
         if self.armed && !woken && same_task {
             return Poll::Pending;
