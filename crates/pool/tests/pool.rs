@@ -26,8 +26,13 @@ impl Connect for Tcp {
     }
 }
 
-/// A server that answers `hello` and counts the connections it accepted.
-async fn server() -> (SocketAddr, Arc<AtomicUsize>) {
+/// A loopback listener whose connections `serve` handles, each in a task of its own, and the
+/// count of connections it accepted.
+async fn listen<F, Fut>(serve: F) -> (SocketAddr, Arc<AtomicUsize>)
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -36,17 +41,23 @@ async fn server() -> (SocketAddr, Arc<AtomicUsize>) {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
             count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let svc = service_fn(|_req: Request<Incoming>| async {
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
+            tokio::spawn(serve(stream));
         }
     });
     (addr, accepted)
+}
+
+/// A server that answers `hello` and counts the connections it accepted.
+async fn server() -> (SocketAddr, Arc<AtomicUsize>) {
+    listen(|stream| async move {
+        let svc = service_fn(|_req: Request<Incoming>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), svc)
+            .await;
+    })
+    .await
 }
 
 async fn get<C: Connect<Key = SocketAddr>>(
@@ -168,31 +179,22 @@ async fn a_request_does_not_wake_its_own_task() {
 #[tokio::test]
 async fn a_connection_its_peer_closed_while_idle_is_not_reused() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        loop {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello")
-                    .await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                // Dropped: closed while the client keeps it as an idle keep-alive connection.
-            });
+    let (addr, accepted) = listen(|mut stream| async move {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
         }
-    });
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello")
+            .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Dropped: closed while the client keeps it as an idle keep-alive connection.
+    })
+    .await;
     let pool = Pool::new(Tcp, Duration::from_secs(60), true);
     assert_eq!(get(&pool, addr).await, "hello");
     tokio::time::sleep(Duration::from_millis(200)).await;
