@@ -22,7 +22,6 @@
 //! a load balancer, a gateway or a task is; callers describe interfaces with free text.
 
 pub mod pipe;
-pub mod relay;
 mod rules;
 mod serve;
 pub mod shards;

@@ -11,12 +11,14 @@
 //! Architecture invariant: knows HTTP/1.1 connections and how long they may idle. What a key
 //! names and how a connection is opened is the caller's [`Connect`].
 
-use airlock_net::relay::Relay;
+pub mod relay;
+
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use relay::Relay;
 use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::hash::Hash;

@@ -5,7 +5,7 @@
 //! upgraded HTTP/2 stream through a task of its own and a channel, one more task hop and copy
 //! per write on each side of the link; here a write goes straight into the stream's send buffer.
 
-use airlock_net::relay::Relay;
+use airlock_pool::relay::Relay;
 use bytes::{Buf, Bytes};
 use h2::{RecvStream, SendStream};
 use std::io;

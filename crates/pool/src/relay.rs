@@ -1,7 +1,7 @@
 //! A waker that passes wake-ups on to whichever task polled last, and remembers that it fired.
 //!
-//! The in-process hops poll inner state machines (a pooled connection's driver, an h2 stream)
-//! with this waker rather than the task's own. That gives two things the task's waker cannot:
+//! A pooled connection's driver is polled with this waker, and so is the VPC link's tunnel (an
+//! h2 stream), rather than with the task's own rather than the task's own. That gives two things the task's waker cannot:
 //! the owner may skip the next poll of the inner machine when nothing has woken it since its
 //! last `Pending` (it would find what the last poll found, at the cost of a pass through every
 //! layer below), and it may mute wake-ups that would only tell the running task about what it
