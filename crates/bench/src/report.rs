@@ -236,6 +236,11 @@ pub struct Budget {
     pub value: String,
     /// Whether the value is within the limit (`None` when not measured).
     pub pass: Option<bool>,
+    /// For a figure that is the median of paired rounds: the middle half of the rounds' values
+    /// (first and third quartile, in the value's unit), to show how far the machine's noise
+    /// reaches. A value near the limit with a wide spread is a verdict the next run may flip.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rounds_middle_half: Option<[f64; 2]>,
 }
 
 /// A whole run's results.
@@ -260,13 +265,14 @@ pub struct Report {
 const MIB: f64 = 1024.0;
 
 /// How much worse (in %) `big` is than `default`: the median over rounds of each round's
-/// ratio (the rounds of the two ran side by side), or the totals' ratio without rounds.
+/// ratio (the rounds of the two ran side by side), with the middle half of those ratios; or
+/// the totals' ratio without rounds.
 fn paired_worse(
     big: &Run,
     default: &Run,
     f: fn(&Round) -> f64,
     higher_is_worse: bool,
-) -> Option<f64> {
+) -> Option<(f64, Option<[f64; 2]>)> {
     let ratio = |b: f64, d: f64| {
         let (worse, better) = if higher_is_worse { (b, d) } else { (d, b) };
         (better > 0.0).then(|| worse / better)
@@ -277,12 +283,13 @@ fn paired_worse(
         .zip(&default.rounds)
         .filter_map(|(b, d)| ratio(f(b), f(d)))
         .collect();
-    let r = if ratios.is_empty() {
-        ratio(f(&Round::of(big)), f(&Round::of(default)))?
-    } else {
-        median(ratios)
-    };
-    Some((r - 1.0) * 100.0)
+    let worse = |r: f64| (r - 1.0) * 100.0;
+    if ratios.is_empty() {
+        let r = ratio(f(&Round::of(big)), f(&Round::of(default)))?;
+        return Some((worse(r), None));
+    }
+    let [q1, q3] = quartiles(&ratios);
+    Some((worse(median(ratios)), Some([worse(q1), worse(q3)])))
 }
 
 impl Report {
@@ -363,23 +370,21 @@ impl Report {
                 let (big, default) = (g.run(Path::Chain, conns)?, d.run(Path::Chain, conns)?);
                 paired_worse(big, default, f, higher_is_worse)
             };
-            b.push(at_most(
+            let within_10 = |name: &str, figure: Option<(f64, Option<[f64; 2]>)>| Budget {
+                rounds_middle_half: figure.and_then(|(_, spread)| spread),
+                ..at_most(name, figure.map(|(v, _)| v), 10.0, "% worse")
+            };
+            b.push(within_10(
                 "big stack: chain CPU per request vs default's",
                 paired(most, |r| r.cpu_us_per_request, true),
-                10.0,
-                "% worse",
             ));
-            b.push(at_most(
+            b.push(within_10(
                 "big stack: chain throughput vs default's",
                 paired(most, |r| r.requests_per_second, false),
-                10.0,
-                "% worse",
             ));
-            b.push(at_most(
+            b.push(within_10(
                 "big stack: chain p50 at 1 connection vs default's",
                 paired(fewest, |r| r.p50_us as f64, true),
-                10.0,
-                "% worse",
             ));
         }
         b
@@ -424,11 +429,15 @@ impl Report {
                 Some(false) => "MISS",
                 None => "n/a ",
             };
-            let _ = writeln!(
+            let _ = write!(
                 out,
-                "  {verdict}  {:<50} {:>14}  (limit {})",
+                "  {verdict}  {:<50} {:>14}  (limit {}",
                 b.name, b.value, b.limit
             );
+            if let Some([low, high]) = b.rounds_middle_half {
+                let _ = write!(out, "; middle half of rounds {low:.1} to {high:.1}");
+            }
+            let _ = writeln!(out, ")");
         }
         out
     }
@@ -492,6 +501,22 @@ fn stack_table(out: &mut String, title: &str, s: &StackFigures) {
     );
 }
 
+/// The first and third quartiles (linear interpolation between closest ranks).
+fn quartiles(v: &[f64]) -> [f64; 2] {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let Some(last) = v.len().checked_sub(1) else {
+            return 0.0;
+        };
+        let pos = q * last as f64;
+        let (i, frac) = (pos.floor() as usize, pos.fract());
+        let next = v[(i + 1).min(last)];
+        v[i] + (next - v[i]) * frac
+    };
+    [at(0.25), at(0.75)]
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -529,6 +554,7 @@ fn budget(
         limit,
         value: value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}{unit}")),
         pass: value.map(ok),
+        rounds_middle_half: None,
     }
 }
 
@@ -538,10 +564,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn median_of_even_and_odd_counts() {
+    fn median_and_quartiles() {
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
         assert_eq!(median(vec![]), 0.0);
+        assert_eq!(quartiles(&[5.0, 1.0, 3.0, 2.0, 4.0]), [2.0, 4.0]);
+        assert_eq!(quartiles(&[1.0, 2.0, 3.0, 4.0]), [1.75, 3.25]);
+        assert_eq!(quartiles(&[]), [0.0, 0.0]);
     }
 
     #[test]
@@ -646,6 +675,27 @@ mod tests {
             stack(12.0, same(44.8, 30_000.0, 2000), same(120.0, 5000.0, 160)),
         );
         assert_eq!(verdict(&r, "big stack: chain CPU").1, Some(false));
+
+        // The rounds' spread is reported with the median: rounds 10 % better to 20 % worse.
+        let big64 = [36.0, 40.0, 42.0, 44.0, 48.0]
+            .map(|cpu| round(cpu, 28_500.0, 2000))
+            .to_vec();
+        let r = report(
+            stack(10.0, same(40.0, 30_000.0, 2000), same(120.0, 5000.0, 160)),
+            stack(10.0, big64, same(120.0, 5000.0, 160)),
+        );
+        let cpu = r
+            .budgets
+            .iter()
+            .find(|b| b.name.starts_with("big stack: chain CPU"))
+            .unwrap();
+        assert_eq!(cpu.value, "5.00% worse");
+        let [low, high] = cpu.rounds_middle_half.unwrap();
+        assert!(
+            low.abs() < 1e-9 && (high - 10.0).abs() < 1e-9,
+            "{low} {high}"
+        );
+        assert!(r.table().contains("middle half of rounds 0.0 to 10.0"));
 
         // Figures without rounds (a report read back from elsewhere) compare by their totals.
         let without_rounds = |mut s: StackFigures| {
