@@ -1,11 +1,11 @@
 //! A waker that passes wake-ups on to whichever task polled last, and remembers that it fired.
 //!
-//! A pooled connection's driver is polled with this waker, and so is the VPC link's tunnel (an
-//! h2 stream), rather than with the task's own rather than the task's own. That gives two things the task's waker cannot:
-//! the owner may skip the next poll of the inner machine when nothing has woken it since its
-//! last `Pending` (it would find what the last poll found, at the cost of a pass through every
-//! layer below), and it may mute wake-ups that would only tell the running task about what it
-//! is doing itself.
+//! A pooled connection's driver is polled with this waker rather than the task's own, and so is
+//! any stream that wraps another state machine the same way (an h2 stream, say). That gives two
+//! things the task's waker cannot: the owner may skip the next poll of the inner machine when
+//! nothing has woken it since its last `Pending` (it would find what the last poll found, at the
+//! cost of a pass through every layer below), and it may mute wake-ups that would only tell the
+//! running task about what it is doing itself.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ impl Wake for Relay {
             return;
         }
         self.woken.store(true, Ordering::Release);
-        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(task) = crate::lock(&self.task).as_ref() {
             task.wake_by_ref();
         }
     }
@@ -45,7 +45,7 @@ impl Relay {
 
     /// Passes wake-ups on to `task` from now on; `true` if they already went there.
     pub fn follow(&self, task: &Waker) -> bool {
-        let mut current = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = crate::lock(&self.task);
         if current.as_ref().is_some_and(|w| w.will_wake(task)) {
             return true;
         }
