@@ -98,16 +98,11 @@ fn trace_fields(value: &str) -> impl Iterator<Item = (&str, &str)> {
 }
 
 /// The first `Root` value of a trace header and whether it has a `Self` field, in one walk of
-/// its bytes (it is scanned on every request).
+/// its fields (it is scanned on every request).
 fn scan_trace_fields(value: &str) -> (Option<&str>, bool) {
     let mut root = None;
     let mut has_self = false;
-    for field in value.split(';') {
-        let field = field.trim_matches(|c: char| c.is_ascii_whitespace());
-        let (key, val) = match field.as_bytes().iter().position(|&b| b == b'=') {
-            Some(eq) => (&field[..eq], &field[eq + 1..]),
-            None => (field, ""),
-        };
+    for (key, val) in trace_fields(value) {
         match key {
             "Root" if root.is_none() => root = Some(val),
             "Self" => has_self = true,
