@@ -501,33 +501,30 @@ fn stack_table(out: &mut String, title: &str, s: &StackFigures) {
     );
 }
 
-/// The first and third quartiles (linear interpolation between closest ranks).
-fn quartiles(v: &[f64]) -> [f64; 2] {
+/// The `qs` quantiles of `v` (linear interpolation between closest ranks: the median of an
+/// even count is the mean of the middle two); 0 for an empty `v`.
+fn quantiles<const N: usize>(v: &[f64], qs: [f64; N]) -> [f64; N] {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
-    let at = |q: f64| {
+    qs.map(|q| {
         let Some(last) = v.len().checked_sub(1) else {
             return 0.0;
         };
         let pos = q * last as f64;
-        let (i, frac) = (pos.floor() as usize, pos.fract());
+        let i = pos.floor() as usize;
         let next = v[(i + 1).min(last)];
-        v[i] + (next - v[i]) * frac
-    };
-    [at(0.25), at(0.75)]
+        v[i] + (next - v[i]) * pos.fract()
+    })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+/// The first and third quartiles.
+fn quartiles(v: &[f64]) -> [f64; 2] {
+    quantiles(v, [0.25, 0.75])
+}
+
+fn median(v: Vec<f64>) -> f64 {
+    let [m] = quantiles(&v, [0.5]);
+    m
 }
 
 fn at_most(name: &str, value: Option<f64>, limit: f64, unit: &str) -> Budget {
