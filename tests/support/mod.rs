@@ -60,3 +60,25 @@ impl ReplyExt for Reply {
             .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
     }
 }
+
+/// Whether the external tool `name` (run as `name version_arg`) can be used by a test.
+///
+/// A test that needs a tool calls this first. Under `CI=true` a missing tool fails the test,
+/// since `.ci/run` installs every tool a test needs and a skip there would hide a missing
+/// install step; elsewhere the test is skipped with the reason printed.
+pub fn tool(name: &str, version_arg: &str, install_hint: &str) -> bool {
+    let found = std::process::Command::new(name)
+        .arg(version_arg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{name} is not installed and CI=true: .ci/run must install it ({install_hint})"
+        );
+        println!("skipped: {name} is not installed ({install_hint})");
+    }
+    found
+}
