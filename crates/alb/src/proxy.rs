@@ -31,6 +31,10 @@ use std::time::Duration;
 use tokio::time::Sleep;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
+/// A client's request body as the listener's handlers see it: watched, so that what they leave
+/// unread is drained before the response goes out (see `airlock_pool::drain`).
+pub(crate) type ClientBody = airlock_pool::drain::Watched<Incoming>;
+
 /// A response body: the target's, streamed, or one the ALB wrote.
 pub(crate) type Body = Either<TargetBody, Full<Bytes>>;
 
@@ -153,8 +157,9 @@ impl http_body::Body for TargetBody {
 }
 
 /// Serves one request; never fails: every failure becomes the ALB's error page (§2.7).
-pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<Body> {
+pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Response<Body> {
     let version = req.version();
+    let method = req.method().clone();
     let mut record = conn.record(&req);
     let verdict = conn
         .verdicts
@@ -183,6 +188,9 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<
         },
     };
     let mut resp = resp;
+    airlock_pool::head::strip_body(&method, &mut resp, || {
+        Either::Right(Full::new(Bytes::new()))
+    });
     if close && resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         // §2.4: after an ambiguous request (defensive mode) or a refusal, the client
         // connection closes once the response is written.
@@ -211,7 +219,7 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Response<
 /// frame may already have been taken (see [`expect_continue`]).
 pub(crate) struct RequestBody {
     first: Option<Frame<Bytes>>,
-    inner: Incoming,
+    inner: ClientBody,
 }
 
 impl http_body::Body for RequestBody {
@@ -253,7 +261,7 @@ impl http_body::Body for RequestBody {
 /// connects to a target. hyper writes the interim response when the body is first asked for, so
 /// the body is polled once here and what arrived (if anything) is kept for the target. (hyper
 /// sends no `100 Continue` for a request that announces no body.)
-async fn expect_continue(req: Request<Incoming>) -> Result<Request<RequestBody>, Refusal> {
+async fn expect_continue(req: Request<ClientBody>) -> Result<Request<RequestBody>, Refusal> {
     let wants = req
         .headers()
         .get(EXPECT)

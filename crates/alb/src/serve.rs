@@ -5,6 +5,7 @@ use crate::access_log::{AccessLog, Record};
 use crate::h1io::{H1Io, Verdicts};
 use crate::proxy;
 use crate::{Listener, Protocol};
+use airlock_net::linger::LingeringClose;
 use airlock_net::{
     Accepted, ConnectionLimit, DialError, EmulatedListener, Interface, NetStream, Network, Origin,
     accept_loop,
@@ -237,7 +238,7 @@ async fn connection(accepted: Accepted, shared: Arc<Shared>) {
         None => {
             let verdicts = Verdicts::default();
             conn.verdicts = Some(verdicts.clone());
-            let io = H1Io::new(stream, mode, idle, verdicts);
+            let io = LingeringClose::new(H1Io::new(stream, mode, idle, verdicts));
             serve_http(TokioIo::new(io), false, Arc::new(conn)).await;
         }
         Some(tls) => {
@@ -262,7 +263,7 @@ async fn connection(accepted: Accepted, shared: Arc<Shared>) {
             } else {
                 let verdicts = Verdicts::default();
                 conn.verdicts = Some(verdicts.clone());
-                let io = H1Io::new(stream, mode, idle, verdicts);
+                let io = LingeringClose::new(H1Io::new(stream, mode, idle, verdicts));
                 serve_http(TokioIo::new(io), false, Arc::new(conn)).await;
             }
         }
@@ -277,7 +278,13 @@ where
     let idle = conn.shared.listener.attributes().idle_timeout;
     let service = service_fn(move |req| {
         let conn = conn.clone();
-        async move { Ok::<_, Infallible>(proxy::handle(req, conn).await) }
+        async move {
+            // What the listener leaves of the request body is read before the response goes
+            // out (see `airlock_pool::drain`).
+            let (req, rest) = airlock_pool::drain::watch(req);
+            let resp = proxy::handle(req, conn).await;
+            Ok::<_, Infallible>(airlock_pool::drain::settle(rest, resp).await)
+        }
     });
     // The protocol is known (ALPN, or a plain listener): hyper's own HTTP/1 or HTTP/2 server,
     // without hyper-util's version sniffing and rewind buffer in front of every read.

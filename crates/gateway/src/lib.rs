@@ -29,6 +29,7 @@ pub use proxy::{BoxIo, Io, Tunnel};
 pub use router::{RouteKey, RouteKeyError, Segment};
 pub use throttle::RouteSettings;
 
+use airlock_pool::drain;
 use bytes::Bytes;
 use http::{Method, Request, Response, header};
 use http_body_util::BodyExt;
@@ -450,20 +451,27 @@ impl Gateway {
                         let gw = gw.clone();
                         let sni = sni.clone();
                         async move {
-                            Ok::<_, std::convert::Infallible>(gw.handle(req, peer, sni).await)
+                            // What the gateway leaves of the request body is read before the
+                            // response goes out (see `airlock_pool::drain`).
+                            let (req, rest) = drain::watch(req);
+                            let resp = gw.handle(req, peer, sni).await;
+                            Ok::<_, std::convert::Infallible>(drain::settle(rest, resp).await)
                         }
                     });
                     // The protocol is known from ALPN: hyper's own HTTP/1 or HTTP/2 server,
                     // without hyper-util's version sniffing and rewind buffer before every read.
                     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                    let io = TokioIo::new(tls);
                     let served = if h2 {
+                        let io = TokioIo::new(tls);
                         let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                             .timer(hyper_util::rt::TokioTimer::new())
                             .serve_connection(io, service);
                         airlock_net::serve_gracefully(conn, &shutdown, |c| c.graceful_shutdown())
                             .await
                     } else {
+                        // A client may still be sending when the connection closes after a
+                        // body the gateway did not read.
+                        let io = TokioIo::new(airlock_net::linger::LingeringClose::new(tls));
                         let conn = hyper::server::conn::http1::Builder::new()
                             .timer(hyper_util::rt::TokioTimer::new())
                             .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -488,7 +496,7 @@ impl Gateway {
     /// line once the response body has been sent (§9).
     async fn handle(
         &self,
-        req: Request<Incoming>,
+        req: Request<ClientBody>,
         peer: SocketAddr,
         sni: Option<Arc<str>>,
     ) -> Response<Body> {
@@ -536,6 +544,11 @@ impl Gateway {
         };
         resp.headers_mut()
             .insert(APIGW_REQUESTID, request_id.clone());
+        airlock_pool::head::strip_body(
+            &ctx.http_method,
+            &mut resp,
+            || response::full(Bytes::new()),
+        );
         ctx.status = Some(resp.status().as_u16());
         tracing::debug!(
             target: "airlock::gateway",
@@ -563,7 +576,7 @@ impl Gateway {
 
     async fn route_and_call<'a>(
         &'a self,
-        req: Request<Incoming>,
+        req: Request<ClientBody>,
         peer: SocketAddr,
         sni: Option<Arc<str>>,
         ctx: &mut context::RequestContext,
@@ -673,6 +686,17 @@ impl Gateway {
             && len > MAX_PAYLOAD
         {
             return Err(Refusal::PayloadTooLarge);
+        }
+        // A body of unknown length (chunked, or HTTP/2 without `content-length`) is held to the
+        // same quota by its bytes: read whole before the integration sees any of it.
+        if !req.headers().contains_key(header::CONTENT_LENGTH)
+            && !http_body::Body::is_end_stream(req.body())
+        {
+            let (parts, body) = req.into_parts();
+            let body = peek::within(body, MAX_PAYLOAD)
+                .await
+                .ok_or(Refusal::PayloadTooLarge)?;
+            req = Request::from_parts(parts, body);
         }
 
         // Step 7: request parameter mapping, evaluated against the client's request. Only an
@@ -1010,6 +1034,10 @@ fn select_stage(stages: &[StageConfig], path: &str) -> Option<(usize, String)> {
 
 /// A shared, cheaply cloned body type for tests and callers that build requests.
 pub type Full = http_body_util::Full<Bytes>;
+
+/// A client's request body as the gateway's handlers see it: watched, so that what they leave
+/// unread is drained before the response goes out.
+type ClientBody = drain::Watched<Incoming>;
 
 #[cfg(test)]
 mod tests {

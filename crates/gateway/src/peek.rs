@@ -47,6 +47,39 @@ pub(crate) async fn peek(mut body: Body, limit: usize) -> (Bytes, Body) {
     (seen.freeze(), replay.boxed())
 }
 
+/// Reads a body of unknown length whole, as API Gateway buffers a request before it calls the
+/// integration, as long as it stays within `limit` bytes. Returns a body that replays it, or
+/// `None` once it went past `limit` (what was read is dropped; the caller answers 413).
+pub(crate) async fn within(mut body: Body, limit: u64) -> Option<Body> {
+    let mut frames = VecDeque::new();
+    let mut read = 0u64;
+    let mut error = None;
+    loop {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    read += data.len() as u64;
+                    if read > limit {
+                        return None;
+                    }
+                }
+                frames.push_back(frame);
+            }
+            Some(Err(e)) => {
+                error = Some(e);
+                break;
+            }
+            None => break,
+        }
+    }
+    let replay = Replay {
+        frames,
+        error,
+        rest: None,
+    };
+    Some(replay.boxed())
+}
+
 /// The frames already read, then the error or the rest of the body.
 struct Replay {
     frames: VecDeque<Frame<Bytes>>,
@@ -122,6 +155,20 @@ mod tests {
                 .map_err(|e| BoxError::from(e.to_owned()))
         }));
         StreamBody::new(stream).boxed()
+    }
+
+    #[tokio::test]
+    async fn a_body_within_the_limit_is_replayed_whole_and_one_past_it_is_refused() {
+        let body = chunks(vec![Ok("abc"), Ok("def")]);
+        let replay = within(body, 6).await.expect("6 bytes are within 6");
+        assert_eq!(replay.size_hint().exact(), Some(6));
+        let all = replay.collect().await.unwrap().to_bytes();
+        assert_eq!(&all[..], b"abcdef");
+        assert!(
+            within(chunks(vec![Ok("abc"), Ok("defg")]), 6)
+                .await
+                .is_none()
+        );
     }
 
     #[tokio::test]

@@ -19,7 +19,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A bidirectional byte stream.
@@ -202,11 +201,6 @@ impl Proxy {
         for (action, name, value) in out.header_ops {
             apply_header(h, action, name, &value);
         }
-        let body: Body = LimitedBody {
-            inner: body,
-            seen: 0,
-        }
-        .boxed();
         let req = Request::from_parts(parts, body);
         endpoint.shard = airlock_net::shards::current();
         let dest = &endpoint.authority;
@@ -223,9 +217,6 @@ impl Proxy {
             }
             Ok(Err(e)) => {
                 let chain = error_chain(&e);
-                if has_source::<PayloadTooLarge>(&e) {
-                    return Err(CallError::new(Refusal::PayloadTooLarge, chain));
-                }
                 tracing::warn!(
                     integration = %integration.name,
                     %dest,
@@ -269,63 +260,6 @@ pub(crate) fn apply_header(h: &mut http::HeaderMap, action: Action, name: Header
                 h.insert(name, v);
             }
         }
-    }
-}
-
-/// The request body exceeded the payload quota while streaming (spec §8).
-#[derive(Debug, thiserror::Error)]
-#[error("the request body exceeds {} bytes", crate::MAX_PAYLOAD)]
-pub(crate) struct PayloadTooLarge;
-
-fn has_source<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(c) = cur {
-        if c.is::<E>() {
-            return true;
-        }
-        cur = c.source();
-    }
-    false
-}
-
-/// Streams the client's body and fails once it passes [`crate::MAX_PAYLOAD`], for bodies
-/// without a declared length.
-struct LimitedBody {
-    /// The client's body (boxed: authorization may have buffered it, spec §5.3).
-    inner: Body,
-    seen: u64,
-}
-
-impl http_body::Body for LimitedBody {
-    type Data = bytes::Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, BoxError>>> {
-        match Pin::new(&mut self.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(d) = frame.data_ref() {
-                    self.seen += d.len() as u64;
-                    if self.seen > crate::MAX_PAYLOAD {
-                        return Poll::Ready(Some(Err(Box::new(PayloadTooLarge))));
-                    }
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }
 

@@ -11,6 +11,8 @@
 //! Architecture invariant: knows HTTP/1.1 connections and how long they may idle. What a key
 //! names and how a connection is opened is the caller's [`Connect`].
 
+pub mod drain;
+pub mod head;
 pub mod relay;
 
 use bytes::Bytes;
