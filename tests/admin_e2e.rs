@@ -298,8 +298,24 @@ async fn security_group_changes_are_read_and_checked_as_the_stack_file_is() {
     stack.stop().await;
 }
 
-/// Only loopback hosts are served (403 otherwise, so a DNS-rebound web page gets nothing), and a
-/// body must be JSON (415 otherwise, so a page cannot send one without a CORS preflight).
+/// The id of the first task `GET /tasks` lists whose desired status is RUNNING.
+async fn running_task(addr: SocketAddr) -> String {
+    let (status, tasks) = request(addr, "GET", "/tasks", &addr.to_string(), None, "").await;
+    assert_eq!(status, 200);
+    tasks["services"][0]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["desired_status"] == "RUNNING")
+        .unwrap()["task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Only loopback hosts are served (403 otherwise, so a DNS-rebound web page gets nothing), a
+/// request a web page elsewhere sent is refused, and a body must be JSON (415 otherwise, so a
+/// page cannot send one without a CORS preflight).
 #[tokio::test]
 async fn only_loopback_hosts_and_json_bodies_are_served() {
     let stack = RunningStack::start_default().await.unwrap();
@@ -338,6 +354,27 @@ async fn only_loopback_hosts_and_json_bodies_are_served() {
         let (status, _) = request(addr, "GET", "/status", &host, None, "").await;
         assert_eq!(status, 200, "{host}");
     }
+    // A page elsewhere, even for a loopback host and without a body.
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let task_id = running_task(addr).await;
+    let req = http::Request::post(format!("/tasks/{task_id}/stop"))
+        .header("host", addr.to_string())
+        .header("origin", "https://evil.example")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        running_task(addr).await,
+        task_id,
+        "the task was not stopped"
+    );
+
     let host = addr.to_string();
     for ct in [
         None,

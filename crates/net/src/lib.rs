@@ -31,7 +31,7 @@ pub mod vantage;
 
 pub use pipe::{PIPE_BUFFER, Pipe, pipe};
 pub use rules::{Protocol, Rule, SecurityGroupSpec, Source};
-pub use serve::{Accept, ConnectionLimit, accept_loop, serve_gracefully};
+pub use serve::{ACCEPT_RETRY_PAUSE, Accept, ConnectionLimit, accept_loop, serve_gracefully};
 pub use stream::{Carrier, NetStream};
 
 use ipnet::Ipv4Net;

@@ -20,8 +20,8 @@
 //!
 //! Only this machine may use it, and only deliberately: a request must name a loopback host
 //! (`127.0.0.1`, `localhost`, `[::1]`, any port; otherwise 403, which closes the door to DNS
-//! rebinding), and a body must be `application/json` (otherwise 415, so no web page can send one
-//! without a CORS preflight). Connections are bounded in number and in idle time, and the idle
+//! rebinding), a browser's `Origin`, when sent, must be loopback too (403), and a body must be
+//! `application/json` (otherwise 415, so no web page can send one without a CORS preflight). Connections are bounded in number and in idle time, and the idle
 //! ones are closed first when more arrive, so idle clients cannot lock it out.
 
 use crate::wiring::Keep;
@@ -322,6 +322,21 @@ impl Admin {
             return error(
                 StatusCode::FORBIDDEN,
                 "the admin endpoint answers only requests for 127.0.0.1, localhost or [::1]",
+            )
+            .into_response();
+        }
+        // A browser names the page that sent a request: one from elsewhere is refused even when
+        // it needs no preflight (a bodiless POST).
+        let foreign_origin = req.headers().get(http::header::ORIGIN).is_some_and(|o| {
+            !o.to_str()
+                .ok()
+                .and_then(|o| o.strip_prefix("http://").or(o.strip_prefix("https://")))
+                .is_some_and(loopback_host)
+        });
+        if foreign_origin {
+            return error(
+                StatusCode::FORBIDDEN,
+                "the admin endpoint answers no request sent by a web page from another host",
             )
             .into_response();
         }
