@@ -163,9 +163,10 @@ fn stack_file_problem(from: &str, to: &str) -> airlock_config::Diagnostic {
 }
 
 /// `PUT /security-groups/{name}` reads rules with the stack file's types (icmp accepted, egress
-/// peers in `destination_security_group`) and checks them with its validation, in its words.
+/// peers in `destination_security_group`) and checks them with its validation, in its words; so
+/// do the link state and task definition levers.
 #[tokio::test]
-async fn security_group_changes_are_read_and_checked_as_the_stack_file_is() {
+async fn changes_are_read_and_checked_as_the_stack_file_is() {
     let stack = RunningStack::start_ephemeral_with(airlock_config::default_stack(), |o| {
         o.vpc_link_connect_timeout = Duration::from_millis(300);
     })
@@ -293,6 +294,35 @@ async fn security_group_changes_are_read_and_checked_as_the_stack_file_is() {
             .as_str()
             .unwrap()
             .contains("unknown variant `BROKEN`"),
+        "{body}"
+    );
+
+    // A task definition the service cannot run is checked with the whole stack: the service's
+    // load balancer names a container it lacks, in the stack file's words.
+    let td = r#"{
+  "family": "pets",
+  "networkMode": "awsvpc",
+  "cpu": "256",
+  "memory": "512",
+  "containerDefinitions": [{
+    "name": "web",
+    "image": "example/pets:2",
+    "portMappings": [{ "containerPort": 8080 }]
+  }]
+}"#;
+    let (status, body) = admin(&stack, "PUT", "/services/pets/task-definition", td).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["problems"][0]["field"], "services[0].load_balancers[0].container_name",
+        "{body}"
+    );
+    let file = stack_file_problem("        container_name: app", "        container_name: web");
+    assert_eq!(
+        body["problems"][0]["message"],
+        file.message.replace(
+            "\"web\"; its containers: app",
+            "\"app\"; its containers: web"
+        ),
         "{body}"
     );
     stack.stop().await;
