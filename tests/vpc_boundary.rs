@@ -181,7 +181,8 @@ async fn admin(
     let req = http::Request::builder()
         .method(method)
         .uri(path)
-        .header("host", "admin")
+        .header("host", stack.endpoints().admin.to_string())
+        .header("content-type", "application/json")
         .body(http_body_util::Full::new(bytes::Bytes::from(
             body.to_owned(),
         )))
@@ -224,7 +225,7 @@ async fn tightened_security_group_and_failed_link_break_the_path() {
         &stack,
         "PUT",
         "/security-groups/pets-alb-sg",
-        r#"{"ingress":[{"ip_protocol":"tcp","from_port":443,"source_security_group":"pets-link-sg"}]}"#,
+        r#"{"ingress":[{"ip_protocol":"tcp","from_port":443,"to_port":443,"source_security_group":"pets-link-sg"}]}"#,
     )
     .await;
     assert_eq!(status, 200);
@@ -370,7 +371,7 @@ async fn internet_facing_alb_is_reachable_when_its_group_allows() {
         &stack,
         "PUT",
         "/security-groups/pets-alb-sg",
-        r#"{"ingress":[{"ip_protocol":"tcp","from_port":443,"cidr_ip":"0.0.0.0/0"}]}"#,
+        r#"{"ingress":[{"ip_protocol":"tcp","from_port":443,"to_port":443,"cidr_ip":"0.0.0.0/0"}]}"#,
     )
     .await;
     assert_eq!(status, 200);

@@ -14,6 +14,7 @@
 //! the one file [`load`] is given and the ECS task definition JSON files that file points at
 //! (`file:`, relative to it). The caller binds nothing until [`parse`] returns `Ok`.
 
+mod change;
 mod error;
 mod model;
 mod position;
@@ -23,6 +24,10 @@ mod validate;
 
 use std::path::Path;
 
+pub use change::{
+    DesiredCount, ECS_TASKS_PER_SERVICE, RESERVED_ADDRESSES_PER_SUBNET, SecurityGroupRules,
+    VpcLinkState, VpcLinkStatus, desired_count_problem, parse_change,
+};
 pub use error::{ConfigError, Diagnostic, DiagnosticKind, Diagnostics, Location};
 pub use model::*;
 pub use scalars::{

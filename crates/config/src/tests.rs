@@ -871,3 +871,76 @@ fn weighted_forwards_follow_forward_config() {
         );
     }
 }
+
+/// A service's desired count is bounded by ECS's "Tasks per service" quota and by the addresses
+/// its subnets have left after the interfaces the stack places there first.
+#[test]
+fn desired_count_is_bounded_by_the_quota_and_the_subnets() {
+    let over_quota = errors(&mutated("desired_count: 2", "desired_count: 5001"));
+    assert_eq!(over_quota[0].path, "services[0].desired_count");
+    assert!(
+        over_quota[0]
+            .message
+            .contains("quota of 5000 tasks per service"),
+        "{}",
+        over_quota[0].message
+    );
+    // Two /24 subnets: 2 x 251 usable, less two ALB nodes, two VPC link interfaces and the
+    // vpc vantage point.
+    let free = 2 * 251 - 5;
+    parse(
+        &mutated("desired_count: 2", &format!("desired_count: {free}")),
+        Path::new("stack.yaml"),
+    )
+    .unwrap();
+    let full = errors(&mutated(
+        "desired_count: 2",
+        &format!("desired_count: {}", free + 1),
+    ));
+    assert_eq!(
+        full[0].message,
+        format!(
+            "desired_count {} needs {} private addresses, but the service's subnets have {free} free",
+            free + 1,
+            free + 1
+        )
+    );
+}
+
+/// A change read with the stack file's parser and checked by its validation reports problems in
+/// the body that carried it, in the stack file's words.
+#[test]
+fn changes_are_refused_in_the_stack_files_words() {
+    let stack = default_stack();
+    let body = "{\"ingress\": [\n  {\"ip_protocol\": \"tcp\", \"from_port\": 443, \"to_port\": 80, \"cidr_ip\": \"10.0.0.0/16\"}\n]}";
+    let origin = Path::new("PUT /security-groups/pets-alb-sg");
+    let rules: SecurityGroupRules = parse_change(body, origin).unwrap();
+    let err = stack
+        .with_security_group_rules("pets-alb-sg", rules, body, origin)
+        .unwrap_err();
+    let d = &err.diagnostics()[0];
+    assert_eq!(d.path, "ingress[0].to_port");
+    assert_eq!(d.message, "to_port 80 is below from_port 443");
+    assert_eq!(d.location.line, 2);
+    let err =
+        parse_change::<SecurityGroupRules>(r#"{"ingress": [{"ip_protocol": "gre"}]}"#, origin)
+            .unwrap_err();
+    assert!(
+        err.diagnostics()[0]
+            .message
+            .contains("unknown variant `gre`"),
+        "{err}"
+    );
+    let ok: SecurityGroupRules = parse_change(
+        r#"{"ingress": [{"ip_protocol": "icmp", "from_port": 8, "to_port": -1, "cidr_ip": "10.0.0.0/16"}]}"#,
+        origin,
+    )
+    .unwrap();
+    let next = stack
+        .with_security_group_rules("pets-alb-sg", ok, "", origin)
+        .unwrap();
+    assert_eq!(
+        next.security_group("pets-alb-sg").unwrap().ingress[0].ip_protocol,
+        IpProtocol::Icmp
+    );
+}

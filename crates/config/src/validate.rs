@@ -424,6 +424,42 @@ impl<'a> Checker<'a> {
             .collect()
     }
 
+    /// The addresses tasks can get in `subnets`: each one's usable addresses, less the
+    /// interfaces the stack places there before any task (load balancer nodes, VPC link
+    /// interfaces, the `vpc` vantage point). Other services' tasks are not counted: where they
+    /// land is decided at run time, and the admin endpoint checks the live count.
+    fn addresses_for_tasks(&self, subnets: &[String]) -> u64 {
+        let stack = self.stack;
+        let fixed = |name: &str| -> u64 {
+            let nodes = stack
+                .load_balancers
+                .iter()
+                .filter(|lb| lb.subnets.iter().any(|s| s == name))
+                .count();
+            let links = stack
+                .vpc_links
+                .iter()
+                .filter(|l| l.subnet_ids.iter().any(|s| s == name))
+                .count();
+            let vantage = stack
+                .vantage_points
+                .vpc
+                .as_ref()
+                .is_some_and(|v| v.subnet == name);
+            (nodes + links + usize::from(vantage)) as u64
+        };
+        let mut seen = HashSet::new();
+        subnets
+            .iter()
+            .filter(|name| seen.insert(name.as_str()))
+            .filter_map(|name| stack.vpc.subnets.iter().find(|s| &s.name == name))
+            .map(|s| {
+                crate::change::usable_addresses(s.cidr_block.prefix_len())
+                    .saturating_sub(fixed(&s.name))
+            })
+            .sum()
+    }
+
     fn group_names(&self) -> Vec<&'a str> {
         self.stack
             .vpc
@@ -2249,15 +2285,15 @@ impl<'a> Checker<'a> {
                 &families,
                 "use a family from task_definitions",
             );
-            if svc.desired_count > 1000 {
+            if let Some((message, hint)) = crate::change::desired_count_problem(
+                svc.desired_count,
+                self.addresses_for_tasks(&svc.network_configuration.subnets),
+            ) {
                 self.issue(
                     format!("{base}.desired_count"),
                     DiagnosticKind::InvalidValue,
-                    format!(
-                        "desired_count {} is more than airlock runs",
-                        svc.desired_count
-                    ),
-                    "use at most 1000",
+                    message,
+                    hint,
                 );
             }
             let net = &svc.network_configuration;

@@ -33,7 +33,7 @@ pub use config::{
     DEFAULT_STOP_TIMEOUT, Dependency, DockerEndpoint, HealthCheck, HealthCommand, LbAttachment,
     Run, ServiceConfig, TaskDefinition,
 };
-pub use service::{LbTargetHealth, ServiceError, ServiceHandle, start_service};
+pub use service::{LbTargetHealth, SCHEDULER_BATCH, ServiceError, ServiceHandle, start_service};
 pub use status::{
     ContainerInfo, ContainerStatus, DesiredStatus, HealthStatus, ServiceEvent, StopCode, TaskInfo,
     TaskStatus,

@@ -26,6 +26,10 @@ const EVENTS_KEPT: usize = 100;
 const FAILURE_WINDOW: Duration = Duration::from_secs(10);
 /// The longest pause between launches while tasks keep failing.
 const MAX_LAUNCH_BACKOFF: Duration = Duration::from_secs(30);
+/// The most tasks one pass of the scheduler starts or stops; a larger change takes several
+/// passes, and the scheduler yields between them, so it never holds its runtime (or its task
+/// table) for long and stops at shutdown between two batches.
+pub const SCHEDULER_BATCH: usize = 10;
 
 /// Why a service cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -476,6 +480,15 @@ async fn schedule(shared: Arc<Shared>, tracker: TaskTracker) {
     loop {
         let wait_until = reconcile(&shared, &tracker, &mut throttle, &mut steady);
         shared.touch();
+        if wait_until.is_some_and(|at| at <= Instant::now()) {
+            // More to do at once (a batch was cut short): let everything else on this runtime
+            // run first, then go on unless the service is shutting down.
+            tokio::task::yield_now().await;
+            if shared.shutdown.is_cancelled() {
+                break;
+            }
+            continue;
+        }
         tokio::select! {
             _ = shared.shutdown.cancelled() => break,
             _ = desired.changed() => {}
@@ -618,7 +631,11 @@ fn reconcile(
         let max_total = desired * cfg.maximum_percent as usize / 100;
         let min_healthy = (desired * cfg.minimum_healthy_percent as usize).div_ceil(100);
         let room = max_total.saturating_sub(active.len());
-        let launches = desired.saturating_sub(fresh.len()).min(room);
+        let wanted = desired.saturating_sub(fresh.len()).min(room);
+        let launches = wanted.min(SCHEDULER_BATCH);
+        if wanted > launches {
+            recheck = Some(Instant::now());
+        }
         if launches > 0 {
             match throttle.not_before {
                 Some(at) if at > Instant::now() => recheck = Some(at),
@@ -712,7 +729,11 @@ fn reconcile(
         match throttle.not_before {
             Some(at) if at > Instant::now() => recheck = Some(at),
             _ => {
-                let started: Vec<String> = (active.len()..desired)
+                let launches = (desired - active.len()).min(SCHEDULER_BATCH);
+                if active.len() + launches < desired {
+                    recheck = Some(Instant::now());
+                }
+                let started: Vec<String> = (0..launches)
                     .map(|_| launch(shared, tracker, &mut tasks))
                     .collect();
                 shared.event(format!(
@@ -727,7 +748,11 @@ fn reconcile(
         *steady = false;
         // Newest first, as a scale-in keeps the tasks that have served longest.
         let mut stopped = Vec::new();
-        for &i in active.iter().rev().take(active.len() - desired) {
+        let stops = (active.len() - desired).min(SCHEDULER_BATCH);
+        if stops < active.len() - desired {
+            recheck = Some(Instant::now());
+        }
+        for &i in active.iter().rev().take(stops) {
             request_stop(
                 &mut tasks[i],
                 StopCode::ServiceSchedulerInitiated,

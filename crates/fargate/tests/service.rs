@@ -563,3 +563,66 @@ async fn a_stopped_task_drains_before_its_stop_signal() {
     assert_eq!(stopped.last_status, TaskStatus::Stopped);
     assert_eq!(stopped.stop_code, Some(StopCode::UserInitiated));
 }
+
+/// A large change of the desired count is carried out in batches of at most
+/// `SCHEDULER_BATCH` tasks, each pass its own event, with the scheduler yielding in between;
+/// scaling in is batched the same way. A shutdown in the middle of a scale-up ends the service.
+#[tokio::test]
+async fn a_large_desired_count_is_reached_in_bounded_batches() {
+    let net = network();
+    let shutdown = CancellationToken::new();
+    let svc = start_service(
+        service(
+            "pets",
+            1,
+            ContainerSpec::builtin("pets", BuiltinApp::Pets, 8080),
+        ),
+        net.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    targets_where(&svc, "one target", |t| t.len() == 1).await;
+
+    let wanted = 4 * airlock_fargate::SCHEDULER_BATCH + 3;
+    svc.set_desired_count(wanted as u32);
+    targets_where(&svc, "every task registered", |t| t.len() == wanted).await;
+    let batches = |verb: &str| -> Vec<usize> {
+        svc.events()
+            .iter()
+            .filter_map(|e| {
+                let rest = e.message.split(&format!("has {verb} ")).nth(1)?;
+                rest.split(' ').next()?.parse().ok()
+            })
+            .collect()
+    };
+    let started = batches("started");
+    assert!(
+        started
+            .iter()
+            .all(|&n| n <= airlock_fargate::SCHEDULER_BATCH),
+        "{started:?}"
+    );
+    assert_eq!(started.iter().sum::<usize>(), wanted, "{started:?}");
+
+    svc.set_desired_count(1);
+    targets_where(&svc, "one target left", |t| t.len() == 1).await;
+    let stopped = batches("stopped");
+    assert!(
+        stopped.len() >= 4
+            && stopped
+                .iter()
+                .all(|&n| n <= airlock_fargate::SCHEDULER_BATCH),
+        "{stopped:?}"
+    );
+
+    // Scaling up again, then shutting down at once: the service stops between batches.
+    svc.set_desired_count(wanted as u32);
+    tokio::task::yield_now().await;
+    shutdown.cancel();
+    bounded("the service to stop", svc.stopped()).await;
+    assert!(
+        svc.tasks().len() < wanted,
+        "launching went on after the shutdown"
+    );
+}

@@ -32,7 +32,7 @@ pub mod vantage;
 
 pub use pipe::{PIPE_BUFFER, Pipe, pipe};
 pub use rules::{Protocol, Rule, SecurityGroupSpec, Source};
-pub use serve::{Accept, ConnectionLimit, accept_loop, serve_gracefully};
+pub use serve::{ACCEPT_RETRY_PAUSE, Accept, ConnectionLimit, accept_loop, serve_gracefully};
 pub use stream::{Carrier, NetStream};
 
 use ipnet::Ipv4Net;
@@ -329,6 +329,20 @@ impl Network {
         }));
         state.interfaces.insert(ip, iface.clone());
         Ok(iface)
+    }
+
+    /// How many addresses of `subnet` are free for new interfaces (`None`: no such subnet).
+    pub fn free_addresses(&self, subnet: &str) -> Option<u64> {
+        let spec = self.inner.subnets.iter().find(|s| s.name == subnet)?;
+        let size = 1u64 << (32 - u32::from(spec.cidr.prefix_len()));
+        // The same five reserved addresses `create_interface` skips.
+        let usable = size.saturating_sub(5);
+        let used = read(&self.inner.state)
+            .interfaces
+            .values()
+            .filter(|i| i.subnet() == subnet)
+            .count() as u64;
+        Some(usable.saturating_sub(used))
     }
 
     /// Deletes an interface and every listener behind its address.

@@ -27,6 +27,11 @@ impl Default for ConnectionLimit {
     }
 }
 
+/// How long a listener pauses after a failed accept (e.g. `EMFILE`: the process is out of file
+/// descriptors). The refused connection stays in the kernel's backlog and readiness stays set, so
+/// retrying at once would spin; each listener pauses on its own, so one failing starves no other.
+pub const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(50);
+
 /// Something connections arrive on: a host socket, or an in-process [`EmulatedListener`].
 pub trait Accept: Send + 'static {
     /// What an accepted connection is.
@@ -133,7 +138,10 @@ pub async fn accept_loop<L, F, Fut>(
             }
             Err(e) => {
                 tracing::warn!(listener = name, error = %e, "accept failed; retrying");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(ACCEPT_RETRY_PAUSE) => {}
+                }
             }
         }
     }

@@ -42,6 +42,18 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest `CONNECT` request head (request line and headers) accepted.
 pub const MAX_CONNECT_HEAD: usize = 8 * 1024;
 
+/// The most client connections one vantage point holds at once (handshakes, hanging dials and
+/// open tunnels); further clients wait in the kernel's accept backlog. Each costs the process a
+/// file descriptor (two for a tunnel to a foreign process), so black-holed dials cannot exhaust
+/// the descriptors the gateway and everything else need.
+pub const VANTAGE_MAX_CONNECTIONS: usize = 512;
+
+/// How long a dial the VPC drops is held before the vantage closes the client's connection
+/// without an answer: about as long as a Linux client's SYN retries last before it gives up
+/// (`tcp_syn_retries` = 6: 1+2+4+8+16+32+64 s). A client with a shorter timeout still sees its
+/// own timeout fire first.
+pub const DROPPED_DIAL_HOLD: Duration = Duration::from_secs(127);
+
 /// A place in the emulated cloud where a proxy client stands.
 pub struct Vantage {
     /// The vantage's name in logs, e.g. `internet` or `vpc`.
@@ -92,7 +104,7 @@ pub async fn serve(
     accept_loop(
         "vantage",
         listener,
-        ConnectionLimit::default(),
+        ConnectionLimit(VANTAGE_MAX_CONNECTIONS),
         shutdown,
         tracker,
         move |stream, _peer| {
@@ -172,6 +184,8 @@ enum Opened {
     Failed(DialError),
     /// The client hung up while the dial hung.
     ClientGone,
+    /// The dial hung for [`DROPPED_DIAL_HOLD`]: the connection is closed without an answer.
+    GaveUp,
 }
 
 /// Resolves `host` and dials it as `vantage`, trying addresses in the resolver's order.
@@ -212,7 +226,10 @@ async fn open(
             Some(limit) => tokio::time::timeout(limit, dial)
                 .await
                 .unwrap_or(Opened::TimedOut),
-            None => dial.await,
+            // Held, not forever: a real client's connect gives up after its SYN retries.
+            None => tokio::time::timeout(DROPPED_DIAL_HOLD, dial)
+                .await
+                .unwrap_or(Opened::GaveUp),
         }
     };
     let opened = tokio::select! {
@@ -226,6 +243,7 @@ async fn open(
         Opened::TimedOut => "no answer within the connect timeout (dropped?)".to_owned(),
         Opened::Failed(e) => format!("failed: {e}"),
         Opened::ClientGone => "client gave up while the dial hung (dropped?)".to_owned(),
+        Opened::GaveUp => "no answer while a client's SYN retries would last (dropped?)".to_owned(),
     };
     tracing::debug!(target_name = %host, port, resolved = ?addrs, %outcome, "tunnel");
     opened
@@ -335,7 +353,7 @@ async fn socks5(mut client: TcpStream, vantage: &Vantage, network: &Network) {
         Opened::Unresolved | Opened::TimedOut => socks_fail(client, Reply::HostUnreachable).await,
         Opened::Refused(_) => socks_fail(client, Reply::ConnectionRefused).await,
         Opened::Failed(_) => socks_fail(client, Reply::GeneralFailure).await,
-        Opened::ClientGone => {}
+        Opened::ClientGone | Opened::GaveUp => {}
     }
 }
 
@@ -480,7 +498,7 @@ async fn http_connect(mut client: TcpStream, vantage: &Vantage, network: &Networ
             }
             return;
         }
-        Opened::ClientGone => return,
+        Opened::ClientGone | Opened::GaveUp => return,
         Opened::Unresolved => Rejection::new(
             502,
             "Bad Gateway",

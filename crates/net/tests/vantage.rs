@@ -549,3 +549,29 @@ async fn curl_through_the_vantages() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A dropped dial is held silently for about as long as a client's SYN retries would last, then
+/// the vantage closes the client's connection without a reply, so abandoned black-holed
+/// connections cannot pile up forever. Time is paused: the hold is measured on tokio's clock.
+#[tokio::test(start_paused = true)]
+async fn a_dropped_dial_is_given_up_after_a_clients_syn_retries() {
+    let w = world().await;
+    let internet = w.internet().await;
+    let started = tokio::time::Instant::now();
+    let mut address = vec![1];
+    address.extend_from_slice(&w.server.ip().octets());
+    let mut s = socks_request(internet, 1, &address, ECHO_PORT).await;
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(
+        airlock_net::vantage::DROPPED_DIAL_HOLD * 2,
+        s.read(&mut byte),
+    )
+    .await
+    .expect("the vantage closes the connection");
+    assert_eq!(read.unwrap(), 0, "closed without a reply");
+    assert!(
+        started.elapsed() >= airlock_net::vantage::DROPPED_DIAL_HOLD,
+        "closed after {:?}, before the hold was over",
+        started.elapsed()
+    );
+}

@@ -9,10 +9,20 @@
 //! | `GET /.well-known/jwks.json` | the local issuer's signing keys (JWKS) |
 //! | `GET /tasks` | every service's tasks with state, health, private IP and host port |
 //! | `POST /tasks/{task_id}/stop` | stops a task (fault injection); the service replaces it |
-//! | `PUT /services/{name}/desired-count` | body `{"desired_count": N}` |
+//! | `PUT /services/{name}/desired-count` | body `{"desired_count": N}`: at most ECS's quota of 5,000 tasks per service and the service's subnets' free addresses |
 //! | `PUT /services/{name}/task-definition` | body: an ECS task definition JSON (`register-task-definition --cli-input-json`); starts a rolling deployment of the next revision |
 //! | `PUT /security-groups/{name}` | replaces a group's rules; body `{"ingress": [...], "egress": [...]}` |
 //! | `PUT /vpc-links/{name}/state` | body `{"state": "AVAILABLE"}` (or `PENDING`, `FAILED`, `INACTIVE`) |
+//!
+//! Every body is read with the stack file's parser and types and every change is checked by the
+//! stack file's validation (`airlock_config`'s `with_*` methods), so a change is refused in the
+//! same words as the same mistake in the file (400, `{"error": ..., "problems": [...]}`).
+//!
+//! Only this machine may use it, and only deliberately: a request must name a loopback host
+//! (`127.0.0.1`, `localhost`, `[::1]`, any port; otherwise 403, which closes the door to DNS
+//! rebinding), a browser's `Origin`, when sent, must be loopback too (403), and a body must be
+//! `application/json` (otherwise 415, so no web page can send one without a CORS preflight). Connections are bounded in number and in idle time, and the idle
+//! ones are closed first when more arrive, so idle clients cannot lock it out.
 
 use crate::wiring::Keep;
 use bytes::Bytes;
@@ -20,21 +30,100 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Request bodies are small JSON documents.
 const MAX_BODY: usize = 64 * 1024;
+/// Connections kept open at once; one more arriving closes the oldest idle one.
+const ADMIN_MAX_CONNECTIONS: usize = 64;
+/// Connections held at all, counting those being closed: the file descriptors the admin
+/// endpoint may take.
+const ADMIN_CONNECTION_CAP: usize = 4 * ADMIN_MAX_CONNECTIONS;
+/// How long a request's body may take to arrive.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection closed to make room may finish the response it is writing.
+const EVICTION_GRACE: Duration = Duration::from_secs(1);
 
 pub(crate) struct Admin {
     pub state: Arc<Keep>,
     pub endpoints: Value,
     pub region: String,
     pub account: String,
+    /// How long a connection may wait for (the rest of) a request head, idle keep-alive
+    /// included.
+    pub idle_timeout: Duration,
+    /// The open connections, oldest first.
+    connections: Connections,
+}
+
+impl Admin {
+    pub(crate) fn new(
+        state: Arc<Keep>,
+        endpoints: Value,
+        region: String,
+        account: String,
+        idle_timeout: Duration,
+    ) -> Admin {
+        Admin {
+            state,
+            endpoints,
+            region,
+            account,
+            idle_timeout,
+            connections: Connections::default(),
+        }
+    }
+}
+
+/// The admin endpoint's open connections, by arrival: when more than [`ADMIN_MAX_CONNECTIONS`]
+/// are open, the oldest one not in a request is told to close.
+#[derive(Default)]
+struct Connections {
+    next: AtomicU64,
+    open: Mutex<BTreeMap<u64, Arc<Slot>>>,
+}
+
+/// One open connection: whether a request is being handled, and how to close it.
+#[derive(Default)]
+struct Slot {
+    busy: AtomicBool,
+    close: CancellationToken,
+}
+
+impl Connections {
+    /// Registers a new connection, closing the oldest idle one if there are too many.
+    fn arrive(&self) -> (u64, Arc<Slot>) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::new(Slot::default());
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.insert(id, slot.clone());
+        if open.len() > ADMIN_MAX_CONNECTIONS {
+            let idle = open
+                .iter()
+                .find(|(other, s)| **other != id && !s.busy.load(Ordering::Acquire))
+                .map(|(&other, _)| other);
+            if let Some(old) = idle.and_then(|old| open.remove(&old)) {
+                tracing::debug!("admin: closing an idle connection to make room");
+                old.close.cancel();
+            }
+        }
+        (id, slot)
+    }
+
+    fn leave(&self, id: u64) {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
 }
 
 pub(crate) async fn serve(
@@ -47,18 +136,33 @@ pub(crate) async fn serve(
     airlock_net::accept_loop(
         "admin",
         listener,
-        airlock_net::ConnectionLimit(256),
+        airlock_net::ConnectionLimit(ADMIN_CONNECTION_CAP),
         shutdown,
         tracker,
         move |stream, _peer| {
             let admin = admin.clone();
             let shutdown = conn_shutdown.clone();
             async move {
-                let service = hyper::service::service_fn(move |req| {
+                let (id, slot) = admin.connections.arrive();
+                let service = {
                     let admin = admin.clone();
-                    async move { Ok::<_, std::convert::Infallible>(admin.handle(req).await) }
-                });
+                    let slot = slot.clone();
+                    hyper::service::service_fn(move |req| {
+                        let admin = admin.clone();
+                        let slot = slot.clone();
+                        async move {
+                            slot.busy.store(true, Ordering::Release);
+                            let resp = admin.handle(req).await;
+                            slot.busy.store(false, Ordering::Release);
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    })
+                };
                 let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    // Covers the wait for every request head, the first and each kept-alive
+                    // one: an idle connection is closed after this long.
+                    .header_read_timeout(admin.idle_timeout)
                     .serve_connection(TokioIo::new(stream), service);
                 tokio::pin!(conn);
                 tokio::select! {
@@ -67,7 +171,12 @@ pub(crate) async fn serve(
                         conn.as_mut().graceful_shutdown();
                         let _ = conn.await;
                     }
+                    _ = slot.close.cancelled() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(EVICTION_GRACE, conn).await;
+                    }
                 }
+                admin.connections.leave(id);
             }
         },
     )
@@ -95,29 +204,142 @@ fn admin_base_url<B>(req: &Request<B>) -> String {
 }
 
 /// A refused admin request: its status and why.
-struct Fail(StatusCode, String);
+/// A refused admin request: its status, why, and (for a refused change) each problem.
+struct Fail(StatusCode, String, Vec<Value>);
 
 impl Fail {
     fn into_response(self) -> Response<Full<Bytes>> {
-        reply(self.0, json!({ "error": self.1 }))
+        if self.2.is_empty() {
+            reply(self.0, json!({ "error": self.1 }))
+        } else {
+            reply(self.0, json!({ "error": self.1, "problems": self.2 }))
+        }
     }
 }
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Fail {
-    Fail(status, message.to_string())
+    Fail(status, message.to_string(), Vec::new())
 }
 
-async fn body_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, Fail> {
-    let bytes = Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map_err(|e| error(StatusCode::BAD_REQUEST, e))?
-        .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, e))
+/// A request body as text, once its headers say it is JSON.
+async fn body_text(req: Request<Incoming>) -> Result<String, Fail> {
+    let json = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a body must be sent with content-type: application/json",
+        ));
+    }
+    let bytes = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        Limited::new(req.into_body(), MAX_BODY).collect(),
+    )
+    .await
+    .map_err(|_| {
+        error(
+            StatusCode::REQUEST_TIMEOUT,
+            "the body did not arrive in time",
+        )
+    })?
+    .map_err(|e| error(StatusCode::BAD_REQUEST, e))?
+    .to_bytes();
+    String::from_utf8(bytes.to_vec()).map_err(|e| error(StatusCode::BAD_REQUEST, e))
+}
+
+/// A change refused by the stack file's parser or validation: 400 with every problem.
+fn invalid(err: airlock_config::ConfigError) -> Fail {
+    let problems: Vec<Value> = err
+        .diagnostics()
+        .iter()
+        .map(|d| {
+            json!({
+                "field": d.path,
+                "line": d.location.line,
+                "column": d.location.column,
+                "message": d.message,
+                "hint": d.hint,
+            })
+        })
+        .collect();
+    let summary = err
+        .diagnostics()
+        .iter()
+        .map(|d| {
+            let field = if d.path.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", d.path)
+            };
+            let hint = if d.hint.is_empty() {
+                String::new()
+            } else {
+                format!(" (hint: {})", d.hint)
+            };
+            format!("{field}{}{hint}", d.message)
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Fail(StatusCode::BAD_REQUEST, summary, problems)
+}
+
+/// Whether `host` (a `Host` header) names this machine: `127.0.0.1`, `localhost` or `[::1]`,
+/// with or without a port. Any other name may be a DNS rebinding of a web page's origin.
+fn loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((name, port)) if port.is_empty() || valid_port(port) => name,
+            _ => return false,
+        }
+    } else {
+        match host.split_once(':') {
+            Some((name, port)) if valid_port(port) => name,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    name == "127.0.0.1" || name.eq_ignore_ascii_case("localhost") || name == "::1"
+}
+
+fn valid_port(port: &str) -> bool {
+    port.strip_prefix(':')
+        .unwrap_or(port)
+        .parse::<u16>()
+        .is_ok()
 }
 
 impl Admin {
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        if !host.is_some_and(loopback_host) {
+            return error(
+                StatusCode::FORBIDDEN,
+                "the admin endpoint answers only requests for 127.0.0.1, localhost or [::1]",
+            )
+            .into_response();
+        }
+        // A browser names the page that sent a request: one from elsewhere is refused even when
+        // it needs no preflight (a bodiless POST).
+        let foreign_origin = req.headers().get(http::header::ORIGIN).is_some_and(|o| {
+            !o.to_str()
+                .ok()
+                .and_then(|o| o.strip_prefix("http://").or(o.strip_prefix("https://")))
+                .is_some_and(loopback_host)
+        });
+        if foreign_origin {
+            return error(
+                StatusCode::FORBIDDEN,
+                "the admin endpoint answers no request sent by a web page from another host",
+            )
+            .into_response();
+        }
         let path: Vec<String> = req
             .uri()
             .path()
@@ -257,7 +479,9 @@ impl Admin {
     }
 
     async fn token(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Fail> {
-        let request: airlock_pki::TokenRequest = body_json(req).await?;
+        let body = body_text(req).await?;
+        let request: airlock_pki::TokenRequest =
+            serde_json::from_str(&body).map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
         let token = self
             .state
             .issuer
@@ -275,51 +499,84 @@ impl Admin {
         error(StatusCode::NOT_FOUND, format!("no running task {id}")).into_response()
     }
 
+    fn service(&self, name: &str) -> Result<&airlock_fargate::ServiceHandle, Fail> {
+        self.state
+            .services
+            .iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no service {name}")))
+    }
+
+    /// The stack as changed so far (the admin endpoint's changes kept, for the next check).
+    fn stack(&self) -> std::sync::MutexGuard<'_, airlock_config::Stack> {
+        self.state.stack.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets a service's desired count, once the stack file's checks pass and the service's
+    /// subnets have an address free for each task.
     async fn desired_count(
         &self,
         name: &str,
         req: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Fail> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Body {
-            desired_count: u32,
-        }
-        let body: Body = body_json(req).await?;
-        let svc = self
-            .state
+        let svc = self.service(name)?;
+        let body = body_text(req).await?;
+        let origin = format!("PUT /services/{name}/desired-count");
+        let origin = Path::new(&origin);
+        let change: airlock_config::DesiredCount =
+            airlock_config::parse_change(&body, origin).map_err(invalid)?;
+        let count = change.desired_count;
+        let mut stack = self.stack();
+        let next = stack
+            .with_desired_count(name, count, &body, origin)
+            .map_err(invalid)?;
+        // The live count: the service's subnets' free addresses, plus those its own tasks hold
+        // (they are the service's to keep).
+        let subnets = next
             .services
             .iter()
-            .find(|s| s.name() == name)
-            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no service {name}")))?;
-        svc.set_desired_count(body.desired_count);
-        Ok(reply(
-            StatusCode::OK,
-            json!({ "desired_count": body.desired_count }),
-        ))
+            .find(|s| s.service_name == name)
+            .map(|s| s.network_configuration.subnets.clone())
+            .unwrap_or_default();
+        let free: u64 = subnets
+            .iter()
+            .filter_map(|s| self.state.network.free_addresses(s))
+            .sum();
+        let held = svc
+            .tasks()
+            .iter()
+            .filter(|t| t.desired_status.as_str() == "RUNNING" && t.private_ip.is_some())
+            .count() as u64;
+        if let Some((message, hint)) = airlock_config::desired_count_problem(count, free + held) {
+            return Err(Fail(
+                StatusCode::BAD_REQUEST,
+                format!("desired_count: {message} (hint: {hint})"),
+                vec![json!({
+                    "field": "desired_count",
+                    "line": 1,
+                    "column": 1,
+                    "message": message,
+                    "hint": hint,
+                })],
+            ));
+        }
+        *stack = next;
+        drop(stack);
+        svc.set_desired_count(count);
+        Ok(reply(StatusCode::OK, json!({ "desired_count": count })))
     }
 
-    /// Registers the body as the service's next revision and rolls it out (alb-ecs-dns.md §4.2).
+    /// Registers the body as the service's next revision and rolls it out (a rolling
+    /// deployment, as ECS's UpdateService with a new task definition starts).
     async fn task_definition(
         &self,
         name: &str,
         req: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Fail> {
-        let bytes = Limited::new(req.into_body(), MAX_BODY)
-            .collect()
-            .await
-            .map_err(|e| error(StatusCode::BAD_REQUEST, e))?
-            .to_bytes();
-        let text = std::str::from_utf8(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
-        let svc = self
-            .state
-            .services
-            .iter()
-            .find(|s| s.name() == name)
-            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no service {name}")))?;
+        let svc = self.service(name)?;
+        let text = body_text(req).await?;
         let origin = std::path::PathBuf::from(format!("services/{name}/task-definition"));
-        let td = airlock_config::parse_task_definition_json(text, &origin)
-            .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+        let td = airlock_config::parse_task_definition_json(&text, &origin).map_err(invalid)?;
         let current = svc.task_definition();
         if td.family != current.family {
             return Err(error(
@@ -331,88 +588,55 @@ impl Admin {
             ));
         }
         let revision = current.revision + 1;
-        let next = crate::wiring::task_definition_config(&self.state.stack, &td, revision);
-        svc.update_task_definition(next)
+        let family = td.family.clone();
+        let next = {
+            let stack = self.stack();
+            stack
+                .with_task_definition(td.clone(), &text, &origin)
+                .map_err(invalid)?
+        };
+        let config = crate::wiring::task_definition_config(&next, &td, revision);
+        svc.update_task_definition(config)
             .await
             .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+        *self.stack() = next;
         Ok(reply(
             StatusCode::OK,
-            json!({ "task_definition": format!("{}:{revision}", td.family) }),
+            json!({ "task_definition": format!("{family}:{revision}") }),
         ))
     }
 
+    /// Replaces a security group's rules, read and checked as the stack file's are.
     async fn security_group(
         &self,
         name: &str,
         req: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Fail> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct RuleBody {
-            ip_protocol: String,
-            #[serde(default)]
-            from_port: Option<u16>,
-            #[serde(default)]
-            to_port: Option<u16>,
-            #[serde(default)]
-            cidr_ip: Option<ipnet::Ipv4Net>,
-            #[serde(default)]
-            source_security_group: Option<String>,
-        }
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Body {
-            #[serde(default)]
-            ingress: Vec<RuleBody>,
-            #[serde(default)]
-            egress: Option<Vec<RuleBody>>,
-        }
-        let body: Body = body_json(req).await?;
         if self.state.network.security_group(name).is_none() {
             return Err(error(
                 StatusCode::NOT_FOUND,
                 format!("no security group {name}"),
             ));
         }
-        let rule = |r: RuleBody| -> Result<airlock_net::Rule, Fail> {
-            let protocol = match r.ip_protocol.as_str() {
-                "tcp" => airlock_net::Protocol::Tcp,
-                "udp" => airlock_net::Protocol::Udp,
-                "-1" => airlock_net::Protocol::All,
-                other => {
-                    return Err(error(
-                        StatusCode::BAD_REQUEST,
-                        format!("ip_protocol {other:?} (use tcp, udp or -1)"),
-                    ));
-                }
-            };
-            Ok(airlock_net::Rule {
-                protocol,
-                from_port: r.from_port.unwrap_or(0),
-                to_port: r.to_port.or(r.from_port).unwrap_or(u16::MAX),
-                source: match (r.source_security_group, r.cidr_ip) {
-                    (Some(g), _) => airlock_net::Source::Group(g),
-                    (None, Some(c)) => airlock_net::Source::Cidr(c),
-                    (None, None) => airlock_net::Source::Cidr(ipnet::Ipv4Net::default()),
-                },
-            })
-        };
-        let ingress = body
-            .ingress
-            .into_iter()
-            .map(rule)
-            .collect::<Result<_, _>>()?;
-        let egress = match body.egress {
-            None => vec![airlock_net::Rule::allow_all()],
-            Some(rules) => rules.into_iter().map(rule).collect::<Result<_, _>>()?,
-        };
+        let body = body_text(req).await?;
+        let origin = format!("PUT /security-groups/{name}");
+        let origin = Path::new(&origin);
+        let rules: airlock_config::SecurityGroupRules =
+            airlock_config::parse_change(&body, origin).map_err(invalid)?;
+        let mut stack = self.stack();
+        let next = stack
+            .with_security_group_rules(name, rules, &body, origin)
+            .map_err(invalid)?;
+        let group = next
+            .vpc
+            .security_groups
+            .iter()
+            .find(|g| g.group_name == name)
+            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no security group {name}")))?;
         self.state
             .network
-            .set_security_group(airlock_net::SecurityGroupSpec {
-                name: name.to_owned(),
-                ingress,
-                egress,
-            });
+            .set_security_group(crate::wiring::group_spec(group));
+        *stack = next;
         Ok(reply(StatusCode::OK, json!({ "security_group": name })))
     }
 
@@ -421,31 +645,24 @@ impl Admin {
         name: &str,
         req: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Fail> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Body {
-            state: String,
-        }
-        let body: Body = body_json(req).await?;
-        use airlock_vpclink::LinkState;
-        let state = match body.state.as_str() {
-            "AVAILABLE" => LinkState::Available,
-            "PENDING" => LinkState::Pending,
-            "FAILED" => LinkState::Failed,
-            "INACTIVE" => LinkState::Inactive,
-            other => {
-                return Err(error(
-                    StatusCode::BAD_REQUEST,
-                    format!("state {other:?} (use AVAILABLE, PENDING, FAILED or INACTIVE)"),
-                ));
-            }
-        };
         let (_, tx) = self
             .state
             .links
             .iter()
             .find(|(n, _)| n == name)
             .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no VPC link {name}")))?;
+        let body = body_text(req).await?;
+        let origin = format!("PUT /vpc-links/{name}/state");
+        let change: airlock_config::VpcLinkState =
+            airlock_config::parse_change(&body, Path::new(&origin)).map_err(invalid)?;
+        use airlock_config::VpcLinkStatus;
+        use airlock_vpclink::LinkState;
+        let state = match change.state {
+            VpcLinkStatus::Available => LinkState::Available,
+            VpcLinkStatus::Pending => LinkState::Pending,
+            VpcLinkStatus::Failed => LinkState::Failed,
+            VpcLinkStatus::Inactive => LinkState::Inactive,
+        };
         let _ = tx.send(state);
         Ok(reply(
             StatusCode::OK,

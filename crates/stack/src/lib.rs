@@ -92,6 +92,9 @@ pub struct Options {
     /// How long a VPC link waits for a TCP connection into the VPC before the gateway answers
     /// 500 (a security group drops the connection silently). Default 10 s.
     pub vpc_link_connect_timeout: Duration,
+    /// How long the admin endpoint waits for a request head, on a new connection or a
+    /// kept-alive one, before closing it. Default 30 s, the gateway's header read timeout.
+    pub admin_idle_timeout: Duration,
 }
 
 impl Options {
@@ -101,6 +104,7 @@ impl Options {
             state_dir: state_dir.into(),
             ports: Ports::DEFAULT,
             vpc_link_connect_timeout: Duration::from_secs(10),
+            admin_idle_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -21,6 +21,7 @@ mod services;
 use alb::{alb_attributes, listener_config, target_group_config};
 use dns::dns_zones;
 use gateway::gateway_config;
+pub(crate) use network::group_spec;
 use network::vpc_spec;
 pub(crate) use services::task_definition_config;
 use services::{lb_health_view, merge_targets, service_config};
@@ -63,8 +64,9 @@ pub(crate) struct Keep {
     pub target_groups: BTreeMap<String, airlock_alb::TargetGroup>,
     /// The `vpc` vantage point's interface.
     pub vantage: Option<Interface>,
-    /// The stack file, for task definitions sent to the admin endpoint (its `image_map`).
-    pub stack: cfg::Stack,
+    /// The stack file with the admin endpoint's changes so far: the next change is checked
+    /// against it, and task definitions sent there use its `image_map`.
+    pub stack: std::sync::Mutex<cfg::Stack>,
 }
 
 impl Keep {
@@ -623,14 +625,15 @@ pub(crate) async fn start(
         issuer,
         target_groups: target_groups.into_iter().collect(),
         vantage: vantage_iface,
-        stack: stack.clone(),
+        stack: std::sync::Mutex::new(stack.clone()),
     });
-    let admin = Arc::new(crate::admin::Admin {
-        state: state.clone(),
-        endpoints: endpoints.to_json(),
-        region: region.clone(),
-        account: account.clone(),
-    });
+    let admin = Arc::new(crate::admin::Admin::new(
+        state.clone(),
+        endpoints.to_json(),
+        region.clone(),
+        account.clone(),
+        options.admin_idle_timeout,
+    ));
     tracker.spawn(crate::admin::serve(
         admin,
         admin_listener,
