@@ -179,7 +179,14 @@ pub async fn serve_listener(
     }
     let access_log = match &config.attributes().access_log {
         None => None,
-        Some(path) => match AccessLog::open(path, shutdown.clone(), &tracker).await {
+        Some(path) => match AccessLog::open(
+            path,
+            config.attributes().access_log_rotation,
+            shutdown.clone(),
+            &tracker,
+        )
+        .await
+        {
             Ok(log) => Some(log),
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "cannot open the access log; not logging");

@@ -92,6 +92,9 @@ pub struct Options {
     /// How long a VPC link waits for a TCP connection into the VPC before the gateway answers
     /// 500 (a security group drops the connection silently). Default 10 s.
     pub vpc_link_connect_timeout: Duration,
+    /// When the access logs under `<state dir>/logs/` (the ALBs' and the stages') rotate, and
+    /// how many files each keeps.
+    pub access_log_rotation: airlock_net::logfile::Rotation,
 }
 
 impl Options {
@@ -101,6 +104,7 @@ impl Options {
             state_dir: state_dir.into(),
             ports: Ports::DEFAULT,
             vpc_link_connect_timeout: Duration::from_secs(10),
+            access_log_rotation: airlock_net::logfile::Rotation::default(),
         }
     }
 }
