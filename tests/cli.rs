@@ -355,3 +355,79 @@ async fn logs_stay_bounded_dns_per_query_at_debug_and_access_logs_rotate() {
         );
     }
 }
+
+/// Runs `airlock validate` on `file`; its exit status and stderr.
+fn validate(file: &std::path::Path) -> (bool, String) {
+    let out = airlock().arg("validate").arg(file).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Input over the documented limits is refused before it is parsed, with the usual
+/// `file:line:column: message (hint: ...)`: a document nested a million levels deep (flow or
+/// block style), a file over the size limit, and `/dev/zero`; a huge value in an error is cut,
+/// not echoed whole.
+#[test]
+fn validate_refuses_input_over_its_limits_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = [
+        ("flow.yaml", format!("vpc: {}\n", "[".repeat(1_000_000))),
+        ("block.yaml", format!("vpc:\n  {}x\n", "- ".repeat(1_000_000))),
+    ];
+    for (name, text) in deep {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let (ok, stderr) = validate(&file);
+        assert!(!ok, "{name} was accepted");
+        assert!(
+            stderr.contains(&format!("{name}:1:"))
+                || stderr.contains(&format!("{name}:2:")),
+            "{name}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "nest deeper than {} levels",
+                airlock_config::MAX_NESTING_DEPTH
+            )),
+            "{name}: {stderr}"
+        );
+        assert!(stderr.contains("(hint: "), "{name}: {stderr}");
+    }
+
+    // One byte over the limit: refused by size, whatever it holds.
+    let big = dir.path().join("big.yaml");
+    let mut text = String::from("# padding\n");
+    text.push_str(&"#".repeat(airlock_config::MAX_FILE_BYTES + 1 - text.len()));
+    std::fs::write(&big, &text).unwrap();
+    for file in [big.as_path(), std::path::Path::new("/dev/zero")] {
+        let (ok, stderr) = validate(file);
+        assert!(!ok, "{} was accepted", file.display());
+        assert!(
+            stderr.contains(&format!("{}:1:1: the file is larger than 4 MiB", file.display())),
+            "{stderr}"
+        );
+        assert!(stderr.contains("(hint: "), "{stderr}");
+    }
+
+    // A 3 MB value where a region belongs: the message quotes its first characters only.
+    let stack = airlock_config::DEFAULT_STACK_YAML;
+    let region = "region: us-east-1\n";
+    assert!(stack.contains(region), "fixture changed: {region:?}");
+    let huge = format!("region: \"{}\"\n", "9".repeat(3_000_000));
+    let file = dir.path().join("huge.yaml");
+    std::fs::write(&file, stack.replacen(region, &huge, 1)).unwrap();
+    let (ok, stderr) = validate(&file);
+    assert!(!ok);
+    assert!(stderr.contains("huge.yaml:"), "{}", &stderr[..stderr.len().min(2000)]);
+    assert!(
+        stderr.len() < 2_000,
+        "the value was echoed: {} bytes of error",
+        stderr.len()
+    );
+    assert!(
+        stderr.contains(&format!("{}…", "9".repeat(airlock_config::MAX_QUOTED_CHARS))),
+        "{stderr}"
+    );
+}
