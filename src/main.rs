@@ -287,13 +287,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
-        .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(format!(
-                "info,hyper=warn,rustls=warn,{}",
-                airlock_dns::LOG_DIRECTIVES
-            ))
-        });
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "info,hyper=warn,rustls=warn,{}",
+            airlock_dns::LOG_DIRECTIVES
+        ))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -374,7 +374,10 @@ fn validate_refuses_input_over_its_limits_before_parsing() {
     let dir = tempfile::tempdir().unwrap();
     let deep = [
         ("flow.yaml", format!("vpc: {}\n", "[".repeat(1_000_000))),
-        ("block.yaml", format!("vpc:\n  {}x\n", "- ".repeat(1_000_000))),
+        (
+            "block.yaml",
+            format!("vpc:\n  {}x\n", "- ".repeat(1_000_000)),
+        ),
     ];
     for (name, text) in deep {
         let file = dir.path().join(name);
@@ -382,8 +385,7 @@ fn validate_refuses_input_over_its_limits_before_parsing() {
         let (ok, stderr) = validate(&file);
         assert!(!ok, "{name} was accepted");
         assert!(
-            stderr.contains(&format!("{name}:1:"))
-                || stderr.contains(&format!("{name}:2:")),
+            stderr.contains(&format!("{name}:1:")) || stderr.contains(&format!("{name}:2:")),
             "{name}: {stderr}"
         );
         assert!(
@@ -405,7 +407,10 @@ fn validate_refuses_input_over_its_limits_before_parsing() {
         let (ok, stderr) = validate(file);
         assert!(!ok, "{} was accepted", file.display());
         assert!(
-            stderr.contains(&format!("{}:1:1: the file is larger than 4 MiB", file.display())),
+            stderr.contains(&format!(
+                "{}:1:1: the file is larger than 4 MiB",
+                file.display()
+            )),
             "{stderr}"
         );
         assert!(stderr.contains("(hint: "), "{stderr}");
@@ -420,14 +425,21 @@ fn validate_refuses_input_over_its_limits_before_parsing() {
     std::fs::write(&file, stack.replacen(region, &huge, 1)).unwrap();
     let (ok, stderr) = validate(&file);
     assert!(!ok);
-    assert!(stderr.contains("huge.yaml:"), "{}", &stderr[..stderr.len().min(2000)]);
+    assert!(
+        stderr.contains("huge.yaml:"),
+        "{}",
+        &stderr[..stderr.len().min(2000)]
+    );
     assert!(
         stderr.len() < 2_000,
         "the value was echoed: {} bytes of error",
         stderr.len()
     );
     assert!(
-        stderr.contains(&format!("{}…", "9".repeat(airlock_config::MAX_QUOTED_CHARS))),
+        stderr.contains(&format!(
+            "{}…",
+            "9".repeat(airlock_config::MAX_QUOTED_CHARS)
+        )),
         "{stderr}"
     );
 }

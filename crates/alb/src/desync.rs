@@ -128,8 +128,9 @@ pub(crate) enum Framing {
 pub(crate) struct Classified {
     /// The worst reason found (the first one of the worst class); `None` when compliant.
     pub(crate) reason: Option<Reason>,
-    /// A status the ALB answers whatever the mode: 414/400 over §2.5's limits, 501 for an
-    /// unsupported `Transfer-Encoding`, 505 for HTTP/2 and later on an HTTP/1 connection.
+    /// A status the ALB answers whatever the mode: 414/400 over §2.5's limits, 400 for
+    /// whitespace before a header's colon, 501 for an unsupported `Transfer-Encoding`, 505 for
+    /// HTTP/2 and later on an HTTP/1 connection.
     pub(crate) refuse: Option<StatusCode>,
     /// How the body is framed (meaningful when the request goes on).
     pub(crate) framing: Framing,
@@ -358,6 +359,11 @@ pub(crate) fn classify(head: &[u8]) -> Classified {
             s.flag(Reason::EmptyHeader);
             s.rewrite = true;
             continue;
+        }
+        if matches!(name.last(), Some(b' ' | b'\t')) && name.len() < line.len() {
+            // RFC 9112 §5.1: whitespace between a field name and its colon MUST be answered
+            // with 400, whatever the desync mode; it is still classified for the log.
+            refuse = refuse.or(Some(StatusCode::BAD_REQUEST));
         }
         if !name.iter().copied().all(is_tchar) || name.len() == line.len() {
             s.rewrite = true;
@@ -689,6 +695,13 @@ mod tests {
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEADER));
         assert_eq!(r(&big), Some(400));
         assert_eq!(r("GET / HTTP/1.1\r\n\r\n"), None);
+        // Whitespace between a name and its colon, for framing headers and any other.
+        assert_eq!(
+            r("POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n"),
+            Some(400)
+        );
+        assert_eq!(r("GET / HTTP/1.1\r\nX-A\t: b\r\n\r\n"), Some(400));
+        assert_eq!(r("GET / HTTP/1.1\r\nX A: b\r\n\r\n"), None);
     }
 
     #[test]

@@ -184,7 +184,11 @@ mod tests {
 
     #[test]
     fn nesting_past_the_limit_is_refused_where_it_happens() {
-        let ok = format!("a: {}{}\n", "[".repeat(MAX_NESTING_DEPTH - 1), "]".repeat(MAX_NESTING_DEPTH - 1));
+        let ok = format!(
+            "a: {}{}\n",
+            "[".repeat(MAX_NESTING_DEPTH - 1),
+            "]".repeat(MAX_NESTING_DEPTH - 1)
+        );
         assert!(check(&ok, Path::new("s.yaml")).is_ok());
         let deep = format!("a: {}\n", "[".repeat(1_000_000));
         let err = check(&deep, Path::new("s.yaml")).err();

@@ -232,7 +232,10 @@ mod tests {
         assert_eq!(names, ["access.log", "access.log.1", "access.log.2"]);
         for (name, text) in &found {
             assert!(text.len() <= 100, "{name} holds {} bytes", text.len());
-            assert!(text.ends_with('\n') && text.lines().all(|l| l.len() == 20), "{text}");
+            assert!(
+                text.ends_with('\n') && text.lines().all(|l| l.len() == 20),
+                "{text}"
+            );
         }
         assert!(found[0].1.ends_with("line 0199 of the log\n"));
         // Oldest to newest, the kept lines run on without a gap.
