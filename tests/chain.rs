@@ -233,3 +233,43 @@ async fn dns_answers_the_alb_name_with_private_addresses() {
         assert!(stack.network().contains(ip), "{ip} is not in the VPC");
     }
 }
+
+/// Many small headers, far inside API Gateway's 10,240-byte quota and the ALB's 64 KB, reach
+/// the task through every hop (hyper's default of 100 headers once made the task answer an
+/// empty 431 of its own once the ALB had added its `X-Forwarded-*`); curl sends them, as a user
+/// would.
+#[tokio::test]
+async fn curl_with_hundreds_of_small_headers_reaches_the_task() {
+    if !support::tool("curl", "--version", "apt-get install curl") {
+        return;
+    }
+    let stack = RunningStack::start_default().await.unwrap();
+    let token = stack.token(&[]).unwrap();
+    let gateway = stack.endpoints().gateway;
+    const HEADERS: usize = 300;
+    let mut curl = tokio::process::Command::new("curl");
+    curl.args(["-s", "--http1.1", "-m", "20", "--cacert"])
+        .arg(&stack.endpoints().ca_cert)
+        .arg("--resolve")
+        .arg(format!("{DOMAIN}:{}:127.0.0.1", gateway.port()))
+        .arg("-H")
+        .arg(format!("authorization: Bearer {token}"))
+        .args(["-w", "\n%{http_code}"]);
+    for i in 0..HEADERS {
+        curl.arg("-H").arg(format!("x-h{i}: {i}"));
+    }
+    let out = curl
+        .arg(format!("https://{DOMAIN}:{}/whoami", gateway.port()))
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    assert_eq!(status, "200", "{body}");
+    let who: serde_json::Value = serde_json::from_str(body).unwrap();
+    let headers = who["headers"].as_object().unwrap();
+    for i in [0, HEADERS / 2, HEADERS - 1] {
+        assert_eq!(headers[&format!("x-h{i}")], i.to_string(), "{body}");
+    }
+    assert!(headers.contains_key("x-forwarded-for"), "{body}");
+}

@@ -304,7 +304,7 @@ where
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(idle + Duration::from_secs(1))
-            .max_headers(1024)
+            .max_headers(crate::desync::MAX_HEADER_LINES)
             // Head and body in one buffer: over TLS, each separate write would be a record of
             // its own, encrypted and framed apart.
             .writev(false)

@@ -1725,6 +1725,21 @@ async fn whitespace_before_a_header_colon_is_400_in_every_mode() {
     }
 }
 
+/// More header lines than the load balancer takes (a count far inside §2.5's 64 KB) get the
+/// load balancer's 400 page, never hyper's bare 431.
+#[tokio::test]
+async fn more_header_lines_than_the_alb_takes_is_its_400_page() {
+    let (v, alb, _tx) = one_target_alb(quick()).await;
+    let lines = airlock_net::MAX_CLIENT_HEADER_LINES + airlock_net::HEADER_LINES_ADDED_PER_HOP;
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: a.example.com\r\n{}\r\n",
+        "x: y\r\n".repeat(lines)
+    );
+    assert!(request.len() < 64 * 1024);
+    let raw = v.raw(alb, request.as_bytes()).await;
+    assert_raw_alb_error(&raw, 400, "header lines");
+}
+
 /// A chunked body whose chunk size is not hexadecimal is the client's error: 400 with the
 /// load balancer's page, not 502.
 #[tokio::test]

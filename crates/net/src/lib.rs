@@ -32,7 +32,10 @@ pub mod vantage;
 
 pub use pipe::{PIPE_BUFFER, Pipe, pipe};
 pub use rules::{Protocol, Rule, SecurityGroupSpec, Source};
-pub use serve::{Accept, ConnectionLimit, accept_loop, serve_gracefully};
+pub use serve::{
+    Accept, ConnectionLimit, HEADER_LINES_ADDED_PER_HOP, MAX_CLIENT_HEADER_LINES, accept_loop,
+    serve_gracefully,
+};
 pub use stream::{Carrier, NetStream};
 
 use ipnet::Ipv4Net;
