@@ -94,6 +94,15 @@ struct UpArgs {
     /// Once serving, write the endpoints as JSON to this file.
     #[arg(long)]
     endpoints_json: Option<PathBuf>,
+    /// Rotate an access log (the ALBs' and the stages', under `<state dir>/logs/`) before it
+    /// grows past this many bytes.
+    #[arg(long, default_value_t = airlock_net::logfile::DEFAULT_MAX_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    access_log_max_bytes: u64,
+    /// Files kept per access log, the current one included; older ones are deleted.
+    #[arg(long, default_value_t = airlock_net::logfile::DEFAULT_MAX_FILES,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    access_log_max_files: u32,
 }
 
 #[derive(Args)]
@@ -255,6 +264,10 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let mut options = Options::new(args.state_dir.clone());
         options.ports = ports;
+        options.access_log_rotation = airlock_net::logfile::Rotation {
+            max_bytes: args.access_log_max_bytes,
+            max_files: args.access_log_max_files,
+        };
         let running = RunningStack::start(stack, options)
             .await
             .with_context(|| format!("starting {source}"))?;
@@ -274,8 +287,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hyper=warn,rustls=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "info,hyper=warn,rustls=warn,{}",
+            airlock_dns::LOG_DIRECTIVES
+        ))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

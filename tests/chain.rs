@@ -233,3 +233,50 @@ async fn dns_answers_the_alb_name_with_private_addresses() {
         assert!(stack.network().contains(ip), "{ip} is not in the VPC");
     }
 }
+
+/// Many small headers, far inside API Gateway's 10,240-byte quota and the ALB's 64 KB, reach
+/// the task through every hop, and past the quota get the gateway's own 431 (hyper's default of 100 headers once made the task answer an
+/// empty 431 of its own once the ALB had added its `X-Forwarded-*`); curl sends them, as a user
+/// would.
+#[tokio::test]
+async fn curl_with_hundreds_of_small_headers_reaches_the_task() {
+    if !support::tool("curl", "--version", "apt-get install curl") {
+        return;
+    }
+    let stack = RunningStack::start_default().await.unwrap();
+    let token = stack.token(&[]).unwrap();
+    let gateway = stack.endpoints().gateway;
+    let curl = |headers: Vec<String>| {
+        let mut curl = tokio::process::Command::new("curl");
+        curl.args(["-s", "--http1.1", "-m", "20", "--cacert"])
+            .arg(&stack.endpoints().ca_cert)
+            .arg("--resolve")
+            .arg(format!("{DOMAIN}:{}:127.0.0.1", gateway.port()))
+            .arg("-H")
+            .arg(format!("authorization: Bearer {token}"))
+            .args(["-w", "\n%{http_code}"]);
+        for h in headers {
+            curl.arg("-H").arg(h);
+        }
+        curl.arg(format!("https://{DOMAIN}:{}/whoami", gateway.port()));
+        async move {
+            let out = curl.output().await.unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let (body, status) = text.rsplit_once('\n').unwrap();
+            (status.to_owned(), body.to_owned())
+        }
+    };
+    // Past the 10,240-byte quota in many small headers: the gateway's own JSON 431.
+    let (status, body) = curl((0..900).map(|i| format!("x-h{i}: 0123456789")).collect()).await;
+    assert_eq!(status, "431", "{body}");
+    assert_eq!(body, r#"{"message":"Request Header Fields Too Large"}"#);
+    const HEADERS: usize = 300;
+    let (status, body) = curl((0..HEADERS).map(|i| format!("x-h{i}: {i}")).collect()).await;
+    assert_eq!(status, "200", "{body}");
+    let who: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let headers = who["headers"].as_object().unwrap();
+    for i in [0, HEADERS / 2, HEADERS - 1] {
+        assert_eq!(headers[&format!("x-h{i}")], i.to_string(), "{body}");
+    }
+    assert!(headers.contains_key("x-forwarded-for"), "{body}");
+}

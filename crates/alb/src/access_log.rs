@@ -1,12 +1,13 @@
 //! The ALB access log: one space-separated line per request in AWS's field order ("Access logs
-//! for your Application Load Balancer"), appended to a file by one writer task per listener, in batches.
+//! for your Application Load Balancer"), appended to a file by one writer task per listener, in batches,
+//! the file rotated by size into a bounded number of files (`airlock_net::logfile`).
 
+use airlock_net::logfile::{LogFile, Rotation};
 use airlock_net::text::{push_socket_addr, push_u64};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -40,22 +41,20 @@ struct Pending {
 }
 
 impl AccessLog {
-    /// Opens (creating directories) `path` for appending, and starts its writer on `tracker`.
-    /// The writer writes what is buffered at most [`FLUSH_INTERVAL`] after it arrived, and a
-    /// last time at `shutdown`.
+    /// Opens (creating directories) `path` for appending, rotated by `rotation`, and starts its
+    /// writer on `tracker`. The writer writes what is buffered at most [`FLUSH_INTERVAL`] after
+    /// it arrived, and a last time at `shutdown`.
     pub(crate) async fn open(
         path: &Path,
+        rotation: Rotation,
         shutdown: CancellationToken,
         tracker: &TaskTracker,
     ) -> std::io::Result<AccessLog> {
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .await?;
+        let opened = {
+            let path = path.to_owned();
+            tokio::task::spawn_blocking(move || LogFile::open(&path, rotation)).await
+        };
+        let file = opened.map_err(std::io::Error::other)??;
         let pending = Arc::new(Pending {
             lines: (0..airlock_net::shards::count())
                 .map(|_| Mutex::default())
@@ -79,18 +78,33 @@ impl AccessLog {
                 for lines in &writer.lines {
                     batch.append(&mut lock(lines));
                 }
-                // Whole lines in one write: O_APPEND keeps lines of several listeners whole.
-                if !batch.is_empty()
-                    && let Err(e) = file.write_all(&batch).await
-                {
-                    tracing::warn!(error = %e, "access log write failed");
+                if !batch.is_empty() {
+                    // Whole lines, rotated between lines; a file write (and a rotation's
+                    // renames) belongs on the blocking pool, as tokio's own file writes do.
+                    let file = file.clone();
+                    let written = tokio::task::spawn_blocking(move || {
+                        let result = file.append(&batch);
+                        batch.clear();
+                        (batch, result)
+                    })
+                    .await;
+                    match written {
+                        Ok((emptied, result)) => {
+                            batch = emptied;
+                            if let Err(e) = result {
+                                tracing::warn!(error = %e, "access log write failed");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "access log write failed");
+                            batch = Vec::new();
+                        }
+                    }
                 }
-                batch.clear();
                 if last {
                     break;
                 }
             }
-            let _ = file.flush().await;
         });
         Ok(AccessLog(pending))
     }

@@ -41,6 +41,9 @@ pub struct AlbAttributes {
     /// Where access-log lines go (one per request, the ALB access-log format), standing in for
     /// `access_logs.s3.*`; `None` (the default) writes none.
     pub access_log: Option<PathBuf>,
+    /// When the access log rotates and how many files it keeps, standing in for AWS's delivery
+    /// of the log in bounded S3 objects.
+    pub access_log_rotation: airlock_net::logfile::Rotation,
 }
 
 impl Default for AlbAttributes {
@@ -54,6 +57,7 @@ impl Default for AlbAttributes {
             tls_handshake_timeout: Duration::from_secs(10),
             desync_mitigation_mode: DesyncMode::Defensive,
             access_log: None,
+            access_log_rotation: airlock_net::logfile::Rotation::default(),
         }
     }
 }

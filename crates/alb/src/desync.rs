@@ -128,8 +128,10 @@ pub(crate) enum Framing {
 pub(crate) struct Classified {
     /// The worst reason found (the first one of the worst class); `None` when compliant.
     pub(crate) reason: Option<Reason>,
-    /// A status the ALB answers whatever the mode: 414/400 over §2.5's limits, 501 for an
-    /// unsupported `Transfer-Encoding`, 505 for HTTP/2 and later on an HTTP/1 connection.
+    /// A status the ALB answers whatever the mode: 414/400 over §2.5's limits (and 400 past
+    /// [`MAX_HEADER_LINES`]), 400 for
+    /// whitespace before a header's colon, 501 for an unsupported `Transfer-Encoding`, 505 for
+    /// HTTP/2 and later on an HTTP/1 connection.
     pub(crate) refuse: Option<StatusCode>,
     /// How the body is framed (meaningful when the request goes on).
     pub(crate) framing: Framing,
@@ -174,6 +176,11 @@ pub(crate) const MAX_REQUEST_LINE: usize = 16 * 1024;
 pub(crate) const MAX_HEADER: usize = 16 * 1024;
 /// §2.5: the whole header block (over it: 400).
 pub(crate) const MAX_HEADER_BLOCK: usize = 64 * 1024;
+/// Header lines the load balancer takes (over it: 400, like an oversized header block). AWS
+/// documents sizes only; a count is needed because hyper keeps a slot per header. It admits
+/// everything the gateway forwards: the gateway's own count and what it adds.
+pub(crate) const MAX_HEADER_LINES: usize =
+    airlock_net::MAX_CLIENT_HEADER_LINES + airlock_net::HEADER_LINES_ADDED_PER_HOP;
 
 struct Scan {
     reason: Option<Reason>,
@@ -330,9 +337,9 @@ pub(crate) fn classify(head: &[u8]) -> Classified {
     let mut unsupported_coding = false;
     let mut upgrade = method == b"CONNECT";
     let mut block = 0usize;
-    for line in lines {
+    for (count, line) in (1..).zip(lines) {
         block += line.len() + 2;
-        if line.len() > MAX_HEADER || block > MAX_HEADER_BLOCK {
+        if line.len() > MAX_HEADER || block > MAX_HEADER_BLOCK || count > MAX_HEADER_LINES {
             refuse = refuse.or(Some(StatusCode::BAD_REQUEST));
         }
         // One vectorised pass for both bytes: headers are scanned whole on every request.
@@ -358,6 +365,11 @@ pub(crate) fn classify(head: &[u8]) -> Classified {
             s.flag(Reason::EmptyHeader);
             s.rewrite = true;
             continue;
+        }
+        if matches!(name.last(), Some(b' ' | b'\t')) && name.len() < line.len() {
+            // RFC 9112 §5.1: whitespace between a field name and its colon MUST be answered
+            // with 400, whatever the desync mode; it is still classified for the log.
+            refuse = refuse.or(Some(StatusCode::BAD_REQUEST));
         }
         if !name.iter().copied().all(is_tchar) || name.len() == line.len() {
             s.rewrite = true;
@@ -688,7 +700,17 @@ mod tests {
         assert_eq!(r(&long), Some(414));
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEADER));
         assert_eq!(r(&big), Some(400));
+        let many = |n: usize| format!("GET / HTTP/1.1\r\n{}\r\n", "a:\r\n".repeat(n));
+        assert_eq!(r(&many(MAX_HEADER_LINES)), None);
+        assert_eq!(r(&many(MAX_HEADER_LINES + 1)), Some(400));
         assert_eq!(r("GET / HTTP/1.1\r\n\r\n"), None);
+        // Whitespace between a name and its colon, for framing headers and any other.
+        assert_eq!(
+            r("POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n"),
+            Some(400)
+        );
+        assert_eq!(r("GET / HTTP/1.1\r\nX-A\t: b\r\n\r\n"), Some(400));
+        assert_eq!(r("GET / HTTP/1.1\r\nX A: b\r\n\r\n"), None);
     }
 
     #[test]

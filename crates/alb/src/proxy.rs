@@ -622,6 +622,10 @@ async fn forward(
             Ok(Ok(answered)) => answered,
             Ok(Err(e)) => {
                 let status = classify(&e);
+                if status == StatusCode::BAD_REQUEST {
+                    tracing::debug!(%target, error = %chain(&e), "the client's request body was malformed");
+                    return Err(status);
+                }
                 tracing::info!(%target, group = group.name(), error = %chain(&e), %status, "target failed");
                 record.error_reason = Some(if status == StatusCode::GATEWAY_TIMEOUT {
                     "TargetConnectionErrorCode"
@@ -737,12 +741,24 @@ fn set_stickiness(
 }
 
 /// §2.6: no connection within the connect timeout is 504; a refusal, reset, early close or
-/// malformed response is 502.
+/// malformed response is 502. A request body the client framed wrongly (a malformed chunk
+/// size, a body cut short) is the client's fault, not the target's: 400.
 fn classify(e: &SendError<ConnectError>) -> StatusCode {
     match e {
         SendError::Connect(ConnectError::Timeout(..)) => StatusCode::GATEWAY_TIMEOUT,
+        SendError::Http(h) if client_body_failed(h) => StatusCode::BAD_REQUEST,
         _ => StatusCode::BAD_GATEWAY,
     }
+}
+
+/// Whether sending failed because the client's request body did: hyper reports an error of the
+/// body it was given as a user error caused by that body's error, and the only body given is
+/// [`RequestBody`], whose errors are the client connection's `hyper::Error`s.
+fn client_body_failed(e: &hyper::Error) -> bool {
+    use std::error::Error as _;
+    e.is_user()
+        && e.source()
+            .is_some_and(|cause| cause.downcast_ref::<hyper::Error>().is_some())
 }
 
 fn chain(e: &dyn std::error::Error) -> String {

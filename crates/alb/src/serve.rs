@@ -180,7 +180,14 @@ pub async fn serve_listener(
     }
     let access_log = match &config.attributes().access_log {
         None => None,
-        Some(path) => match AccessLog::open(path, shutdown.clone(), &tracker).await {
+        Some(path) => match AccessLog::open(
+            path,
+            config.attributes().access_log_rotation,
+            shutdown.clone(),
+            &tracker,
+        )
+        .await
+        {
             Ok(log) => Some(log),
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "cannot open the access log; not logging");
@@ -304,7 +311,7 @@ where
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(idle + Duration::from_secs(1))
-            .max_headers(1024)
+            .max_headers(crate::desync::MAX_HEADER_LINES)
             // Head and body in one buffer: over TLS, each separate write would be a record of
             // its own, encrypted and framed apart.
             .writev(false)

@@ -1584,7 +1584,7 @@ fn desync_rows() -> Vec<(&'static str, String, &'static str)> {
         ),
         (
             "SuspiciousHeader",
-            format!("POST / HTTP/1.1\r\n{h}Transfer-Encoding : chunked\r\n\r\n"),
+            format!("POST / HTTP/1.1\r\n{h}Transfer_Encoding: chunked\r\n\r\n"),
             "Ambiguous",
         ),
         (
@@ -1689,6 +1689,78 @@ async fn unsupported_transfer_encoding_is_501_and_http2_preface_is_505() {
     assert!(raw.starts_with("HTTP/1.1 501 Not Implemented\r\n"), "{raw}");
     let raw = v.raw(alb, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
     assert_raw_alb_error(&raw, 505, "§2.6 505");
+}
+
+/// RFC 9112 §5.1: whitespace between a header's name and its colon is answered with 400 in
+/// every desync mode (never dropped and forwarded), for `Transfer-Encoding` and any other name.
+#[tokio::test]
+async fn whitespace_before_a_header_colon_is_400_in_every_mode() {
+    let mut v = vpc();
+    let a = v.echo_target("a").await;
+    let modes = [
+        airlock_alb::DesyncMode::Monitor,
+        airlock_alb::DesyncMode::Defensive,
+        airlock_alb::DesyncMode::Strictest,
+    ];
+    let mut albs = Vec::new();
+    let mut senders = Vec::new();
+    for (port, mode) in (80..).zip(modes) {
+        let (action, tx) = forward_to(vec![a]);
+        senders.push(tx);
+        albs.push(
+            v.alb(http_listener(port, action, vec![]), with_mode(mode))
+                .await,
+        );
+    }
+    let h = "Host: api.example.com\r\n";
+    let requests = [
+        format!("POST / HTTP/1.1\r\n{h}Transfer-Encoding : chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+        format!("GET / HTTP/1.1\r\n{h}X-Custom\t: value\r\n\r\n"),
+    ];
+    for alb in albs {
+        for request in &requests {
+            let raw = v.raw(alb, format!("{request}{NEXT}").as_bytes()).await;
+            assert_raw_alb_error(&raw, 400, request);
+        }
+    }
+}
+
+/// More header lines than the load balancer takes (a count far inside §2.5's 64 KB) get the
+/// load balancer's 400 page, never hyper's bare 431.
+#[tokio::test]
+async fn more_header_lines_than_the_alb_takes_is_its_400_page() {
+    let (v, alb, _tx) = one_target_alb(quick()).await;
+    let lines = airlock_net::MAX_CLIENT_HEADER_LINES + airlock_net::HEADER_LINES_ADDED_PER_HOP;
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: a.example.com\r\n{}\r\n",
+        "x: y\r\n".repeat(lines)
+    );
+    assert!(request.len() < 64 * 1024);
+    let raw = v.raw(alb, request.as_bytes()).await;
+    assert_raw_alb_error(&raw, 400, "header lines");
+}
+
+/// A chunked body whose chunk size is not hexadecimal is the client's error: 400 with the
+/// load balancer's page, not 502.
+#[tokio::test]
+async fn malformed_chunk_size_is_400_not_502() {
+    let (v, alb, _tx) = one_target_alb(quick()).await;
+    for chunk in [
+        "zz\r\nabc\r\n0\r\n\r\n",
+        "3 x\r\nabc\r\n0\r\n\r\n",
+        "-3\r\nabc\r\n0\r\n\r\n",
+    ] {
+        let raw = v
+            .raw(
+                alb,
+                format!(
+                    "POST / HTTP/1.1\r\nHost: a.example.com\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}"
+                )
+                .as_bytes(),
+            )
+            .await;
+        assert_raw_alb_error(&raw, 400, chunk);
+    }
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::limits::cut_quoted;
 pub use crate::position::Location;
 
 /// A stack file that cannot be used. Nothing may be bound or started when this is returned.
@@ -69,6 +70,9 @@ pub enum DiagnosticKind {
     UnknownReference,
     /// Values that are fine alone contradict each other (overlapping CIDRs, conflicting routes...).
     Conflict,
+    /// The file is over the size or nesting depth airlock parses (`MAX_FILE_BYTES`,
+    /// `MAX_NESTING_DEPTH`); refused before parsing.
+    Limit,
 }
 
 /// One problem in a stack file, located precisely enough to jump to it.
@@ -97,12 +101,13 @@ impl fmt::Display for Diagnostic {
             self.location.line,
             self.location.column
         )?;
+        // Values are quoted in messages; a huge one is cut, not echoed whole.
         if !self.path.is_empty() {
-            write!(f, "{}: ", self.path)?;
+            write!(f, "{}: ", cut_quoted(&self.path))?;
         }
-        write!(f, "{}", self.message)?;
+        write!(f, "{}", cut_quoted(&self.message))?;
         if !self.hint.is_empty() {
-            write!(f, " (hint: {})", self.hint)?;
+            write!(f, " (hint: {})", cut_quoted(&self.hint))?;
         }
         Ok(())
     }

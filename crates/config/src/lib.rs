@@ -16,6 +16,7 @@
 
 mod change;
 mod error;
+mod limits;
 mod model;
 mod position;
 mod scalars;
@@ -35,6 +36,7 @@ pub use scalars::{
     IntegrationUri, ListenerRef, MemoryMib, PathSegment, Region, RouteKey, StageName, TargetType,
 };
 
+pub use limits::{MAX_FILE_BYTES, MAX_NESTING_DEPTH, MAX_QUOTED_CHARS};
 pub use taskdef::{Runner, parse_task_definition_json};
 
 use position::PositionIndex;
@@ -52,18 +54,24 @@ pub fn default_stack() -> Stack {
         .expect("the embedded default stack is valid (tested in airlock-config)")
 }
 
-/// Reads and parses the stack file at `path`.
+/// Reads and parses the stack file at `path`. At most [`MAX_FILE_BYTES`] are read: a larger
+/// file (or a device that never ends) is refused without reading the rest.
 pub fn load(path: &Path) -> Result<Stack, ConfigError> {
-    let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        file: path.to_owned(),
-        source,
-    })?;
+    let source = limits::read_bounded(path)
+        .map_err(|source| ConfigError::Read {
+            file: path.to_owned(),
+            source,
+        })?
+        .map_err(|d| ConfigError::Invalid(Diagnostics(vec![d])))?;
     parse(&source, path)
 }
 
 /// Parses and validates a stack file's text. `file` names it in error messages, and task
-/// definitions given as `file: x.json` are read relative to its directory.
+/// definitions given as `file: x.json` are read relative to its directory. Text over
+/// [`MAX_FILE_BYTES`] or nested deeper than [`MAX_NESTING_DEPTH`] is refused before it is
+/// parsed.
 pub fn parse(source: &str, file: &Path) -> Result<Stack, ConfigError> {
+    limits::check(source, file).map_err(|d| ConfigError::Invalid(Diagnostics(vec![d])))?;
     let mut stack: Stack = match yaml_serde::from_str(source) {
         Ok(stack) => stack,
         Err(err) => {

@@ -120,8 +120,12 @@ pub(crate) fn resolve_files(stack: &mut Stack, source: &str, stack_file: &Path) 
                 hint: hint.to_owned(),
             }
         };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        let text = match crate::limits::read_bounded(&path) {
+            Ok(Ok(text)) => text,
+            Ok(Err(refused)) => {
+                diagnostics.push(refused);
+                continue;
+            }
             Err(e) => {
                 diagnostics.push(here(
                     format!("cannot read task definition file {}: {e}", path.display()),
@@ -154,6 +158,7 @@ pub fn parse_task_definition_json(
 /// Parses and checks one ECS JSON task definition. `written` is the path as the stack file
 /// spells it, kept in [`TaskDefinition::file`].
 fn load_json(text: &str, path: &Path, written: &str) -> Result<TaskDefinition, Vec<Diagnostic>> {
+    crate::limits::check(text, path).map_err(|d| vec![d])?;
     // JSON is YAML's flow style, so the stack file's parser gives paths and positions here too.
     let ecs: EcsTaskDefinition = match yaml_serde::from_str(text) {
         Ok(ecs) => ecs,

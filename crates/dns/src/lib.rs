@@ -33,6 +33,12 @@ mod model;
 mod resolve;
 mod server;
 
+/// Log filter directives for a subscriber that shows `info`: hickory-server reports every query
+/// it answers at `info` (two lines a query; a million queries made hundreds of megabytes of
+/// console output), which belongs at `debug`. This crate's own `dns answer` event carries the
+/// same facts at `debug`; hickory's warnings and errors still show.
+pub const LOG_DIRECTIVES: &str = "hickory_server::server=warn";
+
 pub use data::{DnsData, DnsHandle};
 pub use model::{DomainName, RecordData, RecordSet, View, Zone};
 pub use resolve::{Lookup, answer};

@@ -75,7 +75,14 @@ impl RequestHandler for DnsRequestHandler {
             &queries,
             request.edns.as_ref(),
         );
-        debug!(src = %request.src(), ?view, rcode = %response.metadata.response_code, "dns answer");
+        // Per query, so at debug: a busy resolver must not fill the console (see LOG_DIRECTIVES).
+        debug!(
+            src = %request.src(),
+            ?view,
+            queries = ?queries.iter().map(|q| (q.name().to_string(), q.query_type())).collect::<Vec<_>>(),
+            rcode = %response.metadata.response_code,
+            "dns answer"
+        );
 
         // The question section is echoed from the request's own bytes; hickory's encoder then
         // cuts UDP responses at 512 bytes (or the EDNS size) and sets TC.

@@ -107,6 +107,10 @@ pub(crate) async fn serve_http<H, Fut>(
     on_host.await;
 }
 
+/// Header lines a sample app parses: what reaches it through the gateway and a load balancer.
+const MAX_HEADER_LINES: usize =
+    airlock_net::MAX_CLIENT_HEADER_LINES + 2 * airlock_net::HEADER_LINES_ADDED_PER_HOP;
+
 /// One HTTP/1.1 connection of a sample app.
 async fn serve_connection<S, H, Fut>(stream: S, handler: H, shutdown: CancellationToken)
 where
@@ -121,6 +125,10 @@ where
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
+        // Whatever a load balancer forwards: the most header lines the gateway takes, plus
+        // what the gateway and the load balancer add (hyper's default of 100 refused
+        // requests the chain had accepted, with an empty 431 of its own).
+        .max_headers(MAX_HEADER_LINES)
         .serve_connection(TokioIo::new(stream), service);
     let result = airlock_net::serve_gracefully(conn, &shutdown, |c| c.graceful_shutdown()).await;
     if let Err(e) = result {

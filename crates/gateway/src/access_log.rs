@@ -8,9 +8,8 @@
 use crate::context::RequestContext;
 use crate::response::{Body, BoxError};
 use bytes::Bytes;
-use std::io::Write;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// The console presets' CLF format (spec §9).
@@ -25,21 +24,23 @@ pub trait LogSink: Send + Sync + 'static {
     fn write_line(&self, line: &str);
 }
 
-/// Appends lines to a file the caller opened.
-pub struct FileSink(Mutex<std::fs::File>);
+/// Appends lines to a log file that rotates by size (`airlock_net::logfile`): AWS delivers a
+/// stage's access log as CloudWatch Logs events, never as one file that grows for ever.
+pub struct FileSink(airlock_net::logfile::LogFile);
 
 impl FileSink {
-    /// Wraps an open file (opened for appending by the caller).
-    pub fn new(file: std::fs::File) -> FileSink {
-        FileSink(Mutex::new(file))
+    /// Writes to `file`, opened by the caller.
+    pub fn new(file: airlock_net::logfile::LogFile) -> FileSink {
+        FileSink(file)
     }
 }
 
 impl LogSink for FileSink {
     fn write_line(&self, line: &str) {
-        if let Ok(mut f) = self.0.lock()
-            && let Err(e) = writeln!(f, "{line}")
-        {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        if let Err(e) = self.0.append(&bytes) {
             tracing::warn!(error = %e, "writing an access log line failed");
         }
     }

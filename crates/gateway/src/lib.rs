@@ -475,6 +475,9 @@ impl Gateway {
                         let conn = hyper::server::conn::http1::Builder::new()
                             .timer(hyper_util::rt::TokioTimer::new())
                             .header_read_timeout(HEADER_READ_TIMEOUT)
+                            // hyper's default of 100 headers would refuse requests far inside
+                            // the 10,240-byte quota with a bare 431 of its own.
+                            .max_headers(airlock_net::MAX_CLIENT_HEADER_LINES)
                             // Head and body in one buffer: over TLS, each separate write would
                             // be a record of its own, encrypted and framed apart.
                             .writev(false)

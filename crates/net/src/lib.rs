@@ -22,6 +22,7 @@
 //! a load balancer, a gateway or a task is; callers describe interfaces with free text.
 
 pub mod linger;
+pub mod logfile;
 pub mod pipe;
 mod rules;
 mod serve;
@@ -32,7 +33,10 @@ pub mod vantage;
 
 pub use pipe::{PIPE_BUFFER, Pipe, pipe};
 pub use rules::{Protocol, Rule, SecurityGroupSpec, Source};
-pub use serve::{ACCEPT_RETRY_PAUSE, Accept, ConnectionLimit, accept_loop, serve_gracefully};
+pub use serve::{
+    ACCEPT_RETRY_PAUSE, Accept, ConnectionLimit, HEADER_LINES_ADDED_PER_HOP,
+    MAX_CLIENT_HEADER_LINES, accept_loop, serve_gracefully,
+};
 pub use stream::{Carrier, NetStream};
 
 use ipnet::Ipv4Net;

@@ -17,6 +17,16 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+/// Header lines an HTTP/1.1 server that faces clients (the gateway) parses: hyper keeps a slot per
+/// header, allocated per request once past its default of 100, so the count is bounded apart
+/// from the byte quotas (docs/aws-fidelity.md, "Header count").
+pub const MAX_CLIENT_HEADER_LINES: usize = 1024;
+
+/// Header lines one hop may add to a request it forwards (`X-Forwarded-*`, `Forwarded`, `Via`,
+/// trace ids, mapped headers): each server further down the chain parses this many more than
+/// the one before it, so a request one hop accepted is never refused for its count by the next.
+pub const HEADER_LINES_ADDED_PER_HOP: usize = 32;
+
 /// The most connections one listener serves at once; further clients wait in the kernel backlog.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimit(pub usize);

@@ -95,6 +95,9 @@ pub struct Options {
     /// How long the admin endpoint waits for a request head, on a new connection or a
     /// kept-alive one, before closing it. Default 30 s, the gateway's header read timeout.
     pub admin_idle_timeout: Duration,
+    /// When the access logs under `<state dir>/logs/` (the ALBs' and the stages') rotate, and
+    /// how many files each keeps.
+    pub access_log_rotation: airlock_net::logfile::Rotation,
 }
 
 impl Options {
@@ -105,6 +108,7 @@ impl Options {
             ports: Ports::DEFAULT,
             vpc_link_connect_timeout: Duration::from_secs(10),
             admin_idle_timeout: Duration::from_secs(30),
+            access_log_rotation: airlock_net::logfile::Rotation::default(),
         }
     }
 }

@@ -59,6 +59,7 @@ pub(super) fn target_group_config(
 pub(super) fn alb_attributes(
     a: &cfg::LoadBalancerAttributes,
     access_log: std::path::PathBuf,
+    access_log_rotation: airlock_net::logfile::Rotation,
 ) -> airlock_alb::AlbAttributes {
     airlock_alb::AlbAttributes {
         idle_timeout: Duration::from_secs(u64::from(a.idle_timeout_timeout_seconds)),
@@ -75,6 +76,7 @@ pub(super) fn alb_attributes(
             _ => airlock_alb::DesyncMode::Defensive,
         },
         access_log: Some(access_log),
+        access_log_rotation,
         ..airlock_alb::AlbAttributes::default()
     }
 }

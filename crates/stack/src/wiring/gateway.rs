@@ -33,7 +33,7 @@ pub(super) fn gateway_config(
     links: &HashMap<String, airlock_vpclink::LinkClient>,
     alb_nodes: &HashMap<String, Vec<Interface>>,
     alb_dns: &BTreeMap<String, String>,
-    state_dir: &std::path::Path,
+    options: &crate::Options,
 ) -> Result<airlock_gateway::GatewayConfig, StackError> {
     use airlock_gateway as gw;
     let region = stack.region.as_str();
@@ -173,7 +173,14 @@ pub(super) fn gateway_config(
             stages: api
                 .stages
                 .iter()
-                .map(|s| gateway_stage(s, &resource, state_dir))
+                .map(|s| {
+                    gateway_stage(
+                        s,
+                        &resource,
+                        &options.state_dir,
+                        options.access_log_rotation,
+                    )
+                })
                 .collect::<Result<Vec<_>, StackError>>()?,
             routes,
             cors: api
@@ -234,6 +241,7 @@ fn gateway_stage(
     s: &cfg::Stage,
     resource: &str,
     state_dir: &std::path::Path,
+    rotation: airlock_net::logfile::Rotation,
 ) -> Result<airlock_gateway::StageConfig, StackError> {
     use airlock_gateway as gw;
     let settings = |r: &cfg::RouteSettings| gw::RouteSettings {
@@ -250,13 +258,7 @@ fn gateway_stage(
             let path = state_dir
                 .join("logs")
                 .join(format!("{}.log", group.trim_start_matches('/')));
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| resource_err(&resource, e))?;
-            }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
+            let file = airlock_net::logfile::LogFile::open(&path, rotation)
                 .map_err(|e| resource_err(&resource, format!("{}: {e}", path.display())))?;
             let format = match log.format.as_str() {
                 "CLF" => gw::access_log::CLF_FORMAT.to_owned(),

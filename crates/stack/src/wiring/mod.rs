@@ -253,6 +253,7 @@ pub(crate) async fn start(
                     .join("logs")
                     .join("alb")
                     .join(format!("{}.log", lb.name)),
+                options.access_log_rotation,
             ),
         }
         .build()
@@ -391,7 +392,7 @@ pub(crate) async fn start(
         &link_clients,
         &alb_nodes,
         &alb_dns,
-        &options.state_dir,
+        &options,
     )?;
     let api_endpoints: BTreeMap<String, String> = stack
         .http_apis
