@@ -12,19 +12,11 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::ecs::TaskDefinition;
 use crate::error::{ConfigError, Diagnostic, DiagnosticKind, Diagnostics, Location};
-use crate::model::{EgressRule, IngressRule, Stack, TaskDefinition};
+use crate::network::{EgressRule, IngressRule};
 use crate::position::PositionIndex;
-
-/// ECS's quota "Tasks per service" (not adjustable): the most tasks one service may keep, that
-/// is, the largest desired count. Source: Amazon ECS service quotas,
-/// <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html>, "Tasks per
-/// service".
-pub const ECS_TASKS_PER_SERVICE: u32 = 5_000;
-
-/// Addresses AWS reserves in every subnet: the network address, the router, DNS, one for future
-/// use, and the broadcast address.
-pub const RESERVED_ADDRESSES_PER_SUBNET: u64 = 5;
+use crate::stack::Stack;
 
 /// A security group's rules, as `PUT /security-groups/{name}` takes them: the `ingress` and
 /// `egress` of a stack file's security group (the same rule types, read the same way).
@@ -82,35 +74,6 @@ pub fn parse_change<T: DeserializeOwned>(text: &str, origin: &Path) -> Result<T,
             &err, &index, origin,
         )]))
     })
-}
-
-/// Why a service cannot keep `count` tasks when its subnets have `free` addresses left for it:
-/// `(message, hint)`, in the words the stack file's validation uses for `desired_count`.
-pub fn desired_count_problem(count: u32, free: u64) -> Option<(String, String)> {
-    if count > ECS_TASKS_PER_SERVICE {
-        return Some((
-            format!(
-                "desired_count {count} is above ECS's quota of {ECS_TASKS_PER_SERVICE} tasks per service"
-            ),
-            format!(
-                "use at most {ECS_TASKS_PER_SERVICE} (Amazon ECS service quotas, \"Tasks per service\")"
-            ),
-        ));
-    }
-    if u64::from(count) > free {
-        return Some((
-            format!(
-                "desired_count {count} needs {count} private addresses, but the service's subnets have {free} free"
-            ),
-            "lower desired_count, or give the service more or larger subnets".to_owned(),
-        ));
-    }
-    None
-}
-
-/// How many addresses a subnet of prefix length `prefix` offers interfaces.
-pub(crate) fn usable_addresses(prefix: u8) -> u64 {
-    (1u64 << (32 - u32::from(prefix.min(32)))).saturating_sub(RESERVED_ADDRESSES_PER_SUBNET)
 }
 
 impl Stack {

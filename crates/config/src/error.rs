@@ -3,7 +3,6 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::limits::cut_quoted;
 pub use crate::position::Location;
 
 /// A stack file that cannot be used. Nothing may be bound or started when this is returned.
@@ -110,5 +109,77 @@ impl fmt::Display for Diagnostic {
             write!(f, " (hint: {})", cut_quoted(&self.hint))?;
         }
         Ok(())
+    }
+}
+
+/// Quoted values in messages (`"..."` or `` `...` ``) are cut to this many characters, so a
+/// huge value is not echoed back whole.
+pub const MAX_QUOTED_CHARS: usize = 80;
+
+/// Beyond this many characters a message is cut whatever it holds.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// `text` with every quoted run longer than [`MAX_QUOTED_CHARS`] cut to that many characters
+/// and an ellipsis (the closing quote kept), and the whole cut at [`MAX_MESSAGE_CHARS`].
+pub(crate) fn cut_quoted(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_QUOTED_CHARS {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len().min(MAX_MESSAGE_CHARS + 8));
+    let mut chars = text.chars().peekable();
+    let mut written = 0usize;
+    while let Some(c) = chars.next() {
+        if written >= MAX_MESSAGE_CHARS {
+            out.push('…');
+            break;
+        }
+        out.push(c);
+        written += 1;
+        if c != '"' && c != '`' {
+            continue;
+        }
+        // Inside a quoted run: copy up to the limit, skip the rest up to the closing quote.
+        let mut inside = 0usize;
+        let mut escaped = false;
+        while let Some(&q) = chars.peek() {
+            if q == c && !escaped {
+                break;
+            }
+            escaped = c == '"' && q == '\\' && !escaped;
+            chars.next();
+            if inside < MAX_QUOTED_CHARS {
+                out.push(q);
+                written += 1;
+            } else if inside == MAX_QUOTED_CHARS {
+                out.push('…');
+            }
+            inside += 1;
+        }
+        if let Some(close) = chars.next() {
+            out.push(close);
+            written += 1;
+        }
+    }
+    out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_quoted_values_are_cut_and_short_ones_kept() {
+        let long = "x".repeat(10_000);
+        let message = format!("value \"{long}\" is not a CIDR block, nor `{long}`");
+        let cut = cut_quoted(&message);
+        let want_run = format!("{}…", "x".repeat(MAX_QUOTED_CHARS));
+        assert_eq!(
+            cut,
+            format!("value \"{want_run}\" is not a CIDR block, nor `{want_run}`")
+        );
+        let short = "\"10.0.0.0/33\" is not a CIDR block; \"a\\\"b\" either";
+        assert_eq!(cut_quoted(short), short);
+        // An unquoted flood is cut as a whole.
+        assert!(cut_quoted(&long).chars().count() <= MAX_MESSAGE_CHARS + 1);
     }
 }

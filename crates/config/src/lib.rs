@@ -14,30 +14,38 @@
 //! the one file [`load`] is given and the ECS task definition JSON files that file points at
 //! (`file:`, relative to it). The caller binds nothing until [`parse`] returns `Ok`.
 
+mod apigateway;
 mod change;
+mod dns;
+mod ecs;
+mod elb;
 mod error;
+mod issue;
 mod limits;
-mod model;
+mod network;
 mod position;
 mod scalars;
-mod taskdef;
+mod stack;
 mod validate;
 
 use std::path::Path;
 
-pub use change::{
-    DesiredCount, ECS_TASKS_PER_SERVICE, RESERVED_ADDRESSES_PER_SUBNET, SecurityGroupRules,
-    VpcLinkState, VpcLinkStatus, desired_count_problem, parse_change,
-};
+pub use apigateway::*;
+pub use change::{DesiredCount, SecurityGroupRules, VpcLinkState, VpcLinkStatus, parse_change};
+pub use dns::*;
+pub use ecs::*;
+pub use elb::*;
 pub use error::{ConfigError, Diagnostic, DiagnosticKind, Diagnostics, Location};
-pub use model::*;
+pub use network::*;
 pub use scalars::{
     AccountId, BuiltinApp, CpuUnits, HealthCheckPort, HttpCodes, HttpMethod, IdentitySource,
     IntegrationUri, ListenerRef, MemoryMib, PathSegment, Region, RouteKey, StageName, TargetType,
 };
+pub use stack::*;
 
-pub use limits::{MAX_FILE_BYTES, MAX_NESTING_DEPTH, MAX_QUOTED_CHARS};
-pub use taskdef::{Runner, parse_task_definition_json};
+pub use ecs::taskdef::{Runner, parse_task_definition_json};
+pub use error::MAX_QUOTED_CHARS;
+pub use limits::{MAX_FILE_BYTES, MAX_NESTING_DEPTH};
 
 use position::PositionIndex;
 
@@ -81,7 +89,7 @@ pub fn parse(source: &str, file: &Path) -> Result<Stack, ConfigError> {
             )])));
         }
     };
-    let mut resolved = taskdef::resolve_files(&mut stack, source, file);
+    let mut resolved = ecs::taskdef::resolve_files(&mut stack, source, file);
     if !resolved.is_empty() {
         resolved.truncate(MAX_DIAGNOSTICS);
         return Err(ConfigError::Invalid(Diagnostics(resolved)));
@@ -96,7 +104,7 @@ pub fn parse(source: &str, file: &Path) -> Result<Stack, ConfigError> {
 }
 
 /// Places validation issues found in `source` (read from `file`) at their lines, in file order.
-fn diagnostics_at(issues: Vec<validate::Issue>, source: &str, file: &Path) -> Vec<Diagnostic> {
+fn diagnostics_at(issues: Vec<issue::Issue>, source: &str, file: &Path) -> Vec<Diagnostic> {
     let index = PositionIndex::build(source);
     let mut diagnostics: Vec<Diagnostic> = issues
         .into_iter()

@@ -732,6 +732,11 @@ impl TryFrom<String> for BuiltinApp {
     }
 }
 
+/// serde's default for a flag that is on unless the file says otherwise.
+pub(crate) fn default_true() -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

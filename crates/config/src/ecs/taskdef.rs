@@ -12,15 +12,16 @@ use std::path::Path;
 use serde::de::{self, DeserializeSeed, IgnoredAny, IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use super::fargate_memory_ok;
 use crate::error::{Diagnostic, DiagnosticKind};
-use crate::model::{
+use crate::issue::Issue;
+use crate::position::PositionIndex;
+use crate::scalars::{BuiltinApp, CpuUnits, MemoryMib};
+use crate::{
     ContainerDefinition, ContainerDependency, ContainerHealthCheck, DependencyCondition,
     ImageTarget, KeyValuePair, LogConfiguration, NetworkMode, PortMapping, PortProtocol, Stack,
     TaskDefinition,
 };
-use crate::position::PositionIndex;
-use crate::scalars::{BuiltinApp, CpuUnits, MemoryMib};
-use crate::validate::{Issue, fargate_memory_ok};
 
 // ---------------------------------------------------------------------------------------------
 // `file:` or inline, in one type.
