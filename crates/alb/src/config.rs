@@ -1,8 +1,9 @@
 //! The plain configuration of one load balancer, and its check before anything binds.
 
+pub use crate::action::{Action, Redirect, WeightedForward};
+pub use crate::protocol::Protocol;
 use crate::rules::Rule;
-use crate::target_group::{Stickiness, TargetGroup};
-use http::StatusCode;
+use crate::target_group::Stickiness;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt;
 use std::path::PathBuf;
@@ -86,25 +87,6 @@ pub enum XffMode {
     Remove,
 }
 
-/// A listener's protocol (§1.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// Plain HTTP/1.x.
-    Http,
-    /// TLS, with HTTP/2 or HTTP/1.1 chosen by ALPN.
-    Https,
-}
-
-impl Protocol {
-    /// `http` or `https`, as `X-Forwarded-Proto` spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Http => "http",
-            Protocol::Https => "https",
-        }
-    }
-}
-
 /// One listener (§1.3).
 #[derive(Debug, Clone)]
 pub struct ListenerConfig {
@@ -143,55 +125,6 @@ impl fmt::Debug for ListenerCertificate {
             .field("chain_len", &self.chain.len())
             .finish_non_exhaustive()
     }
-}
-
-/// What a matching rule does (§1.6).
-#[derive(Debug, Clone)]
-pub enum Action {
-    /// Forward to one target group.
-    Forward(TargetGroup),
-    /// Forward to several target groups by weight (§1.6).
-    WeightedForward(WeightedForward),
-    /// Answer with a fixed response.
-    FixedResponse {
-        /// A 2XX, 4XX or 5XX status.
-        status: StatusCode,
-        /// One of `text/plain`, `text/css`, `text/html`, `application/javascript`,
-        /// `application/json`; none sends no `Content-Type`.
-        content_type: Option<String>,
-        /// At most 1024 characters.
-        body: String,
-    },
-    /// Redirect the client.
-    Redirect(Redirect),
-}
-
-/// A forward to 1–5 weighted target groups (§1.6).
-#[derive(Debug, Clone)]
-pub struct WeightedForward {
-    /// Each group with its weight, 0–999; the share is weight / sum of weights.
-    pub groups: Vec<(TargetGroup, u16)>,
-    /// Group stickiness (`TargetGroupStickinessConfig`): the `AWSALBTG` cookie keeps a client on
-    /// its group for this long (1 s – 7 days).
-    pub stickiness: Option<Duration>,
-}
-
-/// A redirect action (§1.6). Unset parts keep the request's value; `#{...}` placeholders are
-/// replaced.
-#[derive(Debug, Clone, Default)]
-pub struct Redirect {
-    /// `HTTP`, `HTTPS` or `#{protocol}`.
-    pub protocol: Option<String>,
-    /// The host, may contain `#{host}`.
-    pub host: Option<String>,
-    /// The port, or `#{port}`.
-    pub port: Option<String>,
-    /// An absolute path, may contain `#{host}`, `#{path}`, `#{port}`.
-    pub path: Option<String>,
-    /// The query without a leading `?`; any placeholder.
-    pub query: Option<String>,
-    /// `true` for 301 (`HTTP_301`), `false` for 302 (`HTTP_302`).
-    pub permanent: bool,
 }
 
 /// Why a load balancer configuration was refused before serving.

@@ -1,7 +1,7 @@
 //! Target health checks (§3.2–§3.3): the settings, the probe that sends the request of §3.2
 //! through the emulated network, and the pure state machine fed by probe outcomes.
 
-use crate::config::Protocol;
+use crate::protocol::Protocol;
 use airlock_net::{Interface, Network, Origin};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::{DigitallySignedStruct, SignatureScheme};

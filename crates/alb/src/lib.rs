@@ -16,12 +16,14 @@
 //! client connection.
 
 mod access_log;
+mod action;
 mod config;
 mod desync;
 mod error_page;
 mod h1io;
 mod headers;
 mod health;
+mod protocol;
 mod proxy;
 mod rules;
 mod serve;

@@ -5,7 +5,7 @@
 //! the per-rule limits. Matching is then allocation-free except for query strings, which are
 //! decoded only when a rule has a query-string condition.
 
-use crate::config::Action;
+use crate::action::Action;
 use http::{HeaderMap, HeaderName, Method};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -697,7 +697,7 @@ impl Glob {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::config::Action;
+    use crate::action::Action;
     use http::StatusCode;
 
     fn view<'a>(headers: &'a HeaderMap, method: &'a Method) -> RequestView<'a> {

@@ -9,7 +9,6 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use crate::DnsError;
 use crate::model::{DomainName, RecordData, View, Zone};
-use crate::resolve::{Lookup, lookup};
 
 /// SOA timers and TTL of every zone, as Route 53 creates them (spec §6.1):
 /// `ns-2048.awsdns-64.net. hostmaster.<zone>. 1 7200 900 1209600 86400`, TTL 900.
@@ -208,11 +207,6 @@ impl DnsData {
         &self.zones
     }
 
-    /// Looks a name up without the wire; see [`DnsHandle::resolve`].
-    pub fn resolve(&self, view: View, name: &DomainName, rtype: RecordType) -> Lookup {
-        lookup(self, view, name, rtype)
-    }
-
     /// The zone that answers `name` in `view` (spec §6.2): in the VPC, the most specific private
     /// zone that equals or contains the name, and only it; otherwise the most specific public one.
     pub(crate) fn zone_for(&self, view: View, name: &LowerName) -> Option<&ZoneIndex> {
@@ -276,11 +270,5 @@ impl DnsHandle {
     pub fn snapshot(&self) -> Arc<DnsData> {
         let slot = self.current.read().unwrap_or_else(|e| e.into_inner());
         Arc::clone(&slot)
-    }
-
-    /// In-process lookup for airlock components that resolve names inside the emulated network
-    /// (vantage points, the VPC link's far side) without a socket. Same answers as the wire.
-    pub fn resolve(&self, view: View, name: &DomainName, rtype: RecordType) -> Lookup {
-        lookup(&self.snapshot(), view, name, rtype)
     }
 }

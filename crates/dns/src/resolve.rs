@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
-use crate::data::{DnsData, Node, ZoneIndex};
+use crate::data::{DnsData, DnsHandle, Node, ZoneIndex};
 use crate::model::{DomainName, View};
 
 /// Longest CNAME chain followed before answering with what was found, as resolvers bound it
@@ -130,6 +130,22 @@ pub(crate) fn respond(
     }
     response.insert_answers(resolution.answers);
     response
+}
+
+// Lookups are this module's; the data they read is `data`'s, which knows nothing of them.
+impl DnsData {
+    /// Looks a name up without the wire; see [`DnsHandle::resolve`].
+    pub fn resolve(&self, view: View, name: &DomainName, rtype: RecordType) -> Lookup {
+        lookup(self, view, name, rtype)
+    }
+}
+
+impl DnsHandle {
+    /// In-process lookup for airlock components that resolve names inside the emulated network
+    /// (vantage points, the VPC link's far side) without a socket. Same answers as the wire.
+    pub fn resolve(&self, view: View, name: &DomainName, rtype: RecordType) -> Lookup {
+        lookup(&self.snapshot(), view, name, rtype)
+    }
 }
 
 /// Looks a name up in-process, mapping the response to a [`Lookup`].

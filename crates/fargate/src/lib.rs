@@ -24,6 +24,7 @@ mod logs;
 mod metadata;
 mod process;
 mod service;
+mod state;
 mod status;
 mod task;
 

@@ -6,7 +6,7 @@
 
 use crate::apps::{json_response, serve_http};
 use crate::config::TaskDefinition;
-use crate::service::Shared;
+use crate::state::Shared;
 use crate::status::{ContainerInfo, TaskInfo};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};

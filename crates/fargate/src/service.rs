@@ -4,12 +4,14 @@
 use crate::config::{Run, ServiceConfig, TaskDefinition};
 use crate::docker::Docker;
 use crate::metadata;
+pub use crate::state::LbTargetHealth;
+use crate::state::{LbView, Shared, TaskEntry, lock};
 use crate::status::{DesiredStatus, HealthStatus, ServiceEvent, StopCode, TaskInfo, TaskStatus};
 use crate::task;
 use airlock_net::Network;
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -20,8 +22,6 @@ use tracing::Instrument;
 
 /// Stopped tasks kept for `tasks()`, as ECS keeps them visible for a while.
 const STOPPED_TASKS_KEPT: usize = 20;
-/// Service events kept for `events()`.
-const EVENTS_KEPT: usize = 100;
 /// A task that stops within this time of starting counts as a failure for launch throttling.
 const FAILURE_WINDOW: Duration = Duration::from_secs(10);
 /// The longest pause between launches while tasks keep failing.
@@ -91,62 +91,6 @@ pub struct ServiceHandle {
     shared: Arc<Shared>,
     tracker: TaskTracker,
     _stop_on_drop: Arc<DropGuard>,
-}
-
-/// State shared by the scheduler, the tasks and the metadata endpoint.
-pub(crate) struct Shared {
-    pub config: ServiceConfig,
-    pub network: Network,
-    /// Fires when the service shuts down (parent of every task's token).
-    pub shutdown: CancellationToken,
-    pub tasks: Mutex<Vec<TaskEntry>>,
-    pub targets: watch::Sender<Vec<SocketAddr>>,
-    /// Bumped on every change to the task table.
-    changes: watch::Sender<u64>,
-    desired: watch::Sender<u32>,
-    events: Mutex<VecDeque<ServiceEvent>>,
-    /// Wakes the scheduler when a task reaches RUNNING or STOPPED.
-    pub wake: Notify,
-    /// `http://127.0.0.1:PORT`, the base of `ECS_CONTAINER_METADATA_URI_V4`.
-    pub metadata_base: String,
-    /// The engine `image` containers run on.
-    pub docker: Docker,
-    /// The task definition new tasks get; a rolling deployment replaces it.
-    current: Mutex<Arc<TaskDefinition>>,
-    /// `ecs-svc/NNNN`, the current deployment's id in events and stop reasons.
-    deployment: Mutex<String>,
-    /// How the load balancer sees the targets, once [`ServiceHandle::follow_target_health`]
-    /// was called.
-    lb_view: Mutex<Option<LbView>>,
-}
-
-/// The load balancer's view of the service's targets.
-struct LbView {
-    target_group_arn: String,
-    health: HashMap<SocketAddr, LbTargetHealth>,
-}
-
-/// A target's health as the load balancer reports it (§3.3), reduced to what the scheduler
-/// needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LbTargetHealth {
-    /// `healthy` (or `unavailable`: health checks off): counts as healthy for deployments.
-    Healthy,
-    /// `unhealthy`: the task is replaced after the grace period (§4.5).
-    Unhealthy,
-    /// `initial`, `draining`, `unused`: not yet (or no longer) healthy.
-    Other,
-}
-
-/// A task in the scheduler's table.
-pub(crate) struct TaskEntry {
-    pub info: TaskInfo,
-    /// Fired to stop the task; a child of the service's token.
-    pub stop: CancellationToken,
-    /// Why the stop was asked for, if someone asked.
-    pub stop_request: Option<(StopCode, String)>,
-    /// The revision it runs.
-    pub td: Arc<TaskDefinition>,
 }
 
 /// Starts a service: keeps `config.desired_count` tasks running on `network` until `shutdown`
@@ -409,67 +353,6 @@ fn request_stop(entry: &mut TaskEntry, code: StopCode, reason: String) {
     entry.info.desired_status = DesiredStatus::Stopped;
     entry.stop_request.get_or_insert((code, reason));
     entry.stop.cancel();
-}
-
-impl Shared {
-    pub(crate) fn lock_tasks(&self) -> MutexGuard<'_, Vec<TaskEntry>> {
-        lock(&self.tasks)
-    }
-
-    /// The task definition new tasks get.
-    pub(crate) fn current_td(&self) -> Arc<TaskDefinition> {
-        lock(&self.current).clone()
-    }
-
-    /// Applies `f` to a task's snapshot, if the task is still in the table.
-    pub(crate) fn update(&self, task_id: &str, f: impl FnOnce(&mut TaskInfo)) {
-        if let Some(entry) = self
-            .lock_tasks()
-            .iter_mut()
-            .find(|t| t.info.task_id == task_id)
-        {
-            f(&mut entry.info);
-        }
-        self.touch();
-    }
-
-    /// Tells watchers of `changes()` that the task table changed.
-    pub(crate) fn touch(&self) {
-        self.changes.send_modify(|v| *v = v.wrapping_add(1));
-    }
-
-    pub(crate) fn set_status(&self, task_id: &str, status: TaskStatus) {
-        self.update(task_id, |info| info.last_status = status);
-    }
-
-    /// Logs an event at info and keeps it for `events()`.
-    pub(crate) fn event(&self, message: String) {
-        tracing::info!(target: "airlock::ecs", "{message}");
-        let mut events = lock(&self.events);
-        if events.len() == EVENTS_KEPT {
-            events.pop_front();
-        }
-        events.push_back(ServiceEvent {
-            at: SystemTime::now(),
-            message,
-        });
-    }
-
-    pub(crate) fn task_arn(&self, task_id: &str) -> String {
-        let c = &self.config;
-        format!(
-            "arn:aws:ecs:{}:{}:task/{}/{}",
-            c.region, c.account_id, c.cluster, task_id
-        )
-    }
-
-    pub(crate) fn cluster_arn(&self) -> String {
-        let c = &self.config;
-        format!(
-            "arn:aws:ecs:{}:{}:cluster/{}",
-            c.region, c.account_id, c.cluster
-        )
-    }
 }
 
 /// The scheduler loop: reconcile, then sleep until something changes.
@@ -869,11 +752,6 @@ fn pick_subnet(subnets: &[String], tasks: &[TaskEntry]) -> String {
 fn new_task_id() -> String {
     let bytes: [u8; 16] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Poisoning means a panic while editing a plain table; the table is still usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

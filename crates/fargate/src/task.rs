@@ -6,7 +6,7 @@ use crate::docker::{CreateSpec, Docker};
 use crate::health::{self, Probe};
 use crate::logs::LogSink;
 use crate::process::{Launch, ProcessContainer};
-use crate::service::Shared;
+use crate::state::Shared;
 use crate::status::{ContainerInfo, ContainerStatus, HealthStatus, StopCode, TaskStatus};
 use airlock_net::{Interface, Registration};
 use serde_json::json;

@@ -3,6 +3,7 @@
 //! One [`RequestContext`] is filled as the request moves through the pipeline; fields the
 //! pipeline has not reached yet render as absent.
 
+pub use crate::dates::clf_time;
 use crate::jwt::Claims;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -144,40 +145,10 @@ impl RequestContext {
     }
 }
 
-/// `dd/MMM/yyyy:HH:mm:ss +0000`, the CLF time API Gateway logs (UTC).
-pub fn clf_time(t: SystemTime) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = time::OffsetDateTime::from(t);
-    format!(
-        "{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000",
-        t.day(),
-        MONTHS[usize::from(u8::from(t.month()) - 1)],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    /// Spec §9: `requestTime` is `dd/MMM/yyyy:HH:mm:ss +hhmm`.
-    #[test]
-    fn clf_time_format() {
-        assert_eq!(
-            clf_time(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
-            "14/Nov/2023:22:13:20 +0000"
-        );
-        assert_eq!(
-            clf_time(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "29/Feb/2000:00:00:00 +0000"
-        );
-    }
 
     #[test]
     fn variables() {

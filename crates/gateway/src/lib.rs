@@ -16,6 +16,7 @@ pub mod access_log;
 pub mod auth;
 pub mod context;
 pub mod cors;
+mod dates;
 pub mod jwt;
 pub mod mapping;
 mod peek;

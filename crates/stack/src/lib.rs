@@ -231,7 +231,43 @@ impl RunningStack {
         stack: airlock_config::Stack,
         options: Options,
     ) -> Result<RunningStack, StackError> {
-        wiring::start(stack, options, None).await
+        RunningStack::launch(stack, options, None).await
+    }
+
+    /// Binds the admin endpoint, starts every other resource (`wiring`), then serves the admin
+    /// endpoint over the running stack: the admin knows the wiring's handles, never the reverse.
+    async fn launch(
+        stack: airlock_config::Stack,
+        options: Options,
+        temp_dir: Option<tempfile::TempDir>,
+    ) -> Result<RunningStack, StackError> {
+        let listener = wiring::bind("admin endpoint", "admin-port", options.ports.admin).await?;
+        let addr = listener.local_addr().map_err(|source| StackError::Bind {
+            what: "admin endpoint",
+            flag: "admin-port",
+            port: options.ports.admin,
+            source,
+        })?;
+        let (region, account) = (
+            stack.region.as_str().to_owned(),
+            stack.account_id.as_str().to_owned(),
+        );
+        let idle_timeout = options.admin_idle_timeout;
+        let running = wiring::start(stack, options, temp_dir, addr).await?;
+        let admin = std::sync::Arc::new(admin::Admin::new(
+            running.state.clone(),
+            running.endpoints.to_json(),
+            region,
+            account,
+            idle_timeout,
+        ));
+        running.tracker.spawn(admin::serve(
+            admin,
+            listener,
+            running.shutdown.clone(),
+            running.tracker.clone(),
+        ));
+        Ok(running)
     }
 
     /// Starts the built-in default stack on free ports with a fresh CA and issuer in a
@@ -265,7 +301,7 @@ impl RunningStack {
         let mut options = Options::new(dir.path());
         options.ports = Ports::EPHEMERAL;
         adjust(&mut options);
-        wiring::start(stack, options, Some(dir)).await
+        RunningStack::launch(stack, options, Some(dir)).await
     }
 
     /// Where the stack can be reached.

@@ -14,7 +14,7 @@ pub mod keys;
 pub mod lambda;
 pub mod sigv4;
 
-pub(crate) use crate::context::clf_time;
+pub(crate) use crate::dates::clf_time;
 use crate::jwt::{self, Claims, JwtError};
 use crate::response::{Body, Refusal};
 use crate::{Authorization, IdentitySource, JwtAuthorizer};

@@ -94,7 +94,7 @@ fn resource_err(resource: impl Into<String>, message: impl ToString) -> StackErr
     }
 }
 
-async fn bind(
+pub(crate) async fn bind(
     what: &'static str,
     flag: &'static str,
     port: u16,
@@ -136,10 +136,13 @@ impl Certificates<'_> {
     }
 }
 
+/// Starts every resource of `stack` but the admin endpoint, whose address (already bound by the
+/// caller, which serves it once the stack runs) `admin` is.
 pub(crate) async fn start(
     stack: cfg::Stack,
     options: Options,
     temp_dir: Option<tempfile::TempDir>,
+    admin: std::net::SocketAddr,
 ) -> Result<RunningStack, StackError> {
     let dir = options.state_dir.clone();
     let pki_err = |source| StackError::Pki {
@@ -596,13 +599,10 @@ pub(crate) async fn start(
         None => None,
     };
 
-    let admin_listener = bind("admin endpoint", "admin-port", options.ports.admin).await?;
     let endpoints = Endpoints {
         gateway: gateway_addr,
         dns: dns_addr,
-        admin: admin_listener
-            .local_addr()
-            .map_err(|e| resource_err("admin", e))?,
+        admin,
         socks_internet,
         socks_vpc,
         vpc_links: link_endpoints,
@@ -628,19 +628,6 @@ pub(crate) async fn start(
         vantage: vantage_iface,
         stack: std::sync::Mutex::new(stack.clone()),
     });
-    let admin = Arc::new(crate::admin::Admin::new(
-        state.clone(),
-        endpoints.to_json(),
-        region.clone(),
-        account.clone(),
-        options.admin_idle_timeout,
-    ));
-    tracker.spawn(crate::admin::serve(
-        admin,
-        admin_listener,
-        shutdown.clone(),
-        tracker.clone(),
-    ));
     tracing::info!(gateway = %endpoints.gateway, dns = %endpoints.dns, admin = %endpoints.admin, "stack serving");
     Ok(RunningStack {
         endpoints,
