@@ -105,6 +105,46 @@ async fn concurrent_opens_share_one_mutual_tls_connection() {
     assert_eq!(link.connections_opened(), 1);
 }
 
+/// A destination that answers before it has read what it is sent (an early HTTP response)
+/// is heard while the sender's writes wait for a window the destination never opens: one task
+/// writing and reading the same tunnel gets the answer.
+#[tokio::test]
+async fn an_answer_arrives_while_the_tunnels_writes_wait_for_its_window() {
+    let h = Harness::start().await;
+    let mut listener = h
+        .net
+        .listen(std::slice::from_ref(&h.backend), 7001)
+        .unwrap();
+    let dest = SocketAddr::from(listener.private_addrs()[0]);
+    let link = h.gateway();
+    let tunnel = link.open(dest).await.unwrap();
+    let mut accepted = tokio::time::timeout(PATIENCE, listener.accept())
+        .await
+        .unwrap()
+        .stream;
+    let server = tokio::spawn(async move {
+        let mut head = [0u8; 4];
+        accepted.read_exact(&mut head).await.unwrap();
+        accepted.write_all(b"early answer").await.unwrap();
+        // Holds the connection, reading nothing more.
+        std::future::pending::<()>().await;
+    });
+    let (mut rx, mut tx) = tokio::io::split(tunnel);
+    let body = vec![b'a'; 1 << 20];
+    let mut answer = [0u8; 12];
+    let read = tokio::time::timeout(PATIENCE, async {
+        tokio::select! {
+            _ = tx.write_all(&body) => panic!("a megabyte went into a tunnel nobody reads"),
+            read = rx.read_exact(&mut answer) => read,
+        }
+    })
+    .await
+    .expect("the answer did not arrive while the writes waited");
+    read.unwrap();
+    assert_eq!(&answer, b"early answer");
+    server.abort();
+}
+
 /// A tunnel whose reader has stopped (a server that answered early and reads no more of the
 /// request, or a gateway that reads no more of a response) fills only its own flow-control
 /// window: the other tunnels of the same link connection keep carrying bytes both ways.
