@@ -5,7 +5,8 @@
 //! and talks to it through channels: two hand-offs between tasks per request, on top of the
 //! work. Here the requesting task polls the connection while it waits for the response head, and
 //! the response body ([`DrivenBody`]) polls it while the body streams; once the body has ended,
-//! the connection goes back to the pool. An upgraded connection leaves the pool and runs in a
+//! the connection goes back to the pool, unless the server answered before the request body was
+//! all sent: such a connection closes. An upgraded connection leaves the pool and runs in a
 //! task of its own ([`Pooled::detach`]).
 //!
 //! Architecture invariant: knows HTTP/1.1 connections and how long they may idle. What a key
