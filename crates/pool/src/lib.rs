@@ -65,10 +65,8 @@ pin_project_lite::pin_project! {
     ///
     /// A server may answer before it has read the whole body (a refusal such as 413, or an app
     /// that ignores the body). hyper hands that response over as soon as its head arrives and,
-    /// while the connection is driven, goes on writing the body. Once the response has ended,
-    /// a connection whose request body is still unsent cannot take another request: its driver
-    /// would first have to pull the rest of a body that nobody may be pulling any more (the
-    /// client that sent it has its answer), and the next request would wait behind it.
+    /// while the connection is driven, goes on writing the body. Such a connection is not
+    /// reused (see [`Pooled::answered_early`]).
     struct Tracked<B> {
         #[pin]
         inner: B,
@@ -219,6 +217,13 @@ pub struct Pooled<K, B> {
     sender: http1::SendRequest<Tracked<B>>,
     /// Whether hyper has taken the whole body of the last request sent (see [`Tracked`]).
     body_sent: Arc<AtomicBool>,
+    /// The response head arrived before the request body was all taken. The connection closes
+    /// once the response has ended instead of returning to the pool: its driver would first
+    /// have to pull the rest of a body that nobody may be pulling any more (the client that
+    /// sent it has its answer), and the next request would wait behind it. Even a body sent
+    /// whole after the answer leaves the server in a state the client cannot know: one that
+    /// answered early may never read the rest, and the next request would wait behind it there.
+    answered_early: bool,
     /// In a mutex only so that a body holding it is `Sync`; it is reached through `get_mut`.
     /// `None` once it has finished: the connection is closed. A finished driver is dropped at
     /// once, not kept: hyper answers a request still queued for a closed connection (sent the
@@ -326,6 +331,11 @@ impl<K: std::fmt::Debug, B> Pooled<K, B> {
         req.map(|inner| Tracked { inner, sent })
     }
 
+    /// Notes, as the response head arrives, whether the request body was all taken by then.
+    fn note_answer(&mut self) {
+        self.answered_early = !self.body_sent.load(Ordering::Acquire);
+    }
+
     /// Hands the connection to a task of its own, e.g. for an upgrade to complete and run.
     pub fn detach(self) {
         if let Some(driver) = self.driver.into_inner().unwrap_or_else(|e| e.into_inner()) {
@@ -342,10 +352,9 @@ impl<C: Connect, B> Pool<C, B> {
         if conn.closed() || conn.sender.is_closed() {
             return;
         }
-        if !conn.body_sent.load(Ordering::Acquire) {
-            // Answered before the request body was all sent: the connection closes (dropping
-            // what is left of the body) rather than wait, in the pool, for a body that its
-            // sender may never finish. The peer sees the close after its complete response.
+        if conn.answered_early {
+            // Closed, dropping what is left of the body; the peer sees the close after its
+            // complete response.
             tracing::debug!(key = ?conn.key, "answered before the request body was sent; closing");
             return;
         }
@@ -421,7 +430,10 @@ where
             }
             let sent = conn.sender.try_send_request(conn.track(req));
             match conn.drive(sent).await {
-                Ok(response) => return Ok((response, conn)),
+                Ok(response) => {
+                    conn.note_answer();
+                    return Ok((response, conn));
+                }
                 Err(mut e) => match e.take_message() {
                     Some(unsent) => req = unsent.map(|b| b.inner),
                     None => return Err(SendError::Http(e.into_error())),
@@ -436,6 +448,7 @@ where
         }
         let sent = conn.sender.send_request(conn.track(req));
         let response = conn.drive(sent).await.map_err(SendError::Http)?;
+        conn.note_answer();
         Ok((response, conn))
     }
 
@@ -456,6 +469,7 @@ where
             key: key.clone(),
             sender,
             body_sent: Arc::new(AtomicBool::new(true)),
+            answered_early: false,
             driver: Mutex::new(Some(Box::pin(connection.with_upgrades()))),
             relay,
             waker,
