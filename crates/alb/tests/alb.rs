@@ -404,6 +404,80 @@ async fn back_end_connections_are_kept_alive_and_reused() {
     );
 }
 
+/// A target that refuses `POST /big` with 413 before reading the body, and keeps both the
+/// connection and the unread body (neither reading nor closing, as a server does whose handler
+/// still holds the body): the ALB relays the 413 to a client that has sent only part of its
+/// body and waits, and the target connection the answer came on, its request body unsent, is
+/// not reused: the next request is answered rather than queued behind a body that nobody sends
+/// any more.
+#[tokio::test]
+async fn an_early_answer_is_relayed_and_its_target_connection_not_reused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut v = vpc();
+    let iface = v.interface(&["open"]);
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = tcp.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = tcp.accept().await.unwrap();
+            tokio::spawn(async move {
+                let svc = service_fn(|req: Request<Incoming>| async move {
+                    if req.uri().path() != "/big" {
+                        return Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                            b"ok",
+                        ))));
+                    }
+                    let held = req.into_body();
+                    tokio::spawn(async move {
+                        let _held = held;
+                        std::future::pending::<()>().await
+                    });
+                    let mut resp = Response::new(Full::new(Bytes::from_static(b"too large")));
+                    *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+                    Ok(resp)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    let target = v.register(&iface, backend);
+    let (action, _tx) = forward_to(vec![target]);
+    let alb = v
+        .alb(
+            http_listener(80, action, vec![]),
+            AlbAttributes {
+                idle_timeout: Duration::from_secs(5),
+                ..quick()
+            },
+        )
+        .await;
+    for round in 0..30 {
+        let (mut rx, mut tx) = tokio::io::split(v.dial(alb).await);
+        let head = "POST /big HTTP/1.1\r\nhost: api.example.com\r\ncontent-length: 1048576\r\n\r\n";
+        tx.write_all(head.as_bytes()).await.unwrap();
+        // A sixteenth of the body; the rest waits for the answer (kept open, not closed).
+        tx.write_all(&vec![b'a'; 64 * 1024]).await.unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !answer.ends_with(b"too large") {
+            let n = rx.read(&mut buf).await.unwrap();
+            assert!(n > 0, "round {round}: {}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            answer.starts_with(b"HTTP/1.1 413 "),
+            "round {round}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        let next = v.send(alb, get("/next").body(empty()).unwrap()).await;
+        assert_eq!(next.status, StatusCode::OK, "round {round}: {}", next.body);
+        assert_eq!(next.body, "ok");
+        drop(tx);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // §2.2 headers and §3.5 round robin
 

@@ -5,7 +5,8 @@
 //! and talks to it through channels: two hand-offs between tasks per request, on top of the
 //! work. Here the requesting task polls the connection while it waits for the response head, and
 //! the response body ([`DrivenBody`]) polls it while the body streams; once the body has ended,
-//! the connection goes back to the pool. An upgraded connection leaves the pool and runs in a
+//! the connection goes back to the pool, unless the server answered before the request body was
+//! all sent: such a connection closes. An upgraded connection leaves the pool and runs in a
 //! task of its own ([`Pooled::detach`]).
 //!
 //! Architecture invariant: knows HTTP/1.1 connections and how long they may idle. What a key
@@ -25,6 +26,7 @@ use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::hash::Hash;
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -57,6 +59,52 @@ impl<T> SendBody for T where
         + Send
         + 'static
 {
+}
+
+pin_project_lite::pin_project! {
+    /// A request body on its way out, noting in its connection's flag when hyper has taken the
+    /// last of it.
+    ///
+    /// A server may answer before it has read the whole body (a refusal such as 413, or an app
+    /// that ignores the body). hyper hands that response over as soon as its head arrives and,
+    /// while the connection is driven, goes on writing the body. Such a connection is not
+    /// reused (see [`Pooled::answered_early`]).
+    struct Tracked<B> {
+        #[pin]
+        inner: B,
+        sent: Arc<AtomicBool>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        let mut this = self.project();
+        let frame = this.inner.as_mut().poll_frame(cx);
+        let last = match &frame {
+            Poll::Ready(None) => true,
+            // hyper stops asking after trailers, or after data once the body says it ended.
+            Poll::Ready(Some(Ok(f))) => f.is_trailers() || this.inner.is_end_stream(),
+            _ => false,
+        };
+        if last {
+            this.sent.store(true, Ordering::Release);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// A connection's driver: the HTTP/1.1 state machine that reads and writes its stream.
@@ -168,7 +216,16 @@ type Checkout<C, B> = (Arc<Pool<C, B>>, Pooled<<C as Connect>::Key, B>);
 /// One connection, with its request handle.
 pub struct Pooled<K, B> {
     key: K,
-    sender: http1::SendRequest<B>,
+    sender: http1::SendRequest<Tracked<B>>,
+    /// Whether hyper has taken the whole body of the last request sent (see [`Tracked`]).
+    body_sent: Arc<AtomicBool>,
+    /// The response head arrived before the request body was all taken. The connection closes
+    /// once the response has ended instead of returning to the pool: its driver would first
+    /// have to pull the rest of a body that nobody may be pulling any more (the client that
+    /// sent it has its answer), and the next request would wait behind it. Even a body sent
+    /// whole after the answer leaves the server in a state the client cannot know: one that
+    /// answered early may never read the rest, and the next request would wait behind it there.
+    answered_early: bool,
     /// In a mutex only so that a body holding it is `Sync`; it is reached through `get_mut`.
     /// `None` once it has finished: the connection is closed. A finished driver is dropped at
     /// once, not kept: hyper answers a request still queued for a closed connection (sent the
@@ -265,6 +322,22 @@ impl<K: std::fmt::Debug, B> Pooled<K, B> {
         .await
     }
 
+    /// `req` with its body tracked by this connection's flag.
+    fn track<B2>(&self, req: Request<B2>) -> Request<Tracked<B2>>
+    where
+        B2: http_body::Body,
+    {
+        self.body_sent
+            .store(req.body().is_end_stream(), Ordering::Release);
+        let sent = self.body_sent.clone();
+        req.map(|inner| Tracked { inner, sent })
+    }
+
+    /// Notes, as the response head arrives, whether the request body was all taken by then.
+    fn note_answer(&mut self) {
+        self.answered_early = !self.body_sent.load(Ordering::Acquire);
+    }
+
     /// Hands the connection to a task of its own, e.g. for an upgrade to complete and run.
     pub fn detach(self) {
         if let Some(driver) = self.driver.into_inner().unwrap_or_else(|e| e.into_inner()) {
@@ -279,6 +352,12 @@ impl<C: Connect, B> Pool<C, B> {
     /// Returns a connection whose exchange is complete, for the next request to its key.
     pub fn checkin(&self, mut conn: Pooled<C::Key, B>) {
         if conn.closed() || conn.sender.is_closed() {
+            return;
+        }
+        if conn.answered_early {
+            // Closed, dropping what is left of the body; the peer sees the close after its
+            // complete response.
+            tracing::debug!(key = ?conn.key, "answered before the request body was sent; closing");
             return;
         }
         let now = Instant::now();
@@ -351,11 +430,14 @@ where
             if !conn.ready().await {
                 continue;
             }
-            let sent = conn.sender.try_send_request(req);
+            let sent = conn.sender.try_send_request(conn.track(req));
             match conn.drive(sent).await {
-                Ok(response) => return Ok((response, conn)),
+                Ok(response) => {
+                    conn.note_answer();
+                    return Ok((response, conn));
+                }
                 Err(mut e) => match e.take_message() {
-                    Some(unsent) => req = unsent,
+                    Some(unsent) => req = unsent.map(|b| b.inner),
                     None => return Err(SendError::Http(e.into_error())),
                 },
             }
@@ -366,8 +448,9 @@ where
         if !conn.ready().await {
             return Err(SendError::Closed);
         }
-        let sent = conn.sender.send_request(req);
+        let sent = conn.sender.send_request(conn.track(req));
         let response = conn.drive(sent).await.map_err(SendError::Http)?;
+        conn.note_answer();
         Ok((response, conn))
     }
 
@@ -387,6 +470,8 @@ where
         Ok(Pooled {
             key: key.clone(),
             sender,
+            body_sent: Arc::new(AtomicBool::new(true)),
+            answered_early: false,
             driver: Mutex::new(Some(Box::pin(connection.with_upgrades()))),
             relay,
             waker,

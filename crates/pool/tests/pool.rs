@@ -277,3 +277,115 @@ async fn a_close_found_as_the_request_goes_out_sends_it_on_a_new_connection() {
     assert_eq!(second.expect("the request was stranded"), "hello");
     assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection");
 }
+
+/// A request body of `len` bytes whose sender gives `chunk` and then stalls: a client that
+/// stopped sending (or that has its answer and will send no more).
+struct Stalls {
+    chunk: Option<Bytes>,
+    len: u64,
+    given: u64,
+}
+
+impl Stalls {
+    fn new(chunk: Bytes, len: u64) -> Stalls {
+        Stalls {
+            chunk: Some(chunk),
+            len,
+            given: 0,
+        }
+    }
+}
+
+impl http_body::Body for Stalls {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        match self.chunk.take() {
+            Some(chunk) => {
+                self.given += chunk.len() as u64;
+                std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
+            }
+            None if self.is_end_stream() => std::task::Poll::Ready(None),
+            None => std::task::Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.given == self.len
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.len)
+    }
+}
+
+/// A server that refuses `POST /big` with 413 at once, keeping the connection and the unread
+/// body (neither reading nor closing), and answers anything else with its body.
+async fn refuses_early() -> (SocketAddr, Arc<AtomicUsize>) {
+    listen(|stream| async move {
+        let svc = service_fn(|req: Request<Incoming>| async move {
+            if req.uri().path() == "/big" {
+                let held = req.into_body();
+                tokio::spawn(async move {
+                    let _held = held;
+                    std::future::pending::<()>().await
+                });
+                let mut resp = Response::new(Full::new(Bytes::from_static(b"too large")));
+                *resp.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
+                return Ok::<_, Infallible>(resp);
+            }
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            Ok(Response::new(Full::new(body)))
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), svc)
+            .await;
+    })
+    .await
+}
+
+/// A response that arrives while the request body is still being written is handed back at
+/// once; once it has ended, the connection (its body unsent) is not reused: the next request
+/// to the same key gets its answer on a new connection instead of waiting behind the rest of a
+/// body that will never come. Repeated, as the exchange is a race between reading and writing.
+#[tokio::test]
+async fn an_early_answer_comes_back_and_its_connection_is_not_reused() {
+    let (addr, accepted) = refuses_early().await;
+    let pool: Arc<Pool<Tcp, Stalls>> = Pool::new(Tcp, Duration::from_secs(60), true);
+    for round in 0..30 {
+        let big = Request::post("/big")
+            .header("host", "test")
+            .body(Stalls::new(Bytes::from(vec![b'a'; 64 * 1024]), 1 << 20))
+            .unwrap();
+        let refused = tokio::time::timeout(Duration::from_secs(10), async {
+            let (resp, conn) = pool.send(&addr, big).await.unwrap();
+            let status = resp.status();
+            let body = DrivenBody::new(resp.into_body(), pool.clone(), conn);
+            (status, body.collect().await.unwrap().to_bytes())
+        })
+        .await
+        .expect("the early answer was not handed back");
+        assert_eq!(refused.0, 413, "round {round}");
+        assert_eq!(refused.1, "too large");
+
+        let small = Request::post("/small")
+            .header("host", "test")
+            .body(Stalls::new(Bytes::from_static(b"hi"), 2))
+            .unwrap();
+        let answered = tokio::time::timeout(Duration::from_secs(10), async {
+            let (resp, conn) = pool.send(&addr, small).await.unwrap();
+            let body = DrivenBody::new(resp.into_body(), pool.clone(), conn);
+            body.collect().await.unwrap().to_bytes()
+        })
+        .await
+        .expect("the next request waited behind the unsent body");
+        assert_eq!(answered, "hi", "round {round}");
+    }
+    // A refusal's connection closes; the small request after it opens the connection that
+    // the next refusal reuses: the first refusal's and one per round.
+    assert_eq!(accepted.load(Ordering::SeqCst), 31);
+}

@@ -304,6 +304,8 @@ impl LinkClient {
             ),
         })??;
         let (sender, conn) = h2::client::Builder::new()
+            .initial_window_size(crate::stream::TUNNEL_WINDOW)
+            .initial_connection_window_size(crate::stream::CONNECTION_WINDOW)
             .handshake::<_, Bytes>(tls)
             .await
             .map_err(LinkError::Connection)?;

@@ -23,12 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::policy::{Refusal, TunnelError, authorize, classify_handshake_error, parse_destination};
-use crate::stream::H2Stream;
+use crate::stream::{CONNECTION_WINDOW, H2Stream, MAX_CONCURRENT_STREAMS, TUNNEL_WINDOW};
 use crate::{LINK_ERROR_HEADER, LinkState};
-
-/// Streams one gateway connection may carry at once: every in-flight integration request of
-/// every API using the link shares this connection.
-const MAX_CONCURRENT_STREAMS: u32 = 4096;
 
 /// Everything the link endpoint needs; built by the app from the stack file and the PKI.
 #[derive(Clone)]
@@ -201,6 +197,8 @@ impl Endpoint {
 
         let mut conn = match h2::server::Builder::new()
             .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+            .initial_window_size(TUNNEL_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
             .handshake::<_, Bytes>(tls)
             .await
         {

@@ -14,6 +14,23 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// Streams one gateway connection may carry at once: every in-flight integration request of
+/// every API using the link shares this connection.
+pub(crate) const MAX_CONCURRENT_STREAMS: u32 = 4096;
+
+/// How many bytes one tunnel may have in flight, unread by its receiver, in each direction
+/// (HTTP/2's default stream window).
+pub(crate) const TUNNEL_WINDOW: u32 = 65_535;
+
+/// How many bytes all the tunnels of one link connection may have in flight together: room
+/// for every tunnel's own window at once. HTTP/2 also counts a stream's unread bytes against
+/// its connection's window, whose default is as small as one stream's: a single tunnel whose
+/// reader stopped (a server that answered before reading the whole request, a client that
+/// stopped reading its response) would then hold every other tunnel of the connection still.
+/// With this window, each tunnel is held back only by its own reader. Memory stays bounded by
+/// the tunnel windows; this one only stops adding a limit across them.
+pub(crate) const CONNECTION_WINDOW: u32 = TUNNEL_WINDOW * MAX_CONCURRENT_STREAMS;
+
 /// Gathered writes up to this size are joined into one frame; larger ones go buffer by buffer.
 const MAX_GATHER: usize = 64 * 1024;
 

@@ -105,6 +105,94 @@ async fn concurrent_opens_share_one_mutual_tls_connection() {
     assert_eq!(link.connections_opened(), 1);
 }
 
+/// A destination that answers before it has read what it is sent (an early HTTP response)
+/// is heard while the sender's writes wait for a window the destination never opens: one task
+/// writing and reading the same tunnel gets the answer.
+#[tokio::test]
+async fn an_answer_arrives_while_the_tunnels_writes_wait_for_its_window() {
+    let h = Harness::start().await;
+    let mut listener = h
+        .net
+        .listen(std::slice::from_ref(&h.backend), 7001)
+        .unwrap();
+    let dest = SocketAddr::from(listener.private_addrs()[0]);
+    let link = h.gateway();
+    let tunnel = link.open(dest).await.unwrap();
+    let mut accepted = tokio::time::timeout(PATIENCE, listener.accept())
+        .await
+        .unwrap()
+        .stream;
+    let server = tokio::spawn(async move {
+        let mut head = [0u8; 4];
+        accepted.read_exact(&mut head).await.unwrap();
+        accepted.write_all(b"early answer").await.unwrap();
+        // Holds the connection, reading nothing more.
+        std::future::pending::<()>().await;
+    });
+    let (mut rx, mut tx) = tokio::io::split(tunnel);
+    let body = vec![b'a'; 1 << 20];
+    let mut answer = [0u8; 12];
+    let read = tokio::time::timeout(PATIENCE, async {
+        tokio::select! {
+            _ = tx.write_all(&body) => panic!("a megabyte went into a tunnel nobody reads"),
+            read = rx.read_exact(&mut answer) => read,
+        }
+    })
+    .await
+    .expect("the answer did not arrive while the writes waited");
+    read.unwrap();
+    assert_eq!(&answer, b"early answer");
+    server.abort();
+}
+
+/// A tunnel whose reader has stopped (a server that answered early and reads no more of the
+/// request, or a gateway that reads no more of a response) fills only its own flow-control
+/// window: the other tunnels of the same link connection keep carrying bytes both ways.
+#[tokio::test]
+async fn a_stalled_tunnel_does_not_stall_the_others() {
+    let h = Harness::start().await;
+    let mut listener = h
+        .net
+        .listen(std::slice::from_ref(&h.backend), 7001)
+        .unwrap();
+    let dest = SocketAddr::from(listener.private_addrs()[0]);
+    let link = h.gateway();
+    // Toward the destination: it accepts and never reads.
+    let toward = link.open(dest).await.unwrap();
+    let unread = tokio::time::timeout(PATIENCE, listener.accept())
+        .await
+        .unwrap()
+        .stream;
+    let (_toward_rx, mut toward_tx) = tokio::io::split(toward);
+    let writer = tokio::spawn(async move {
+        let _ = toward_tx.write_all(&vec![b'a'; 1 << 20]).await;
+    });
+    // Toward the gateway: the destination writes, and the gateway never reads.
+    let _back = link.open(dest).await.unwrap();
+    let accepted = tokio::time::timeout(PATIENCE, listener.accept())
+        .await
+        .unwrap();
+    let (_back_rx, mut back_tx) = tokio::io::split(accepted.stream);
+    let back_writer = tokio::spawn(async move {
+        let _ = back_tx.write_all(&vec![b'b'; 1 << 20]).await;
+    });
+    // Let both fill every window they can.
+    for _ in 0..64 {
+        tokio::task::yield_now().await;
+    }
+    let mut other = link.open(h.echo).await.unwrap();
+    let message: Vec<u8> = (0..200_000).map(|i| (i % 251) as u8).collect();
+    tokio::time::timeout(PATIENCE, round_trip(&mut other, &message))
+        .await
+        .expect("the other tunnel's bytes waited behind the stalled ones");
+    assert!(
+        !writer.is_finished() && !back_writer.is_finished(),
+        "the stalled tunnels still wait"
+    );
+    // Held, unread, until here.
+    drop(unread);
+}
+
 #[tokio::test]
 async fn tunnels_leave_from_the_links_interfaces_in_turn() {
     let h = Harness::start().await;
