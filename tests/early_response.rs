@@ -157,3 +157,111 @@ async fn an_upload_the_task_ignores_is_answered_and_the_next_request_too() {
     }
     stack.stop().await;
 }
+/// Whether python3 can `import requests`; under `CI=true` it must (see `support::tool`).
+fn python_requests() -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", "import requests"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "python3 with requests is not installed and CI=true: .ci/run must install it \
+             (python3 -m pip install requests)"
+        );
+        println!(
+            "skipped: python3 with requests is not installed (python3 -m pip install requests)"
+        );
+    }
+    found
+}
+
+/// python-requests (which sends the whole body before it reads the answer, and reads the
+/// answer when the server stops taking the body) gets the task's 413 for every refused upload.
+#[tokio::test]
+async fn python_requests_gets_the_tasks_413_for_refused_uploads() {
+    if !python_requests() {
+        return;
+    }
+    let stack = RunningStack::start_default().await.unwrap();
+    let token = stack.token(&["pets/write"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, stack.ca_pem()).unwrap();
+    let port = stack.endpoints().gateway.port();
+    // The custom domain resolves to the gateway's loopback port for this script only.
+    let script = format!(
+        r#"
+import socket, requests
+real = socket.getaddrinfo
+socket.getaddrinfo = lambda host, *a, **k: real("127.0.0.1" if host == "{DOMAIN}" else host, *a, **k)
+for _ in range({ROUNDS}):
+    r = requests.post("https://{DOMAIN}:{port}/pets", data=b"a" * (1 << 20), timeout=20,
+                      headers={{"authorization": "Bearer {token}", "content-type": "application/json"}},
+                      verify="{ca}")
+    print(r.status_code, r.text)
+"#,
+        ca = ca.display()
+    );
+    let out = tokio::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{} {stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), ROUNDS, "{stdout}");
+    for (round, line) in lines.iter().enumerate() {
+        assert_eq!(*line, format!("413 {PETS_REFUSAL}"), "round {round}");
+    }
+    stack.stop().await;
+}
+
+/// curl, over HTTP/1.1 and HTTP/2, gets the task's 413 for every refused upload.
+#[tokio::test]
+async fn curl_gets_the_tasks_413_for_refused_uploads() {
+    if !support::tool("curl", "--version", "apt-get install curl") {
+        return;
+    }
+    let stack = RunningStack::start_default().await.unwrap();
+    let token = stack.token(&["pets/write"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, body) = (dir.path().join("ca.pem"), dir.path().join("pet.json"));
+    std::fs::write(&ca, stack.ca_pem()).unwrap();
+    std::fs::write(&body, vec![b'a'; 1 << 20]).unwrap();
+    let port = stack.endpoints().gateway.port();
+    for version in ["--http1.1", "--http2"] {
+        for round in 0..ROUNDS {
+            let out = tokio::process::Command::new("curl")
+                .args(["-sS", version, "--max-time", "20", "-w", "\n%{http_code}"])
+                .arg("--cacert")
+                .arg(&ca)
+                .args(["--resolve", &format!("{DOMAIN}:{port}:127.0.0.1")])
+                .args(["-H", &format!("authorization: Bearer {token}")])
+                .args(["-H", "content-type: application/json"])
+                .arg("--data-binary")
+                .arg(format!("@{}", body.display()))
+                .arg(format!("https://{DOMAIN}:{port}/pets"))
+                .output()
+                .await
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{version} round {round}: {} {stdout}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                stdout.as_ref(),
+                format!("{PETS_REFUSAL}\n413"),
+                "{version} round {round}"
+            );
+        }
+    }
+    stack.stop().await;
+}

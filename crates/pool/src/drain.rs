@@ -17,7 +17,7 @@ use bytes::Buf;
 use http::Request;
 use http::header::{CONTENT_LENGTH, EXPECT};
 use http_body::{Body, Frame, SizeHint};
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -208,23 +208,93 @@ impl<B: Body + Unpin> Remainder<B> {
     }
 }
 
-/// Settles a response for its request: drains what is left of the request body (see
-/// [`Remainder::drain`]) and, when the body stays unread, marks an HTTP/1 response
-/// `connection: close` so that the server does not read the rest as a new request.
+/// Settles a response for its request. What is left of the request body when the response is
+/// ready (a refusal) is drained before the response goes out (see [`Remainder::drain`]); a
+/// body still held elsewhere (a backend that answered early and still has it) is drained when
+/// the response body ends, before its end is sent. When the body stays unread, an HTTP/1
+/// response is marked `connection: close` so that the server does not read the rest as a new
+/// request.
 pub async fn settle<B: Body + Unpin, R>(
     remainder: Option<Remainder<B>>,
     mut resp: http::Response<R>,
-) -> http::Response<R> {
+) -> http::Response<Settled<R, B>> {
+    let mut later = None;
     if let Some(remainder) = remainder {
         let h1 = remainder.h1;
-        if remainder.drain().await == Drained::Unread && h1 {
+        let held = matches!(
+            *remainder
+                .slot
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+            State::Held
+        );
+        if held {
+            later = Some(remainder.slot);
+        } else if remainder.drain().await == Drained::Unread && h1 {
             resp.headers_mut().insert(
                 http::header::CONNECTION,
                 http::HeaderValue::from_static("close"),
             );
         }
     }
-    resp
+    resp.map(|inner| Settled {
+        inner,
+        slot: later,
+        draining: None,
+    })
+}
+
+/// A response body that, at its end, drains what its request left unread (see [`settle`]).
+pub struct Settled<R, B> {
+    inner: R,
+    /// The request body's slot, when it was still held as the response began.
+    slot: Option<Arc<Slot<B>>>,
+    draining: Option<Pin<Box<dyn Future<Output = Drained> + Send>>>,
+}
+
+impl<R, B> Body for Settled<R, B>
+where
+    R: Body + Unpin,
+    B: Body + Unpin + Send + 'static,
+{
+    type Data = R::Data;
+    type Error = R::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<R::Data>, R::Error>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(draining) = this.draining.as_mut() {
+                std::task::ready!(draining.as_mut().poll(cx));
+                this.draining = None;
+                return Poll::Ready(None);
+            }
+            let frame = std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx));
+            if frame.is_some() {
+                return Poll::Ready(frame);
+            }
+            // The response is complete: whoever held the request body has let it go by now,
+            // or never will.
+            match this.slot.take() {
+                Some(slot) => {
+                    let remainder = Remainder { slot, h1: false };
+                    this.draining = Some(Box::pin(remainder.drain()));
+                }
+                None => return Poll::Ready(None),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.draining.is_none() && self.slot.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 #[cfg(test)]
@@ -299,6 +369,23 @@ mod tests {
         drop(req);
         assert_eq!(rest.unwrap().drain().await, Drained::Unread);
         assert!(read.load(Ordering::Relaxed) < frames);
+    }
+
+    /// A backend that answered early still holds the body as the response begins: the body it
+    /// lets go of at the response's end is read before that end is reported.
+    #[tokio::test]
+    async fn a_body_let_go_during_the_response_is_read_before_its_end() {
+        let (body, read) = counted(5, 10);
+        let (req, rest) = watch(request(body, &[]));
+        let resp = http::Response::new(http_body_util::Full::new(Bytes::from_static(b"413")));
+        let resp = settle(rest, resp).await;
+        let mut resp_body = resp.into_body();
+        assert!(!resp_body.is_end_stream(), "its end waits for the request body");
+        let first = resp_body.frame().await.unwrap().unwrap();
+        assert_eq!(first.into_data().unwrap(), Bytes::from_static(b"413"));
+        drop(req); // the backend's connection closes at the response's end
+        assert!(resp_body.frame().await.is_none());
+        assert_eq!(read.load(Ordering::Relaxed), 5);
     }
 
     #[tokio::test]
