@@ -59,6 +59,18 @@ pub fn load(path: &Path) -> Result<Stack, ConfigError> {
 /// Parses and validates a stack file's text. `file` names it in error messages, and task
 /// definitions given as `file: x.json` are read relative to its directory.
 pub fn parse(source: &str, file: &Path) -> Result<Stack, ConfigError> {
+    parse_with_files(source, file, |path| std::fs::read_to_string(path))
+}
+
+/// [`parse`], with the task definition files (`file: x.json`) read by `read_file` instead of from
+/// the file system: it is given each path as [`parse`] would open it (relative to `file`'s
+/// directory) and its errors are reported as [`parse`] reports a file it cannot read. For callers
+/// whose files are not on disk, such as the fuzz targets, which must do no I/O.
+pub fn parse_with_files(
+    source: &str,
+    file: &Path,
+    read_file: impl FnMut(&Path) -> std::io::Result<String>,
+) -> Result<Stack, ConfigError> {
     let mut stack: Stack = match yaml_serde::from_str(source) {
         Ok(stack) => stack,
         Err(err) => {
@@ -68,7 +80,7 @@ pub fn parse(source: &str, file: &Path) -> Result<Stack, ConfigError> {
             )])));
         }
     };
-    let mut resolved = taskdef::resolve_files(&mut stack, source, file);
+    let mut resolved = taskdef::resolve_files(&mut stack, source, file, read_file);
     if !resolved.is_empty() {
         resolved.truncate(MAX_DIAGNOSTICS);
         return Err(ConfigError::Invalid(Diagnostics(resolved)));
