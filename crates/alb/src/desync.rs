@@ -253,6 +253,18 @@ fn split_lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// `s` without the optional whitespace (RFC 9110 §5.6.3: spaces and tabs) around it. Not
+/// `trim_ascii`: that also strips form feeds, a control character hyper's parser refuses in a
+/// value, so a head that passed as compliant would reach hyper and get its bare 400.
+fn trim_ows(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|b| !matches!(b, b' ' | b'\t'));
+    let end = s.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
+    match (start, end) {
+        (Some(start), Some(end)) => &s[start..=end],
+        _ => &[],
+    }
+}
+
 /// The parts of a request line: method, target, version (absent for HTTP/0.9-style lines).
 fn request_line(line: &[u8]) -> (&[u8], &[u8], Option<&[u8]>) {
     let Some(sp) = line.iter().position(|b| *b == b' ') else {
@@ -385,7 +397,7 @@ pub(crate) fn classify(head: &[u8]) -> Classified {
             s.rewrite = true;
             continue;
         }
-        let value = value.trim_ascii();
+        let value = trim_ows(value);
         // The common case, checked without branching per byte: nothing but visible ASCII,
         // spaces and tabs (long values such as a bearer token are most of a head's bytes).
         let plain = value.iter().fold(true, |ok, &b| {
@@ -417,7 +429,7 @@ pub(crate) fn classify(head: &[u8]) -> Classified {
             te_present = true;
             let mut codings = 0;
             for coding in value.split(|b| *b == b',') {
-                let coding = coding.trim_ascii();
+                let coding = trim_ows(coding);
                 if coding.is_empty() {
                     continue;
                 }
@@ -548,7 +560,7 @@ pub(crate) fn normalise(head: &[u8], out: &mut Vec<u8>) {
         let Some(c) = line.iter().position(|b| *b == b':') else {
             continue;
         };
-        let (name, value) = (&line[..c], line[c + 1..].trim_ascii());
+        let (name, value) = (&line[..c], trim_ows(&line[c + 1..]));
         if name.is_empty() || !name.iter().copied().all(is_tchar) || is_framing_lookalike(name) {
             continue;
         }
@@ -561,7 +573,7 @@ pub(crate) fn normalise(head: &[u8], out: &mut Vec<u8>) {
         if name.eq_ignore_ascii_case(b"transfer-encoding") {
             let kept: Vec<&[u8]> = value
                 .split(|b| *b == b',')
-                .map(<[u8]>::trim_ascii)
+                .map(trim_ows)
                 .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case(b"identity"))
                 .collect();
             if kept.is_empty() {
@@ -734,6 +746,34 @@ mod tests {
             [Decision::Allow, Decision::AllowThenClose, Decision::Block]
         );
         assert_eq!(row(Severe), [Decision::Block; 3]);
+    }
+
+    /// A form feed is a control character, not whitespace around a value: the head is
+    /// non-compliant and normalised without it (hyper's parser refuses it in a value).
+    #[test]
+    fn a_form_feed_around_a_value_is_a_control_character() {
+        for head in [
+            "GET / HTTP/1.1\r\nHost: a\x0c\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost:\x0ca\r\n\r\n",
+        ] {
+            let c = classify(head.as_bytes());
+            assert_eq!(c.reason, Some(Reason::NonCompliantHeader), "{head:?}");
+            assert!(c.rewrite, "{head:?}");
+            let mut out = Vec::new();
+            normalise(head.as_bytes(), &mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap_or_default(),
+                "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+            );
+        }
+        // In `Transfer-Encoding`, the coding is not `chunked` but a bad one: refused.
+        let c = classify(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\x0c\r\n\r\n");
+        assert_eq!(c.reason, Some(Reason::BadTransferEncoding));
+        // Spaces and tabs around a value are still optional whitespace.
+        assert_eq!(
+            classify(b"GET / HTTP/1.1\r\nHost: \t a \t\r\n\r\n").reason,
+            None
+        );
     }
 
     #[test]

@@ -194,9 +194,9 @@ impl<S> H1Io<S> {
             close: true,
             request_line,
         });
-        self.out.clear();
+        // Requests let through ahead of this one (pipelined in the same read) are still
+        // hyper's to read, each with its verdict; the stand-in follows them.
         self.out.extend_from_slice(STAND_IN);
-        self.out_pos = 0;
         self.head.clear();
         self.carry.clear();
         self.state = State::Refused;
@@ -456,6 +456,97 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for H1Io<S> {
     }
 }
 
+/// What the listener decided about one request head its HTTP/1 front gathered (desync
+/// mitigation and request limits, docs/aws-fidelity.md), as
+/// [`screen_http1`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadVerdict {
+    /// The access log's `classification` field; `None` (logged `-`) for a compliant head.
+    pub classification: Option<&'static str>,
+    /// The access log's `classification_reason` field.
+    pub reason: Option<&'static str>,
+    /// The status the load balancer answers instead of forwarding the request.
+    pub refused: Option<StatusCode>,
+    /// The client and target connections are closed after the response.
+    pub close: bool,
+}
+
+/// What [`screen_http1`] saw come out of the listener's HTTP/1 front.
+#[derive(Debug, Clone, Default)]
+pub struct Screened {
+    /// The bytes hyper reads: heads as received or normalised, bodies, and a stand-in request
+    /// for a refused head.
+    pub forwarded: Vec<u8>,
+    /// One verdict per head handed to hyper, in order.
+    pub verdicts: Vec<HeadVerdict>,
+    /// Bytes the client sent that were never read when hyper saw the end of the stream (none,
+    /// unless the front ends a stream early).
+    pub unread: usize,
+}
+
+/// Runs a client's bytes, arriving in `pieces`, through the listener's HTTP/1 front in `mode`
+/// (the same gathering, classification, normalisation and body framing as a served
+/// connection), reading as hyper reads until the end of the stream. For checks of the desync
+/// mitigation without sockets (the fuzz targets).
+///
+/// Must be called inside a Tokio runtime with time enabled: the front's idle timer is created,
+/// though never awaited, since every byte is already there.
+pub fn screen_http1(pieces: &[&[u8]], mode: DesyncMode) -> Screened {
+    let verdicts = Verdicts::default();
+    let client = Pieces {
+        pieces: pieces.iter().copied().filter(|p| !p.is_empty()).collect(),
+    };
+    let mut io = H1Io::new(client, mode, Duration::from_secs(60), verdicts.clone());
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut screened = Screened::default();
+    let mut buf = vec![0; 8 * 1024];
+    loop {
+        let mut rb = ReadBuf::new(&mut buf);
+        match Pin::new(&mut io).poll_read(&mut cx, &mut rb) {
+            Poll::Ready(Ok(())) if !rb.filled().is_empty() => {
+                screened.forwarded.extend_from_slice(rb.filled());
+            }
+            // The end of the stream as hyper sees it (the client never waits, nor fails).
+            Poll::Ready(_) | Poll::Pending => break,
+        }
+    }
+    screened.unread = io.inner.pieces.iter().map(|p| p.len()).sum();
+    if let Ok(mut queue) = verdicts.lock() {
+        screened.verdicts = queue
+            .drain(..)
+            .map(|v| HeadVerdict {
+                classification: v.class.log_name(),
+                reason: v.reason.map(Reason::as_str),
+                refused: v.refuse,
+                close: v.close,
+            })
+            .collect();
+    }
+    screened
+}
+
+/// A client whose bytes are all there, in the pieces they arrive in.
+struct Pieces<'a> {
+    pieces: VecDeque<&'a [u8]>,
+}
+
+impl AsyncRead for Pieces<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Some(piece) = self.pieces.pop_front() {
+            let n = piece.len().min(buf.remaining());
+            buf.put_slice(&piece[..n]);
+            if n < piece.len() {
+                self.pieces.push_front(&piece[n..]);
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,6 +566,40 @@ mod tests {
         assert_eq!(ends, vec![body.len() - b"GET /next".len() - 1]);
         let mut c = Chunks::Size(0);
         assert_eq!(c.advance(b"0\r\n\r\n"), Some(5));
+    }
+
+    /// `screen_http1` reports what a served connection does: a compliant head and its body go
+    /// on unchanged, a normalised head goes on rewritten, a refused head becomes the stand-in
+    /// and ends the stream, in whatever pieces the bytes arrive.
+    #[tokio::test]
+    async fn screening_reports_what_the_connection_forwards() {
+        let stream: &[u8] = b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc\
+            GET /b c HTTP/1.1\r\nHost: h\r\n\r\n\
+            GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx";
+        for size in [1, 7, stream.len()] {
+            let pieces: Vec<&[u8]> = stream.chunks(size).collect();
+            let s = screen_http1(&pieces, DesyncMode::Defensive);
+            assert_eq!(s.unread, 0);
+            let forwarded = String::from_utf8(s.forwarded).unwrap_or_default();
+            assert_eq!(
+                forwarded,
+                "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc\
+                 GET /b%20c HTTP/1.1\r\nHost: h\r\n\r\n\
+                 GET / HTTP/1.1\r\nhost: refused.invalid\r\n\r\n",
+                "pieces of {size}"
+            );
+            let reasons: Vec<_> = s.verdicts.iter().map(|v| (v.reason, v.refused)).collect();
+            assert_eq!(
+                reasons,
+                [
+                    (None, None),
+                    (Some("SpaceInUri"), None),
+                    (Some("MultipleContentLength"), Some(StatusCode::BAD_REQUEST)),
+                ]
+            );
+            assert_eq!(s.verdicts[1].classification, Some("Acceptable"));
+            assert!(s.verdicts[2].close);
+        }
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub use config::{
     Protocol, Redirect, WeightedForward, XffMode,
 };
 pub use error_page::{SERVER_HEADER, body as error_page_body, reason_phrase};
+pub use h1io::{HeadVerdict, Screened, screen_http1};
 pub use health::{HealthCheck, Matcher, MatcherError, Reason, TargetHealth, TargetState};
 pub use rules::{Condition, RequestView, Rule, RuleError, RuleSet, first_match};
 pub use serve::serve_listener;

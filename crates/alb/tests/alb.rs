@@ -2123,3 +2123,26 @@ async fn app_cookie_stickiness_sets_awsalbapp_and_sticks_section_3_8() {
         assert_eq!(r.body, header, "both cookies reach the target unmodified");
     }
 }
+
+/// A request refused behind others pipelined in the same write: the ones before it are still
+/// served, then the refusal's page; the refused request never reaches the target.
+#[tokio::test]
+async fn a_refusal_pipelined_behind_requests_answers_them_first() {
+    let (v, alb, _tx) = one_target_alb(with_mode(airlock_alb::DesyncMode::Defensive)).await;
+    let first = "GET /first HTTP/1.1\r\nHost: api.example.com\r\n\r\n";
+    let refused = "GET /refused HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx";
+    let raw = v.raw(alb, format!("{first}{refused}").as_bytes()).await;
+    assert_eq!(statuses(&raw), vec![200, 400], "{raw}");
+    assert!(
+        raw.contains("/first"),
+        "the first request reached the target: {raw}"
+    );
+    assert!(!raw.contains("refused.invalid"), "{raw}");
+    assert!(
+        raw.ends_with(&format!(
+            "\r\n\r\n{}",
+            error_page_body(StatusCode::BAD_REQUEST)
+        )),
+        "the load balancer's page: {raw}"
+    );
+}

@@ -79,6 +79,26 @@ pub fn load(path: &Path) -> Result<Stack, ConfigError> {
 /// [`MAX_FILE_BYTES`] or nested deeper than [`MAX_NESTING_DEPTH`] is refused before it is
 /// parsed.
 pub fn parse(source: &str, file: &Path) -> Result<Stack, ConfigError> {
+    // Task definition files are read within the same bound as the stack file.
+    parse_with_files(source, file, |path| match limits::read_bounded(path) {
+        Ok(Ok(text)) => Ok(text),
+        Ok(Err(refused)) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            refused.message,
+        )),
+        Err(e) => Err(e),
+    })
+}
+
+/// [`parse`], with the task definition files (`file: x.json`) read by `read_file` instead of from
+/// the file system: it is given each path as [`parse`] would open it (relative to `file`'s
+/// directory) and its errors are reported as [`parse`] reports a file it cannot read. For callers
+/// whose files are not on disk, such as the fuzz targets, which must do no I/O.
+pub fn parse_with_files(
+    source: &str,
+    file: &Path,
+    read_file: impl FnMut(&Path) -> std::io::Result<String>,
+) -> Result<Stack, ConfigError> {
     limits::check(source, file).map_err(|d| ConfigError::Invalid(Diagnostics(vec![d])))?;
     let mut stack: Stack = match yaml_serde::from_str(source) {
         Ok(stack) => stack,
@@ -89,7 +109,7 @@ pub fn parse(source: &str, file: &Path) -> Result<Stack, ConfigError> {
             )])));
         }
     };
-    let mut resolved = ecs::taskdef::resolve_files(&mut stack, source, file);
+    let mut resolved = ecs::taskdef::resolve_files(&mut stack, source, file, read_file);
     if !resolved.is_empty() {
         resolved.truncate(MAX_DIAGNOSTICS);
         return Err(ConfigError::Invalid(Diagnostics(resolved)));

@@ -42,7 +42,7 @@ pub const LOG_DIRECTIVES: &str = "hickory_server::server=warn";
 pub use data::{DnsData, DnsHandle};
 pub use model::{DomainName, RecordData, RecordSet, View, Zone};
 pub use resolve::{Lookup, answer};
-pub use server::{DnsRequestHandler, ViewSelector, serve};
+pub use server::{DnsRequestHandler, Transport, ViewSelector, serve};
 
 /// Re-exported so callers name record types and messages with the same hickory version.
 pub use hickory_proto as proto;

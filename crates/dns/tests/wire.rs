@@ -13,7 +13,8 @@ use std::time::Duration;
 use airlock_dns::proto::op::{Edns, Message, Query, ResponseCode};
 use airlock_dns::proto::rr::{Name, RData, Record, RecordType};
 use airlock_dns::{
-    DnsError, DnsHandle, DnsRequestHandler, DomainName, RecordData, RecordSet, View, Zone, serve,
+    DnsError, DnsHandle, DnsRequestHandler, DomainName, RecordData, RecordSet, Transport, View,
+    Zone, serve,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, UdpSocket};
@@ -572,6 +573,95 @@ async fn dig_queries_the_public_view() {
     assert!(
         missing.contains("ns-2048.awsdns-64.net. hostmaster.example.com. 1 7200 900 1209600 86400"),
         "{missing}"
+    );
+    dns.stop().await;
+}
+
+/// A question whose name is compressed, pointing into the query's header (hickory decodes it):
+/// the answer names the question as it was decoded, not whatever the response's header bytes
+/// spell at that offset.
+#[tokio::test]
+async fn a_compressed_question_is_echoed_as_decoded() {
+    let dns = Dns::start(vec![
+        Zone::new(
+            name("a"),
+            false,
+            vec![a("x.a", 60, &[Ipv4Addr::new(192, 0, 2, 1)])],
+        )
+        .unwrap(),
+    ])
+    .await;
+    // Id 0x0161 and a first flags byte of 0 spell `\x01a\x00` (the name `a.`) at offset 0;
+    // the question is `\x01x` followed by a pointer to offset 0: `x.a.`. In the response the
+    // first flags byte is 0x84 (QR, AA), no label at all.
+    let mut raw = vec![0x01, 0x61, 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    raw.extend_from_slice(&[1, b'x', 0xc0, 0x00, 0, 1, 0, 1]);
+    assert_eq!(
+        Message::from_vec(&raw).unwrap().queries[0].name(),
+        &fqdn("x.a.")
+    );
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.send_to(&raw, dns.udp).await.unwrap();
+    let mut buf = vec![0; 65_535];
+    let (len, _) = tokio::time::timeout(IO_BOUND, socket.recv_from(&mut buf))
+        .await
+        .expect("UDP answer in time")
+        .unwrap();
+    let response = Message::from_vec(&buf[..len]).expect("the response decodes");
+    assert_eq!(response.queries[0].name(), &fqdn("x.a."));
+    assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        a_addresses(&response.answers),
+        [Ipv4Addr::new(192, 0, 2, 1)]
+    );
+    assert_eq!(response.answers[0].name, fqdn("x.a."));
+    dns.stop().await;
+}
+
+/// `answer_message` runs the server's path without a socket: the same bytes come back as the
+/// server sends, over UDP (a large answer cut, with TC) and TCP, and nothing for a response.
+#[tokio::test]
+async fn answer_message_gives_the_servers_bytes() {
+    let dns = Dns::start(stack_zones()).await;
+    let handler = DnsRequestHandler::new(dns.data.clone(), Arc::new(|_| View::Public));
+    let src = SocketAddr::from((Ipv4Addr::LOCALHOST, 53));
+    for (qname, rtype) in [
+        ("www.example.com.", RecordType::A),
+        ("big.example.com.", RecordType::TXT),
+        ("nowhere.example.com.", RecordType::A),
+    ] {
+        let bytes = query(qname, rtype).to_vec().unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        socket.send_to(&bytes, dns.udp).await.unwrap();
+        let mut buf = vec![0; 65_535];
+        let (len, _) = tokio::time::timeout(IO_BOUND, socket.recv_from(&mut buf))
+            .await
+            .expect("UDP answer in time")
+            .unwrap();
+        let direct = handler.answer_message(&bytes, src, Transport::Udp);
+        assert_eq!(direct.as_deref(), Some(&buf[..len]), "{qname} over UDP");
+        let tcp = handler.answer_message(&bytes, src, Transport::Tcp).unwrap();
+        assert_eq!(
+            Message::from_vec(&tcp).unwrap().answers,
+            dns.tcp(View::Public, &query(qname, rtype)).await.answers,
+            "{qname} over TCP"
+        );
+    }
+    let big = handler
+        .answer_message(
+            &query("big.example.com.", RecordType::TXT).to_vec().unwrap(),
+            src,
+            Transport::Udp,
+        )
+        .unwrap();
+    assert!(Message::from_vec(&big).unwrap().metadata.truncation);
+    let mut response = query("www.example.com.", RecordType::A);
+    response.metadata.message_type = airlock_dns::proto::op::MessageType::Response;
+    let response = response.to_vec().unwrap();
+    assert_eq!(handler.answer_message(&response, src, Transport::Udp), None);
+    assert_eq!(
+        handler.answer_message(&[1, 2, 3], src, Transport::Udp),
+        None
     );
     dns.stop().await;
 }

@@ -97,9 +97,14 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Replay<A> {
     }
 }
 
-/// Reads every `file:` task definition, relative to the stack file's directory. Problems come
-/// back located in the file they are in.
-pub(crate) fn resolve_files(stack: &mut Stack, source: &str, stack_file: &Path) -> Vec<Diagnostic> {
+/// Reads every `file:` task definition with `read_file`, relative to the stack file's directory.
+/// Problems come back located in the file they are in.
+pub(crate) fn resolve_files(
+    stack: &mut Stack,
+    source: &str,
+    stack_file: &Path,
+    mut read_file: impl FnMut(&Path) -> std::io::Result<String>,
+) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     let dir = stack_file.parent().unwrap_or(Path::new(""));
     let mut stack_index: Option<PositionIndex> = None;
@@ -121,12 +126,8 @@ pub(crate) fn resolve_files(stack: &mut Stack, source: &str, stack_file: &Path) 
                 hint: hint.to_owned(),
             }
         };
-        let text = match crate::limits::read_bounded(&path) {
-            Ok(Ok(text)) => text,
-            Ok(Err(refused)) => {
-                diagnostics.push(refused);
-                continue;
-            }
+        let text = match read_file(&path) {
+            Ok(text) => text,
             Err(e) => {
                 diagnostics.push(here(
                     format!("cannot read task definition file {}: {e}", path.display()),
@@ -1247,6 +1248,31 @@ mod tests {
         let d = &err.diagnostics()[0];
         assert_eq!(d.path, "task_definitions[0].file");
         assert!(d.message.contains("nope.json"), "{d}");
+    }
+
+    /// `parse_with_files` reads task definition files through the caller, at the paths `parse`
+    /// would open, and reports the caller's errors as `parse` reports an unreadable file.
+    #[test]
+    fn task_definition_files_can_be_read_by_the_caller() {
+        let source = with_task_definitions("task_definitions:\n  - file: ecs/pets.json\n");
+        let stack_file = Path::new("/nowhere/stack.yaml");
+        let mut asked = Vec::new();
+        let stack = crate::parse_with_files(&source, stack_file, |path| {
+            asked.push(path.to_owned());
+            Ok(ECS_JSON.to_owned())
+        })
+        .unwrap();
+        assert_eq!(asked, [PathBuf::from("/nowhere/ecs/pets.json")]);
+        let from_disk = parse(&source, &dir_with(&[("ecs/pets.json", ECS_JSON)])).unwrap();
+        assert_eq!(stack.task_definitions, from_disk.task_definitions);
+
+        let err = crate::parse_with_files(&source, stack_file, |_| {
+            Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+        })
+        .unwrap_err();
+        let d = &err.diagnostics()[0];
+        assert_eq!(d.path, "task_definitions[0].file");
+        assert!(d.message.contains("/nowhere/ecs/pets.json"), "{d}");
     }
 
     #[test]
