@@ -18,6 +18,9 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 const LINE_CAPACITY: usize = 640;
 /// Past this many buffered bytes the writer is woken early.
 const BATCH_BYTES: usize = 256 * 1024;
+/// The most the writer's batch and tokio's copy of it keep between writes. A burst of load
+/// grows both to a whole batch; kept, that is memory an idle stack holds for nothing.
+const KEEP_BYTES: usize = 64 * 1024;
 
 /// Appends lines to the listener's buffer; the writer task writes it out.
 ///
@@ -56,6 +59,9 @@ impl AccessLog {
             .append(true)
             .open(path)
             .await?;
+        // A batch goes to the file in pieces of this size (each one trip to the blocking pool),
+        // so the copy tokio keeps for the write is never larger.
+        file.set_max_buf_size(KEEP_BYTES);
         let pending = Arc::new(Pending {
             lines: (0..airlock_net::shards::count())
                 .map(|_| Mutex::default())
@@ -77,7 +83,14 @@ impl AccessLog {
                 }
                 let last = shutdown.is_cancelled();
                 for lines in &writer.lines {
-                    batch.append(&mut lock(lines));
+                    // Taken whole, not drained: a shard's buffer would otherwise keep the
+                    // capacity of its busiest moment.
+                    let taken = std::mem::take(&mut *lock(lines));
+                    if batch.is_empty() {
+                        batch = taken;
+                    } else {
+                        batch.extend_from_slice(&taken);
+                    }
                 }
                 // Whole lines in one write: O_APPEND keeps lines of several listeners whole.
                 if !batch.is_empty()
@@ -86,6 +99,9 @@ impl AccessLog {
                     tracing::warn!(error = %e, "access log write failed");
                 }
                 batch.clear();
+                if batch.capacity() > KEEP_BYTES {
+                    batch = Vec::new();
+                }
                 if last {
                     break;
                 }
