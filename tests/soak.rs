@@ -412,6 +412,11 @@ async fn the_chain_under_load_survives_stops_and_scaling_and_gives_back_what_it_
     );
 
     let logs = log_files(&stack.state);
+    println!(
+        "soak: {} log files, {} bytes in all",
+        logs.len(),
+        logs.iter().map(|(_, size)| size).sum::<u64>()
+    );
     assert!(
         logs.iter().any(
             |(path, size)| path.starts_with(stack.state.join("logs").join("alb")) && *size > 0

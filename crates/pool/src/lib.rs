@@ -475,7 +475,9 @@ where
 
     /// Closes `pool`'s idle connections as they become due (see [`Pool::prune`]) until the
     /// pool is dropped or `stop` resolves. It sleeps while the pool has no idle connection, and
-    /// is woken when a check-in brings one due sooner than it planned for.
+    /// is woken when a check-in brings one due sooner than it planned for. (A pool dropped while
+    /// its pruner sleeps with nothing to watch is noticed only at `stop`: the pruner holds no
+    /// reference to it, just its wake-up.)
     pub async fn prune_until(pool: Weak<Self>, stop: impl Future<Output = ()>) {
         let mut stop = pin!(stop);
         loop {
