@@ -19,6 +19,9 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 const LINE_CAPACITY: usize = 640;
 /// Past this many buffered bytes the writer is woken early.
 const BATCH_BYTES: usize = 256 * 1024;
+/// The most the writer's batch and tokio's copy of it keep between writes. A burst of load
+/// grows both to a whole batch; kept, that is memory an idle stack holds for nothing.
+const KEEP_BYTES: usize = 64 * 1024;
 
 /// Appends lines to the listener's buffer; the writer task writes it out.
 ///
@@ -76,7 +79,14 @@ impl AccessLog {
                 }
                 let last = shutdown.is_cancelled();
                 for lines in &writer.lines {
-                    batch.append(&mut lock(lines));
+                    // Taken whole, not drained: a shard's buffer would otherwise keep the
+                    // capacity of its busiest moment.
+                    let taken = std::mem::take(&mut *lock(lines));
+                    if batch.is_empty() {
+                        batch = taken;
+                    } else {
+                        batch.extend_from_slice(&taken);
+                    }
                 }
                 if !batch.is_empty() {
                     // Whole lines, rotated between lines; a file write (and a rotation's
@@ -100,6 +110,11 @@ impl AccessLog {
                             batch = Vec::new();
                         }
                     }
+                }
+                // The batch keeps at most this much capacity between writes, so the peak of a
+                // burst does not stay resident.
+                if batch.capacity() > KEEP_BYTES {
+                    batch = Vec::new();
                 }
                 if last {
                     break;

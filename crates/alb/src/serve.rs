@@ -164,7 +164,8 @@ pub async fn serve_listener(
                 node: node.clone(),
                 timeout: config.attributes().target_connect_timeout,
             };
-            // The ALB closes back-end connections idle for its idle timeout (§2.3).
+            // The ALB closes back-end connections idle for its idle timeout (§2.3); those
+            // beyond one per target that a burst left behind close sooner (`airlock_pool`).
             let client = TargetPool::new(connector, config.attributes().idle_timeout, true);
             tracker.spawn(TargetPool::prune_until(
                 Arc::downgrade(&client),

@@ -22,6 +22,7 @@ pub mod stackgen;
 
 pub use load::{Amount, Outcome};
 pub use process::Memory;
+pub use report::Resources;
 pub use report::{Budget, Machine, Path as MeasuredPath, Report, Round, Run, StackFigures, Start};
 
 use airlock_stack::client;
@@ -112,6 +113,9 @@ pub struct Options {
     pub max_requests: u64,
     /// Idle time before the idle memory reading.
     pub settle: Duration,
+    /// Quiet time after the load before memory and descriptors are read again: what the stack
+    /// still holds once a burst is over.
+    pub quiet: Duration,
     /// Whether to measure the generated big stack too.
     pub big_stack: bool,
     /// The request path of every measurement.
@@ -131,6 +135,7 @@ impl Options {
             cold_starts: 5,
             max_requests: 5_000_000,
             settle: Duration::from_secs(1),
+            quiet: Duration::from_secs(5),
             big_stack: true,
             path: "/pets".to_owned(),
             paths: vec![MeasuredPath::Direct, MeasuredPath::Alb, MeasuredPath::Chain],
@@ -201,7 +206,7 @@ struct Started {
     airlock: Airlock,
     size: Option<stackgen::Size>,
     starts: Vec<Start>,
-    idle: Memory,
+    idle: Resources,
 }
 
 /// Cold-starts the stack `options.cold_starts` times (each to its first 200 through the chain)
@@ -229,7 +234,7 @@ async fn start_stack(
     }
     let airlock = stack.ok_or(BenchError::Exited)?;
     tokio::time::sleep(options.settle).await;
-    let idle = airlock.memory()?;
+    let idle = Resources::of(&airlock)?;
     Ok(Started {
         airlock,
         size: None,
@@ -374,15 +379,23 @@ async fn load_stacks(
             }
         }
     }
+    let mut after_load = Vec::new();
+    for stack in &stacks {
+        after_load.push(Resources::of(&stack.airlock)?);
+    }
+    // The stacks are quiet together: one wait, then each is read again.
+    tokio::time::sleep(options.quiet).await;
     let mut figures = Vec::new();
-    for (stack, runs) in stacks.into_iter().zip(runs) {
-        let after_load = stack.airlock.memory()?;
+    for ((stack, runs), after_load) in stacks.into_iter().zip(runs).zip(after_load) {
+        let after_quiet = Resources::of(&stack.airlock)?;
         stack.airlock.stop().await;
         figures.push(StackFigures {
             size: stack.size,
             starts: stack.starts,
             idle: stack.idle,
             after_load,
+            after_quiet,
+            quiet_seconds: options.quiet.as_secs_f64(),
             runs,
         });
     }

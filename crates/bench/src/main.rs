@@ -35,6 +35,10 @@ struct Cli {
     /// Cold starts to take the median of (overrides the mode's).
     #[arg(long)]
     cold_starts: Option<usize>,
+    /// Seconds of quiet after the load before memory and descriptors are read again (the
+    /// budget is set for 5).
+    #[arg(long)]
+    quiet_seconds: Option<f64>,
     /// Skip the generated stack of 300 routes, 100 listener rules and 50 tasks.
     #[arg(long)]
     no_big_stack: bool,
@@ -68,6 +72,9 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     }
     if let Some(n) = cli.cold_starts {
         options.cold_starts = n;
+    }
+    if let Some(s) = cli.quiet_seconds {
+        options.quiet = Duration::from_secs_f64(s);
     }
     options.big_stack = !cli.no_big_stack;
     if !cli.only.is_empty() {

@@ -109,6 +109,11 @@ impl Airlock {
         memory(self.pid)
     }
 
+    /// How many file descriptors the process has open now (sockets, files, pipes).
+    pub fn open_fds(&self) -> Result<usize, BenchError> {
+        Ok(std::fs::read_dir(format!("/proc/{}/fd", self.pid))?.count())
+    }
+
     /// Stops the process.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;

@@ -1,9 +1,9 @@
 //! The figures, the budgets they are held to, and the table and JSON they are printed as.
 
-use crate::Options;
 use crate::load::Outcome;
-use crate::process::Memory;
+use crate::process::{Airlock, Memory};
 use crate::stackgen::Size;
+use crate::{BenchError, Options};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -125,6 +125,29 @@ pub struct Start {
     pub first_200_ms: f64,
 }
 
+/// What the process holds at one moment: memory and open file descriptors.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Resources {
+    /// Resident and proportional set sizes.
+    #[serde(flatten)]
+    pub memory: Memory,
+    /// Open file descriptors (`/proc/<pid>/fd`): sockets, files, pipes.
+    pub open_fds: usize,
+}
+
+impl Resources {
+    pub(crate) fn of(airlock: &Airlock) -> Result<Resources, BenchError> {
+        Ok(Resources {
+            memory: airlock.memory()?,
+            open_fds: airlock.open_fds()?,
+        })
+    }
+
+    fn rss_mib(&self) -> f64 {
+        self.memory.rss_kib as f64 / MIB
+    }
+}
+
 /// Everything measured on one stack.
 #[derive(Debug, Clone, Serialize)]
 pub struct StackFigures {
@@ -132,10 +155,14 @@ pub struct StackFigures {
     pub size: Option<Size>,
     /// Each cold start.
     pub starts: Vec<Start>,
-    /// Memory once started and idle.
-    pub idle: Memory,
-    /// Memory after every load measurement.
-    pub after_load: Memory,
+    /// Once started and idle.
+    pub idle: Resources,
+    /// Right after the last load measurement.
+    pub after_load: Resources,
+    /// After `quiet_seconds` without load: what the stack still holds once a burst is over.
+    pub after_quiet: Resources,
+    /// Seconds of quiet before `after_quiet` was read.
+    pub quiet_seconds: f64,
     /// The load measurements.
     pub runs: Vec<Run>,
 }
@@ -189,6 +216,12 @@ impl StackFigures {
     /// Chain median latency over direct's, at the fewest connections measured.
     pub fn chain_p50_ratio(&self) -> Option<f64> {
         self.ratio(Path::Chain, self.fewest_connections(), |r| r.p50_us as f64)
+    }
+
+    /// Resident memory after the quiet time over idle resident memory.
+    pub fn rss_after_quiet_ratio(&self) -> Option<f64> {
+        let idle = self.idle.memory.rss_kib as f64;
+        (idle > 0.0).then(|| self.after_quiet.memory.rss_kib as f64 / idle)
     }
 }
 
@@ -263,6 +296,10 @@ pub struct Report {
 }
 
 const MIB: f64 = 1024.0;
+
+/// Resident memory a few seconds after the load may be at most this many times the idle
+/// figure: what a burst took must come back, not stay for the life of the process.
+const RSS_AFTER_QUIET_LIMIT: f64 = 1.5;
 
 /// How much worse (in %) `big` is than `default`: the median over rounds of each round's
 /// ratio (the rounds of the two ran side by side), with the middle half of those ratios; or
@@ -342,9 +379,15 @@ impl Report {
             ),
             at_most(
                 "idle resident memory (RSS)",
-                Some(d.idle.rss_kib as f64 / MIB),
+                Some(d.idle.rss_mib()),
                 20.0,
                 " MiB",
+            ),
+            at_most(
+                &format!("RSS {} s after load vs idle", d.quiet_seconds),
+                d.rss_after_quiet_ratio(),
+                RSS_AFTER_QUIET_LIMIT,
+                "×",
             ),
         ];
         if let Some(g) = &self.big {
@@ -356,9 +399,15 @@ impl Report {
             ));
             b.push(at_most(
                 "big stack: idle resident memory (RSS)",
-                Some(g.idle.rss_kib as f64 / MIB),
+                Some(g.idle.rss_mib()),
                 40.0,
                 " MiB",
+            ));
+            b.push(at_most(
+                &format!("big stack: RSS {} s after load vs idle", g.quiet_seconds),
+                g.rss_after_quiet_ratio(),
+                RSS_AFTER_QUIET_LIMIT,
+                "×",
             ));
             // The chain's own figures, stack against stack. The two stacks run side by side and
             // a path's runs on both are neighbours within every round, so each round gives one
@@ -493,11 +542,20 @@ fn stack_table(out: &mut String, title: &str, s: &StackFigures) {
     );
     let _ = writeln!(
         out,
-        "  memory: idle RSS {:.1} MiB, PSS {:.1} MiB; after load RSS {:.1} MiB, PSS {:.1} MiB",
-        s.idle.rss_kib as f64 / MIB,
-        s.idle.pss_kib as f64 / MIB,
-        s.after_load.rss_kib as f64 / MIB,
-        s.after_load.pss_kib as f64 / MIB
+        "  memory: idle RSS {:.1} MiB, PSS {:.1} MiB; after load RSS {:.1} MiB, PSS {:.1} MiB; \
+         {} s later RSS {:.1} MiB, PSS {:.1} MiB",
+        s.idle.rss_mib(),
+        s.idle.memory.pss_kib as f64 / MIB,
+        s.after_load.rss_mib(),
+        s.after_load.memory.pss_kib as f64 / MIB,
+        s.quiet_seconds,
+        s.after_quiet.rss_mib(),
+        s.after_quiet.memory.pss_kib as f64 / MIB,
+    );
+    let _ = writeln!(
+        out,
+        "  open descriptors: idle {}, after load {}, {} s later {}",
+        s.idle.open_fds, s.after_load.open_fds, s.quiet_seconds, s.after_quiet.open_fds
     );
 }
 
@@ -578,6 +636,60 @@ mod tests {
         assert_eq!(at_least("x", None, 25.0, "%").pass, None);
     }
 
+    /// Memory a burst took must come back: the figure after the quiet time is held to 1.5× the
+    /// idle one, and the table shows descriptors beside it.
+    #[test]
+    fn memory_after_the_quiet_time_is_held_to_the_idle_figure() {
+        let at = |rss_mib: u64, open_fds: usize| Resources {
+            memory: Memory {
+                rss_kib: rss_mib * 1024,
+                pss_kib: rss_mib * 1024,
+            },
+            open_fds,
+        };
+        let report = |after_quiet: Resources| {
+            let figures = StackFigures {
+                size: None,
+                starts: vec![Start {
+                    banner_ms: 5.0,
+                    first_200_ms: 8.0,
+                }],
+                idle: at(14, 28),
+                after_load: at(40, 28),
+                after_quiet,
+                quiet_seconds: 5.0,
+                runs: Vec::new(),
+            };
+            let machine = Machine {
+                cpu: "test".into(),
+                cpus: 2,
+                kernel: "test".into(),
+            };
+            let options = Options::full("airlock".into());
+            Report::new(machine, &options, Duration::from_millis(100), figures, None)
+        };
+        let verdict = |r: &Report| {
+            let b = r
+                .budgets
+                .iter()
+                .find(|b| b.name == "RSS 5 s after load vs idle")
+                .unwrap();
+            (b.value.clone(), b.pass)
+        };
+        let within = report(at(21, 29));
+        assert_eq!(verdict(&within), ("1.50×".into(), Some(true)));
+        let table = within.table();
+        assert!(
+            table.contains("open descriptors: idle 28, after load 28, 5 s later 29"),
+            "{table}"
+        );
+        assert!(table.contains("5 s later RSS 21.0 MiB"), "{table}");
+        assert_eq!(verdict(&report(at(22, 28))).1, Some(false));
+        let json = serde_json::to_value(&within).unwrap();
+        assert_eq!(json["default"]["after_quiet"]["open_fds"], 29);
+        assert_eq!(json["default"]["after_quiet"]["rss_kib"], 21 * 1024);
+    }
+
     /// The generated stack is held to the default stack's chain figures themselves, round by
     /// round: a direct path that happened to run faster on one side does not move the verdict,
     /// and neither does one busy round.
@@ -604,9 +716,12 @@ mod tests {
                 rounds,
             }
         };
-        let memory = Memory {
-            rss_kib: 14 * 1024,
-            pss_kib: 12 * 1024,
+        let memory = Resources {
+            memory: Memory {
+                rss_kib: 14 * 1024,
+                pss_kib: 12 * 1024,
+            },
+            open_fds: 30,
         };
         let stack = |direct_cpu: f64, chain64: Vec<Round>, chain1: Vec<Round>| StackFigures {
             size: None,
@@ -616,6 +731,8 @@ mod tests {
             }],
             idle: memory,
             after_load: memory,
+            after_quiet: memory,
+            quiet_seconds: 5.0,
             runs: vec![
                 run(Path::Direct, 64, vec![round(direct_cpu, 90_000.0, 400)]),
                 run(Path::Chain, 64, chain64),

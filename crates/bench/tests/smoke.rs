@@ -29,6 +29,7 @@ async fn quick_run_produces_the_table_and_the_chain_answers_only_200() {
     options.cold_starts = 1;
     options.connections = vec![4, 1];
     options.settle = Duration::ZERO;
+    options.quiet = Duration::ZERO;
     options.big_stack = false;
     let report = airlock_bench::run(&options).await.unwrap();
 
@@ -39,6 +40,7 @@ async fn quick_run_produces_the_table_and_the_chain_answers_only_200() {
         "(b) alb",
         "(c) chain",
         "first 200 through the chain",
+        "open descriptors: idle",
         "budgets",
     ] {
         assert!(
@@ -62,7 +64,7 @@ async fn quick_run_produces_the_table_and_the_chain_answers_only_200() {
         }
     }
     // Every budget of the default stack is evaluated (a figure, not a verdict, is asserted).
-    assert_eq!(report.budgets.len(), 5);
+    assert_eq!(report.budgets.len(), 6);
     assert!(report.budgets.iter().all(|b| b.pass.is_some()), "{table}");
     let json = serde_json::to_value(&report).unwrap();
     assert!(json["default"]["runs"].as_array().unwrap().len() == 6);

@@ -419,6 +419,7 @@ impl Gateway {
         shutdown: CancellationToken,
         tracker: TaskTracker,
     ) {
+        self.proxy.prune_until(&shutdown, &tracker);
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
         let conn_shutdown = shutdown.clone();
         airlock_net::accept_loop(

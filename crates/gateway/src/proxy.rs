@@ -134,6 +134,22 @@ impl Proxy {
         Proxy { clients }
     }
 
+    /// Closes idle integration connections as they become due, until `shutdown`: a pool is
+    /// otherwise pruned only when its key is used again, and an integration that is not called
+    /// again would keep a burst's connections (and the ALB's side of them) for ever.
+    pub(crate) fn prune_until(
+        &self,
+        shutdown: &tokio_util::sync::CancellationToken,
+        tracker: &tokio_util::task::TaskTracker,
+    ) {
+        for client in self.clients.values() {
+            tracker.spawn(Pool::prune_until(
+                Arc::downgrade(&client.pool),
+                shutdown.clone().cancelled_owned(),
+            ));
+        }
+    }
+
     pub(crate) async fn call(
         &self,
         integration: &Arc<Integration>,

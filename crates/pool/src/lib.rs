@@ -9,6 +9,11 @@
 //! all sent: such a connection closes. An upgraded connection leaves the pool and runs in a
 //! task of its own ([`Pooled::detach`]).
 //!
+//! A burst of concurrent requests leaves as many idle connections behind it, each holding its
+//! buffers and TLS state, and on an in-process chain the peer's as well. A key keeps
+//! [`SPARE_PER_KEY`] of them for the whole idle timeout; the rest close once they have idled
+//! for [`SURPLUS_IDLE`] (see [`Pool::prune_until`]), so memory returns soon after the burst.
+//!
 //! Architecture invariant: knows HTTP/1.1 connections and how long they may idle. What a key
 //! names and how a connection is opened is the caller's [`Connect`].
 
@@ -26,12 +31,26 @@ use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::hash::Hash;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
 use tokio::time::Instant;
+
+/// Idle connections a key keeps until the idle timeout: enough for a client that sends one
+/// request at a time, which is how a stack is mostly used between bursts.
+pub const SPARE_PER_KEY: usize = 1;
+
+/// How long an idle connection beyond a key's [`SPARE_PER_KEY`] is kept. Under steady load the
+/// newest idle connection is taken first, so the oldest idle ones are those a burst left behind
+/// and the current load does not need; they close after this, not after the idle timeout.
+pub const SURPLUS_IDLE: Duration = Duration::from_secs(2);
+
+/// Expiries this close together are handled in one wake-up of the pruner: the connections a
+/// burst leaves behind were checked in within moments of each other.
+const PRUNE_SLACK: Duration = Duration::from_millis(100);
 
 /// Opens connections for a [`Pool`].
 pub trait Connect: Send + Sync + 'static {
@@ -131,6 +150,15 @@ pub struct Pool<C: Connect, B> {
     /// Head and body in one write: over TLS, separate writes are separate records.
     writev: bool,
     idle: Mutex<IdleMap<C::Key, B>>,
+    /// What the pruner's next wake-up takes into account: [`Watch::NOTHING`], [`Watch::SPARES`]
+    /// or [`Watch::SURPLUS`]. Read and written with the `idle` lock held. A check-in that leaves
+    /// more to watch than this raises it and notifies `wake`, so that the pruner works out its
+    /// next wake-up again; so an unused pool's pruner never wakes, and a busy pool's check-in
+    /// pays one load of a flag.
+    watched: AtomicU8,
+    /// Wakes the pruner (see `watched`); shared so the pruner can wait without keeping the
+    /// pool alive.
+    wake: Arc<Notify>,
 }
 
 /// Idle connections per key, oldest first: checkout takes the newest (warmest) from the back,
@@ -205,6 +233,18 @@ impl std::hash::Hasher for KeyHasher {
     fn write_usize(&mut self, n: usize) {
         self.add(n as u64);
     }
+}
+
+/// What a pool's pruner has planned its next wake-up for (`Pool::watched`).
+struct Watch;
+
+impl Watch {
+    /// No idle connection: the pruner waits to be woken.
+    const NOTHING: u8 = 0;
+    /// Only spares: the next wake-up is the oldest one's idle timeout.
+    const SPARES: u8 = 1;
+    /// Some key has more than its spares: the next wake-up is within [`SURPLUS_IDLE`].
+    const SURPLUS: u8 = 2;
 }
 
 /// A connection waiting in the pool, and since when.
@@ -372,6 +412,15 @@ impl<C: Connect, B> Pool<C, B> {
             list.pop_front();
         }
         list.push_back((now, conn));
+        let needs = if list.len() > SPARE_PER_KEY {
+            Watch::SURPLUS
+        } else {
+            Watch::SPARES
+        };
+        if self.watched.load(Ordering::Relaxed) < needs {
+            self.watched.store(needs, Ordering::Relaxed);
+            self.wake.notify_one();
+        }
     }
 
     fn checkout(&self, key: &C::Key) -> Option<Pooled<C::Key, B>> {
@@ -386,14 +435,44 @@ impl<C: Connect, B> Pool<C, B> {
         None
     }
 
-    /// Closes every connection idle for longer than the idle timeout.
-    pub fn prune(&self) {
+    /// Closes every connection idle for the idle timeout, and those beyond a key's
+    /// [`SPARE_PER_KEY`] idle for [`SURPLUS_IDLE`]. Returns when the next idle connection is due
+    /// to close, or `None` when none is left.
+    pub fn prune(&self) -> Option<Instant> {
         let now = Instant::now();
         let mut idle = lock(&self.idle);
+        let mut next: Option<Instant> = None;
+        let mut watched = Watch::NOTHING;
         for list in idle.values_mut() {
             list.retain(|(since, _)| now.duration_since(*since) < self.idle_timeout);
+            // Oldest first: the surplus are the front of the list.
+            while list.len() > SPARE_PER_KEY
+                && list
+                    .front()
+                    .is_some_and(|(since, _)| now.duration_since(*since) >= SURPLUS_IDLE)
+            {
+                list.pop_front();
+            }
+            if let Some((since, _)) = list.front() {
+                let keep = if list.len() > SPARE_PER_KEY {
+                    watched = Watch::SURPLUS;
+                    SURPLUS_IDLE.min(self.idle_timeout)
+                } else {
+                    watched = watched.max(Watch::SPARES);
+                    self.idle_timeout
+                };
+                let due = *since + keep;
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
         }
         idle.retain(|_, list| !list.is_empty());
+        self.watched.store(watched, Ordering::Relaxed);
+        next
+    }
+
+    /// How many idle connections the pool holds.
+    pub fn idle_count(&self) -> usize {
+        lock(&self.idle).values().map(VecDeque::len).sum()
     }
 }
 
@@ -410,6 +489,8 @@ where
             idle_timeout,
             writev,
             idle: Mutex::new(HashMap::default()),
+            watched: AtomicU8::new(Watch::NOTHING),
+            wake: Arc::new(Notify::new()),
         })
     }
 
@@ -478,23 +559,27 @@ where
         })
     }
 
-    /// Prunes `pool` every half idle timeout until it is dropped or `stop` resolves.
+    /// Closes `pool`'s idle connections as they become due (see [`Pool::prune`]) until the
+    /// pool is dropped or `stop` resolves. It sleeps while the pool has no idle connection, and
+    /// is woken when a check-in brings one due sooner than it planned for. (A pool dropped while
+    /// its pruner sleeps with nothing to watch is noticed only at `stop`: the pruner holds no
+    /// reference to it, just its wake-up.)
     pub async fn prune_until(pool: Weak<Self>, stop: impl Future<Output = ()>) {
         let mut stop = pin!(stop);
         loop {
-            let Some(interval) = pool
-                .upgrade()
-                .map(|p| (p.idle_timeout / 2).max(Duration::from_millis(100)))
-            else {
+            let Some((wake, next)) = pool.upgrade().map(|p| (p.wake.clone(), p.prune())) else {
                 return;
             };
+            let due = async {
+                match next {
+                    Some(due) => tokio::time::sleep_until(due + PRUNE_SLACK).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
+                _ = due => {}
+                _ = wake.notified() => {}
                 _ = &mut stop => return,
-            }
-            match pool.upgrade() {
-                Some(p) => p.prune(),
-                None => return,
             }
         }
     }

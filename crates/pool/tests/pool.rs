@@ -64,7 +64,15 @@ async fn get<C: Connect<Key = SocketAddr>>(
     pool: &Arc<Pool<C, Empty<Bytes>>>,
     addr: SocketAddr,
 ) -> Bytes {
-    let req = Request::get("/")
+    get_path(pool, addr, "/").await
+}
+
+async fn get_path<C: Connect<Key = SocketAddr>>(
+    pool: &Arc<Pool<C, Empty<Bytes>>>,
+    addr: SocketAddr,
+    path: &str,
+) -> Bytes {
+    let req = Request::get(path)
         .header("host", "test")
         .body(Empty::new())
         .unwrap();
@@ -388,4 +396,109 @@ async fn an_early_answer_comes_back_and_its_connection_is_not_reused() {
     // A refusal's connection closes; the small request after it opens the connection that
     // the next refusal reuses: the first refusal's and one per round.
     assert_eq!(accepted.load(Ordering::SeqCst), 31);
+}
+
+/// In-memory connections to a server that counts the connections it holds open, so time can be
+/// paused: each dial is a `tokio::io::duplex` whose far end a hyper server serves.
+struct Memory {
+    /// Connections the server has open, watched by the test.
+    open: tokio::sync::watch::Sender<usize>,
+    /// Every request for `/burst` waits here, so that a burst of this many requests is in
+    /// flight at once (each on a connection of its own).
+    burst: Arc<tokio::sync::Barrier>,
+}
+
+impl Connect for Memory {
+    type Key = SocketAddr;
+    type Io = tokio::io::DuplexStream;
+    type Error = std::io::Error;
+    async fn connect(&self, _key: &SocketAddr) -> std::io::Result<tokio::io::DuplexStream> {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let open = self.open.clone();
+        let burst = self.burst.clone();
+        open.send_modify(|n| *n += 1);
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let burst = burst.clone();
+                async move {
+                    if req.uri().path() == "/burst" {
+                        burst.wait().await;
+                    }
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(theirs), svc)
+                .await;
+            open.send_modify(|n| *n -= 1);
+        });
+        Ok(ours)
+    }
+}
+
+/// A burst of concurrent requests leaves as many idle connections behind; beyond the spare a
+/// key keeps, they close once they have idled for `SURPLUS_IDLE`, long before the idle timeout
+/// (each holds buffers and TLS state on both ends). The spare closes at the idle timeout.
+#[tokio::test(start_paused = true)]
+async fn idle_connections_a_burst_left_close_soon_but_the_spare_stays_to_the_idle_timeout() {
+    use airlock_pool::{SPARE_PER_KEY, SURPLUS_IDLE};
+    const BURST: usize = 8;
+    let idle_timeout = Duration::from_secs(60);
+    let (open, mut watch_open) = tokio::sync::watch::channel(0);
+    let pool = Pool::new(
+        Memory {
+            open,
+            burst: Arc::new(tokio::sync::Barrier::new(BURST)),
+        },
+        idle_timeout,
+        true,
+    );
+    let (stop, stopped) = stop_signal();
+    tokio::spawn(Pool::prune_until(Arc::downgrade(&pool), stopped));
+    let addr: SocketAddr = ([10, 0, 0, 1], 80).into();
+    // One request a while before the burst: the pruner has planned for its connection's idle
+    // timeout when the burst comes, and must plan again.
+    assert_eq!(get(&pool, addr).await, "hello");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let burst: Vec<_> = (0..BURST)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { get_path(&pool, addr, "/burst").await })
+        })
+        .collect();
+    for request in burst {
+        assert_eq!(request.await.unwrap(), "hello");
+    }
+    assert_eq!(pool.idle_count(), BURST, "each request had a connection");
+    assert_eq!(*watch_open.borrow(), BURST);
+
+    let start = tokio::time::Instant::now();
+    watch_open.wait_for(|n| *n == SPARE_PER_KEY).await.unwrap();
+    // Paused time: the clock moves only to the next timer, so these are exact, not timings.
+    let waited = start.elapsed();
+    assert!(
+        waited >= SURPLUS_IDLE && waited < SURPLUS_IDLE * 2,
+        "the surplus closed after {waited:?}"
+    );
+    assert_eq!(pool.idle_count(), SPARE_PER_KEY);
+
+    watch_open.wait_for(|n| *n == 0).await.unwrap();
+    assert!(
+        start.elapsed() >= idle_timeout,
+        "the spare closed after {:?}",
+        start.elapsed()
+    );
+    assert_eq!(pool.idle_count(), 0);
+    drop(stop);
+}
+
+/// A stop signal for `prune_until` that resolves when its sender is dropped.
+fn stop_signal() -> (
+    tokio::sync::oneshot::Sender<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    (tx, async move {
+        let _ = rx.await;
+    })
 }
