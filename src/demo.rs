@@ -3,6 +3,7 @@
 //! Every step runs against the default stack on free ports, over real sockets, and checks that
 //! airlock behaved as AWS would; the command exits non-zero if any step did not.
 
+use crate::signals::{Stop, StopSignal};
 use airlock_stack::RunningStack;
 use airlock_stack::client::{self, Call};
 use std::net::SocketAddr;
@@ -35,7 +36,18 @@ impl Story {
     }
 }
 
-pub async fn run() -> anyhow::Result<bool> {
+/// How the demo ended.
+pub enum Outcome {
+    /// Every step behaved as AWS would.
+    AsAws,
+    /// At least one step did not.
+    NotAsAws,
+    /// A signal stopped it before its last step; the stack was stopped gracefully.
+    Stopped(StopSignal),
+}
+
+/// Runs the demo until its last step or the first of `stop`'s signals, then stops its stack.
+pub async fn run(mut stop: Stop) -> anyhow::Result<Outcome> {
     println!("Starting the default stack on free ports...");
     let started = Instant::now();
     let stack = RunningStack::start_default_with(|o| {
@@ -43,6 +55,18 @@ pub async fn run() -> anyhow::Result<bool> {
         o.vpc_link_connect_timeout = Duration::from_secs(1);
     })
     .await?;
+    let outcome = tokio::select! {
+        // A signal that came during start-up wins at once.
+        biased;
+        signal = stop.received() => Ok(Outcome::Stopped(signal)),
+        as_aws = story(&stack, started) => as_aws.map(|ok| if ok { Outcome::AsAws } else { Outcome::NotAsAws }),
+    };
+    stack.stop().await;
+    outcome
+}
+
+/// The demo's steps; `Ok(true)` when every one behaved as AWS would.
+async fn story(stack: &RunningStack, started: Instant) -> anyhow::Result<bool> {
     let e = stack.endpoints().clone();
     let alb = e.alb_dns_names["pets-alb"].clone();
     println!(
@@ -219,7 +243,6 @@ pub async fn run() -> anyhow::Result<bool> {
         "the link refuses anyone but the gateway",
     );
 
-    stack.stop().await;
     println!();
     if s.failures == 0 {
         println!("Every step behaved as AWS would.");

@@ -7,6 +7,8 @@
 )]
 
 mod demo;
+mod logging;
+mod signals;
 
 /// The process allocator; see the `mimalloc` entry in `Cargo.toml` for why.
 #[global_allocator]
@@ -14,8 +16,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use airlock_stack::{Options, Ports, RunningStack};
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use logging::{DefaultLevel, LogArgs};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The most shards (runtime threads) `--worker-threads` accepts: far above any core count this
+/// runs on, low enough that a typo cannot start thousands of threads.
+const MAX_WORKER_THREADS: u16 = 1024;
 
 #[derive(Parser)]
 #[command(
@@ -24,18 +33,25 @@ use std::path::{Path, PathBuf};
     about = "A local, offline emulator of API Gateway HTTP API → VPC link → internal ALB → ECS Fargate",
     long_about = "Runs the whole private-API chain in one process: an HTTPS API Gateway with JWT \
                   authorizers, a mutual-TLS VPC link, an internal HTTPS ALB and Fargate tasks, in an \
-                  emulated VPC with split-horizon DNS. With no subcommand, runs `airlock up`."
+                  emulated VPC with split-horizon DNS. With no subcommand, runs `airlock up` (its \
+                  options may then be given without `up`; before another subcommand they are \
+                  refused). Logs go to stderr: RUST_LOG (or AIRLOCK_LOG, which wins) sets the \
+                  filter, -v/-q override both."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// `up`'s options, for `airlock [OPTIONS]` without a subcommand.
     #[command(flatten)]
     up: UpArgs,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start a stack (the default stack when no file is given) and serve until Ctrl-C.
+    /// Start a stack (the default stack when no file is given) and serve until Ctrl-C or
+    /// SIGTERM, which stop it gracefully.
     Up(UpArgs),
     /// Print the default stack file, to start your own from it.
     Init,
@@ -48,9 +64,9 @@ enum Command {
     Token(TokenArgs),
     /// Tell the private API's story with evidence from a real stack; exit 0 if every step
     /// behaved as AWS would.
-    Demo,
+    Demo(RuntimeArgs),
     /// Explain, hop by hop, whether a connection from a vantage point or interface to a name or
-    /// address would get through, and what blocks it (exit 0 reachable, 1 blocked).
+    /// address would get through, and what blocks it (exit 0 reachable, 1 blocked, 2 error).
     Explain {
         /// The stack file; the built-in default stack when omitted.
         stack_file: Option<PathBuf>,
@@ -60,7 +76,18 @@ enum Command {
         /// `NAME:PORT` or `ADDRESS:PORT`.
         #[arg(long)]
         to: String,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
     },
+}
+
+/// How the commands that run a stack use the machine's cores.
+#[derive(Args, Clone, Copy)]
+struct RuntimeArgs {
+    /// Runtime threads ("shards"), each serving whole connections; 0 or unset: one per core.
+    #[arg(long, env = "AIRLOCK_WORKER_THREADS", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(0..=i64::from(MAX_WORKER_THREADS)))]
+    worker_threads: Option<u16>,
 }
 
 #[derive(Args, Clone)]
@@ -103,6 +130,8 @@ struct UpArgs {
     #[arg(long, default_value_t = airlock_net::logfile::DEFAULT_MAX_FILES,
           value_parser = clap::value_parser!(u32).range(1..))]
     access_log_max_files: u32,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
 }
 
 #[derive(Args)]
@@ -129,8 +158,26 @@ struct TokenArgs {
     state_dir: PathBuf,
 }
 
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Usage errors exit 2 (and --help, --version 0), as clap's own `exit` would, but
+            // through `main`'s return so nothing is cut short.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    let format = cli.log.log_format;
+    let level = match cli.command {
+        None | Some(Command::Up(_)) => DefaultLevel::Info,
+        Some(_) => DefaultLevel::Warn,
+    };
+    if let Err(e) = logging::init(&cli.log, level) {
+        // A filter that does not parse is a usage error, like a bad option.
+        logging::report_error(format, &e);
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Some(Command::Init) => {
             print!("{}", airlock_config::DEFAULT_STACK_YAML);
@@ -139,26 +186,83 @@ fn main() -> std::process::ExitCode {
         Some(Command::Validate { stack_file }) => validate(&stack_file),
         Some(Command::Token(args)) => token(&args),
         Some(Command::Up(args)) => up(args),
-        Some(Command::Demo) => demo(),
+        Some(Command::Demo(runtime_args)) => demo(runtime_args),
         Some(Command::Explain {
             stack_file,
             from,
             to,
-        }) => explain(stack_file.as_deref(), &from, &to),
+            runtime,
+        }) => {
+            return match explain(stack_file.as_deref(), &from, &to, runtime) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    logging::report_error(format, &e);
+                    ExitCode::from(2)
+                }
+            };
+        }
         None => up(cli.up),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            logging::report_error(format, &e);
+            ExitCode::FAILURE
         }
     }
 }
 
+/// Parses the command line, refusing `up`'s options in front of another subcommand: there they
+/// would silently do nothing (`airlock --gateway-port 1 validate f`). The global flags (`-v`,
+/// `-q`, `--log-format`) apply wherever they stand. Values from the environment
+/// (`AIRLOCK_STATE_DIR`, ...) are not the user's words on this command line, so they pass.
+fn parse() -> Result<Cli, clap::Error> {
+    let mut command = Cli::command();
+    let matches = command.try_get_matches_from_mut(std::env::args_os())?;
+    if let Some((name, _)) = matches.subcommand() {
+        let misplaced: Vec<String> = UpArgs::augment_args(clap::Command::new("up"))
+            .get_arguments()
+            .filter(|a| matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine))
+            .map(|a| match a.get_long() {
+                Some(long) => format!("--{long}"),
+                None => format!("<{}>", a.get_id().as_str().to_uppercase()),
+            })
+            .collect();
+        if !misplaced.is_empty() {
+            let what = misplaced.join(", ");
+            let takes_them = command.find_subcommand(name).is_some_and(|sub| {
+                misplaced.iter().all(|m| {
+                    sub.get_arguments()
+                        .any(|a| a.get_long().is_some_and(|l| m == &format!("--{l}")))
+                })
+            });
+            let message = if takes_them {
+                format!(
+                    "{what}: `{name}`'s options go after `{name}` (hint: `airlock {name} {what} ...`)"
+                )
+            } else {
+                format!(
+                    "{what}: an option of `up`, which `{name}` does not take and would ignore \
+                     (hint: drop it, or run `airlock up` with it)"
+                )
+            };
+            return Err(command.error(clap::error::ErrorKind::ArgumentConflict, message));
+        }
+    }
+    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
+}
+
 fn validate(path: &Path) -> anyhow::Result<()> {
     match airlock_config::load(path) {
-        Ok(_) => {
+        Ok(stack) => {
+            tracing::debug!(
+                file = %path.display(),
+                http_apis = stack.http_apis.len(),
+                load_balancers = stack.load_balancers.len(),
+                services = stack.services.len(),
+                "stack file parsed and checked"
+            );
             println!("{}: valid", path.display());
             Ok(())
         }
@@ -169,11 +273,14 @@ fn validate(path: &Path) -> anyhow::Result<()> {
 fn token(args: &TokenArgs) -> anyhow::Result<()> {
     let issuer = airlock_pki::Issuer::load_or_create(&args.state_dir, airlock_pki::LOCAL_ISSUER)
         .context("loading the local issuer key")?;
+    tracing::debug!(state_dir = %args.state_dir.display(), "local issuer key loaded");
     let mut req = airlock_pki::TokenRequest::new(args.sub.clone(), args.aud.clone());
     req.scopes = args.scope.split_whitespace().map(str::to_owned).collect();
     req.expires_in = args.expires_in;
     req.extra_claims.extend(args.claims.iter().cloned());
-    println!("{}", issuer.mint(&req)?);
+    let token = issuer.mint(&req)?;
+    tracing::debug!(sub = %args.sub, aud = %args.aud, expires_in = args.expires_in, "token minted");
+    println!("{token}");
     Ok(())
 }
 
@@ -187,16 +294,16 @@ fn parse_claim(s: &str) -> Result<(String, serde_json::Value), String> {
 }
 
 /// The runtime the command runs on: this thread's single-threaded runtime, plus one more on a
-/// thread of its own per further core ("shards", see `airlock_net::shards`): each connection is
-/// served on one shard, with every in-process hop it leads to, so a request through the chain
-/// stays on one core. `AIRLOCK_WORKER_THREADS` sets the number of shards (default: one per
-/// core).
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    let shards = std::env::var("AIRLOCK_WORKER_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+/// thread of its own per further shard (see `airlock_net::shards`): each connection is served on
+/// one shard, with every in-process hop it leads to, so a request through the chain stays on one
+/// core. `--worker-threads` (or `AIRLOCK_WORKER_THREADS`) sets the number of shards, this
+/// thread included; 0 or unset means one per core.
+fn runtime(args: RuntimeArgs) -> anyhow::Result<tokio::runtime::Runtime> {
+    let shards = match args.worker_threads {
+        Some(n) if n > 0 => usize::from(n),
+        _ => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    tracing::debug!(shards, "starting the runtime threads");
     let main = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -209,11 +316,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(main)
 }
 
-fn demo() -> anyhow::Result<()> {
-    if runtime()?.block_on(demo::run())? {
-        Ok(())
-    } else {
-        anyhow::bail!("the demo saw behaviour AWS would not show")
+fn demo(args: RuntimeArgs) -> anyhow::Result<()> {
+    let outcome = runtime(args)?.block_on(async {
+        // Listening before the first line is printed, so a signal at any later moment stops
+        // the stack the demo started rather than killing the process under it.
+        let stop = signals::Stop::listen()?;
+        demo::run(stop).await
+    })?;
+    match outcome {
+        demo::Outcome::AsAws => Ok(()),
+        demo::Outcome::NotAsAws => anyhow::bail!("the demo saw behaviour AWS would not show"),
+        demo::Outcome::Stopped(signal) => {
+            anyhow::bail!("the demo was stopped by {signal} before its last step")
+        }
     }
 }
 
@@ -224,21 +339,30 @@ fn load_stack(path: Option<&Path>) -> anyhow::Result<airlock_config::Stack> {
     }
 }
 
-fn explain(stack_file: Option<&Path>, from: &str, to: &str) -> anyhow::Result<()> {
+/// Prints the explanation; `Ok(true)` when the path is open, `Ok(false)` when it is blocked.
+fn explain(
+    stack_file: Option<&Path>,
+    from: &str,
+    to: &str,
+    args: RuntimeArgs,
+) -> anyhow::Result<bool> {
     let stack = load_stack(stack_file)?;
-    let explanation = runtime()?.block_on(async {
-        let running = RunningStack::start_ephemeral(stack).await?;
+    let explanation = runtime(args)?.block_on(async {
+        // The stack may run `command` tasks (own process groups, which a terminal's Ctrl-C
+        // does not reach): a signal stops them with the stack instead of orphaning them.
+        let mut stop = signals::Stop::listen()?;
+        let running = tokio::select! {
+            biased;
+            signal = stop.received() => anyhow::bail!("stopped by {signal}"),
+            running = RunningStack::start_ephemeral(stack) => running?,
+        };
         let explanation = running.explain(from, to).map_err(|e| anyhow::anyhow!(e));
         running.stop().await;
         explanation
     })?;
     println!("from {from} to {to}:");
     print!("{explanation}");
-    if explanation.reachable() {
-        Ok(())
-    } else {
-        std::process::exit(1)
-    }
+    Ok(explanation.reachable())
 }
 
 fn up(args: UpArgs) -> anyhow::Result<()> {
@@ -248,7 +372,6 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         || "the built-in default stack".to_owned(),
         |p| p.display().to_string(),
     );
-    init_tracing();
     let ports = if args.ephemeral_ports {
         Ports::EPHEMERAL
     } else {
@@ -261,7 +384,10 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             socks_vpc: args.socks_vpc_port,
         }
     };
-    runtime()?.block_on(async move {
+    runtime(args.runtime)?.block_on(async move {
+        // Listening from before the stack starts: a signal during start-up, or right after
+        // the banner, stops it gracefully instead of killing the process with tasks running.
+        let mut stop = signals::Stop::listen()?;
         let mut options = Options::new(args.state_dir.clone());
         options.ports = ports;
         options.access_log_rotation = airlock_net::logfile::Rotation {
@@ -277,26 +403,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         println!("{}", running.banner()?);
-        tokio::signal::ctrl_c()
-            .await
-            .context("waiting for Ctrl-C")?;
-        eprintln!("shutting down…");
+        let signal = stop.received().await;
+        // Both signals mean the same here: finish what is in flight, stop the tasks, keep the
+        // state directory. A second signal during the stop is not needed and not acted on.
+        tracing::info!(%signal, "shutting down…");
         running.stop().await;
+        tracing::info!("stopped");
         Ok(())
     })
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!(
-            "info,hyper=warn,rustls=warn,{}",
-            airlock_dns::LOG_DIRECTIVES
-        ))
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .compact()
-        .init();
 }

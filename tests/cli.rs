@@ -443,3 +443,577 @@ fn validate_refuses_input_over_its_limits_before_parsing() {
         "{stderr}"
     );
 }
+
+/// Runs `airlock` with `args` and extra environment (the log variables removed first).
+fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = airlock();
+    c.args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("AIRLOCK_LOG")
+        .env_remove("AIRLOCK_WORKER_THREADS")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Logging is set up for every subcommand, not only `up`: `RUST_LOG` filters, `AIRLOCK_LOG`
+/// wins over it, `-v` (before or after the subcommand) and `-q` win over both; a one-shot
+/// command logs nothing by default, and a filter that does not parse is refused.
+#[test]
+fn rust_log_and_verbosity_flags_change_what_validate_and_token_print() {
+    const PARSED: &str = "stack file parsed and checked";
+    let file = "fixtures/default-stack.yaml";
+    /// Arguments, environment, and whether the parse is logged.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], bool);
+    let cases: [Case; 7] = [
+        (&["validate", file], &[], false),
+        (&["-v", "validate", file], &[], true),
+        (&["validate", "-v", file], &[], true),
+        (&["validate", file], &[("RUST_LOG", "debug")], true),
+        (&["validate", file], &[("RUST_LOG", "airlock=debug")], true),
+        (
+            &["validate", file],
+            &[("AIRLOCK_LOG", "warn"), ("RUST_LOG", "debug")],
+            false,
+        ),
+        (&["-q", "validate", file], &[("RUST_LOG", "debug")], false),
+    ];
+    for (args, env, logged) in cases {
+        let out = run(args, env);
+        let stderr = stderr_of(&out);
+        assert!(out.status.success(), "{args:?} {env:?}: {stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{file}: valid\n"),
+            "{args:?} {env:?}: logs must not reach stdout"
+        );
+        assert_eq!(
+            stderr.contains(PARSED),
+            logged,
+            "{args:?} {env:?}: {stderr}"
+        );
+        if !logged {
+            assert!(stderr.is_empty(), "{args:?} {env:?}: {stderr}");
+        }
+    }
+
+    // `token`: stdout stays the token alone whatever is logged.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    let quiet = run(&["token", "--state-dir", state], &[]);
+    assert!(quiet.status.success(), "{}", stderr_of(&quiet));
+    assert!(quiet.stderr.is_empty(), "{}", stderr_of(&quiet));
+    for (args, env) in [
+        (&["-v", "token", "--state-dir", state][..], &[][..]),
+        (
+            &["token", "--state-dir", state][..],
+            &[("RUST_LOG", "debug")][..],
+        ),
+    ] {
+        let out = run(args, env);
+        let stderr = stderr_of(&out);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("local issuer key loaded"), "{stderr}");
+        assert!(stderr.contains("token minted"), "{stderr}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        assert_eq!(stdout.trim().split('.').count(), 3, "not a JWT: {stdout}");
+    }
+
+    // A filter that does not parse is a usage error, named.
+    let bad = run(&["validate", file], &[("RUST_LOG", "airlock=loud")]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr_of(&bad));
+    assert!(stderr_of(&bad).contains("RUST_LOG"), "{}", stderr_of(&bad));
+    // -v and -q contradict each other.
+    let both = run(&["-v", "-q", "validate", file], &[]);
+    assert_eq!(both.status.code(), Some(2), "{}", stderr_of(&both));
+}
+
+/// `--log-format json`: every line on stderr is one JSON object, log events and the final
+/// error alike, with `level`, `target`, `message` and the event's fields.
+#[test]
+fn log_format_json_writes_one_json_object_per_line() {
+    let lines = |out: &std::process::Output| -> Vec<serde_json::Value> {
+        stderr_of(out)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))
+            })
+            .collect()
+    };
+    let ok = run(
+        &[
+            "--log-format",
+            "json",
+            "-v",
+            "validate",
+            "fixtures/default-stack.yaml",
+        ],
+        &[],
+    );
+    assert!(ok.status.success(), "{}", stderr_of(&ok));
+    let events = lines(&ok);
+    let parsed = events
+        .iter()
+        .find(|e| e["message"] == "stack file parsed and checked")
+        .unwrap_or_else(|| panic!("no parse event: {events:?}"));
+    assert_eq!(parsed["level"], "DEBUG");
+    assert_eq!(parsed["target"], "airlock");
+    assert_eq!(parsed["services"], 1);
+    assert!(parsed["timestamp"].is_string(), "{parsed}");
+
+    let bad = run(
+        &[
+            "validate",
+            "--log-format",
+            "json",
+            "fixtures/invalid/overlapping-subnets.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let events = lines(&bad);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["level"], "ERROR");
+    assert!(
+        events[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(":13:19: vpc.subnets[1].cidr_block"),
+        "{events:?}"
+    );
+}
+
+/// `explain` exits 0 when the path is open, 1 when it is blocked (both in
+/// `explain_prints_the_path_and_exits_by_reachability`) and 2 when it cannot answer: an unknown
+/// vantage point, an invalid or missing stack file.
+#[test]
+fn explain_exits_two_on_errors() {
+    let to = alb_name_port();
+    let unknown = run(&["explain", "--from", "nowhere", "--to", &to], &[]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr_of(&unknown));
+    assert!(
+        stderr_of(&unknown).contains("nowhere"),
+        "{}",
+        stderr_of(&unknown)
+    );
+    assert!(unknown.stdout.is_empty());
+    let invalid = run(
+        &[
+            "explain",
+            "fixtures/invalid/overlapping-subnets.yaml",
+            "--from",
+            "internet",
+            "--to",
+            &to,
+        ],
+        &[],
+    );
+    assert_eq!(invalid.status.code(), Some(2), "{}", stderr_of(&invalid));
+    assert!(
+        stderr_of(&invalid).contains(":13:19: vpc.subnets[1].cidr_block"),
+        "{}",
+        stderr_of(&invalid)
+    );
+    let missing = run(
+        &[
+            "explain",
+            "no-such-stack.yaml",
+            "--from",
+            "internet",
+            "--to",
+            &to,
+        ],
+        &[],
+    );
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr_of(&missing));
+}
+
+/// `up`'s options are accepted without a subcommand (`airlock --ephemeral-ports`, tested by
+/// `up_serves_prints_curl_and_stops_on_interrupt`) but refused in front of one, where they
+/// used to be silently ignored; the global flags and environment variables are not refused.
+#[test]
+fn up_options_before_a_subcommand_are_refused() {
+    let file = "fixtures/default-stack.yaml";
+    let refused: [(&[&str], &str); 4] = [
+        (&["--gateway-port", "1", "validate", file], "--gateway-port"),
+        (&["--ephemeral-ports", "up"], "go after `up`"),
+        (
+            &[
+                "--worker-threads",
+                "2",
+                "explain",
+                "--from",
+                "vpc",
+                "--to",
+                "x:1",
+            ],
+            "go after `explain`",
+        ),
+        (&["other.yaml", "validate", file], "<STACK_FILE>"),
+    ];
+    for (args, says) in refused {
+        let out = run(args, &[]);
+        let stderr = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} ran");
+    }
+    let env_ok = run(
+        &["--log-format", "text", "validate", file],
+        &[
+            ("AIRLOCK_STATE_DIR", "/nonexistent"),
+            ("AIRLOCK_WORKER_THREADS", "2"),
+        ],
+    );
+    assert!(env_ok.status.success(), "{}", stderr_of(&env_ok));
+    // A worker-thread count out of range is refused, from the flag or the environment.
+    for (args, env) in [
+        (&["up", "--worker-threads", "100000"][..], &[][..]),
+        (&["up"][..], &[("AIRLOCK_WORKER_THREADS", "many")][..]),
+    ] {
+        let out = run(args, env);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?} {env:?}: {}",
+            stderr_of(&out)
+        );
+        assert!(
+            stderr_of(&out).contains("--worker-threads"),
+            "{}",
+            stderr_of(&out)
+        );
+    }
+}
+
+/// A running `airlock up`: its stderr, line by line as it comes, and its endpoints.
+struct Up {
+    child: tokio::process::Child,
+    stderr: tokio::sync::mpsc::UnboundedReceiver<String>,
+    gateway: std::net::SocketAddr,
+    ca: rustls_pki_types::CertificateDer<'static>,
+    _dir: tempfile::TempDir,
+}
+
+impl Up {
+    /// Starts `airlock [global] up [stack] --ephemeral-ports ...` with `env`, and returns once
+    /// it printed its banner.
+    async fn start(
+        global: &[&str],
+        stack: Option<&str>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Up {
+        use tokio::io::AsyncBufReadExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let endpoints = dir.path().join("endpoints.json");
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_airlock"));
+        cmd.args(global).arg("up");
+        if let Some(file) = stack {
+            let path = dir.path().join("stack.yaml");
+            std::fs::write(&path, file).unwrap();
+            cmd.arg(path);
+        }
+        cmd.arg("--state-dir")
+            .arg(&state)
+            .arg("--ephemeral-ports")
+            .arg("--endpoints-json")
+            .arg(&endpoints)
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .env_remove("AIRLOCK_LOG")
+            .env_remove("AIRLOCK_STATE_DIR")
+            .env_remove("AIRLOCK_WORKER_THREADS")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().unwrap();
+        // Stderr is drained all along (a full pipe would block the logger) into a channel.
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut err_lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = err_lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
+                .await
+                .expect("airlock up printed its banner in time")
+                .unwrap()
+                .expect("airlock up ended before its banner");
+            if line.contains("Press Ctrl-C") {
+                break;
+            }
+        }
+        // Nothing more is printed on stdout; keep reading it so the pipe stays open.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&endpoints).unwrap()).unwrap();
+        let gateway = json["gateway"].as_str().unwrap().parse().unwrap();
+        let ca_pem = std::fs::read(state.join("ca.pem")).unwrap();
+        let ca = rustls_pki_types::pem::PemObject::from_pem_slice(&ca_pem).unwrap();
+        Up {
+            child,
+            stderr: rx,
+            gateway,
+            ca,
+            _dir: dir,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
+    /// The names of the process's threads that are shards of its own (the main thread is
+    /// shard 0 and keeps the process's name).
+    fn shard_threads(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+            .map(|n| n.trim().to_owned())
+            .filter(|n| n.starts_with("airlock-shard"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    async fn get(&self, path: &str) -> airlock_stack::client::Reply {
+        support::https(
+            self.gateway,
+            self.ca.clone(),
+            support::DOMAIN,
+            "GET",
+            path,
+            &[],
+            "",
+        )
+        .await
+    }
+
+    /// Reads stderr until a line satisfies `found`; returns it.
+    async fn wait_for(&mut self, what: &str, found: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let line = tokio::time::timeout_at(deadline.into(), self.stderr.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no {what} on stderr in time"))
+                .unwrap_or_else(|| panic!("stderr ended without {what}"));
+            if found(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// Sends `signal` (`INT`, `TERM`), waits for the exit and returns its status with every
+    /// stderr line not yet read.
+    async fn stop(self, signal: &str) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = self.pid().to_string();
+        assert!(
+            Command::new("kill")
+                .args([&format!("-{signal}"), &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        self.stop_waiting().await
+    }
+
+    /// Waits for the exit of a process already told to stop.
+    async fn stop_waiting(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("airlock stops after the signal")
+            .unwrap();
+        let mut rest = Vec::new();
+        while let Some(line) = self.stderr.recv().await {
+            rest.push(line);
+        }
+        (status, rest)
+    }
+}
+
+/// `up -q --worker-threads 1` serves through the chain on one runtime thread (no shard threads
+/// started) and logs nothing below a warning; `AIRLOCK_WORKER_THREADS=3` starts two shards
+/// beside the main thread; `RUST_LOG` filters `up`'s log, and `--log-format json` writes it
+/// as JSON lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_follows_worker_threads_quiet_rust_log_and_json() {
+    let quiet = Up::start(&["-q"], None, &["--worker-threads", "1"], &[]).await;
+    assert_eq!(quiet.shard_threads(), Vec::<String>::new());
+    let reply = quiet.get("/health").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let (status, lines) = quiet.stop("INT").await;
+    assert!(status.success(), "{status:?}");
+    assert!(lines.is_empty(), "-q logged: {lines:?}");
+
+    let json = Up::start(
+        &["--log-format", "json"],
+        None,
+        &[],
+        &[
+            ("RUST_LOG", "warn,airlock::ecs=info"),
+            ("AIRLOCK_WORKER_THREADS", "3"),
+        ],
+    )
+    .await;
+    assert_eq!(json.shard_threads(), ["airlock-shard-1", "airlock-shard-2"]);
+    let reply = json.get("/health").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let (status, lines) = json.stop("TERM").await;
+    assert!(status.success(), "{status:?}");
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let running = events
+        .iter()
+        .filter(|e| e["message"] == "task RUNNING")
+        .count();
+    assert_eq!(running, 2, "{lines:#?}");
+    for e in &events {
+        // Only what RUST_LOG lets through: airlock::ecs's info lines and warnings anywhere.
+        assert!(
+            e["target"] == "airlock::ecs" || e["level"] == "WARN" || e["level"] == "ERROR",
+            "{e}"
+        );
+    }
+}
+
+/// A task app for the graceful-stop test: answers every path with 200, says its pid on stdout
+/// and exits 0 on SIGTERM (a killed one would report 137), as a well-behaved ECS app does.
+const GRACEFUL_APP: &str = r#"
+import http.server, os, signal, threading
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"status":"ok"}'
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H)
+signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+print("app pid", os.getpid(), flush=True)
+server.serve_forever()
+server.server_close()
+print("app stopped on SIGTERM", flush=True)
+"#;
+
+/// SIGTERM stops `up` as Ctrl-C does: the shutdown line names it, the `command` tasks are
+/// stopped the ECS way (SIGTERM, so they exit 0) and none is left running, and the process
+/// exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_up_gracefully() {
+    if !support::tool("python3", "--version", "apt-get install python3") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.py");
+    std::fs::write(&app, GRACEFUL_APP).unwrap();
+    let builtin = "        builtin: pets\n";
+    let default = airlock_config::DEFAULT_STACK_YAML;
+    assert!(default.contains(builtin), "fixture changed: {builtin:?}");
+    let stack = default.replacen(
+        builtin,
+        &format!("        command: [python3, {:?}]\n", app.to_str().unwrap()),
+        1,
+    );
+    let mut up = Up::start(&[], Some(&stack), &[], &[]).await;
+
+    // The two tasks' processes, as they announced themselves through airlock's task log.
+    let mut pids = Vec::new();
+    while pids.len() < 2 {
+        let line = up.wait_for("app pid", |l| l.contains("app pid")).await;
+        pids.push(line.rsplit(' ').next().unwrap().trim().to_owned());
+    }
+    for pid in &pids {
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "{pid}"
+        );
+    }
+    let reply = up.get("/health").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    let (status, log) = up.stop("TERM").await;
+    assert!(status.success(), "{status:?}\n{log:#?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("shutting down") && l.contains("SIGTERM")),
+        "{log:#?}"
+    );
+    let stopped = log
+        .iter()
+        .filter(|l| l.contains("app stopped on SIGTERM"))
+        .count();
+    let exited = log
+        .iter()
+        .filter(|l| l.contains("exited with code 0"))
+        .count();
+    assert_eq!((stopped, exited), (2, 2), "{log:#?}");
+    for pid in &pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "task process {pid} outlived airlock"
+        );
+    }
+}
+
+/// SIGTERM stops `demo` between its steps: the stack it started is stopped and the command
+/// exits 1 (its story was not told to the end), by its own hand rather than the signal's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_demo_gracefully() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .arg("demo")
+        .env_remove("RUST_LOG")
+        .env_remove("AIRLOCK_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // The first line is printed once the demo listens for signals, before its stack starts;
+    // its steps take longer than the signal takes to arrive (the second waits out a dropped
+    // connection).
+    let first = lines.next_line().await.unwrap().unwrap();
+    assert!(first.starts_with("Starting the default stack"), "{first}");
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut stdout = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        stdout.push_str(&line);
+        stdout.push('\n');
+    }
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the demo stops after SIGTERM")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{:?}: {stderr}", out.status);
+    assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
+    assert!(!stdout.contains("Every step behaved"), "{stdout}");
+}

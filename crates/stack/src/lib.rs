@@ -371,15 +371,29 @@ impl RunningStack {
         ))
     }
 
-    /// Stops every listener and task, letting in-flight requests finish (up to a grace period).
+    /// Stops every listener and task, letting in-flight requests finish and tasks stop (up to
+    /// a grace period).
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.tracker.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait())
+        // The services stop their tasks on the same token but track them themselves: waiting
+        // for them too is what lets a process that exits next leave no task process behind
+        // (those on other runtime threads are never dropped, so nothing else would kill them).
+        let services = futures_util::future::join_all(
+            self.state
+                .services
+                .iter()
+                .map(airlock_fargate::ServiceHandle::stopped),
+        );
+        let everything = async {
+            self.tracker.wait().await;
+            services.await;
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, everything)
             .await
             .is_err()
         {
-            tracing::warn!("some connections did not finish within the grace period");
+            tracing::warn!("some connections or tasks did not finish within the grace period");
         }
     }
 
