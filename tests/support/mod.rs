@@ -65,20 +65,13 @@ impl ReplyExt for Reply {
 ///
 /// A test that needs a tool calls this first. Under `CI=true` a missing tool fails the test,
 /// since `.ci/run` installs every tool a test needs and a skip there would hide a missing
-/// install step; elsewhere the test is skipped with the reason printed.
+/// install step; elsewhere the test is skipped with the reason printed. The rule is
+/// `airlock_net::testing`'s, shared with the crates' tests.
 pub fn tool(name: &str, version_arg: &str, install_hint: &str) -> bool {
-    let found = std::process::Command::new(name)
-        .arg(version_arg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{name} is not installed and CI=true: .ci/run must install it ({install_hint})"
-        );
-        println!("skipped: {name} is not installed ({install_hint})");
-    }
-    found
+    airlock_net::testing::tool(name, version_arg, install_hint)
+}
+
+/// Whether python3 can import `module`, under the same rule as [`tool`].
+pub fn python_module(module: &str, install_hint: &str) -> bool {
+    airlock_net::testing::python_module(module, install_hint)
 }
