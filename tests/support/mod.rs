@@ -101,7 +101,10 @@ pub fn sharded<F: Future<Output = ()>>(test: &str, body: impl FnOnce() -> F) {
         for index in 1..SHARDS {
             handles.push(airlock_net::shards::spawn(index).unwrap());
         }
-        assert!(airlock_net::shards::install(handles), "shards installed twice");
+        assert!(
+            airlock_net::shards::install(handles),
+            "shards installed twice"
+        );
         assert_eq!(airlock_net::shards::count(), SHARDS);
         airlock_net::shards::enter(0);
         main.block_on(body());
