@@ -127,6 +127,7 @@ pub fn sharded<F: Future<Output = ()>>(test: &str, body: impl FnOnce() -> F) {
 /// library users run the stack), and `NAME::sharded`, with the stack sharded as the binary runs
 /// it (see [`sharded`]). For a representative set of the end-to-end tests, not all of them: each
 /// sharded run is a process of its own.
+#[allow(unused_macros)]
 macro_rules! also_sharded {
     ($(#[$attr:meta])* async fn $name:ident() $body:block) => {
         $(#[$attr])*

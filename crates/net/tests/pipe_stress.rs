@@ -91,7 +91,7 @@ async fn the_reading_task_changes_between_reads() {
         let writer = tokio::spawn(async move {
             for chunk in sent.chunks(1 + i % 11) {
                 a.write_all(chunk).await.unwrap();
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     tokio::task::yield_now().await;
                 }
             }
@@ -126,7 +126,7 @@ async fn a_drop_on_another_thread_wakes_the_waiting_peer() {
             let mut buf = [0u8; 8];
             b.read(&mut buf).await.unwrap()
         });
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             tokio::task::yield_now().await;
         }
         drop(a);
@@ -144,7 +144,7 @@ async fn a_drop_on_another_thread_wakes_the_waiting_peer() {
             }
             result.map_err(|e| e.kind())
         });
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             tokio::task::yield_now().await;
         }
         drop(b);

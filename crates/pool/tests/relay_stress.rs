@@ -78,7 +78,7 @@ async fn one_run(run: usize) {
     let producer = tokio::spawn(async move {
         for i in 0..ITEMS {
             tx.send(i).await.unwrap();
-            if (i as usize + run) % 3 == 0 {
+            if (i as usize + run).is_multiple_of(3) {
                 tokio::task::yield_now().await;
             }
         }

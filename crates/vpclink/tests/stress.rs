@@ -36,7 +36,7 @@ async fn exchange(link: LinkClient, dest: SocketAddr, run: usize, which: usize) 
         // test is about.
         for chunk in sent.chunks(MIN_PIECE + seed % 700) {
             writer.write_all(chunk).await.unwrap();
-            if seed % 2 == 0 {
+            if seed.is_multiple_of(2) {
                 tokio::task::yield_now().await;
             }
         }
