@@ -9,52 +9,53 @@ use airlock_stack::{RunningStack, TokenRequest};
 use std::collections::HashSet;
 use support::{DOMAIN, ReplyExt, get, https};
 
-/// A valid token reaches a task, which sees the ALB's `X-Forwarded-*` headers: the client the
-/// ALB saw is the VPC link's interface, inside the VPC (spec alb-ecs-dns.md §2.2).
-#[tokio::test]
-async fn valid_token_reaches_a_task_through_every_hop() {
-    let stack = RunningStack::start_default().await.unwrap();
-    let token = stack.token(&[]).unwrap();
-    let reply = get(&stack, "/whoami?color=blue", Some(&token)).await;
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    assert!(reply.headers.contains_key("apigw-requestid"));
-    let who = reply.json();
-    let keys: HashSet<&str> = who
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        keys,
-        HashSet::from([
-            "method",
-            "path",
-            "query",
-            "headers",
-            "task_id",
-            "private_ip"
-        ])
-    );
-    assert_eq!(who["method"], "GET");
-    assert_eq!(who["path"], "/whoami");
-    assert_eq!(who["query"], "color=blue");
-    let headers = &who["headers"];
-    let xff: std::net::Ipv4Addr = headers["x-forwarded-for"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        stack.network().contains(xff),
-        "X-Forwarded-For {xff} should be a VPC link interface inside the VPC"
-    );
-    assert_eq!(headers["x-forwarded-proto"], "https");
-    assert_eq!(headers["x-forwarded-port"], "443");
-    assert_eq!(headers["via"], "HTTP/1.1 AmazonAPIGateway");
-    let task_ip: std::net::Ipv4Addr = who["private_ip"].as_str().unwrap().parse().unwrap();
-    assert!(stack.network().contains(task_ip));
-    stack.stop().await;
+support::also_sharded! {
+    /// A valid token reaches a task, which sees the ALB's `X-Forwarded-*` headers: the client the
+    /// ALB saw is the VPC link's interface, inside the VPC (spec alb-ecs-dns.md §2.2).
+    async fn valid_token_reaches_a_task_through_every_hop() {
+        let stack = RunningStack::start_default().await.unwrap();
+        let token = stack.token(&[]).unwrap();
+        let reply = get(&stack, "/whoami?color=blue", Some(&token)).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(reply.headers.contains_key("apigw-requestid"));
+        let who = reply.json();
+        let keys: HashSet<&str> = who
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            HashSet::from([
+                "method",
+                "path",
+                "query",
+                "headers",
+                "task_id",
+                "private_ip"
+            ])
+        );
+        assert_eq!(who["method"], "GET");
+        assert_eq!(who["path"], "/whoami");
+        assert_eq!(who["query"], "color=blue");
+        let headers = &who["headers"];
+        let xff: std::net::Ipv4Addr = headers["x-forwarded-for"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            stack.network().contains(xff),
+            "X-Forwarded-For {xff} should be a VPC link interface inside the VPC"
+        );
+        assert_eq!(headers["x-forwarded-proto"], "https");
+        assert_eq!(headers["x-forwarded-port"], "443");
+        assert_eq!(headers["via"], "HTTP/1.1 AmazonAPIGateway");
+        let task_ip: std::net::Ipv4Addr = who["private_ip"].as_str().unwrap().parse().unwrap();
+        assert!(stack.network().contains(task_ip));
+        stack.stop().await;
+    }
 }
 
 /// Spec http-api.md §5.1 responses table and §12: no token → 401, `www-authenticate: Bearer`.
@@ -85,41 +86,42 @@ async fn wrong_audience_is_401_invalid_token() {
     );
 }
 
-/// Spec §5.1 step 9: a valid token without the route's scope is 403 `insufficient_scope`; with
-/// it, the request reaches a task.
-#[tokio::test]
-async fn post_pets_needs_the_write_scope() {
-    let stack = RunningStack::start_default().await.unwrap();
-    let gw = stack.endpoints().gateway;
-    let post = |token: String| {
-        let ca = stack.ca_der();
-        async move {
-            let auth = format!("Bearer {token}");
-            https(
-                gw,
-                ca,
-                DOMAIN,
-                "POST",
-                "/pets",
-                &[
-                    ("authorization", &auth),
-                    ("content-type", "application/json"),
-                ],
-                r#"{"name":"Rex","type":"dog","price":12.5}"#,
-            )
-            .await
-        }
-    };
-    let refused = post(stack.token(&["pets/read"]).unwrap()).await;
-    assert_eq!(refused.status, 403);
-    assert_eq!(refused.text(), r#"{"message":"Forbidden"}"#);
-    assert_eq!(
-        refused.h("www-authenticate"),
-        r#"Bearer scope="pets/write" error="insufficient_scope" error_description="expected scopes: [pets/write]""#
-    );
-    let created = post(stack.token(&["pets/write"]).unwrap()).await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    assert_eq!(created.json()["name"], "Rex");
+support::also_sharded! {
+    /// Spec §5.1 step 9: a valid token without the route's scope is 403 `insufficient_scope`; with
+    /// it, the request reaches a task.
+    async fn post_pets_needs_the_write_scope() {
+        let stack = RunningStack::start_default().await.unwrap();
+        let gw = stack.endpoints().gateway;
+        let post = |token: String| {
+            let ca = stack.ca_der();
+            async move {
+                let auth = format!("Bearer {token}");
+                https(
+                    gw,
+                    ca,
+                    DOMAIN,
+                    "POST",
+                    "/pets",
+                    &[
+                        ("authorization", &auth),
+                        ("content-type", "application/json"),
+                    ],
+                    r#"{"name":"Rex","type":"dog","price":12.5}"#,
+                )
+                .await
+            }
+        };
+        let refused = post(stack.token(&["pets/read"]).unwrap()).await;
+        assert_eq!(refused.status, 403);
+        assert_eq!(refused.text(), r#"{"message":"Forbidden"}"#);
+        assert_eq!(
+            refused.h("www-authenticate"),
+            r#"Bearer scope="pets/write" error="insufficient_scope" error_description="expected scopes: [pets/write]""#
+        );
+        let created = post(stack.token(&["pets/write"]).unwrap()).await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        assert_eq!(created.json()["name"], "Rex");
+    }
 }
 
 /// Spec §2.7 and §12: no route → 404 `{"message":"Not Found"}`; an expired token → 401 with AWS's text.
@@ -144,24 +146,25 @@ async fn unknown_path_is_404_and_expired_token_is_401() {
     assert_eq!(get(&stack, "/health", None).await.status, 200);
 }
 
-/// The ALB round-robins over the two registered tasks.
-#[tokio::test]
-async fn requests_alternate_between_the_two_tasks() {
-    let stack = RunningStack::start_default().await.unwrap();
-    let token = stack.token(&[]).unwrap();
-    let mut seen = Vec::new();
-    for _ in 0..4 {
-        let who = get(&stack, "/whoami", Some(&token)).await.json();
-        seen.push(who["task_id"].as_str().unwrap().to_owned());
+support::also_sharded! {
+    /// The ALB round-robins over the two registered tasks.
+    async fn requests_alternate_between_the_two_tasks() {
+        let stack = RunningStack::start_default().await.unwrap();
+        let token = stack.token(&[]).unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let who = get(&stack, "/whoami", Some(&token)).await.json();
+            seen.push(who["task_id"].as_str().unwrap().to_owned());
+        }
+        assert_ne!(
+            seen[0], seen[1],
+            "consecutive requests went to the same task: {seen:?}"
+        );
+        assert_eq!(seen[0], seen[2]);
+        assert_eq!(seen[1], seen[3]);
+        let ips = stack.task_ips();
+        assert_eq!(ips["pets"].len(), 2);
     }
-    assert_ne!(
-        seen[0], seen[1],
-        "consecutive requests went to the same task: {seen:?}"
-    );
-    assert_eq!(seen[0], seen[2]);
-    assert_eq!(seen[1], seen[3]);
-    let ips = stack.task_ips();
-    assert_eq!(ips["pets"].len(), 2);
 }
 
 /// The execute-api host name reaches the same API (spec §2.1).
@@ -182,40 +185,41 @@ async fn execute_api_host_serves_the_api() {
     assert_eq!(reply.status, 200, "{}", reply.text());
 }
 
-/// The VPC link admits only the gateway: a TLS client without a certificate, and one with a
-/// certificate from airlock's own CA naming another identity, get no tunnel; the gateway's
-/// identity (the positive control) does.
-#[tokio::test]
-async fn vpc_link_refuses_clients_that_are_not_the_gateway() {
-    let stack = RunningStack::start_default().await.unwrap();
-    let link = stack.endpoints().vpc_links["pets-link"];
-    let server_name = stack.endpoints().vpc_link_server_names["pets-link"].clone();
-    let alb_ip = stack.network().interfaces()[0].interface.ip();
-    let ca = stack.ca();
-    let task = ca
-        .issue_client("spiffe://airlock.local/account/000000000000/ecs/task/x")
-        .unwrap();
-    let gateway = ca
-        .issue_client(&airlock_pki::apigateway_identity(
-            "000000000000",
-            "pets-link",
-        ))
-        .unwrap();
-    for (client, described, admitted) in [
-        (None, "no client certificate", false),
-        (Some(&task), "a task's certificate", false),
-        (Some(&gateway), "the gateway's certificate", true),
-    ] {
-        let outcome = airlock_stack::client::vpc_link_connect(
-            link,
-            stack.ca_der(),
-            &server_name,
-            client,
-            std::net::SocketAddr::from((alb_ip, 443)),
-        )
-        .await;
-        let got_tunnel = matches!(outcome, Ok(200));
-        assert_eq!(got_tunnel, admitted, "{described}: {outcome:?}");
+support::also_sharded! {
+    /// The VPC link admits only the gateway: a TLS client without a certificate, and one with a
+    /// certificate from airlock's own CA naming another identity, get no tunnel; the gateway's
+    /// identity (the positive control) does.
+    async fn vpc_link_refuses_clients_that_are_not_the_gateway() {
+        let stack = RunningStack::start_default().await.unwrap();
+        let link = stack.endpoints().vpc_links["pets-link"];
+        let server_name = stack.endpoints().vpc_link_server_names["pets-link"].clone();
+        let alb_ip = stack.network().interfaces()[0].interface.ip();
+        let ca = stack.ca();
+        let task = ca
+            .issue_client("spiffe://airlock.local/account/000000000000/ecs/task/x")
+            .unwrap();
+        let gateway = ca
+            .issue_client(&airlock_pki::apigateway_identity(
+                "000000000000",
+                "pets-link",
+            ))
+            .unwrap();
+        for (client, described, admitted) in [
+            (None, "no client certificate", false),
+            (Some(&task), "a task's certificate", false),
+            (Some(&gateway), "the gateway's certificate", true),
+        ] {
+            let outcome = airlock_stack::client::vpc_link_connect(
+                link,
+                stack.ca_der(),
+                &server_name,
+                client,
+                std::net::SocketAddr::from((alb_ip, 443)),
+            )
+            .await;
+            let got_tunnel = matches!(outcome, Ok(200));
+            assert_eq!(got_tunnel, admitted, "{described}: {outcome:?}");
+        }
     }
 }
 

@@ -285,19 +285,7 @@ async fn curl_gets_every_load_balancer_refusal_of_a_request_with_a_body() {
 /// 11 MB gets 413; through the `vpc` one, the ALB's 414 with a 1 MB body.
 #[tokio::test]
 async fn python_requests_gets_refusals_of_a_one_megabyte_body() {
-    if !support::tool("python3", "--version", "apt-get install python3") {
-        return;
-    }
-    let has_requests = std::process::Command::new("python3")
-        .args(["-c", "import requests"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_requests {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "python3's requests is missing and CI=true: .ci/run must install it"
-        );
-        println!("skipped: python3 has no `requests` (pip install requests)");
+    if !support::python_module("requests", "pip install requests") {
         return;
     }
     let stack = RunningStack::start_default().await.unwrap();

@@ -69,123 +69,125 @@ fn stack_file(backend: SocketAddr) -> airlock_config::Stack {
     airlock_config::parse(&text, std::path::Path::new("gateway-e2e.yaml")).unwrap()
 }
 
-#[tokio::test]
-async fn mapping_url_integration_cors_throttling_and_access_log() {
-    let backend = echo_backend().await;
-    let stack = RunningStack::start_ephemeral(stack_file(backend))
-        .await
-        .unwrap();
-    let gw = stack.endpoints().gateway;
-    let token = stack.token(&[]).unwrap();
-    let auth = format!("Bearer {token}");
+support::also_sharded! {
+    async fn mapping_url_integration_cors_throttling_and_access_log() {
+        let backend = echo_backend().await;
+        let stack = RunningStack::start_ephemeral(stack_file(backend))
+            .await
+            .unwrap();
+        let gw = stack.endpoints().gateway;
+        let token = stack.token(&[]).unwrap();
+        let auth = format!("Bearer {token}");
 
-    // §4.6 + §5.1: claims and stage variables reach the task only through mapping.
-    let r = https(
-        gw,
-        stack.ca_der(),
-        DOMAIN,
-        "GET",
-        "/whoami",
-        &[("authorization", &auth)],
-        "",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let whoami_id = r.header("apigw-requestid").unwrap().to_owned();
-    let headers = &r.json()["headers"];
-    assert_eq!(headers["x-user-sub"], "local-user");
-    assert_eq!(headers["x-env"], "e2e-$default");
+        // §4.6 + §5.1: claims and stage variables reach the task only through mapping.
+        let r = https(
+            gw,
+            stack.ca_der(),
+            DOMAIN,
+            "GET",
+            "/whoami",
+            &[("authorization", &auth)],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let whoami_id = r.header("apigw-requestid").unwrap().to_owned();
+        let headers = &r.json()["headers"];
+        assert_eq!(headers["x-user-sub"], "local-user");
+        assert_eq!(headers["x-env"], "e2e-$default");
 
-    // §4.2: an INTERNET integration to a loopback URL, `{proxy}` substituted.
-    let r = https(gw, stack.ca_der(), DOMAIN, "GET", "/local/a/b?x=1", &[], "").await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["path"], "/echo/a/b");
-    assert_eq!(r.json()["query"], "x=1");
-    assert_eq!(r.json()["host"], backend.to_string());
+        // §4.2: an INTERNET integration to a loopback URL, `{proxy}` substituted.
+        let r = https(gw, stack.ca_der(), DOMAIN, "GET", "/local/a/b?x=1", &[], "").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["path"], "/echo/a/b");
+        assert_eq!(r.json()["query"], "x=1");
+        assert_eq!(r.json()["host"], backend.to_string());
 
-    // §2.8: preflight answered by the gateway.
-    let r = https(
-        gw,
-        stack.ca_der(),
-        DOMAIN,
-        "OPTIONS",
-        "/pets",
-        &[
-            ("origin", "https://app.example.com"),
-            ("access-control-request-method", "GET"),
-        ],
-        "",
-    )
-    .await;
-    assert_eq!(r.status, 204);
-    assert_eq!(
-        r.header("access-control-allow-origin"),
-        Some("https://app.example.com")
-    );
+        // §2.8: preflight answered by the gateway.
+        let r = https(
+            gw,
+            stack.ca_der(),
+            DOMAIN,
+            "OPTIONS",
+            "/pets",
+            &[
+                ("origin", "https://app.example.com"),
+                ("access-control-request-method", "GET"),
+            ],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 204);
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://app.example.com")
+        );
 
-    // §3.3: burst 1, rate 0 on GET /health.
-    let first = https(gw, stack.ca_der(), DOMAIN, "GET", "/health", &[], "").await;
-    assert_eq!(first.status, 200, "{}", first.text());
-    let second = https(gw, stack.ca_der(), DOMAIN, "GET", "/health", &[], "").await;
-    assert_eq!(second.status, 429);
-    assert_eq!(second.text(), r#"{"message":"Too Many Requests"}"#);
+        // §3.3: burst 1, rate 0 on GET /health.
+        let first = https(gw, stack.ca_der(), DOMAIN, "GET", "/health", &[], "").await;
+        assert_eq!(first.status, 200, "{}", first.text());
+        let second = https(gw, stack.ca_der(), DOMAIN, "GET", "/health", &[], "").await;
+        assert_eq!(second.status, 429);
+        assert_eq!(second.text(), r#"{"message":"Too Many Requests"}"#);
 
-    // §9: one CLF line per request in the log group's file under the state directory. A line
-    // is written when its response body has been sent; the first request's was, several
-    // exchanges ago.
-    let log = stack.state_dir().join("logs/aws/apigateway/pets-api.log");
-    let text = std::fs::read_to_string(&log).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.ends_with(&whoami_id))
-        .unwrap_or_else(|| panic!("no line for {whoami_id} in {text}"));
-    assert!(line.contains("\"GET GET /whoami HTTP/1.1\" 200 "), "{line}");
-    stack.stop().await;
+        // §9: one CLF line per request in the log group's file under the state directory. A line
+        // is written when its response body has been sent; the first request's was, several
+        // exchanges ago.
+        let log = stack.state_dir().join("logs/aws/apigateway/pets-api.log");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.ends_with(&whoami_id))
+            .unwrap_or_else(|| panic!("no line for {whoami_id} in {text}"));
+        assert!(line.contains("\"GET GET /whoami HTTP/1.1\" 200 "), "{line}");
+        stack.stop().await;
+    }
 }
 
-/// §4.3 and §4.5: `tls_config.server_name_to_verify` is the name the gateway verifies the
-/// listener's certificate against. A name the ALB's certificate (`*.example.com`) does not
-/// cover fails the TLS handshake inside the VPC link, and the client gets 500
-/// `{"message":"Internal Server Error"}` from the gateway (the right name is served: see
-/// the test above and tests/chain.rs).
-#[tokio::test]
-async fn a_server_name_the_listener_certificate_does_not_cover_is_a_500() {
-    let from = "          server_name_to_verify: private-integration.example.com\n";
-    let text = airlock_config::DEFAULT_STACK_YAML;
-    assert!(text.contains(from), "fixture changed: {from:?}");
-    let text = text.replacen(
-        from,
-        "          server_name_to_verify: private-integration.example.org\n",
-        1,
-    );
-    // An access log line carries `$context.integrationErrorMessage`: the failure is the
-    // certificate, not something else on the way.
-    let stage = "      - stage_name: $default\n        auto_deploy: true\n";
-    assert!(text.contains(stage), "fixture changed: {stage:?}");
-    let text = text.replacen(
-        stage,
-        &format!("{stage}        access_log_settings:\n          destination_arn: arn:aws:logs:us-east-1:000000000000:log-group:wrong-name\n          format: \"$context.requestId $context.integrationErrorMessage\"\n"),
-        1,
-    );
-    let stack = airlock_config::parse(&text, std::path::Path::new("wrong-name.yaml")).unwrap();
-    let stack = RunningStack::start_ephemeral(stack).await.unwrap();
-    let gw = stack.endpoints().gateway;
-    let r = https(gw, stack.ca_der(), DOMAIN, "GET", "/health", &[], "").await;
-    assert_eq!(r.status, 500, "{}", r.text());
-    assert_eq!(r.text(), r#"{"message":"Internal Server Error"}"#);
-    assert_eq!(r.header("content-type"), Some("application/json"));
-    let id = r.header("apigw-requestid").unwrap().to_owned();
-    // The line is written once the response body has gone out; the next exchange comes after.
-    let again = https(gw, stack.ca_der(), DOMAIN, "GET", "/health", &[], "").await;
-    assert_eq!(again.status, 500);
-    let log = std::fs::read_to_string(stack.state_dir().join("logs/wrong-name.log")).unwrap();
-    let line = log
-        .lines()
-        .find(|l| l.starts_with(&id))
-        .unwrap_or_else(|| panic!("no line for {id} in {log}"));
-    assert!(
-        line.contains("certificate") && line.contains("private-integration.example.org"),
-        "{line}"
-    );
-    stack.stop().await;
+support::also_sharded! {
+    /// §4.3 and §4.5: `tls_config.server_name_to_verify` is the name the gateway verifies the
+    /// listener's certificate against. A name the ALB's certificate (`*.example.com`) does not
+    /// cover fails the TLS handshake inside the VPC link, and the client gets 500
+    /// `{"message":"Internal Server Error"}` from the gateway (the right name is served: see
+    /// the test above and tests/chain.rs).
+    async fn a_server_name_the_listener_certificate_does_not_cover_is_a_500() {
+        let from = "          server_name_to_verify: private-integration.example.com\n";
+        let text = airlock_config::DEFAULT_STACK_YAML;
+        assert!(text.contains(from), "fixture changed: {from:?}");
+        let text = text.replacen(
+            from,
+            "          server_name_to_verify: private-integration.example.org\n",
+            1,
+        );
+        // An access log line carries `$context.integrationErrorMessage`: the failure is the
+        // certificate, not something else on the way.
+        let stage = "      - stage_name: $default\n        auto_deploy: true\n";
+        assert!(text.contains(stage), "fixture changed: {stage:?}");
+        let text = text.replacen(
+            stage,
+            &format!("{stage}        access_log_settings:\n          destination_arn: arn:aws:logs:us-east-1:000000000000:log-group:wrong-name\n          format: \"$context.requestId $context.integrationErrorMessage\"\n"),
+            1,
+        );
+        let stack = airlock_config::parse(&text, std::path::Path::new("wrong-name.yaml")).unwrap();
+        let stack = RunningStack::start_ephemeral(stack).await.unwrap();
+        let gw = stack.endpoints().gateway;
+        let r = https(gw, stack.ca_der(), DOMAIN, "GET", "/health", &[], "").await;
+        assert_eq!(r.status, 500, "{}", r.text());
+        assert_eq!(r.text(), r#"{"message":"Internal Server Error"}"#);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let id = r.header("apigw-requestid").unwrap().to_owned();
+        // The line is written once the response body has gone out; the next exchange comes after.
+        let again = https(gw, stack.ca_der(), DOMAIN, "GET", "/health", &[], "").await;
+        assert_eq!(again.status, 500);
+        let log = std::fs::read_to_string(stack.state_dir().join("logs/wrong-name.log")).unwrap();
+        let line = log
+            .lines()
+            .find(|l| l.starts_with(&id))
+            .unwrap_or_else(|| panic!("no line for {id} in {log}"));
+        assert!(
+            line.contains("certificate") && line.contains("private-integration.example.org"),
+            "{line}"
+        );
+        stack.stop().await;
+    }
 }

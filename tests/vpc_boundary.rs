@@ -295,12 +295,7 @@ async fn admin_status_and_token() {
 /// answers 200; the ALB's name through `internet` times out (exit 28); through `vpc` it answers.
 #[tokio::test]
 async fn curl_through_the_vantage_points() {
-    if std::process::Command::new("curl")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        println!("skipped: curl is not installed (apt-get install curl)");
+    if !support::tool("curl", "--version", "apt-get install curl") {
         return;
     }
     let stack = RunningStack::start_default().await.unwrap();

@@ -65,20 +65,86 @@ impl ReplyExt for Reply {
 ///
 /// A test that needs a tool calls this first. Under `CI=true` a missing tool fails the test,
 /// since `.ci/run` installs every tool a test needs and a skip there would hide a missing
-/// install step; elsewhere the test is skipped with the reason printed.
+/// install step; elsewhere the test is skipped with the reason printed. The rule is
+/// `airlock_net::testing`'s, shared with the crates' tests.
 pub fn tool(name: &str, version_arg: &str, install_hint: &str) -> bool {
-    let found = std::process::Command::new(name)
-        .arg(version_arg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{name} is not installed and CI=true: .ci/run must install it ({install_hint})"
-        );
-        println!("skipped: {name} is not installed ({install_hint})");
-    }
-    found
+    airlock_net::testing::tool(name, version_arg, install_hint)
 }
+
+/// Whether python3 can import `module`, under the same rule as [`tool`].
+pub fn python_module(module: &str, install_hint: &str) -> bool {
+    airlock_net::testing::python_module(module, install_hint)
+}
+
+/// How many shards a sharded run starts: two, the fewest that let a request and the
+/// connections it rides land on different cores (the binary starts one per core).
+pub const SHARDS: usize = 2;
+
+/// The environment variable that tells a test process it is the sharded run of one test.
+const SHARDED_RUN: &str = "AIRLOCK_TEST_SHARDED_RUN";
+
+/// Runs `body` with the process sharded as the binary runs it (`airlock_net::shards`): this
+/// thread's current-thread runtime is shard 0, where the stack starts, and each further shard
+/// is a runtime on a thread of its own, so host connections are spread over the shards and
+/// every in-process hop stays on its dialer's shard.
+///
+/// Shards are process-wide and installed once, so the test process re-runs itself with only
+/// `test` (its full name) selected, and the shards are installed in that child; the tests
+/// running beside this one keep running unsharded.
+pub fn sharded<F: Future<Output = ()>>(test: &str, body: impl FnOnce() -> F) {
+    if std::env::var_os(SHARDED_RUN).is_some() {
+        let main = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut handles = vec![main.handle().clone()];
+        for index in 1..SHARDS {
+            handles.push(airlock_net::shards::spawn(index).unwrap());
+        }
+        assert!(
+            airlock_net::shards::install(handles),
+            "shards installed twice"
+        );
+        assert_eq!(airlock_net::shards::count(), SHARDS);
+        airlock_net::shards::enter(0);
+        main.block_on(body());
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(SHARDED_RUN, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(" 1 passed;"),
+        "the sharded run of {test} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Defines an end-to-end test twice: `NAME`, on the test's own runtime without shards (as
+/// library users run the stack), and `NAME::sharded`, with the stack sharded as the binary runs
+/// it (see [`sharded`]). For a representative set of the end-to-end tests, not all of them: each
+/// sharded run is a process of its own.
+#[allow(unused_macros)]
+macro_rules! also_sharded {
+    ($(#[$attr:meta])* async fn $name:ident() $body:block) => {
+        $(#[$attr])*
+        #[tokio::test]
+        async fn $name() $body
+
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            /// The test above, with the stack sharded as the binary runs it.
+            #[test]
+            fn sharded() {
+                support::sharded(concat!(stringify!($name), "::sharded"), || async move $body);
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use also_sharded;

@@ -598,6 +598,10 @@ pub(crate) fn normalise(head: &[u8], out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod corpus;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

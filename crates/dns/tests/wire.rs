@@ -516,14 +516,7 @@ async fn dig(args: &[String]) -> String {
 /// Issue 3: `dig @127.0.0.1 -p PORT` works against the host-facing (public) listener.
 #[tokio::test]
 async fn dig_queries_the_public_view() {
-    if std::process::Command::new("dig")
-        .arg("-v")
-        .output()
-        .is_err()
-    {
-        println!(
-            "skipped dig_queries_the_public_view: the `dig` binary is not installed (apt-get install dnsutils)"
-        );
+    if !airlock_net::testing::tool("dig", "-v", "apt-get install dnsutils") {
         return;
     }
     let dns = Dns::start(stack_zones()).await;

@@ -221,11 +221,7 @@ async fn sigv4_signed_requests_pass_and_everything_else_is_403() {
 /// botocore's own signer (what the AWS CLI and boto3 use) must be accepted as is.
 #[tokio::test]
 async fn botocore_signed_requests_pass() {
-    let probe = std::process::Command::new("python3")
-        .args(["-c", "import botocore"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        println!("skipped: python3 with botocore is not available (`pip install botocore`)");
+    if !airlock_net::testing::python_module("botocore", "pip install botocore") {
         return;
     }
     let h = start(vec![("ANY /pets/{proxy+}", iam())]).await;

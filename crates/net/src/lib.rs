@@ -28,6 +28,8 @@ mod rules;
 mod serve;
 pub mod shards;
 mod stream;
+#[doc(hidden)]
+pub mod testing;
 pub mod text;
 pub mod vantage;
 

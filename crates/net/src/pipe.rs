@@ -249,7 +249,8 @@ mod tests {
     }
 
     /// A full buffer makes the writer wait until the reader takes bytes.
-    #[tokio::test]
+    // Paused time: the timeout below ends once nothing else can run, not after wall-clock time.
+    #[tokio::test(start_paused = true)]
     async fn a_full_pipe_makes_the_writer_wait() {
         let (mut a, mut b) = pipe(8);
         assert_eq!(a.write(b"0123456789").await.unwrap(), 8, "only what fits");
@@ -281,7 +282,8 @@ mod tests {
 
     /// A reader polled again by the same task keeps its waker; one polled by another task
     /// hands the wake-up to that task.
-    #[tokio::test]
+    // Paused time: the timeout below ends once nothing else can run, not after wall-clock time.
+    #[tokio::test(start_paused = true)]
     async fn the_latest_waiting_task_is_woken() {
         let (mut a, b) = pipe(64);
         let b = Arc::new(tokio::sync::Mutex::new(b));

@@ -477,15 +477,9 @@ async fn shutdown_ends_hung_dials_and_the_listener() {
 /// `internet` the private name times out (exit 28), and `--proxytunnel` uses HTTP CONNECT.
 #[tokio::test]
 async fn curl_through_the_vantages() {
-    let Ok(version) = tokio::process::Command::new("curl")
-        .arg("--version")
-        .output()
-        .await
-    else {
-        println!("skipped: curl is not installed");
+    if !airlock_net::testing::tool("curl", "--version", "apt-get install curl") {
         return;
-    };
-    assert!(version.status.success());
+    }
     let w = world().await;
     let vpc = w.bastion().await;
     let internet = w.internet().await;

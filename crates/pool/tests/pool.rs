@@ -81,7 +81,9 @@ async fn get_path<C: Connect<Key = SocketAddr>>(
     body.collect().await.unwrap().to_bytes()
 }
 
-#[tokio::test]
+/// Paused time: the clock moves past the idle timeout only when told to (or when every task
+/// waits), so "before" and "after" the timeout are exact.
+#[tokio::test(start_paused = true)]
 async fn connections_are_reused_until_the_idle_timeout() {
     let (addr, accepted) = server().await;
     let pool = Pool::new(Tcp, Duration::from_millis(300), true);
@@ -93,7 +95,7 @@ async fn connections_are_reused_until_the_idle_timeout() {
         1,
         "one connection for three requests"
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::advance(Duration::from_millis(400)).await;
     assert_eq!(get(&pool, addr).await, "hello");
     assert_eq!(
         accepted.load(Ordering::SeqCst),
@@ -187,25 +189,41 @@ async fn a_request_does_not_wake_its_own_task() {
 #[tokio::test]
 async fn a_connection_its_peer_closed_while_idle_is_not_reused() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let (addr, accepted) = listen(|mut stream| async move {
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
+    // The server closes its side only after the client has its response (so the connection is
+    // idle in the pool, not mid-exchange), and says when it has: explicit signals, no waits.
+    let (answered_tx, answered_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (closed_tx, mut closed_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let answered_rx = Arc::new(tokio::sync::Mutex::new(answered_rx));
+    let (addr, accepted) = listen(move |mut stream| {
+        let answered_rx = answered_rx.clone();
+        let closed_tx = closed_tx.clone();
+        async move {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello")
+                .await;
+            // The first connection waits for the client to have read its answer; the second one
+            // (the new connection) finds the channel empty forever and serves the test out.
+            if answered_rx.lock().await.recv().await.is_some() {
+                // Closed while the client keeps it as an idle keep-alive connection; a loopback
+                // close has queued the FIN to the client when `drop` returns.
+                drop(stream);
+                let _ = closed_tx.send(());
             }
         }
-        let _ = stream
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello")
-            .await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        // Dropped: closed while the client keeps it as an idle keep-alive connection.
     })
     .await;
     let pool = Pool::new(Tcp, Duration::from_secs(60), true);
     assert_eq!(get(&pool, addr).await, "hello");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    answered_tx.send(()).unwrap();
+    closed_rx.recv().await.unwrap();
     assert_eq!(get(&pool, addr).await, "hello");
     assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection");
 }
