@@ -91,3 +91,116 @@ fn foundations_know_no_component_and_config_stands_alone() {
         }
     }
 }
+
+/// The top-level modules of the crate whose sources are under `src`, and the modules each one
+/// names through `crate::` paths (or `super::` from a top-level file), test modules left out.
+fn module_graph(src: &std::path::Path) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    files(src, &mut all);
+    let top = |path: &std::path::Path| -> Option<String> {
+        let rel = path.strip_prefix(src).unwrap();
+        let first = rel.components().next()?.as_os_str().to_str()?.to_owned();
+        let name = first.trim_end_matches(".rs").to_owned();
+        (!matches!(name.as_str(), "lib" | "main")).then_some(name)
+    };
+    let modules: std::collections::BTreeSet<String> = all.iter().filter_map(|p| top(p)).collect();
+    let mut graph: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for path in &all {
+        let Some(from) = top(path) else { continue };
+        if path.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        // Unit tests may reach anywhere; only what ships counts.
+        let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+        let top_level_file = path.parent() == Some(src);
+        let edges = graph.entry(from.clone()).or_default();
+        for prefix in ["crate::", "super::"] {
+            if prefix == "super::" && !top_level_file {
+                continue;
+            }
+            for (i, _) in text.match_indices(prefix) {
+                let rest = &text[i + prefix.len()..];
+                let mut names = vec![];
+                if let Some(group) = rest.strip_prefix('{') {
+                    // `crate::{a, b::c}`: each name at the group's top level.
+                    let inner = group.split('}').next().unwrap_or("");
+                    names.extend(inner.split(',').map(|n| n.trim().to_owned()));
+                } else {
+                    names.push(rest.to_owned());
+                }
+                for n in names {
+                    let ident: String = n
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if ident != from && modules.contains(&ident) {
+                        edges.insert(ident);
+                    }
+                }
+            }
+        }
+    }
+    graph
+}
+
+/// A cycle in `graph`, if there is one, as the modules along it.
+fn find_cycle(graph: &BTreeMap<String, std::collections::BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(c) = visit(next, graph, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|n| visit(n, graph, &mut Vec::new(), &mut done))
+}
+
+/// Architecture invariant: within each crate, top-level modules depend on one another one way,
+/// so each can be read (and changed) knowing only the modules below it. Dependencies are the
+/// modules named through `crate::` paths; names re-exported at the crate root are not traced.
+#[test]
+fn no_module_cycles_in_any_crate() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut srcs = vec![root.join("src")];
+    for entry in std::fs::read_dir(root.join("crates")).unwrap() {
+        srcs.push(entry.unwrap().path().join("src"));
+    }
+    let mut cycles = Vec::new();
+    for src in srcs {
+        if let Some(cycle) = find_cycle(&module_graph(&src)) {
+            cycles.push(format!("{}: {}", src.display(), cycle.join(" -> ")));
+        }
+    }
+    assert!(cycles.is_empty(), "module cycles:\n{}", cycles.join("\n"));
+}

@@ -18,6 +18,7 @@
 mod access_log;
 mod action;
 mod config;
+mod conn;
 mod desync;
 mod error_page;
 mod h1io;

@@ -3,6 +3,7 @@
 
 use crate::access_log::{AccessLog, Record};
 use crate::config::{Action, Redirect, WeightedForward};
+use crate::conn::{ClientBody, Conn, ConnectError, NodeConnector, RequestBody};
 use crate::desync::Reason;
 use crate::error_page;
 use crate::headers::{
@@ -10,7 +11,6 @@ use crate::headers::{
     split_host_port, strip_hop_by_hop, target_host,
 };
 use crate::rules::{RequestView, Rule};
-use crate::serve::{Conn, ConnectError, NodeConnector};
 use crate::sticky;
 use crate::target_group::TargetGroup;
 use crate::target_group::{Lease, Stickiness};
@@ -30,10 +30,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Sleep;
 use tokio_util::sync::WaitForCancellationFutureOwned;
-
-/// A client's request body as the listener's handlers see it: watched, so that what they leave
-/// unread is drained before the response goes out (see `airlock_pool::drain`).
-pub(crate) type ClientBody = airlock_pool::drain::Watched<Incoming>;
 
 /// A response body: the target's, streamed, or one the ALB wrote.
 pub(crate) type Body = Either<TargetBody, Full<Bytes>>;
@@ -212,48 +208,6 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
             }
             Response::from_parts(parts, Either::Right(body))
         }
-    }
-}
-
-/// A client's request body on its way to the target; with `Expect: 100-continue`, the first
-/// frame may already have been taken (see [`expect_continue`]).
-pub(crate) struct RequestBody {
-    first: Option<Frame<Bytes>>,
-    inner: ClientBody,
-}
-
-impl http_body::Body for RequestBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if let Some(f) = self.first.take() {
-            return Poll::Ready(Some(Ok(f)));
-        }
-        http_body::Body::poll_frame(Pin::new(&mut self.inner), cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        let mut hint = self.inner.size_hint();
-        if let Some(len) = self
-            .first
-            .as_ref()
-            .and_then(Frame::data_ref)
-            .map(|d| d.len() as u64)
-        {
-            hint.set_lower(hint.lower() + len);
-            if let Some(upper) = hint.upper() {
-                hint.set_upper(upper + len);
-            }
-        }
-        hint
     }
 }
 

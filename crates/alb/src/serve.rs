@@ -1,141 +1,22 @@
 //! Serving a listener: accept, TLS, HTTP/1.1 or HTTP/2 to the client, and one pooled
 //! HTTP/1.1 client per node toward targets.
 
-use crate::access_log::{AccessLog, Record};
+use crate::Listener;
+use crate::access_log::AccessLog;
+use crate::conn::{Conn, NodeConnector, Shared, TargetPool};
 use crate::h1io::{H1Io, Verdicts};
 use crate::proxy;
-use crate::{Listener, Protocol};
 use airlock_net::linger::LingeringClose;
-use airlock_net::{
-    Accepted, ConnectionLimit, DialError, EmulatedListener, Interface, NetStream, Network, Origin,
-    accept_loop,
-};
-use http::Request;
-use http::header::{CONTENT_LENGTH, HOST, USER_AGENT};
+use airlock_net::{Accepted, ConnectionLimit, EmulatedListener, Interface, Network, accept_loop};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// What every connection of a listener shares.
-pub(crate) struct Shared {
-    pub(crate) listener: Arc<Listener>,
-    /// One client per node: a pooled connection belongs to the node that opened it.
-    clients: Vec<(IpAddr, Arc<TargetPool>)>,
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) tracker: TaskTracker,
-    pub(crate) access_log: Option<AccessLog>,
-    /// `app/NAME/ID`, the access log's `elb` field.
-    elb: Arc<str>,
-}
-
-/// One accepted client connection.
-pub(crate) struct Conn {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) client: Arc<TargetPool>,
-    /// The emulated peer: the client address of `X-Forwarded-For` and `source-ip` rules.
-    pub(crate) peer: SocketAddr,
-    /// The TLS server name the client sent, if any.
-    sni: Option<Arc<str>>,
-    h2: bool,
-    /// The access log's `conn_trace_id`.
-    trace_id: Arc<str>,
-    /// HTTP/1.x: the desync verdicts of the heads handed to hyper (§2.4), one per request.
-    pub(crate) verdicts: Option<Verdicts>,
-}
-
-impl Conn {
-    /// A fresh access-log record for `req` on this connection.
-    pub(crate) fn record<B>(&self, req: &Request<B>) -> Record {
-        let listener = &self.shared.listener;
-        let kind = match (listener.protocol(), self.h2) {
-            (_, true) => "h2",
-            (Protocol::Https, false) => "https",
-            (Protocol::Http, false) => "http",
-        };
-        let host = req
-            .uri()
-            .authority()
-            .map(|a| a.host())
-            .or_else(|| {
-                req.headers()
-                    .get(HOST)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|h| crate::headers::split_host_port(h).0)
-            })
-            .unwrap_or_else(|| listener.dns_name());
-        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        let head: usize = req
-            .headers()
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 4)
-            .sum();
-        let body = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-        Record {
-            kind,
-            elb: self.shared.elb.clone(),
-            client: self.peer,
-            target: None,
-            received: SystemTime::now(),
-            started: tokio::time::Instant::now(),
-            sent_to_target: None,
-            target_answered: None,
-            elb_status: 0,
-            target_status: None,
-            received_bytes: (head + path.len() + 16) as u64 + body,
-            sent_bytes: 0,
-            request_line: request_line(req, listener, host, path),
-            user_agent: req.headers().get(USER_AGENT).cloned(),
-            target_group: None,
-            trace_id: None,
-            domain_name: self.sni.clone(),
-            matched_rule_priority: None,
-            actions: Vec::new(),
-            redirect_url: None,
-            error_reason: None,
-            classification: None,
-            classification_reason: None,
-            conn_trace_id: self.trace_id.clone(),
-        }
-    }
-}
-
-/// The access log's `request`: `METHOD scheme://host:port/path?query HTTP/x.y`, written in one
-/// buffer (once per request).
-fn request_line<B>(req: &Request<B>, listener: &Listener, host: &str, path: &str) -> String {
-    let method = req.method().as_str();
-    let scheme = listener.protocol().as_str();
-    let version = match req.version() {
-        http::Version::HTTP_09 => "HTTP/0.9",
-        http::Version::HTTP_10 => "HTTP/1.0",
-        http::Version::HTTP_2 => "HTTP/2.0",
-        http::Version::HTTP_3 => "HTTP/3.0",
-        _ => "HTTP/1.1",
-    };
-    let mut line =
-        String::with_capacity(method.len() + scheme.len() + host.len() + path.len() + 24);
-    line.push_str(method);
-    line.push(' ');
-    line.push_str(scheme);
-    line.push_str("://");
-    line.push_str(host);
-    line.push(':');
-    airlock_net::text::push_u64(&mut line, u64::from(listener.port()));
-    line.push_str(path);
-    line.push(' ');
-    line.push_str(version);
-    line
-}
 
 /// Serves one listener until `shutdown` fires.
 ///
@@ -333,48 +214,4 @@ fn short_id(text: &str) -> String {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
-}
-
-/// Dials targets through the emulated network from one node interface.
-#[derive(Clone)]
-pub(crate) struct NodeConnector {
-    network: Network,
-    node: Interface,
-    timeout: Duration,
-}
-
-/// Why no connection to a target was made; decides 504 against 502.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ConnectError {
-    /// No TCP connection within the connect timeout (§2.3: 504).
-    #[error("no connection to target {0} within {1:?}")]
-    Timeout(SocketAddr, Duration),
-    /// The dial failed: refused or reset (§2.6: 502).
-    #[error(transparent)]
-    Dial(#[from] DialError),
-}
-
-/// The pool of target connections of one node: keyed by target address and by the shard of
-/// the request (`airlock_net::shards`): a connection's target side is served on the shard that
-/// dialed it, so requests of that shard reuse it and the exchange stays on one core.
-pub(crate) type TargetPool = airlock_pool::Pool<NodeConnector, proxy::RequestBody>;
-
-/// A [`TargetPool`] key: the shard of the request, and the target.
-pub(crate) type TargetKey = (usize, SocketAddr);
-
-impl airlock_pool::Connect for NodeConnector {
-    type Key = TargetKey;
-    type Io = NetStream;
-    type Error = ConnectError;
-
-    /// Opens a connection to `target` from the node's interface, within the connect timeout.
-    async fn connect(&self, &(_, target): &TargetKey) -> Result<NetStream, ConnectError> {
-        let target = &target;
-        let origin = Origin::Interface(self.node.clone());
-        match tokio::time::timeout(self.timeout, self.network.dial(&origin, *target)).await {
-            Ok(Ok(stream)) => Ok(stream),
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(ConnectError::Timeout(*target, self.timeout)),
-        }
-    }
 }

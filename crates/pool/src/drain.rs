@@ -380,7 +380,10 @@ mod tests {
         let resp = http::Response::new(http_body_util::Full::new(Bytes::from_static(b"413")));
         let resp = settle(rest, resp).await;
         let mut resp_body = resp.into_body();
-        assert!(!resp_body.is_end_stream(), "its end waits for the request body");
+        assert!(
+            !resp_body.is_end_stream(),
+            "its end waits for the request body"
+        );
         let first = resp_body.frame().await.unwrap().unwrap();
         assert_eq!(first.into_data().unwrap(), Bytes::from_static(b"413"));
         drop(req); // the backend's connection closes at the response's end
