@@ -3,6 +3,7 @@
 //! the file rotated by size into a bounded number of files (`airlock_net::logfile`).
 
 use airlock_net::logfile::{LogFile, Rotation};
+use airlock_net::sync::lock;
 use airlock_net::text::{push_socket_addr, push_u64};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -146,11 +147,6 @@ impl AccessLog {
             self.0.full.notify_one();
         }
     }
-}
-
-fn lock(m: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
-    // A panic while appending leaves at worst a partial line; the buffer is still usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What one request's line says; filled in as the request goes.

@@ -2,10 +2,9 @@
 
 use crate::config::XffMode;
 use airlock_net::text::{push_ip, push_socket_addr};
+use airlock_pool::headers::Upgrade;
 use http::HeaderMap;
-use http::header::{
-    CONNECTION, COOKIE, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
-};
+use http::header::{CONNECTION, COOKIE, HeaderName, HeaderValue, UPGRADE};
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -211,45 +210,15 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-const HOP_BY_HOP: [HeaderName; 7] = [
-    CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    TE,
-    TRAILER,
-    TRANSFER_ENCODING,
-    UPGRADE,
-];
-
-/// Removes hop-by-hop headers (RFC 9110 §7.6.1) and those the `Connection` header names. When
-/// `upgrade` is set, the `Upgrade` header and `Connection: upgrade` survive (WebSocket, §1.3).
+/// Removes hop-by-hop headers and those the `Connection` header names. When `upgrade` is set,
+/// the `Upgrade` header and `Connection: upgrade` survive (WebSocket, §1.3).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    // Most messages carry none: one pass of cheap name comparisons instead of seven lookups.
-    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
-        return;
-    }
-    let upgrade_value = if upgrade {
-        headers.get(UPGRADE).cloned()
+    let upgrade = if upgrade {
+        Upgrade::Keep
     } else {
-        None
+        Upgrade::Strip
     };
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|s| s.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    if let Some(v) = upgrade_value {
-        headers.insert(UPGRADE, v);
-        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    }
+    airlock_pool::headers::strip_hop_by_hop(headers, upgrade, &[]);
 }
 
 /// HTTP/2 clients may split `cookie` into several fields; HTTP/1.1 wants one, joined by `"; "`
@@ -424,7 +393,7 @@ mod tests {
         h.insert(CONNECTION, "keep-alive, x-secret".parse().unwrap());
         h.insert("x-secret", "1".parse().unwrap());
         h.insert("keep-alive", "timeout=5".parse().unwrap());
-        h.insert(TE, "trailers".parse().unwrap());
+        h.insert(http::header::TE, "trailers".parse().unwrap());
         h.insert("x-kept", "1".parse().unwrap());
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1, "{h:?}");

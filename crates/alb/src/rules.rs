@@ -6,6 +6,8 @@
 //! decoded only when a rule has a query-string condition.
 
 use crate::action::Action;
+use airlock_pool::glob::Glob;
+use airlock_pool::uri::percent_decode;
 use http::{HeaderMap, HeaderName, Method};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -252,14 +254,7 @@ impl Prefix {
     fn common(globs: &[Glob]) -> Prefix {
         let mut shared: Option<Vec<u8>> = None;
         for g in globs {
-            let lit: Vec<u8> = g
-                .toks
-                .iter()
-                .map_while(|t| match t {
-                    Tok::Lit(b) => Some(*b),
-                    _ => None,
-                })
-                .collect();
+            let lit: Vec<u8> = g.literal_prefix().collect();
             shared = Some(match shared {
                 None => lit,
                 Some(s) => s
@@ -585,111 +580,6 @@ impl Condition {
             }
             Kind::SourceIp(nets) => nets.iter().any(|n| n.contains(&req.source_ip)),
         }
-    }
-}
-
-fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push(h << 4 | l);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
-}
-
-fn hex(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
-}
-
-/// An anchored glob: `*` any run, `?` one byte, everything else literal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Glob {
-    toks: Vec<Tok>,
-    fold: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tok {
-    Lit(u8),
-    One,
-    Star,
-}
-
-impl Glob {
-    fn new(pattern: &str, fold: bool, escapes: bool) -> Glob {
-        let mut toks = Vec::with_capacity(pattern.len());
-        let mut bytes = pattern.bytes();
-        while let Some(b) = bytes.next() {
-            let tok = match b {
-                b'\\' if escapes => match bytes.next() {
-                    Some(n) => Tok::Lit(n),
-                    None => Tok::Lit(b'\\'),
-                },
-                b'*' => Tok::Star,
-                b'?' => Tok::One,
-                b if fold => Tok::Lit(b.to_ascii_lowercase()),
-                b => Tok::Lit(b),
-            };
-            // Consecutive stars match the same as one and would only slow backtracking.
-            if tok == Tok::Star && toks.last() == Some(&Tok::Star) {
-                continue;
-            }
-            toks.push(tok);
-        }
-        Glob { toks, fold }
-    }
-
-    fn wildcards(&self) -> usize {
-        self.toks
-            .iter()
-            .filter(|t| matches!(t, Tok::Star | Tok::One))
-            .count()
-    }
-
-    /// Linear-time backtracking over the last star, the classic wildcard match.
-    fn matches(&self, s: &[u8]) -> bool {
-        let (mut p, mut i) = (0usize, 0usize);
-        let mut star: Option<(usize, usize)> = None;
-        while i < s.len() {
-            let c = if self.fold {
-                s[i].to_ascii_lowercase()
-            } else {
-                s[i]
-            };
-            match self.toks.get(p) {
-                Some(Tok::Star) => {
-                    star = Some((p, i));
-                    p += 1;
-                }
-                Some(Tok::One) => {
-                    p += 1;
-                    i += 1;
-                }
-                Some(Tok::Lit(l)) if *l == c => {
-                    p += 1;
-                    i += 1;
-                }
-                _ => match star {
-                    Some((sp, si)) => {
-                        p = sp + 1;
-                        i = si + 1;
-                        star = Some((sp, si + 1));
-                    }
-                    None => return false,
-                },
-            }
-        }
-        self.toks[p..].iter().all(|t| *t == Tok::Star)
     }
 }
 

@@ -302,8 +302,7 @@ impl TargetGroup {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves consistent data (every update is one step).
-        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
+        airlock_net::sync::lock(&self.0.state)
     }
 
     /// Reconciles the records with the registered set (cheap when nothing changed).

@@ -4,6 +4,7 @@
 //! request to a built-in task costs no kernel round trip).
 
 use crate::config::BuiltinApp;
+use airlock_net::sync::lock;
 use airlock_net::{Accepted, ConnectionLimit, EmulatedListener, accept_loop};
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_TYPE, HeaderValue, LOCATION};
@@ -293,9 +294,4 @@ impl PetStore {
         self.pets.push((id, pet.clone()));
         (id, pet)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A poisoned store only means a handler panicked mid-update of a plain list.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

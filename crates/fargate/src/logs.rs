@@ -2,6 +2,7 @@
 //! container, and a file per task (or per awslogs stream) under the service's log directory.
 
 use crate::config::{AwsLogs, ServiceConfig};
+use airlock_net::sync::lock;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -56,7 +57,7 @@ impl LogSink {
     pub(crate) fn line(&self, line: &str) {
         tracing::info!(target: "airlock::task", "{} | {line}", self.prefix);
         if let Some(file) = &self.file {
-            let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+            let mut f = lock(&file);
             let _ = if self.shared_file {
                 writeln!(f, "{} | {line}", self.container)
             } else {

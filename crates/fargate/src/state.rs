@@ -5,6 +5,7 @@ use crate::config::{ServiceConfig, TaskDefinition};
 use crate::docker::Docker;
 use crate::status::{ServiceEvent, StopCode, TaskInfo, TaskStatus};
 use airlock_net::Network;
+use airlock_net::sync::lock;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -130,9 +131,4 @@ impl Shared {
             c.region, c.account_id, c.cluster
         )
     }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Poisoning means a panic while editing a plain table; the table is still usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

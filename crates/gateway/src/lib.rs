@@ -718,7 +718,7 @@ impl Gateway {
         let raw_params = router::raw_path_parameters(&route.key, &route_path);
         let params: Vec<(String, String)> = raw_params
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), router::percent_decode(v)))
+            .map(|(k, v)| ((*k).to_owned(), airlock_pool::uri::percent_decode_lossy(v)))
             .collect();
         let mut header_ops = Vec::new();
         let mut query_ops = Vec::new();

@@ -554,8 +554,8 @@ pub(crate) fn query_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '
     q.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (
-            crate::router::percent_decode(k),
-            crate::router::percent_decode(v),
+            airlock_pool::uri::percent_decode_lossy(k),
+            airlock_pool::uri::percent_decode_lossy(v),
         )
     })
 }
@@ -586,7 +586,7 @@ pub(crate) fn map_query(raw: Option<&str>, ops: &[(Action, &str, String)]) -> Op
         })
         .collect();
     for (action, name, value) in ops {
-        let is = |k: &String| crate::router::percent_decode(k) == *name;
+        let is = |k: &String| airlock_pool::uri::percent_decode_lossy(k) == *name;
         match action {
             Action::Remove => pairs.retain(|(k, _)| !is(k)),
             // An absent variable renders empty: skipped, as for headers (docs/aws-fidelity.md).

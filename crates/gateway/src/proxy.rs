@@ -10,6 +10,7 @@
 use crate::mapping::Action;
 use crate::response::{Body, BoxError, Refusal};
 use crate::{HttpTarget, Integration, IntegrationTarget, PrivateTarget, RouteConfig};
+use airlock_pool::headers::{PROXY_AUTH, Upgrade};
 use http::{HeaderName, HeaderValue, Request, Response, Uri, header};
 use http_body_util::BodyExt;
 use std::collections::HashMap;
@@ -318,41 +319,10 @@ fn hex_into(out: &mut [u8], bytes: &[u8]) {
     }
 }
 
-/// Removes hop-by-hop headers, including those named by `Connection` (RFC 9110 §7.6.1).
+/// Removes hop-by-hop headers, including those named by `Connection`; no upgrade survives
+/// (the gateway forwards none) and neither do proxy credentials.
 pub(crate) fn strip_hop_by_hop(h: &mut http::HeaderMap) {
-    // Names already parsed: this runs on every request and response.
-    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-    const HOP_BY_HOP: [HeaderName; 9] = [
-        header::CONNECTION,
-        KEEP_ALIVE,
-        PROXY_CONNECTION,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ];
-    // Most messages carry none: one pass of cheap name comparisons instead of nine lookups.
-    if !h.keys().any(|k| HOP_BY_HOP.contains(k)) {
-        return;
-    }
-    if h.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = h
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| HeaderName::from_bytes(s.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            h.remove(name);
-        }
-    }
-    for name in HOP_BY_HOP {
-        h.remove(name);
-    }
+    airlock_pool::headers::strip_hop_by_hop(h, Upgrade::Strip, &PROXY_AUTH);
 }
 
 /// Opens tunnel streams, with TLS on top when the integration asks for it.

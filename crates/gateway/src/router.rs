@@ -10,6 +10,7 @@
 //! `ANY` route of a more specific path, the more specific path wins (unconfirmed by AWS; listed
 //! in docs/aws-fidelity.md). Matching walks the route table without allocating.
 
+use airlock_pool::uri::percent_decode_lossy;
 use http::Method;
 use std::collections::HashMap;
 
@@ -310,7 +311,7 @@ fn match_path(segments: &[Segment], path: &str) -> Option<Rank> {
 pub fn path_parameters(route: &RouteKey, path: &str) -> Vec<(String, String)> {
     raw_path_parameters(route, path)
         .into_iter()
-        .map(|(k, v)| (k.to_owned(), percent_decode(v)))
+        .map(|(k, v)| (k.to_owned(), percent_decode_lossy(v)))
         .collect()
 }
 
@@ -344,35 +345,6 @@ pub fn raw_path_parameters<'r, 'p>(route: &'r RouteKey, path: &'p str) -> Vec<(&
         }
     }
     out
-}
-
-/// Decodes `%XX` escapes; invalid escapes are kept as written.
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(h << 4 | l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -613,7 +585,7 @@ mod tests {
                 ("rest".to_owned(), "x/y/z".to_owned())
             ]
         );
-        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode_lossy("100%"), "100%");
         assert_eq!(key("GET /pets/{petId}").display(), "GET /pets/{petId}");
     }
 }

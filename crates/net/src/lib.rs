@@ -28,6 +28,7 @@ mod rules;
 mod serve;
 pub mod shards;
 mod stream;
+pub mod sync;
 #[doc(hidden)]
 pub mod testing;
 pub mod text;
@@ -48,6 +49,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
+use sync::{read, write};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -831,15 +833,6 @@ impl Drop for Registration {
             state.public.remove(addr);
         }
     }
-}
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    // A poisoned lock means a panic while updating a plain table; the table is still usable.
-    lock.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! oldest; a rotation drops the oldest. Every writer of one path shares one [`LogFile`], so
 //! several listeners or stages writing one log rotate it once, not each on its own count.
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -72,7 +73,7 @@ impl LogFile {
         std::fs::create_dir_all(dir)?;
         // One key per file however it is spelled.
         let key = std::fs::canonicalize(dir)?.join(path.file_name().unwrap_or_default());
-        let mut open = open_logs().lock().unwrap_or_else(|e| e.into_inner());
+        let mut open = lock(open_logs());
         if let Some(shared) = open.get(&key).and_then(Weak::upgrade) {
             return Ok(LogFile(shared));
         }
@@ -96,7 +97,7 @@ impl LogFile {
     /// next line would take the current file past the size limit. Blocking: call it from a
     /// blocking context or a writer of its own, not per request on a runtime thread.
     pub fn append(&self, lines: &[u8]) -> io::Result<()> {
-        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = lock(&self.0);
         log.append(lines)
     }
 }

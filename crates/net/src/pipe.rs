@@ -11,10 +11,11 @@
 //! the same task polls again instead of cloning a new one and dropping the old, and the wakers
 //! a call replaces or wakes are handled after the lock is released.
 
+use crate::sync::lock;
 use bytes::{Buf, BytesMut};
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -70,11 +71,6 @@ pub fn pipe(capacity: usize) -> (Pipe, Pipe) {
             write: one,
         },
     )
-}
-
-fn lock(m: &Mutex<Direction>) -> MutexGuard<'_, Direction> {
-    // Nothing panics while a direction is locked; a poisoned one is still consistent.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Stores the waker of the task now waiting in `slot`. The one it replaces, if any, is

@@ -1,5 +1,6 @@
 //! The one accept loop every airlock listener uses.
 
+use crate::sync::lock;
 use crate::{Accepted, EmulatedListener, shards};
 use std::future::Future;
 use std::io;
@@ -210,8 +211,7 @@ where
                 .as_ref()
                 .is_some_and(|w| w.will_wake(cx.waker()))
             {
-                *this.flag.task.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(cx.waker().clone());
+                *lock(&this.flag.task) = Some(cx.waker().clone());
                 this.registered = Some(cx.waker().clone());
             }
             if this.flag.fired.swap(false, Ordering::AcqRel)
@@ -244,7 +244,7 @@ impl Wake for ShutdownFlag {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.fired.store(true, Ordering::Release);
-        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(task) = lock(&self.task).as_ref() {
             task.wake_by_ref();
         }
     }

@@ -13,6 +13,7 @@
 //! what is left (at most [`MAX_BYTES`], for at most [`MAX_TIME`]) before the response is handed
 //! to the server. A request without a body costs nothing: there is nothing to watch.
 
+use airlock_net::sync::lock;
 use bytes::Buf;
 use http::Request;
 use http::header::{CONTENT_LENGTH, EXPECT};
@@ -56,14 +57,11 @@ struct Slot<B> {
 
 impl<B> Slot<B> {
     fn set(&self, state: State<B>) {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        *lock(&self.state) = state;
     }
 
     fn take(&self) -> State<B> {
-        std::mem::replace(
-            &mut *self.state.lock().unwrap_or_else(|e| e.into_inner()),
-            State::Done,
-        )
+        std::mem::replace(&mut *lock(&self.state), State::Done)
     }
 }
 
@@ -221,14 +219,7 @@ pub async fn settle<B: Body + Unpin, R>(
     let mut later = None;
     if let Some(remainder) = remainder {
         let h1 = remainder.h1;
-        let held = matches!(
-            *remainder
-                .slot
-                .state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-            State::Held
-        );
+        let held = matches!(*lock(&remainder.slot.state), State::Held);
         if held {
             later = Some(remainder.slot);
         } else if remainder.drain().await == Drained::Unread && h1 {

@@ -18,9 +18,13 @@
 //! names and how a connection is opened is the caller's [`Connect`].
 
 pub mod drain;
+pub mod glob;
 pub mod head;
+pub mod headers;
 pub mod relay;
+pub mod uri;
 
+use airlock_net::sync::lock;
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -165,75 +169,12 @@ pub struct Pool<C: Connect, B> {
 /// expiry takes the oldest from the front.
 type IdleMap<K, B> = HashMap<K, VecDeque<Idle<K, B>>, KeyHash>;
 
-/// Hashes map keys with a multiply-and-rotate step per word: the pool's keys, and elsewhere
+/// Hashes map keys with foldhash (the hasher hashbrown uses): the pool's keys, and elsewhere
 /// any key that comes from the stack's own configuration or has already been checked (the
 /// gateway's cache of verified tokens), never raw client input. Such keys cannot be chosen to
 /// collide, so the flooding resistance of the standard SipHash buys nothing; its cost, taken
-/// on every request, did.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct KeyHash;
-
-impl std::hash::BuildHasher for KeyHash {
-    type Hasher = KeyHasher;
-
-    fn build_hasher(&self) -> KeyHasher {
-        KeyHasher(0)
-    }
-}
-
-/// The hasher [`KeyHash`] builds.
-#[derive(Debug, Clone, Copy)]
-pub struct KeyHasher(u64);
-
-impl KeyHasher {
-    fn add(&mut self, word: u64) {
-        // The constant of rustc's FxHasher: an odd number with well-spread bits.
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        // The multiply mixes upwards; the map indexes its buckets by the low bits, so the
-        // well-mixed high bits are rotated down (as rustc-hash 2 does).
-        self.0.rotate_left(26)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-}
+/// on every request, did. Each map gets its own seed, which is free.
+pub type KeyHash = foldhash::fast::RandomState;
 
 /// What a pool's pruner has planned its next wake-up for (`Pool::watched`).
 struct Watch;
@@ -685,11 +626,6 @@ where
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while moving connections in or out leaves the map usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -701,12 +637,13 @@ mod tests {
     fn key_hashes_spread_the_keys_a_stack_has() {
         let mut seen = std::collections::HashSet::new();
         let mut buckets = std::collections::HashSet::new();
+        let hasher = KeyHash::default();
         for shard in 0..4usize {
             for host in 0..64u8 {
                 for port in [80u16, 443, 8080] {
                     let key = (shard, SocketAddr::from(([10, 0, 100, host], port)));
-                    let h = KeyHash.hash_one(key);
-                    assert_eq!(h, KeyHash.hash_one(key));
+                    let h = hasher.hash_one(key);
+                    assert_eq!(h, hasher.hash_one(key));
                     assert!(seen.insert(h), "{key:?} collides");
                     buckets.insert(h & 1023);
                 }
@@ -716,8 +653,8 @@ mod tests {
         // hashes would (~540), not in a few.
         assert!(buckets.len() > 450, "{} buckets", buckets.len());
         // Text keys too, including ones sharing their first eight bytes.
-        let a = KeyHash.hash_one("private-integration.example.com:443");
-        let b = KeyHash.hash_one("private-integration.example.com:444");
+        let a = hasher.hash_one("private-integration.example.com:443");
+        let b = hasher.hash_one("private-integration.example.com:444");
         assert_ne!(a, b);
     }
 }

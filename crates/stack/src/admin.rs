@@ -25,6 +25,7 @@
 //! ones are closed first when more arrive, so idle clients cannot lock it out.
 
 use crate::wiring::Keep;
+use airlock_net::sync::lock;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -103,7 +104,7 @@ impl Connections {
     fn arrive(&self) -> (u64, Arc<Slot>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(Slot::default());
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut open = lock(&self.open);
         open.insert(id, slot.clone());
         if open.len() > ADMIN_MAX_CONNECTIONS {
             let idle = open
@@ -119,10 +120,7 @@ impl Connections {
     }
 
     fn leave(&self, id: u64) {
-        self.open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        lock(&self.open).remove(&id);
     }
 }
 
@@ -509,7 +507,7 @@ impl Admin {
 
     /// The stack as changed so far (the admin endpoint's changes kept, for the next check).
     fn stack(&self) -> std::sync::MutexGuard<'_, airlock_config::Stack> {
-        self.state.stack.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state.stack)
     }
 
     /// Sets a service's desired count, once the stack file's checks pass and the service's

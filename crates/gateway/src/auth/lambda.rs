@@ -609,8 +609,8 @@ fn query_map(raw: &str) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for pair in raw.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = crate::router::percent_decode(&k.replace('+', " "));
-        let v = crate::router::percent_decode(&v.replace('+', " "));
+        let k = airlock_pool::uri::percent_decode_lossy(&k.replace('+', " "));
+        let v = airlock_pool::uri::percent_decode_lossy(&v.replace('+', " "));
         match out.iter_mut().find(|(name, _)| *name == k) {
             Some((_, vs)) => vs.push(v),
             None => out.push((k, vec![v])),

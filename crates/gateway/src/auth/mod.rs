@@ -259,7 +259,8 @@ async fn authorize_jwt<B>(
         IdentitySource::QueryString(name) => req.uri().query().and_then(|q| {
             q.split('&').find_map(|pair| {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (k == name).then(|| std::borrow::Cow::Owned(crate::router::percent_decode(v)))
+                (k == name)
+                    .then(|| std::borrow::Cow::Owned(airlock_pool::uri::percent_decode_lossy(v)))
             })
         }),
     };
@@ -379,28 +380,8 @@ async fn read_body(body: &mut Body, limit: u64) -> Result<bytes::Bytes, Option<R
     Ok(buf.freeze())
 }
 
-/// IAM's wildcard match: `*` any run of characters, `?` exactly one; everything else literal.
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
-}
+/// IAM's wildcard match for policy resources and actions: `*` any run, `?` exactly one.
+pub use airlock_pool::glob::wildcard_match;
 
 #[cfg(test)]
 mod tests {

@@ -334,8 +334,8 @@ fn canonical_query(raw_query: &str) -> String {
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             (
-                uri_encode(&crate::router::percent_decode(k), true),
-                uri_encode(&crate::router::percent_decode(v), true),
+                uri_encode(&airlock_pool::uri::percent_decode_lossy(k), true),
+                uri_encode(&airlock_pool::uri::percent_decode_lossy(v), true),
             )
         })
         .collect();
