@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -355,18 +357,12 @@ fn write_iso8601(out: &mut String, t: SystemTime) {
 
 /// Appends `t` as `2024-05-01T12:34:56`.
 fn push_to_the_second(out: &mut String, t: SystemTime) {
-    let t = time::OffsetDateTime::from(t);
-    push_digits(out, u32::try_from(t.year()).unwrap_or(0), 4);
-    out.push('-');
-    push_digits(out, u32::from(u8::from(t.month())), 2);
-    out.push('-');
-    push_digits(out, u32::from(t.day()), 2);
-    out.push('T');
-    push_digits(out, u32::from(t.hour()), 2);
-    out.push(':');
-    push_digits(out, u32::from(t.minute()), 2);
-    out.push(':');
-    push_digits(out, u32::from(t.second()), 2);
+    const TO_THE_SECOND: &[BorrowedFormatItem<'_>] =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let text = time::OffsetDateTime::from(t)
+        .format(TO_THE_SECOND)
+        .expect("a date with a time has every field the format names");
+    out.push_str(&text);
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ use http::HeaderMap;
 use http::header::COOKIE;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 
 /// `lb_cookie` target stickiness.
 pub(crate) const AWSALB: &str = "AWSALB";
@@ -91,21 +93,12 @@ pub(crate) fn set_cookies(name: &str, cors: Option<&str>, value: &str) -> Vec<St
 
 /// An IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub(crate) fn http_date(t: SystemTime) -> String {
-    let t = time::OffsetDateTime::from(t);
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[usize::from(t.weekday().number_days_from_monday())],
-        t.day(),
-        MONTHS[usize::from(u8::from(t.month()) - 1)],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    const IMF_FIXDATE: &[BorrowedFormatItem<'_>] = format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::OffsetDateTime::from(t)
+        .format(IMF_FIXDATE)
+        .expect("a date with a time has every field the format names")
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use serde_json::{Map, Value, json};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -268,17 +270,11 @@ fn uuid_like(s: &str) -> String {
 
 /// RFC 3339 in UTC with nanoseconds, as the agent writes its timestamps.
 pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let t = time::OffsetDateTime::from(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.nanosecond()
-    )
+    const RFC3339_NANOS: &[BorrowedFormatItem<'_>] =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
+    time::OffsetDateTime::from(t)
+        .format(RFC3339_NANOS)
+        .expect("a date with a time has every field the format names")
 }
 
 #[cfg(test)]

@@ -1,22 +1,17 @@
 //! Dates as API Gateway writes them in access logs and authorizer events.
 
 use std::time::SystemTime;
+use time::OffsetDateTime;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 
 /// `dd/MMM/yyyy:HH:mm:ss +0000`, the CLF time API Gateway logs (UTC).
 pub fn clf_time(t: SystemTime) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = time::OffsetDateTime::from(t);
-    format!(
-        "{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000",
-        t.day(),
-        MONTHS[usize::from(u8::from(t.month()) - 1)],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    const CLF: &[BorrowedFormatItem<'_>] =
+        format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000");
+    OffsetDateTime::from(t)
+        .format(CLF)
+        .expect("a date with a time has every field the format names")
 }
 
 #[cfg(test)]
