@@ -8,6 +8,7 @@ use crate::h1io::{H1Io, Verdicts};
 use crate::proxy;
 use airlock_net::linger::LingeringClose;
 use airlock_net::{Accepted, ConnectionLimit, EmulatedListener, Interface, Network, accept_loop};
+use airlock_pool::tls;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
@@ -133,20 +134,13 @@ async fn connection(accepted: Accepted, shared: Arc<Shared>) {
         Some(tls) => {
             let acceptor = TlsAcceptor::from(tls.clone());
             let limit = shared.listener.attributes().tls_handshake_timeout;
-            let stream = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(peer = %info.peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(peer = %info.peer, "TLS handshake timed out");
-                    return;
-                }
+            let Some(tls::Handshaken { stream, h2, sni }) =
+                tls::accept(&acceptor, stream, limit, info.peer).await
+            else {
+                return;
             };
-            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
             conn.h2 = h2;
-            conn.sni = stream.get_ref().1.server_name().map(Arc::from);
+            conn.sni = sni;
             if h2 {
                 serve_http(TokioIo::new(stream), true, Arc::new(conn)).await;
             } else {

@@ -57,7 +57,7 @@ impl LogSink {
     pub(crate) fn line(&self, line: &str) {
         tracing::info!(target: "airlock::task", "{} | {line}", self.prefix);
         if let Some(file) = &self.file {
-            let mut f = lock(&file);
+            let mut f = lock(file);
             let _ = if self.shared_file {
                 writeln!(f, "{} | {line}", self.container)
             } else {

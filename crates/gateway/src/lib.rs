@@ -433,22 +433,15 @@ impl Gateway {
                 let acceptor = acceptor.clone();
                 let shutdown = conn_shutdown.clone();
                 async move {
-                    let tls =
-                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                            .await
-                        {
-                            Ok(Ok(tls)) => tls,
-                            Ok(Err(e)) => {
-                                tracing::debug!(error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!("TLS handshake timed out");
-                                return;
-                            }
-                        };
-                    // Shared, not copied, by each request of the connection.
-                    let sni: Option<Arc<str>> = tls.get_ref().1.server_name().map(Arc::from);
+                    let Some(airlock_pool::tls::Handshaken {
+                        stream: tls,
+                        h2,
+                        sni,
+                    }) = airlock_pool::tls::accept(&acceptor, stream, TLS_HANDSHAKE_TIMEOUT, peer)
+                        .await
+                    else {
+                        return;
+                    };
                     let service = hyper::service::service_fn(move |req| {
                         let gw = gw.clone();
                         let sni = sni.clone();
@@ -460,9 +453,6 @@ impl Gateway {
                             Ok::<_, std::convert::Infallible>(drain::settle(rest, resp).await)
                         }
                     });
-                    // The protocol is known from ALPN: hyper's own HTTP/1 or HTTP/2 server,
-                    // without hyper-util's version sniffing and rewind buffer before every read.
-                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                     let served = if h2 {
                         let io = TokioIo::new(tls);
                         let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())

@@ -1,5 +1,11 @@
-//! airlock-pool: HTTP/1.1 client connections, kept alive in a pool and driven by the task that
-//! uses them.
+//! airlock-pool: HTTP plumbing shared by the gateway and the ALB.
+//!
+//! Server side: hop-by-hop header stripping ([`headers`]), percent-decoding ([`uri`]),
+//! wildcard patterns ([`glob`]), the TLS handshake of a front door ([`tls`]), request bodies
+//! left unread ([`drain`]) and `HEAD` answers ([`head`]).
+//!
+//! Client side, the rest of this page: HTTP/1.1 client connections, kept alive in a pool and
+//! driven by the task that uses them.
 //!
 //! A pooled client of the usual kind (hyper-util's) runs every connection in a task of its own
 //! and talks to it through channels: two hand-offs between tasks per request, on top of the
@@ -14,14 +20,16 @@
 //! [`SPARE_PER_KEY`] of them for the whole idle timeout; the rest close once they have idled
 //! for [`SURPLUS_IDLE`] (see [`Pool::prune_until`]), so memory returns soon after the burst.
 //!
-//! Architecture invariant: knows HTTP/1.1 connections and how long they may idle. What a key
-//! names and how a connection is opened is the caller's [`Connect`].
+//! Architecture invariant: knows HTTP and TLS, HTTP/1.1 connections and how long they may idle.
+//! What a key names and how a connection is opened is the caller's [`Connect`]; no component's
+//! rules live here.
 
 pub mod drain;
 pub mod glob;
 pub mod head;
 pub mod headers;
 pub mod relay;
+pub mod tls;
 pub mod uri;
 
 use airlock_net::sync::lock;
