@@ -293,9 +293,9 @@ pub struct JwtValidator {
 /// of the validator's fixed issuer and audiences), and the time claims are compared with the
 /// clock on every request, so a cached token still expires on time.
 ///
-/// Keyed with `airlock_pool::KeyHash` (foldhash; SipHash, the default, spent ~2k instructions per
-/// request on a ~700-byte token): only tokens whose signature verified enter the map, and it is
-/// bounded, so its keys cannot be chosen to collide.
+/// Keyed with `airlock_pool::KeyHash` (foldhash; SipHash, the default, spent ~2k instructions
+/// per request on a ~700-byte token): only tokens whose signature verified enter the map, and it
+/// is bounded, so its keys cannot be chosen to collide.
 #[derive(Debug, Default)]
 struct VerifiedSignatures(std::sync::Mutex<HashMap<Box<str>, Verified, airlock_pool::KeyHash>>);
 
