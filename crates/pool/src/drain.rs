@@ -13,7 +13,7 @@
 //! what is left (at most [`MAX_BYTES`], for at most [`MAX_TIME`]) before the response is handed
 //! to the server. A request without a body costs nothing: there is nothing to watch.
 
-use airlock_net::sync::lock;
+use crate::lock;
 use bytes::Buf;
 use http::Request;
 use http::header::{CONTENT_LENGTH, EXPECT};
