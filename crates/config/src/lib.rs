@@ -15,6 +15,7 @@
 //! (`file:`, relative to it). The caller binds nothing until [`parse`] returns `Ok`.
 
 mod change;
+pub mod cloudformation;
 mod error;
 mod limits;
 mod model;
