@@ -22,6 +22,7 @@ pub const SECTIONS: &[&str] = &[
     "Resources",
     "Outputs",
     "Hooks",
+    "Globals",
 ];
 
 /// The keys a resource declaration may have besides `Type` ("Resources template section",
@@ -173,6 +174,8 @@ pub(crate) fn read(root: &Node, problems: &mut Vec<Problem>) -> Template {
             }
             "Description" => template.description = node.scalar_text(),
             "Metadata" | "Hooks" => {}
+            // SAM's section; the translation reads it from the source if it needs it.
+            "Globals" => {}
             "Transform" => template.transforms = read_transforms(node, problems),
             "Parameters" => {
                 for (name, decl) in entries(node, problems) {
@@ -219,6 +222,15 @@ pub(crate) fn read(root: &Node, problems: &mut Vec<Problem>) -> Template {
             root,
             "the template has no `Resources` section".to_owned(),
             "a template declares at least one resource",
+        ));
+    }
+    if let Some((_, globals)) = sections.iter().find(|(k, _)| k == "Globals")
+        && !template.is_serverless()
+    {
+        problems.push(Problem::schema(
+            globals,
+            "`Globals` is a SAM section, but the template has no SAM transform",
+            format!("add `Transform: {SERVERLESS_TRANSFORM}`"),
         ));
     }
     check_names(&template, problems);
