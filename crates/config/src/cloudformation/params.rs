@@ -341,23 +341,22 @@ impl Parameter {
                     "give a number",
                 );
             }
-            if let Some(n) = number.filter(|_| numeric) {
-                if self.min_value.is_some_and(|min| n < min)
-                    || self.max_value.is_some_and(|max| n > max)
-                {
-                    broken(
-                        format!(
-                            "parameter `{}`: {} is outside its MinValue/MaxValue",
-                            self.name,
-                            shown(item)
-                        ),
-                        &format!(
-                            "give a number from {} to {}",
-                            bound(self.min_value),
-                            bound(self.max_value)
-                        ),
-                    );
-                }
+            if let Some(n) = number.filter(|_| numeric)
+                && (self.min_value.is_some_and(|min| n < min)
+                    || self.max_value.is_some_and(|max| n > max))
+            {
+                broken(
+                    format!(
+                        "parameter `{}`: {} is outside its MinValue/MaxValue",
+                        self.name,
+                        shown(item)
+                    ),
+                    &format!(
+                        "give a number from {} to {}",
+                        bound(self.min_value),
+                        bound(self.max_value)
+                    ),
+                );
             }
             if let ParameterType::Aws(t) | ParameterType::AwsList(t) = &self.kind
                 && let Some(prefix) = aws_id_prefix(t)

@@ -542,3 +542,37 @@ fn a_condition_that_refers_to_itself_is_reported() {
         "{d:?}"
     );
 }
+
+#[test]
+fn conditions_may_not_use_resources_or_fn_if() {
+    let source = "Conditions:\n  A: !Equals [!Ref Vpc, x]\n  B: !If [A, true, false]\nResources:\n  Vpc: {Type: AWS::EC2::VPC, Properties: {CidrBlock: 10.0.0.0/16}}\n";
+    let d = diagnostics(source);
+    assert!(d[0].message.contains("`Vpc` is a resource; conditions and rules can refer only to parameters"), "{d:?}");
+    assert_eq!(d[0].location.line, 2);
+    assert!(d[1].message.contains("`Fn::If` cannot be used in a condition"), "{d:?}");
+}
+
+#[test]
+fn an_unknown_function_is_named_with_the_nearest_one() {
+    let source = "Resources:\n  Logs:\n    Type: AWS::Logs::LogGroup\n    Properties:\n      LogGroupName: {\"Fn::Joinn\": [\"-\", [a, b]]}\n";
+    let d = diagnostics(source);
+    assert_eq!(d[0].message, "`Fn::Joinn` is not an intrinsic function");
+    assert_eq!(d[0].hint, "did you mean `Fn::Join`?");
+    assert_eq!((d[0].location.line, d[0].path.as_str()), (5, "Resources.Logs.Properties.LogGroupName"));
+}
+
+#[test]
+fn syntax_errors_and_runaway_nesting_are_refused_with_their_line() {
+    let d = diagnostics("Resources:\n  A:\n    Type: AWS::EC2::VPC\n   Properties: {}\n");
+    assert_eq!((d[0].kind, d[0].location.line), (DiagnosticKind::Syntax, 4), "{d:?}");
+    let deep = format!("Resources:\n  A:\n    Type: AWS::EC2::VPC\n    Properties:\n      Tags: {}\n", "[".repeat(100));
+    let d = diagnostics(&deep);
+    assert_eq!((d[0].kind, d[0].location.line), (DiagnosticKind::Limit, 5), "{d:?}");
+}
+
+#[test]
+fn globals_need_the_sam_transform() {
+    let d = diagnostics("Globals:\n  Function: {Timeout: 3}\nResources:\n  L: {Type: AWS::Logs::LogGroup}\n");
+    assert!(d[0].message.contains("`Globals` is a SAM section"), "{d:?}");
+    assert!(d[0].hint.contains(SERVERLESS_TRANSFORM));
+}
