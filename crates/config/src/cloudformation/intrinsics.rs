@@ -302,6 +302,7 @@ impl Evaluator<'_> {
             }
             "Fn::Contains" | "Fn::EachMemberEquals" | "Fn::EachMemberIn" if self.place == Place::Rule => self.rule_function(call, name, arg),
             "Fn::RefAll" | "Fn::ValueOf" | "Fn::ValueOfAll" if self.place == Place::Rule => Err(Stop::Unknown),
+            "Fn::Contains" | "Fn::EachMemberEquals" | "Fn::EachMemberIn" | "Fn::RefAll" | "Fn::ValueOf" | "Fn::ValueOfAll" => Err(self.fail(call, DiagnosticKind::Schema, format!("`{name}` is a rule function: it can only be used in `Rules`"), "use Fn::Equals, Fn::And, Fn::Or and Fn::Not elsewhere")),
             "Fn::Length" | "Fn::ToJsonString" | "Fn::ForEach" | "Fn::FindInMap::DefaultValue" => Err(self.fail(call, DiagnosticKind::Schema, format!("`{name}` needs the AWS::LanguageExtensions transform, which airlock does not run"), "write the value out, or use Fn::Join / Fn::Select")),
             "Fn::Transform" => Err(self.fail(call, DiagnosticKind::Schema, "`Fn::Transform` runs a macro, which airlock does not run".to_owned(), "write the value the macro would produce")),
             other => {

@@ -14,6 +14,7 @@
 //! [`ConfigError::Invalid`], each with file, line, column, path and hint.
 
 mod eval;
+mod evaluated;
 mod functions;
 mod ids;
 mod intrinsics;
@@ -29,10 +30,8 @@ mod tests_eval;
 
 use std::path::Path;
 
-pub use eval::{
-    AbsentResource, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME, EvalOptions, Evaluated,
-    Output, ParameterValue, Resource,
-};
+pub use eval::{DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME, EvalOptions};
+pub use evaluated::{AbsentResource, Evaluated, Output, ParameterValue, Resource};
 pub use ids::{AVAILABILITY_ZONES_PER_REGION, Physical};
 pub use intrinsics::{KNOWN_FUNCTIONS, PSEUDO_PARAMETERS};
 pub use node::{Node, SHORT_FORMS, Value};

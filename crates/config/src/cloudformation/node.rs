@@ -92,12 +92,13 @@ impl Node {
     }
 
     /// When this node is an intrinsic function call (a one-entry mapping whose key is `Ref`,
-    /// `Condition` or starts with `Fn::`): the function's name and its argument.
+    /// starts with `Fn::`, or is `Condition` with a name): the function's name and argument.
     pub fn as_function(&self) -> Option<(&str, &Node)> {
         match self.as_map()? {
-            [(name, arg)] if name == "Ref" || name == "Condition" || name.starts_with("Fn::") => {
-                Some((name, arg))
-            }
+            [(name, arg)] if name == "Ref" || name.starts_with("Fn::") => Some((name, arg)),
+            // `Condition` is also an ordinary key (an IAM statement's); only `Condition: Name`
+            // is the function.
+            [(name, arg)] if name == "Condition" && arg.as_str().is_some() => Some((name, arg)),
             _ => None,
         }
     }

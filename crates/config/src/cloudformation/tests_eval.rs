@@ -547,9 +547,17 @@ fn a_condition_that_refers_to_itself_is_reported() {
 fn conditions_may_not_use_resources_or_fn_if() {
     let source = "Conditions:\n  A: !Equals [!Ref Vpc, x]\n  B: !If [A, true, false]\nResources:\n  Vpc: {Type: AWS::EC2::VPC, Properties: {CidrBlock: 10.0.0.0/16}}\n";
     let d = diagnostics(source);
-    assert!(d[0].message.contains("`Vpc` is a resource; conditions and rules can refer only to parameters"), "{d:?}");
+    assert!(
+        d[0].message
+            .contains("`Vpc` is a resource; conditions and rules can refer only to parameters"),
+        "{d:?}"
+    );
     assert_eq!(d[0].location.line, 2);
-    assert!(d[1].message.contains("`Fn::If` cannot be used in a condition"), "{d:?}");
+    assert!(
+        d[1].message
+            .contains("`Fn::If` cannot be used in a condition"),
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -558,21 +566,64 @@ fn an_unknown_function_is_named_with_the_nearest_one() {
     let d = diagnostics(source);
     assert_eq!(d[0].message, "`Fn::Joinn` is not an intrinsic function");
     assert_eq!(d[0].hint, "did you mean `Fn::Join`?");
-    assert_eq!((d[0].location.line, d[0].path.as_str()), (5, "Resources.Logs.Properties.LogGroupName"));
+    assert_eq!(
+        (d[0].location.line, d[0].path.as_str()),
+        (5, "Resources.Logs.Properties.LogGroupName")
+    );
 }
 
 #[test]
 fn syntax_errors_and_runaway_nesting_are_refused_with_their_line() {
     let d = diagnostics("Resources:\n  A:\n    Type: AWS::EC2::VPC\n   Properties: {}\n");
-    assert_eq!((d[0].kind, d[0].location.line), (DiagnosticKind::Syntax, 4), "{d:?}");
-    let deep = format!("Resources:\n  A:\n    Type: AWS::EC2::VPC\n    Properties:\n      Tags: {}\n", "[".repeat(100));
+    assert_eq!(
+        (d[0].kind, d[0].location.line),
+        (DiagnosticKind::Syntax, 4),
+        "{d:?}"
+    );
+    let deep = format!(
+        "Resources:\n  A:\n    Type: AWS::EC2::VPC\n    Properties:\n      Tags: {}\n",
+        "[".repeat(100)
+    );
     let d = diagnostics(&deep);
-    assert_eq!((d[0].kind, d[0].location.line), (DiagnosticKind::Limit, 5), "{d:?}");
+    assert_eq!(
+        (d[0].kind, d[0].location.line),
+        (DiagnosticKind::Limit, 5),
+        "{d:?}"
+    );
 }
 
 #[test]
 fn globals_need_the_sam_transform() {
-    let d = diagnostics("Globals:\n  Function: {Timeout: 3}\nResources:\n  L: {Type: AWS::Logs::LogGroup}\n");
+    let d = diagnostics(
+        "Globals:\n  Function: {Timeout: 3}\nResources:\n  L: {Type: AWS::Logs::LogGroup}\n",
+    );
     assert!(d[0].message.contains("`Globals` is a SAM section"), "{d:?}");
     assert!(d[0].hint.contains(SERVERLESS_TRANSFORM));
+}
+
+#[test]
+fn rule_functions_belong_to_rules_and_condition_keys_stay_keys() {
+    let d = diagnostics(
+        "Resources:\n  L:\n    Type: AWS::Logs::LogGroup\n    Properties:\n      LogGroupName: !Contains [[a], a]\n",
+    );
+    assert!(
+        d[0].message.contains("`Fn::Contains` is a rule function"),
+        "{d:?}"
+    );
+    // An IAM statement's `Condition` mapping is data, not the `Condition` function.
+    let source = "Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n      Policy: [{Condition: {Bool: {aws:SecureTransport: true}}}]\n";
+    let evaluated = run(source).unwrap();
+    let policy = evaluated
+        .resource("R")
+        .unwrap()
+        .properties
+        .get("Policy")
+        .unwrap();
+    assert!(
+        policy.as_list().unwrap()[0]
+            .get("Condition")
+            .unwrap()
+            .get("Bool")
+            .is_some()
+    );
 }
