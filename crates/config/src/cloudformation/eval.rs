@@ -13,7 +13,7 @@ use super::ids::Ids;
 use super::intrinsics::{Evaluator, Known, PSEUDO_PARAMETERS, Place};
 use super::node::{Node, Value, nearest};
 use super::params::MASK;
-use super::template::{ResourceDecl, Template};
+use super::template::{ResourceDecl, SERVERLESS_TRANSFORM, Template};
 use super::types::{MAPPED, PLUMBING, Support, support};
 
 /// The inputs of an evaluation besides the template.
@@ -215,10 +215,20 @@ fn decide_presence<'t>(
             };
             evaluated.unsupported.push(record);
             if !options.allow_unsupported {
-                let hint = match nearest(&decl.type_name, MAPPED.iter().map(|t| t.name).chain(PLUMBING.iter().copied())) {
-                    Some(n) => format!("did you mean `{n}`? (airlock runs the types listed in docs/cloudformation.md)"),
-                    None if decl.type_name.starts_with("AWS::Serverless::") => format!("SAM types need `Transform: {}`", super::template::SERVERLESS_TRANSFORM),
-                    None => "remove it, or let airlock skip unsupported resources (docs/cloudformation.md lists the types it runs)".to_owned(),
+                let known = MAPPED
+                    .iter()
+                    .map(|t| t.name)
+                    .chain(PLUMBING.iter().copied());
+                let sam = decl.type_name.starts_with("AWS::Serverless::");
+                let hint = match nearest(&decl.type_name, known) {
+                    Some(n) => format!(
+                        "did you mean `{n}`? (airlock runs the types listed in \
+                         docs/cloudformation.md)"
+                    ),
+                    None if sam => format!("SAM types need `Transform: {SERVERLESS_TRANSFORM}`"),
+                    None => "remove it, or let airlock skip unsupported resources \
+                             (docs/cloudformation.md lists the types it runs)"
+                        .to_owned(),
                 };
                 ev.problems.push(Problem::new(
                     type_node.at,
@@ -340,7 +350,8 @@ fn dependency_order<'t>(
                 (Some(j), _) => edges[i].push(*j),
                 (None, Some(Known::Absent { condition })) => {
                     let message = format!(
-                        "`DependsOn` names `{name}`, which does not exist: its condition `{condition}` is false"
+                        "`DependsOn` names `{name}`, which does not exist: its condition \
+                         `{condition}` is false"
                     );
                     ev.problems.push(Problem::new(
                         target.at,
@@ -481,7 +492,17 @@ fn report_cycles(
             .collect();
         names.push(present[first].logical_id.as_str());
         let decl = present[first];
-        ev.problems.push(Problem::new(decl.node.at, &decl.node.path, DiagnosticKind::Conflict, format!("circular dependency: {}", names.join(" -> ")), "break the circle: remove a DependsOn, or refer to one of them by a parameter or a separate resource (e.g. AWS::EC2::SecurityGroupIngress)"));
+        let message = format!("circular dependency: {}", names.join(" -> "));
+        let hint = "break the circle: remove a DependsOn, or refer to one of them by a parameter \
+                    or a separate resource (e.g. AWS::EC2::SecurityGroupIngress)";
+        let (at, path) = (decl.node.at, &decl.node.path);
+        ev.problems.push(Problem::new(
+            at,
+            path,
+            DiagnosticKind::Conflict,
+            message,
+            hint,
+        ));
     }
 }
 

@@ -24,8 +24,9 @@ pub struct Evaluated {
     pub outputs: Vec<Output>,
     /// Export name → value, from the outputs' `Export`.
     pub exports: Vec<(String, String)>,
-    /// Resources of types airlock does not know (present only with
-    /// [`EvalOptions::allow_unsupported`](super::EvalOptions::allow_unsupported); they are also in `resources`).
+    /// Resources of types airlock does not know. With
+    /// [`allow_unsupported`](super::EvalOptions::allow_unsupported) they are also in
+    /// `resources`; without it each is an error.
     pub unsupported: Vec<AbsentResource>,
 }
 

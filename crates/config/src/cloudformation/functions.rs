@@ -113,9 +113,23 @@ impl Evaluator<'_> {
                     match resolved {
                         Ok(Some(v)) => match v.scalar_text() {
                             Some(t) => out.push_str(&t),
-                            None => failed = Some(self.fail(call, DiagnosticKind::Schema, format!("`${{{name}}}` is {}, which `Fn::Sub` cannot write into a string", v.kind_name()), "select one item with Fn::Select, or join the list with Fn::Join")),
+                            None => {
+                                let message = format!(
+                                    "`${{{name}}}` is {}, which `Fn::Sub` cannot write into a \
+                                     string",
+                                    v.kind_name()
+                                );
+                                let hint = "select one item with Fn::Select, or join the list \
+                                            with Fn::Join";
+                                let kind = DiagnosticKind::Schema;
+                                failed = Some(self.fail(call, kind, message, hint));
+                            }
                         },
-                        Ok(None) => failed = Some(self.fail(call, DiagnosticKind::InvalidValue, "`${AWS::NoValue}` cannot be used in `Fn::Sub`".to_owned(), "remove it")),
+                        Ok(None) => {
+                            let message = "`${AWS::NoValue}` cannot be used in `Fn::Sub`";
+                            let kind = DiagnosticKind::InvalidValue;
+                            failed = Some(self.fail(call, kind, message.to_owned(), "remove it"));
+                        }
                         Err(stop) => failed = Some(stop),
                     }
                 }

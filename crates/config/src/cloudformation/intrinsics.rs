@@ -231,7 +231,10 @@ impl Evaluator<'_> {
                 let items = self.args(call, name, arg, 2, 2)?;
                 let delimiter = self.text(&items[0], "the delimiter")?;
                 let parts = self.list(&items[1], "the values to join")?;
-                let texts: Result<Vec<String>, Stop> = parts.iter().map(|p| self.text(p, "each value to join")).collect();
+                let texts: Result<Vec<String>, Stop> = parts
+                    .iter()
+                    .map(|p| self.text(p, "each value to join"))
+                    .collect();
                 at(Value::String(texts?.join(&delimiter)))
             }
             "Fn::Select" => {
@@ -239,31 +242,61 @@ impl Evaluator<'_> {
                 let index = self.text(&items[0], "the index")?;
                 let list = self.list(&items[1], "the list to select from")?;
                 let len = list.len();
-                match index.trim().parse::<usize>().ok().and_then(|i| list.into_iter().nth(i)) {
+                match index
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| list.into_iter().nth(i))
+                {
                     Some(item) => Ok(Some(item)),
-                    None => Err(self.fail(call, DiagnosticKind::InvalidValue, format!("`Fn::Select` index {index} is outside the list of {len}"), "give an index from 0 to the list's length minus one")),
+                    None => {
+                        let message =
+                            format!("`Fn::Select` index {index} is outside the list of {len}");
+                        let hint = "give an index from 0 to the list's length minus one";
+                        Err(self.fail(call, DiagnosticKind::InvalidValue, message, hint))
+                    }
                 }
             }
             "Fn::Split" => {
                 let items = self.args(call, name, arg, 2, 2)?;
                 let delimiter = self.text(&items[0], "the delimiter")?;
                 let source = self.text(&items[1], "the string to split")?;
-                let parts = if delimiter.is_empty() { vec![source] } else { source.split(delimiter.as_str()).map(str::to_owned).collect() };
+                let parts = if delimiter.is_empty() {
+                    vec![source]
+                } else {
+                    source
+                        .split(delimiter.as_str())
+                        .map(str::to_owned)
+                        .collect()
+                };
                 at(strings(parts, call))
             }
             "Fn::GetAZs" => {
                 let region = self.text(arg, "`Fn::GetAZs`'s region")?;
-                let ids = if region.is_empty() || region == self.ids.region { self.ids.clone() } else { Ids { region, ..self.ids.clone() } };
+                let ids = if region.is_empty() || region == self.ids.region {
+                    self.ids.clone()
+                } else {
+                    Ids {
+                        region,
+                        ..self.ids.clone()
+                    }
+                };
                 at(strings(ids.zones(), call))
             }
             "Fn::FindInMap" => self.find_in_map(call, arg),
             "Fn::If" => {
                 if in_condition {
-                    return Err(self.fail(call, DiagnosticKind::Schema, "`Fn::If` cannot be used in a condition".to_owned(), "combine conditions with Fn::And, Fn::Or and Fn::Not"));
+                    let message = "`Fn::If` cannot be used in a condition";
+                    let hint = "combine conditions with Fn::And, Fn::Or and Fn::Not";
+                    return Err(self.fail(call, DiagnosticKind::Schema, message.to_owned(), hint));
                 }
                 let items = self.args(call, name, arg, 3, 3)?;
                 let condition = self.text(&items[0], "`Fn::If`'s condition name")?;
-                let chosen = if self.condition(&condition, &items[0])? { &items[1] } else { &items[2] };
+                let chosen = if self.condition(&condition, &items[0])? {
+                    &items[1]
+                } else {
+                    &items[2]
+                };
                 self.eval(chosen)
             }
             "Fn::Equals" => {
@@ -282,7 +315,11 @@ impl Evaluator<'_> {
                 for item in items {
                     values.push(self.boolean(item)?);
                 }
-                let v = if name == "Fn::And" { values.iter().all(|b| *b) } else { values.iter().any(|b| *b) };
+                let v = if name == "Fn::And" {
+                    values.iter().all(|b| *b)
+                } else {
+                    values.iter().any(|b| *b)
+                };
                 at(Value::Bool(v))
             }
             "Fn::Base64" => {
@@ -292,26 +329,52 @@ impl Evaluator<'_> {
             "Fn::Cidr" => self.cidr(call, arg),
             "Fn::ImportValue" => {
                 if self.place != Place::Resource && self.place != Place::Output {
-                    return Err(self.fail(call, DiagnosticKind::Schema, "`Fn::ImportValue` can only be used in resources and outputs".to_owned(), "move it into a resource property"));
+                    let message = "`Fn::ImportValue` can only be used in resources and outputs";
+                    let hint = "move it into a resource property";
+                    return Err(self.fail(call, DiagnosticKind::Schema, message.to_owned(), hint));
                 }
                 let export = self.text(arg, "the export name")?;
                 match self.imports.iter().find(|(k, _)| *k == export) {
                     Some((_, v)) => at(Value::String(v.clone())),
-                    None => Err(self.fail(call, DiagnosticKind::UnknownReference, format!("no export named \"{export}\" was given"), format!("pass `--import {export}=VALUE` with the value the exporting stack would give"))),
+                    None => {
+                        let message = format!("no export named \"{export}\" was given");
+                        let hint = format!(
+                            "pass `--import {export}=VALUE` with the value the exporting stack \
+                             would give"
+                        );
+                        Err(self.fail(call, DiagnosticKind::UnknownReference, message, hint))
+                    }
                 }
             }
-            "Fn::Contains" | "Fn::EachMemberEquals" | "Fn::EachMemberIn" if self.place == Place::Rule => self.rule_function(call, name, arg),
-            "Fn::RefAll" | "Fn::ValueOf" | "Fn::ValueOfAll" if self.place == Place::Rule => Err(Stop::Unknown),
-            "Fn::Contains" | "Fn::EachMemberEquals" | "Fn::EachMemberIn" | "Fn::RefAll" | "Fn::ValueOf" | "Fn::ValueOfAll" => Err(self.fail(call, DiagnosticKind::Schema, format!("`{name}` is a rule function: it can only be used in `Rules`"), "use Fn::Equals, Fn::And, Fn::Or and Fn::Not elsewhere")),
-            "Fn::Length" | "Fn::ToJsonString" | "Fn::ForEach" | "Fn::FindInMap::DefaultValue" => Err(self.fail(call, DiagnosticKind::Schema, format!("`{name}` needs the AWS::LanguageExtensions transform, which airlock does not run"), "write the value out, or use Fn::Join / Fn::Select")),
-            "Fn::Transform" => Err(self.fail(call, DiagnosticKind::Schema, "`Fn::Transform` runs a macro, which airlock does not run".to_owned(), "write the value the macro would produce")),
+            "Fn::Contains" | "Fn::EachMemberEquals" | "Fn::EachMemberIn"
+                if self.place == Place::Rule =>
+            {
+                self.rule_function(call, name, arg)
+            }
+            "Fn::RefAll" | "Fn::ValueOf" | "Fn::ValueOfAll" if self.place == Place::Rule => {
+                Err(Stop::Unknown)
+            }
+            _ if NOT_RUN.iter().any(|(names, ..)| names.contains(&name)) => {
+                let (_, message, hint) = NOT_RUN
+                    .iter()
+                    .find(|(names, ..)| names.contains(&name))
+                    .copied()
+                    .unwrap_or_default();
+                let message = format!("`{name}` {message}");
+                Err(self.fail(call, DiagnosticKind::Schema, message, hint))
+            }
             other => {
                 let known = KNOWN_FUNCTIONS.iter().copied();
                 let hint = match nearest(other, known) {
                     Some(n) => format!("did you mean `{n}`?"),
                     None => "see the intrinsic function reference".to_owned(),
                 };
-                Err(self.fail(call, DiagnosticKind::Schema, format!("`{other}` is not an intrinsic function"), hint))
+                Err(self.fail(
+                    call,
+                    DiagnosticKind::Schema,
+                    format!("`{other}` is not an intrinsic function"),
+                    hint,
+                ))
             }
         }
     }
@@ -359,25 +422,55 @@ impl Evaluator<'_> {
         }
         let state = self.resources.get(name).cloned();
         match state {
-            Some(Known::Created { type_name, physical }) => match attribute {
+            Some(Known::Created {
+                type_name,
+                physical,
+            }) => match attribute {
                 None => at(Value::String(physical.id)),
                 Some(attribute) => self.attribute(call, name, &type_name, &physical, attribute),
             },
-            Some(Known::Absent { condition }) => Err(self.fail(call, DiagnosticKind::UnknownReference, format!("resource `{name}` does not exist: its condition `{condition}` is false"), format!("guard this reference with `Fn::If: [{condition}, …, …]`, or give this resource the same condition"))),
+            Some(Known::Absent { condition }) => {
+                let message = format!(
+                    "resource `{name}` does not exist: its condition `{condition}` is false"
+                );
+                let hint = format!(
+                    "guard this reference with `Fn::If: [{condition}, …, …]`, or give this \
+                     resource the same condition"
+                );
+                Err(self.fail(call, DiagnosticKind::UnknownReference, message, hint))
+            }
             // Its own problems are reported where they are.
             Some(Known::Pending) => Err(Stop::Reported),
             None => {
-                let mut names: Vec<&str> = self.template.resources.iter().map(|r| r.logical_id.as_str()).collect();
+                let mut names: Vec<&str> = self
+                    .template
+                    .resources
+                    .iter()
+                    .map(|r| r.logical_id.as_str())
+                    .collect();
                 if attribute.is_none() {
                     names.extend(self.template.parameters.iter().map(|p| p.name.as_str()));
                     names.extend(PSEUDO_PARAMETERS.iter().copied());
                 }
-                let what = if attribute.is_some() { "resource" } else { "parameter or resource" };
+                let what = if attribute.is_some() {
+                    "resource"
+                } else {
+                    "parameter or resource"
+                };
                 let hint = match nearest(name, names) {
                     Some(n) => format!("did you mean `{n}`?"),
-                    None => format!("declare it under `Parameters` or `Resources`, or use a pseudo parameter ({})", PSEUDO_PARAMETERS.join(", ")),
+                    None => format!(
+                        "declare it under `Parameters` or `Resources`, or use a pseudo \
+                         parameter ({})",
+                        PSEUDO_PARAMETERS.join(", ")
+                    ),
                 };
-                Err(self.fail(call, DiagnosticKind::UnknownReference, format!("no {what} named `{name}`"), hint))
+                Err(self.fail(
+                    call,
+                    DiagnosticKind::UnknownReference,
+                    format!("no {what} named `{name}`"),
+                    hint,
+                ))
             }
         }
     }
@@ -589,6 +682,32 @@ impl Evaluator<'_> {
         }
     }
 }
+
+/// Functions airlock knows but does not evaluate where they are: what is said, and the hint.
+const NOT_RUN: &[(&[&str], &str, &str)] = &[
+    (
+        &[
+            "Fn::Contains",
+            "Fn::EachMemberEquals",
+            "Fn::EachMemberIn",
+            "Fn::RefAll",
+            "Fn::ValueOf",
+            "Fn::ValueOfAll",
+        ],
+        "is a rule function: it can only be used in `Rules`",
+        "use Fn::Equals, Fn::And, Fn::Or and Fn::Not elsewhere",
+    ),
+    (
+        &["Fn::Length", "Fn::ToJsonString", "Fn::ForEach"],
+        "needs the AWS::LanguageExtensions transform, which airlock does not run",
+        "write the value out, or use Fn::Join / Fn::Select",
+    ),
+    (
+        &["Fn::Transform"],
+        "runs a macro, which airlock does not run",
+        "write the value the macro would produce",
+    ),
+];
 
 /// The functions airlock evaluates (for "did you mean" hints).
 pub const KNOWN_FUNCTIONS: &[&str] = &[

@@ -79,7 +79,8 @@ impl ParameterType {
             ParameterType::NumberList
                 | ParameterType::CommaDelimitedList
                 | ParameterType::AwsList(_)
-        ) || matches!(self, ParameterType::Ssm(t) if t.contains("<List<") || t.contains("<CommaDelimitedList>"))
+        ) || matches!(self, ParameterType::Ssm(t)
+            if t.contains("<List<") || t.contains("<CommaDelimitedList>"))
     }
 }
 
