@@ -266,7 +266,9 @@ impl Ids {
                 name
             }
             "AWS::ApiGatewayV2::DomainName" => {
-                let name = prop("DomainName").unwrap_or_default();
+                // Required; a generated name stands in only when evaluation failed before it.
+                let name = prop("DomainName")
+                    .unwrap_or_else(|| self.generated_name(logical_id, 253, 13).to_lowercase());
                 attributes = vec![
                     (
                         "RegionalDomainName",
@@ -416,9 +418,15 @@ impl Ids {
                 id
             }
             "AWS::Route53::RecordSet" => {
-                let name = prop("Name").unwrap_or_default();
+                let name = prop("Name")
+                    .unwrap_or_else(|| self.generated_name(logical_id, 253, 13).to_lowercase());
                 attributes = vec![("Id", text(&name))];
                 name
+            }
+            "AWS::Route53::RecordSetGroup" => {
+                let id = self.generated_name(logical_id, 255, 13);
+                attributes = vec![("Id", text(&id))];
+                id
             }
             "AWS::CertificateManager::Certificate" => {
                 let arn = self.arn(
@@ -645,4 +653,45 @@ fn splitmix64(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloudformation::types::MAPPED;
+
+    #[test]
+    fn every_documented_attribute_of_a_mapped_type_has_a_value() {
+        let ids = Ids {
+            stack_name: "s".into(),
+            region: "eu-west-1".into(),
+            account_id: "111122223333".into(),
+        };
+        for t in MAPPED {
+            let physical = ids.physical("Thing", t.name, None);
+            assert!(!physical.id.is_empty(), "{}", t.name);
+            for attribute in t.attributes {
+                assert!(
+                    physical.attributes.iter().any(|(k, _)| k == attribute),
+                    "{}.{attribute} has no value",
+                    t.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn zone_ids_follow_the_region_abbreviations() {
+        let ids = |region: &str| Ids {
+            stack_name: "s".into(),
+            region: region.into(),
+            account_id: "111122223333".into(),
+        };
+        assert_eq!(ids("us-east-1").zone_id("us-east-1c"), "use1-az3");
+        assert_eq!(
+            ids("ap-southeast-2").zone_id("ap-southeast-2a"),
+            "apse2-az1"
+        );
+        assert_eq!(ids("eu-central-1").zone_id("eu-central-1b"), "euc1-az2");
+    }
 }
