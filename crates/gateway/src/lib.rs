@@ -4,7 +4,7 @@
 //! request's host (a custom domain and its API mappings, or the
 //! `{api-id}.execute-api.{region}.amazonaws.com` endpoint), selects the stage and the route,
 //! runs the route's authorizer and proxies to the integration, in the order of spec
-//! http-api.md §1. Every response the gateway writes itself is one of the catalogue rows of §12,
+//! docs/aws-rules.md §HTTP-1. Every response the gateway writes itself is one of the catalogue rows of docs/aws-rules.md §HTTP-12,
 //! produced by [`response::Refusal`].
 //!
 //! Architecture invariant: the gateway does not know how the VPC is built. A private
@@ -55,9 +55,9 @@ const APIGW_REQUESTID: http::HeaderName = http::HeaderName::from_static("apigw-r
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// The payload quota of HTTP APIs (spec http-api.md §8).
+/// The payload quota of HTTP APIs (docs/aws-rules.md §HTTP-8).
 pub(crate) const MAX_PAYLOAD: u64 = 10 * 1024 * 1024;
-/// The quota on the request line and header values combined (spec http-api.md §8).
+/// The quota on the request line and header values combined (docs/aws-rules.md §HTTP-8).
 const MAX_REQUEST_HEAD: usize = 10_240;
 
 /// A certificate chain and its key, as the caller's PKI issued them.
@@ -90,17 +90,17 @@ pub struct ApiConfig {
     pub id: String,
     /// The API's name, for logs.
     pub name: String,
-    /// `disable_execute_api_endpoint`: the execute-api host answers 404 (§6.3).
+    /// `disable_execute_api_endpoint`: the execute-api host answers 404 (docs/aws-rules.md §HTTP-6.3).
     pub disable_execute_api_endpoint: bool,
     /// Stages; `$default` is served at the root.
     pub stages: Vec<StageConfig>,
     /// Routes, each with its authorization and integration.
     pub routes: Vec<RouteConfig>,
-    /// `cors_configuration` (spec §2.8).
+    /// `cors_configuration` (docs/aws-rules.md §HTTP-2.8).
     pub cors: Option<cors::CorsConfig>,
 }
 
-/// One stage of an API (spec §3.1).
+/// One stage of an API (docs/aws-rules.md §HTTP-3.1).
 pub struct StageConfig {
     /// `$default` or the name served under `/<name>`.
     pub name: String,
@@ -150,13 +150,13 @@ pub enum Authorization {
         /// request's authorizer output.
         scopes: Arc<[String]>,
     },
-    /// `CUSTOM`: a Lambda REQUEST authorizer (spec §5.2).
+    /// `CUSTOM`: a Lambda REQUEST authorizer (docs/aws-rules.md §HTTP-5.2).
     Lambda(Arc<auth::lambda::LambdaAuthorizer>),
-    /// `AWS_IAM`: SigV4 and identity policies (spec §5.3).
+    /// `AWS_IAM`: SigV4 and identity policies (docs/aws-rules.md §HTTP-5.3).
     Iam(Arc<auth::sigv4::IamAuthorizer>),
 }
 
-/// A JWT authorizer (spec §5.1).
+/// A JWT authorizer (docs/aws-rules.md §HTTP-5.1).
 pub struct JwtAuthorizer {
     /// The authorizer's name, for logs.
     pub name: String,
@@ -187,15 +187,15 @@ pub struct Integration {
     pub timeout: Duration,
     /// Where requests go.
     pub target: IntegrationTarget,
-    /// `request_parameters` (spec §4.6).
+    /// `request_parameters` (docs/aws-rules.md §HTTP-4.6).
     pub request_parameters: Vec<mapping::RequestParameter>,
-    /// `response_parameters`, by integration status code (spec §4.6).
+    /// `response_parameters`, by integration status code (docs/aws-rules.md §HTTP-4.6).
     pub response_parameters: Vec<mapping::ResponseMapping>,
 }
 
 impl Integration {
     /// Whether a mapping reads `$request.body…`: only then is the start of the client's body
-    /// read before the backend is called; otherwise it streams (spec §4.6).
+    /// read before the backend is called; otherwise it streams (docs/aws-rules.md §HTTP-4.6).
     pub fn reads_request_body(&self) -> bool {
         self.request_parameters
             .iter()
@@ -212,11 +212,11 @@ impl Integration {
 pub enum IntegrationTarget {
     /// `connection_type: VPC_LINK` to a load balancer listener.
     Private(PrivateTarget),
-    /// `connection_type: INTERNET` to a URL (spec §4.2); only loopback hosts are dialled.
+    /// `connection_type: INTERNET` to a URL (docs/aws-rules.md §HTTP-4.2); only loopback hosts are dialled.
     Http(HttpTarget),
 }
 
-/// A URL integration (spec §4.2).
+/// A URL integration (docs/aws-rules.md §HTTP-4.2).
 pub struct HttpTarget {
     /// `integration_uri`: an `http(s)://` URL that may hold `{pathVariable}`, `{proxy}` and
     /// `${stageVariables.<name>}`.
@@ -225,7 +225,7 @@ pub struct HttpTarget {
     pub tls_roots: Vec<CertificateDer<'static>>,
 }
 
-/// A private integration through a VPC link (spec §4.3).
+/// A private integration through a VPC link (docs/aws-rules.md §HTTP-4.3).
 pub struct PrivateTarget {
     /// The VPC link's tunnel.
     pub tunnel: Arc<dyn Tunnel>,
@@ -239,7 +239,7 @@ pub struct PrivateTarget {
     pub host_header: String,
 }
 
-/// A custom domain name and its API mappings (spec §6).
+/// A custom domain name and its API mappings (docs/aws-rules.md §HTTP-6).
 pub struct DomainConfig {
     /// The domain name, lower-case.
     pub domain_name: String,
@@ -301,17 +301,17 @@ struct CompiledApi {
 struct CompiledStage {
     /// The stage's name, shared by every request's context.
     name: Arc<str>,
-    /// One bucket per route (parallel to `config.routes`), `None` when unthrottled (§3.3).
+    /// One bucket per route (parallel to `config.routes`), `None` when unthrottled (docs/aws-rules.md §HTTP-3.3).
     buckets: Vec<Option<throttle::Bucket>>,
 }
 
-/// What the host and path selected (spec §1 steps 1–2).
+/// What the host and path selected (docs/aws-rules.md §HTTP-1 steps 1–2).
 struct Selection<'a> {
     api: &'a CompiledApi,
     stage: usize,
     /// The path routes see (stage segment and mapping key removed).
     route_path: String,
-    /// The path a private integration receives (§4.3).
+    /// The path a private integration receives (docs/aws-rules.md §HTTP-4.3).
     backend_path: String,
     /// The API mapping key that matched, for a custom domain.
     base_path: Option<String>,
@@ -320,7 +320,7 @@ struct Selection<'a> {
 struct CompiledDomain {
     /// Sorted longest key first.
     mappings: Vec<CompiledMapping>,
-    /// Any multi-level key switches matching to string prefixes (§6.2).
+    /// Any multi-level key switches matching to string prefixes (docs/aws-rules.md §HTTP-6.2).
     multi_level: bool,
 }
 
@@ -497,8 +497,8 @@ impl Gateway {
         .await;
     }
 
-    /// Handles one request through the pipeline of spec §1, then writes the stage's access log
-    /// line once the response body has been sent (§9).
+    /// Handles one request through the pipeline of docs/aws-rules.md §HTTP-1, then writes the stage's access log
+    /// line once the response body has been sent (docs/aws-rules.md §HTTP-9).
     async fn handle(
         &self,
         req: Request<ClientBody>,
@@ -563,7 +563,7 @@ impl Gateway {
             status = resp.status().as_u16(),
             "request"
         );
-        // §2.2: a request that selected no stage writes no access log line.
+        // docs/aws-rules.md §HTTP-2.2: a request that selected no stage writes no access log line.
         let log = selected.and_then(|sel| sel.api.config.stages[sel.stage].access_log.clone());
         match log {
             Some(log) => {
@@ -593,7 +593,7 @@ impl Gateway {
             .to_ascii_lowercase();
         ctx.domain_name = host.clone();
 
-        // §1 steps 1–2: host → API and stage, and the paths the routes and backend see.
+        // docs/aws-rules.md §HTTP-1 steps 1–2: host → API and stage, and the paths the routes and backend see.
         let mut sel = self
             .select_api(&host, req.uri().path())
             .ok_or(Refusal::NotFound)?;
@@ -632,14 +632,14 @@ impl Gateway {
         ctx.route_key = Some(api.route_keys[index].clone());
         tracing::debug!(api = %api.config.name, stage = %stage.name, route = %api.route_keys[index], "route selected");
 
-        // Step 5: throttling, before authorization (§3.3 recommendation).
+        // Step 5: throttling, before authorization (docs/aws-rules.md §HTTP-3.3 recommendation).
         if let Some(bucket) = &api.stages[stage_index].buckets[index]
             && !bucket.try_take()
         {
             return Err(Refusal::Throttled);
         }
 
-        // Step 6: authorization (spec §5, module `auth`). The body is boxed from here on: IAM
+        // Step 6: authorization (docs/aws-rules.md §HTTP-5, module `auth`). The body is boxed from here on: IAM
         // may have to buffer it to check its hash.
         let mut req = req.map(|b| b.map_err(|e| Box::new(e) as response::BoxError).boxed());
         if !matches!(route.authorization, Authorization::None) {
@@ -705,7 +705,7 @@ impl Gateway {
         }
 
         // Step 7: request parameter mapping, evaluated against the client's request. Only an
-        // integration whose mappings read the body has its first 100 KB read now (§4.6).
+        // integration whose mappings read the body has its first 100 KB read now (docs/aws-rules.md §HTTP-4.6).
         let integration = &route.integration;
         let request_body = if integration.reads_request_body() {
             let (parts, body) = req.into_parts();
@@ -750,7 +750,7 @@ impl Gateway {
         }
         let query = mapping::map_query(req.uri().query(), &query_ops);
 
-        // §4.2 and §4.3: the path and query the backend receives.
+        // docs/aws-rules.md §HTTP-4.2 and §HTTP-4.3: the path and query the backend receives.
         let (origin, path, query) = match &integration.target {
             IntegrationTarget::Private(_) => (None, backend_path, query),
             IntegrationTarget::Http(target) => {
@@ -787,7 +787,7 @@ impl Gateway {
         };
 
         // Step 8: the integration.
-        // `Forwarded` (§4.7), written in one buffer: it is built for every request.
+        // `Forwarded` (docs/aws-rules.md §HTTP-4.7), written in one buffer: it is built for every request.
         let mut forwarded = String::with_capacity(48 + host.len());
         forwarded.push_str("by=");
         airlock_net::text::push_ip(&mut forwarded, self.public_ip);
@@ -890,7 +890,7 @@ impl Gateway {
     }
 
     /// Resolves the host and path to an API, its stage, the path routes see, and the path a
-    /// private integration receives (spec §2.2, §4.3, §6.2).
+    /// private integration receives (docs/aws-rules.md §HTTP-2.2, §HTTP-4.3, §HTTP-6.2).
     fn select_api<'a>(&'a self, host: &str, path: &str) -> Option<Selection<'a>> {
         if let Some(api_id) = host.strip_suffix(self.region_suffix.as_str()) {
             let api = self.apis.get(api_id)?;
@@ -898,7 +898,7 @@ impl Gateway {
                 return None;
             }
             let (stage, route_path) = select_stage(&api.config.stages, path)?;
-            // Private integrations receive the original path, stage segment included (§4.3).
+            // Private integrations receive the original path, stage segment included (docs/aws-rules.md §HTTP-4.3).
             return Some(Selection {
                 api,
                 stage,
@@ -909,7 +909,7 @@ impl Gateway {
         }
         let domain = self.domains.get(host)?;
         let (mapping, rest) = domain.select(path)?;
-        // The mapping fixes the stage; no stage segment appears (§6.2, §4.3 recommendation).
+        // The mapping fixes the stage; no stage segment appears (docs/aws-rules.md §HTTP-6.2, §HTTP-4.3 recommendation).
         Some(Selection {
             api: &mapping.api,
             stage: mapping.stage?,
@@ -921,10 +921,10 @@ impl Gateway {
 }
 
 impl CompiledDomain {
-    /// §6.2: the longest matching mapping key, by string prefix when the domain has a
+    /// docs/aws-rules.md §HTTP-6.2: the longest matching mapping key, by string prefix when the domain has a
     /// multi-level key, else by first segment; `(none)` catches the rest. Returns the mapping
     /// and the path left after the key, which always starts with `/` (for a string-prefix
-    /// match like `/ordersandmore` under `orders` that is `/andmore`; unconfirmed, §13.10).
+    /// match like `/ordersandmore` under `orders` that is `/andmore`; unconfirmed, docs/aws-rules.md §HTTP-13.10).
     fn select(&self, path: &str) -> Option<(&CompiledMapping, String)> {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
         let mapping = self.mappings.iter().find(|m| {
@@ -946,7 +946,7 @@ impl CompiledDomain {
     }
 }
 
-/// §4.2: the URL a URL integration receives: stage variables and path variables substituted
+/// docs/aws-rules.md §HTTP-4.2: the URL a URL integration receives: stage variables and path variables substituted
 /// (`{proxy}` for a greedy `{proxy+}`, values as the client encoded them); for the `$default`
 /// route the request path is appended. `None` when the result is not a URL.
 fn http_url(
@@ -992,7 +992,7 @@ fn http_url(
     url.parse().ok()
 }
 
-/// The size of the request line and header values (§8 quota).
+/// The size of the request line and header values (docs/aws-rules.md §HTTP-8 quota).
 fn request_head_len<B>(req: &Request<B>) -> usize {
     // The target as received: origin form for HTTP/1.1 (`/path?query`), or with scheme and
     // authority when the client sent them (absolute form, HTTP/2 pseudo-headers).
@@ -1020,7 +1020,7 @@ fn request_host<B>(req: &Request<B>) -> Option<&str> {
     })
 }
 
-/// §2.2: a first segment naming a stage selects it (and is removed); otherwise `$default`.
+/// docs/aws-rules.md §HTTP-2.2: a first segment naming a stage selects it (and is removed); otherwise `$default`.
 /// Returns the stage's index and the path routes see.
 fn select_stage(stages: &[StageConfig], path: &str) -> Option<(usize, String)> {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
