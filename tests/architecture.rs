@@ -307,7 +307,10 @@ fn references_name_documents_inside_the_repository_or_public_ones() {
         for (n, line) in text.lines().enumerate() {
             for o in outside {
                 if line.contains(o) {
-                    problems.push(format!("{shown}:{}: names `{o}` outside the repository: {line}", n + 1));
+                    problems.push(format!(
+                        "{shown}:{}: names `{o}` outside the repository: {line}",
+                        n + 1
+                    ));
                 }
             }
             let mut chain = None;

@@ -623,7 +623,7 @@ mod tests {
     }
 
     #[test]
-    fn every_reason_of_section_2_4() {
+    fn every_reason_of_alb_2_4() {
         let cases = [
             ("GET /a\x01b HTTP/1.1\r\n\r\n", "AmbiguousUri"),
             (

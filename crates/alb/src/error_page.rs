@@ -65,10 +65,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bodies_have_the_observed_lengths_of_section_2_7() {
+    fn bodies_have_the_observed_lengths_of_alb_2_7() {
         for (code, len) in [(400, 122), (502, 122), (503, 162), (504, 132)] {
             let s = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-            assert_eq!(body(s).len(), len, "docs/aws-rules.md §ALB-2.7 length of the {code} page");
+            assert_eq!(
+                body(s).len(),
+                len,
+                "docs/aws-rules.md §ALB-2.7 length of the {code} page"
+            );
         }
         assert_eq!(
             body(StatusCode::SERVICE_UNAVAILABLE),

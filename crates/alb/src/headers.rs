@@ -301,7 +301,7 @@ mod tests {
     }
 
     #[test]
-    fn xff_append_example_of_section_2_2() {
+    fn xff_append_example_of_alb_2_2() {
         let mut h = HeaderMap::new();
         h.insert(X_FORWARDED_FOR, "127.0.0.4, 127.0.0.8".parse().unwrap());
         apply_xff(
@@ -409,7 +409,7 @@ mod tests {
     }
 
     #[test]
-    fn host_rewrite_of_section_2_2() {
+    fn host_rewrite_of_alb_2_2() {
         assert_eq!(target_host("API.Example.com:443", 443), "api.example.com");
         assert_eq!(target_host("api.example.com:8443", 443), "api.example.com");
         assert_eq!(target_host("api.example.com", 8080), "api.example.com:8080");

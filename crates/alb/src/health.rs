@@ -464,7 +464,7 @@ mod tests {
     }
 
     #[test]
-    fn matcher_lists_and_ranges_of_section_3_2() {
+    fn matcher_lists_and_ranges_of_alb_3_2() {
         let m = Matcher::parse("200,202-204, 302").expect("valid");
         for (code, ok) in [
             (200, true),
@@ -481,7 +481,7 @@ mod tests {
     }
 
     #[test]
-    fn state_machine_of_section_3_2() {
+    fn state_machine_of_alb_3_2() {
         let hc = hc();
         // initial → healthy after one pass (the ALB guide).
         let mut m = Machine::initial();

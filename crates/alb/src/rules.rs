@@ -720,7 +720,7 @@ mod tests {
     }
 
     #[test]
-    fn glob_semantics_follow_section_1_5() {
+    fn glob_semantics_follow_alb_1_5() {
         let g = Glob::new("*.example.com", true, false);
         assert!(g.matches(b"test.example.com"));
         assert!(g.matches(b"TEST.Example.COM"));

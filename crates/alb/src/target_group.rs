@@ -705,7 +705,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn health_state_machine_under_paused_time_section_3_2_to_3_4() {
+    async fn health_state_machine_under_paused_time_alb_3_2_to_3_4() {
         let a: SocketAddr = "10.0.100.10:8080".parse().unwrap();
         let b: SocketAddr = "10.0.101.10:8080".parse().unwrap();
         let (tx, rx) = watch::channel(vec![a, b]);

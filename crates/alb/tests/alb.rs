@@ -290,7 +290,10 @@ impl Reply {
 
     fn assert_alb_error(&self, code: u16) {
         assert_eq!(self.status.as_u16(), code, "body: {}", self.body);
-        assert_eq!(self.headers["server"], "awselb/2.0", "docs/aws-rules.md §ALB-2.7 Server header");
+        assert_eq!(
+            self.headers["server"], "awselb/2.0",
+            "docs/aws-rules.md §ALB-2.7 Server header"
+        );
         assert_eq!(
             self.headers["content-type"], "text/html",
             "docs/aws-rules.md §ALB-2.7 Content-Type"
@@ -521,7 +524,11 @@ async fn forwards_with_forwarded_headers_and_round_robin() {
         );
         targets.push(r.target().to_owned());
     }
-    assert_eq!(targets, ["a", "b", "a", "b"], "docs/aws-rules.md §ALB-3.5 round robin");
+    assert_eq!(
+        targets,
+        ["a", "b", "a", "b"],
+        "docs/aws-rules.md §ALB-3.5 round robin"
+    );
 }
 
 #[tokio::test]
@@ -590,7 +597,11 @@ async fn no_targets_is_503_with_the_alb_page() {
         r.body,
         "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n"
     );
-    assert_eq!(r.body.len(), 162, "docs/aws-rules.md §ALB-2.7 example length");
+    assert_eq!(
+        r.body.len(),
+        162,
+        "docs/aws-rules.md §ALB-2.7 example length"
+    );
     assert_eq!(r.reason.as_deref(), Some("Service Temporarily Unavailable"));
 }
 
@@ -631,7 +642,11 @@ async fn silent_target_is_504_after_the_idle_timeout() {
     let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
     let r = v.send(alb, get("/").body(empty()).unwrap()).await;
     r.assert_alb_error(504);
-    assert_eq!(r.body.len(), 132, "docs/aws-rules.md §ALB-2.7 example length");
+    assert_eq!(
+        r.body.len(),
+        132,
+        "docs/aws-rules.md §ALB-2.7 example length"
+    );
 }
 
 #[tokio::test]
@@ -740,7 +755,7 @@ async fn target_stalling_mid_body_is_cut_after_the_idle_timeout() {
 }
 
 #[tokio::test]
-async fn size_limits_of_section_2_5() {
+async fn size_limits_of_alb_2_5() {
     let (v, alb, _tx) = one_target_alb(quick()).await;
     let long_uri = format!("/{}", "a".repeat(17 * 1024));
     v.send(alb, get(&long_uri).body(empty()).unwrap())
@@ -1219,7 +1234,7 @@ async fn wait_state(tg: &TargetGroup, target: SocketAddr, state: TargetState) {
 }
 
 #[tokio::test]
-async fn health_checks_send_the_request_of_section_3_2_and_steer_traffic() {
+async fn health_checks_send_the_request_of_alb_3_2_and_steer_traffic() {
     let mut vpc = vpc();
     let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
     let good_health = Arc::new(AtomicU16::new(200));
@@ -1268,7 +1283,11 @@ async fn health_checks_send_the_request_of_section_3_2_and_steer_traffic() {
     );
     for _ in 0..4 {
         let r = vpc.send(alb, get("/").body(empty()).unwrap()).await;
-        assert_eq!(r.target(), "good", "docs/aws-rules.md §ALB-3.4: unhealthy targets get no traffic");
+        assert_eq!(
+            r.target(),
+            "good",
+            "docs/aws-rules.md §ALB-3.4: unhealthy targets get no traffic"
+        );
     }
     // All unhealthy: docs/aws-rules.md §ALB-3.4 fail-open routes to both.
     good_health.store(404, Ordering::SeqCst);
@@ -1364,7 +1383,7 @@ async fn draining_expiry_cuts_in_flight_requests_with_502() {
 }
 
 #[tokio::test]
-async fn lb_cookie_stickiness_sets_awsalb_and_sticks_section_3_8() {
+async fn lb_cookie_stickiness_sets_awsalb_and_sticks_alb_3_8() {
     let mut vpc = vpc();
     let a = vpc.echo_target("a").await;
     let b = vpc.echo_target("b").await;
@@ -1675,7 +1694,7 @@ fn desync_rows() -> Vec<(&'static str, String, &'static str)> {
 }
 
 #[tokio::test]
-async fn desync_defensive_mode_table_section_2_4() {
+async fn desync_defensive_mode_table_alb_2_4() {
     let (v, alb, _tx) = one_target_alb(with_mode(airlock_alb::DesyncMode::Defensive)).await;
     for (what, request, class) in desync_rows() {
         let raw = v.raw(alb, format!("{request}{NEXT}").as_bytes()).await;
@@ -1699,7 +1718,7 @@ async fn desync_defensive_mode_table_section_2_4() {
 }
 
 #[tokio::test]
-async fn desync_monitor_and_strictest_modes_section_2_4() {
+async fn desync_monitor_and_strictest_modes_alb_2_4() {
     let mut v = vpc();
     let a = v.echo_target("a").await;
     let (action, _tx) = forward_to(vec![a]);
@@ -1844,14 +1863,22 @@ async fn no_complete_head_before_the_idle_timeout_is_408() {
     let raw = v
         .raw(alb, b"GET / HTTP/1.1\r\nHost: a.example.com\r\n")
         .await;
-    assert_raw_alb_error(&raw, 408, "docs/aws-rules.md §ALB-2.3 408 after a partial head");
+    assert_raw_alb_error(
+        &raw,
+        408,
+        "docs/aws-rules.md §ALB-2.3 408 after a partial head",
+    );
     assert!(
         raw.starts_with("HTTP/1.1 408 Request Time-out\r\n"),
         "{raw}"
     );
     // Nothing at all on a new connection.
     let raw = v.raw(alb, b"").await;
-    assert_raw_alb_error(&raw, 408, "docs/aws-rules.md §ALB-2.3 408 on a silent connection");
+    assert_raw_alb_error(
+        &raw,
+        408,
+        "docs/aws-rules.md §ALB-2.3 408 on a silent connection",
+    );
     // An idle keep-alive connection after a full exchange closes without a 408.
     let raw = v
         .raw(alb, b"GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n")
@@ -1860,7 +1887,7 @@ async fn no_complete_head_before_the_idle_timeout_is_408() {
 }
 
 #[tokio::test]
-async fn expect_100_continue_is_answered_before_the_target_section_2_1() {
+async fn expect_100_continue_is_answered_before_the_target_alb_2_1() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut v = vpc();
     let a = v.echo_target("a").await;
@@ -1987,7 +2014,7 @@ fn group(name: &str, targets: Vec<SocketAddr>) -> (TargetGroup, watch::Sender<Ve
 }
 
 #[tokio::test]
-async fn weighted_forward_sets_awsalbtg_and_keeps_the_group_section_1_6() {
+async fn weighted_forward_sets_awsalbtg_and_keeps_the_group_alb_1_6() {
     let mut v = vpc();
     let blue = v.echo_target("blue").await;
     let green = v.echo_target("green").await;
@@ -2073,7 +2100,7 @@ async fn app_cookie_target(v: &mut Vpc, id: &'static str) -> SocketAddr {
 }
 
 #[tokio::test]
-async fn app_cookie_stickiness_sets_awsalbapp_and_sticks_section_3_8() {
+async fn app_cookie_stickiness_sets_awsalbapp_and_sticks_alb_3_8() {
     let mut v = vpc();
     let a = app_cookie_target(&mut v, "a").await;
     let b = app_cookie_target(&mut v, "b").await;
