@@ -16,6 +16,7 @@
 
 mod apigateway;
 mod change;
+pub mod cloudformation;
 mod dns;
 mod ecs;
 mod elb;

@@ -3,8 +3,8 @@
 //! One [`RequestContext`] is filled as the request moves through the pipeline; fields the
 //! pipeline has not reached yet render as absent.
 
+use crate::auth::jwt::Claims;
 pub use crate::dates::clf_time;
-use crate::jwt::Claims;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -78,7 +78,8 @@ fn amz_date(t: SystemTime) -> String {
     )
 }
 
-/// A SigV4 signer for simple requests (path and query already canonical), from the spec.
+/// A SigV4 signer for simple requests (path and query already canonical), from
+/// "Create a signed AWS API request", https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html.
 fn sign(
     akid: &str,
     secret: &str,

@@ -12,7 +12,7 @@
 //! with. A fixed set (a `jwks_file`, or the local issuer's key) never refetches.
 
 use super::fetch::{FetchError, Fetcher, LoopbackUrl, UrlError};
-use crate::jwt::{Jwks, JwksError};
+use crate::auth::jwt::{Jwks, JwksError};
 use rustls_pki_types::CertificateDer;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};

@@ -10,16 +10,17 @@
 //! latency; the reason of a refusal is also kept for `$context.authorizer.error`.
 
 pub mod fetch;
+pub mod jwt;
 pub mod keys;
 pub mod lambda;
 pub mod sigv4;
 
 pub(crate) use crate::dates::clf_time;
-use crate::jwt::{self, Claims, JwtError};
 use crate::response::{Body, Refusal};
 use crate::{Authorization, IdentitySource, JwtAuthorizer};
 use http::Request;
 use http_body_util::BodyExt;
+use jwt::{Claims, JwtError};
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -136,8 +136,60 @@ impl Certificates<'_> {
     }
 }
 
+/// What every start-up step shares: the stack file, the options, the network, the stack's
+/// lifetime (one token and one tracker) and the registrations that live as long as it does.
+struct Ctx<'a> {
+    stack: &'a cfg::Stack,
+    options: &'a Options,
+    region: String,
+    account: String,
+    network: Network,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    registrations: Vec<Registration>,
+}
+
+/// The load balancers as the later steps see them, by load balancer name.
+struct LoadBalancers {
+    /// Node interfaces.
+    nodes: HashMap<String, Vec<Interface>>,
+    /// DNS names.
+    dns: BTreeMap<String, String>,
+    /// What each name resolves to: node private IPs for internal ones, public addresses for
+    /// internet-facing ones.
+    addrs: HashMap<String, Vec<Ipv4Addr>>,
+}
+
+/// The VPC links, by link name.
+struct VpcLinks {
+    /// The gateway's clients.
+    clients: HashMap<String, airlock_vpclink::LinkClient>,
+    /// Host endpoints.
+    endpoints: BTreeMap<String, SocketAddr>,
+    /// TLS names of the endpoints' certificates.
+    server_names: BTreeMap<String, String>,
+    /// Each link's state lever (the admin endpoint's).
+    states: Vec<(
+        String,
+        tokio::sync::watch::Sender<airlock_vpclink::LinkState>,
+    )>,
+}
+
+/// Where a user can stand.
+struct VantagePoints {
+    /// The `vpc` vantage point's interface, when the stack declares one.
+    iface: Option<Interface>,
+    internet: SocketAddr,
+    vpc: Option<SocketAddr>,
+}
+
+/// Services receiving traffic from a target group, keyed by the group's name.
+type TargetsByGroup = HashMap<String, Vec<tokio::sync::watch::Receiver<Vec<SocketAddr>>>>;
+
 /// Starts every resource of `stack` but the admin endpoint, whose address (already bound by the
-/// caller, which serves it once the stack runs) `admin` is.
+/// caller, which serves it once the stack runs) `admin` is: one step per resource kind, in the
+/// order their dependencies need (tasks before the load balancers that forward to them, links
+/// before the gateway that dials through them, DNS once every name is known).
 pub(crate) async fn start(
     stack: cfg::Stack,
     options: Options,
@@ -152,24 +204,93 @@ pub(crate) async fn start(
     let ca = airlock_pki::Ca::load_or_create(&options.state_dir).map_err(pki_err)?;
     let issuer = airlock_pki::Issuer::load_or_create(&options.state_dir, airlock_pki::LOCAL_ISSUER)
         .map_err(pki_err)?;
-    let region = stack.region.as_str().to_owned();
-    let account = stack.account_id.as_str().to_owned();
-    let shutdown = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    let network = Network::new(vpc_spec(&stack));
-    let mut registrations = Vec::new();
+    let mut ctx = Ctx {
+        stack: &stack,
+        options: &options,
+        region: stack.region.as_str().to_owned(),
+        account: stack.account_id.as_str().to_owned(),
+        network: Network::new(vpc_spec(&stack)),
+        shutdown: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+        registrations: Vec::new(),
+    };
     let mut certs = Certificates {
         ca: &ca,
         stack: &stack,
         issued: HashMap::new(),
     };
+    let (services, mut targets_by_group) = start_services(&ctx).await?;
+    let target_groups = target_groups(&ctx, &services, &mut targets_by_group);
+    let lbs = start_load_balancers(&mut ctx, &mut certs, &target_groups)?;
+    let links = start_vpc_links(&ctx, &ca).await?;
+    let (gateway_addr, api_endpoints) =
+        start_gateway(&mut ctx, &issuer, &ca, &mut certs, &links, &lbs).await?;
+    let (dns, dns_addr) = start_dns(&mut ctx, &lbs, &api_endpoints).await?;
+    wait_until_ready(&services, &target_groups).await?;
+    let summary = summary(&ctx, &links, &lbs);
+    let vantage = start_vantage_points(&ctx, &dns).await?;
 
-    // ECS services first: the load balancers forward to the targets they publish.
+    let Ctx {
+        network,
+        shutdown,
+        tracker,
+        registrations,
+        ..
+    } = ctx;
+    let (alb_dns, link_endpoints, link_server_names, link_states) =
+        (lbs.dns, links.endpoints, links.server_names, links.states);
+    let (socks_internet, socks_vpc, vantage_iface) = (vantage.internet, vantage.vpc, vantage.iface);
+    let endpoints = Endpoints {
+        gateway: gateway_addr,
+        dns: dns_addr,
+        admin,
+        socks_internet,
+        socks_vpc,
+        vpc_links: link_endpoints,
+        vpc_link_server_names: link_server_names,
+        ca_cert: ca.ca_path().to_owned(),
+        alb_dns_names: alb_dns,
+        custom_domains: stack
+            .domain_names
+            .iter()
+            .map(|d| d.domain_name.clone())
+            .collect(),
+        api_endpoints,
+        issuer: issuer.issuer().to_owned(),
+    };
+    let state = Arc::new(Keep {
+        _registrations: registrations,
+        services,
+        links: link_states,
+        network,
+        dns,
+        issuer,
+        target_groups: target_groups.into_iter().collect(),
+        vantage: vantage_iface,
+        stack: std::sync::Mutex::new(stack.clone()),
+    });
+    tracing::info!(gateway = %endpoints.gateway, dns = %endpoints.dns, admin = %endpoints.admin, "stack serving");
+    Ok(RunningStack {
+        endpoints,
+        shutdown,
+        tracker,
+        ca,
+        summary,
+        state,
+        _temp_dir: temp_dir,
+    })
+}
+
+/// Step: the ECS services, first, as the load balancers forward to the targets they publish.
+async fn start_services(
+    ctx: &Ctx<'_>,
+) -> Result<(Vec<airlock_fargate::ServiceHandle>, TargetsByGroup), StackError> {
+    let (stack, options) = (ctx.stack, ctx.options);
+    let (network, shutdown) = (&ctx.network, &ctx.shutdown);
     let mut services = Vec::new();
-    let mut targets_by_group: HashMap<String, Vec<tokio::sync::watch::Receiver<Vec<SocketAddr>>>> =
-        HashMap::new();
+    let mut targets_by_group = TargetsByGroup::new();
     for svc in &stack.services {
-        let config = service_config(&stack, svc, &options.state_dir)?;
+        let config = service_config(stack, svc, &options.state_dir)?;
         let handle = airlock_fargate::start_service(config, network.clone(), shutdown.clone())
             .await
             .map_err(|e| resource_err(format!("services[{}]", svc.service_name), e))?;
@@ -181,26 +302,36 @@ pub(crate) async fn start(
         }
         services.push(handle);
     }
+    Ok((services, targets_by_group))
+}
+
+/// Step: the target groups, fed by the services registered with them; each service follows
+/// its first group's view of its targets' health.
+fn target_groups(
+    ctx: &Ctx<'_>,
+    services: &[airlock_fargate::ServiceHandle],
+    targets_by_group: &mut TargetsByGroup,
+) -> HashMap<String, airlock_alb::TargetGroup> {
+    let stack = ctx.stack;
+    let (shutdown, tracker) = (&ctx.shutdown, &ctx.tracker);
+    let (region, account) = (ctx.region.as_str(), ctx.account.as_str());
     let target_groups: HashMap<String, airlock_alb::TargetGroup> = stack
         .target_groups
         .iter()
         .map(|tg| {
             let rx = merge_targets(
                 targets_by_group.remove(&tg.name).unwrap_or_default(),
-                &shutdown,
+                shutdown,
             );
             (
                 tg.name.clone(),
-                airlock_alb::TargetGroup::with_config(
-                    target_group_config(tg, &account, &region),
-                    rx,
-                ),
+                airlock_alb::TargetGroup::with_config(target_group_config(tg, account, region), rx),
             )
         })
         .collect();
     // ECS counts a task healthy for deployments and replacements by its target's health in the
     // load balancer (docs/aws-rules.md §ALB-4.2, §ALB-4.5): each service follows its first target group.
-    for (svc, handle) in stack.services.iter().zip(&services) {
+    for (svc, handle) in stack.services.iter().zip(services) {
         let Some(group) = svc
             .load_balancers
             .first()
@@ -213,10 +344,25 @@ pub(crate) async fn start(
             .arn
             .clone()
             .unwrap_or_else(|| group.name().to_owned());
-        handle.follow_target_health(arn, lb_health_view(group, &shutdown, &tracker));
+        handle.follow_target_health(arn, lb_health_view(group, shutdown, tracker));
     }
 
-    // Load balancers: one node interface per subnet, each listener served on every node.
+    target_groups
+}
+
+/// Step: the load balancers: one node interface per subnet, each listener served on every node.
+fn start_load_balancers(
+    ctx: &mut Ctx<'_>,
+    certs: &mut Certificates<'_>,
+    target_groups: &HashMap<String, airlock_alb::TargetGroup>,
+) -> Result<LoadBalancers, StackError> {
+    let (stack, options) = (ctx.stack, ctx.options);
+    let (network, shutdown, tracker) = (
+        ctx.network.clone(),
+        ctx.shutdown.clone(),
+        ctx.tracker.clone(),
+    );
+    let (region, account) = (ctx.region.clone(), ctx.account.clone());
     let mut alb_nodes: HashMap<String, Vec<Interface>> = HashMap::new();
     let mut alb_dns: BTreeMap<String, String> = BTreeMap::new();
     // What each load balancer's name resolves to: node private IPs for internal ones, public
@@ -243,7 +389,7 @@ pub(crate) async fn start(
             .collect::<Result<Vec<_>, _>>()?;
         let mut listeners = Vec::new();
         for l in &lb.listeners {
-            listeners.push(listener_config(l, &mut certs, &target_groups, &resource)?);
+            listeners.push(listener_config(l, certs, target_groups, &resource)?);
         }
         let built = airlock_alb::AlbConfig {
             name: lb.name.clone(),
@@ -277,7 +423,7 @@ pub(crate) async fn start(
                 .listen(&nodes, listener.port())
                 .map_err(|e| resource_err(&resource, e))?;
             for (ip, node) in public_ips.iter().zip(&nodes) {
-                registrations.push(
+                ctx.registrations.push(
                     emulated
                         .publish(
                             std::net::SocketAddrV4::new(*ip, listener.port()),
@@ -307,8 +453,19 @@ pub(crate) async fn start(
         alb_nodes.insert(lb.name.clone(), nodes);
     }
 
-    // VPC links: interfaces in their subnets, a mutual-TLS endpoint on the host, and the
-    // gateway's client identity.
+    Ok(LoadBalancers {
+        nodes: alb_nodes,
+        dns: alb_dns,
+        addrs: alb_addrs,
+    })
+}
+
+/// Step: the VPC links: interfaces in their subnets, a mutual-TLS endpoint on the host, and the
+/// gateway's client identity.
+async fn start_vpc_links(ctx: &Ctx<'_>, ca: &airlock_pki::Ca) -> Result<VpcLinks, StackError> {
+    let (stack, options) = (ctx.stack, ctx.options);
+    let (network, shutdown, tracker) = (&ctx.network, &ctx.shutdown, &ctx.tracker);
+    let (region, account) = (ctx.region.as_str(), ctx.account.as_str());
     let mut link_clients: HashMap<String, airlock_vpclink::LinkClient> = HashMap::new();
     let mut link_endpoints = BTreeMap::new();
     let mut link_server_names = BTreeMap::new();
@@ -339,9 +496,9 @@ pub(crate) async fn start(
             .map_err(|e| resource_err(&resource, e))?;
         let server_name = format!(
             "{}.vpclink.{region}.airlock.local",
-            ids::vpc_link_id(&account, &link.name)
+            ids::vpc_link_id(account, &link.name)
         );
-        let identity = airlock_pki::apigateway_identity(&account, &link.name);
+        let identity = airlock_pki::apigateway_identity(account, &link.name);
         let (state_tx, state_rx) = tokio::sync::watch::channel(airlock_vpclink::LinkState::Pending);
         let endpoint = airlock_vpclink::Endpoint::new(airlock_vpclink::EndpointConfig {
             server_cert: ca
@@ -386,16 +543,39 @@ pub(crate) async fn start(
         link_endpoints.insert(link.name.clone(), addr);
     }
 
-    // The API Gateway.
+    Ok(VpcLinks {
+        clients: link_clients,
+        endpoints: link_endpoints,
+        server_names: link_server_names,
+        states: link_states,
+    })
+}
+
+/// Step: the API Gateway, on its host port and at its public address.
+async fn start_gateway(
+    ctx: &mut Ctx<'_>,
+    issuer: &airlock_pki::Issuer,
+    ca: &airlock_pki::Ca,
+    certs: &mut Certificates<'_>,
+    links: &VpcLinks,
+    lbs: &LoadBalancers,
+) -> Result<(SocketAddr, BTreeMap<String, String>), StackError> {
+    let (stack, options) = (ctx.stack, ctx.options);
+    let (network, shutdown, tracker) = (
+        ctx.network.clone(),
+        ctx.shutdown.clone(),
+        ctx.tracker.clone(),
+    );
+    let (region, account) = (ctx.region.clone(), ctx.account.clone());
     let gateway_config = gateway_config(
-        &stack,
-        &issuer,
-        &ca,
-        &mut certs,
-        &link_clients,
-        &alb_nodes,
-        &alb_dns,
-        &options,
+        stack,
+        issuer,
+        ca,
+        certs,
+        &links.clients,
+        &lbs.nodes,
+        &lbs.dns,
+        options,
     )?;
     let api_endpoints: BTreeMap<String, String> = stack
         .http_apis
@@ -418,7 +598,7 @@ pub(crate) async fn start(
         .map_err(|e| resource_err("gateway", e))?;
     tracker.spawn(Arc::new(gateway).serve(gateway_listener, shutdown.clone(), tracker.clone()));
     // The regional endpoint's public address, for callers standing on the internet.
-    registrations.push(
+    ctx.registrations.push(
         network
             .register_public(
                 std::net::SocketAddrV4::new(GATEWAY_PUBLIC_IP, 443),
@@ -427,8 +607,23 @@ pub(crate) async fn start(
             .map_err(|e| resource_err("gateway", e))?,
     );
 
-    // DNS, public view on the host.
-    let zones = dns_zones(&stack, &alb_dns, &alb_addrs, &api_endpoints)?;
+    Ok((gateway_addr, api_endpoints))
+}
+
+/// Step: DNS: the public view on the host, and the VPC resolver (base + 2) with the VPC view,
+/// over TCP, for everything inside the VPC.
+async fn start_dns(
+    ctx: &mut Ctx<'_>,
+    lbs: &LoadBalancers,
+    api_endpoints: &BTreeMap<String, String>,
+) -> Result<(airlock_dns::DnsHandle, SocketAddr), StackError> {
+    let (stack, options) = (ctx.stack, ctx.options);
+    let (network, shutdown, tracker) = (
+        ctx.network.clone(),
+        ctx.shutdown.clone(),
+        ctx.tracker.clone(),
+    );
+    let zones = dns_zones(stack, &lbs.dns, &lbs.addrs, api_endpoints)?;
     let dns = airlock_dns::DnsHandle::new(zones).map_err(|e| resource_err("hosted_zones", e))?;
     let (udp, tcp) = bind_dns(options.ports.dns).await?;
     let dns_addr = udp.local_addr().map_err(|e| resource_err("dns", e))?;
@@ -446,7 +641,7 @@ pub(crate) async fn start(
     let resolver_addr = resolver_tcp
         .local_addr()
         .map_err(|e| resource_err("dns", e))?;
-    registrations.push(
+    ctx.registrations.push(
         network
             .register_resolver(resolver_addr)
             .map_err(|e| resource_err("dns", e))?,
@@ -462,8 +657,15 @@ pub(crate) async fn start(
         }
     });
 
-    // Serving: wait until every service's tasks are registered, so the first request works.
-    for svc in &services {
+    Ok((dns, dns_addr))
+}
+
+/// Step: serving starts once every service's tasks are registered, so the first request works.
+async fn wait_until_ready(
+    services: &[airlock_fargate::ServiceHandle],
+    target_groups: &HashMap<String, airlock_alb::TargetGroup>,
+) -> Result<(), StackError> {
+    for svc in services {
         let want = svc.desired_count() as usize;
         let mut rx = svc.targets();
         let ready =
@@ -495,9 +697,16 @@ pub(crate) async fn start(
         }
     }
 
-    let summary = Summary {
-        source_region: region.clone(),
-        account: account.clone(),
+    Ok(())
+}
+
+/// What the banner and the token helper need to know about the stack.
+fn summary(ctx: &Ctx<'_>, links: &VpcLinks, lbs: &LoadBalancers) -> Summary {
+    let stack = ctx.stack;
+    let (region, account) = (ctx.region.as_str(), ctx.account.as_str());
+    Summary {
+        source_region: region.to_owned(),
+        account: account.to_owned(),
         default_audience: stack
             .http_apis
             .iter()
@@ -517,22 +726,33 @@ pub(crate) async fn start(
             s.dedup();
             s
         },
-        links: link_endpoints
+        links: links
+            .endpoints
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect(),
-        albs: alb_dns
+        albs: lbs
+            .dns
             .iter()
             .map(|(name, dns)| {
-                let ips = alb_nodes
+                let ips = lbs
+                    .nodes
                     .get(name)
                     .map(|n| n.iter().map(Interface::ip).collect())
                     .unwrap_or_default();
                 (name.clone(), dns.clone(), ips)
             })
             .collect(),
-    };
-    // Vantage points: where a user stands, each resolving names with its own DNS view.
+    }
+}
+
+/// Step: the vantage points, where a user stands, each resolving names with its own DNS view.
+async fn start_vantage_points(
+    ctx: &Ctx<'_>,
+    dns: &airlock_dns::DnsHandle,
+) -> Result<VantagePoints, StackError> {
+    let (stack, options) = (ctx.stack, ctx.options);
+    let (network, shutdown, tracker) = (&ctx.network, &ctx.shutdown, &ctx.tracker);
     let vantage_iface = match &stack.vantage_points.vpc {
         Some(v) => Some(
             network
@@ -599,44 +819,10 @@ pub(crate) async fn start(
         None => None,
     };
 
-    let endpoints = Endpoints {
-        gateway: gateway_addr,
-        dns: dns_addr,
-        admin,
-        socks_internet,
-        socks_vpc,
-        vpc_links: link_endpoints,
-        vpc_link_server_names: link_server_names,
-        ca_cert: ca.ca_path().to_owned(),
-        alb_dns_names: alb_dns,
-        custom_domains: stack
-            .domain_names
-            .iter()
-            .map(|d| d.domain_name.clone())
-            .collect(),
-        api_endpoints,
-        issuer: issuer.issuer().to_owned(),
-    };
-    let state = Arc::new(Keep {
-        _registrations: registrations,
-        services,
-        links: link_states,
-        network,
-        dns,
-        issuer,
-        target_groups: target_groups.into_iter().collect(),
-        vantage: vantage_iface,
-        stack: std::sync::Mutex::new(stack.clone()),
-    });
-    tracing::info!(gateway = %endpoints.gateway, dns = %endpoints.dns, admin = %endpoints.admin, "stack serving");
-    Ok(RunningStack {
-        endpoints,
-        shutdown,
-        tracker,
-        ca,
-        summary,
-        state,
-        _temp_dir: temp_dir,
+    Ok(VantagePoints {
+        iface: vantage_iface,
+        internet: socks_internet,
+        vpc: socks_vpc,
     })
 }
 
