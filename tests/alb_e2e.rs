@@ -1,7 +1,7 @@
-//! The internal ALB inside the whole default stack (issue 6): client → API Gateway → VPC link →
-//! ALB → pets tasks. Target health on the admin `/status` (alb-ecs-dns.md §3.3), draining of a
-//! stopped task (§3.7), a listener rule with a fixed response (§1.4–§1.6) and a weighted forward
-//! with group stickiness (§1.6), all from the stack file.
+//! The internal ALB inside the whole default stack: client → API Gateway → VPC link →
+//! ALB → pets tasks. Target health on the admin `/status` (docs/aws-rules.md §ALB-3.3), draining of a
+//! stopped task (docs/aws-rules.md §ALB-3.7), a listener rule with a fixed response (docs/aws-rules.md §ALB-1.4–§ALB-1.6) and a weighted forward
+//! with group stickiness (docs/aws-rules.md §ALB-1.6), all from the stack file.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -123,21 +123,21 @@ async fn the_alb_in_the_default_stack() {
     let token = stack.token(&[]).unwrap();
     let admin_addr = stack.endpoints().admin;
 
-    // §3.3: both tasks' targets become healthy, as /status shows.
+    // docs/aws-rules.md §ALB-3.3: both tasks' targets become healthy, as /status shows.
     let targets = load_until(&stack, &token, 20_000, |t| {
         t.len() == 2 && healthy_count(t) == 2
     })
     .await;
     assert_eq!(healthy_count(&targets), 2, "{targets:?}");
 
-    // §1.4–§1.6: the rule added to the stack file answers through the gateway.
+    // docs/aws-rules.md §ALB-1.4–§ALB-1.6: the rule added to the stack file answers through the gateway.
     let teapot = get(&stack, "/pets/teapot", Some(&token)).await;
     assert_eq!(teapot.status, 418, "{}", teapot.text());
     assert_eq!(teapot.text(), "short and stout");
     // Other paths still reach the tasks, through the weighted default action.
     let pet = get(&stack, "/pets/1", Some(&token)).await;
     assert_eq!(pet.status, 200, "{}", pet.text());
-    // §1.6: group stickiness sets AWSALBTG (and its CORS twin).
+    // docs/aws-rules.md §ALB-1.6: group stickiness sets AWSALBTG (and its CORS twin).
     let cookies: Vec<&str> = pet
         .headers
         .get_all("set-cookie")
@@ -150,7 +150,7 @@ async fn the_alb_in_the_default_stack() {
         "{cookies:?}"
     );
 
-    // §3.7: stop one task: its target drains and the chain keeps answering 200.
+    // docs/aws-rules.md §ALB-3.7: stop one task: its target drains and the chain keeps answering 200.
     let (status, tasks) = admin(admin_addr, "GET", "/tasks").await;
     assert_eq!(status, 200, "{tasks}");
     let stopped = tasks["services"][0]["tasks"]

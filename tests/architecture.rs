@@ -204,3 +204,126 @@ fn no_module_cycles_in_any_crate() {
     }
     assert!(cycles.is_empty(), "module cycles:\n{}", cycles.join("\n"));
 }
+
+/// The text files a newcomer reads for the code's reasons: sources, tests and documents.
+fn documented_files() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "target") {
+                    walk(&path, out);
+                }
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+    for dir in ["crates", "src", "tests", "docs"] {
+        walk(&root.join(dir), &mut out);
+    }
+    out
+}
+
+/// The section names `docs/aws-rules.md` defines: the first word of each `###`/`####` heading.
+fn aws_rules_sections() -> std::collections::BTreeSet<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/aws-rules.md");
+    std::fs::read_to_string(path)
+        .expect("docs/aws-rules.md exists")
+        .lines()
+        .filter_map(|l| l.strip_prefix("#### ").or_else(|| l.strip_prefix("### ")))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Checks the section sign at byte `at` of `line`: where the reference ends when it names a
+/// public or in-repository document, else why not. Accepted: a section sign right after
+/// `RFC <number> `, and one right after `aws-rules.md ` naming a section that exists, optionally
+/// followed by more such signs joined with `, `, ` and `, ` or `, ` to `, an en dash, `/` or ` + `.
+/// `chain` is where the previous accepted `aws-rules.md` section ended on this line, if one did.
+fn check_section_reference(
+    line: &str,
+    at: usize,
+    chain: Option<usize>,
+    sections: &std::collections::BTreeSet<String>,
+) -> Result<usize, String> {
+    const SIGN: char = '\u{a7}';
+    let before = &line[..at];
+    let after = &line[at + SIGN.len_utf8()..];
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = before.strip_suffix(' ') {
+        let number = rest.rsplit(' ').next().unwrap_or_default();
+        if digits(number) && rest[..rest.len() - number.len()].ends_with("RFC ") {
+            return Ok(at);
+        }
+    }
+    let name: String = after
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+        .collect();
+    let name = name.trim_end_matches('.');
+    let named = before.ends_with("aws-rules.md ");
+    let chained = chain.is_some_and(|end| {
+        matches!(
+            &line[end..at],
+            ", " | " and " | " or " | " to " | "\u{2013}" | "/" | " + "
+        )
+    });
+    if !named && !chained {
+        return Err("a section sign that names no document (write `RFC NNNN \u{a7}x` or `docs/aws-rules.md \u{a7}SECTION`)".into());
+    }
+    if !sections.contains(name) {
+        return Err(format!("`{name}` is no section of docs/aws-rules.md"));
+    }
+    Ok(at + SIGN.len_utf8() + name.len())
+}
+
+/// Every rule the code relies on is cited so that a reader of this repository alone can check it:
+/// a section sign names an RFC or a section of `docs/aws-rules.md`, and nothing points at files
+/// outside the repository.
+#[test]
+fn references_name_documents_inside_the_repository_or_public_ones() {
+    // Built from pieces so that this file does not match its own search.
+    let outside = [
+        concat!("..", "/shared"),
+        concat!("shared", "/spec"),
+        concat!("http-api", ".md"),
+        concat!("alb-ecs-dns", ".md"),
+    ];
+    let sections = aws_rules_sections();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut problems = Vec::new();
+    for path in documented_files() {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue; // not text
+        };
+        let shown = path.strip_prefix(root).unwrap().display().to_string();
+        for (n, line) in text.lines().enumerate() {
+            for o in outside {
+                if line.contains(o) {
+                    problems.push(format!(
+                        "{shown}:{}: names `{o}` outside the repository: {line}",
+                        n + 1
+                    ));
+                }
+            }
+            let mut chain = None;
+            for (at, _) in line.match_indices('\u{a7}') {
+                match check_section_reference(line, at, chain, &sections) {
+                    Ok(end) => chain = Some(end),
+                    Err(why) => {
+                        chain = None;
+                        problems.push(format!("{shown}:{}: {why}: {line}", n + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

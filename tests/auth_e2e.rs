@@ -1,4 +1,4 @@
-//! Authorizers through the whole stack (issue 5; spec http-api.md §5, §12): a JWT authorizer
+//! Authorizers through the whole stack (docs/aws-rules.md §HTTP-5, §HTTP-12): a JWT authorizer
 //! whose keys come from OIDC discovery on a local HTTPS issuer (with a CA bundle), a Lambda
 //! REQUEST authorizer run as a local command, and an `AWS_IAM` route signed by botocore.
 

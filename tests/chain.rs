@@ -11,7 +11,7 @@ use support::{DOMAIN, ReplyExt, get, https};
 
 support::also_sharded! {
     /// A valid token reaches a task, which sees the ALB's `X-Forwarded-*` headers: the client the
-    /// ALB saw is the VPC link's interface, inside the VPC (spec alb-ecs-dns.md §2.2).
+    /// ALB saw is the VPC link's interface, inside the VPC (docs/aws-rules.md §ALB-2.2).
     async fn valid_token_reaches_a_task_through_every_hop() {
         let stack = RunningStack::start_default().await.unwrap();
         let token = stack.token(&[]).unwrap();
@@ -58,7 +58,7 @@ support::also_sharded! {
     }
 }
 
-/// Spec http-api.md §5.1 responses table and §12: no token → 401, `www-authenticate: Bearer`.
+/// docs/aws-rules.md §HTTP-5.1 responses table and docs/aws-rules.md §HTTP-12: no token → 401, `www-authenticate: Bearer`.
 #[tokio::test]
 async fn no_token_is_401_with_the_exact_body() {
     let stack = RunningStack::start_default().await.unwrap();
@@ -70,7 +70,7 @@ async fn no_token_is_401_with_the_exact_body() {
     assert_eq!(reply.h("apigw-requestid").len(), 16);
 }
 
-/// Spec §5.1 step 5 and the troubleshooting text for audiences.
+/// docs/aws-rules.md §HTTP-5.1 step 5 and the troubleshooting text for audiences.
 #[tokio::test]
 async fn wrong_audience_is_401_invalid_token() {
     let stack = RunningStack::start_default().await.unwrap();
@@ -87,7 +87,7 @@ async fn wrong_audience_is_401_invalid_token() {
 }
 
 support::also_sharded! {
-    /// Spec §5.1 step 9: a valid token without the route's scope is 403 `insufficient_scope`; with
+    /// docs/aws-rules.md §HTTP-5.1 step 9: a valid token without the route's scope is 403 `insufficient_scope`; with
     /// it, the request reaches a task.
     async fn post_pets_needs_the_write_scope() {
         let stack = RunningStack::start_default().await.unwrap();
@@ -124,7 +124,7 @@ support::also_sharded! {
     }
 }
 
-/// Spec §2.7 and §12: no route → 404 `{"message":"Not Found"}`; an expired token → 401 with AWS's text.
+/// docs/aws-rules.md §HTTP-2.7 and §HTTP-12: no route → 404 `{"message":"Not Found"}`; an expired token → 401 with AWS's text.
 #[tokio::test]
 async fn unknown_path_is_404_and_expired_token_is_401() {
     let stack = RunningStack::start_default().await.unwrap();
@@ -167,7 +167,7 @@ support::also_sharded! {
     }
 }
 
-/// The execute-api host name reaches the same API (spec §2.1).
+/// The execute-api host name reaches the same API (docs/aws-rules.md §HTTP-2.1).
 #[tokio::test]
 async fn execute_api_host_serves_the_api() {
     let stack = RunningStack::start_default().await.unwrap();
@@ -223,7 +223,7 @@ support::also_sharded! {
     }
 }
 
-/// DNS answers the ALB's name with its private node addresses (spec alb-ecs-dns.md §1.1: an
+/// DNS answers the ALB's name with its private node addresses (docs/aws-rules.md §ALB-1.1: an
 /// internal ALB's name is public and resolves to private IPs).
 #[tokio::test]
 async fn dns_answers_the_alb_name_with_private_addresses() {

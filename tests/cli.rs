@@ -170,7 +170,7 @@ async fn up_serves_prints_curl_and_stops_on_interrupt() {
     assert!(status.success(), "{status:?}");
 }
 
-/// Issue 3, item 5: the demo tells the story and exits 0 only when every step behaved as AWS would.
+/// The demo tells the story and exits 0 only when every step behaved as AWS would.
 #[test]
 fn demo_exits_zero_with_every_step_as_aws() {
     let out = airlock().arg("demo").output().unwrap();
@@ -188,7 +188,7 @@ fn demo_exits_zero_with_every_step_as_aws() {
     assert!(stdout.contains("timed out (curl exit 28)"), "{stdout}");
 }
 
-/// Issue 3, item 6: `airlock explain` prints the path and the blocking hop; the exit code says
+/// `airlock explain` prints the path and the blocking hop; the exit code says
 /// whether the path is open.
 #[test]
 fn explain_prints_the_path_and_exits_by_reachability() {

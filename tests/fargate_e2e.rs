@@ -1,6 +1,6 @@
-//! Your own service behind the whole chain (issue 7): a `command` task, and an ECS JSON task
+//! Your own service behind the whole chain: a `command` task, and an ECS JSON task
 //! definition whose ECR image the stack's `image_map` runs as a local command, each reached
-//! client → API Gateway → VPC link → ALB → task (alb-ecs-dns.md §4.1, §4.4).
+//! client → API Gateway → VPC link → ALB → task (docs/aws-rules.md §ALB-4.1, §ALB-4.4).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -171,7 +171,7 @@ async fn admin_put(
     (status, serde_json::from_slice(&body).unwrap())
 }
 
-/// §4.2 through every hop: a new task definition PUT on the admin endpoint rolls out while
+/// docs/aws-rules.md §ALB-4.2 through every hop: a new task definition PUT on the admin endpoint rolls out while
 /// requests flow client → API Gateway → VPC link → ALB (health checks on) → tasks. New tasks
 /// count only once the ALB finds their targets healthy, old ones drain before they stop: no
 /// request fails, and the new revision ends up answering alone.

@@ -1,6 +1,6 @@
-//! API Gateway fidelity through the whole stack (issue 4): parameter mapping with JWT claims and
+//! API Gateway fidelity through the whole stack: parameter mapping with JWT claims and
 //! stage variables toward a Fargate task, an INTERNET integration to a loopback backend, CORS,
-//! throttling and the stage's access log file. Sections refer to spec http-api.md.
+//! throttling and the stage's access log file. Sections cite `docs/aws-rules.md`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -79,7 +79,7 @@ support::also_sharded! {
         let token = stack.token(&[]).unwrap();
         let auth = format!("Bearer {token}");
 
-        // §4.6 + §5.1: claims and stage variables reach the task only through mapping.
+        // docs/aws-rules.md §HTTP-4.6 + §HTTP-5.1: claims and stage variables reach the task only through mapping.
         let r = https(
             gw,
             stack.ca_der(),
@@ -96,14 +96,14 @@ support::also_sharded! {
         assert_eq!(headers["x-user-sub"], "local-user");
         assert_eq!(headers["x-env"], "e2e-$default");
 
-        // §4.2: an INTERNET integration to a loopback URL, `{proxy}` substituted.
+        // docs/aws-rules.md §HTTP-4.2: an INTERNET integration to a loopback URL, `{proxy}` substituted.
         let r = https(gw, stack.ca_der(), DOMAIN, "GET", "/local/a/b?x=1", &[], "").await;
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.json()["path"], "/echo/a/b");
         assert_eq!(r.json()["query"], "x=1");
         assert_eq!(r.json()["host"], backend.to_string());
 
-        // §2.8: preflight answered by the gateway.
+        // docs/aws-rules.md §HTTP-2.8: preflight answered by the gateway.
         let r = https(
             gw,
             stack.ca_der(),
@@ -123,14 +123,14 @@ support::also_sharded! {
             Some("https://app.example.com")
         );
 
-        // §3.3: burst 1, rate 0 on GET /health.
+        // docs/aws-rules.md §HTTP-3.3: burst 1, rate 0 on GET /health.
         let first = https(gw, stack.ca_der(), DOMAIN, "GET", "/health", &[], "").await;
         assert_eq!(first.status, 200, "{}", first.text());
         let second = https(gw, stack.ca_der(), DOMAIN, "GET", "/health", &[], "").await;
         assert_eq!(second.status, 429);
         assert_eq!(second.text(), r#"{"message":"Too Many Requests"}"#);
 
-        // §9: one CLF line per request in the log group's file under the state directory. A line
+        // docs/aws-rules.md §HTTP-9: one CLF line per request in the log group's file under the state directory. A line
         // is written when its response body has been sent; the first request's was, several
         // exchanges ago.
         let log = stack.state_dir().join("logs/aws/apigateway/pets-api.log");
@@ -145,7 +145,7 @@ support::also_sharded! {
 }
 
 support::also_sharded! {
-    /// §4.3 and §4.5: `tls_config.server_name_to_verify` is the name the gateway verifies the
+    /// docs/aws-rules.md §HTTP-4.3 and §HTTP-4.5: `tls_config.server_name_to_verify` is the name the gateway verifies the
     /// listener's certificate against. A name the ALB's certificate (`*.example.com`) does not
     /// cover fails the TLS handshake inside the VPC link, and the client gets 500
     /// `{"message":"Internal Server Error"}` from the gateway (the right name is served: see

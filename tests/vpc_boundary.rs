@@ -37,7 +37,7 @@ async fn https_over(
         .unwrap()
 }
 
-/// Issue 3, item 2: from the internet the custom domain reaches the gateway on port 443, while
+/// From the internet the custom domain reaches the gateway on port 443, while
 /// the internal ALB's name resolves (to private IPs) but the connection is silently dropped;
 /// from inside the VPC the same name leads to the ALB, which answers.
 #[tokio::test]
@@ -91,8 +91,8 @@ async fn internet_reaches_the_gateway_but_not_the_internal_alb() {
     assert!(who["headers"].get("authorization").is_none());
 }
 
-/// Spec alb-ecs-dns.md §6.2: the private zone answers inside the VPC, the public zone outside;
-/// the internal ALB's name resolves to private IPs in both views (§1.1).
+/// docs/aws-rules.md §ALB-6.2: the private zone answers inside the VPC, the public zone outside;
+/// the internal ALB's name resolves to private IPs in both views (docs/aws-rules.md §ALB-1.1).
 #[tokio::test]
 async fn split_horizon_answers_differ_by_view() {
     let stack = RunningStack::start_default().await.unwrap();
@@ -118,7 +118,7 @@ async fn split_horizon_answers_differ_by_view() {
     assert!(missing.hops[1].contains("does not resolve"), "{missing}");
 }
 
-/// Issue 3, item 6: `explain` names the first thing that blocks a path.
+/// `explain` names the first thing that blocks a path.
 #[tokio::test]
 async fn explain_names_the_blocking_hop() {
     let stack = RunningStack::start_default().await.unwrap();
@@ -193,8 +193,8 @@ async fn admin(
     (status, serde_json::from_slice(&bytes).unwrap())
 }
 
-/// Issue 3, items 1 and 4: a security group tightened at run time drops the link's traffic
-/// (the gateway answers 500, spec http-api.md §4.5); a link that is not AVAILABLE fails too;
+/// A security group tightened at run time drops the link's traffic
+/// (the gateway answers 500, docs/aws-rules.md §HTTP-4.5); a link that is not AVAILABLE fails too;
 /// restoring either restores the path.
 #[tokio::test]
 async fn tightened_security_group_and_failed_link_break_the_path() {
@@ -257,7 +257,7 @@ async fn tightened_security_group_and_failed_link_break_the_path() {
     );
 }
 
-/// Issue 3, item 7: `/status` describes interfaces, link states, tasks and DNS per view; `/token`
+/// `/status` describes interfaces, link states, tasks and DNS per view; `/token`
 /// mints for tests in other languages.
 #[tokio::test]
 async fn admin_status_and_token() {
@@ -291,7 +291,7 @@ async fn admin_status_and_token() {
     assert_eq!(reply.status, 200);
 }
 
-/// Issue 3, item 2, with the user's own curl: the custom domain through `internet` on port 443
+/// With the user's own curl: the custom domain through `internet` on port 443
 /// answers 200; the ALB's name through `internet` times out (exit 28); through `vpc` it answers.
 #[tokio::test]
 async fn curl_through_the_vantage_points() {
@@ -334,7 +334,7 @@ async fn curl_through_the_vantage_points() {
     assert_eq!(String::from_utf8_lossy(&inside.stdout), "200", "{inside:?}");
 }
 
-/// Spec alb-ecs-dns.md §1.1: an internet-facing ALB's name resolves to public addresses, which
+/// docs/aws-rules.md §ALB-1.1: an internet-facing ALB's name resolves to public addresses, which
 /// the internet reaches when the ALB's security group admits it (here only after a rule for
 /// 0.0.0.0/0 is added); targets see the internet caller as the client.
 #[tokio::test]

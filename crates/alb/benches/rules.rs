@@ -1,4 +1,4 @@
-//! Listener rule evaluation at 100 rules (the per-listener quota, spec alb-ecs-dns.md §1.4):
+//! Listener rule evaluation at 100 rules (the per-listener quota, docs/aws-rules.md §ALB-1.4):
 //! what every request pays before its action runs. The miss walks every rule to the default
 //! action, the worst case; the hit stops halfway.
 

@@ -6,12 +6,12 @@ use crate::target_group::TargetGroup;
 use http::StatusCode;
 use std::time::Duration;
 
-/// What a matching rule does (§1.6).
+/// What a matching rule does (docs/aws-rules.md §ALB-1.6).
 #[derive(Debug, Clone)]
 pub enum Action {
     /// Forward to one target group.
     Forward(TargetGroup),
-    /// Forward to several target groups by weight (§1.6).
+    /// Forward to several target groups by weight (docs/aws-rules.md §ALB-1.6).
     WeightedForward(WeightedForward),
     /// Answer with a fixed response.
     FixedResponse {
@@ -27,7 +27,7 @@ pub enum Action {
     Redirect(Redirect),
 }
 
-/// A forward to 1–5 weighted target groups (§1.6).
+/// A forward to 1–5 weighted target groups (docs/aws-rules.md §ALB-1.6).
 #[derive(Debug, Clone)]
 pub struct WeightedForward {
     /// Each group with its weight, 0–999; the share is weight / sum of weights.
@@ -37,7 +37,7 @@ pub struct WeightedForward {
     pub stickiness: Option<Duration>,
 }
 
-/// A redirect action (§1.6). Unset parts keep the request's value; `#{...}` placeholders are
+/// A redirect action (docs/aws-rules.md §ALB-1.6). Unset parts keep the request's value; `#{...}` placeholders are
 /// replaced.
 #[derive(Debug, Clone, Default)]
 pub struct Redirect {

@@ -14,30 +14,30 @@ use std::time::Duration;
 pub struct AlbConfig {
     /// The load balancer's name, e.g. `pets-alb`.
     pub name: String,
-    /// Its DNS name; HTTP/1.0 requests without `Host` are forwarded with this host (§2.1).
+    /// Its DNS name; HTTP/1.0 requests without `Host` are forwarded with this host (docs/aws-rules.md §ALB-2.1).
     pub dns_name: String,
     /// The listeners, one per port.
     pub listeners: Vec<ListenerConfig>,
-    /// Load balancer attributes (§1.2) and emulator timeouts.
+    /// Load balancer attributes (docs/aws-rules.md §ALB-1.2) and emulator timeouts.
     pub attributes: AlbAttributes,
 }
 
-/// Load balancer attributes (§1.2) and the fixed timers of §2.3, with AWS's defaults.
+/// Load balancer attributes (docs/aws-rules.md §ALB-1.2) and the fixed timers of docs/aws-rules.md §ALB-2.3, with AWS's defaults.
 #[derive(Debug, Clone)]
 pub struct AlbAttributes {
-    /// `idle_timeout.timeout_seconds`: a target that sends nothing for this long gets a 504 (§2.3).
+    /// `idle_timeout.timeout_seconds`: a target that sends nothing for this long gets a 504 (docs/aws-rules.md §ALB-2.3).
     pub idle_timeout: Duration,
-    /// `routing.http.xff_header_processing.mode` (§2.2).
+    /// `routing.http.xff_header_processing.mode` (docs/aws-rules.md §ALB-2.2).
     pub xff_mode: XffMode,
-    /// `routing.http.xff_client_port.enabled`: append `ip:port` instead of `ip` (§2.2).
+    /// `routing.http.xff_client_port.enabled`: append `ip:port` instead of `ip` (docs/aws-rules.md §ALB-2.2).
     pub xff_client_port: bool,
-    /// `routing.http.preserve_host_header.enabled` (§2.2).
+    /// `routing.http.preserve_host_header.enabled` (docs/aws-rules.md §ALB-2.2).
     pub preserve_host_header: bool,
-    /// TCP connect timeout to targets; fixed at 10 s in AWS (§2.3), settable so tests run fast.
+    /// TCP connect timeout to targets; fixed at 10 s in AWS (docs/aws-rules.md §ALB-2.3), settable so tests run fast.
     pub target_connect_timeout: Duration,
     /// TLS handshake timeout for clients of HTTPS listeners (10 s).
     pub tls_handshake_timeout: Duration,
-    /// `routing.http.desync_mitigation_mode` (§2.4), default `defensive`.
+    /// `routing.http.desync_mitigation_mode` (docs/aws-rules.md §ALB-2.4), default `defensive`.
     pub desync_mitigation_mode: DesyncMode,
     /// Where access-log lines go (one per request, the ALB access-log format), standing in for
     /// `access_logs.s3.*`; `None` (the default) writes none.
@@ -63,7 +63,7 @@ impl Default for AlbAttributes {
     }
 }
 
-/// `routing.http.desync_mitigation_mode` (§2.4).
+/// `routing.http.desync_mitigation_mode` (docs/aws-rules.md §ALB-2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DesyncMode {
     /// Allow everything; only classify.
@@ -75,7 +75,7 @@ pub enum DesyncMode {
     Strictest,
 }
 
-/// How `X-Forwarded-For` is processed (§2.2).
+/// How `X-Forwarded-For` is processed (docs/aws-rules.md §ALB-2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum XffMode {
     /// Append the client address (the default).
@@ -87,7 +87,7 @@ pub enum XffMode {
     Remove,
 }
 
-/// One listener (§1.3).
+/// One listener (docs/aws-rules.md §ALB-1.3).
 #[derive(Debug, Clone)]
 pub struct ListenerConfig {
     /// HTTP or HTTPS.
@@ -96,7 +96,7 @@ pub struct ListenerConfig {
     pub port: u16,
     /// HTTPS only: the default certificate first, then the SNI certificate list.
     pub certificates: Vec<ListenerCertificate>,
-    /// Rules in any order; they are evaluated by ascending priority (§1.4).
+    /// Rules in any order; they are evaluated by ascending priority (docs/aws-rules.md §ALB-1.4).
     pub rules: Vec<Rule>,
     /// The default rule's action, evaluated last.
     pub default_action: Action,

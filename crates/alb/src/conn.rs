@@ -42,7 +42,7 @@ pub(crate) struct Conn {
     pub(crate) h2: bool,
     /// The access log's `conn_trace_id`.
     pub(crate) trace_id: Arc<str>,
-    /// HTTP/1.x: the desync verdicts of the heads handed to hyper (§2.4), one per request.
+    /// HTTP/1.x: the desync verdicts of the heads handed to hyper (docs/aws-rules.md §ALB-2.4), one per request.
     pub(crate) verdicts: Option<Verdicts>,
 }
 
@@ -191,10 +191,10 @@ pub(crate) struct NodeConnector {
 /// Why no connection to a target was made; decides 504 against 502.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConnectError {
-    /// No TCP connection within the connect timeout (§2.3: 504).
+    /// No TCP connection within the connect timeout (docs/aws-rules.md §ALB-2.3: 504).
     #[error("no connection to target {0} within {1:?}")]
     Timeout(SocketAddr, Duration),
-    /// The dial failed: refused or reset (§2.6: 502).
+    /// The dial failed: refused or reset (docs/aws-rules.md §ALB-2.6: 502).
     #[error(transparent)]
     Dial(#[from] DialError),
 }

@@ -1,4 +1,4 @@
-//! Desync mitigation (§2.4): one pass over an HTTP/1.x request head classifies it as compliant,
+//! Desync mitigation (docs/aws-rules.md §ALB-2.4): one pass over an HTTP/1.x request head classifies it as compliant,
 //! acceptable, ambiguous or severe with AWS's classification reasons, finds how its body is
 //! framed, and says whether the head must be normalised before hyper parses it.
 //!
@@ -8,7 +8,7 @@
 use crate::config::DesyncMode;
 use http::StatusCode;
 
-/// A request's desync classification (§2.4), ordered from harmless to dangerous.
+/// A request's desync classification (docs/aws-rules.md §ALB-2.4), ordered from harmless to dangerous.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Class {
     /// Complies with RFC 7230 (logged as `-`).
@@ -33,7 +33,7 @@ impl Class {
     }
 }
 
-/// AWS's classification reasons (§2.4, "Classification reasons" of the access-log guide).
+/// AWS's classification reasons (docs/aws-rules.md §ALB-2.4, "Classification reasons" of the access-log guide).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reason {
     AmbiguousUri,
@@ -58,7 +58,7 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
-    /// The class §2.4's table gives the reason.
+    /// The class docs/aws-rules.md §ALB-2.4's table gives the reason.
     pub(crate) fn class(self) -> Class {
         use Reason::*;
         match self {
@@ -128,7 +128,7 @@ pub(crate) enum Framing {
 pub(crate) struct Classified {
     /// The worst reason found (the first one of the worst class); `None` when compliant.
     pub(crate) reason: Option<Reason>,
-    /// A status the ALB answers whatever the mode: 414/400 over §2.5's limits (and 400 past
+    /// A status the ALB answers whatever the mode: 414/400 over docs/aws-rules.md §ALB-2.5's limits (and 400 past
     /// [`MAX_HEADER_LINES`]), 400 for
     /// whitespace before a header's colon, 501 for an unsupported `Transfer-Encoding`, 505 for
     /// HTTP/2 and later on an HTTP/1 connection.
@@ -146,7 +146,7 @@ impl Classified {
     }
 }
 
-/// What the load balancer does with a classified request (§2.4's mode table).
+/// What the load balancer does with a classified request (docs/aws-rules.md §ALB-2.4's mode table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decision {
     /// Forward it.
@@ -157,7 +157,7 @@ pub(crate) enum Decision {
     Block,
 }
 
-/// §2.4's table. Severe requests are refused in `monitor` mode too: their body framing or
+/// docs/aws-rules.md §ALB-2.4's table. Severe requests are refused in `monitor` mode too: their body framing or
 /// request line cannot be determined, so there is nothing safe to forward (a documented airlock
 /// choice).
 pub(crate) fn decide(mode: DesyncMode, class: Class) -> Decision {
@@ -170,11 +170,11 @@ pub(crate) fn decide(mode: DesyncMode, class: Class) -> Decision {
     }
 }
 
-/// §2.5: the request line limit (over it: 414).
+/// docs/aws-rules.md §ALB-2.5: the request line limit (over it: 414).
 pub(crate) const MAX_REQUEST_LINE: usize = 16 * 1024;
-/// §2.5: one header line (over it: 400).
+/// docs/aws-rules.md §ALB-2.5: one header line (over it: 400).
 pub(crate) const MAX_HEADER: usize = 16 * 1024;
-/// §2.5: the whole header block (over it: 400).
+/// docs/aws-rules.md §ALB-2.5: the whole header block (over it: 400).
 pub(crate) const MAX_HEADER_BLOCK: usize = 64 * 1024;
 /// Header lines the load balancer takes (over it: 400, like an oversized header block). AWS
 /// documents sizes only; a count is needed because hyper keeps a slot per header. It admits
@@ -623,7 +623,7 @@ mod tests {
     }
 
     #[test]
-    fn every_reason_of_section_2_4() {
+    fn every_reason_of_alb_2_4() {
         let cases = [
             ("GET /a\x01b HTTP/1.1\r\n\r\n", "AmbiguousUri"),
             (

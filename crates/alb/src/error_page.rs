@@ -1,4 +1,4 @@
-//! Responses the load balancer generates itself (§2.6, §2.7).
+//! Responses the load balancer generates itself (docs/aws-rules.md §ALB-2.6, §ALB-2.7).
 
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_TYPE, SERVER};
@@ -8,7 +8,7 @@ use http_body_util::Full;
 /// The `Server` header of every response the load balancer writes itself.
 pub const SERVER_HEADER: &str = "awselb/2.0";
 
-/// The reason phrase the ALB uses for a status it generates (§2.7); `None` for the 46x/561
+/// The reason phrase the ALB uses for a status it generates (docs/aws-rules.md §ALB-2.7); `None` for the 46x/561
 /// statuses, which have no standard phrase and are sent with an empty one.
 pub fn reason_phrase(status: StatusCode) -> Option<&'static str> {
     Some(match status.as_u16() {
@@ -29,7 +29,7 @@ pub fn reason_phrase(status: StatusCode) -> Option<&'static str> {
     })
 }
 
-/// The HTML body of §2.7, CRLF line endings; the title is `CODE REASON` (or `CODE` alone).
+/// The HTML body of docs/aws-rules.md §ALB-2.7, CRLF line endings; the title is `CODE REASON` (or `CODE` alone).
 pub fn body(status: StatusCode) -> String {
     let title = match reason_phrase(status) {
         Some(r) => format!("{} {r}", status.as_u16()),
@@ -41,7 +41,7 @@ pub fn body(status: StatusCode) -> String {
 }
 
 /// The full error response: status with the ALB's reason phrase, `Server: awselb/2.0`,
-/// `Content-Type: text/html`, and `Connection: close` on 400 over HTTP/1.x (§2.7).
+/// `Content-Type: text/html`, and `Connection: close` on 400 over HTTP/1.x (docs/aws-rules.md §ALB-2.7).
 pub fn response(status: StatusCode, request_version: Version) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body(status))));
     *resp.status_mut() = status;
@@ -65,10 +65,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bodies_have_the_observed_lengths_of_section_2_7() {
+    fn bodies_have_the_observed_lengths_of_alb_2_7() {
         for (code, len) in [(400, 122), (502, 122), (503, 162), (504, 132)] {
             let s = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-            assert_eq!(body(s).len(), len, "§2.7 length of the {code} page");
+            assert_eq!(
+                body(s).len(),
+                len,
+                "docs/aws-rules.md §ALB-2.7 length of the {code} page"
+            );
         }
         assert_eq!(
             body(StatusCode::SERVICE_UNAVAILABLE),

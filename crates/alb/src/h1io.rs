@@ -1,5 +1,5 @@
 //! The HTTP/1.x client connection as hyper sees it: every request head is gathered and classified
-//! (§2.4, §2.5) before hyper parses it, so that the load balancer, not hyper, answers malformed
+//! (docs/aws-rules.md §ALB-2.4, §ALB-2.5) before hyper parses it, so that the load balancer, not hyper, answers malformed
 //! requests, with its own page.
 //!
 //! [`H1Io`] sits between the socket and hyper. It holds back each head until it is complete,
@@ -10,7 +10,7 @@
 //! find the next head. One verdict is queued per head given to hyper, in order, which is the
 //! order in which hyper serves HTTP/1 requests.
 //!
-//! The wrapper also owns §2.3's idle timer while a head is awaited: a client that sends no
+//! The wrapper also owns docs/aws-rules.md §ALB-2.3's idle timer while a head is awaited: a client that sends no
 //! complete head before the idle timeout on a new connection, or stops halfway through one, gets
 //! a 408. An idle keep-alive connection is closed silently by hyper's own header timer.
 
@@ -29,7 +29,7 @@ use tokio::time::{Instant, Sleep};
 /// What the load balancer decided about one request head, for the service that serves it.
 #[derive(Debug, Clone)]
 pub(crate) struct Verdict {
-    /// The desync class (§2.4).
+    /// The desync class (docs/aws-rules.md §ALB-2.4).
     pub(crate) class: Class,
     /// Its reason, `None` when compliant.
     pub(crate) reason: Option<Reason>,
@@ -400,7 +400,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for H1Io<S> {
                     if !matches!(this.state, State::Head) {
                         return Poll::Pending;
                     }
-                    // §2.3: an idle keep-alive connection is hyper's to close; a new connection
+                    // docs/aws-rules.md §ALB-2.3: an idle keep-alive connection is hyper's to close; a new connection
                     // or a half-sent head waits for the idle timeout, then gets a 408.
                     if this.head.is_empty() && this.served > 0 {
                         return Poll::Pending;

@@ -1,4 +1,4 @@
-//! Header rewriting toward targets and back (§2.1, §2.2).
+//! Header rewriting toward targets and back (docs/aws-rules.md §ALB-2.1, §ALB-2.2).
 
 use crate::config::XffMode;
 use airlock_net::text::{push_ip, push_socket_addr};
@@ -17,9 +17,9 @@ pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forw
 /// `X-Forwarded-Port`.
 pub(crate) const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 
-/// Above this many incoming `X-Forwarded-For` addresses the ALB answers 463 (§2.2).
+/// Above this many incoming `X-Forwarded-For` addresses the ALB answers 463 (docs/aws-rules.md §ALB-2.2).
 pub(crate) const MAX_XFF_ADDRESSES: usize = 30;
-/// Above this many bytes of request headers, `X-Amzn-Trace-Id` keeps only `Root` (§2.2 (d)).
+/// Above this many bytes of request headers, `X-Amzn-Trace-Id` keeps only `Root` (docs/aws-rules.md §ALB-2.2 (d)).
 const TRACE_ID_REWRITE_THRESHOLD: usize = 7 * 1024;
 
 /// The number of addresses in all `X-Forwarded-For` headers of a request.
@@ -32,7 +32,7 @@ pub(crate) fn xff_count(headers: &HeaderMap) -> usize {
         .count()
 }
 
-/// Applies the `X-Forwarded-For` mode (§2.2): append joins every incoming value and the client
+/// Applies the `X-Forwarded-For` mode (docs/aws-rules.md §ALB-2.2): append joins every incoming value and the client
 /// address with `", "` into one header.
 pub(crate) fn apply_xff(headers: &mut HeaderMap, mode: XffMode, client: SocketAddr, port: bool) {
     match mode {
@@ -67,7 +67,7 @@ pub(crate) fn apply_xff(headers: &mut HeaderMap, mode: XffMode, client: SocketAd
     }
 }
 
-/// A fresh trace id `1-<8 hex epoch seconds>-<24 hex>` (§2.2), built in place: once per request.
+/// A fresh trace id `1-<8 hex epoch seconds>-<24 hex>` (docs/aws-rules.md §ALB-2.2), built in place: once per request.
 fn new_trace_value(now: SystemTime) -> [u8; 35] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let secs = now
@@ -111,7 +111,7 @@ fn scan_trace_fields(value: &str) -> (Option<&str>, bool) {
     (root, has_self)
 }
 
-/// Rewrites `X-Amzn-Trace-Id` per §2.2 rules (a)–(d); a fresh id carries `now` (when the request
+/// Rewrites `X-Amzn-Trace-Id` per docs/aws-rules.md §ALB-2.2 rules (a)–(d); a fresh id carries `now` (when the request
 /// arrived, already read for the access log).
 pub(crate) fn apply_trace_id(headers: &mut HeaderMap, now: SystemTime) {
     let fresh = new_trace_value(now);
@@ -156,7 +156,7 @@ pub(crate) fn apply_trace_id(headers: &mut HeaderMap, now: SystemTime) {
                 // (b)
                 ["Self=", fresh, ";", existing].concat()
             } else {
-                // Neither Root nor Self: unconfirmed in §2.2; start a new trace, keep the rest.
+                // Neither Root nor Self: unconfirmed in docs/aws-rules.md §ALB-2.2; start a new trace, keep the rest.
                 ["Root=", fresh, ";", existing].concat()
             }
         }
@@ -182,7 +182,7 @@ pub(crate) fn split_host_port(host: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// The `Host` sent to the target with preservation off (§2.2): lower-cased; `:port` stripped on
+/// The `Host` sent to the target with preservation off (docs/aws-rules.md §ALB-2.2): lower-cased; `:port` stripped on
 /// listener ports 80 and 443, the listener port appended elsewhere when the client gave none.
 pub(crate) fn target_host(client_host: &str, listener_port: u16) -> String {
     let lower = client_host.to_ascii_lowercase();
@@ -210,8 +210,9 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-/// Removes hop-by-hop headers and those the `Connection` header names. When `upgrade` is set,
-/// the `Upgrade` header and `Connection: upgrade` survive (WebSocket, §1.3).
+/// Removes hop-by-hop headers (RFC 9110 §7.6.1) and those the `Connection` header names. When
+/// `upgrade` is set, the `Upgrade` header and `Connection: upgrade` survive (WebSocket,
+/// docs/aws-rules.md §ALB-1.3).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     let upgrade = if upgrade {
         Upgrade::Keep
@@ -270,7 +271,7 @@ mod tests {
     }
 
     #[test]
-    fn xff_append_example_of_section_2_2() {
+    fn xff_append_example_of_alb_2_2() {
         let mut h = HeaderMap::new();
         h.insert(X_FORWARDED_FOR, "127.0.0.4, 127.0.0.8".parse().unwrap());
         apply_xff(
@@ -378,7 +379,7 @@ mod tests {
     }
 
     #[test]
-    fn host_rewrite_of_section_2_2() {
+    fn host_rewrite_of_alb_2_2() {
         assert_eq!(target_host("API.Example.com:443", 443), "api.example.com");
         assert_eq!(target_host("api.example.com:8443", 443), "api.example.com");
         assert_eq!(target_host("api.example.com", 8080), "api.example.com:8080");

@@ -1,4 +1,4 @@
-//! Target health checks (§3.2–§3.3): the settings, the probe that sends the request of §3.2
+//! Target health checks (docs/aws-rules.md §ALB-3.2–§ALB-3.3): the settings, the probe that sends the request of docs/aws-rules.md §ALB-3.2
 //! through the emulated network, and the pure state machine fed by probe outcomes.
 
 use crate::protocol::Protocol;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// A target group's health check (§3.2), with AWS's defaults from [`HealthCheck::default`].
+/// A target group's health check (docs/aws-rules.md §ALB-3.2), with AWS's defaults from [`HealthCheck::default`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheck {
     /// `HealthCheckProtocol`: HTTP (default) or HTTPS; the method is always GET.
@@ -26,14 +26,14 @@ pub struct HealthCheck {
     pub port: Option<u16>,
     /// `HealthCheckIntervalSeconds`, default 30 s.
     pub interval: Duration,
-    /// `HealthCheckTimeoutSeconds`, default 5 s (§3.2: the ALB guide's value).
+    /// `HealthCheckTimeoutSeconds`, default 5 s (docs/aws-rules.md §ALB-3.2: the ALB guide's value).
     pub timeout: Duration,
     /// `HealthyThresholdCount`: consecutive successes taking `unhealthy` to `healthy`, default 5.
     pub healthy_threshold: u32,
     /// `UnhealthyThresholdCount`: consecutive failures taking a target to `unhealthy`, default 2.
     pub unhealthy_threshold: u32,
     /// Consecutive successes taking a new (`initial`) target to `healthy`. The ALB guide says
-    /// one (the default); the API text suggests more (§3.2, **unconfirmed**).
+    /// one (the default); the API text suggests more (docs/aws-rules.md §ALB-3.2, **unconfirmed**).
     pub initial_healthy_threshold: u32,
     /// `Matcher.HttpCode`: the healthy status codes, default `200`.
     pub matcher: Matcher,
@@ -60,7 +60,7 @@ impl Default for HealthCheck {
 pub struct Matcher(Vec<RangeInclusive<u16>>);
 
 impl Matcher {
-    /// Parses `200`, `200,202`, `200-299` or a mix (§3.2; the mix is **unconfirmed** in AWS).
+    /// Parses `200`, `200,202`, `200-299` or a mix (docs/aws-rules.md §ALB-3.2; the mix is **unconfirmed** in AWS).
     /// Codes must be 200–499.
     pub fn parse(text: &str) -> Result<Matcher, MatcherError> {
         let bad = || MatcherError(text.to_owned());
@@ -118,7 +118,7 @@ pub(crate) enum Outcome {
     Failed,
 }
 
-/// A target's state (§3.3, the `TargetHealth.State` enum).
+/// A target's state (docs/aws-rules.md §ALB-3.3, the `TargetHealth.State` enum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TargetState {
     /// Registered; the first checks are running.
@@ -129,7 +129,7 @@ pub enum TargetState {
     Unhealthy,
     /// Not eligible: the group is not used by any rule, or the target left.
     Unused,
-    /// Deregistered; in-flight requests may finish until the delay ends (§3.7).
+    /// Deregistered; in-flight requests may finish until the delay ends (docs/aws-rules.md §ALB-3.7).
     Draining,
     /// Health checks are disabled; the target is routed to.
     Unavailable,
@@ -155,7 +155,7 @@ impl fmt::Display for TargetState {
     }
 }
 
-/// Why a target is not healthy (§3.3, `TargetHealth.Reason`).
+/// Why a target is not healthy (docs/aws-rules.md §ALB-3.3, `TargetHealth.Reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
     /// `Elb.RegistrationInProgress`.
@@ -198,7 +198,7 @@ impl fmt::Display for Reason {
     }
 }
 
-/// One target's health as `DescribeTargetHealth` shows it (§3.3).
+/// One target's health as `DescribeTargetHealth` shows it (docs/aws-rules.md §ALB-3.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetHealth {
     /// The target's private `ip:port`.
@@ -213,7 +213,7 @@ pub struct TargetHealth {
     pub description: Option<String>,
 }
 
-/// Consecutive-result counters and the state they drive (§3.2 "State transition arithmetic").
+/// Consecutive-result counters and the state they drive (docs/aws-rules.md §ALB-3.2 "State transition arithmetic").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Machine {
     pub(crate) state: TargetState,
@@ -304,7 +304,7 @@ pub(crate) fn describe(reason: Reason, code: Option<u16>) -> String {
 pub(crate) type Probe =
     Arc<dyn Fn(SocketAddr) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
 
-/// The real probe: from `node`, through the emulated network, the request of §3.2.
+/// The real probe: from `node`, through the emulated network, the request of docs/aws-rules.md §ALB-3.2.
 pub(crate) fn network_probe(network: Network, node: Interface, hc: HealthCheck) -> Probe {
     let https = hc.protocol == Protocol::Https;
     let tls = if https { insecure_client() } else { None };
@@ -384,7 +384,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, request: &[u8]) -
         .filter(|c| (100..=599).contains(c))
 }
 
-/// §1.3: the ALB does not validate target certificates (self-signed or expired are fine).
+/// docs/aws-rules.md §ALB-1.3: the ALB does not validate target certificates (self-signed or expired are fine).
 /// `None` only if the ring provider refuses its own default versions (it does not).
 fn insecure_client() -> Option<Arc<rustls::ClientConfig>> {
     let provider = airlock_pki::crypto_provider();
@@ -464,7 +464,7 @@ mod tests {
     }
 
     #[test]
-    fn matcher_lists_and_ranges_of_section_3_2() {
+    fn matcher_lists_and_ranges_of_alb_3_2() {
         let m = Matcher::parse("200,202-204, 302").expect("valid");
         for (code, ok) in [
             (200, true),
@@ -481,7 +481,7 @@ mod tests {
     }
 
     #[test]
-    fn state_machine_of_section_3_2() {
+    fn state_machine_of_alb_3_2() {
         let hc = hc();
         // initial → healthy after one pass (the ALB guide).
         let mut m = Machine::initial();

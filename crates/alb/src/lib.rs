@@ -1,13 +1,13 @@
 //! The internal Application Load Balancer: listeners (HTTP and HTTPS with SNI), listener rules,
-//! actions, the request rewriting of §2 of `alb-ecs-dns.md`, and the ALB's own error pages.
+//! actions, the request rewriting of docs/aws-rules.md §ALB-2, and the ALB's own error pages.
 //!
 //! A load balancer is described by a plain [`AlbConfig`]; [`AlbConfig::build`] checks it and
 //! prepares each [`Listener`] once (TLS configuration, rules sorted by priority), and
 //! [`serve_listener`] serves one listener on an already-bound socket. Target groups are live:
 //! a [`TargetGroup`] reads the private `ip:port` set the task runner publishes on a
 //! `tokio::sync::watch` channel, so registration changes apply to the next request. Groups
-//! health-check their targets (§3.2) once a listener uses them, drain deregistered targets
-//! (§3.7), and expose each target's health ([`TargetGroup::health`],
+//! health-check their targets (docs/aws-rules.md §ALB-3.2) once a listener uses them, drain deregistered targets
+//! (docs/aws-rules.md §ALB-3.7), and expose each target's health ([`TargetGroup::health`],
 //! [`TargetGroup::watch_health`]).
 //!
 //! Architecture invariant: this crate knows HTTP, TLS, listener rules and target addresses. It
@@ -57,7 +57,7 @@ pub struct Listener {
     tls: Option<Arc<rustls::ServerConfig>>,
     rules: RuleSet,
     default_action: Action,
-    /// `X-Forwarded-Port` for every request (§2.2): the listener's port, as a header value
+    /// `X-Forwarded-Port` for every request (docs/aws-rules.md §ALB-2.2): the listener's port, as a header value
     /// made once.
     forwarded_port: http::HeaderValue,
 }
@@ -157,7 +157,7 @@ impl Listener {
         &self.attributes
     }
 
-    /// The value of `X-Forwarded-Port` (§2.2): this listener's port.
+    /// The value of `X-Forwarded-Port` (docs/aws-rules.md §ALB-2.2): this listener's port.
     pub(crate) fn forwarded_port(&self) -> &http::HeaderValue {
         &self.forwarded_port
     }

@@ -1,6 +1,6 @@
-//! The protocol of a listener or a health check (§1.3): a leaf both share.
+//! The protocol of a listener or a health check (docs/aws-rules.md §ALB-1.3): a leaf both share.
 
-/// A listener's protocol (§1.3).
+/// A listener's protocol (docs/aws-rules.md §ALB-1.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     /// Plain HTTP/1.x.

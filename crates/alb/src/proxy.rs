@@ -1,4 +1,4 @@
-//! One request's life through the listener (§2): checks, rules, action, forwarding, and the one
+//! One request's life through the listener (docs/aws-rules.md §ALB-2): checks, rules, action, forwarding, and the one
 //! place where failures become ALB error pages.
 
 use crate::access_log::{AccessLog, Record};
@@ -34,8 +34,8 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 /// A response body: the target's, streamed, or one the ALB wrote.
 pub(crate) type Body = Either<TargetBody, Full<Bytes>>;
 
-/// A target's response body under the idle timeout (§2.3) and the deregistration delay
-/// (§3.7): when the target sends nothing for the idle timeout mid-body, or its draining ends,
+/// A target's response body under the idle timeout (docs/aws-rules.md §ALB-2.3) and the deregistration delay
+/// (docs/aws-rules.md §ALB-3.7): when the target sends nothing for the idle timeout mid-body, or its draining ends,
 /// the stream fails and the client connection is cut. Holds the request's lease on the target
 /// (it stays outstanding until the body ends) and writes the access-log line when done.
 pub(crate) struct TargetBody {
@@ -152,7 +152,7 @@ impl http_body::Body for TargetBody {
     }
 }
 
-/// Serves one request; never fails: every failure becomes the ALB's error page (§2.7).
+/// Serves one request; never fails: every failure becomes the ALB's error page (docs/aws-rules.md §ALB-2.7).
 pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Response<Body> {
     let version = req.version();
     let method = req.method().clone();
@@ -168,7 +168,7 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
         close = v.close;
     }
     let resp = match verdict.and_then(|v| v.refuse.map(|s| (s, v.request_line))) {
-        // §2.4/§2.5: refused before routing; the head hyper parsed was a stand-in.
+        // docs/aws-rules.md §ALB-2.4/§ALB-2.5: refused before routing; the head hyper parsed was a stand-in.
         Some((status, line)) => {
             record.request_line = line.unwrap_or_else(|| "- - - ".to_owned());
             record.user_agent = None;
@@ -188,7 +188,7 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
         Either::Right(Full::new(Bytes::new()))
     });
     if close && resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        // §2.4: after an ambiguous request (defensive mode) or a refusal, the client
+        // docs/aws-rules.md §ALB-2.4: after an ambiguous request (defensive mode) or a refusal, the client
         // connection closes once the response is written.
         resp.headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -211,7 +211,7 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
     }
 }
 
-/// §2.1: the ALB answers `100 Continue` as soon as it has the request, before it picks a rule or
+/// docs/aws-rules.md §ALB-2.1: the ALB answers `100 Continue` as soon as it has the request, before it picks a rule or
 /// connects to a target. hyper writes the interim response when the body is first asked for, so
 /// the body is polled once here and what arrived (if anything) is kept for the target. (hyper
 /// sends no `100 Continue` for a request that announces no body.)
@@ -234,7 +234,7 @@ async fn expect_continue(req: Request<ClientBody>) -> Result<Request<RequestBody
         .await;
         match polled {
             Some(Some(Ok(frame))) => first = Some(frame),
-            // §2.6: the client closed before sending the full body.
+            // docs/aws-rules.md §ALB-2.6: the client closed before sending the full body.
             Some(Some(Err(_))) => return Err(StatusCode::BAD_REQUEST),
             Some(None) | None => {}
         }
@@ -242,7 +242,7 @@ async fn expect_continue(req: Request<ClientBody>) -> Result<Request<RequestBody
     Ok(Request::from_parts(parts, RequestBody { first, inner }))
 }
 
-/// Why the ALB answers itself; the status of §2.6.
+/// Why the ALB answers itself; the status of docs/aws-rules.md §ALB-2.6.
 type Refusal = StatusCode;
 
 fn status_463() -> StatusCode {
@@ -265,7 +265,7 @@ fn is_grpc<B>(req: &Request<B>) -> bool {
             .is_some_and(|ct| ct.starts_with("application/grpc"))
 }
 
-/// Routes one request; `close_target` asks that the target connection not be reused (§2.4).
+/// Routes one request; `close_target` asks that the target connection not be reused (docs/aws-rules.md §ALB-2.4).
 async fn route(
     req: Request<RequestBody>,
     conn: &Conn,
@@ -304,7 +304,7 @@ async fn route(
         record.matched_rule_priority = Some(rule.map_or(0, Rule::priority));
         rule.map_or(&listener.default_action, Rule::action)
     };
-    // §2.1 protocol matrix: airlock's target groups are all protocol version HTTP1, to which a
+    // docs/aws-rules.md §ALB-2.1 protocol matrix: airlock's target groups are all protocol version HTTP1, to which a
     // gRPC request cannot be forwarded.
     if matches!(action, Action::Forward(_) | Action::WeightedForward(_)) && is_grpc(&req) {
         return Err(status_464());
@@ -341,7 +341,7 @@ async fn route(
     }
 }
 
-/// §2.5 hard limits: request line over 16 KB → 414; one header over 16 KB or the header block
+/// docs/aws-rules.md §ALB-2.5 hard limits: request line over 16 KB → 414; one header over 16 KB or the header block
 /// over 64 KB → 400.
 fn check_sizes<B>(req: &Request<B>) -> Result<(), Refusal> {
     let target_len = req
@@ -368,7 +368,7 @@ fn check_sizes<B>(req: &Request<B>) -> Result<(), Refusal> {
 const MAX_REQUEST_LINE: usize = 16 * 1024;
 const MAX_HEADER: usize = 16 * 1024;
 const MAX_HEADER_BLOCK: usize = 64 * 1024;
-/// §2.5: a target's response header block over 32 KB is a 502.
+/// docs/aws-rules.md §ALB-2.5: a target's response header block over 32 KB is a 502.
 const MAX_RESPONSE_HEADER_BLOCK: usize = 32 * 1024;
 
 fn fixed_response(status: StatusCode, content_type: Option<&str>, body: &str) -> Response<Body> {
@@ -384,7 +384,7 @@ fn fixed_response(status: StatusCode, content_type: Option<&str>, body: &str) ->
     resp
 }
 
-/// §1.6 redirect: unset parts keep the request's value; placeholders are substituted; the
+/// docs/aws-rules.md §ALB-1.6 redirect: unset parts keep the request's value; placeholders are substituted; the
 /// `Location` always carries the port (observed).
 fn redirect(
     r: &Redirect,
@@ -433,7 +433,7 @@ fn redirect(
     }
 }
 
-/// §1.6: a group by weight, or the one a valid `AWSALBTG` cookie names. Returns the group and,
+/// docs/aws-rules.md §ALB-1.6: a group by weight, or the one a valid `AWSALBTG` cookie names. Returns the group and,
 /// with group stickiness on, the cookie value to set.
 fn choose_group<'w>(
     w: &'w WeightedForward,
@@ -472,7 +472,7 @@ fn group_scope(w: &WeightedForward) -> String {
     names.join(",")
 }
 
-/// §3.8: the target a valid stickiness cookie names, for `group`.
+/// docs/aws-rules.md §ALB-3.8: the target a valid stickiness cookie names, for `group`.
 fn sticky_target(group: &TargetGroup, headers: &http::HeaderMap) -> Option<SocketAddr> {
     match &group.config().stickiness {
         None => None,
@@ -519,10 +519,10 @@ async fn forward(
     let h = &mut parts.headers;
     let from_h2 = parts.version == Version::HTTP_2;
     strip_hop_by_hop(h, upgrade);
-    // The client already got its 100 Continue from this side (§2.1).
+    // The client already got its 100 Continue from this side (docs/aws-rules.md §ALB-2.1).
     h.remove(EXPECT);
     if close_target && !upgrade {
-        // §2.4: an ambiguous request's target connection is not reused.
+        // docs/aws-rules.md §ALB-2.4: an ambiguous request's target connection is not reused.
         h.insert(CONNECTION, HeaderValue::from_static("close"));
     }
     if from_h2 {
@@ -594,7 +594,7 @@ async fn forward(
                 return Err(StatusCode::GATEWAY_TIMEOUT);
             }
         },
-        // §3.7: the deregistration delay ended with this request in flight.
+        // docs/aws-rules.md §ALB-3.7: the deregistration delay ended with this request in flight.
         _ = lease.cut.cancelled() => {
             tracing::info!(%target, group = group.name(), "deregistration delay ended with the request in flight");
             return Err(StatusCode::BAD_GATEWAY);
@@ -652,7 +652,7 @@ async fn forward(
     }))
 }
 
-/// §3.8 and §1.6: the ALB's stickiness cookies on the response. `lb_cookie` is refreshed on
+/// docs/aws-rules.md §ALB-3.8 and §ALB-1.6: the ALB's stickiness cookies on the response. `lb_cookie` is refreshed on
 /// every response; `AWSALBAPP-0` once the target sets its cookie and from then on.
 fn set_stickiness(
     group: &TargetGroup,
@@ -694,7 +694,7 @@ fn set_stickiness(
     }
 }
 
-/// §2.6: no connection within the connect timeout is 504; a refusal, reset, early close or
+/// docs/aws-rules.md §ALB-2.6: no connection within the connect timeout is 504; a refusal, reset, early close or
 /// malformed response is 502. A request body the client framed wrongly (a malformed chunk
 /// size, a body cut short) is the client's fault, not the target's: 400.
 fn classify(e: &SendError<ConnectError>) -> StatusCode {

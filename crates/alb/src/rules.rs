@@ -1,4 +1,4 @@
-//! Listener rules and their conditions (§1.4–§1.5).
+//! Listener rules and their conditions (docs/aws-rules.md §ALB-1.4–§ALB-1.5).
 //!
 //! Conditions are parsed once, when the configuration is built: a [`Condition`] can only be made
 //! by a constructor that enforces AWS's value, character and length limits, and a [`Rule`] checks
@@ -12,11 +12,11 @@ use http::{HeaderMap, HeaderName, Method};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
-/// Most comparison strings in one condition (§1.4).
+/// Most comparison strings in one condition (docs/aws-rules.md §ALB-1.4).
 const MAX_VALUES_PER_CONDITION: usize = 3;
-/// Most comparison strings across a rule's conditions (§1.4).
+/// Most comparison strings across a rule's conditions (docs/aws-rules.md §ALB-1.4).
 const MAX_VALUES_PER_RULE: usize = 5;
-/// Most wildcard characters in one rule (§1.4).
+/// Most wildcard characters in one rule (docs/aws-rules.md §ALB-1.4).
 const MAX_WILDCARDS_PER_RULE: usize = 5;
 
 /// Why a rule or condition was refused; each names the AWS limit it breaks.
@@ -82,7 +82,7 @@ pub enum RuleError {
     BadCidr(String),
 }
 
-/// A listener rule: priority, conditions (all must match), action (§1.4).
+/// A listener rule: priority, conditions (all must match), action (docs/aws-rules.md §ALB-1.4).
 #[derive(Debug, Clone)]
 pub struct Rule {
     priority: u16,
@@ -91,7 +91,7 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// Checks the per-rule limits of §1.4 (priority, multiplicity, 5 values, 5 wildcards).
+    /// Checks the per-rule limits of docs/aws-rules.md §ALB-1.4 (priority, multiplicity, 5 values, 5 wildcards).
     pub fn new(
         priority: u32,
         conditions: Vec<Condition>,
@@ -163,7 +163,7 @@ pub struct RequestView<'a> {
 }
 
 /// Picks the first rule (rules must be sorted by priority) whose conditions all match, as the
-/// listener does before falling back to its default action (§1.4).
+/// listener does before falling back to its default action (docs/aws-rules.md §ALB-1.4).
 pub fn first_match<'r>(rules: &'r [Rule], req: &RequestView<'_>) -> Option<&'r Rule> {
     rules.iter().find(|r| r.matches(req))
 }
@@ -189,7 +189,7 @@ impl RuleSet {
         &self.rules
     }
 
-    /// The first rule whose conditions all match (§1.4), as [`first_match`] would pick.
+    /// The first rule whose conditions all match (docs/aws-rules.md §ALB-1.4), as [`first_match`] would pick.
     pub fn first_match(&self, req: &RequestView<'_>) -> Option<&Rule> {
         let path = req.path.as_bytes();
         let host = req.host.map(str::as_bytes);
@@ -289,7 +289,7 @@ impl Prefix {
     }
 }
 
-/// One rule condition (§1.5). Values within a condition are OR-ed.
+/// One rule condition (docs/aws-rules.md §ALB-1.5). Values within a condition are OR-ed.
 #[derive(Debug, Clone)]
 pub struct Condition(Kind);
 
@@ -610,13 +610,13 @@ mod tests {
     }
 
     #[test]
-    fn glob_semantics_follow_section_1_5() {
+    fn glob_semantics_follow_alb_1_5() {
         let g = Glob::new("*.example.com", true, false);
         assert!(g.matches(b"test.example.com"));
         assert!(g.matches(b"TEST.Example.COM"));
         assert!(
             !g.matches(b"example.com"),
-            "§1.5: *.example.com must not match example.com"
+            "docs/aws-rules.md §ALB-1.5: *.example.com must not match example.com"
         );
         let p = Glob::new("/img/*/pic.jp?", false, false);
         assert!(p.matches(b"/img/cats/pic.jpg"));
@@ -643,7 +643,7 @@ mod tests {
             (Condition::path_pattern(["/img/*"]).unwrap(), true),
             (Condition::path_pattern(["/Img/*"]).unwrap(), false),
             (Condition::path_pattern(["/img"]).unwrap(), false),
-            // Several occurrences of a header are tried in turn (§1.5).
+            // Several occurrences of a header are tried in turn (docs/aws-rules.md §ALB-1.5).
             (Condition::http_header("X-Env", ["blue-*"]).unwrap(), true),
             (Condition::http_header("x-env", ["prod"]).unwrap(), false),
             (Condition::http_header("x-missing", ["*"]).unwrap(), false),
@@ -801,7 +801,7 @@ mod tests {
         );
     }
 
-    /// The gated rule set picks exactly what walking every rule picks (§1.4), over rules of
+    /// The gated rule set picks exactly what walking every rule picks (docs/aws-rules.md §ALB-1.4), over rules of
     /// each gated shape (path and host values with shared, differing, long and wildcard-first
     /// prefixes, several values, ungated conditions beside them) and requests that hit, miss,
     /// differ only in case, stop short of a prefix or carry no host.

@@ -46,7 +46,7 @@ pub async fn serve_listener(
                 node: node.clone(),
                 timeout: config.attributes().target_connect_timeout,
             };
-            // The ALB closes back-end connections idle for its idle timeout (§2.3); those
+            // The ALB closes back-end connections idle for its idle timeout (docs/aws-rules.md §ALB-2.3); those
             // beyond one per target that a burst left behind close sooner (`airlock_pool`).
             let client = TargetPool::new(connector, config.attributes().idle_timeout, true);
             tracker.spawn(TargetPool::prune_until(
@@ -56,7 +56,7 @@ pub async fn serve_listener(
             (IpAddr::V4(node.ip()), client)
         })
         .collect();
-    // §3.1: health checks run once a listener uses the group. AWS checks from every node;
+    // docs/aws-rules.md §ALB-3.1: health checks run once a listener uses the group. AWS checks from every node;
     // airlock checks from the first.
     for group in config.target_groups() {
         group.activate(&network, &nodes[0], &shutdown, &tracker);
@@ -174,13 +174,13 @@ where
     let result = if h2 {
         let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
-            // §1.3: up to 128 parallel requests per HTTP/2 connection.
+            // docs/aws-rules.md §ALB-1.3: up to 128 parallel requests per HTTP/2 connection.
             .max_concurrent_streams(128)
             .max_header_list_size(128 * 1024)
             .serve_connection(io, service);
         airlock_net::serve_gracefully(connection, &shutdown, |c| c.graceful_shutdown()).await
     } else {
-        // hyper's own limits sit above §2.5's so that the load balancer, not hyper, answers
+        // hyper's own limits sit above docs/aws-rules.md §ALB-2.5's so that the load balancer, not hyper, answers
         // oversized requests with its 400/414 pages. `H1Io` answers a head that does not
         // arrive within the idle timeout with 408; hyper's header timer, a little later, only
         // closes idle keep-alive connections.

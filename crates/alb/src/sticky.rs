@@ -1,8 +1,8 @@
-//! Stickiness cookies (§3.8 target stickiness, §1.6 group stickiness).
+//! Stickiness cookies (docs/aws-rules.md §ALB-3.8 target stickiness, docs/aws-rules.md §ALB-1.6 group stickiness).
 //!
 //! AWS encrypts the cookie values; airlock uses an opaque base64 token naming the group, the
 //! target (or the chosen group) and the time it was issued, which the stickiness duration is
-//! checked against (§3.8 allows an opaque token).
+//! checked against (docs/aws-rules.md §ALB-3.8 allows an opaque token).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -79,7 +79,7 @@ pub(crate) fn response_sets(headers: &HeaderMap, name: &str) -> bool {
 }
 
 /// `Set-Cookie` values: `name=value; Expires=<7 days>; Path=/` and, when `cors` names the
-/// twin, the same with `SameSite=None; Secure` (§3.8: `Expires`, never `Max-Age`).
+/// twin, the same with `SameSite=None; Secure` (docs/aws-rules.md §ALB-3.8: `Expires`, never `Max-Age`).
 pub(crate) fn set_cookies(name: &str, cors: Option<&str>, value: &str) -> Vec<String> {
     let expires = http_date(SystemTime::now() + COOKIE_LIFETIME);
     let mut out = vec![format!("{name}={value}; Expires={expires}; Path=/")];

@@ -1,10 +1,10 @@
-//! Target groups (§3): the live set of registered targets, their health, draining, and the
+//! Target groups (docs/aws-rules.md §ALB-3): the live set of registered targets, their health, draining, and the
 //! routing algorithms.
 //!
 //! The task runner publishes the registered `ip:port` set on a `watch` channel; the group
 //! reconciles it with its own per-target records on every pick and whenever the set changes:
-//! a new address starts `initial` (or `unused` until a listener uses the group, §3.1), a
-//! vanished one is `draining` for the deregistration delay (§3.7) and then forgotten.
+//! a new address starts `initial` (or `unused` until a listener uses the group, docs/aws-rules.md §ALB-3.1), a
+//! vanished one is `draining` for the deregistration delay (docs/aws-rules.md §ALB-3.7) and then forgotten.
 
 use crate::health::{
     self, HealthCheck, Machine, Outcome, Probe, Reason, TargetHealth, TargetState,
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// A target group's settings (§3), with AWS's defaults from [`TargetGroupConfig::new`].
+/// A target group's settings (docs/aws-rules.md §ALB-3), with AWS's defaults from [`TargetGroupConfig::new`].
 #[derive(Debug, Clone)]
 pub struct TargetGroupConfig {
     /// The group's name.
@@ -28,13 +28,13 @@ pub struct TargetGroupConfig {
     /// Health checks; `None` disables them (every registered target is routed to, state
     /// `unavailable`), which AWS allows only for Lambda targets: for tests and embedding.
     pub health_check: Option<HealthCheck>,
-    /// `deregistration_delay.timeout_seconds`, default 300 s (§3.7).
+    /// `deregistration_delay.timeout_seconds`, default 300 s (docs/aws-rules.md §ALB-3.7).
     pub deregistration_delay: Duration,
-    /// `load_balancing.algorithm.type`, default round robin (§3.5).
+    /// `load_balancing.algorithm.type`, default round robin (docs/aws-rules.md §ALB-3.5).
     pub algorithm: Algorithm,
-    /// `slow_start.duration_seconds`, default 0 (off) (§3.6).
+    /// `slow_start.duration_seconds`, default 0 (off) (docs/aws-rules.md §ALB-3.6).
     pub slow_start: Duration,
-    /// Target stickiness (§3.8), default off.
+    /// Target stickiness (docs/aws-rules.md §ALB-3.8), default off.
     pub stickiness: Option<Stickiness>,
     /// The group's ARN, for the access log's `target_group_arn`; the name when absent.
     pub arn: Option<String>,
@@ -55,7 +55,7 @@ impl TargetGroupConfig {
     }
 }
 
-/// `load_balancing.algorithm.type` (§3.5).
+/// `load_balancing.algorithm.type` (docs/aws-rules.md §ALB-3.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Algorithm {
     /// `round_robin` (default).
@@ -68,7 +68,7 @@ pub enum Algorithm {
     WeightedRandom,
 }
 
-/// Target stickiness (§3.8).
+/// Target stickiness (docs/aws-rules.md §ALB-3.8).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stickiness {
     /// `lb_cookie`: the ALB's `AWSALB`/`AWSALBCORS` cookies.
@@ -95,7 +95,7 @@ impl Stickiness {
 }
 
 /// A target group handle: cheap to clone; clones share targets, health and the round-robin
-/// position, so every rule forwarding to the group rotates over one sequence (§3.5).
+/// position, so every rule forwarding to the group rotates over one sequence (docs/aws-rules.md §ALB-3.5).
 #[derive(Clone)]
 pub struct TargetGroup(Arc<Inner>);
 
@@ -124,11 +124,11 @@ struct State {
     synced: bool,
     /// Targets in registration order, draining ones included.
     targets: Vec<Entry>,
-    /// The indices of the targets a request may go to (§3.4, fail-open included), as of the
+    /// The indices of the targets a request may go to (docs/aws-rules.md §ALB-3.4, fail-open included), as of the
     /// last change; see `publish`.
     eligible: Vec<usize>,
     generation: u64,
-    /// Set once a listener uses the group: health checks run from then on (§3.1).
+    /// Set once a listener uses the group: health checks run from then on (docs/aws-rules.md §ALB-3.1).
     runner: Option<Runner>,
 }
 
@@ -143,19 +143,19 @@ struct Entry {
     generation: u64,
     machine: Machine,
     in_flight: Arc<AtomicUsize>,
-    /// Cancelled when the deregistration delay ends: in-flight requests are cut (§3.7).
+    /// Cancelled when the deregistration delay ends: in-flight requests are cut (docs/aws-rules.md §ALB-3.7).
     cut: CancellationToken,
     /// Children of `cut`, one per shard (`airlock_net::shards`), handed to requests: each
     /// request clones and watches its shard's token, not one all cores contend for.
     cuts: Vec<CancellationToken>,
     /// Stops this target's health checks.
     checks: CancellationToken,
-    /// When the target entered slow start (§3.6).
+    /// When the target entered slow start (docs/aws-rules.md §ALB-3.6).
     slow_start: Option<Instant>,
 }
 
-/// One request's claim on a target: counts as outstanding until dropped (§3.5), and tells the
-/// proxy when a drained target's requests must be cut (§3.7).
+/// One request's claim on a target: counts as outstanding until dropped (docs/aws-rules.md §ALB-3.5), and tells the
+/// proxy when a drained target's requests must be cut (docs/aws-rules.md §ALB-3.7).
 #[derive(Debug)]
 pub(crate) struct Lease {
     pub(crate) target: SocketAddr,
@@ -230,16 +230,16 @@ impl TargetGroup {
     }
 
     /// A watch of [`TargetGroup::health`], updated on every state change (for the task runner,
-    /// which replaces tasks whose targets turn unhealthy, §4.5). Do not call back into the
+    /// which replaces tasks whose targets turn unhealthy, docs/aws-rules.md §ALB-4.5). Do not call back into the
     /// group while holding a borrow of it.
     pub fn watch_health(&self) -> watch::Receiver<Vec<TargetHealth>> {
         drop(self.sync());
         self.0.health.subscribe()
     }
 
-    /// Starts health checks from `node` through `network` (§3.2), once; later calls do
+    /// Starts health checks from `node` through `network` (docs/aws-rules.md §ALB-3.2), once; later calls do
     /// nothing. Checks stop when `shutdown` fires. A listener calls this for every group its
-    /// rules forward to: until then targets are `unused` (`Target.NotInUse`, §3.1).
+    /// rules forward to: until then targets are `unused` (`Target.NotInUse`, docs/aws-rules.md §ALB-3.1).
     pub fn activate(
         &self,
         network: &Network,
@@ -429,7 +429,7 @@ impl TargetGroup {
         }
     }
 
-    /// The delay is over: cut what is still in flight and forget the target (§3.7).
+    /// The delay is over: cut what is still in flight and forget the target (docs/aws-rules.md §ALB-3.7).
     fn finish_draining(&self, addr: SocketAddr, generation: u64) {
         let mut state = self.lock();
         let Some(i) = state.targets.iter().position(|e| {
@@ -473,7 +473,7 @@ impl TargetGroup {
         }
         let now_state = state.targets[i].machine.state;
         if now_state == TargetState::Healthy && was != TargetState::Healthy {
-            // §3.6: slow start only when another healthy target carries the traffic.
+            // docs/aws-rules.md §ALB-3.6: slow start only when another healthy target carries the traffic.
             let enter = !slow_start.is_zero() && others_serving(&state.targets, i);
             state.targets[i].slow_start = enter.then(Instant::now);
         } else if now_state != TargetState::Healthy {
@@ -487,7 +487,7 @@ impl TargetGroup {
         publish(&self.0, &mut state);
     }
 
-    /// Chooses a target for one request (§3.4, §3.5): `sticky` first when it is still
+    /// Chooses a target for one request (docs/aws-rules.md §ALB-3.4, §ALB-3.5): `sticky` first when it is still
     /// eligible; `None` when no target is eligible (503).
     pub(crate) fn acquire(&self, sticky: Option<SocketAddr>) -> Option<Lease> {
         let state = self.sync();
@@ -525,7 +525,7 @@ impl TargetGroup {
         };
         match self.0.config.algorithm {
             Algorithm::RoundRobin => {
-                // A target in slow start takes its turn with probability = its ramp (§3.6).
+                // A target in slow start takes its turn with probability = its ramp (docs/aws-rules.md §ALB-3.6).
                 for k in 0..eligible.len() {
                     let i = eligible[(start + k) % eligible.len()];
                     let w = weight(i);
@@ -565,7 +565,7 @@ impl TargetGroup {
 /// Marks a record `sync` removes once its pass is over.
 const REMOVED: u64 = u64::MAX;
 
-/// §3.6: the share a target in slow start may take, growing linearly to 1.
+/// docs/aws-rules.md §ALB-3.6: the share a target in slow start may take, growing linearly to 1.
 fn slow_start_weight(since: Option<Instant>, duration: Duration, now: Instant) -> f64 {
     match since {
         Some(t) if !duration.is_zero() => {
@@ -610,7 +610,7 @@ fn publish(inner: &Inner, state: &mut State) {
     eligible.clear();
     eligible.extend((0..targets.len()).filter(|&i| routable(&targets[i])));
     if eligible.is_empty() {
-        // §3.4 fail-open: only unhealthy targets → all of them.
+        // docs/aws-rules.md §ALB-3.4 fail-open: only unhealthy targets → all of them.
         eligible.extend(
             (0..targets.len()).filter(|&i| targets[i].machine.state == TargetState::Unhealthy),
         );
@@ -627,7 +627,7 @@ fn publish(inner: &Inner, state: &mut State) {
 }
 
 /// One target's checks: one at once, then every interval, each independent of the last (a
-/// slow check does not delay the next, §3.2).
+/// slow check does not delay the next, docs/aws-rules.md §ALB-3.2).
 async fn check_loop(
     group: Weak<Inner>,
     addr: SocketAddr,
@@ -704,7 +704,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn health_state_machine_under_paused_time_section_3_2_to_3_4() {
+    async fn health_state_machine_under_paused_time_alb_3_2_to_3_4() {
         let a: SocketAddr = "10.0.100.10:8080".parse().unwrap();
         let b: SocketAddr = "10.0.101.10:8080".parse().unwrap();
         let (tx, rx) = watch::channel(vec![a, b]);
@@ -715,7 +715,7 @@ mod tests {
             ..HealthCheck::default()
         });
         let g = TargetGroup::with_config(config, rx);
-        // §3.1: not used by a listener yet.
+        // docs/aws-rules.md §ALB-3.1: not used by a listener yet.
         assert_eq!(
             state_of(&g, a),
             Some((TargetState::Unused, Some(Reason::NotInUse)))
@@ -744,7 +744,7 @@ mod tests {
             hb.description.as_deref(),
             Some("Health checks failed with these codes: [404]")
         );
-        // a starts timing out: unhealthy after two more intervals; then all unhealthy → §3.4
+        // a starts timing out: unhealthy after two more intervals; then all unhealthy → docs/aws-rules.md §ALB-3.4
         // fail-open over both.
         script.lock().unwrap().insert(a, Outcome::Timeout);
         let watch = g.watch_health();
@@ -772,7 +772,7 @@ mod tests {
         settle().await;
         assert_eq!(state_of(&g, a), Some((TargetState::Healthy, None)));
 
-        // §3.7: deregistering a drains it for the delay; its in-flight lease is cut at the end.
+        // docs/aws-rules.md §ALB-3.7: deregistering a drains it for the delay; its in-flight lease is cut at the end.
         let lease = g.acquire(None).unwrap();
         assert_eq!(lease.target, a);
         tx.send(vec![b]).unwrap();
@@ -791,7 +791,7 @@ mod tests {
         settle().await;
         assert!(lease.cut.is_cancelled(), "cut when the delay expires");
         assert_eq!(state_of(&g, a), None, "forgotten after draining");
-        // §3.4 / fidelity: no target eligible → None (503).
+        // docs/aws-rules.md §ALB-3.4 / fidelity: no target eligible → None (503).
         tx.send(vec![]).unwrap();
         assert!(g.acquire(None).is_none());
         shutdown.cancel();
@@ -808,12 +808,12 @@ mod tests {
         let g = TargetGroup::with_config(config, rx);
         g.activate_with(None, &CancellationToken::new(), &TaskTracker::new());
         let first = g.acquire(None).unwrap();
-        // §3.5: the other target has fewer outstanding requests, every time.
+        // docs/aws-rules.md §ALB-3.5: the other target has fewer outstanding requests, every time.
         for _ in 0..5 {
             let next = g.acquire(None).unwrap();
             assert_ne!(next.target, first.target);
         }
-        // §3.6 slow start: weight grows linearly from 0 to 1 over the duration.
+        // docs/aws-rules.md §ALB-3.6 slow start: weight grows linearly from 0 to 1 over the duration.
         let t0 = Instant::now();
         let d = Duration::from_secs(100);
         assert_eq!(slow_start_weight(Some(t0), d, t0), 0.0);

@@ -1,5 +1,5 @@
 //! HTTPS listener TLS: one `ServerConfig` per listener, built at startup, choosing the
-//! certificate by SNI as §1.3 describes.
+//! certificate by SNI as docs/aws-rules.md §ALB-1.3 describes.
 
 use crate::config::{ConfigError, ListenerCertificate};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -9,7 +9,7 @@ use rustls_pki_types::ServerName;
 use std::sync::Arc;
 
 /// Builds the listener's TLS configuration: ring provider, safe default versions, ALPN `h2` and
-/// `http/1.1` (§1.3: HTTP/2 only on HTTPS listeners), and the SNI resolver.
+/// `http/1.1` (docs/aws-rules.md §ALB-1.3: HTTP/2 only on HTTPS listeners), and the SNI resolver.
 pub(crate) fn server_config(
     port: u16,
     certificates: &[ListenerCertificate],
@@ -49,7 +49,7 @@ pub(crate) fn server_config(
     Ok(Arc::new(config))
 }
 
-/// §1.3: the default certificate when the client sends no SNI or nothing in the list matches;
+/// docs/aws-rules.md §ALB-1.3: the default certificate when the client sends no SNI or nothing in the list matches;
 /// otherwise the matching certificate, ECDSA preferred over RSA when the client supports it.
 /// Among equals the listed order wins (key length and validity, AWS's later tie-breakers, are
 /// not compared).

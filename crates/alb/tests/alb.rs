@@ -1,6 +1,6 @@
 //! The ALB through real sockets: clients dial it through the emulated network, targets are small
 //! hyper servers on loopback registered as private addresses. Sections cite
-//! `shared/spec/alb-ecs-dns.md`.
+//! `docs/aws-rules.md`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use airlock_alb::{
@@ -290,15 +290,18 @@ impl Reply {
 
     fn assert_alb_error(&self, code: u16) {
         assert_eq!(self.status.as_u16(), code, "body: {}", self.body);
-        assert_eq!(self.headers["server"], "awselb/2.0", "§2.7 Server header");
+        assert_eq!(
+            self.headers["server"], "awselb/2.0",
+            "docs/aws-rules.md §ALB-2.7 Server header"
+        );
         assert_eq!(
             self.headers["content-type"], "text/html",
-            "§2.7 Content-Type"
+            "docs/aws-rules.md §ALB-2.7 Content-Type"
         );
         assert_eq!(
             self.body,
             error_page_body(self.status),
-            "§2.7 body of the {code} page"
+            "docs/aws-rules.md §ALB-2.7 body of the {code} page"
         );
         assert_eq!(
             self.headers["content-length"],
@@ -351,7 +354,7 @@ fn empty() -> Full<Bytes> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.3 keep-alive toward targets
+// docs/aws-rules.md §ALB-2.3 keep-alive toward targets
 
 /// Sequential requests reuse one back-end connection (the ALB keeps connections to targets
 /// alive up to its idle timeout), whether the body was read or empty.
@@ -479,7 +482,7 @@ async fn an_early_answer_is_relayed_and_its_target_connection_not_reused() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.2 headers and §3.5 round robin
+// docs/aws-rules.md §ALB-2.2 headers and docs/aws-rules.md §ALB-3.5 round robin
 
 #[tokio::test]
 async fn forwards_with_forwarded_headers_and_round_robin() {
@@ -505,13 +508,13 @@ async fn forwards_with_forwarded_headers_and_round_robin() {
             .await;
         assert_eq!(r.status, StatusCode::OK);
         let seen = r.seen();
-        // §2.2: XFF created with the immediate peer, the client interface's private IP.
+        // docs/aws-rules.md §ALB-2.2: XFF created with the immediate peer, the client interface's private IP.
         assert_eq!(seen["x-forwarded-for"], v.client.ip().to_string());
         assert_eq!(seen["x-forwarded-proto"], "http");
         assert_eq!(seen["x-forwarded-port"], "80");
-        // §2.2: Host lower-cased, :80 stripped on a port-80 listener.
+        // docs/aws-rules.md §ALB-2.2: Host lower-cased, :80 stripped on a port-80 listener.
         assert_eq!(seen["host"], "api.example.com");
-        // §2.2 (a): a new Root trace id.
+        // docs/aws-rules.md §ALB-2.2 (a): a new Root trace id.
         assert!(seen["x-amzn-trace-id"].starts_with("Root=1-"), "{seen:?}");
         assert_eq!(seen[":request"], "GET /pets?x=1 HTTP/1.1");
         assert_eq!(seen["x-kept"], "yes");
@@ -521,7 +524,11 @@ async fn forwards_with_forwarded_headers_and_round_robin() {
         );
         targets.push(r.target().to_owned());
     }
-    assert_eq!(targets, ["a", "b", "a", "b"], "§3.5 round robin");
+    assert_eq!(
+        targets,
+        ["a", "b", "a", "b"],
+        "docs/aws-rules.md §ALB-3.5 round robin"
+    );
 }
 
 #[tokio::test]
@@ -550,12 +557,12 @@ async fn xff_is_appended_and_host_gets_listener_port() {
         seen["x-forwarded-for"],
         format!("127.0.0.4, 127.0.0.8, {}", v.client.ip())
     );
-    // §2.2: proto and port are overwritten (emulator choice).
+    // docs/aws-rules.md §ALB-2.2: proto and port are overwritten (emulator choice).
     assert_eq!(seen["x-forwarded-proto"], "http");
     assert_eq!(seen["x-forwarded-port"], "8080");
-    // §2.2: other listener ports append the port when the client gave none.
+    // docs/aws-rules.md §ALB-2.2: other listener ports append the port when the client gave none.
     assert_eq!(seen["host"], "api.example.com:8080");
-    // §2.2 (b): Self inserted first, the rest kept.
+    // docs/aws-rules.md §ALB-2.2 (b): Self inserted first, the rest kept.
     let trace = &seen["x-amzn-trace-id"];
     assert!(trace.starts_with("Self=1-"), "{trace}");
     assert!(trace.ends_with(";Root=1-67891233-abcdef012345678912345678;CalledFrom=app"));
@@ -577,7 +584,7 @@ async fn target_set_changes_apply_to_the_next_request() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.6 statuses the ALB generates, §2.7 pages
+// docs/aws-rules.md §ALB-2.6 statuses the ALB generates, docs/aws-rules.md §ALB-2.7 pages
 
 #[tokio::test]
 async fn no_targets_is_503_with_the_alb_page() {
@@ -590,7 +597,11 @@ async fn no_targets_is_503_with_the_alb_page() {
         r.body,
         "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n"
     );
-    assert_eq!(r.body.len(), 162, "§2.7 example length");
+    assert_eq!(
+        r.body.len(),
+        162,
+        "docs/aws-rules.md §ALB-2.7 example length"
+    );
     assert_eq!(r.reason.as_deref(), Some("Service Temporarily Unavailable"));
 }
 
@@ -631,7 +642,11 @@ async fn silent_target_is_504_after_the_idle_timeout() {
     let alb = v.alb(http_listener(80, action, vec![]), quick()).await;
     let r = v.send(alb, get("/").body(empty()).unwrap()).await;
     r.assert_alb_error(504);
-    assert_eq!(r.body.len(), 132, "§2.7 example length");
+    assert_eq!(
+        r.body.len(),
+        132,
+        "docs/aws-rules.md §ALB-2.7 example length"
+    );
 }
 
 #[tokio::test]
@@ -735,12 +750,12 @@ async fn target_stalling_mid_body_is_cut_after_the_idle_timeout() {
     assert_eq!(resp.status(), StatusCode::OK, "headers were passed on");
     assert!(
         resp.into_body().collect().await.is_err(),
-        "§2.3: the connection is closed when the target goes silent"
+        "docs/aws-rules.md §ALB-2.3: the connection is closed when the target goes silent"
     );
 }
 
 #[tokio::test]
-async fn size_limits_of_section_2_5() {
+async fn size_limits_of_alb_2_5() {
     let (v, alb, _tx) = one_target_alb(quick()).await;
     let long_uri = format!("/{}", "a".repeat(17 * 1024));
     v.send(alb, get(&long_uri).body(empty()).unwrap())
@@ -758,7 +773,7 @@ async fn size_limits_of_section_2_5() {
     r.assert_alb_error(400);
     assert_eq!(
         r.headers["connection"], "close",
-        "§2.7: 400 closes the connection"
+        "docs/aws-rules.md §ALB-2.7: 400 closes the connection"
     );
     let mut block = get("/");
     for i in 0..5 {
@@ -780,7 +795,7 @@ async fn size_limits_of_section_2_5() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §1.4–§1.6 rules and actions
+// docs/aws-rules.md §ALB-1.4–§ALB-1.6 rules and actions
 
 #[tokio::test]
 async fn rules_pick_actions_by_priority() {
@@ -790,7 +805,7 @@ async fn rules_pick_actions_by_priority() {
     let (to_a, _ta) = forward_to(vec![a]);
     let (to_b, _tb) = forward_to(vec![b]);
     let rules = vec![
-        // Listed out of order: priority decides (§1.4).
+        // Listed out of order: priority decides (docs/aws-rules.md §ALB-1.4).
         Rule::new(
             20,
             vec![Condition::host_header(["*.example.net"]).unwrap()],
@@ -894,7 +909,7 @@ async fn rules_pick_actions_by_priority() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// WebSocket upgrades pass through (§1.3)
+// WebSocket upgrades pass through (docs/aws-rules.md §ALB-1.3)
 
 #[tokio::test]
 async fn websocket_upgrade_passes_through() {
@@ -924,7 +939,7 @@ async fn websocket_upgrade_passes_through() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §1.3 HTTPS listeners: SNI and HTTP/2
+// docs/aws-rules.md §ALB-1.3 HTTPS listeners: SNI and HTTP/2
 
 struct Pki {
     roots: rustls::RootCertStore,
@@ -1023,7 +1038,7 @@ async fn https_sni_picks_the_certificate_and_serves_http2() {
     // SNI matching the default's wildcard → the default.
     let s = connect(ServerName::try_from("pets.example.com").unwrap(), &[]).await;
     assert_eq!(peer_leaf(&s), pki.default.chain[0]);
-    // No SNI at all (an IP address name) → the default (§1.3).
+    // No SNI at all (an IP address name) → the default (docs/aws-rules.md §ALB-1.3).
     let s = connect(ServerName::IpAddress(IpAddr::V4(v.node.ip()).into()), &[]).await;
     assert_eq!(peer_leaf(&s), pki.default.chain[0]);
 
@@ -1083,7 +1098,7 @@ async fn https_sni_picks_the_certificate_and_serves_http2() {
     .await;
     r.assert_alb_error(405);
 
-    // §2.1 matrix: a gRPC request cannot go to an HTTP1 target group → 464.
+    // docs/aws-rules.md §ALB-2.1 matrix: a gRPC request cannot go to an HTTP1 target group → 464.
     let r = exchange(
         &mut sender,
         Request::post("https://api.example.net/pets.Pets/List")
@@ -1139,7 +1154,7 @@ async fn bad_configurations_are_refused() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Target groups: health checks, draining, stickiness, access log (§3)
+// Target groups: health checks, draining, stickiness, access log (docs/aws-rules.md §ALB-3)
 
 use airlock_alb::{HealthCheck, Matcher, Reason, Stickiness, TargetGroupConfig, TargetState};
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -1219,7 +1234,7 @@ async fn wait_state(tg: &TargetGroup, target: SocketAddr, state: TargetState) {
 }
 
 #[tokio::test]
-async fn health_checks_send_the_request_of_section_3_2_and_steer_traffic() {
+async fn health_checks_send_the_request_of_alb_3_2_and_steer_traffic() {
     let mut vpc = vpc();
     let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
     let good_health = Arc::new(AtomicU16::new(200));
@@ -1244,7 +1259,7 @@ async fn health_checks_send_the_request_of_section_3_2_and_steer_traffic() {
             quick(),
         )
         .await;
-    // §3.2 request format, from the node's address.
+    // docs/aws-rules.md §ALB-3.2 request format, from the node's address.
     let parts = seen.recv().await.unwrap();
     assert_eq!(parts.method, http::Method::GET);
     assert_eq!(parts.version, http::Version::HTTP_11);
@@ -1257,7 +1272,7 @@ async fn health_checks_send_the_request_of_section_3_2_and_steer_traffic() {
     wait_state(&tg, good, TargetState::Healthy).await;
     wait_state(&tg, bad, TargetState::Healthy).await;
 
-    // A 500 from the health path: unhealthy after two failures, with the reason of §3.3.
+    // A 500 from the health path: unhealthy after two failures, with the reason of docs/aws-rules.md §ALB-3.3.
     bad_health.store(500, Ordering::SeqCst);
     wait_state(&tg, bad, TargetState::Unhealthy).await;
     let h = tg.health().into_iter().find(|t| t.target == bad).unwrap();
@@ -1268,9 +1283,13 @@ async fn health_checks_send_the_request_of_section_3_2_and_steer_traffic() {
     );
     for _ in 0..4 {
         let r = vpc.send(alb, get("/").body(empty()).unwrap()).await;
-        assert_eq!(r.target(), "good", "§3.4: unhealthy targets get no traffic");
+        assert_eq!(
+            r.target(),
+            "good",
+            "docs/aws-rules.md §ALB-3.4: unhealthy targets get no traffic"
+        );
     }
-    // All unhealthy: §3.4 fail-open routes to both.
+    // All unhealthy: docs/aws-rules.md §ALB-3.4 fail-open routes to both.
     good_health.store(404, Ordering::SeqCst);
     wait_state(&tg, good, TargetState::Unhealthy).await;
     let mut targets = std::collections::BTreeSet::new();
@@ -1322,7 +1341,7 @@ async fn draining_finishes_in_flight_requests_under_load() {
     for _ in 0..10 {
         arrived.recv().await.unwrap();
     }
-    // §3.7: deregistered → draining; new requests go elsewhere; in-flight ones finish.
+    // docs/aws-rules.md §ALB-3.7: deregistered → draining; new requests go elsewhere; in-flight ones finish.
     tx.send(vec![other]).unwrap();
     let r = vpc.send(alb, get("/").body(empty()).unwrap()).await;
     assert_eq!(r.target(), "other");
@@ -1364,7 +1383,7 @@ async fn draining_expiry_cuts_in_flight_requests_with_502() {
 }
 
 #[tokio::test]
-async fn lb_cookie_stickiness_sets_awsalb_and_sticks_section_3_8() {
+async fn lb_cookie_stickiness_sets_awsalb_and_sticks_alb_3_8() {
     let mut vpc = vpc();
     let a = vpc.echo_target("a").await;
     let b = vpc.echo_target("b").await;
@@ -1511,7 +1530,7 @@ fn rand_suffix() -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.4 desync mitigation, §2.3 408, §2.6 501/505, §2.1 Expect, through raw TCP writes
+// docs/aws-rules.md §ALB-2.4 desync mitigation, docs/aws-rules.md §ALB-2.3 408, docs/aws-rules.md §ALB-2.6 501/505, docs/aws-rules.md §ALB-2.1 Expect, through raw TCP writes
 
 impl Vpc {
     /// Writes `bytes` on a fresh connection and reads until the load balancer closes it.
@@ -1556,7 +1575,7 @@ fn assert_raw_alb_error(raw: &str, code: u16, what: &str) {
     let status = StatusCode::from_u16(code).unwrap();
     assert!(
         raw.ends_with(&format!("\r\n\r\n{}", error_page_body(status))),
-        "{what}: the §2.7 page: {raw}"
+        "{what}: the docs/aws-rules.md §ALB-2.7 page: {raw}"
     );
 }
 
@@ -1570,7 +1589,7 @@ fn with_mode(mode: airlock_alb::DesyncMode) -> AlbAttributes {
 /// A follow-up request on the same connection: answered only if the first one left it open.
 const NEXT: &str = "GET /next HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n";
 
-/// §2.4's classification table: one request per reason, as raw bytes, and its class.
+/// docs/aws-rules.md §ALB-2.4's classification table: one request per reason, as raw bytes, and its class.
 fn desync_rows() -> Vec<(&'static str, String, &'static str)> {
     let h = "Host: api.example.com\r\n";
     vec![
@@ -1675,7 +1694,7 @@ fn desync_rows() -> Vec<(&'static str, String, &'static str)> {
 }
 
 #[tokio::test]
-async fn desync_defensive_mode_table_section_2_4() {
+async fn desync_defensive_mode_table_alb_2_4() {
     let (v, alb, _tx) = one_target_alb(with_mode(airlock_alb::DesyncMode::Defensive)).await;
     for (what, request, class) in desync_rows() {
         let raw = v.raw(alb, format!("{request}{NEXT}").as_bytes()).await;
@@ -1699,7 +1718,7 @@ async fn desync_defensive_mode_table_section_2_4() {
 }
 
 #[tokio::test]
-async fn desync_monitor_and_strictest_modes_section_2_4() {
+async fn desync_monitor_and_strictest_modes_alb_2_4() {
     let mut v = vpc();
     let a = v.echo_target("a").await;
     let (action, _tx) = forward_to(vec![a]);
@@ -1759,10 +1778,10 @@ async fn unsupported_transfer_encoding_is_501_and_http2_preface_is_505() {
             b"POST / HTTP/1.1\r\nHost: a.example.com\r\nTransfer-Encoding: gzip\r\n\r\n",
         )
         .await;
-    assert_raw_alb_error(&raw, 501, "§2.6 501");
+    assert_raw_alb_error(&raw, 501, "docs/aws-rules.md §ALB-2.6 501");
     assert!(raw.starts_with("HTTP/1.1 501 Not Implemented\r\n"), "{raw}");
     let raw = v.raw(alb, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
-    assert_raw_alb_error(&raw, 505, "§2.6 505");
+    assert_raw_alb_error(&raw, 505, "docs/aws-rules.md §ALB-2.6 505");
 }
 
 /// RFC 9112 §5.1: whitespace between a header's name and its colon is answered with 400 in
@@ -1799,7 +1818,7 @@ async fn whitespace_before_a_header_colon_is_400_in_every_mode() {
     }
 }
 
-/// More header lines than the load balancer takes (a count far inside §2.5's 64 KB) get the
+/// More header lines than the load balancer takes (a count far inside docs/aws-rules.md §ALB-2.5's 64 KB) get the
 /// load balancer's 400 page, never hyper's bare 431.
 #[tokio::test]
 async fn more_header_lines_than_the_alb_takes_is_its_400_page() {
@@ -1844,14 +1863,22 @@ async fn no_complete_head_before_the_idle_timeout_is_408() {
     let raw = v
         .raw(alb, b"GET / HTTP/1.1\r\nHost: a.example.com\r\n")
         .await;
-    assert_raw_alb_error(&raw, 408, "§2.3 408 after a partial head");
+    assert_raw_alb_error(
+        &raw,
+        408,
+        "docs/aws-rules.md §ALB-2.3 408 after a partial head",
+    );
     assert!(
         raw.starts_with("HTTP/1.1 408 Request Time-out\r\n"),
         "{raw}"
     );
     // Nothing at all on a new connection.
     let raw = v.raw(alb, b"").await;
-    assert_raw_alb_error(&raw, 408, "§2.3 408 on a silent connection");
+    assert_raw_alb_error(
+        &raw,
+        408,
+        "docs/aws-rules.md §ALB-2.3 408 on a silent connection",
+    );
     // An idle keep-alive connection after a full exchange closes without a 408.
     let raw = v
         .raw(alb, b"GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n")
@@ -1860,7 +1887,7 @@ async fn no_complete_head_before_the_idle_timeout_is_408() {
 }
 
 #[tokio::test]
-async fn expect_100_continue_is_answered_before_the_target_section_2_1() {
+async fn expect_100_continue_is_answered_before_the_target_alb_2_1() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut v = vpc();
     let a = v.echo_target("a").await;
@@ -1965,7 +1992,7 @@ async fn access_log_records_the_desync_classification() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §1.6 weighted forwards with group stickiness, §3.8 app_cookie stickiness
+// docs/aws-rules.md §ALB-1.6 weighted forwards with group stickiness, docs/aws-rules.md §ALB-3.8 app_cookie stickiness
 
 fn set_cookies(r: &Reply) -> Vec<String> {
     r.headers
@@ -1987,7 +2014,7 @@ fn group(name: &str, targets: Vec<SocketAddr>) -> (TargetGroup, watch::Sender<Ve
 }
 
 #[tokio::test]
-async fn weighted_forward_sets_awsalbtg_and_keeps_the_group_section_1_6() {
+async fn weighted_forward_sets_awsalbtg_and_keeps_the_group_alb_1_6() {
     let mut v = vpc();
     let blue = v.echo_target("blue").await;
     let green = v.echo_target("green").await;
@@ -2073,7 +2100,7 @@ async fn app_cookie_target(v: &mut Vpc, id: &'static str) -> SocketAddr {
 }
 
 #[tokio::test]
-async fn app_cookie_stickiness_sets_awsalbapp_and_sticks_section_3_8() {
+async fn app_cookie_stickiness_sets_awsalbapp_and_sticks_alb_3_8() {
     let mut v = vpc();
     let a = app_cookie_target(&mut v, "a").await;
     let b = app_cookie_target(&mut v, "b").await;

@@ -30,12 +30,12 @@ pub struct HttpApi {
     /// Stages.
     #[serde(default)]
     pub stages: Vec<Stage>,
-    /// CORS answered by the gateway (http-api.md §2.8).
+    /// CORS answered by the gateway (docs/aws-rules.md §HTTP-2.8).
     #[serde(default)]
     pub cors_configuration: Option<CorsConfiguration>,
 }
 
-/// An API's `CorsConfiguration` (http-api.md §2.8).
+/// An API's `CorsConfiguration` (docs/aws-rules.md §HTTP-2.8).
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CorsConfiguration {
@@ -62,10 +62,10 @@ pub struct CorsConfiguration {
 /// Authorizer types airlock implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum AuthorizerType {
-    /// A JWT authorizer (http-api.md §5.1).
+    /// A JWT authorizer (docs/aws-rules.md §HTTP-5.1).
     #[serde(rename = "JWT")]
     Jwt,
-    /// A Lambda REQUEST authorizer (http-api.md §5.2), run locally.
+    /// A Lambda REQUEST authorizer (docs/aws-rules.md §HTTP-5.2), run locally.
     #[serde(rename = "REQUEST")]
     Request,
 }
@@ -213,11 +213,11 @@ pub struct Integration {
     #[serde(default)]
     pub tls_config: Option<TlsConfig>,
     /// Request parameter mapping, e.g. `overwrite:header.x-user: $context.authorizer.claims.sub`
-    /// (http-api.md §4.6).
+    /// (docs/aws-rules.md §HTTP-4.6).
     #[serde(default)]
     pub request_parameters: BTreeMap<String, String>,
     /// Response parameter mapping by integration status code, e.g.
-    /// `"500": {overwrite:statuscode: "403"}` (http-api.md §4.6).
+    /// `"500": {overwrite:statuscode: "403"}` (docs/aws-rules.md §HTTP-4.6).
     #[serde(default)]
     pub response_parameters: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -295,13 +295,13 @@ pub struct Stage {
     /// Stage variables.
     #[serde(default)]
     pub stage_variables: BTreeMap<String, String>,
-    /// Throttling for every route of the stage (http-api.md §3.3).
+    /// Throttling for every route of the stage (docs/aws-rules.md §HTTP-3.3).
     #[serde(default)]
     pub default_route_settings: Option<RouteSettings>,
     /// Per-route throttling, keyed by route key (`"GET /pets"`); overrides the default.
     #[serde(default)]
     pub route_settings: BTreeMap<String, RouteSettings>,
-    /// Access logging (http-api.md §9).
+    /// Access logging (docs/aws-rules.md §HTTP-9).
     #[serde(default)]
     pub access_log_settings: Option<AccessLogSettings>,
 }

@@ -36,7 +36,7 @@ pub struct LoadBalancer {
     /// Listeners.
     #[serde(default)]
     pub listeners: Vec<Listener>,
-    /// Load balancer attributes (alb-ecs-dns.md §1.2).
+    /// Load balancer attributes (docs/aws-rules.md §ALB-1.2).
     #[serde(default)]
     pub attributes: LoadBalancerAttributes,
 }
@@ -254,7 +254,7 @@ impl Action {
     }
 }
 
-/// A forward's `ForwardConfig` (alb-ecs-dns.md §1.6): weighted groups and group stickiness.
+/// A forward's `ForwardConfig` (docs/aws-rules.md §ALB-1.6): weighted groups and group stickiness.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForwardConfig {
     /// 1 to 5 groups; each gets weight / sum of weights of the traffic.
@@ -495,7 +495,7 @@ impl TryFrom<RawAction> for Action {
     }
 }
 
-/// A forward action from its three spellings (alb-ecs-dns.md §1.6): `target_group` alone, or
+/// A forward action from its three spellings (docs/aws-rules.md §ALB-1.6): `target_group` alone, or
 /// `target_groups` (then `target_group`, if also given, must be its only entry), with optional
 /// group stickiness.
 fn forward_action(
@@ -571,7 +571,7 @@ pub struct TargetGroup {
     /// Health check settings; absent means the AWS defaults.
     #[serde(default)]
     pub health_check: Option<HealthCheck>,
-    // Target group attributes (alb-ecs-dns.md §3.5–§3.8). Each field is the AWS attribute key
+    // Target group attributes (docs/aws-rules.md §ALB-3.5–§ALB-3.8). Each field is the AWS attribute key
     // with `.` written `_`: `deregistration_delay.timeout_seconds`,
     // `load_balancing.algorithm.type`, `slow_start.duration_seconds`, and `stickiness.*` grouped
     // under `stickiness` (`stickiness.enabled` is implied by its presence).
@@ -661,7 +661,7 @@ fn default_unhealthy() -> u32 {
     2
 }
 
-/// A target group health check (alb-ecs-dns.md §3.2).
+/// A target group health check (docs/aws-rules.md §ALB-3.2).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {

@@ -189,7 +189,7 @@ pub enum PathSegment {
     Greedy(String),
 }
 
-/// A route key: `$default` or `<METHOD> <path>` (http-api.md §2.3).
+/// A route key: `$default` or `<METHOD> <path>` (docs/aws-rules.md §HTTP-2.3).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RouteKey {
     /// The catch-all `$default` route.

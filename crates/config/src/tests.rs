@@ -233,7 +233,7 @@ const CASES: &[Case] = &[
         message: "/16 to /28",
     },
     Case {
-        name: "route key with a trailing slash (http-api.md §2.3)",
+        name: "route key with a trailing slash (docs/aws-rules.md §HTTP-2.3)",
         from: "route_key: GET /whoami",
         to: "route_key: GET /whoami/",
         path: "http_apis[0].routes[3].route_key",
@@ -242,7 +242,7 @@ const CASES: &[Case] = &[
         message: "may not end in `/`",
     },
     Case {
-        name: "greedy variable not last (http-api.md §2.3)",
+        name: "greedy variable not last (docs/aws-rules.md §HTTP-2.3)",
         from: "route_key: GET /pets/{petId}",
         to: "route_key: GET /{proxy+}/pets",
         path: "http_apis[0].routes[1].route_key",
@@ -251,7 +251,7 @@ const CASES: &[Case] = &[
         message: "must be the last segment",
     },
     Case {
-        name: "duplicate route shape (http-api.md §2.3)",
+        name: "duplicate route shape (docs/aws-rules.md §HTTP-2.3)",
         from: "route_key: GET /whoami",
         to: "route_key: GET /pets/{id}",
         path: "http_apis[0].routes[3].route_key",
@@ -260,7 +260,7 @@ const CASES: &[Case] = &[
         message: "conflicts with \"GET /pets/{petId}\"",
     },
     Case {
-        name: "reserved header in a request mapping (http-api.md §4.6)",
+        name: "reserved header in a request mapping (docs/aws-rules.md §HTTP-4.6)",
         from: "          server_name_to_verify: private-integration.example.com\n",
         to: "          server_name_to_verify: private-integration.example.com\n        request_parameters:\n          \"overwrite:header.X-Forwarded-For\": x\n",
         path: "http_apis[0].integrations[0].request_parameters",
@@ -269,7 +269,7 @@ const CASES: &[Case] = &[
         message: "reserved header",
     },
     Case {
-        name: "route settings for a route that does not exist (http-api.md §3.1)",
+        name: "route settings for a route that does not exist (docs/aws-rules.md §HTTP-3.1)",
         from: "        auto_deploy: true\n",
         to: "        auto_deploy: true\n        route_settings:\n          \"GET /nope\":\n            throttling_burst_limit: 1\n",
         path: "http_apis[0].stages[0].route_settings",
@@ -278,7 +278,7 @@ const CASES: &[Case] = &[
         message: "not a route of this API",
     },
     Case {
-        name: "access log destination that is not a log group ARN (http-api.md §9)",
+        name: "access log destination that is not a log group ARN (docs/aws-rules.md §HTTP-9)",
         from: "        auto_deploy: true\n",
         to: "        auto_deploy: true\n        access_log_settings:\n          destination_arn: my-logs\n          format: CLF\n",
         path: "http_apis[0].stages[0].access_log_settings.destination_arn",
@@ -395,7 +395,7 @@ const CASES: &[Case] = &[
         message: "no security group named \"nobody-sg\"",
     },
     Case {
-        name: "load balancer in one availability zone (alb-ecs-dns.md §1.1)",
+        name: "load balancer in one availability zone (docs/aws-rules.md §ALB-1.1)",
         from: "    subnets: [private-a, private-b]\n    security_groups: [pets-alb-sg]",
         to: "    subnets: [private-a]\n    security_groups: [pets-alb-sg]",
         path: "load_balancers[0].subnets",
@@ -730,7 +730,7 @@ fn an_internet_integration_needs_a_url_and_no_vpc_link() {
     );
 }
 
-/// REQUEST authorizers, `CUSTOM` and `AWS_IAM` routes, and IAM credentials (issue 5).
+/// REQUEST authorizers, `CUSTOM` and `AWS_IAM` routes, and IAM credentials.
 #[test]
 fn request_authorizers_iam_routes_and_credentials() {
     let request = "      - name: key-check\n        authorizer_type: REQUEST\n        identity_source: [\"$request.header.x-api-key\", \"$context.routeKey\", \"$stageVariables.tenant\"]\n        authorizer_uri: http://127.0.0.1:9001/authorize\n        authorizer_payload_format_version: \"2.0\"\n        enable_simple_responses: true\n        authorizer_result_ttl_in_seconds: 300\n    integrations:\n";

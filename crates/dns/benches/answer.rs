@@ -1,5 +1,5 @@
 //! DNS answer construction: the pure (data, view, query) → response step every query pays, in
-//! both views (spec alb-ecs-dns.md §6.2), for an alias-resolved A record, a CNAME chain and a
+//! both views (docs/aws-rules.md §ALB-6.2), for an alias-resolved A record, a CNAME chain and a
 //! name no zone knows.
 
 #![allow(missing_docs, clippy::unwrap_used)]

@@ -10,7 +10,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use crate::DnsError;
 use crate::model::{DomainName, RecordData, View, Zone};
 
-/// SOA timers and TTL of every zone, as Route 53 creates them (spec §6.1):
+/// SOA timers and TTL of every zone, as Route 53 creates them (docs/aws-rules.md §ALB-6.1):
 /// `ns-2048.awsdns-64.net. hostmaster.<zone>. 1 7200 900 1209600 86400`, TTL 900.
 const SOA_MNAME: &str = "ns-2048.awsdns-64.net.";
 const SOA_SERIAL: u32 = 1;
@@ -21,14 +21,14 @@ const SOA_MINIMUM: u32 = 86_400;
 const SOA_TTL: u32 = 900;
 /// Route 53's default TTL for the NS record set of a hosted zone.
 const NS_TTL: u32 = 172_800;
-/// Name servers Route 53 shows for a public zone (one per TLD, spec §6.1).
+/// Name servers Route 53 shows for a public zone (one per TLD, docs/aws-rules.md §ALB-6.1).
 const PUBLIC_NS: [&str; 4] = [
     "ns-2048.awsdns-64.com.",
     "ns-2048.awsdns-64.net.",
     "ns-2048.awsdns-64.org.",
     "ns-2048.awsdns-64.co.uk.",
 ];
-/// Name servers Route 53 shows for a private zone (spec §6.1).
+/// Name servers Route 53 shows for a private zone (docs/aws-rules.md §ALB-6.1).
 const PRIVATE_NS: [&str; 4] = [
     "ns-0.awsdns-00.com.",
     "ns-512.awsdns-00.net.",
@@ -207,7 +207,7 @@ impl DnsData {
         &self.zones
     }
 
-    /// The zone that answers `name` in `view` (spec §6.2): in the VPC, the most specific private
+    /// The zone that answers `name` in `view` (docs/aws-rules.md §ALB-6.2): in the VPC, the most specific private
     /// zone that equals or contains the name, and only it; otherwise the most specific public one.
     pub(crate) fn zone_for(&self, view: View, name: &LowerName) -> Option<&ZoneIndex> {
         if view == View::Vpc

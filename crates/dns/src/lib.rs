@@ -1,7 +1,7 @@
 //! airlock's split-horizon DNS: Route 53 hosted zones (public and private) served over UDP and
 //! TCP with hickory-server, plus the same answers in-process.
 //!
-//! Role: given zones of record sets, answer queries as Route 53 would (spec alb-ecs-dns.md §6):
+//! Role: given zones of record sets, answer queries as Route 53 would (docs/aws-rules.md §ALB-6):
 //! public zones to everyone, private zones only in the VPC view, with Route 53's SOA, negative
 //! answers and flags. The rest of airlock pushes new data through [`DnsHandle::update`] whenever
 //! addresses change; answers follow without restart.

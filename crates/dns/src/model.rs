@@ -12,7 +12,7 @@ use hickory_proto::rr::{LowerName, Name, RecordType};
 
 use crate::DnsError;
 
-/// Which side of the VPC boundary a query comes from (spec alb-ecs-dns.md §6.2).
+/// Which side of the VPC boundary a query comes from (docs/aws-rules.md §ALB-6.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum View {
     /// The internet: only public zones answer, as Route 53's authoritative servers do.
@@ -23,7 +23,7 @@ pub enum View {
 
 /// A fully qualified, lowercase DNS name.
 ///
-/// Route 53 stores names lowercase (spec §6.1), so equality here is case-insensitive by
+/// Route 53 stores names lowercase (docs/aws-rules.md §ALB-6.1), so equality here is case-insensitive by
 /// construction. A `*` label is allowed only as the whole leftmost label (a wildcard).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DomainName(LowerName);
@@ -95,14 +95,14 @@ impl fmt::Debug for DomainName {
 ///
 /// One enum rather than a type tag beside a list of values, so an `A` set holding a CNAME
 /// target cannot be built. Alias records arrive here already resolved by the caller, as
-/// `A`/`AAAA` sets with TTL 60 (spec §6.3).
+/// `A`/`AAAA` sets with TTL 60 (docs/aws-rules.md §ALB-6.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecordData {
     /// IPv4 addresses.
     A(Vec<Ipv4Addr>),
     /// IPv6 addresses.
     Aaaa(Vec<Ipv6Addr>),
-    /// A canonical name; answers queries of every type (spec §6.3).
+    /// A canonical name; answers queries of every type (docs/aws-rules.md §ALB-6.3).
     Cname(DomainName),
     /// Text values, one per record; values longer than 255 bytes are sent as several
     /// character-strings of one record, as RFC 1035 requires.
@@ -162,7 +162,7 @@ impl RecordSet {
 
 /// A hosted zone: its apex name, whether it is private (VPC-only) and its record sets.
 ///
-/// The SOA and NS records are synthesised (spec §6.1); callers do not supply them.
+/// The SOA and NS records are synthesised (docs/aws-rules.md §ALB-6.1); callers do not supply them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Zone {
     name: DomainName,

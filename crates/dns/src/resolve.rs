@@ -12,7 +12,7 @@ use crate::model::{DomainName, View};
 /// Longest CNAME chain followed before answering with what was found, as resolvers bound it
 /// to break loops.
 const MAX_CNAME_HOPS: usize = 8;
-/// Largest UDP payload offered to EDNS clients (spec §6.4: ≤4096 with EDNS0).
+/// Largest UDP payload offered to EDNS clients (docs/aws-rules.md §ALB-6.4: ≤4096 with EDNS0).
 const MAX_EDNS_PAYLOAD: u16 = 4096;
 /// RFC 1035 UDP limit without EDNS.
 const MIN_PAYLOAD: u16 = 512;
@@ -49,17 +49,17 @@ impl Lookup {
 
 /// Answers one DNS query message against `data` as seen from `view`.
 ///
-/// Behaviour (spec alb-ecs-dns.md §6):
-/// - zone choice per §6.2: in [`View::Vpc`] the most specific private zone containing the name
+/// Behaviour (docs/aws-rules.md §ALB-6):
+/// - zone choice per docs/aws-rules.md §ALB-6.2: in [`View::Vpc`] the most specific private zone containing the name
 ///   answers alone (NXDOMAIN / NODATA without public fallback); otherwise public zones;
 /// - a name in no zone: REFUSED in [`View::Public`] (an authoritative server asked about
 ///   someone else's zone); NXDOMAIN without SOA in [`View::Vpc`] (the resolver would recurse to
 ///   the internet, which airlock does not model, so the name does not exist);
 /// - answers carry the queried name as owner (aliases and wildcards included); CNAME answers
 ///   every type and is followed through the view's data;
-/// - NXDOMAIN and NODATA carry the zone's SOA in the authority section (§6.4); positive
+/// - NXDOMAIN and NODATA carry the zone's SOA in the authority section (docs/aws-rules.md §ALB-6.4); positive
 ///   public answers carry the zone's NS records there;
-/// - AA in the public view, RA (and no AA) in the VPC view (§6.3);
+/// - AA in the public view, RA (and no AA) in the VPC view (docs/aws-rules.md §ALB-6.3);
 /// - truncation is the transport's business: the wire handler lets hickory cut UDP responses at
 ///   512 bytes (or the EDNS size) and set TC.
 pub fn answer(data: &DnsData, view: View, query: &Message) -> Message {

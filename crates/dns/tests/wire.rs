@@ -1,4 +1,4 @@
-//! The DNS server through real sockets (UDP and TCP on 127.0.0.1:0), spec alb-ecs-dns.md §6.
+//! The DNS server through real sockets (UDP and TCP on 127.0.0.1:0), docs/aws-rules.md §ALB-6.
 //!
 //! The view is chosen from the query's source address, as in airlock. All sockets are on
 //! 127.0.0.1, so the test's selector tells views apart by source *port*: a client that stands
@@ -212,7 +212,7 @@ fn assert_soa_authority(response: &Message, zone: &str) {
         );
     };
     assert_eq!(soa.name, Name::from_ascii(zone).unwrap());
-    assert_eq!(soa.ttl, 900, "SOA TTL 900 (spec §6.1)");
+    assert_eq!(soa.ttl, 900, "SOA TTL 900 (docs/aws-rules.md §ALB-6.1)");
     let RData::SOA(soa) = &soa.data else {
         panic!("authority holds {soa:?}, not an SOA");
     };
@@ -230,7 +230,7 @@ fn assert_soa_authority(response: &Message, zone: &str) {
     );
 }
 
-/// Spec §1.1 and §6.3: the internal ALB's name answers publicly with its private node IPs,
+/// docs/aws-rules.md §ALB-1.1 and §ALB-6.3: the internal ALB's name answers publicly with its private node IPs,
 /// one A record per node, TTL 60, owner = the queried name, AA set by the public server.
 #[tokio::test]
 async fn alb_name_answers_a_records_from_public_zone() {
@@ -245,7 +245,7 @@ async fn alb_name_answers_a_records_from_public_zone() {
         assert_eq!(record.name, fqdn(ALB_NAME));
         assert_eq!(record.ttl, 60);
     }
-    // Spec §6.4: positive answers carry the zone's NS records in authority.
+    // docs/aws-rules.md §ALB-6.4: positive answers carry the zone's NS records in authority.
     assert_eq!(response.authorities.len(), 4);
     assert!(
         response
@@ -256,8 +256,8 @@ async fn alb_name_answers_a_records_from_public_zone() {
     dns.stop().await;
 }
 
-/// Spec §6.2 split view: the VPC sees the private zone (the ALB), the internet the public one
-/// (the gateway); flags per §6.3 (RA, no AA, inside the VPC).
+/// docs/aws-rules.md §ALB-6.2 split view: the VPC sees the private zone (the ALB), the internet the public one
+/// (the gateway); flags per docs/aws-rules.md §ALB-6.3 (RA, no AA, inside the VPC).
 #[tokio::test]
 async fn split_view_answers_by_source_address() {
     let dns = Dns::start(stack_zones()).await;
@@ -279,7 +279,7 @@ async fn split_view_answers_by_source_address() {
     dns.stop().await;
 }
 
-/// Spec §6.4: a missing name is NXDOMAIN with the zone's SOA in authority.
+/// docs/aws-rules.md §ALB-6.4: a missing name is NXDOMAIN with the zone's SOA in authority.
 #[tokio::test]
 async fn missing_name_is_nxdomain_with_soa() {
     let dns = Dns::start(stack_zones()).await;
@@ -293,7 +293,7 @@ async fn missing_name_is_nxdomain_with_soa() {
     dns.stop().await;
 }
 
-/// Spec §6.4: a name with other types only is NOERROR, no answer, SOA in authority.
+/// docs/aws-rules.md §ALB-6.4: a name with other types only is NOERROR, no answer, SOA in authority.
 #[tokio::test]
 async fn other_type_is_nodata_with_soa() {
     let dns = Dns::start(stack_zones()).await;
@@ -313,7 +313,7 @@ async fn other_type_is_nodata_with_soa() {
     dns.stop().await;
 }
 
-/// Spec §6.2 step 4: when a private zone matches, only it answers, with NXDOMAIN for names it
+/// docs/aws-rules.md §ALB-6.2 step 4: when a private zone matches, only it answers, with NXDOMAIN for names it
 /// lacks, even though the public zone of the same name has them.
 #[tokio::test]
 async fn private_zone_nxdomain_does_not_fall_back_to_public() {
@@ -358,7 +358,7 @@ async fn name_outside_every_zone() {
     dns.stop().await;
 }
 
-/// Spec §6.3: answers follow changes (e.g. ALB nodes) without restart.
+/// docs/aws-rules.md §ALB-6.3: answers follow changes (e.g. ALB nodes) without restart.
 #[tokio::test]
 async fn update_changes_answers_without_restart() {
     let dns = Dns::start(stack_zones()).await;
@@ -407,7 +407,7 @@ async fn tcp_answers_in_both_views() {
     dns.stop().await;
 }
 
-/// Spec §6.4: over 512 bytes without EDNS, UDP sets TC; TCP, or EDNS, gets everything.
+/// docs/aws-rules.md §ALB-6.4: over 512 bytes without EDNS, UDP sets TC; TCP, or EDNS, gets everything.
 #[tokio::test]
 async fn large_udp_answer_is_truncated_without_edns() {
     let dns = Dns::start(stack_zones()).await;
@@ -434,7 +434,7 @@ async fn large_udp_answer_is_truncated_without_edns() {
     dns.stop().await;
 }
 
-/// Spec §6.1: names match case-insensitively; the answer's owner is the name as asked.
+/// docs/aws-rules.md §ALB-6.1: names match case-insensitively; the answer's owner is the name as asked.
 #[tokio::test]
 async fn names_match_case_insensitively() {
     let dns = Dns::start(stack_zones()).await;
@@ -452,7 +452,7 @@ async fn names_match_case_insensitively() {
     dns.stop().await;
 }
 
-/// Spec §6.1: `*` answers for its level and deeper; a more specific name beats it.
+/// docs/aws-rules.md §ALB-6.1: `*` answers for its level and deeper; a more specific name beats it.
 #[tokio::test]
 async fn wildcard_answers_unless_a_specific_name_exists() {
     let dns = Dns::start(stack_zones()).await;
@@ -513,7 +513,7 @@ async fn dig(args: &[String]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// Issue 3: `dig @127.0.0.1 -p PORT` works against the host-facing (public) listener.
+/// `dig @127.0.0.1 -p PORT` works against the host-facing (public) listener.
 #[tokio::test]
 async fn dig_queries_the_public_view() {
     if !airlock_net::testing::tool("dig", "-v", "apt-get install dnsutils") {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Fargate's default time between the stop signal and SIGKILL (`stopTimeout`, §4.1).
+/// Fargate's default time between the stop signal and SIGKILL (`stopTimeout`, docs/aws-rules.md §ALB-4.1).
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a container may take to accept TCP on its port before the task fails to start.
@@ -32,7 +32,7 @@ pub struct ServiceConfig {
     /// The container port published as a load balancer target, if any.
     pub load_balancer: Option<LbAttachment>,
     /// How long a target stays draining after deregistration before the task gets its stop
-    /// signal (the target group's `deregistration_delay.timeout_seconds`, §4.3). Not applied to
+    /// signal (the target group's `deregistration_delay.timeout_seconds`, docs/aws-rules.md §ALB-4.3). Not applied to
     /// tasks whose essential container already exited, nor at shutdown.
     pub deregistration_delay: Duration,
     /// `deploymentConfiguration.maximumPercent`: RUNNING + PENDING tasks stay at or below
@@ -129,7 +129,7 @@ impl std::fmt::Display for DockerEndpoint {
     }
 }
 
-/// `loadBalancers[]` of a service: which container port is the target (§4.2).
+/// `loadBalancers[]` of a service: which container port is the target (docs/aws-rules.md §ALB-4.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LbAttachment {
     /// A container of the task definition.
@@ -138,7 +138,7 @@ pub struct LbAttachment {
     pub container_port: u16,
 }
 
-/// A task definition revision (§4.1).
+/// A task definition revision (docs/aws-rules.md §ALB-4.1).
 #[derive(Debug, Clone)]
 pub struct TaskDefinition {
     /// The family name.
@@ -171,7 +171,7 @@ pub struct ContainerSpec {
     /// How long the container may take to accept connections on its port, and to wait for its
     /// `depends_on` conditions (`startTimeout`).
     pub start_timeout: Duration,
-    /// A container health check (§4.1).
+    /// A container health check (docs/aws-rules.md §ALB-4.1).
     pub health_check: Option<HealthCheck>,
     /// Containers that must reach a condition before this one starts (`dependsOn`).
     pub depends_on: Vec<Dependency>,
@@ -179,7 +179,7 @@ pub struct ContainerSpec {
     pub awslogs: Option<AwsLogs>,
 }
 
-/// A container health check: a command whose exit 0 means healthy (§4.1).
+/// A container health check: a command whose exit 0 means healthy (docs/aws-rules.md §ALB-4.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheck {
     /// What runs: a local process for `builtin` and `command` containers (with the container's

@@ -1,4 +1,4 @@
-//! Container health checks (§4.1): a command every interval; `retries` consecutive failures make
+//! Container health checks (docs/aws-rules.md §ALB-4.1): a command every interval; `retries` consecutive failures make
 //! the container UNHEALTHY, a success makes it HEALTHY; failures during the start period do not
 //! count.
 
@@ -156,7 +156,7 @@ mod tests {
         seen
     }
 
-    /// §4.1: `retries` consecutive failures make UNHEALTHY; a success makes HEALTHY at once and
+    /// docs/aws-rules.md §ALB-4.1: `retries` consecutive failures make UNHEALTHY; a success makes HEALTHY at once and
     /// resets the count.
     #[tokio::test(start_paused = true)]
     async fn retries_consecutive_failures_make_unhealthy() {
@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(seen, [Healthy]);
     }
 
-    /// §4.1: failures inside the start period do not count; a success inside it marks HEALTHY.
+    /// docs/aws-rules.md §ALB-4.1: failures inside the start period do not count; a success inside it marks HEALTHY.
     #[tokio::test(start_paused = true)]
     async fn the_start_period_forgives_failures() {
         use HealthStatus::*;

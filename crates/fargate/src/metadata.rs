@@ -1,4 +1,4 @@
-//! The task metadata endpoint v4 (§4.6), served on a loopback port per service. Containers find
+//! The task metadata endpoint v4 (docs/aws-rules.md §ALB-4.6), served on a loopback port per service. Containers find
 //! it in `ECS_CONTAINER_METADATA_URI_V4` (and the v3 variable), which carry their Docker id.
 //!
 //! Deliberate difference: `IPv4SubnetCIDRBlock` and `SubnetGatewayIpv4Address` are absent, as

@@ -290,7 +290,7 @@ impl ServiceHandle {
         Ok(())
     }
 
-    /// Starts a rolling deployment of `td` (§4.2): new tasks are started first, within
+    /// Starts a rolling deployment of `td` (docs/aws-rules.md §ALB-4.2): new tasks are started first, within
     /// `maximum_percent` of the desired count; once they are RUNNING (registered as targets),
     /// old tasks are stopped (deregistered, drained for the deregistration delay, then sent
     /// their stop signal) while at least `minimum_healthy_percent` stay RUNNING.
@@ -311,8 +311,8 @@ impl ServiceHandle {
 
     /// Follows the load balancer's health of this service's targets, in target group
     /// `target_group_arn`. From then on a task counts as healthy for deployments and
-    /// replacements only once its target is healthy (§4.2), and a task whose target turns
-    /// unhealthy is replaced after the grace period (§4.5). Without it, RUNNING is enough.
+    /// replacements only once its target is healthy (docs/aws-rules.md §ALB-4.2), and a task whose target turns
+    /// unhealthy is replaced after the grace period (docs/aws-rules.md §ALB-4.5). Without it, RUNNING is enough.
     pub fn follow_target_health(
         &self,
         target_group_arn: String,
@@ -473,7 +473,7 @@ fn reconcile(
         .collect();
     let mut recheck = None;
 
-    // A task fails its health once UNHEALTHY past the grace period after RUNNING (§4.2, §4.5).
+    // A task fails its health once UNHEALTHY past the grace period after RUNNING (docs/aws-rules.md §ALB-4.2, §ALB-4.5).
     let ran = |t: &TaskEntry| {
         t.info
             .started_at
@@ -537,7 +537,7 @@ fn reconcile(
             }
         }
         // Healthy for deployment math: RUNNING, and healthy in the load balancer when its view
-        // is followed (§4.2).
+        // is followed (docs/aws-rules.md §ALB-4.2).
         // A replacement is needed but maximumPercent leaves no room to start one.
         let blocked = launches == 0 && fresh.len() < desired;
         let running = |t: &TaskEntry| {
@@ -566,7 +566,7 @@ fn reconcile(
                     "Scaling activity initiated by (deployment {deployment})"
                 ))
             } else if failing(t) {
-                // Replacement first; with no room for one, stop it anyway (§4.5).
+                // Replacement first; with no room for one, stop it anyway (docs/aws-rules.md §ALB-4.5).
                 (fresh_running >= desired || blocked).then(|| match &*lb_view {
                     Some(view) if elb_failed => format!(
                         "Task failed ELB health checks in (target-group {})",

@@ -49,13 +49,13 @@ pub(crate) struct LbView {
     pub(crate) health: HashMap<SocketAddr, LbTargetHealth>,
 }
 
-/// A target's health as the load balancer reports it (§3.3), reduced to what the scheduler
+/// A target's health as the load balancer reports it (docs/aws-rules.md §ALB-3.3), reduced to what the scheduler
 /// needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LbTargetHealth {
     /// `healthy` (or `unavailable`: health checks off): counts as healthy for deployments.
     Healthy,
-    /// `unhealthy`: the task is replaced after the grace period (§4.5).
+    /// `unhealthy`: the task is replaced after the grace period (docs/aws-rules.md §ALB-4.5).
     Unhealthy,
     /// `initial`, `draining`, `unused`: not yet (or no longer) healthy.
     Other,

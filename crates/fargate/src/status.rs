@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::SystemTime;
 
-/// A task's `lastStatus` (§4.3), in lifecycle order.
+/// A task's `lastStatus` (docs/aws-rules.md §ALB-4.3), in lifecycle order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TaskStatus {
     /// The interface is being created.
@@ -72,7 +72,7 @@ impl fmt::Display for DesiredStatus {
     }
 }
 
-/// Why a task stopped (`stopCode`, §4.3).
+/// Why a task stopped (`stopCode`, docs/aws-rules.md §ALB-4.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StopCode {
     /// It never reached RUNNING (interface, process start, or port never accepting).
@@ -103,7 +103,7 @@ impl fmt::Display for StopCode {
     }
 }
 
-/// Task or container health (§4.1). Without container health checks ECS reports `UNKNOWN`.
+/// Task or container health (docs/aws-rules.md §ALB-4.1). Without container health checks ECS reports `UNKNOWN`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HealthStatus {
     /// Health checks pass.

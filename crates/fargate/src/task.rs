@@ -1,4 +1,4 @@
-//! One task's lifecycle (§4.3): interface, containers, target registration, stop, cleanup.
+//! One task's lifecycle (docs/aws-rules.md §ALB-4.3): interface, containers, target registration, stop, cleanup.
 
 use crate::apps::{TaskIdentity, serve_builtin};
 use crate::config::{Condition, ContainerSpec, Run, TaskDefinition};
@@ -163,7 +163,7 @@ impl Tracker<'_> {
         })
     }
 
-    /// Records a container's health and recomputes the task's (§4.1: essential containers only;
+    /// Records a container's health and recomputes the task's (docs/aws-rules.md §ALB-4.1: essential containers only;
     /// UNHEALTHY over UNKNOWN over HEALTHY).
     fn health(&mut self, index: usize, status: HealthStatus) {
         self.progress[index].health = Some(status);
@@ -504,7 +504,7 @@ pub(crate) async fn run(
     }
 
     shared.set_status(&task_id, TaskStatus::Stopping);
-    // Shutdown order is the reverse of the start order (§4.1 dependsOn).
+    // Shutdown order is the reverse of the start order (docs/aws-rules.md §ALB-4.1 dependsOn).
     for c in containers.iter_mut().rev() {
         let timeout = td.containers[c.index].stop_timeout;
         let code = c.stop(timeout).await;
@@ -586,7 +586,7 @@ fn lb_host_port(cfg: &crate::config::ServiceConfig, containers: &[ContainerInfo]
     }
 }
 
-/// The environment ECS gives every container (§4.6), then the task definition's.
+/// The environment ECS gives every container (docs/aws-rules.md §ALB-4.6), then the task definition's.
 fn ecs_env(
     shared: &Shared,
     task_id: &str,

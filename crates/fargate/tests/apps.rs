@@ -1,4 +1,4 @@
-//! The built-in sample apps over real sockets (issue 2, item 5).
+//! The built-in sample apps over real sockets.
 #![allow(clippy::unwrap_used)]
 
 mod common;

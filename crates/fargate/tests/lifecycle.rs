@@ -1,5 +1,5 @@
 //! Container health checks, dependsOn, rolling deployments and task logs, through real sockets
-//! and the emulated network (alb-ecs-dns.md §4.1–§4.5).
+//! and the emulated network (docs/aws-rules.md §ALB-4.1–§ALB-4.5).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -114,7 +114,7 @@ async fn try_get(
         .unwrap_or_else(|_| Err(format!("{to}: timed out")))
 }
 
-/// §4.1/§4.5: a task whose essential container's health check fails `retries` times turns
+/// docs/aws-rules.md §ALB-4.1/§ALB-4.5: a task whose essential container's health check fails `retries` times turns
 /// UNHEALTHY and is replaced, the replacement started (and registered) before the old task stops.
 #[tokio::test]
 async fn an_unhealthy_task_is_replaced_replacement_first() {
@@ -191,7 +191,7 @@ async fn an_unhealthy_task_is_replaced_replacement_first() {
     );
 }
 
-/// §4.1 dependsOn: `app` waits for a non-essential `init` container to exit 0 (SUCCESS); a
+/// docs/aws-rules.md §ALB-4.1 dependsOn: `app` waits for a non-essential `init` container to exit 0 (SUCCESS); a
 /// failing `init` stops the task before `app` starts.
 #[tokio::test]
 async fn depends_on_success_orders_start_and_fails_the_task_on_error() {
@@ -238,14 +238,14 @@ async fn depends_on_success_orders_start_and_fails_the_task_on_error() {
     }
 }
 
-/// §4.2: a new task definition rolls out within minimumHealthyPercent 100 / maximumPercent 200:
+/// docs/aws-rules.md §ALB-4.2: a new task definition rolls out within minimumHealthyPercent 100 / maximumPercent 200:
 /// new tasks first, then the old ones drain and stop. Steady load through the emulated network
 /// sees no failed request, and ends up answered by the new revision only.
 #[tokio::test]
 async fn a_rolling_deployment_under_load_loses_no_request() {
     let net = network();
     let mut cfg = service("roll", 2, app("1"));
-    // In-flight requests to a deregistered target finish while it drains (§3.7).
+    // In-flight requests to a deregistered target finish while it drains (docs/aws-rules.md §ALB-3.7).
     cfg.deregistration_delay = Duration::from_millis(300);
     let svc = start_service(cfg.clone(), net.clone(), CancellationToken::new())
         .await
@@ -431,7 +431,7 @@ async fn task_output_goes_to_a_file_per_task() {
 const TG_ARN: &str =
     "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web-tg/0123456789abcdef";
 
-/// §4.2 and §4.5 with the load balancer's view followed: a new task counts only once its target
+/// docs/aws-rules.md §ALB-4.2 and §ALB-4.5 with the load balancer's view followed: a new task counts only once its target
 /// is healthy there (the old task serves until then), and a task whose target turns unhealthy is
 /// replaced, the replacement first.
 #[tokio::test]
@@ -531,7 +531,7 @@ async fn deployments_and_replacements_follow_the_load_balancers_health() {
     assert_eq!(*svc.targets().borrow(), vec![replacement]);
 }
 
-/// §4.1 dependsOn HEALTHY: `app` starts only once `db` passes its health check; a `db` that
+/// docs/aws-rules.md §ALB-4.1 dependsOn HEALTHY: `app` starts only once `db` passes its health check; a `db` that
 /// turns UNHEALTHY instead fails the task before `app` starts.
 #[tokio::test]
 async fn depends_on_healthy_waits_for_the_health_check() {
@@ -559,7 +559,7 @@ async fn depends_on_healthy_waits_for_the_health_check() {
         if healthy {
             assert_eq!(t.last_status, TaskStatus::Running);
             assert_eq!(t.containers[1].health, HealthStatus::Healthy);
-            // The essential `app` has no health check: the task's health is UNKNOWN (§4.1).
+            // The essential `app` has no health check: the task's health is UNKNOWN (docs/aws-rules.md §ALB-4.1).
             assert_eq!(t.health, HealthStatus::Unknown);
         } else {
             assert_eq!(t.stop_code, Some(StopCode::TaskFailedToStart));

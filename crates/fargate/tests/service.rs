@@ -1,4 +1,4 @@
-//! Services and tasks through real sockets and the emulated network (§4.2–§4.6).
+//! Services and tasks through real sockets and the emulated network (docs/aws-rules.md §ALB-4.2–§ALB-4.6).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -136,7 +136,7 @@ async fn two_builtin_tasks_are_two_targets_in_two_subnets() {
     }
     assert_eq!(seen.len(), 2);
 
-    // The tasks' group admits 8080 from `alb` only (§4.4).
+    // The tasks' group admits 8080 from `alb` only (docs/aws-rules.md §ALB-4.4).
     let stranger = client(&net, "other");
     assert!(matches!(
         net.judge(&Origin::Interface(stranger), targets[0]),
@@ -284,7 +284,7 @@ async fn a_stopped_task_is_replaced_and_its_target_withdrawn() {
     assert_eq!(stopped.containers[0].last_status, ContainerStatus::Stopped);
     // SIGTERM ends python: 128 + 15, as Docker reports it.
     assert_eq!(stopped.containers[0].exit_code, Some(143));
-    // The old interface is gone with its address (§4.3 DEPROVISIONING).
+    // The old interface is gone with its address (docs/aws-rules.md §ALB-4.3 DEPROVISIONING).
     let alb = client(&net, "alb");
     assert_eq!(
         net.judge(&Origin::Interface(alb.clone()), old),
@@ -527,7 +527,7 @@ async fn a_stopped_task_drains_before_its_stop_signal() {
         1,
         ContainerSpec::builtin("echo", BuiltinApp::Echo, 8080),
     );
-    // Long enough that only the shutdown below can end it within the test's bound (§4.3).
+    // Long enough that only the shutdown below can end it within the test's bound (docs/aws-rules.md §ALB-4.3).
     cfg.deregistration_delay = Duration::from_secs(3600);
     let svc = start_service(cfg, net.clone(), shutdown.clone())
         .await

@@ -1,5 +1,5 @@
 //! JWT verification with a cached key: what every request to a JWT route pays once the issuer's
-//! key set is in memory (spec http-api.md §5.1 steps 2–8).
+//! key set is in memory (docs/aws-rules.md §HTTP-5.1 steps 2–8).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use airlock_gateway::auth::keys::KeyStore;

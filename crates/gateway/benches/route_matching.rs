@@ -1,4 +1,4 @@
-//! Route selection cost at 10, 100 and 300 routes (the AWS quota, spec http-api.md §8).
+//! Route selection cost at 10, 100 and 300 routes (the AWS quota, docs/aws-rules.md §HTTP-8).
 //! Matching walks the table without allocating, so cost grows with the table but not with
 //! allocations.
 

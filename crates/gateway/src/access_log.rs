@@ -1,4 +1,4 @@
-//! Stage access logs (spec http-api.md §9): one line per request, rendered from the stage's
+//! Stage access logs (docs/aws-rules.md §HTTP-9): one line per request, rendered from the stage's
 //! format with `$context` variables.
 //!
 //! The gateway does not know where logs go: the caller hands in a [`LogSink`] (airlock's stack
@@ -12,10 +12,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-/// The console presets' CLF format (spec §9).
+/// The console presets' CLF format (docs/aws-rules.md §HTTP-9).
 pub const CLF_FORMAT: &str = "$context.identity.sourceIp - - [$context.requestTime] \"$context.httpMethod $context.routeKey $context.protocol\" $context.status $context.responseLength $context.requestId";
 
-/// The console presets' JSON format (spec §9).
+/// The console presets' JSON format (docs/aws-rules.md §HTTP-9).
 pub const JSON_FORMAT: &str = "{ \"requestId\":\"$context.requestId\", \"ip\": \"$context.identity.sourceIp\", \"requestTime\":\"$context.requestTime\", \"httpMethod\":\"$context.httpMethod\",\"routeKey\":\"$context.routeKey\", \"status\":\"$context.status\",\"protocol\":\"$context.protocol\", \"responseLength\":\"$context.responseLength\" }";
 
 /// Where a stage's access log lines go.
@@ -153,7 +153,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// Spec §9 presets render with the documented variables; absent ones as `-`.
+    /// docs/aws-rules.md §HTTP-9 presets render with the documented variables; absent ones as `-`.
     #[test]
     fn presets_render() {
         let mut ctx = RequestContext::for_tests();

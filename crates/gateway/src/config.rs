@@ -38,17 +38,17 @@ pub struct ApiConfig {
     pub id: String,
     /// The API's name, for logs.
     pub name: String,
-    /// `disable_execute_api_endpoint`: the execute-api host answers 404 (§6.3).
+    /// `disable_execute_api_endpoint`: the execute-api host answers 404 (docs/aws-rules.md §HTTP-6.3).
     pub disable_execute_api_endpoint: bool,
     /// Stages; `$default` is served at the root.
     pub stages: Vec<StageConfig>,
     /// Routes, each with its authorization and integration.
     pub routes: Vec<RouteConfig>,
-    /// `cors_configuration` (spec §2.8).
+    /// `cors_configuration` (docs/aws-rules.md §HTTP-2.8).
     pub cors: Option<cors::CorsConfig>,
 }
 
-/// One stage of an API (spec §3.1).
+/// One stage of an API (docs/aws-rules.md §HTTP-3.1).
 pub struct StageConfig {
     /// `$default` or the name served under `/<name>`.
     pub name: String,
@@ -98,13 +98,13 @@ pub enum Authorization {
         /// request's authorizer output.
         scopes: Arc<[String]>,
     },
-    /// `CUSTOM`: a Lambda REQUEST authorizer (spec §5.2).
+    /// `CUSTOM`: a Lambda REQUEST authorizer (docs/aws-rules.md §HTTP-5.2).
     Lambda(Arc<auth::lambda::LambdaAuthorizer>),
-    /// `AWS_IAM`: SigV4 and identity policies (spec §5.3).
+    /// `AWS_IAM`: SigV4 and identity policies (docs/aws-rules.md §HTTP-5.3).
     Iam(Arc<auth::sigv4::IamAuthorizer>),
 }
 
-/// A JWT authorizer (spec §5.1).
+/// A JWT authorizer (docs/aws-rules.md §HTTP-5.1).
 pub struct JwtAuthorizer {
     /// The authorizer's name, for logs.
     pub name: String,
@@ -135,15 +135,15 @@ pub struct Integration {
     pub timeout: Duration,
     /// Where requests go.
     pub target: IntegrationTarget,
-    /// `request_parameters` (spec §4.6).
+    /// `request_parameters` (docs/aws-rules.md §HTTP-4.6).
     pub request_parameters: Vec<mapping::RequestParameter>,
-    /// `response_parameters`, by integration status code (spec §4.6).
+    /// `response_parameters`, by integration status code (docs/aws-rules.md §HTTP-4.6).
     pub response_parameters: Vec<mapping::ResponseMapping>,
 }
 
 impl Integration {
     /// Whether a mapping reads `$request.body…`: only then is the start of the client's body
-    /// read before the backend is called; otherwise it streams (spec §4.6).
+    /// read before the backend is called; otherwise it streams (docs/aws-rules.md §HTTP-4.6).
     pub fn reads_request_body(&self) -> bool {
         self.request_parameters
             .iter()
@@ -160,11 +160,11 @@ impl Integration {
 pub enum IntegrationTarget {
     /// `connection_type: VPC_LINK` to a load balancer listener.
     Private(PrivateTarget),
-    /// `connection_type: INTERNET` to a URL (spec §4.2); only loopback hosts are dialled.
+    /// `connection_type: INTERNET` to a URL (docs/aws-rules.md §HTTP-4.2); only loopback hosts are dialled.
     Http(HttpTarget),
 }
 
-/// A URL integration (spec §4.2).
+/// A URL integration (docs/aws-rules.md §HTTP-4.2).
 pub struct HttpTarget {
     /// `integration_uri`: an `http(s)://` URL that may hold `{pathVariable}`, `{proxy}` and
     /// `${stageVariables.<name>}`.
@@ -173,7 +173,7 @@ pub struct HttpTarget {
     pub tls_roots: Vec<CertificateDer<'static>>,
 }
 
-/// A private integration through a VPC link (spec §4.3).
+/// A private integration through a VPC link (docs/aws-rules.md §HTTP-4.3).
 pub struct PrivateTarget {
     /// The VPC link's tunnel.
     pub tunnel: Arc<dyn Tunnel>,
@@ -187,7 +187,7 @@ pub struct PrivateTarget {
     pub host_header: String,
 }
 
-/// A custom domain name and its API mappings (spec §6).
+/// A custom domain name and its API mappings (docs/aws-rules.md §HTTP-6).
 pub struct DomainConfig {
     /// The domain name, lower-case.
     pub domain_name: String,

@@ -1,4 +1,4 @@
-//! `$context` variables (spec http-api.md §9): what parameter mappings and access logs read.
+//! `$context` variables (docs/aws-rules.md §HTTP-9): what parameter mappings and access logs read.
 //!
 //! One [`RequestContext`] is filled as the request moves through the pipeline; fields the
 //! pipeline has not reached yet render as absent.

@@ -1,4 +1,4 @@
-//! API-level CORS (spec http-api.md §2.8): preflights the gateway answers itself, and the
+//! API-level CORS (docs/aws-rules.md §HTTP-2.8): preflights the gateway answers itself, and the
 //! headers it puts on actual responses in place of the backend's.
 
 use http::{HeaderMap, HeaderValue, Method, header};
@@ -129,7 +129,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// Spec §2.8 field table and rule 6 (origin echo choices).
+    /// docs/aws-rules.md §HTTP-2.8 field table and rule 6 (origin echo choices).
     #[test]
     fn origins() {
         let mut c = CorsConfig {

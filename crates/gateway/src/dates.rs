@@ -19,7 +19,7 @@ mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 
-    /// Spec §9: `requestTime` is `dd/MMM/yyyy:HH:mm:ss +hhmm`.
+    /// docs/aws-rules.md §HTTP-9: `requestTime` is `dd/MMM/yyyy:HH:mm:ss +hhmm`.
     #[test]
     fn clf_time_format() {
         assert_eq!(

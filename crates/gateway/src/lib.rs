@@ -4,7 +4,7 @@
 //! request's host (a custom domain and its API mappings, or the
 //! `{api-id}.execute-api.{region}.amazonaws.com` endpoint), selects the stage and the route,
 //! runs the route's authorizer and proxies to the integration, in the order of spec
-//! http-api.md §1. Every response the gateway writes itself is one of the catalogue rows of §12,
+//! docs/aws-rules.md §HTTP-1. Every response the gateway writes itself is one of the catalogue rows of docs/aws-rules.md §HTTP-12,
 //! produced by [`response::Refusal`].
 //!
 //! Architecture invariant: the gateway does not know how the VPC is built. A private
@@ -57,9 +57,9 @@ const APIGW_REQUESTID: http::HeaderName = http::HeaderName::from_static("apigw-r
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// The payload quota of HTTP APIs (spec http-api.md §8).
+/// The payload quota of HTTP APIs (docs/aws-rules.md §HTTP-8).
 pub(crate) const MAX_PAYLOAD: u64 = 10 * 1024 * 1024;
-/// The quota on the request line and header values combined (spec http-api.md §8).
+/// The quota on the request line and header values combined (docs/aws-rules.md §HTTP-8).
 const MAX_REQUEST_HEAD: usize = 10_240;
 
 /// The running gateway's compiled state: built once at start, read per request.
@@ -88,17 +88,17 @@ struct CompiledApi {
 struct CompiledStage {
     /// The stage's name, shared by every request's context.
     name: Arc<str>,
-    /// One bucket per route (parallel to `config.routes`), `None` when unthrottled (§3.3).
+    /// One bucket per route (parallel to `config.routes`), `None` when unthrottled (docs/aws-rules.md §HTTP-3.3).
     buckets: Vec<Option<throttle::Bucket>>,
 }
 
-/// What the host and path selected (spec §1 steps 1–2).
+/// What the host and path selected (docs/aws-rules.md §HTTP-1 steps 1–2).
 struct Selection<'a> {
     api: &'a CompiledApi,
     stage: usize,
     /// The path routes see (stage segment and mapping key removed).
     route_path: String,
-    /// The path a private integration receives (§4.3).
+    /// The path a private integration receives (docs/aws-rules.md §HTTP-4.3).
     backend_path: String,
     /// The API mapping key that matched, for a custom domain.
     base_path: Option<String>,
@@ -107,7 +107,7 @@ struct Selection<'a> {
 struct CompiledDomain {
     /// Sorted longest key first.
     mappings: Vec<CompiledMapping>,
-    /// Any multi-level key switches matching to string prefixes (§6.2).
+    /// Any multi-level key switches matching to string prefixes (docs/aws-rules.md §HTTP-6.2).
     multi_level: bool,
 }
 
@@ -274,8 +274,8 @@ impl Gateway {
         .await;
     }
 
-    /// Handles one request through the pipeline of spec §1, then writes the stage's access log
-    /// line once the response body has been sent (§9).
+    /// Handles one request through the pipeline of docs/aws-rules.md §HTTP-1, then writes the stage's access log
+    /// line once the response body has been sent (docs/aws-rules.md §HTTP-9).
     async fn handle(
         &self,
         req: Request<ClientBody>,
@@ -340,7 +340,7 @@ impl Gateway {
             status = resp.status().as_u16(),
             "request"
         );
-        // §2.2: a request that selected no stage writes no access log line.
+        // docs/aws-rules.md §HTTP-2.2: a request that selected no stage writes no access log line.
         let log = selected.and_then(|sel| sel.api.config.stages[sel.stage].access_log.clone());
         match log {
             Some(log) => {
@@ -357,7 +357,7 @@ impl Gateway {
     }
 
     /// Resolves the host and path to an API, its stage, the path routes see, and the path a
-    /// private integration receives (spec §2.2, §4.3, §6.2).
+    /// private integration receives (docs/aws-rules.md §HTTP-2.2, §HTTP-4.3, §HTTP-6.2).
     fn select_api<'a>(&'a self, host: &str, path: &str) -> Option<Selection<'a>> {
         if let Some(api_id) = host.strip_suffix(self.region_suffix.as_str()) {
             let api = self.apis.get(api_id)?;
@@ -365,7 +365,7 @@ impl Gateway {
                 return None;
             }
             let (stage, route_path) = select_stage(&api.config.stages, path)?;
-            // Private integrations receive the original path, stage segment included (§4.3).
+            // Private integrations receive the original path, stage segment included (docs/aws-rules.md §HTTP-4.3).
             return Some(Selection {
                 api,
                 stage,
@@ -376,7 +376,7 @@ impl Gateway {
         }
         let domain = self.domains.get(host)?;
         let (mapping, rest) = domain.select(path)?;
-        // The mapping fixes the stage; no stage segment appears (§6.2, §4.3 recommendation).
+        // The mapping fixes the stage; no stage segment appears (docs/aws-rules.md §HTTP-6.2, §HTTP-4.3 recommendation).
         Some(Selection {
             api: &mapping.api,
             stage: mapping.stage?,
@@ -388,10 +388,10 @@ impl Gateway {
 }
 
 impl CompiledDomain {
-    /// §6.2: the longest matching mapping key, by string prefix when the domain has a
+    /// docs/aws-rules.md §HTTP-6.2: the longest matching mapping key, by string prefix when the domain has a
     /// multi-level key, else by first segment; `(none)` catches the rest. Returns the mapping
     /// and the path left after the key, which always starts with `/` (for a string-prefix
-    /// match like `/ordersandmore` under `orders` that is `/andmore`; unconfirmed, §13.10).
+    /// match like `/ordersandmore` under `orders` that is `/andmore`; unconfirmed, docs/aws-rules.md §HTTP-13.10).
     fn select(&self, path: &str) -> Option<(&CompiledMapping, String)> {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
         let mapping = self.mappings.iter().find(|m| {
@@ -413,7 +413,7 @@ impl CompiledDomain {
     }
 }
 
-/// §4.2: the URL a URL integration receives: stage variables and path variables substituted
+/// docs/aws-rules.md §HTTP-4.2: the URL a URL integration receives: stage variables and path variables substituted
 /// (`{proxy}` for a greedy `{proxy+}`, values as the client encoded them); for the `$default`
 /// route the request path is appended. `None` when the result is not a URL.
 fn http_url(
@@ -459,7 +459,7 @@ fn http_url(
     url.parse().ok()
 }
 
-/// The size of the request line and header values (§8 quota).
+/// The size of the request line and header values (docs/aws-rules.md §HTTP-8 quota).
 fn request_head_len<B>(req: &Request<B>) -> usize {
     // The target as received: origin form for HTTP/1.1 (`/path?query`), or with scheme and
     // authority when the client sent them (absolute form, HTTP/2 pseudo-headers).
@@ -487,7 +487,7 @@ fn request_host<B>(req: &Request<B>) -> Option<&str> {
     })
 }
 
-/// §2.2: a first segment naming a stage selects it (and is removed); otherwise `$default`.
+/// docs/aws-rules.md §HTTP-2.2: a first segment naming a stage selects it (and is removed); otherwise `$default`.
 /// Returns the stage's index and the path routes see.
 fn select_stage(stages: &[StageConfig], path: &str) -> Option<(usize, String)> {
     let trimmed = path.strip_prefix('/').unwrap_or(path);

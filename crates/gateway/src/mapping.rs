@@ -1,4 +1,4 @@
-//! Parameter mapping (spec http-api.md §4.6): the typed form of an integration's
+//! Parameter mapping (docs/aws-rules.md §HTTP-4.6): the typed form of an integration's
 //! `request_parameters` and `response_parameters`, and their evaluation.
 //!
 //! Keys and values are parsed once when the gateway is built; a request only renders
@@ -65,11 +65,11 @@ pub enum Source {
 }
 
 /// How much of a body mapping values see: API Gateway truncates the body to 100 KB before
-/// evaluating a JSONPath (spec §4.6). airlock reads 100 KiB (102,400 bytes); a longer JSON body
+/// evaluating a JSONPath (docs/aws-rules.md §HTTP-4.6). airlock reads 100 KiB (102,400 bytes); a longer JSON body
 /// no longer parses, so its expressions render as absent.
 pub const BODY_MAPPING_LIMIT: usize = 100 * 1024;
 
-/// A JSONPath into a body, in the subset API Gateway evaluates (spec §4.6): member names
+/// A JSONPath into a body, in the subset API Gateway evaluates (docs/aws-rules.md §HTTP-4.6): member names
 /// (`.name`, `['name']`, `["name"]`), array indexes (`[0]`, `[-1]` from the end) and wildcards
 /// (`.*`, `[*]`). Recursive descent (`..`), filters, slices, unions and scripts are refused
 /// when the stack loads. No steps means the whole body.
@@ -246,7 +246,7 @@ pub enum MappingError {
         "mapping key {0:?} is not `append|overwrite|remove:header.<name>`, `…:querystring.<name>`, `overwrite:path` or `overwrite:statuscode`"
     )]
     Key(String),
-    /// The header may not be mapped (spec §4.6 reserved headers).
+    /// The header may not be mapped (docs/aws-rules.md §HTTP-4.6 reserved headers).
     #[error("mapping key {0:?} targets a reserved header")]
     ReservedHeader(String),
     /// `path` and `statuscode` only allow `overwrite`.
@@ -263,7 +263,7 @@ pub enum MappingError {
     Status(String),
 }
 
-/// Whether API Gateway refuses mappings of this header (spec §4.6); `name` in any case.
+/// Whether API Gateway refuses mappings of this header (docs/aws-rules.md §HTTP-4.6); `name` in any case.
 pub fn is_reserved_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n.starts_with("access-control-")
@@ -623,7 +623,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// Spec §4.6: keys, actions, reserved headers.
+    /// docs/aws-rules.md §HTTP-4.6: keys, actions, reserved headers.
     #[test]
     fn keys_parse_and_reserved_headers_are_refused() {
         let ok = [
@@ -683,7 +683,7 @@ mod tests {
         assert!(ResponseMapping::parse("500", [("overwrite:statuscode", "403")]).is_ok());
     }
 
-    /// Spec §4.6 values: `$request.*`, `$context.*`, `$stageVariables.*`, literals, `${…}`.
+    /// docs/aws-rules.md §HTTP-4.6 values: `$request.*`, `$context.*`, `$stageVariables.*`, literals, `${…}`.
     #[test]
     fn values_render() {
         let mut headers = HeaderMap::new();
@@ -726,7 +726,7 @@ mod tests {
         ));
     }
 
-    /// Spec §4.6: `$request.body.<jsonpath>` without `..` and filters; `$request.body` is the
+    /// docs/aws-rules.md §HTTP-4.6: `$request.body.<jsonpath>` without `..` and filters; `$request.body` is the
     /// whole body; the body is truncated to 100 KB before evaluation.
     #[test]
     fn body_jsonpaths_evaluate_in_the_documented_subset() {

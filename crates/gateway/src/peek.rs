@@ -1,5 +1,5 @@
 //! Reading the start of a body without taking it: what `$request.body` and `$response.body`
-//! mappings need (spec http-api.md §4.6).
+//! mappings need (docs/aws-rules.md §HTTP-4.6).
 //!
 //! Only the first [`crate::mapping::BODY_MAPPING_LIMIT`] bytes are held; the rest keeps
 //! streaming, so a mapping never costs more memory than the 100 KB AWS evaluates, and a

@@ -1,4 +1,4 @@
-//! Integration calls: HTTP/1.1 to the backend through pooled connections (spec §4).
+//! Integration calls: HTTP/1.1 to the backend through pooled connections (docs/aws-rules.md §HTTP-4).
 //!
 //! Each integration has one connection pool (hyper-util's client). A private integration's
 //! connector opens a VPC link tunnel stream to the listener's private address and, with
@@ -43,7 +43,7 @@ pub(crate) struct Outgoing {
     pub path_and_query: String,
     /// The `Forwarded` header value.
     pub forwarded: String,
-    /// Header mappings, applied last (spec §4.6).
+    /// Header mappings, applied last (docs/aws-rules.md §HTTP-4.6).
     pub header_ops: Vec<(Action, HeaderName, String)>,
 }
 
@@ -377,7 +377,7 @@ fn client_tls(roots: &[rustls_pki_types::CertificateDer<'static>]) -> Option<rus
         .ok()?
         .with_root_certificates(store)
         .with_no_client_auth();
-    // API Gateway speaks HTTP/1.1 to backends (spec §2.1).
+    // API Gateway speaks HTTP/1.1 to backends (docs/aws-rules.md §HTTP-2.1).
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Some(cfg)
 }

@@ -1,6 +1,6 @@
-//! Gateway-generated responses: the AWS JSON bodies of spec http-api.md §12, in one place.
+//! Gateway-generated responses: the AWS JSON bodies of docs/aws-rules.md §HTTP-12, in one place.
 //!
-//! Every response the gateway produces or relays carries `apigw-requestid` (§1); errors are
+//! Every response the gateway produces or relays carries `apigw-requestid` (docs/aws-rules.md §HTTP-1); errors are
 //! `content-type: application/json` with a compact `{"message":"…"}` body.
 
 use bytes::Bytes;
@@ -12,7 +12,7 @@ pub type Body = BoxBody<Bytes, BoxError>;
 /// Request-path errors, classified at the edge.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Why the gateway answers by itself, each with its catalogue row (§12).
+/// Why the gateway answers by itself, each with its catalogue row (docs/aws-rules.md §HTTP-12).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// No API, stage or route matched; or the default endpoint is disabled. 404.
@@ -41,11 +41,11 @@ pub enum Refusal {
     IntegrationFailure,
     /// The integration did not answer within its timeout. 503.
     IntegrationTimeout,
-    /// The request body exceeds the 10 MB payload quota (§8). 413.
+    /// The request body exceeds the 10 MB payload quota (docs/aws-rules.md §HTTP-8). 413.
     PayloadTooLarge,
-    /// The route's token bucket is empty (§3.3). 429.
+    /// The route's token bucket is empty (docs/aws-rules.md §HTTP-3.3). 429.
     Throttled,
-    /// The request line and headers exceed the 10,240-byte quota (§8). 431 (unconfirmed).
+    /// The request line and headers exceed the 10,240-byte quota (docs/aws-rules.md §HTTP-8). 431 (unconfirmed).
     RequestHeaderTooLarge,
 }
 
@@ -143,7 +143,7 @@ pub fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
 
-/// A fresh request id: 16 base64 characters ending in `=`, like `Mc7UVioPPHcEKPA=` (§1).
+/// A fresh request id: 16 base64 characters ending in `=`, like `Mc7UVioPPHcEKPA=` (docs/aws-rules.md §HTTP-1).
 pub fn request_id() -> HeaderValue {
     use base64::Engine;
     let bytes: [u8; 11] = rand::random();
@@ -170,7 +170,7 @@ mod tests {
         assert!(s.ends_with('=') && !s.ends_with("=="));
     }
 
-    /// spec http-api.md §5.1 responses table and §12.
+    /// docs/aws-rules.md §HTTP-5.1 responses table and docs/aws-rules.md §HTTP-12.
     #[test]
     fn scope_refusal_has_the_documented_header() {
         let r = Refusal::InsufficientScope {

@@ -1,4 +1,4 @@
-//! Route selection for one stage of an HTTP API (spec http-api.md §2.3–§2.7).
+//! Route selection for one stage of an HTTP API (docs/aws-rules.md §HTTP-2.3–§HTTP-2.7).
 //!
 //! Precedence, most specific first:
 //! 1. full matches (every segment literal or `{var}`), literal beating `{var}` at the first
@@ -89,7 +89,7 @@ pub enum RouteKeyError {
     GreedyNotLast(String),
 }
 
-/// Parses a route key as AWS writes it (spec http-api.md §2.3): `$default`, or
+/// Parses a route key as AWS writes it (docs/aws-rules.md §HTTP-2.3): `$default`, or
 /// `<METHOD|ANY> /literal/{var}/{greedy+}`; the inverse of [`RouteKey::display`]. Empty
 /// segments are skipped, so `GET /` has no segments. The stack builds its keys from the
 /// validated config instead; this is for tests, benches and tools that write keys as text.
@@ -194,7 +194,7 @@ impl Router {
     }
 
     /// Selects the route for `method` and `path` (already without the stage segment), returning
-    /// its index. A trailing slash is ignored for matching (§2.5).
+    /// its index. A trailing slash is ignored for matching (docs/aws-rules.md §HTTP-2.5).
     pub fn select(&self, method: &Method, path: &str) -> Option<usize> {
         let trimmed = trim_slashes(path);
         // Only routes that can match this path's first segment are ranked: a table of 300
@@ -215,7 +215,7 @@ impl Router {
 }
 
 /// The request path without its leading and trailing slash (a trailing slash is ignored for
-/// matching, §2.5).
+/// matching, docs/aws-rules.md §HTTP-2.5).
 fn trim_slashes(path: &str) -> &str {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
     trimmed.strip_suffix('/').unwrap_or(trimmed)
@@ -307,7 +307,7 @@ fn match_path(segments: &[Segment], path: &str) -> Option<Rank> {
 }
 
 /// Extracts the values of the route's path variables from the request path, percent-decoded
-/// (§2.5). Returns `(name, value)` pairs; the greedy variable's value keeps its slashes.
+/// (docs/aws-rules.md §HTTP-2.5). Returns `(name, value)` pairs; the greedy variable's value keeps its slashes.
 pub fn path_parameters(route: &RouteKey, path: &str) -> Vec<(String, String)> {
     raw_path_parameters(route, path)
         .into_iter()
@@ -427,7 +427,7 @@ mod tests {
         assert_eq!(tables, n * n * n * 4);
     }
 
-    /// spec http-api.md §2.3: route keys parse as AWS writes them, and print back the same.
+    /// docs/aws-rules.md §HTTP-2.3: route keys parse as AWS writes them, and print back the same.
     #[test]
     fn route_keys_parse_and_display_round_trip() {
         assert_eq!(key("$default"), RouteKey::Default);
@@ -480,7 +480,7 @@ mod tests {
             .map(|i| routes[i])
     }
 
-    /// spec http-api.md §2.4: AWS's documented worked example.
+    /// docs/aws-rules.md §HTTP-2.4: AWS's documented worked example.
     #[test]
     fn aws_worked_example() {
         let routes = [
@@ -501,7 +501,7 @@ mod tests {
         }
     }
 
-    /// §2.4 tie-breaks, §2.5 trailing slash, §2.6 HEAD, §2.7 no match.
+    /// docs/aws-rules.md §HTTP-2.4 tie-breaks, docs/aws-rules.md §HTTP-2.5 trailing slash, docs/aws-rules.md §HTTP-2.6 HEAD, docs/aws-rules.md §HTTP-2.7 no match.
     #[test]
     fn tie_breaks_and_edges() {
         let routes = [
@@ -550,8 +550,8 @@ mod tests {
         );
     }
 
-    /// §2.4 greedy-vs-greedy (unconfirmed): longest literal prefix, then a literal at the first
-    /// differing segment, then more segments before the greedy one; §2.4 tier order: a full
+    /// docs/aws-rules.md §HTTP-2.4 greedy-vs-greedy (unconfirmed): longest literal prefix, then a literal at the first
+    /// differing segment, then more segments before the greedy one; docs/aws-rules.md §HTTP-2.4 tier order: a full
     /// `ANY` match beats a method-specific greedy route.
     #[test]
     fn greedy_tie_breaks() {

@@ -1,4 +1,4 @@
-//! Stage throttling (spec http-api.md §3.3): one token bucket per route per stage, shared by
+//! Stage throttling (docs/aws-rules.md §HTTP-3.3): one token bucket per route per stage, shared by
 //! every client.
 
 use std::sync::Mutex;
@@ -83,7 +83,7 @@ mod tests {
         }
     }
 
-    /// Spec §3.3: burst is the bucket size, rate the refill; 0/0 refuses everything.
+    /// docs/aws-rules.md §HTTP-3.3: burst is the bucket size, rate the refill; 0/0 refuses everything.
     #[tokio::test(start_paused = true)]
     async fn token_bucket() {
         let b = Bucket::new(settings(Some(2), Some(1.0))).unwrap();

@@ -1,5 +1,5 @@
 //! The gateway's TLS: one certificate per custom domain, chosen by SNI, plus the execute-api
-//! wildcard. TLS 1.2 is the minimum, as for HTTP API domains (spec §6.1).
+//! wildcard. TLS 1.2 is the minimum, as for HTTP API domains (docs/aws-rules.md §HTTP-6.1).
 
 use crate::{CertifiedKeyPair, GatewayConfig};
 use rustls::server::{ClientHello, ResolvesServerCert};

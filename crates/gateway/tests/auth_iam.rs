@@ -1,4 +1,4 @@
-//! `AWS_IAM` routes through real sockets (spec http-api.md §5.3, §12 "IAM denied / unsigned"):
+//! `AWS_IAM` routes through real sockets (docs/aws-rules.md §HTTP-5.3, §HTTP-12 "IAM denied / unsigned"):
 //! requests signed by a Rust SigV4 signer written here from the specification, and by
 //! botocore's signer when Python has botocore; tampered, expired, unsigned and unauthorised
 //! requests get 403.
@@ -78,7 +78,8 @@ fn amz_date(t: SystemTime) -> String {
     )
 }
 
-/// A SigV4 signer for simple requests (path and query already canonical), from the spec.
+/// A SigV4 signer for simple requests (path and query already canonical), from
+/// "Create a signed AWS API request", https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html.
 fn sign(
     akid: &str,
     secret: &str,

@@ -1,5 +1,5 @@
-//! JWT authorizers through real sockets: the §12 catalogue rows, and keys found the way API
-//! Gateway finds them (spec http-api.md §5.1 step 3): OIDC discovery over HTTPS on loopback,
+//! JWT authorizers through real sockets: the docs/aws-rules.md §HTTP-12 catalogue rows, and keys found the way API
+//! Gateway finds them (docs/aws-rules.md §HTTP-5.1 step 3): OIDC discovery over HTTPS on loopback,
 //! caching, refetch on an unknown `kid` (rate limited), size and time limits, trust.
 #![allow(clippy::unwrap_used)]
 
@@ -49,7 +49,7 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-/// §12 rows "JWT missing", "JWT invalid", "JWT scope mismatch", and the allowed path.
+/// docs/aws-rules.md §HTTP-12 rows "JWT missing", "JWT invalid", "JWT scope mismatch", and the allowed path.
 #[tokio::test]
 async fn jwt_catalogue_rows() {
     let issuer = Issuer::generate("https://issuer.airlock.local").unwrap();

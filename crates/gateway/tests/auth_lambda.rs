@@ -1,4 +1,4 @@
-//! Lambda REQUEST authorizers through real sockets (spec http-api.md §5.2, §12): both payload
+//! Lambda REQUEST authorizers through real sockets (docs/aws-rules.md §HTTP-5.2, §HTTP-12): both payload
 //! versions and their events, simple and IAM-policy responses, identity sources, caching
 //! observed by counting invocations, timeouts, malformed answers, and local commands.
 #![allow(clippy::unwrap_used)]
@@ -78,8 +78,8 @@ fn allow_if_token_is_good(event: &Value) -> Option<Value> {
     }))
 }
 
-/// §12 "identity source missing" (401, not invoked), "deny" (403) and the allowed path, with a
-/// 2.0 simple response; the event carries every §5.2 field.
+/// docs/aws-rules.md §HTTP-12 "identity source missing" (401, not invoked), "deny" (403) and the allowed path, with a
+/// 2.0 simple response; the event carries every docs/aws-rules.md §HTTP-5.2 field.
 #[tokio::test]
 async fn simple_responses_and_the_2_0_event() {
     let f = function(allow_if_token_is_good).await;
@@ -437,8 +437,7 @@ async fn authorizer_context_reaches_the_backend_through_mappings() {
     assert_eq!(headers["x-org"], "acme");
 }
 
-/// `$context.authorizer.error` in the access log says why a request was refused (issue 5
-/// item 6); allowed requests log it as absent.
+/// `$context.authorizer.error` in the access log says why a request was refused; allowed requests log it as absent.
 #[tokio::test]
 async fn access_log_carries_the_authorizer_error() {
     let f = function(allow_if_token_is_good).await;

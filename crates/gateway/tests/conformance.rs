@@ -1,6 +1,6 @@
 //! API Gateway conformance through real sockets: a TLS client → the gateway on 127.0.0.1:0 →
 //! an echo backend on 127.0.0.1:0 (URL integrations) or through a loopback tunnel (private
-//! integrations). Section numbers refer to spec http-api.md.
+//! integrations). Sections cite `docs/aws-rules.md`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -123,7 +123,7 @@ fn url_integration(uri: String) -> Integration {
     gw_support::url_integration(uri, Vec::new())
 }
 
-/// Every response says which route, stage and mapping key served it (spec §4.6 response
+/// Every response says which route, stage and mapping key served it (docs/aws-rules.md §HTTP-4.6 response
 /// mapping with `$context` values).
 fn tagged(mut i: Integration) -> Integration {
     for status in ["200", "404", "500"] {
@@ -251,7 +251,7 @@ fn assert_refusal(r: &Reply, status: u16, message: &str) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.2–§2.7: stages and route selection, through the wire.
+// docs/aws-rules.md §HTTP-2.2–§HTTP-2.7: stages and route selection, through the wire.
 
 #[tokio::test]
 async fn route_selection_and_stages_over_the_wire() {
@@ -272,8 +272,8 @@ async fn route_selection_and_stages_over_the_wire() {
     );
     let h = start(vec![a], &[]).await;
     let host = exec_host("routes0001");
-    // (method, path, route, stage) — §2.4 worked example, §2.2 stage selection, §2.5 trailing
-    // slash, §2.6 HEAD and OPTIONS.
+    // (method, path, route, stage) — docs/aws-rules.md §HTTP-2.4 worked example, docs/aws-rules.md §HTTP-2.2 stage selection, docs/aws-rules.md §HTTP-2.5 trailing
+    // slash, docs/aws-rules.md §HTTP-2.6 HEAD and OPTIONS.
     let table: &[(&str, &str, &str, &str)] = &[
         ("GET", "/pets/dog/1", "GET /pets/dog/1", "$default"),
         ("GET", "/pets/dog/2", "GET /pets/dog/{id}", "$default"),
@@ -295,7 +295,7 @@ async fn route_selection_and_stages_over_the_wire() {
     }
 }
 
-/// §2.7 and §12: no stage and no route give the exact 404; §2.5: path variables are decoded.
+/// docs/aws-rules.md §HTTP-2.7 and §HTTP-12: no stage and no route give the exact 404; docs/aws-rules.md §HTTP-2.5: path variables are decoded.
 #[tokio::test]
 async fn not_found_catalogue_and_decoded_parameters() {
     let be = backend().await;
@@ -323,7 +323,7 @@ async fn not_found_catalogue_and_decoded_parameters() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §4.2 URL integrations and §3.2 stage variables.
+// docs/aws-rules.md §HTTP-4.2 URL integrations and docs/aws-rules.md §HTTP-3.2 stage variables.
 
 #[tokio::test]
 async fn url_integration_path_rules_and_stage_variables() {
@@ -387,7 +387,7 @@ async fn url_integration_path_rules_and_stage_variables() {
         let j = r.json();
         assert_eq!(j["path"], *want_path, "{path}");
         assert_eq!(j["query"].as_str(), *want_query, "{path}");
-        // §4.7: Host is the URL's authority; Forwarded and Via added.
+        // docs/aws-rules.md §HTTP-4.7: Host is the URL's authority; Forwarded and Via added.
         assert_eq!(j["headers"]["host"], be.to_string());
         assert_eq!(j["headers"]["via"], "HTTP/1.1 AmazonAPIGateway");
         assert!(
@@ -404,7 +404,7 @@ async fn url_integration_path_rules_and_stage_variables() {
         );
     }
 
-    // §4.6 request mapping: headers and query strings.
+    // docs/aws-rules.md §HTTP-4.6 request mapping: headers and query strings.
     let r = h
         .request(
             &host,
@@ -422,7 +422,7 @@ async fn url_integration_path_rules_and_stage_variables() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §4.3 private integrations, §6 custom domains and mappings.
+// docs/aws-rules.md §HTTP-4.3 private integrations, docs/aws-rules.md §HTTP-6 custom domains and mappings.
 
 fn private_integration(be: SocketAddr) -> Integration {
     Integration {
@@ -488,7 +488,7 @@ async fn private_path_rules_and_custom_domain_mappings() {
     )
     .await;
 
-    // §4.3: a named stage keeps its segment toward the load balancer; overwrite:path drops it.
+    // docs/aws-rules.md §HTTP-4.3: a named stage keeps its segment toward the load balancer; overwrite:path drops it.
     let r = h.get(&exec_host("orders0001"), "/test/a/b?q=1").await;
     assert_eq!(r.json()["path"], "/test/a/b");
     assert_eq!(r.json()["query"], "q=1");
@@ -497,14 +497,14 @@ async fn private_path_rules_and_custom_domain_mappings() {
         "internal-alb.elb.amazonaws.com"
     );
     assert_eq!(r.header("x-stage"), "test");
-    // §6.3: the disabled default endpoint is 404.
+    // docs/aws-rules.md §HTTP-6.3: the disabled default endpoint is 404.
     assert_refusal(
         &h.get(&exec_host("shop000001"), "/prod/x").await,
         404,
         "Not Found",
     );
 
-    // (domain, request path, stage, backend path, basePathMatched) — §6.2.
+    // (domain, request path, stage, backend path, basePathMatched) — docs/aws-rules.md §HTTP-6.2.
     let table: &[(&str, &str, &str, &str, &str)] = &[
         (
             "multi.example.com",
@@ -539,7 +539,7 @@ async fn private_path_rules_and_custom_domain_mappings() {
         assert_eq!(r.header("x-base-path"), *base, "{domain}{path}");
     }
 
-    // HTTP/2 from the client, HTTP/1.1 to the backend (§2.1).
+    // HTTP/2 from the client, HTTP/1.1 to the backend (docs/aws-rules.md §HTTP-2.1).
     let req = Request::get("/orders/1")
         .body(Full::new(Bytes::new()).boxed())
         .unwrap();
@@ -550,7 +550,7 @@ async fn private_path_rules_and_custom_domain_mappings() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §4.4, §4.5, §8: failures and limits.
+// docs/aws-rules.md §HTTP-4.4, §HTTP-4.5, §HTTP-8: failures and limits.
 
 #[tokio::test]
 async fn timeouts_failures_and_limits() {
@@ -593,7 +593,7 @@ async fn timeouts_failures_and_limits() {
         "Internal Server Error",
     );
 
-    // §8: a declared length over 10 MB is refused before the backend is called.
+    // docs/aws-rules.md §HTTP-8: a declared length over 10 MB is refused before the backend is called.
     let r = h
         .request(&host, "POST", "/upload", &[("content-length", "10485761")])
         .await;
@@ -620,14 +620,14 @@ async fn timeouts_failures_and_limits() {
         "Request Entity Too Large",
     );
 
-    // §8: request line + headers over 10,240 bytes.
+    // docs/aws-rules.md §HTTP-8: request line + headers over 10,240 bytes.
     let big = "x".repeat(10_300);
     let r = h.request(&host, "GET", "/slow", &[("x-big", &big)]).await;
     assert_refusal(&r, 431, "Request Header Fields Too Large");
 }
 
 // ---------------------------------------------------------------------------------------------
-// §2.8 CORS.
+// docs/aws-rules.md §HTTP-2.8 CORS.
 
 #[tokio::test]
 async fn cors_preflight_and_actual_responses() {
@@ -706,7 +706,7 @@ async fn cors_preflight_and_actual_responses() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §3.3 throttling and §4.6 response mapping.
+// docs/aws-rules.md §HTTP-3.3 throttling and docs/aws-rules.md §HTTP-4.6 response mapping.
 
 #[tokio::test]
 async fn throttling_per_route_per_stage() {
@@ -793,7 +793,7 @@ async fn response_mapping_by_status() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// §9 access logs.
+// docs/aws-rules.md §HTTP-9 access logs.
 
 struct ChannelSink(mpsc::UnboundedSender<String>);
 
@@ -876,14 +876,14 @@ async fn unknown_stage_writes_no_log_line() {
     assert!(line.contains("\"GET - HTTP/1.1\" 404"), "{line}");
     assert!(
         rx.try_recv().is_err(),
-        "the /prod request selected no stage (§2.2)"
+        "the /prod request selected no stage (docs/aws-rules.md §HTTP-2.2)"
     );
 }
 
 // ---------------------------------------------------------------------------------------------
-// §4.6 body expressions.
+// docs/aws-rules.md §HTTP-4.6 body expressions.
 
-/// §4.6: `$request.body.<jsonpath>` in request and response mappings, `$response.body.<jsonpath>`
+/// docs/aws-rules.md §HTTP-4.6: `$request.body.<jsonpath>` in request and response mappings, `$response.body.<jsonpath>`
 /// keyed by the integration's status, `$request.body` as the whole body; the body still reaches
 /// the backend whole, and past 100 KB the expressions see a truncated (unparsable) body.
 #[tokio::test]

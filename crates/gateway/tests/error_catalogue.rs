@@ -1,9 +1,9 @@
-//! Spec http-api.md §12: every gateway-generated response has the catalogue's exact status,
+//! docs/aws-rules.md §HTTP-12: every gateway-generated response has the catalogue's exact status,
 //! body, content type and headers, over HTTP/1.1 and HTTP/2. One table, one row per situation
 //! reachable without external services (Lambda and IAM rows live in auth_lambda.rs and
 //! auth_iam.rs).
 //!
-//! §12's last line: all rows carry `content-type: application/json` (except the preflight),
+//! docs/aws-rules.md §HTTP-12's last line: all rows carry `content-type: application/json` (except the preflight),
 //! `apigw-requestid`, `date` and `content-length`. The 204 preflight carries no
 //! `content-length`: RFC 9110 §8.6 forbids it on a 204.
 
@@ -88,7 +88,7 @@ async fn every_catalogue_row_has_the_exact_status_body_and_headers() {
 
     let ok = Arc::new(url_integration(format!("http://{be}/"), vec![]));
     let mut slow = url_integration(format!("http://{be}/hang"), vec![]);
-    slow.timeout = Duration::from_millis(50); // the §4.4 minimum
+    slow.timeout = Duration::from_millis(50); // the docs/aws-rules.md §HTTP-4.4 minimum
     let slow = Arc::new(slow);
     let refused = Arc::new(url_integration(format!("http://{closed}/"), vec![]));
 
@@ -109,7 +109,7 @@ async fn every_catalogue_row_has_the_exact_status_body_and_headers() {
             route("GET /refused", Authorization::None, &refused),
         ],
     );
-    // §3.3: 0/0 refuses everything on the route.
+    // docs/aws-rules.md §HTTP-3.3: 0/0 refuses everything on the route.
     main.stages[0].route_settings.insert(
         "GET /throttled".into(),
         RouteSettings {
@@ -154,22 +154,22 @@ async fn every_catalogue_row_has_the_exact_status_body_and_headers() {
 
     let rows: Vec<(&str, Send, Expect)> = vec![
         (
-            "§2.7 no route",
+            "docs/aws-rules.md §HTTP-2.7 no route",
             get(&host, "/nothing", vec![]),
             refusal(404, "Not Found"),
         ),
         (
-            "§2.2 no stage",
+            "docs/aws-rules.md §HTTP-2.2 no stage",
             get(&exec_host("staged0001"), "/prod/open", vec![]),
             refusal(404, "Not Found"),
         ),
         (
-            "§6.3 default endpoint disabled",
+            "docs/aws-rules.md §HTTP-6.3 default endpoint disabled",
             get(&exec_host("disabled01"), "/open", vec![]),
             refusal(404, "Not Found"),
         ),
         (
-            "§5.1 JWT missing",
+            "docs/aws-rules.md §HTTP-5.1 JWT missing",
             get(&host, "/jwt", vec![]),
             Expect {
                 extra: vec![("www-authenticate", "Bearer".into())],
@@ -177,7 +177,7 @@ async fn every_catalogue_row_has_the_exact_status_body_and_headers() {
             },
         ),
         (
-            "§5.1 JWT invalid",
+            "docs/aws-rules.md §HTTP-5.1 JWT invalid",
             get(&host, "/jwt", vec![("authorization", "Bearer a.b".into())]),
             Expect {
                 extra: vec![(
@@ -188,7 +188,7 @@ async fn every_catalogue_row_has_the_exact_status_body_and_headers() {
             },
         ),
         (
-            "§5.1 JWT scope mismatch",
+            "docs/aws-rules.md §HTTP-5.1 JWT scope mismatch",
             Send {
                 method: "POST",
                 ..get(&host, "/jwt", vec![("authorization", reader.clone())])
@@ -202,22 +202,22 @@ async fn every_catalogue_row_has_the_exact_status_body_and_headers() {
             },
         ),
         (
-            "§3.3 throttled",
+            "docs/aws-rules.md §HTTP-3.3 throttled",
             get(&host, "/throttled", vec![]),
             refusal(429, "Too Many Requests"),
         ),
         (
-            "§4.4 integration timeout",
+            "docs/aws-rules.md §HTTP-4.4 integration timeout",
             get(&host, "/slow", vec![]),
             refusal(503, "Service Unavailable"),
         ),
         (
-            "§4.5 connection failure",
+            "docs/aws-rules.md §HTTP-4.5 connection failure",
             get(&host, "/refused", vec![]),
             refusal(500, "Internal Server Error"),
         ),
         (
-            "§8 payload over 10 MB",
+            "docs/aws-rules.md §HTTP-8 payload over 10 MB",
             Send {
                 method: "POST",
                 declared_length: Some(10 * 1024 * 1024 + 1),
@@ -226,7 +226,7 @@ async fn every_catalogue_row_has_the_exact_status_body_and_headers() {
             refusal(413, "Request Entity Too Large"),
         ),
         (
-            "§2.8 CORS preflight",
+            "docs/aws-rules.md §HTTP-2.8 CORS preflight",
             Send {
                 method: "OPTIONS",
                 ..get(

@@ -1,4 +1,4 @@
-//! Malformed requests never crash a connection task or the process (issue 4, item 9): raw bytes
+//! Malformed requests never crash a connection task or the process: raw bytes
 //! over TLS to the gateway — garbage, oversized headers, an invalid method, truncated and
 //! invalid chunked bodies, HTTP/2 garbage — and then a normal request still succeeds.
 //!
@@ -88,7 +88,7 @@ async fn malformed_requests_leave_the_gateway_serving() {
             Some("HTTP/1.1 400"),
         ),
         (
-            "header over the 10,240-byte quota (§8)",
+            "header over the 10,240-byte quota (docs/aws-rules.md §HTTP-8)",
             format!("GET /open HTTP/1.1\r\nhost: {host}\r\nx-big: {big_but_parsable}\r\nconnection: close\r\n\r\n")
                 .into_bytes(),
             Some("HTTP/1.1 431"),

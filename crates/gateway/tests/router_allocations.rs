@@ -1,5 +1,5 @@
-//! Route selection allocates nothing, whatever the table's size (issue 4: "no per-request
-//! allocation proportional to the route count"). A counting global allocator sees every
+//! Route selection allocates nothing, whatever the table's size: no
+//! per-request allocation grows with the route count. A counting global allocator sees every
 //! allocation of this test binary; it holds a single test so nothing else runs meanwhile.
 
 #![allow(clippy::unwrap_used)]
@@ -16,7 +16,7 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 mod route_table;
 
-/// 300 routes (the AWS quota, spec http-api.md §8) of every shape, plus `$default`.
+/// 300 routes (the AWS quota, docs/aws-rules.md §HTTP-8) of every shape, plus `$default`.
 fn table() -> Vec<RouteKey> {
     route_table::table(300)
 }

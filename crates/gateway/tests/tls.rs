@@ -1,6 +1,6 @@
 //! TLS at both ends of the gateway, through real sockets: `https://` URL integrations verified
-//! against airlock's CA (spec http-api.md §4.2, §4.5), and custom domains served with TLS 1.2
-//! as the minimum (§6.1).
+//! against airlock's CA (docs/aws-rules.md §HTTP-4.2, §HTTP-4.5), and custom domains served with TLS 1.2
+//! as the minimum (docs/aws-rules.md §HTTP-6.1).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -62,8 +62,8 @@ async fn https_backend(pki: &Pki, names: &[&str]) -> SocketAddr {
     addr
 }
 
-/// §4.2: an `INTERNET` integration to an `https://` URL is called over TLS, the backend's
-/// certificate verified against the roots the stack hands in (airlock's CA). §4.5: a
+/// docs/aws-rules.md §HTTP-4.2: an `INTERNET` integration to an `https://` URL is called over TLS, the backend's
+/// certificate verified against the roots the stack hands in (airlock's CA). docs/aws-rules.md §HTTP-4.5: a
 /// certificate for another name, or one from an untrusted CA, is a TLS failure: 500.
 #[tokio::test]
 async fn https_url_integrations_are_verified_against_airlocks_ca() {
@@ -104,7 +104,7 @@ async fn https_url_integrations_are_verified_against_airlocks_ca() {
     assert_eq!(
         r.json()["host"],
         format!("localhost:{}", good.port()),
-        "§4.7: Host is the URL's authority"
+        "docs/aws-rules.md §HTTP-4.7: Host is the URL's authority"
     );
 
     for path in ["/wrong-name", "/untrusted"] {
@@ -156,7 +156,7 @@ fn legacy_client_hello(version: u16, sni: &str) -> Vec<u8> {
     record
 }
 
-/// §6.1: custom domains use TLS 1.2 as the minimum. A client limited to TLS 1.2 is served
+/// docs/aws-rules.md §HTTP-6.1: custom domains use TLS 1.2 as the minimum. A client limited to TLS 1.2 is served
 /// (with the domain's own certificate, picked by SNI), with the policy's cipher order; a TLS 1.0 or 1.1 ClientHello is refused
 /// with a fatal `protocol_version` alert. rustls cannot build a client below 1.2, so the
 /// older hellos are written by hand.

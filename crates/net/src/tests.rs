@@ -293,7 +293,7 @@ impl std::io::Write for Captured {
     }
 }
 
-/// Issue 3: a denied connection is dropped silently and airlock warns which interface tried to
+/// A denied connection is dropped silently and airlock warns which interface tried to
 /// reach which, and which group lacks which rule.
 #[tokio::test]
 async fn a_dropped_connection_is_logged_at_warn_with_the_missing_rule() {

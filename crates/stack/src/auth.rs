@@ -1,5 +1,5 @@
 //! Turns a stack's authorizers and IAM credentials into the gateway's authorization values
-//! (spec http-api.md §5): JWT authorizers with their key source (the local issuer, a
+//! (docs/aws-rules.md §HTTP-5): JWT authorizers with their key source (the local issuer, a
 //! `jwks_file`, or OIDC discovery on a loopback issuer), REQUEST authorizers run locally, and
 //! the SigV4 verifier of `AWS_IAM` routes.
 

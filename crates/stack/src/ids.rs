@@ -26,7 +26,7 @@ pub fn api_id(account: &str, api_name: &str) -> String {
         .collect()
 }
 
-/// The 10-digit suffix of a load balancer's DNS name (spec alb-ecs-dns.md §1.1).
+/// The 10-digit suffix of a load balancer's DNS name (docs/aws-rules.md §ALB-1.1).
 pub fn load_balancer_number(account: &str, name: &str) -> u64 {
     1_000_000_000 + fnv1a(&["elb", account, name]) % 9_000_000_000
 }

@@ -2,7 +2,7 @@
 //!
 //! In AWS a VPC link is a set of network interfaces that API Gateway places in your subnets; its
 //! private-integration traffic leaves from those interfaces, subject to their security groups
-//! (shared spec §7, §4.3). airlock models the hop between the gateway and those interfaces as one
+//! (docs/aws-rules.md §HTTP-7, §HTTP-4.3). airlock models the hop between the gateway and those interfaces as one
 //! pooled, multiplexed connection, the way Istio's HBONE carries mesh traffic:
 //!
 //! - [`LinkClient`] (the gateway's side) keeps ONE mutual-TLS HTTP/2 connection to the link
@@ -34,7 +34,7 @@ use std::fmt;
 /// [`TunnelError::code`]), for the gateway's logs.
 pub const LINK_ERROR_HEADER: &str = "x-airlock-link-error";
 
-/// A VPC link's status, as `VpcLinkStatus` reports it (shared spec §7).
+/// A VPC link's status, as `VpcLinkStatus` reports it (docs/aws-rules.md §HTTP-7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LinkState {
     /// The link's interfaces are being created; nothing passes yet.

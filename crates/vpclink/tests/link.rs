@@ -1,6 +1,6 @@
 //! The VPC link through real sockets: gateway client → mutual-TLS endpoint → emulated network →
-//! a private destination. Shared spec §7 (only API Gateway uses the link; traffic leaves from the
-//! link's interfaces under their security groups) and §4.3/§4.5 (what the gateway sees when it
+//! a private destination. docs/aws-rules.md §HTTP-7 (only API Gateway uses the link; traffic leaves from the
+//! link's interfaces under their security groups) and docs/aws-rules.md §HTTP-4.3/§HTTP-4.5 (what the gateway sees when it
 //! cannot).
 #![allow(clippy::unwrap_used)]
 

@@ -126,7 +126,7 @@ fn health_check_retries() -> u32 {
     3
 }
 
-/// A container health check (§4.1): a command run in the container; exit 0 is healthy.
+/// A container health check (docs/aws-rules.md §ALB-4.1): a command run in the container; exit 0 is healthy.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerHealthCheck {
@@ -290,7 +290,7 @@ pub struct Service {
     pub health_check_grace_period_seconds: u32,
 }
 
-/// `deploymentConfiguration` of a service (§4.2).
+/// `deploymentConfiguration` of a service (docs/aws-rules.md §ALB-4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentConfiguration {

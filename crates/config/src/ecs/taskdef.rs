@@ -1,4 +1,4 @@
-//! Task definitions in ECS's own JSON (`aws ecs register-task-definition --cli-input-json`, §4.1),
+//! Task definitions in ECS's own JSON (`aws ecs register-task-definition --cli-input-json`, docs/aws-rules.md §ALB-4.1),
 //! the ECS rules every task definition must pass, and the stack's `image_map`.
 //!
 //! A stack file's task definition entry is either inline (snake_case) or `file: path.json`. The
@@ -465,7 +465,7 @@ impl EcsContainer {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The ECS rules (§4.1), once for both spellings.
+// The ECS rules (docs/aws-rules.md §ALB-4.1), once for both spellings.
 
 /// How field names are spelled in the file the issue is reported against.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -556,7 +556,7 @@ fn range(
             path,
             DiagnosticKind::InvalidValue,
             format!("{what} {value} is out of range: ECS takes {lo} to {hi}"),
-            format!("use {lo} to {hi} seconds{default} (alb-ecs-dns.md §4.1)"),
+            format!("use {lo} to {hi} seconds{default} (docs/aws-rules.md §ALB-4.1)"),
         ));
     }
 }
@@ -586,7 +586,7 @@ pub(crate) fn check_task_definition(
                 n.join(base, "memory"),
                 DiagnosticKind::InvalidValue,
                 format!("cpu {} with memory {} MiB is not a Fargate size", td.cpu.0, td.memory.0),
-                "use a valid pair, e.g. cpu \"256\" with memory \"512\", \"1024\" or \"2048\" (alb-ecs-dns.md §4.1)",
+                "use a valid pair, e.g. cpu \"256\" with memory \"512\", \"1024\" or \"2048\" (docs/aws-rules.md §ALB-4.1)",
             ));
         }
         if td.container_definitions.is_empty() {
@@ -1083,7 +1083,7 @@ mod tests {
         u64::from(nanos) ^ (N.fetch_add(1, Ordering::Relaxed) << 32)
     }
 
-    /// §4.1's example, with the container named `app` on 8080 so the default service fits.
+    /// docs/aws-rules.md §ALB-4.1's example, with the container named `app` on 8080 so the default service fits.
     const ECS_JSON: &str = r#"{
   "family": "pets",
   "networkMode": "awsvpc",
@@ -1158,7 +1158,7 @@ mod tests {
     }
 
     /// Each bad JSON task definition is refused with the JSON file, its line, and the camelCase
-    /// field named (§4.1 rules).
+    /// field named (docs/aws-rules.md §ALB-4.1 rules).
     #[test]
     fn invalid_json_task_definitions_name_the_field() {
         let cases: &[(&str, &str, &str, &str)] = &[

@@ -8,7 +8,7 @@ use crate::error::DiagnosticKind;
 use crate::scalars::{IdentitySource, IntegrationUri};
 use crate::*;
 
-/// Checks a parameter mapping key (http-api.md §4.6): `<action>:<target>`, `path` and
+/// Checks a parameter mapping key (docs/aws-rules.md §HTTP-4.6): `<action>:<target>`, `path` and
 /// `statuscode` only with `overwrite`, and no reserved header.
 pub(super) fn mapping_key(key: &str, response: bool) -> Result<(), (String, &'static str)> {
     let hint = if response {

@@ -58,7 +58,7 @@ impl<'a> Checker<'a> {
                     format!("{base}.memory"),
                     DiagnosticKind::InvalidValue,
                     format!("cpu {} with memory {} MiB is not a Fargate size", td.cpu.0, td.memory.0),
-                    "use a valid pair, e.g. cpu \"256\" with memory \"512\", \"1024\" or \"2048\" (alb-ecs-dns.md §4.1)",
+                    "use a valid pair, e.g. cpu \"256\" with memory \"512\", \"1024\" or \"2048\" (docs/aws-rules.md §ALB-4.1)",
                 );
             }
             if td.container_definitions.is_empty() {

@@ -65,7 +65,7 @@ impl<'a> Checker<'a> {
                     format!("{base}.subnets"),
                     DiagnosticKind::InvalidValue,
                     format!("a load balancer needs subnets in at least two availability zones, found {}", zones.len()),
-                    "list at least two subnets in different availability zones (alb-ecs-dns.md §1.1)",
+                    "list at least two subnets in different availability zones (docs/aws-rules.md §ALB-1.1)",
                 );
             }
             self.group_refs(&format!("{base}.security_groups"), &lb.security_groups);
@@ -351,7 +351,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Cross-group rules of a weighted forward (alb-ecs-dns.md §1.6, §3.8): with several groups,
+    /// Cross-group rules of a weighted forward (docs/aws-rules.md §ALB-1.6, §ALB-3.8): with several groups,
     /// app_cookie stickiness is not allowed, and target stickiness needs group stickiness.
     pub(super) fn weighted_forward(&mut self, base: &str, f: &crate::ForwardConfig) {
         use crate::StickinessType;
@@ -394,7 +394,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Load balancer attributes (alb-ecs-dns.md §1.2).
+    /// Load balancer attributes (docs/aws-rules.md §ALB-1.2).
     pub(super) fn lb_attributes(&mut self, base: &str, a: &crate::LoadBalancerAttributes) {
         if !(1..=4000).contains(&a.idle_timeout_timeout_seconds) {
             self.issue(
@@ -427,7 +427,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// Target group attributes (alb-ecs-dns.md §3.5–§3.8).
+    /// Target group attributes (docs/aws-rules.md §ALB-3.5–§ALB-3.8).
     pub(super) fn tg_attributes(&mut self, base: &str, tg: &crate::TargetGroup) {
         use crate::{LoadBalancingAlgorithm, StickinessType};
         if tg.deregistration_delay_timeout_seconds > 3600 {

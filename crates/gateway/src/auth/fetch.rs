@@ -4,7 +4,7 @@
 //! Only loopback destinations can be expressed: a [`LoopbackUrl`] refuses any other host when it
 //! is parsed, so a stack file (or a discovery document naming a `jwks_uri`) can never make airlock
 //! dial the network. Every request has a deadline covering connect, TLS, headers and body, and a
-//! cap on the body size, as API Gateway's quotas impose on key fetches (spec http-api.md §8).
+//! cap on the body size, as API Gateway's quotas impose on key fetches (docs/aws-rules.md §HTTP-8).
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, Uri, header};

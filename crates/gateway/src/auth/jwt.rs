@@ -1,4 +1,4 @@
-//! The JWT authorizer's token check: steps 2–8 of the shared spec's §5.1, in order, over a key set
+//! The JWT authorizer's token check: steps 2–8 of docs/aws-rules.md §HTTP-5.1, in order, over a key set
 //! already in memory.
 //!
 //! This module does no networking and knows nothing of discovery, caching or HTTP responses: the
@@ -92,7 +92,7 @@ pub enum JwtError {
     /// Step 5: `aud` (or, when `aud` is absent, `client_id`) matches no configured audience.
     #[error("the token does not have a valid audience")]
     InvalidAudience,
-    /// Step 6: the token has no `exp`; airlock requires one, as the spec suggests.
+    /// Step 6: the token has no `exp`; airlock requires one (docs/aws-fidelity.md).
     #[error("the token does not have an expiration time (exp)")]
     MissingExpiry,
     /// Step 6: `exp` is not after now.
@@ -235,7 +235,7 @@ impl Claims {
         scopes
     }
 
-    /// A claim rendered as API Gateway renders `$context.authorizer.claims.<name>` (§5.1): strings
+    /// A claim rendered as API Gateway renders `$context.authorizer.claims.<name>` (docs/aws-rules.md §HTTP-5.1): strings
     /// as they are, numbers and booleans as text, arrays as `[a b]`, objects as JSON. `None` when
     /// the claim is absent or null.
     pub fn context_value(&self, name: &str) -> Option<String> {
@@ -259,7 +259,7 @@ fn render_context(value: &Value) -> String {
 }
 
 /// Step 1's token extraction from the identity-source value: the raw token, or `Bearer <token>`
-/// with `Bearer` in any case (the spec leaves the case unconfirmed and suggests accepting all).
+/// with `Bearer` in any case (AWS leaves the case unconfirmed; docs/aws-fidelity.md).
 /// `None` when nothing remains, which the caller answers with a plain 401.
 pub fn extract_token(header_value: &str) -> Option<&str> {
     const PREFIX: &str = "bearer ";
@@ -372,7 +372,7 @@ impl JwtValidator {
     }
 
     /// Checks `token` (already extracted, see [`extract_token`]) at `now_unix` (Unix seconds):
-    /// §5.1 steps 2–8 in order, the first failure deciding the error.
+    /// docs/aws-rules.md §HTTP-5.1 steps 2–8 in order, the first failure deciding the error.
     pub fn validate(&self, token: &str, now_unix: i64) -> Result<Claims, JwtError> {
         self.validate_with(&self.jwks, token, now_unix)
     }

@@ -1,8 +1,8 @@
-//! A JWT authorizer's signing keys, as API Gateway finds them (spec http-api.md §5.1 step 3).
+//! A JWT authorizer's signing keys, as API Gateway finds them (docs/aws-rules.md §HTTP-5.1 step 3).
 //!
 //! For an issuer URL the keys come from OpenID Connect discovery:
 //! `{issuer}/.well-known/openid-configuration` names a `jwks_uri`, whose document is the key set.
-//! Both fetches have API Gateway's quotas (§8): 1,500 ms and 150,000 bytes. The key set is
+//! Both fetches have API Gateway's quotas (docs/aws-rules.md §HTTP-8): 1,500 ms and 150,000 bytes. The key set is
 //! fetched on first use, kept at most two hours, and fetched again at once when a token names a
 //! `kid` the set does not have, at most once per [`KeyStore::with_refetch_interval`] so a stream
 //! of forged `kid`s cannot turn the gateway into a load generator against the issuer.
@@ -18,11 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-/// Discovery and JWKS fetch timeout (spec §8: "JWKS endpoint timeout", "OIDC discovery timeout").
+/// Discovery and JWKS fetch timeout (docs/aws-rules.md §HTTP-8: "JWKS endpoint timeout", "OIDC discovery timeout").
 pub const FETCH_TIMEOUT: Duration = Duration::from_millis(1500);
-/// Largest JWKS (and discovery document) accepted (spec §8).
+/// Largest JWKS (and discovery document) accepted (docs/aws-rules.md §HTTP-8).
 pub const MAX_JWKS_BYTES: usize = 150_000;
-/// How long a fetched key set is used before it is fetched again (spec §5.1: up to 2 hours).
+/// How long a fetched key set is used before it is fetched again (docs/aws-rules.md §HTTP-5.1: up to 2 hours).
 pub const MAX_KEY_AGE: Duration = Duration::from_secs(2 * 60 * 60);
 /// Default minimum time between two refetches caused by unknown `kid`s (unconfirmed; see
 /// docs/aws-fidelity.md).

@@ -1,4 +1,4 @@
-//! Lambda REQUEST authorizers (spec http-api.md §5.2), with the "function" run locally.
+//! Lambda REQUEST authorizers (docs/aws-rules.md §HTTP-5.2), with the "function" run locally.
 //!
 //! The function is either an HTTP endpoint on a loopback address that receives the event as a
 //! JSON `POST` and answers with the authorizer response, or a local command that reads the event
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt as _;
 
-/// The authorizer response timeout (spec §8: "Lambda authorizer response timeout").
+/// The authorizer response timeout (docs/aws-rules.md §HTTP-8: "Lambda authorizer response timeout").
 pub const AUTHORIZER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest authorizer response read (a Lambda response payload is at most 6 MB; authorizer
 /// answers are small).
@@ -187,7 +187,7 @@ impl LambdaAuthorizer {
             }
         }
         let route_arn = facts.route_arn(&self.config.region, &self.config.account_id);
-        // Caching needs at least one identity source (spec §5.2).
+        // Caching needs at least one identity source (docs/aws-rules.md §HTTP-5.2).
         let cacheable = !self.config.result_ttl.is_zero() && !identity.is_empty();
         if cacheable && let Some(answer) = self.cached(&identity) {
             return self.decide(answer, &route_arn, true);

@@ -1,4 +1,4 @@
-//! The authorization step of the pipeline (spec http-api.md §1 step 6, §5): one entry point,
+//! The authorization step of the pipeline (docs/aws-rules.md §HTTP-1 step 6, docs/aws-rules.md §HTTP-5): one entry point,
 //! [`authorize`], for every route authorization type, and the authorizer output that later
 //! steps read as `$context.authorizer.*` and `$context.identity.*`.
 //!
@@ -58,7 +58,7 @@ pub struct RequestFacts<'a> {
 }
 
 impl RequestFacts<'_> {
-    /// `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{METHOD}/{path}` (§5.2, §5.3).
+    /// `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{METHOD}/{path}` (docs/aws-rules.md §HTTP-5.2, §HTTP-5.3).
     pub fn route_arn(&self, region: &str, account: &str) -> String {
         format!(
             "arn:aws:execute-api:{region}:{account}:{}/{}/{}/{}",
@@ -233,7 +233,7 @@ fn lambda_result(decision: Decision) -> Outcome {
     }
 }
 
-/// Spec §5.1 in order; the key lookup may refetch once for an unknown `kid`; scopes last.
+/// docs/aws-rules.md §HTTP-5.1 in order; the key lookup may refetch once for an unknown `kid`; scopes last.
 async fn authorize_jwt<B>(
     authorizer: &JwtAuthorizer,
     scopes: &Arc<[String]>,

@@ -1,4 +1,4 @@
-//! IAM authorization (spec http-api.md §5.3): Signature Version 4 verification against
+//! IAM authorization (docs/aws-rules.md §HTTP-5.3): Signature Version 4 verification against
 //! credentials declared in the stack file, then the caller's identity policy.
 //!
 //! The canonical request is rebuilt from what arrived on the wire, exactly as the SigV4
@@ -152,7 +152,7 @@ impl IamAuthorizer {
             .unwrap_or_default()
             .to_owned();
         // HTTP APIs have no resource policies, so only the API's own account can be granted
-        // access (spec §5.3).
+        // access (docs/aws-rules.md §HTTP-5.3).
         let same_account = account_id == self.account_id;
         if !same_account
             || !cred

@@ -363,7 +363,7 @@ impl Harness {
     }
 }
 
-/// Asserts one of the §12 catalogue rows: status, exact body, JSON content type, request id.
+/// Asserts one of the docs/aws-rules.md §HTTP-12 catalogue rows: status, exact body, JSON content type, request id.
 pub fn assert_refusal(a: &Answer, status: u16, message: &str) {
     assert_eq!(a.status, status, "body: {}", a.body);
     assert_eq!(a.body, format!("{{\"message\":\"{message}\"}}"));

@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// A target group's ALB settings, one to one from the stack file (alb-ecs-dns.md §3).
+/// A target group's ALB settings, one to one from the stack file (docs/aws-rules.md §ALB-3).
 pub(super) fn target_group_config(
     tg: &cfg::TargetGroup,
     account: &str,
@@ -55,7 +55,7 @@ pub(super) fn target_group_config(
     config
 }
 
-/// Load balancer attributes (alb-ecs-dns.md §1.2); the config crate checked the values.
+/// Load balancer attributes (docs/aws-rules.md §ALB-1.2); the config crate checked the values.
 pub(super) fn alb_attributes(
     a: &cfg::LoadBalancerAttributes,
     access_log: std::path::PathBuf,

@@ -38,7 +38,7 @@ pub(super) fn dns_zones(
                 }
                 (None, cfg::RecordType::Txt) => RecordData::Txt(r.resource_records.clone()),
             };
-            // Aliases to AWS resources carry the resource's TTL: 60 s (spec alb-ecs-dns.md §6.3).
+            // Aliases to AWS resources carry the resource's TTL: 60 s (docs/aws-rules.md §ALB-6.3).
             let ttl = if r.alias_target.is_some() {
                 60
             } else {

@@ -236,7 +236,7 @@ pub(super) fn gateway_config(
 }
 
 /// A stage's variables, throttling and access log; the log goes to
-/// `<state dir>/logs/<log group name>.log` (http-api.md §9).
+/// `<state dir>/logs/<log group name>.log` (docs/aws-rules.md §HTTP-9).
 fn gateway_stage(
     s: &cfg::Stage,
     resource: &str,

@@ -330,7 +330,7 @@ fn target_groups(
         })
         .collect();
     // ECS counts a task healthy for deployments and replacements by its target's health in the
-    // load balancer (alb-ecs-dns.md §4.2, §4.5): each service follows its first target group.
+    // load balancer (docs/aws-rules.md §ALB-4.2, §ALB-4.5): each service follows its first target group.
     for (svc, handle) in stack.services.iter().zip(services) {
         let Some(group) = svc
             .load_balancers
@@ -366,7 +366,7 @@ fn start_load_balancers(
     let mut alb_nodes: HashMap<String, Vec<Interface>> = HashMap::new();
     let mut alb_dns: BTreeMap<String, String> = BTreeMap::new();
     // What each load balancer's name resolves to: node private IPs for internal ones, public
-    // addresses for internet-facing ones (spec alb-ecs-dns.md §1.1).
+    // addresses for internet-facing ones (docs/aws-rules.md §ALB-1.1).
     let mut alb_addrs: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
     let mut next_public = u32::from(FIRST_LB_PUBLIC_IP);
     for lb in &stack.load_balancers {
@@ -472,7 +472,7 @@ async fn start_vpc_links(ctx: &Ctx<'_>, ca: &airlock_pki::Ca) -> Result<VpcLinks
     let mut link_states = Vec::new();
     for (i, link) in stack.vpc_links.iter().enumerate() {
         let resource = format!("vpc_links[{}]", link.name);
-        // A link whose interfaces cannot be created is FAILED (spec http-api.md §7), not a
+        // A link whose interfaces cannot be created is FAILED (docs/aws-rules.md §HTTP-7), not a
         // reason to refuse the whole stack: requests through it get the gateway's 500.
         let (interfaces, failure) = match link
             .subnet_ids
@@ -529,7 +529,7 @@ async fn start_vpc_links(ctx: &Ctx<'_>, ca: &airlock_pki::Ca) -> Result<VpcLinks
         .map_err(|e| resource_err(&resource, e))?;
         link_server_names.insert(link.name.clone(), server_name);
         match failure {
-            // The interfaces exist and the endpoint serves: the link is usable (spec §7).
+            // The interfaces exist and the endpoint serves: the link is usable (docs/aws-rules.md §HTTP-7).
             None => {
                 let _ = state_tx.send(airlock_vpclink::LinkState::Available);
             }
@@ -678,7 +678,7 @@ async fn wait_until_ready(
         }
     }
     // ... and until their first health checks are done: `initial` targets get no traffic
-    // (alb-ecs-dns.md §3.4). A target still `initial` after the wait is only logged.
+    // (docs/aws-rules.md §ALB-3.4). A target still `initial` after the wait is only logged.
     for group in target_groups.values() {
         let mut health = group.watch_health();
         let settled = health.wait_for(|targets| {

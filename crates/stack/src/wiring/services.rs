@@ -107,7 +107,7 @@ pub(super) fn service_config(
                 container_name: lb.container_name.clone(),
                 container_port: lb.container_port,
             }),
-        // The target group's `deregistration_delay.timeout_seconds` (alb-ecs-dns.md §4.3).
+        // The target group's `deregistration_delay.timeout_seconds` (docs/aws-rules.md §ALB-4.3).
         deregistration_delay: svc
             .load_balancers
             .first()
