@@ -1,6 +1,6 @@
 //! Integration calls: HTTP/1.1 to the backend through pooled connections (docs/aws-rules.md §HTTP-4).
 //!
-//! Each integration has one connection pool (hyper-util's client). A private integration's
+//! Each integration has one connection pool (`airlock-pool`, pruned while idle). A private integration's
 //! connector opens a VPC link tunnel stream to the listener's private address and, with
 //! `tls_config`, runs TLS over it, verifying `server_name_to_verify`. A URL integration's
 //! connector dials the URL's host, which must be a loopback address: airlock never reaches the

@@ -766,7 +766,7 @@ pub(crate) fn check_task_definition(
     }
 }
 
-/// The rules validate.rs checks for inline definitions, for JSON ones.
+/// The rules `validate` checks for inline definitions, for JSON ones.
 fn check_container_basics(
     td: &TaskDefinition,
     j: usize,
