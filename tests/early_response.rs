@@ -157,30 +157,11 @@ async fn an_upload_the_task_ignores_is_answered_and_the_next_request_too() {
     }
     stack.stop().await;
 }
-/// Whether python3 can `import requests`; under `CI=true` it must (see `support::tool`).
-fn python_requests() -> bool {
-    let found = std::process::Command::new("python3")
-        .args(["-c", "import requests"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "python3 with requests is not installed and CI=true: .ci/run must install it \
-             (python3 -m pip install requests)"
-        );
-        println!(
-            "skipped: python3 with requests is not installed (python3 -m pip install requests)"
-        );
-    }
-    found
-}
-
 /// python-requests (which sends the whole body before it reads the answer, and reads the
 /// answer when the server stops taking the body) gets the task's 413 for every refused upload.
 #[tokio::test]
 async fn python_requests_gets_the_tasks_413_for_refused_uploads() {
-    if !python_requests() {
+    if !support::python_module("requests", "python3 -m pip install requests") {
         return;
     }
     let stack = RunningStack::start_default().await.unwrap();

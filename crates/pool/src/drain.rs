@@ -37,8 +37,9 @@ pub struct Watched<B> {
     inner: Option<B>,
     /// `None` for a body that had ended before it was watched.
     slot: Option<Arc<Slot<B>>>,
-    /// Nothing has been read yet and the client waits for `100 Continue` before it sends.
-    awaiting_continue: bool,
+    /// Nothing has been read yet and the body is not to be solicited: the client waits for
+    /// `100 Continue` before it sends, or it announced more than [`MAX_BYTES`].
+    unsolicited: bool,
 }
 
 /// What became of a watched body.
@@ -79,7 +80,7 @@ pub fn watch<B: Body + Unpin>(req: Request<B>) -> (Request<Watched<B>>, Option<R
             req.map(|b| Watched {
                 inner: Some(b),
                 slot: None,
-                awaiting_continue: false,
+                unsolicited: false,
             }),
             None,
         );
@@ -105,7 +106,7 @@ pub fn watch<B: Body + Unpin>(req: Request<B>) -> (Request<Watched<B>>, Option<R
     let req = req.map(|b| Watched {
         inner: Some(b),
         slot: Some(slot),
-        awaiting_continue: awaiting_continue || too_large,
+        unsolicited: awaiting_continue || too_large,
     });
     (req, Some(remainder))
 }
@@ -116,7 +117,7 @@ impl<B> Drop for Watched<B> {
             // A client waiting for `100 Continue` has sent nothing and will send nothing once it
             // has the final response: there is nothing to drain, and asking for the body would
             // make the server invite it.
-            if self.awaiting_continue {
+            if self.unsolicited {
                 slot.set(State::Done);
             } else {
                 slot.set(State::Left(inner));
@@ -139,7 +140,7 @@ impl<B: Body + Unpin> Body for Watched<B> {
         };
         let frame = std::task::ready!(Pin::new(inner).poll_frame(cx));
         match &frame {
-            Some(Ok(_)) => this.awaiting_continue = false,
+            Some(Ok(_)) => this.unsolicited = false,
             // Ended or failed: nothing is left to read, and the slot learns it at once so that
             // the response need not wait for this body to be dropped.
             Some(Err(_)) | None => {
