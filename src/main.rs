@@ -130,6 +130,14 @@ struct UpArgs {
     #[arg(long, default_value_t = airlock_net::logfile::DEFAULT_MAX_FILES,
           value_parser = clap::value_parser!(u32).range(1..))]
     access_log_max_files: u32,
+    /// The address the host listeners bind: loopback by default; `0.0.0.0` in a container whose
+    /// ports are published on the host's loopback (docs/compose.md).
+    #[arg(long, default_value = "127.0.0.1", env = "AIRLOCK_LISTEN_ADDRESS")]
+    listen_address: std::net::Ipv4Addr,
+    /// The VPC is a real Docker network this container stands on: hold the load balancer nodes'
+    /// and the VPC resolver's private addresses there (needs CAP_NET_ADMIN; docs/compose.md).
+    #[arg(long, env = "AIRLOCK_DOCKER_VPC")]
+    docker_vpc: bool,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -390,6 +398,8 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         let mut stop = signals::Stop::listen()?;
         let mut options = Options::new(args.state_dir.clone());
         options.ports = ports;
+        options.listen_ip = args.listen_address;
+        options.docker_vpc = args.docker_vpc;
         options.access_log_rotation = airlock_net::logfile::Rotation {
             max_bytes: args.access_log_max_bytes,
             max_files: args.access_log_max_files,

@@ -21,6 +21,7 @@
 //! Architecture invariant: this crate knows addresses, interfaces and rules. It does not know what
 //! a load balancer, a gateway or a task is; callers describe interfaces with free text.
 
+pub mod hostnet;
 pub mod linger;
 pub mod logfile;
 pub mod pipe;
@@ -650,6 +651,84 @@ impl Network {
                 return std::future::pending().await;
             }
         };
+        let src_ip = match from {
+            Origin::Interface(i) => i.ip(),
+            Origin::Internet => INTERNET_CLIENT_IP,
+        };
+        self.connect(
+            backend,
+            to,
+            SocketAddr::from((src_ip, self.ephemeral_port())),
+        )
+        .await
+    }
+
+    /// Carries a connection that reached one of airlock's private addresses through a real
+    /// network (a Docker network that is the VPC, `hostnet`) from `peer`, a host there. A peer
+    /// at an address airlock gave an interface is that interface; any other is a host airlock
+    /// does not know, which carries no security group: only the destination's CIDR rules can
+    /// admit it. A connection the VPC would drop never completes, as with [`Network::open`].
+    pub async fn open_from_host(
+        &self,
+        peer: SocketAddrV4,
+        to: SocketAddrV4,
+    ) -> Result<Opening, DialError> {
+        if let Some(iface) = self.interface_by_ip(*peer.ip()) {
+            return self.open(&Origin::Interface(iface), to.into()).await;
+        }
+        let (verdict, backend) = self.judge_host(*peer.ip(), to);
+        match (verdict, backend) {
+            (Verdict::Reachable, Some(backend)) => {
+                self.connect(backend, to.into(), peer.into()).await
+            }
+            (Verdict::NothingListening, _) => Err(DialError::Refused(to.into())),
+            (verdict, _) => {
+                tracing::warn!(
+                    from = %format!("{} (a host on the VPC's network, no security group)", peer.ip()),
+                    to = %to,
+                    reason = %describe_drop(&verdict, to.port()),
+                    "connection dropped by the VPC"
+                );
+                std::future::pending().await
+            }
+        }
+    }
+
+    /// The judgement for a host on the VPC's real network that is not an interface of this
+    /// network: no egress rules of its own; ingress by CIDR rules only.
+    fn judge_host(&self, src: Ipv4Addr, to: SocketAddrV4) -> (Verdict, Option<Backend>) {
+        let state = read(&self.inner.state);
+        let Some(dest) = state.interfaces.get(to.ip()) else {
+            return (Verdict::NoSuchAddress, None);
+        };
+        let groups = read(&self.inner.groups);
+        let admitted = dest.security_groups().iter().any(|g| {
+            groups.get(g).is_some_and(|g| {
+                g.ingress
+                    .iter()
+                    .any(|r| r.admits_ip(Protocol::Tcp, to.port(), src))
+            })
+        });
+        if !admitted {
+            return (
+                Verdict::IngressDenied {
+                    groups: dest.security_groups().to_vec(),
+                },
+                None,
+            );
+        }
+        match state.listeners.get(&to) {
+            Some(backend) => (Verdict::Reachable, Some(backend.clone())),
+            None => (Verdict::NothingListening, None),
+        }
+    }
+
+    async fn connect(
+        &self,
+        backend: Backend,
+        to: SocketAddr,
+        peer: SocketAddr,
+    ) -> Result<Opening, DialError> {
         match backend {
             Backend::Socket(addr) => {
                 let stream = TcpStream::connect(addr)
@@ -662,14 +741,7 @@ impl Network {
                 Ok(Opening(OpeningKind::Tcp(stream)))
             }
             Backend::InProcess(inbox) => {
-                let src_ip = match from {
-                    Origin::Interface(i) => i.ip(),
-                    Origin::Internet => INTERNET_CLIENT_IP,
-                };
-                let info = ConnInfo {
-                    peer: SocketAddr::from((src_ip, self.ephemeral_port())),
-                    local: to,
-                };
+                let info = ConnInfo { peer, local: to };
                 // A listener that went away between the judgement and now resets the
                 // connection, as a closed port would. A full backlog makes the dial wait.
                 let slot = inbox

@@ -98,6 +98,14 @@ pub struct Options {
     /// When the access logs under `<state dir>/logs/` (the ALBs' and the stages') rotate, and
     /// how many files each keeps.
     pub access_log_rotation: airlock_net::logfile::Rotation,
+    /// The address the host listeners (gateway, DNS, VPC link endpoint, admin, vantage points)
+    /// bind. Loopback by default; `0.0.0.0` inside a container, whose ports the engine publishes
+    /// on the host's loopback (docs/compose.md). Endpoints still name 127.0.0.1 then.
+    pub listen_ip: std::net::Ipv4Addr,
+    /// The VPC is a real Docker network this host stands on (docs/compose.md): hold the load
+    /// balancer nodes' and the VPC resolver's private addresses on the interface whose address
+    /// is in the VPC CIDR, and serve them there to other containers.
+    pub docker_vpc: bool,
 }
 
 impl Options {
@@ -109,6 +117,8 @@ impl Options {
             vpc_link_connect_timeout: Duration::from_secs(10),
             admin_idle_timeout: Duration::from_secs(30),
             access_log_rotation: airlock_net::logfile::Rotation::default(),
+            listen_ip: std::net::Ipv4Addr::LOCALHOST,
+            docker_vpc: false,
         }
     }
 }
@@ -126,11 +136,13 @@ pub enum StackError {
     },
     /// A host port could not be bound.
     #[error(
-        "cannot listen on 127.0.0.1:{port} for the {what}: {source} (hint: pick another port with --{flag}, or use --ephemeral-ports)"
+        "cannot listen on {ip}:{port} for the {what}: {source} (hint: pick another port with --{flag}, or use --ephemeral-ports)"
     )]
     Bind {
         /// Which listener.
         what: &'static str,
+        /// The address asked for.
+        ip: std::net::Ipv4Addr,
         /// The option that sets its port.
         flag: &'static str,
         /// The port asked for.
@@ -241,13 +253,20 @@ impl RunningStack {
         options: Options,
         temp_dir: Option<tempfile::TempDir>,
     ) -> Result<RunningStack, StackError> {
-        let listener = wiring::bind("admin endpoint", "admin-port", options.ports.admin).await?;
-        let addr = listener.local_addr().map_err(|source| StackError::Bind {
+        let listener = wiring::bind(
+            "admin endpoint",
+            "admin-port",
+            options.listen_ip,
+            options.ports.admin,
+        )
+        .await?;
+        let addr = wiring::shown(listener.local_addr().map_err(|source| StackError::Bind {
             what: "admin endpoint",
             flag: "admin-port",
+            ip: options.listen_ip,
             port: options.ports.admin,
             source,
-        })?;
+        })?);
         let (region, account) = (
             stack.region.as_str().to_owned(),
             stack.account_id.as_str().to_owned(),

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 mod alb;
 mod dns;
+mod docker_vpc;
 mod gateway;
 mod network;
 mod services;
@@ -97,16 +98,61 @@ fn resource_err(resource: impl Into<String>, message: impl ToString) -> StackErr
 pub(crate) async fn bind(
     what: &'static str,
     flag: &'static str,
+    ip: Ipv4Addr,
     port: u16,
 ) -> Result<TcpListener, StackError> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+    TcpListener::bind((ip, port))
         .await
         .map_err(|source| StackError::Bind {
             what,
             flag,
+            ip,
             port,
             source,
         })
+}
+
+/// The address a host listener is reached at from this host: a listener on every address
+/// (inside a container) is named by its loopback address, which the engine's published port
+/// mirrors on the host.
+pub(crate) fn shown(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, addr.port()))
+    } else {
+        addr
+    }
+}
+
+/// Gives what airlock created in the state directory to the directory's owner, when they
+/// differ: airlock running as root in a container, on a directory the user bind-mounted
+/// (docs/compose.md), leaves the user files they can read, rotate and delete. Anywhere else
+/// the owners match and nothing changes; a failure only costs the user a `chown`.
+fn give_to_owner(dir: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return;
+    };
+    let (uid, gid) = (meta.uid(), meta.gid());
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(m) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if m.uid() != uid || m.gid() != gid {
+                if let Err(e) = std::os::unix::fs::lchown(&path, Some(uid), Some(gid)) {
+                    tracing::debug!(error = %e, path = %path.display(), "giving a state file to the directory's owner");
+                }
+            }
+            if m.is_dir() {
+                pending.push(path);
+            }
+        }
+    }
 }
 
 /// Issues each named certificate once, from the stack's CA.
@@ -226,6 +272,9 @@ pub(crate) async fn start(
     let (gateway_addr, api_endpoints) =
         start_gateway(&mut ctx, &issuer, &ca, &mut certs, &links, &lbs).await?;
     let (dns, dns_addr) = start_dns(&mut ctx, &lbs, &api_endpoints).await?;
+    if options.docker_vpc {
+        docker_vpc::start(&ctx, &lbs, &dns).await?;
+    }
     wait_until_ready(&services, &target_groups).await?;
     let summary = summary(&ctx, &links, &lbs);
     let vantage = start_vantage_points(&ctx, &dns).await?;
@@ -269,6 +318,7 @@ pub(crate) async fn start(
         vantage: vantage_iface,
         stack: std::sync::Mutex::new(stack.clone()),
     });
+    give_to_owner(&options.state_dir);
     tracing::info!(gateway = %endpoints.gateway, dns = %endpoints.dns, admin = %endpoints.admin, "stack serving");
     Ok(RunningStack {
         endpoints,
@@ -490,10 +540,18 @@ async fn start_vpc_links(ctx: &Ctx<'_>, ca: &airlock_pki::Ca) -> Result<VpcLinks
             Err(e) => (Vec::new(), Some(e)),
         };
         let port = if i == 0 { options.ports.vpc_link } else { 0 };
-        let listener = bind("VPC link endpoint", "vpc-link-port", port).await?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| resource_err(&resource, e))?;
+        let listener = bind(
+            "VPC link endpoint",
+            "vpc-link-port",
+            options.listen_ip,
+            port,
+        )
+        .await?;
+        let addr = shown(
+            listener
+                .local_addr()
+                .map_err(|e| resource_err(&resource, e))?,
+        );
         let server_name = format!(
             "{}.vpclink.{region}.airlock.local",
             ids::vpc_link_id(account, &link.name)
@@ -592,10 +650,18 @@ async fn start_gateway(
         .collect();
     let gateway =
         airlock_gateway::Gateway::new(gateway_config).map_err(|e| resource_err("http_apis", e))?;
-    let gateway_listener = bind("API Gateway", "gateway-port", options.ports.gateway).await?;
-    let gateway_addr = gateway_listener
-        .local_addr()
-        .map_err(|e| resource_err("gateway", e))?;
+    let gateway_listener = bind(
+        "API Gateway",
+        "gateway-port",
+        options.listen_ip,
+        options.ports.gateway,
+    )
+    .await?;
+    let gateway_addr = shown(
+        gateway_listener
+            .local_addr()
+            .map_err(|e| resource_err("gateway", e))?,
+    );
     tracker.spawn(Arc::new(gateway).serve(gateway_listener, shutdown.clone(), tracker.clone()));
     // The regional endpoint's public address, for callers standing on the internet.
     ctx.registrations.push(
@@ -625,8 +691,8 @@ async fn start_dns(
     );
     let zones = dns_zones(stack, &lbs.dns, &lbs.addrs, api_endpoints)?;
     let dns = airlock_dns::DnsHandle::new(zones).map_err(|e| resource_err("hosted_zones", e))?;
-    let (udp, tcp) = bind_dns(options.ports.dns).await?;
-    let dns_addr = udp.local_addr().map_err(|e| resource_err("dns", e))?;
+    let (udp, tcp) = bind_dns(options.listen_ip, options.ports.dns).await?;
+    let dns_addr = shown(udp.local_addr().map_err(|e| resource_err("dns", e))?);
     let handler =
         airlock_dns::DnsRequestHandler::new(dns.clone(), Arc::new(|_| airlock_dns::View::Public));
     let dns_shutdown = shutdown.clone();
@@ -637,7 +703,7 @@ async fn start_dns(
     });
 
     // The VPC resolver (base + 2): the VPC view, over TCP, for everything inside the VPC.
-    let (resolver_udp, resolver_tcp) = bind_dns(0).await?;
+    let (resolver_udp, resolver_tcp) = bind_dns(Ipv4Addr::LOCALHOST, 0).await?;
     let resolver_addr = resolver_tcp
         .local_addr()
         .map_err(|e| resource_err("dns", e))?;
@@ -777,15 +843,18 @@ async fn start_vantage_points(
                 .collect()
         })
     };
+    let listen_ip = options.listen_ip;
     let vantage = |what: &'static str, flag: &'static str, port: u16, origin, view| {
         let network = network.clone();
         let (shutdown, tracker) = (shutdown.clone(), tracker.clone());
         let resolver = resolver(view);
         async move {
-            let listener = bind(what, flag, port).await?;
-            let addr = listener
-                .local_addr()
-                .map_err(|e| resource_err("vantage_points", e))?;
+            let listener = bind(what, flag, listen_ip, port).await?;
+            let addr = shown(
+                listener
+                    .local_addr()
+                    .map_err(|e| resource_err("vantage_points", e))?,
+            );
             let name = what.split(' ').next().unwrap_or(what);
             tracker.spawn(airlock_net::vantage::serve(
                 listener,
@@ -828,25 +897,30 @@ async fn start_vantage_points(
 
 /// UDP and TCP on the same port. With port 0 the UDP port is chosen first and TCP follows it;
 /// another process can hold that TCP port, so a few ports are tried.
-async fn bind_dns(port: u16) -> Result<(tokio::net::UdpSocket, TcpListener), StackError> {
+async fn bind_dns(
+    ip: Ipv4Addr,
+    port: u16,
+) -> Result<(tokio::net::UdpSocket, TcpListener), StackError> {
     let mut last = None;
     for _ in 0..8 {
-        let udp = tokio::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, port))
+        let udp = tokio::net::UdpSocket::bind((ip, port))
             .await
             .map_err(|source| StackError::Bind {
                 what: "DNS server (UDP)",
                 flag: "dns-port",
+                ip,
                 port,
                 source,
             })?;
         let actual = udp.local_addr().map_err(|e| resource_err("dns", e))?.port();
-        match TcpListener::bind((Ipv4Addr::LOCALHOST, actual)).await {
+        match TcpListener::bind((ip, actual)).await {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(e) if port == 0 => last = Some(e),
             Err(source) => {
                 return Err(StackError::Bind {
                     what: "DNS server (TCP)",
                     flag: "dns-port",
+                    ip,
                     port,
                     source,
                 });
@@ -856,6 +930,7 @@ async fn bind_dns(port: u16) -> Result<(tokio::net::UdpSocket, TcpListener), Sta
     Err(StackError::Bind {
         what: "DNS server (TCP)",
         flag: "dns-port",
+        ip,
         port,
         source: last.unwrap_or_else(|| std::io::Error::other("no free port")),
     })
