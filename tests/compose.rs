@@ -1,0 +1,571 @@
+//! The container image and `docker-compose.yml` end to end, on this machine's Docker engine
+//! (docs/compose.md): the image is built offline by `docker/build.sh`, the compose project comes
+//! up on networks with subnets of its own (free of every route and Docker network here), and
+//! real clients (the host's curl and dig) run inside containers' network namespaces through
+//! `nsenter`. Only loopback and the addresses of the networks this test creates are dialled.
+//!
+//! Where there is no engine, no Compose, or no nsenter/curl/dig/gcc, the test is skipped with a
+//! line saying why, except under `CI=true`, where `.ci/run` provides them and a missing one fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod support;
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The ALB's name in the default stack (its id is derived from the account and name).
+const ALB_NAME: &str = "internal-pets-alb-2493362687.us-east-1.elb.amazonaws.com";
+/// The static test server the fargate crate's image test uses; here the probe containers' and
+/// the image task's program.
+const SERVER_C: &str = include_str!("../crates/fargate/tests/fixtures/static_server.c");
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
+}
+
+/// Runs `cmd`, which must succeed; its trimmed stdout.
+fn ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn docker(args: &[&str]) -> Command {
+    let mut c = Command::new("docker");
+    c.args(args);
+    c
+}
+
+/// The Compose command: the standalone `docker-compose`, else the `docker compose` plugin.
+fn compose_program() -> Option<Vec<String>> {
+    let works = |argv: &[&str]| {
+        Command::new(argv[0])
+            .args(&argv[1..])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if works(&["docker-compose", "version"]) {
+        Some(vec!["docker-compose".into()])
+    } else if works(&["docker", "compose", "version"]) {
+        Some(vec!["docker".into(), "compose".into()])
+    } else {
+        None
+    }
+}
+
+/// IPv4 networks in use here: every route's destination and every Docker network's subnet.
+fn networks_in_use() -> Vec<ipnet::Ipv4Net> {
+    let mut used = Vec::new();
+    // /proc/net/route: destination and mask in hex, in the kernel's (little-endian) byte order.
+    let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    for line in routes.lines().skip(1) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() < 8 {
+            continue;
+        }
+        let hex = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::swap_bytes);
+        if let (Some(dest), Some(mask)) = (hex(cols[1]), hex(cols[7]))
+            && let Ok(net) =
+                ipnet::Ipv4Net::with_netmask(Ipv4Addr::from(dest), Ipv4Addr::from(mask))
+            && net.prefix_len() > 0
+        {
+            used.push(net);
+        }
+    }
+    let ids = ok(&mut docker(&["network", "ls", "-q"]));
+    for id in ids.lines() {
+        let subnets = ok(&mut docker(&[
+            "network",
+            "inspect",
+            id,
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+        ]));
+        used.extend(
+            subnets
+                .split_whitespace()
+                .filter_map(|s| s.parse::<ipnet::Ipv4Net>().ok()),
+        );
+    }
+    used
+}
+
+fn overlaps(a: &ipnet::Ipv4Net, b: &ipnet::Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// The first candidate that overlaps nothing in use, starting at an offset of this process's
+/// own so concurrent runs try different ones first.
+fn free_net(candidates: impl Fn(u8) -> ipnet::Ipv4Net, used: &[ipnet::Ipv4Net]) -> ipnet::Ipv4Net {
+    let start = (std::process::id() % 40) as u8;
+    (0..40u8)
+        .map(|i| candidates(200 + (start + i) % 40))
+        .find(|n| !used.iter().any(|u| overlaps(n, u)))
+        .expect("a free subnet among the candidates")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Everything this test creates, removed when it ends, pass or fail.
+struct Cleanup {
+    compose: Vec<String>,
+    project: String,
+    dir: PathBuf,
+    containers: Vec<String>,
+    images: Vec<String>,
+}
+
+impl Cleanup {
+    fn compose(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.compose[0]);
+        c.args(&self.compose[1..])
+            .arg("--project-name")
+            .arg(&self.project)
+            .arg("--file")
+            .arg(repo().join("docker-compose.yml"))
+            .arg("--file")
+            .arg(self.dir.join("override.yml"))
+            .args(args)
+            .current_dir(repo());
+        c
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = run(&mut docker(&["rm", "-f", c]));
+        }
+        let _ =
+            run(&mut self.compose(&["down", "--volumes", "--remove-orphans", "--timeout", "5"]));
+        for i in &self.images {
+            let _ = run(&mut docker(&["rmi", "-f", i]));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The process id of a container's first process: `nsenter -t PID -n` enters its network
+/// namespace.
+fn pid_of(container: &str) -> String {
+    ok(&mut docker(&["inspect", "-f", "{{.State.Pid}}", container]))
+}
+
+/// Runs a host program inside a container's network namespace.
+fn inside(pid: &str, program: &str, args: &[&str]) -> Output {
+    run(Command::new("nsenter")
+        .args(["-t", pid, "-n", program])
+        .args(args))
+}
+
+fn dig(pid: Option<&str>, server: &str, port: &str, name: &str) -> Vec<String> {
+    let args = [
+        "+short",
+        "+time=2",
+        "+tries=2",
+        "-p",
+        port,
+        &format!("@{server}"),
+        name,
+    ];
+    let out = match pid {
+        Some(pid) => inside(pid, "dig", &args),
+        None => run(Command::new("dig").args(args)),
+    };
+    assert!(out.status.success(), "dig {name}: {out:?}");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The default stack, moved into `cidr`'s first two octets; the ALB admits by address only the
+/// lower half of the compose network's container range.
+fn stack_for(vpc: &ipnet::Ipv4Net) -> String {
+    let [a, b, ..] = vpc.network().octets();
+    let prefix = format!("{a}.{b}.");
+    let yaml = airlock_config::DEFAULT_STACK_YAML.replace("10.0.", &prefix);
+    let wide = format!("cidr_ip: {prefix}255.0/24");
+    assert!(
+        yaml.contains(&wide),
+        "the default stack admits the compose range"
+    );
+    yaml.replace(&wide, &format!("cidr_ip: {prefix}255.0/25"))
+}
+
+fn build_probe_image(dir: &Path, tag: &str) {
+    std::fs::write(dir.join("server.c"), SERVER_C).unwrap();
+    ok(Command::new("gcc")
+        .args(["-static", "-O2", "-o", "server", "server.c"])
+        .current_dir(dir));
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY server /server\nENTRYPOINT [\"/server\"]\n",
+    )
+    .unwrap();
+    ok(docker(&["build", "-q", "-t", tag, "."]).current_dir(dir));
+}
+
+fn prerequisites() -> Option<Vec<String>> {
+    let engine = run(&mut docker(&["version", "--format", "{{.Server.Version}}"]));
+    if !airlock_net::testing::require(
+        "a Docker engine",
+        engine
+            .status
+            .success()
+            .then_some(())
+            .ok_or("`docker version` reaches no engine"),
+        "install Docker Engine and start its daemon",
+    ) {
+        return None;
+    }
+    let compose = compose_program();
+    if !airlock_net::testing::require(
+        "Docker Compose",
+        compose
+            .as_ref()
+            .map(drop)
+            .ok_or("neither docker-compose nor docker compose runs"),
+        "apt-get install docker-compose",
+    ) {
+        return None;
+    }
+    let static_libc = run(Command::new("gcc").arg("-print-file-name=libc.a"));
+    let have = support::tool("nsenter", "--version", "apt-get install util-linux")
+        && support::tool("curl", "--version", "apt-get install curl")
+        && support::tool("dig", "-v", "apt-get install dnsutils")
+        && airlock_net::testing::require(
+            "gcc -static",
+            String::from_utf8_lossy(&static_libc.stdout)
+                .contains('/')
+                .then_some(())
+                .ok_or("no gcc with a static C library"),
+            "apt-get install gcc libc6-dev",
+        );
+    have.then_some(compose?)
+}
+
+/// `docker compose up` runs the default stack from the image: the gateway answers 401 and 200
+/// through the host port with the CA from the bind-mounted state directory; on the `vpc`
+/// network the resolver answers with the VPC view and the ALB at its private address, with its
+/// security group applied (a host outside its address rule is never answered); from `public`
+/// the ALB's private address times out in the kernel; SIGTERM stops airlock gracefully; and
+/// `docker compose down` leaves no container or network.
+#[test]
+fn compose_runs_the_stack_on_real_networks_and_leaves_nothing() {
+    let Some(compose) = prerequisites() else {
+        return;
+    };
+    let unique = format!(
+        "{}{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+            % 100_000
+    );
+    let project = format!("airlocktest{unique}");
+    let dir = std::env::temp_dir().join(format!("airlock-compose-{unique}"));
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let mut cleanup = Cleanup {
+        compose,
+        project: project.clone(),
+        dir: dir.clone(),
+        containers: Vec::new(),
+        images: Vec::new(),
+    };
+
+    let used = networks_in_use();
+    let vpc = free_net(|x| format!("10.{x}.0.0/16").parse().unwrap(), &used);
+    let public = free_net(|x| format!("172.29.{x}.0/24").parse().unwrap(), &used);
+    let [a, b, ..] = vpc.network().octets();
+    let ip = |c: u8, d: u8| Ipv4Addr::new(a, b, c, d);
+    let stack = stack_for(&vpc);
+    std::fs::write(dir.join("stack.yaml"), &stack).unwrap();
+    // The documented way to run one's own stack: one volume line over the image's stack file.
+    std::fs::write(
+        dir.join("override.yml"),
+        format!(
+            "services:\n  airlock:\n    volumes:\n      - {}:/etc/airlock/stack.yaml:ro\n",
+            dir.join("stack.yaml").display()
+        ),
+    )
+    .unwrap();
+
+    // The state directory belongs to someone else than the root airlock runs as in the
+    // container: what airlock creates there must become theirs.
+    let owner = 4242;
+    let as_root = std::os::unix::fs::chown(&state, Some(owner), Some(owner)).is_ok();
+
+    let image = format!("airlock-test-compose:{unique}");
+    cleanup.images.push(image.clone());
+    let started = std::time::Instant::now();
+    ok(Command::new(repo().join("docker/build.sh"))
+        .env("AIRLOCK_IMAGE", &image)
+        .env("AIRLOCK_BINARY", env!("CARGO_BIN_EXE_airlock")));
+    eprintln!("compose test: image built in {:?}", started.elapsed());
+    let probe_image = format!("airlock-test-probe:{unique}");
+    cleanup.images.push(probe_image.clone());
+    let probe_dir = dir.join("probe");
+    std::fs::create_dir_all(&probe_dir).unwrap();
+    build_probe_image(&probe_dir, &probe_image);
+
+    let ports: Vec<(&str, u16)> = [
+        "AIRLOCK_GATEWAY_PORT",
+        "AIRLOCK_DNS_PORT",
+        "AIRLOCK_VPC_LINK_PORT",
+        "AIRLOCK_ADMIN_PORT",
+        "AIRLOCK_SOCKS_INTERNET_PORT",
+        "AIRLOCK_SOCKS_VPC_PORT",
+    ]
+    .into_iter()
+    .map(|name| (name, free_port()))
+    .collect();
+    let port = |name: &str| ports.iter().find(|(n, _)| *n == name).unwrap().1;
+    let mut up = cleanup.compose(&["up", "--detach"]);
+    up.env("AIRLOCK_IMAGE", &image)
+        .env("AIRLOCK_STATE_DIR", &state)
+        .env("AIRLOCK_VPC_CIDR", vpc.to_string())
+        .env("AIRLOCK_VPC_DOCKER_RANGE", format!("{a}.{b}.255.0/24"))
+        .env("AIRLOCK_PUBLIC_CIDR", public.to_string());
+    for (name, p) in &ports {
+        up.env(name, p.to_string());
+    }
+    ok(&mut up);
+    let airlock = ok(&mut cleanup.compose(&["ps", "-q", "airlock"]));
+
+    // Serving once the gateway answers /health through the host port (the CA exists by then).
+    let gateway = port("AIRLOCK_GATEWAY_PORT");
+    let resolve = format!("{}:{gateway}:127.0.0.1", support::DOMAIN);
+    let url = |path: &str| format!("https://{}:{gateway}{path}", support::DOMAIN);
+    let ca = state.join("ca.pem");
+    let curl_host = |path: &str, token: Option<&str>| -> String {
+        let mut c = Command::new("curl");
+        c.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5"])
+            .arg("--cacert")
+            .arg(&ca)
+            .args(["--resolve", &resolve, &url(path)]);
+        if let Some(t) = token {
+            c.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        String::from_utf8_lossy(&run(&mut c).stdout).into_owned()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while curl_host("/health", None) != "200" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway never answered 200 on /health: {}",
+            ok(&mut docker(&["logs", &airlock]))
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+
+    // Through the host port, as the README's curl lines do.
+    assert_eq!(
+        curl_host("/whoami", None),
+        "401",
+        "no token: API Gateway's 401"
+    );
+    let token = ok(Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["token", "--scope", "pets/write", "--state-dir"])
+        .arg(&state));
+    assert_eq!(curl_host("/whoami", Some(&token)), "200", "with a token");
+    if as_root {
+        use std::os::unix::fs::MetadataExt as _;
+        assert_eq!(
+            std::fs::metadata(&ca).unwrap().uid(),
+            owner,
+            "ca.pem is the state dir owner's"
+        );
+    }
+
+    // Probes: two containers on `vpc` (inside and outside the ALB's address rule), one on
+    // `public` only.
+    let vpc_net = format!("{project}_vpc");
+    let public_net = format!("{project}_public");
+    let probe = |name: &str, network: &str, address: Option<Ipv4Addr>| -> String {
+        let name = format!("{project}-{name}");
+        let mut args = vec!["run", "-d", "--name", &name, "--network", network];
+        let address = address.map(|a| a.to_string());
+        if let Some(a) = &address {
+            args.extend(["--ip", a]);
+        }
+        args.extend([probe_image.as_str(), "9999"]);
+        ok(&mut docker(&args));
+        name
+    };
+    let admitted = ip(255, 10);
+    let stranger = ip(255, 200);
+    let names = [
+        probe("admitted", &vpc_net, Some(admitted)),
+        probe("stranger", &vpc_net, Some(stranger)),
+        probe("outside", &public_net, None),
+    ];
+    cleanup.containers.extend(names.iter().cloned());
+    let [admitted_pid, stranger_pid, outside_pid] = names.each_ref().map(|n| pid_of(n));
+
+    // The VPC resolver (base + 2) answers on the real network with the VPC view: the private
+    // zone sends the custom domain to the ALB's nodes, which the public view does not.
+    let resolver = ip(0, 2).to_string();
+    let alb_nodes = dig(Some(&admitted_pid), &resolver, "53", ALB_NAME);
+    assert_eq!(alb_nodes.len(), 2, "two ALB nodes: {alb_nodes:?}");
+    assert!(
+        alb_nodes
+            .iter()
+            .all(|n| vpc.contains(&n.parse::<Ipv4Addr>().unwrap()))
+    );
+    let private_view = dig(Some(&admitted_pid), &resolver, "53", support::DOMAIN);
+    assert_eq!(
+        private_view, alb_nodes,
+        "the private zone answers inside the VPC"
+    );
+    let dns_port = port("AIRLOCK_DNS_PORT").to_string();
+    let public_view = dig(None, "127.0.0.1", &dns_port, support::DOMAIN);
+    assert!(
+        !public_view.is_empty() && public_view != alb_nodes,
+        "{public_view:?}"
+    );
+
+    // The ALB at its private address, from a container its security group admits by address.
+    let node = &alb_nodes[0];
+    let at_node = format!("{}:443:{node}", support::DOMAIN);
+    let whoami = inside(
+        &admitted_pid,
+        "curl",
+        &[
+            "-s",
+            "-m",
+            "10",
+            "--cacert",
+            ca.to_str().unwrap(),
+            "--resolve",
+            &at_node,
+            &format!("https://{}/whoami", support::DOMAIN),
+        ],
+    );
+    let body = String::from_utf8_lossy(&whoami.stdout);
+    assert!(
+        whoami.status.success(),
+        "the ALB answers on the vpc network: {whoami:?}"
+    );
+    assert!(
+        body.contains(&format!("\"x-forwarded-for\":\"{admitted}\"")),
+        "the ALB saw the container's own address: {body}"
+    );
+
+    // A host on `vpc` outside the rule: the security group drops it, and nothing answers.
+    let dropped = inside(
+        &stranger_pid,
+        "curl",
+        &[
+            "-s",
+            "-m",
+            "3",
+            "--cacert",
+            ca.to_str().unwrap(),
+            "--resolve",
+            &at_node,
+            &format!("https://{}/health", support::DOMAIN),
+        ],
+    );
+    assert_eq!(dropped.status.code(), Some(28), "timed out: {dropped:?}");
+
+    // Only on `public`: the ALB's name resolves (to private addresses) through airlock's
+    // public DNS, and the connection times out in the kernel: no TCP connection at all.
+    let airlock_public = ok(&mut docker(&[
+        "inspect",
+        "-f",
+        &format!("{{{{(index .NetworkSettings.Networks \"{public_net}\").IPAddress}}}}"),
+        &airlock,
+    ]));
+    let from_outside = dig(Some(&outside_pid), &airlock_public, "4053", ALB_NAME);
+    assert_eq!(
+        from_outside, alb_nodes,
+        "the public view names the private addresses too"
+    );
+    let outside = inside(
+        &outside_pid,
+        "curl",
+        &[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{time_connect}",
+            "-m",
+            "3",
+            "--cacert",
+            ca.to_str().unwrap(),
+            "--resolve",
+            &at_node,
+            &format!("https://{}/health", support::DOMAIN),
+        ],
+    );
+    assert_eq!(outside.status.code(), Some(28), "timed out: {outside:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&outside.stdout).parse::<f64>().ok(),
+        Some(0.0),
+        "the TCP handshake never completed"
+    );
+
+    // SIGTERM (docker stop) stops the stack gracefully.
+    ok(&mut cleanup.compose(&["stop", "--timeout", "30"]));
+    assert_eq!(
+        ok(&mut docker(&[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}}",
+            &airlock
+        ])),
+        "0"
+    );
+    let logs = run(&mut docker(&["logs", &airlock]));
+    let logs = String::from_utf8_lossy(&logs.stderr);
+    assert!(
+        logs.contains("shutting down") && logs.contains("stopped"),
+        "{logs}"
+    );
+
+    // `down` leaves no container or network of the project (the probes are the test's own).
+    for c in std::mem::take(&mut cleanup.containers) {
+        ok(&mut docker(&["rm", "-f", &c]));
+    }
+    ok(&mut cleanup.compose(&["down", "--timeout", "5"]));
+    let label = format!("label=com.docker.compose.project={project}");
+    assert_eq!(ok(&mut docker(&["ps", "-a", "-q", "--filter", &label])), "");
+    assert_eq!(
+        ok(&mut docker(&["network", "ls", "-q", "--filter", &label])),
+        ""
+    );
+    assert_eq!(
+        ok(&mut docker(&[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("name={project}_")
+        ])),
+        ""
+    );
+}
