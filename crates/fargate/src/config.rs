@@ -49,6 +49,13 @@ pub struct ServiceConfig {
     pub log_dir: Option<PathBuf>,
     /// The Docker engine `image` containers run on.
     pub docker: DockerEndpoint,
+    /// The Docker network `image` containers join at their task's private address, every
+    /// container of a task in one network namespace (ECS `awsvpc`); `None` publishes their ports
+    /// on 127.0.0.1 instead. See [`crate::DockerVpc`].
+    pub docker_network: Option<String>,
+    /// Labels every `image` container carries besides ECS's and the task's (`airlock.stack`:
+    /// which containers a later run removes as leftovers).
+    pub docker_labels: Vec<(String, String)>,
 }
 
 impl ServiceConfig {
@@ -77,6 +84,8 @@ impl ServiceConfig {
             health_check_grace_period: Duration::ZERO,
             log_dir: None,
             docker: DockerEndpoint::default(),
+            docker_network: None,
+            docker_labels: Vec::new(),
         }
     }
 }
@@ -304,7 +313,8 @@ pub enum Run {
         /// The variable that carries the loopback port, usually `PORT`.
         port_env_var: String,
     },
-    /// A container through the Docker engine. Each container port is published on a free
+    /// A container through the Docker engine: on the service's Docker network at the task's
+    /// private address, or, without one, with each container port published on a free
     /// 127.0.0.1 port and served at the task's private address like a command's port.
     Image {
         /// A local image (`name:tag`); airlock does not pull.

@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 use tokio::net::{TcpStream, UnixStream};
 
@@ -59,8 +60,20 @@ pub(crate) struct Started {
     pub ports: Vec<(u16, u16)>,
 }
 
+/// Where a container's network stack comes from.
+pub(crate) enum Placement<'a> {
+    /// The engine's default bridge, with every port published on a free 127.0.0.1 port.
+    Publish,
+    /// On `network` at `ip` (the task's private address); nothing published.
+    Join { network: &'a str, ip: Ipv4Addr },
+    /// In the network namespace of the container `id` (the task's first), as containers of one
+    /// ECS `awsvpc` task share theirs.
+    ShareWith(&'a str),
+}
+
 /// What to create.
 pub(crate) struct CreateSpec<'a> {
+    pub placement: Placement<'a>,
     pub name: &'a str,
     pub image: &'a str,
     pub entry_point: Option<&'a [String]>,
@@ -178,8 +191,10 @@ impl Docker {
         }
     }
 
-    /// Creates and starts a container with its ports published on 127.0.0.1 (the engine picks
-    /// free host ports), and returns them.
+    /// Creates and starts a container where `spec.placement` says. Published ports are bound
+    /// on 127.0.0.1 (the engine picks free host ports) and returned as `(container, host)`;
+    /// on a network, a port is reached at the container's address, and returned as
+    /// `(container, container)`.
     pub(crate) async fn run(&self, spec: CreateSpec<'_>) -> Result<Started, DockerError> {
         let exposed: serde_json::Map<String, Value> = spec
             .ports
@@ -199,11 +214,29 @@ impl Docker {
         let mut body = json!({
             "Image": spec.image,
             "Env": spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
-            "ExposedPorts": exposed,
             "Labels": spec.labels,
             "StopTimeout": spec.stop_timeout.as_secs().max(1),
-            "HostConfig": { "PortBindings": bindings },
         });
+        match spec.placement {
+            Placement::Publish => {
+                body["ExposedPorts"] = Value::Object(exposed);
+                body["HostConfig"] = json!({ "PortBindings": bindings });
+            }
+            Placement::Join { network, ip } => {
+                body["ExposedPorts"] = Value::Object(exposed);
+                body["HostConfig"] = json!({ "NetworkMode": network });
+                body["NetworkingConfig"] = json!({
+                    "EndpointsConfig": {
+                        network: { "IPAMConfig": { "IPv4Address": ip.to_string() } }
+                    }
+                });
+            }
+            // A container in another's namespace can have no network settings of its own.
+            Placement::ShareWith(id) => {
+                body["HostConfig"] = json!({ "NetworkMode": format!("container:{id}") });
+            }
+        }
+        let publish = matches!(spec.placement, Placement::Publish);
         if let Some(ep) = spec.entry_point {
             body["Entrypoint"] = json!(ep);
         }
@@ -230,6 +263,12 @@ impl Docker {
         {
             self.remove(&id).await;
             return Err(e);
+        }
+        if !publish {
+            return Ok(Started {
+                id,
+                ports: spec.ports.iter().map(|&p| (p, p)).collect(),
+            });
         }
         let inspect = self
             .call(Method::GET, &format!("/containers/{id}/json"), None)
@@ -354,6 +393,88 @@ impl Docker {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(200));
         }
+    }
+}
+
+/// A Docker network as airlock needs to know it.
+pub(crate) struct NetworkInfo {
+    pub name: String,
+    pub subnets: Vec<String>,
+}
+
+impl Docker {
+    /// Every network of the engine, with its IPv4 subnets.
+    pub(crate) async fn networks(&self) -> Result<Vec<NetworkInfo>, DockerError> {
+        let list = self.call(Method::GET, "/networks", None).await?;
+        let list = list
+            .as_array()
+            .ok_or_else(|| DockerError::Shape("/networks".into()))?;
+        Ok(list
+            .iter()
+            .filter_map(|n| {
+                Some(NetworkInfo {
+                    name: n["Name"].as_str()?.to_owned(),
+                    subnets: n["IPAM"]["Config"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c["Subnet"].as_str().map(str::to_owned))
+                        .collect(),
+                })
+            })
+            .collect())
+    }
+
+    /// Creates an internal bridge network (no route out) on `subnet`.
+    pub(crate) async fn create_network(
+        &self,
+        name: &str,
+        subnet: &str,
+        labels: Value,
+    ) -> Result<(), DockerError> {
+        self.call(
+            Method::POST,
+            "/networks/create",
+            Some(json!({
+                "Name": name,
+                "CheckDuplicate": true,
+                "Driver": "bridge",
+                "Internal": true,
+                "IPAM": { "Config": [ { "Subnet": subnet } ] },
+                "Labels": labels,
+            })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Removes a network (its containers must be gone).
+    pub(crate) async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
+        self.call(Method::DELETE, &format!("/networks/{}", encode(name)), None)
+            .await
+            .map(drop)
+    }
+
+    /// Removes every container, running or not, that carries `label` (`key=value`); how many.
+    pub(crate) async fn remove_labelled(&self, label: &str) -> Result<usize, DockerError> {
+        let filters = json!({ "label": [label] }).to_string();
+        let list = self
+            .call(
+                Method::GET,
+                &format!("/containers/json?all=1&filters={}", encode(&filters)),
+                None,
+            )
+            .await?;
+        let ids: Vec<&str> = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["Id"].as_str())
+            .collect();
+        for id in &ids {
+            self.remove(id).await;
+        }
+        Ok(ids.len())
     }
 }
 

@@ -19,6 +19,7 @@
 mod apps;
 mod config;
 mod docker;
+mod docker_vpc;
 mod health;
 mod logs;
 mod metadata;
@@ -34,6 +35,7 @@ pub use config::{
     DEFAULT_STOP_TIMEOUT, Dependency, DockerEndpoint, HealthCheck, HealthCommand, LbAttachment,
     Run, ServiceConfig, TaskDefinition,
 };
+pub use docker_vpc::{DockerVpc, STACK_LABEL};
 pub use service::{LbTargetHealth, SCHEDULER_BATCH, ServiceError, ServiceHandle, start_service};
 pub use status::{
     ContainerInfo, ContainerStatus, DesiredStatus, HealthStatus, ServiceEvent, StopCode, TaskInfo,

@@ -2,7 +2,7 @@
 
 use crate::apps::{TaskIdentity, serve_builtin};
 use crate::config::{Condition, ContainerSpec, Run, TaskDefinition};
-use crate::docker::{CreateSpec, Docker};
+use crate::docker::{CreateSpec, Docker, Placement};
 use crate::health::{self, Probe};
 use crate::logs::LogSink;
 use crate::process::{Launch, ProcessContainer};
@@ -67,8 +67,12 @@ fn image_of(c: &ContainerSpec) -> String {
 /// A started container.
 struct Container {
     index: usize,
-    /// `(container_port, loopback host_port)` of every port mapping.
+    /// `(container_port, host_port)` of every port mapping: a loopback port, or, for a
+    /// container on the VPC's Docker network, the container port itself at `reach`.
     ports: Vec<(u16, u16)>,
+    /// The address its ports are reached at when it is not loopback: the task's private
+    /// address on the VPC's Docker network.
+    reach: Option<Ipv4Addr>,
     runtime: Runtime,
 }
 
@@ -86,8 +90,17 @@ enum Runtime {
 }
 
 impl Container {
+    /// The loopback port the host reaches it at (none for a container on the VPC network).
     fn host_port(&self) -> Option<u16> {
-        self.ports.first().map(|(_, h)| *h)
+        self.reach
+            .is_none()
+            .then(|| self.ports.first().map(|(_, h)| *h))
+            .flatten()
+    }
+
+    /// Where airlock connects for its container port's host port `port`.
+    fn address(&self, port: u16) -> SocketAddr {
+        SocketAddr::from((self.reach.unwrap_or(Ipv4Addr::LOCALHOST), port))
     }
 
     /// Stops the container (SIGTERM then SIGKILL for processes and images; graceful close for
@@ -324,6 +337,8 @@ pub(crate) async fn run(
     let mut containers: Vec<Container> = Vec::new();
     let mut registrations: Vec<Registration> = Vec::new();
     let mut target: Option<SocketAddr> = None;
+    // The container whose network namespace the task's other image containers share.
+    let mut netns: Option<String> = None;
     let mut tracker = Tracker {
         shared: &shared,
         task_id: &task_id,
@@ -364,7 +379,7 @@ pub(crate) async fn run(
                 }
             }
             let started = tokio::select! {
-                r = start_container(&shared, &task_id, &iface, index, spec, &exits_tx) => r,
+                r = start_container(&shared, &task_id, &iface, index, spec, &exits_tx, &mut netns) => r,
                 _ = stop.cancelled() => break 'life requested(&shared, &task_id),
             };
             match started {
@@ -401,13 +416,14 @@ pub(crate) async fn run(
 
         for c in &containers {
             let spec = &td.containers[c.index];
-            let proxied = matches!(c.runtime, Runtime::Docker { .. });
+            // Published ports go through Docker's port proxy; ports on the network do not.
+            let proxied = matches!(c.runtime, Runtime::Docker { .. }) && c.reach.is_none();
             for &(_, port) in &c.ports {
                 if tracker.progress[c.index].exit.is_some() {
                     break;
                 }
                 let deadline = Instant::now() + spec.start_timeout;
-                let ready = wait_ready(port, deadline, proxied);
+                let ready = wait_ready(c.address(port), deadline, proxied);
                 tokio::pin!(ready);
                 loop {
                     tokio::select! {
@@ -441,7 +457,7 @@ pub(crate) async fn run(
         {
             for &(container_port, host_port) in &c.ports {
                 let private = SocketAddrV4::new(iface.ip(), container_port);
-                let backend = SocketAddr::from((Ipv4Addr::LOCALHOST, host_port));
+                let backend = c.address(host_port);
                 match shared.network.register(private, backend) {
                     Ok(r) => registrations.push(r),
                     Err(e) => {
@@ -626,6 +642,7 @@ async fn start_container(
     index: usize,
     spec: &ContainerSpec,
     exits: &mpsc::UnboundedSender<(usize, i32)>,
+    netns: &mut Option<String>,
 ) -> Result<(Container, Probe), String> {
     let cfg = &shared.config;
     let sink = LogSink::open(cfg, task_id, &spec.name, spec.awslogs.as_ref());
@@ -666,6 +683,7 @@ async fn start_container(
                 Container {
                     index,
                     ports: spec.port_mappings.iter().map(|&p| (p, port)).collect(),
+                    reach: None,
                     runtime: Runtime::Builtin { stop, tracker },
                 },
                 Probe::Local {
@@ -712,6 +730,7 @@ async fn start_container(
                     ports: host_port
                         .map(|h| spec.port_mappings.iter().map(|&p| (p, h)).collect())
                         .unwrap_or_default(),
+                    reach: None,
                     runtime: Runtime::Process(process),
                 },
                 Probe::Local {
@@ -743,12 +762,27 @@ async fn start_container(
                 Err(e) => return Err(no_engine(&e)),
             }
             let env = ecs_env(shared, task_id, index, spec);
-            let td_labels = json!({
+            let mut td_labels = json!({
                 "com.amazonaws.ecs.cluster": shared.cluster_arn(),
                 "com.amazonaws.ecs.container-name": spec.name,
                 "com.amazonaws.ecs.task-arn": shared.task_arn(task_id),
                 "airlock.service": cfg.name,
+                "airlock.task": task_id,
             });
+            for (k, v) in &cfg.docker_labels {
+                td_labels[k.as_str()] = json!(v);
+            }
+            // ECS `awsvpc`: the task's first container holds its private address on the VPC's
+            // network; the others share that namespace, so they reach each other on localhost.
+            let placement = match (&cfg.docker_network, netns.as_deref()) {
+                (None, _) => Placement::Publish,
+                (Some(network), None) => Placement::Join {
+                    network,
+                    ip: iface.ip(),
+                },
+                (Some(_), Some(id)) => Placement::ShareWith(id),
+            };
+            let reach = cfg.docker_network.as_ref().map(|_| iface.ip());
             let name = format!(
                 "airlock-{}-{}-{}",
                 cfg.name,
@@ -757,6 +791,7 @@ async fn start_container(
             );
             let started = docker
                 .run(CreateSpec {
+                    placement,
                     name: &name,
                     image,
                     entry_point: entry_point.as_deref(),
@@ -769,6 +804,9 @@ async fn start_container(
                 })
                 .await
                 .map_err(|e| no_engine(&e))?;
+            if reach.is_some() && netns.is_none() {
+                *netns = Some(started.id.clone());
+            }
             let (tx, exited) = watch::channel(None);
             let logs = tokio::spawn({
                 let docker = docker.clone();
@@ -794,6 +832,7 @@ async fn start_container(
                 Container {
                     index,
                     ports: started.ports,
+                    reach,
                     runtime: Runtime::Docker {
                         docker: docker.clone(),
                         id: started.id.clone(),
@@ -816,17 +855,15 @@ async fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Polls until the port accepts TCP, with a short growing backoff. False at the deadline.
+/// Polls until `addr` accepts TCP, with a short growing backoff. False at the deadline.
 ///
 /// Docker's port proxy accepts on the host port before the container listens, and closes the
 /// connection when the container refuses it; for `proxied` ports, ready means a connection that
 /// stays open for a moment.
-async fn wait_ready(port: u16, deadline: Instant, proxied: bool) -> bool {
+async fn wait_ready(addr: SocketAddr, deadline: Instant, proxied: bool) -> bool {
     let mut pause = READY_POLL_FIRST;
     loop {
-        let attempt =
-            tokio::time::timeout_at(deadline, TcpStream::connect((Ipv4Addr::LOCALHOST, port)))
-                .await;
+        let attempt = tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await;
         match attempt {
             Ok(Ok(mut stream)) => {
                 if !proxied {

@@ -414,6 +414,9 @@ impl RunningStack {
         {
             tracing::warn!("some connections or tasks did not finish within the grace period");
         }
+        if let Some(vpc) = &self.state.docker_vpc {
+            vpc.release().await;
+        }
     }
 
     /// The state directory holding `ca.pem`.

@@ -122,6 +122,8 @@ pub fn service(name: &str, desired: u32, container: ContainerSpec) -> ServiceCon
         health_check_grace_period: Duration::ZERO,
         log_dir: None,
         docker: Default::default(),
+        docker_network: None,
+        docker_labels: Vec::new(),
     }
 }
 

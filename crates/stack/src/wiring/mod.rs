@@ -68,6 +68,8 @@ pub(crate) struct Keep {
     /// The stack file with the admin endpoint's changes so far: the next change is checked
     /// against it, and task definitions sent there use its `image_map`.
     pub stack: std::sync::Mutex<cfg::Stack>,
+    /// Where image tasks run; its network is removed at stop if airlock created it.
+    pub docker_vpc: Option<airlock_fargate::DockerVpc>,
 }
 
 impl Keep {
@@ -265,7 +267,7 @@ pub(crate) async fn start(
         stack: &stack,
         issued: HashMap::new(),
     };
-    let (services, mut targets_by_group) = start_services(&ctx).await?;
+    let (services, mut targets_by_group, docker_vpc) = start_services(&ctx).await?;
     let target_groups = target_groups(&ctx, &services, &mut targets_by_group);
     let lbs = start_load_balancers(&mut ctx, &mut certs, &target_groups)?;
     let links = start_vpc_links(&ctx, &ca).await?;
@@ -317,6 +319,7 @@ pub(crate) async fn start(
         target_groups: target_groups.into_iter().collect(),
         vantage: vantage_iface,
         stack: std::sync::Mutex::new(stack.clone()),
+        docker_vpc,
     });
     give_to_owner(&options.state_dir);
     tracing::info!(gateway = %endpoints.gateway, dns = %endpoints.dns, admin = %endpoints.admin, "stack serving");
@@ -334,13 +337,49 @@ pub(crate) async fn start(
 /// Step: the ECS services, first, as the load balancers forward to the targets they publish.
 async fn start_services(
     ctx: &Ctx<'_>,
-) -> Result<(Vec<airlock_fargate::ServiceHandle>, TargetsByGroup), StackError> {
+) -> Result<
+    (
+        Vec<airlock_fargate::ServiceHandle>,
+        TargetsByGroup,
+        Option<airlock_fargate::DockerVpc>,
+    ),
+    StackError,
+> {
     let (stack, options) = (ctx.stack, ctx.options);
     let (network, shutdown) = (&ctx.network, &ctx.shutdown);
     let mut services = Vec::new();
     let mut targets_by_group = TargetsByGroup::new();
-    for svc in &stack.services {
-        let config = service_config(stack, svc, &options.state_dir)?;
+    let mut configs = stack
+        .services
+        .iter()
+        .map(|svc| service_config(stack, svc, &options.state_dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Image tasks hold their private addresses on the VPC's Docker network (docs/compose.md);
+    // a stack without images never talks to the engine.
+    let images = configs.iter().find(|c| {
+        c.task_definition
+            .containers
+            .iter()
+            .any(|c| matches!(c.run, airlock_fargate::Run::Image { .. }))
+    });
+    let docker_vpc = match images {
+        Some(config) => Some(
+            airlock_fargate::DockerVpc::prepare(
+                config.docker.clone(),
+                &network.cidr().to_string(),
+                &docker_network_name(&options.state_dir),
+            )
+            .await,
+        ),
+        None => None,
+    };
+    if let Some(vpc) = &docker_vpc {
+        for config in &mut configs {
+            config.docker_network = vpc.network().map(str::to_owned);
+            config.docker_labels = vpc.labels();
+        }
+    }
+    for (svc, config) in stack.services.iter().zip(configs) {
         let handle = airlock_fargate::start_service(config, network.clone(), shutdown.clone())
             .await
             .map_err(|e| resource_err(format!("services[{}]", svc.service_name), e))?;
@@ -352,7 +391,22 @@ async fn start_services(
         }
         services.push(handle);
     }
-    Ok((services, targets_by_group))
+    Ok((services, targets_by_group, docker_vpc))
+}
+
+/// The Docker network airlock creates for the VPC when the engine has none on its CIDR: one
+/// per state directory, so two stacks on one machine never share (or remove) each other's.
+fn docker_network_name(state_dir: &std::path::Path) -> String {
+    let path = std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+    // FNV-1a: stable across runs and builds, which std's hasher is not promised to be.
+    let hash = path
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+        });
+    format!("airlock-vpc-{:08x}", hash >> 32)
 }
 
 /// Step: the target groups, fed by the services registered with them; each service follows

@@ -126,6 +126,9 @@ pub(super) fn service_config(
             std::env::var("DOCKER_HOST").ok().as_deref(),
         )
         .map_err(|e| resource_err(&resource, e))?,
+        // Placed by the stack once it knows whether any task runs an image (`start_services`).
+        docker_network: None,
+        docker_labels: Vec::new(),
     })
 }
 
