@@ -569,3 +569,311 @@ fn compose_runs_the_stack_on_real_networks_and_leaves_nothing() {
         ""
     );
 }
+
+/// The default stack in `vpc` with its task definition running `image` (the probe server) in
+/// two containers: `app` behind the ALB, and `sidecar`, whose health check dials `app`'s port on
+/// 127.0.0.1, which only answers if the two share the task's network namespace (`app` checks
+/// its own port too: a task is HEALTHY only when every essential container is).
+fn image_stack_for(vpc: &ipnet::Ipv4Net, image: &str) -> String {
+    let builtin = "      - name: app
+        builtin: pets
+        essential: true
+        port_mappings:
+          - container_port: 8080
+        environment:
+          - name: PETS_GREETING
+            value: hello from a Fargate task
+";
+    let images = format!(
+        "      - name: app
+        image: {image}
+        command: [\"8080\"]
+        stop_timeout: 2
+        health_check:
+          command: [CMD, /server, --check, \"8080\"]
+          interval: 5
+          timeout: 2
+          retries: 3
+        port_mappings:
+          - container_port: 8080
+        environment:
+          - name: GREETING
+            value: hello from an image task
+      - name: sidecar
+        image: {image}
+        command: [\"9090\"]
+        stop_timeout: 2
+        depends_on:
+          - container_name: app
+            condition: START
+        health_check:
+          command: [CMD, /server, --check, \"8080\"]
+          interval: 5
+          timeout: 2
+          retries: 3
+"
+    );
+    let stack = stack_for(vpc);
+    assert!(
+        stack.contains(builtin),
+        "the default stack's task definition"
+    );
+    stack.replace(builtin, &images)
+}
+
+/// Removes what the image test's stack may leave: containers on, and then, the Docker network
+/// of its VPC CIDR (chosen free for this test, so nothing else is on it).
+struct NetworkCleanup {
+    cidr: String,
+    airlock: Option<std::process::Child>,
+    images: Vec<String>,
+    dir: PathBuf,
+}
+
+impl NetworkCleanup {
+    fn networks(&self) -> Vec<String> {
+        let ids = run(&mut docker(&["network", "ls", "-q"]));
+        String::from_utf8_lossy(&ids.stdout)
+            .lines()
+            .filter(|id| {
+                let subnets = run(&mut docker(&[
+                    "network",
+                    "inspect",
+                    id,
+                    "-f",
+                    "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+                ]));
+                String::from_utf8_lossy(&subnets.stdout)
+                    .split_whitespace()
+                    .any(|s| s == self.cidr)
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for NetworkCleanup {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.airlock.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for net in self.networks() {
+            let name = run(&mut docker(&[
+                "network",
+                "inspect",
+                "-f",
+                "{{.Name}}",
+                &net,
+            ]));
+            let name = String::from_utf8_lossy(&name.stdout).trim().to_owned();
+            // On the network, or in the namespace of a container that was (a task's sidecar).
+            for filter in [
+                format!("network={net}"),
+                format!("label=airlock.stack={name}"),
+            ] {
+                let on = run(&mut docker(&["ps", "-a", "-q", "--filter", &filter]));
+                for c in String::from_utf8_lossy(&on.stdout).lines() {
+                    let _ = run(&mut docker(&["rm", "-f", c]));
+                }
+            }
+            let _ = run(&mut docker(&["network", "rm", &net]));
+        }
+        for i in &self.images {
+            let _ = run(&mut docker(&["rmi", "-f", i]));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Run on the host without Compose, airlock creates the VPC's Docker network itself: an image
+/// task's first container holds the task's private address there and publishes nothing, the
+/// ALB reaches it at that address (through the gateway, from the host port), the task's second
+/// container reaches the first on localhost (shared namespace), the containers carry the
+/// stack, service and task labels, and airlock's stop (SIGTERM) removes the containers and
+/// the network.
+#[test]
+fn image_tasks_hold_their_private_addresses_and_airlock_removes_everything_at_stop() {
+    if prerequisites().is_none() {
+        return;
+    }
+    let unique = format!("{}i", std::process::id());
+    let dir = std::env::temp_dir().join(format!("airlock-image-vpc-{unique}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let used = networks_in_use();
+    // Candidates apart from the compose test's (10.200-239), so the two never meet.
+    let vpc = free_net(|x| format!("10.{}.0.0/16", x + 10).parse().unwrap(), &used);
+    let mut cleanup = NetworkCleanup {
+        cidr: vpc.to_string(),
+        airlock: None,
+        images: Vec::new(),
+        dir: dir.clone(),
+    };
+    let image = format!("airlock-test-task:{unique}");
+    cleanup.images.push(image.clone());
+    let probe_dir = dir.join("probe");
+    std::fs::create_dir_all(&probe_dir).unwrap();
+    build_probe_image(&probe_dir, &image);
+    std::fs::write(dir.join("stack.yaml"), image_stack_for(&vpc, &image)).unwrap();
+
+    let endpoints = dir.join("endpoints.json");
+    let state = dir.join("state");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .arg("up")
+        .arg(dir.join("stack.yaml"))
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--ephemeral-ports", "--endpoints-json"])
+        .arg(&endpoints)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("airlock.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !endpoints.exists() {
+        let log = || std::fs::read_to_string(dir.join("airlock.log")).unwrap_or_default();
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "airlock exited: {}",
+            log()
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "airlock never served: {}",
+            log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    cleanup.airlock = Some(child);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&endpoints).unwrap()).unwrap();
+    let gateway: std::net::SocketAddr = json["gateway"].as_str().unwrap().parse().unwrap();
+    let admin = json["admin"].as_str().unwrap().to_owned();
+
+    // The network airlock made for the VPC: internal, on the stack's CIDR.
+    let networks = cleanup.networks();
+    assert_eq!(networks.len(), 1, "one network on {vpc}: {networks:?}");
+    let network = ok(&mut docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{.Name}}",
+        &networks[0],
+    ]));
+    assert_eq!(
+        ok(&mut docker(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Internal}}",
+            &network
+        ])),
+        "true"
+    );
+
+    // Through the gateway's host port to the ALB, and from the ALB to the image task.
+    let resolve = format!("{}:{}:127.0.0.1", support::DOMAIN, gateway.port());
+    let health = ok(Command::new("curl")
+        .args(["-s", "-m", "10", "--cacert"])
+        .arg(state.join("ca.pem"))
+        .args(["--resolve", &resolve])
+        .arg(format!(
+            "https://{}:{}/health",
+            support::DOMAIN,
+            gateway.port()
+        )));
+    assert_eq!(health, "GREETING=hello from an image task");
+
+    // Each task: `app` on the network at the task's private IP, nothing published; `sidecar`
+    // in app's namespace; all labelled.
+    let tasks = |admin: &str| -> serde_json::Value {
+        serde_json::from_str(&ok(Command::new("curl")
+            .args(["-s", "-m", "5"])
+            .arg(format!("http://{admin}/tasks"))))
+        .unwrap()
+    };
+    let listed = tasks(&admin);
+    let running: Vec<&serde_json::Value> = listed["services"][0]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["last_status"] == "RUNNING")
+        .collect();
+    assert_eq!(running.len(), 2, "{listed}");
+    for task in running {
+        let task_id = task["task_id"].as_str().unwrap();
+        let private_ip = task["private_ip"].as_str().unwrap();
+        let of_task = |name: &str| {
+            ok(&mut docker(&[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=airlock.task={task_id}"),
+                "--filter",
+                &format!("label=com.amazonaws.ecs.container-name={name}"),
+                "--filter",
+                &format!("label=airlock.stack={network}"),
+                "--filter",
+                "label=airlock.service=pets",
+            ]))
+        };
+        let (app, sidecar) = (of_task("app"), of_task("sidecar"));
+        assert!(
+            !app.is_empty() && !sidecar.is_empty(),
+            "labelled containers of {task_id}"
+        );
+        let app_ip = ok(&mut docker(&[
+            "inspect",
+            "-f",
+            &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"),
+            &app,
+        ]));
+        assert_eq!(
+            app_ip, private_ip,
+            "the task's private IP on the VPC network"
+        );
+        assert_eq!(ok(&mut docker(&["port", &app])), "", "nothing published");
+        let mode = ok(&mut docker(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.NetworkMode}}",
+            &sidecar,
+        ]));
+        assert!(mode.starts_with("container:"), "{mode}");
+        let app_id = ok(&mut docker(&["inspect", "-f", "{{.Id}}", &app]));
+        assert_eq!(mode, format!("container:{app_id}"));
+    }
+    // The sidecar's health check reaches app on 127.0.0.1: the task turns HEALTHY.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
+    loop {
+        let listed = tasks(&admin);
+        let all_healthy = listed["services"][0]["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["last_status"] == "RUNNING")
+            .all(|t| t["health_status"] == "HEALTHY");
+        if all_healthy {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never HEALTHY: {listed}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+
+    // airlock's own stop (SIGTERM) leaves no container and removes its network.
+    ok(Command::new("kill").args(["-TERM", &pid.to_string()]));
+    let status = cleanup.airlock.as_mut().unwrap().wait().unwrap();
+    assert!(
+        status.success(),
+        "{status}: {}",
+        std::fs::read_to_string(dir.join("airlock.log")).unwrap_or_default()
+    );
+    cleanup.airlock = None;
+    let label = format!("label=airlock.stack={network}");
+    assert_eq!(ok(&mut docker(&["ps", "-a", "-q", "--filter", &label])), "");
+    assert!(cleanup.networks().is_empty(), "the VPC network is removed");
+}
