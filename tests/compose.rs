@@ -307,8 +307,9 @@ fn compose_runs_the_stack_on_real_networks_and_leaves_nothing() {
     std::fs::write(
         dir.join("override.yml"),
         format!(
-            "services:\n  airlock:\n    volumes:\n      - {}:/etc/airlock/stack.yaml:ro\n",
-            dir.join("stack.yaml").display()
+            "services:\n  airlock:\n    volumes:\n      - {}:/etc/airlock/stack.yaml:ro\n      - {}:/var/run/docker.sock\n",
+            dir.join("stack.yaml").display(),
+            docker_socket().display()
         ),
     )
     .unwrap();
@@ -529,7 +530,111 @@ fn compose_runs_the_stack_on_real_networks_and_leaves_nothing() {
         "the TCP handshake never completed"
     );
 
-    // SIGTERM (docker stop) stops the stack gracefully.
+    // An image task, sent as the service's next task definition: its containers run beside
+    // airlock on the vpc network, `app` at the task's private address, `sidecar` in its
+    // namespace; the ALB reaches app there, and sidecar's health check reaches it on localhost.
+    let admin = port("AIRLOCK_ADMIN_PORT");
+    let next = image_task_definition(&probe_image);
+    let put = ok(Command::new("curl")
+        .args([
+            "-s",
+            "-m",
+            "10",
+            "-X",
+            "PUT",
+            "-H",
+            "content-type: application/json",
+        ])
+        .args(["--data-binary", &next])
+        .arg(format!(
+            "http://127.0.0.1:{admin}/services/pets/task-definition"
+        )));
+    assert!(put.contains("pets:2"), "{put}");
+    let tasks = || -> serde_json::Value {
+        serde_json::from_str(&ok(Command::new("curl")
+            .args(["-s", "-m", "5"])
+            .arg(format!("http://127.0.0.1:{admin}/tasks"))))
+        .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let image_tasks = loop {
+        let listed = tasks();
+        let live: Vec<serde_json::Value> = listed["services"][0]["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["desired_status"] == "RUNNING")
+            .cloned()
+            .collect();
+        let deployed = live.len() == 2
+            && live
+                .iter()
+                .all(|t| t["last_status"] == "RUNNING" && t["health_status"] == "HEALTHY")
+            && ok(&mut docker(&[
+                "ps",
+                "-q",
+                "--filter",
+                "label=airlock.service=pets",
+            ]))
+            .lines()
+            .count()
+                == 4;
+        if deployed {
+            break live;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the image tasks never ran HEALTHY: {listed}\n{}",
+            String::from_utf8_lossy(&run(&mut docker(&["logs", "--tail", "30", &airlock])).stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    for task in &image_tasks {
+        let app = ok(&mut docker(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=airlock.task={}", task["task_id"].as_str().unwrap()),
+            "--filter",
+            "label=com.amazonaws.ecs.container-name=app",
+            "--filter",
+            &format!("label=airlock.stack={vpc_net}"),
+        ]));
+        let app_ip = ok(&mut docker(&[
+            "inspect",
+            "-f",
+            &format!("{{{{(index .NetworkSettings.Networks \"{vpc_net}\").IPAddress}}}}"),
+            &app,
+        ]));
+        assert_eq!(
+            app_ip,
+            task["private_ip"].as_str().unwrap(),
+            "the task's private IP"
+        );
+        assert_eq!(ok(&mut docker(&["port", &app])), "", "nothing published");
+    }
+    let through_alb = inside(
+        &admitted_pid,
+        "curl",
+        &[
+            "-s",
+            "-m",
+            "10",
+            "--cacert",
+            ca.to_str().unwrap(),
+            "--resolve",
+            &at_node,
+            &format!("https://{}/health", support::DOMAIN),
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&through_alb.stdout),
+        "GREETING=hello from an image task",
+        "{through_alb:?}"
+    );
+
+    // SIGTERM (docker stop) stops the stack gracefully, and airlock removes its tasks'
+    // containers (which would otherwise keep the vpc network from being removed).
     ok(&mut cleanup.compose(&["stop", "--timeout", "30"]));
     assert_eq!(
         ok(&mut docker(&[
@@ -545,6 +650,17 @@ fn compose_runs_the_stack_on_real_networks_and_leaves_nothing() {
     assert!(
         logs.contains("shutting down") && logs.contains("stopped"),
         "{logs}"
+    );
+    let tasks_of_stack = format!("label=airlock.stack={vpc_net}");
+    assert_eq!(
+        ok(&mut docker(&[
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            &tasks_of_stack
+        ])),
+        ""
     );
 
     // `down` leaves no container or network of the project (the probes are the test's own).
@@ -568,6 +684,38 @@ fn compose_runs_the_stack_on_real_networks_and_leaves_nothing() {
         ])),
         ""
     );
+}
+
+/// The engine's socket, from `DOCKER_HOST` or the default path.
+fn docker_socket() -> PathBuf {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"))
+}
+
+/// The pets service's next revision in ECS's JSON: the probe server as `app` (behind the ALB)
+/// and `sidecar`, whose health check dials app's port on 127.0.0.1.
+fn image_task_definition(image: &str) -> String {
+    let check = r#"{ "command": ["CMD", "/server", "--check", "8080"], "interval": 5, "timeout": 2, "retries": 3 }"#;
+    format!(
+        r#"{{
+  "family": "pets",
+  "networkMode": "awsvpc",
+  "requiresCompatibilities": ["FARGATE"],
+  "cpu": "256",
+  "memory": "512",
+  "containerDefinitions": [
+    {{ "name": "app", "image": "{image}", "command": ["8080"], "stopTimeout": 2,
+       "portMappings": [{{ "containerPort": 8080 }}],
+       "environment": [{{ "name": "GREETING", "value": "hello from an image task" }}],
+       "healthCheck": {check} }},
+    {{ "name": "sidecar", "image": "{image}", "command": ["9090"], "stopTimeout": 2,
+       "dependsOn": [{{ "containerName": "app", "condition": "START" }}],
+       "healthCheck": {check} }}
+  ]
+}}"#
+    )
 }
 
 /// The default stack in `vpc` with its task definition running `image` (the probe server) in

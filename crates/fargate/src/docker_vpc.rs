@@ -106,17 +106,23 @@ impl DockerVpc {
         vec![(STACK_LABEL.to_owned(), self.stack.clone())]
     }
 
-    /// Removes the network if airlock created it (after the tasks' containers are gone).
+    /// At the stack's stop, once its tasks stopped: removes any container of the stack still
+    /// there (a task that outlived the grace period; it would also keep the network, airlock's
+    /// or Compose's, from being removed), then the network if airlock created it.
     pub async fn release(&self) {
+        if self.network.is_none() && self.docker.ping().await.is_err() {
+            return;
+        }
+        if let Err(e) = self
+            .docker
+            .remove_labelled(&format!("{STACK_LABEL}={}", self.stack))
+            .await
+        {
+            tracing::warn!(target: "airlock::ecs", error = %e, "removing the stack's containers");
+        }
         let Some(name) = self.network.as_deref().filter(|_| self.owned) else {
             return;
         };
-        // Containers still attached (a task that outlived the stop) would keep it; they are
-        // this stack's, so they go first.
-        let _ = self
-            .docker
-            .remove_labelled(&format!("{STACK_LABEL}={}", self.stack))
-            .await;
         if let Err(e) = self.docker.remove_network(name).await {
             tracing::warn!(target: "airlock::ecs", error = %e, network = %name, "removing the VPC's Docker network");
         }

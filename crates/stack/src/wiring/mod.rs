@@ -354,15 +354,16 @@ async fn start_services(
         .iter()
         .map(|svc| service_config(stack, svc, &options.state_dir))
         .collect::<Result<Vec<_>, _>>()?;
-    // Image tasks hold their private addresses on the VPC's Docker network (docs/compose.md);
-    // a stack without images never talks to the engine.
+    // Image tasks hold their private addresses on the VPC's Docker network (docs/compose.md).
+    // A stack without images talks to the engine only when it stands on that network itself
+    // (`--docker-vpc`), where a task definition sent later may bring images.
     let images = configs.iter().find(|c| {
         c.task_definition
             .containers
             .iter()
             .any(|c| matches!(c.run, airlock_fargate::Run::Image { .. }))
     });
-    let docker_vpc = match images {
+    let docker_vpc = match images.or(configs.first().filter(|_| options.docker_vpc)) {
         Some(config) => Some(
             airlock_fargate::DockerVpc::prepare(
                 config.docker.clone(),
