@@ -145,10 +145,10 @@ fn give_to_owner(dir: &std::path::Path) {
             let Ok(m) = std::fs::symlink_metadata(&path) else {
                 continue;
             };
-            if m.uid() != uid || m.gid() != gid {
-                if let Err(e) = std::os::unix::fs::lchown(&path, Some(uid), Some(gid)) {
-                    tracing::debug!(error = %e, path = %path.display(), "giving a state file to the directory's owner");
-                }
+            if (m.uid() != uid || m.gid() != gid)
+                && let Err(e) = std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
+            {
+                tracing::debug!(error = %e, path = %path.display(), "giving a state file to the directory's owner");
             }
             if m.is_dir() {
                 pending.push(path);
