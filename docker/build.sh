@@ -30,13 +30,13 @@ chmod 1777 "$context/rootfs/tmp"
 cp "$binary" "$context/rootfs/airlock"
 # The default stack, where a user's own stack file is mounted over it (docker-compose.yml).
 cp "$repo/fixtures/default-stack.yaml" "$context/rootfs/etc/airlock/stack.yaml"
-if ldd "$binary" >/dev/null 2>&1; then
-  # Dynamically linked: every library at the path the loader looks for it, and the loader.
-  ldd "$binary" | grep -o '/[^ ]*' | sort -u | while read -r lib; do
-    mkdir -p "$context/rootfs$(dirname "$lib")"
-    cp -L "$lib" "$context/rootfs$lib"
-  done
-fi
+# Dynamically linked: every library at the path the loader looks for it, and the loader. (For a
+# static binary ldd names no path; a static-pie one even exits 0, saying "statically linked".)
+libs="$(ldd "$binary" 2>/dev/null | grep -o '/[^ ]*' | sort -u || true)"
+for lib in $libs; do
+  mkdir -p "$context/rootfs$(dirname "$lib")"
+  cp -L "$lib" "$context/rootfs$lib"
+done
 cp "$repo/docker/Dockerfile" "$context/Dockerfile"
 started=$(date +%s)
 docker build --quiet --tag "$image" "$context" >/dev/null

@@ -388,3 +388,66 @@ async fn carry_hands_a_stream_over_or_relays_it() {
     drop(s);
     assert_eq!(relay.await.unwrap().unwrap(), Some((8, 0)));
 }
+
+/// A connection that reached a private address through a real network (the VPC as a Docker
+/// network): a host airlock does not know carries no group, so only a CIDR rule admits it, and
+/// it arrives with its real address; one outside the rule is dropped (never completes); a peer
+/// at an interface's address is that interface, judged by its groups.
+#[tokio::test]
+async fn a_host_on_the_real_network_matches_cidr_rules_only() {
+    let n = net();
+    let client = n.create_interface("a", &["client".into()], "c").unwrap();
+    let server = n.create_interface("a", &["server".into()], "s").unwrap();
+    let mut listener = n.listen(std::slice::from_ref(&server), 443).unwrap();
+    let to = SocketAddrV4::new(server.ip(), 443);
+    let admitted = SocketAddrV4::new(Ipv4Addr::new(10, 0, 255, 10), 40000);
+    let stranger = SocketAddrV4::new(Ipv4Addr::new(10, 0, 255, 200), 40001);
+
+    // Only the group rule so far: no host outside airlock matches it.
+    let dropped =
+        tokio::time::timeout(Duration::from_millis(200), n.open_from_host(admitted, to)).await;
+    assert!(dropped.is_err(), "no CIDR rule: the connection hangs");
+
+    let mut rules = n.security_group("server").unwrap();
+    rules.ingress.push(Rule {
+        protocol: Protocol::Tcp,
+        from_port: 443,
+        to_port: 443,
+        source: Source::Cidr("10.0.255.0/25".parse().unwrap()),
+    });
+    n.set_security_group(rules);
+    let mut stream = n.open_from_host(admitted, to).await.unwrap().into_stream();
+    stream.write_all(b"hi").await.unwrap();
+    let Accepted {
+        stream: mut accepted,
+        info,
+        ..
+    } = listener.accept().await;
+    let mut buf = [0u8; 2];
+    accepted.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"hi");
+    assert_eq!(
+        info.peer,
+        SocketAddr::V4(admitted),
+        "the real peer, port included"
+    );
+
+    let dropped =
+        tokio::time::timeout(Duration::from_millis(200), n.open_from_host(stranger, to)).await;
+    assert!(dropped.is_err(), "outside the CIDR rule: dropped");
+
+    // The client interface's own address is that interface: its group admits it.
+    let as_interface = SocketAddrV4::new(client.ip(), 40002);
+    n.open_from_host(as_interface, to).await.unwrap();
+    let accepted = listener.accept().await;
+    assert_eq!(accepted.info.peer.ip(), std::net::IpAddr::V4(client.ip()));
+
+    // Nothing at that address at all: no such interface, dropped as the VPC would.
+    let nowhere = SocketAddrV4::new(Ipv4Addr::new(10, 0, 100, 200), 443);
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(200),
+        n.open_from_host(admitted, nowhere),
+    )
+    .await;
+    assert!(dropped.is_err());
+}
