@@ -438,7 +438,11 @@ async fn a_host_on_the_real_network_matches_cidr_rules_only() {
 
     // The client interface's own address is that interface: its group admits it.
     let as_interface = SocketAddrV4::new(client.ip(), 40002);
-    n.open_from_host(as_interface, to).await.unwrap();
+    let _kept = n
+        .open_from_host(as_interface, to)
+        .await
+        .unwrap()
+        .into_stream();
     let accepted = listener.accept().await;
     assert_eq!(accepted.info.peer.ip(), std::net::IpAddr::V4(client.ip()));
 
