@@ -8,8 +8,8 @@
 mod common;
 
 use airlock_fargate::{
-    ContainerSpec, DockerEndpoint, HealthCheck, HealthCommand, HealthStatus, Run, ServiceError,
-    TaskStatus, start_service,
+    ContainerSpec, DockerEndpoint, DockerVpc, HealthCheck, HealthCommand, HealthStatus, Run,
+    ServiceError, TaskStatus, start_service,
 };
 use common::{bounded, client, get, network, service, via_net};
 use http::StatusCode;
@@ -206,4 +206,138 @@ fn docker_host_values() {
         DockerEndpoint::Tcp("127.0.0.1:2375".into())
     );
     assert!(DockerEndpoint::from_docker_host(Some("ssh://host")).is_err());
+}
+
+/// A /16 under 10.150-199 that overlaps no route of this machine and no Docker network.
+fn free_cidr(skip: &[String]) -> String {
+    let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    // Second octets in use by a route (destination and mask in the kernel's byte order).
+    let mut used: Vec<(u32, u32)> = routes
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split_whitespace().collect();
+            let hex = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::swap_bytes);
+            Some((hex(c.get(1)?)?, hex(c.get(7)?)?))
+        })
+        .filter(|(_, mask)| *mask != 0)
+        .collect();
+    let ids = run(Command::new("docker").args(["network", "ls", "-q"])).unwrap();
+    for id in ids.lines() {
+        let subnets = run(Command::new("docker").args([
+            "network",
+            "inspect",
+            id,
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+        ]))
+        .unwrap();
+        for s in subnets.split_whitespace() {
+            if let Some((ip, len)) = s.split_once('/')
+                && let (Ok(ip), Ok(len)) = (ip.parse::<std::net::Ipv4Addr>(), len.parse::<u32>())
+                && len <= 32
+            {
+                let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+                used.push((u32::from(ip) & mask, mask));
+            }
+        }
+    }
+    (150..200u32)
+        .map(|b| (10 << 24) | (b << 16))
+        .find(|&net| {
+            let mask = 0xffff_0000u32;
+            let cidr = format!("{}/16", std::net::Ipv4Addr::from(net));
+            !skip.contains(&cidr)
+                && !used
+                    .iter()
+                    .any(|&(u, m)| (net & m) == u || (u & mask) == net)
+        })
+        .map(|net| format!("{}/16", std::net::Ipv4Addr::from(net)))
+        .expect("a free /16")
+}
+
+struct Networks(Vec<String>, Vec<String>);
+
+impl Drop for Networks {
+    fn drop(&mut self) {
+        for c in &self.1 {
+            let _ = run(Command::new("docker").args(["rm", "-f", c]));
+        }
+        for n in &self.0 {
+            let _ = run(Command::new("docker").args(["network", "rm", n]));
+        }
+    }
+}
+
+/// The VPC's Docker network: created internal on the CIDR when the engine has none there (an
+/// earlier run's labelled leftovers removed first), found and shared when it has one (then not
+/// removed by the one that found it), removed at release by its creator; and where it cannot be
+/// created (the CIDR overlaps another network), no network: tasks publish on 127.0.0.1.
+#[tokio::test]
+async fn the_vpc_network_is_made_found_released_or_given_up() {
+    let engine = run(Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]));
+    if !airlock_net::testing::require(
+        "a Docker engine",
+        engine.map(drop),
+        "install Docker Engine and start its daemon",
+    ) {
+        return;
+    }
+    let pid = std::process::id();
+    let own = format!("airlock-test-vpc-{pid}");
+    let leftover = format!("airlock-test-leftover-{pid}");
+    let blocker = format!("airlock-test-blocker-{pid}");
+    let mut guard = Networks(vec![own.clone(), blocker.clone()], vec![leftover.clone()]);
+    let cidr = free_cidr(&[]);
+    // A container an earlier run left: created, never started; it needs an image, any local one.
+    let tag = tokio::task::spawn_blocking(build_image)
+        .await
+        .unwrap()
+        .unwrap();
+    run(Command::new("docker").args([
+        "create",
+        "--name",
+        &leftover,
+        "--label",
+        &format!("airlock.stack={own}"),
+        &tag,
+    ]))
+    .unwrap();
+
+    let vpc = DockerVpc::prepare(DockerEndpoint::default(), &cidr, &own).await;
+    assert_eq!(vpc.network(), Some(own.as_str()));
+    assert_eq!(vpc.labels(), [("airlock.stack".to_owned(), own.clone())]);
+    assert!(
+        run(Command::new("docker").args(["inspect", &leftover])).is_err(),
+        "the leftover is removed"
+    );
+    let shape = run(Command::new("docker").args([
+        "network",
+        "inspect",
+        "-f",
+        "{{.Internal}} {{range .IPAM.Config}}{{.Subnet}}{{end}}",
+        &own,
+    ]))
+    .unwrap();
+    assert_eq!(shape, format!("true {cidr}"));
+
+    // Another stack on the same CIDR finds it, and does not remove it.
+    let other = DockerVpc::prepare(DockerEndpoint::default(), &cidr, "airlock-test-other").await;
+    assert_eq!(other.network(), Some(own.as_str()));
+    other.release().await;
+    assert!(run(Command::new("docker").args(["network", "inspect", &own])).is_ok());
+    vpc.release().await;
+    assert!(
+        run(Command::new("docker").args(["network", "inspect", &own])).is_err(),
+        "removed by its creator"
+    );
+
+    // A CIDR overlapping another network: none is made, and image tasks publish instead.
+    let wide = free_cidr(&[cidr.clone()]);
+    let narrow = wide.replace("/16", "/24");
+    run(Command::new("docker").args(["network", "create", "--subnet", &narrow, &blocker])).unwrap();
+    let given_up = DockerVpc::prepare(DockerEndpoint::default(), &wide, &own).await;
+    assert_eq!(given_up.network(), None);
+    given_up.release().await;
+    guard.1.clear();
 }
