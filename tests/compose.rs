@@ -349,6 +349,7 @@ fn compose_runs_the_stack_on_real_networks_and_leaves_nothing() {
         .env("AIRLOCK_STATE_DIR", &state)
         .env("AIRLOCK_VPC_CIDR", vpc.to_string())
         .env("AIRLOCK_VPC_DOCKER_RANGE", format!("{a}.{b}.255.0/24"))
+        .env("AIRLOCK_VPC_GATEWAY", ip(0, 1).to_string())
         .env("AIRLOCK_PUBLIC_CIDR", public.to_string());
     for (name, p) in &ports {
         up.env(name, p.to_string());
@@ -491,6 +492,17 @@ fn compose_runs_the_stack_on_real_networks_and_leaves_nothing() {
         ],
     );
     assert_eq!(dropped.status.code(), Some(28), "timed out: {dropped:?}");
+    // So is the host itself (the README's line): it stands on the vpc bridge at base + 1.
+    let from_host = run(Command::new("curl")
+        .args(["-s", "-m", "3", "--cacert"])
+        .arg(&ca)
+        .args(["--resolve", &at_node])
+        .arg(format!("https://{}/health", support::DOMAIN)));
+    assert_eq!(
+        from_host.status.code(),
+        Some(28),
+        "timed out: {from_host:?}"
+    );
 
     // Only on `public`: the ALB's name resolves (to private addresses) through airlock's
     // public DNS, and the connection times out in the kernel: no TCP connection at all.
