@@ -333,7 +333,7 @@ async fn the_vpc_network_is_made_found_released_or_given_up() {
     );
 
     // A CIDR overlapping another network: none is made, and image tasks publish instead.
-    let wide = free_cidr(&[cidr.clone()]);
+    let wide = free_cidr(std::slice::from_ref(&cidr));
     let narrow = wide.replace("/16", "/24");
     run(Command::new("docker").args(["network", "create", "--subnet", &narrow, &blocker])).unwrap();
     let given_up = DockerVpc::prepare(DockerEndpoint::default(), &wide, &own).await;
