@@ -337,8 +337,8 @@ pub(crate) async fn run(
     let mut containers: Vec<Container> = Vec::new();
     let mut registrations: Vec<Registration> = Vec::new();
     let mut target: Option<SocketAddr> = None;
-    // The container whose network namespace the task's other image containers share.
-    let mut netns: Option<String> = None;
+    // The container whose network namespace the task's other image containers share, by index.
+    let mut netns: Option<(usize, String)> = None;
     let mut tracker = Tracker {
         shared: &shared,
         task_id: &task_id,
@@ -377,6 +377,14 @@ pub(crate) async fn run(
                     },
                     _ = stop.cancelled() => break 'life requested(&shared, &task_id),
                 }
+            }
+            // An owner that exited (an init container that ran to completion) took the task's
+            // address with it: the next image container holds it anew.
+            if netns
+                .as_ref()
+                .is_some_and(|(i, _)| tracker.progress[*i].exit.is_some())
+            {
+                netns = None;
             }
             let started = tokio::select! {
                 r = start_container(&shared, &task_id, &iface, index, spec, &exits_tx, &mut netns) => r,
@@ -642,7 +650,7 @@ async fn start_container(
     index: usize,
     spec: &ContainerSpec,
     exits: &mpsc::UnboundedSender<(usize, i32)>,
-    netns: &mut Option<String>,
+    netns: &mut Option<(usize, String)>,
 ) -> Result<(Container, Probe), String> {
     let cfg = &shared.config;
     let sink = LogSink::open(cfg, task_id, &spec.name, spec.awslogs.as_ref());
@@ -774,7 +782,10 @@ async fn start_container(
             }
             // ECS `awsvpc`: the task's first container holds its private address on the VPC's
             // network; the others share that namespace, so they reach each other on localhost.
-            let placement = match (&cfg.docker_network, netns.as_deref()) {
+            let placement = match (
+                &cfg.docker_network,
+                netns.as_ref().map(|(_, id)| id.as_str()),
+            ) {
                 (None, _) => Placement::Publish,
                 (Some(network), None) => Placement::Join {
                     network,
@@ -805,7 +816,7 @@ async fn start_container(
                 .await
                 .map_err(|e| no_engine(&e))?;
             if reach.is_some() && netns.is_none() {
-                *netns = Some(started.id.clone());
+                *netns = Some((index, started.id.clone()));
             }
             let (tx, exited) = watch::channel(None);
             let logs = tokio::spawn({

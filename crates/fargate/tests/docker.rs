@@ -11,7 +11,7 @@ use airlock_fargate::{
     ContainerSpec, DockerEndpoint, DockerVpc, HealthCheck, HealthCommand, HealthStatus, Run,
     ServiceError, TaskStatus, start_service,
 };
-use common::{bounded, client, get, network, service, via_net};
+use common::{bounded, client, get, network, network_in, service, via_net};
 use http::StatusCode;
 use std::path::Path;
 use std::process::Command;
@@ -340,4 +340,105 @@ async fn the_vpc_network_is_made_found_released_or_given_up() {
     assert_eq!(given_up.network(), None);
     given_up.release().await;
     guard.1.clear();
+}
+
+/// On the VPC's Docker network, an init container that runs to completion first (`dependsOn`
+/// COMPLETE) leaves the task's address to the next container, which holds it: the task serves at
+/// its private IP, published nowhere.
+#[tokio::test]
+async fn after_an_init_container_exits_the_next_holds_the_task_address() {
+    let engine = run(Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]));
+    if !airlock_net::testing::require(
+        "a Docker engine",
+        engine.map(drop),
+        "install Docker Engine and start its daemon",
+    ) {
+        return;
+    }
+    let libc = run(Command::new("gcc").arg("-print-file-name=libc.a")).and_then(|p| {
+        if p.contains('/') {
+            Ok(())
+        } else {
+            Err("no static C library".to_owned())
+        }
+    });
+    if !airlock_net::testing::require("gcc -static", libc, "apt-get install gcc libc6-dev") {
+        return;
+    }
+    let tag = tokio::task::spawn_blocking(build_image)
+        .await
+        .unwrap()
+        .unwrap();
+    let cidr = free_cidr(&[]);
+    let own = format!("airlock-test-init-{}", std::process::id());
+    let _guard = Networks(vec![own.clone()], Vec::new());
+    let vpc = DockerVpc::prepare(DockerEndpoint::default(), &cidr, &own).await;
+    assert_eq!(vpc.network(), Some(own.as_str()));
+    let net = network_in(cidr.trim_end_matches(".0.0/16"));
+
+    let name = format!("init{}", std::process::id());
+    let mut init = ContainerSpec::image("init", &tag, 8080);
+    init.port_mappings.clear();
+    init.essential = false;
+    init.run = Run::Image {
+        image: tag.clone(),
+        entry_point: None,
+        // Exits at once: nothing listens on port 1.
+        command: Some(vec!["--check".into(), "1".into()]),
+        working_directory: None,
+    };
+    let mut web = ContainerSpec::image("web", &tag, 8080);
+    web.run = Run::Image {
+        image: tag.clone(),
+        entry_point: None,
+        command: Some(vec!["8080".into()]),
+        working_directory: None,
+    };
+    web.environment = vec![("GREETING".into(), "after init".into())];
+    web.stop_timeout = Duration::from_secs(2);
+    web.depends_on = vec![airlock_fargate::Dependency {
+        container: "init".into(),
+        condition: airlock_fargate::Condition::Complete,
+    }];
+    let mut cfg = service(&name, 1, web);
+    cfg.task_definition.containers.insert(0, init);
+    cfg.docker_network = vpc.network().map(str::to_owned);
+    cfg.docker_labels = vpc.labels();
+    let shutdown = CancellationToken::new();
+    let svc = start_service(cfg, net.clone(), shutdown.clone())
+        .await
+        .unwrap();
+    let target = bounded(
+        "the task's target",
+        svc.targets().wait_for(|t| t.len() == 1),
+    )
+    .await
+    .unwrap()[0];
+    let reply = via_net(&net, &client(&net, "alb"), target, get("/")).await;
+    assert_eq!(&reply.body[..], b"GREETING=after init");
+    let web_id = containers_labelled(&name)
+        .into_iter()
+        .find(|id| {
+            run(Command::new("docker").args(["inspect", "-f", "{{.Config.Labels}}", id]))
+                .unwrap()
+                .contains("container-name:web")
+        })
+        .expect("the web container");
+    let ip = run(Command::new("docker").args([
+        "inspect",
+        "-f",
+        &format!("{{{{(index .NetworkSettings.Networks \"{own}\").IPAddress}}}}"),
+        &web_id,
+    ]))
+    .unwrap();
+    assert_eq!(
+        ip,
+        target.ip().to_string(),
+        "web holds the task's private IP"
+    );
+
+    shutdown.cancel();
+    bounded("the service stopped", svc.stopped()).await;
+    assert!(containers_labelled(&name).is_empty(), "containers removed");
+    vpc.release().await;
 }

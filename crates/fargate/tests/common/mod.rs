@@ -58,19 +58,25 @@ pub fn init_logs() {
 /// `10.0.0.0/16` with subnets `a` (10.0.100.0/24) and `b` (10.0.101.0/24); group `tasks` admits
 /// 8080 only from group `alb`.
 pub fn network() -> Network {
+    network_in("10.0")
+}
+
+/// [`network`] with the VPC at `{first_two_octets}.0.0/16` (its subnets moved with it).
+pub fn network_in(first_two_octets: &str) -> Network {
     init_logs();
-    let cidr = |s: &str| s.parse().unwrap();
+    let cidr = |s: String| s.parse().unwrap();
+    let p = first_two_octets;
     Network::new(VpcSpec {
-        cidr: cidr("10.0.0.0/16"),
+        cidr: cidr(format!("{p}.0.0/16")),
         subnets: vec![
             SubnetSpec {
                 name: "a".into(),
-                cidr: cidr("10.0.100.0/24"),
+                cidr: cidr(format!("{p}.100.0/24")),
                 availability_zone: "us-east-1a".into(),
             },
             SubnetSpec {
                 name: "b".into(),
-                cidr: cidr("10.0.101.0/24"),
+                cidr: cidr(format!("{p}.101.0/24")),
                 availability_zone: "us-east-1b".into(),
             },
         ],
