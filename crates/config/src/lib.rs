@@ -21,6 +21,7 @@ mod dns;
 mod ecs;
 mod elb;
 mod error;
+pub mod ids;
 mod issue;
 mod limits;
 mod network;

@@ -27,7 +27,7 @@ mod admin;
 mod auth;
 pub mod client;
 mod explain;
-mod ids;
+
 mod wiring;
 
 pub use airlock_pki::TokenRequest;

@@ -16,7 +16,6 @@ const HEX: &[u8] = b"0123456789abcdef";
 const LOWER: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 const MIXED: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const DIGITS: &[u8] = b"0123456789";
 
 /// What a resource is known by once created: the value `Ref` returns and the attributes
 /// `Fn::GetAtt` returns.
@@ -229,7 +228,10 @@ impl Ids {
                 id
             }
             "AWS::ApiGatewayV2::Api" => {
-                let id = draw("id", LOWER, 10);
+                // The id airlock's runtime gives an API of this name, so that the converted
+                // stack serves the id the template's outputs show.
+                let name = prop("Name").unwrap_or_else(|| self.generated_name(logical_id, 128, 13));
+                let id = crate::ids::api_id(&self.account_id, &name);
                 let scheme = if prop("ProtocolType").as_deref() == Some("WEBSOCKET") {
                     "wss"
                 } else {
@@ -298,7 +300,11 @@ impl Ids {
                     Some("gateway") => "gwy",
                     _ => "app",
                 };
-                let full = format!("{kind}/{name}/{}", draw("id", HEX, 16));
+                // The id and DNS digits airlock's runtime gives a load balancer of this name.
+                let full = format!(
+                    "{kind}/{name}/{}",
+                    crate::ids::load_balancer_id(&self.account_id, &name)
+                );
                 let arn = self.arn("elasticloadbalancing", &format!("loadbalancer/{full}"));
                 let internal = if prop("Scheme").as_deref() == Some("internal") {
                     "internal-"
@@ -307,11 +313,7 @@ impl Ids {
                 };
                 let dns = if kind == "app" {
                     // Application Load Balancers: NAME-DIGITS.REGION.elb.amazonaws.com.
-                    let digits = format!(
-                        "{}{}",
-                        draw("dns1", b"123456789", 1),
-                        draw("dns", DIGITS, 9)
-                    );
+                    let digits = crate::ids::load_balancer_number(&self.account_id, &name);
                     format!("{internal}{name}-{digits}.{region}.elb.{suffix}")
                 } else {
                     format!(

@@ -1,7 +1,8 @@
 //! From a validated stack file to running components.
 
-use crate::{Endpoints, Options, RunningStack, StackError, ids};
+use crate::{Endpoints, Options, RunningStack, StackError};
 use airlock_config as cfg;
+use airlock_config::ids;
 use airlock_net::{Interface, Network, Registration};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

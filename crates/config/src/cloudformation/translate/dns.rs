@@ -1,0 +1,6 @@
+//! Translation of the template's dns resources (to be written).
+
+use super::Ctx;
+
+/// Adds the template's dns resources to the stack document.
+pub(crate) fn translate(_cx: &mut Ctx<'_>) {}
