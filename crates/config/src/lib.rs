@@ -17,6 +17,7 @@
 mod apigateway;
 mod change;
 pub mod cloudformation;
+mod cognito;
 mod dns;
 mod ecs;
 mod elb;
@@ -34,6 +35,7 @@ use std::path::Path;
 
 pub use apigateway::*;
 pub use change::{DesiredCount, SecurityGroupRules, VpcLinkState, VpcLinkStatus, parse_change};
+pub use cognito::*;
 pub use dns::*;
 pub use ecs::*;
 pub use elb::*;

@@ -26,11 +26,13 @@
 mod admin;
 mod auth;
 pub mod client;
+mod cognito;
 mod explain;
 
 mod wiring;
 
 pub use airlock_pki::TokenRequest;
+pub use cognito::{UserPoolTokenError, user_pool_token};
 pub use explain::Explanation;
 
 use airlock_net::Network;

@@ -153,6 +153,13 @@ impl Ids {
         format!("{stack}-{logical}-{suffix}")
     }
 
+    /// The name of an HTTP API (`AWS::ApiGatewayV2::Api` or SAM's `AWS::Serverless::HttpApi`):
+    /// its `Name`, or the one CloudFormation generates. The API id is made from it, and the
+    /// translation names the stack's API with it, so the two agree.
+    pub(crate) fn api_name(&self, logical_id: &str, name: Option<String>) -> String {
+        name.unwrap_or_else(|| self.generated_name(logical_id, 128, 13))
+    }
+
     fn arn(&self, service: &str, rest: &str) -> String {
         format!(
             "arn:{}:{service}:{}:{}:{rest}",
@@ -230,7 +237,7 @@ impl Ids {
             "AWS::ApiGatewayV2::Api" => {
                 // The id airlock's runtime gives an API of this name, so that the converted
                 // stack serves the id the template's outputs show.
-                let name = prop("Name").unwrap_or_else(|| self.generated_name(logical_id, 128, 13));
+                let name = self.api_name(logical_id, prop("Name"));
                 let id = crate::ids::api_id(&self.account_id, &name);
                 let scheme = if prop("ProtocolType").as_deref() == Some("WEBSOCKET") {
                     "wss"
@@ -551,7 +558,17 @@ impl Ids {
                 ];
                 ip
             }
-            "AWS::Serverless::HttpApi" | "AWS::Serverless::Api" => {
+            "AWS::Serverless::HttpApi" => {
+                // SAM makes an `AWS::ApiGatewayV2::Api`: the same id scheme as one written out.
+                let id =
+                    crate::ids::api_id(&self.account_id, &self.api_name(logical_id, prop("Name")));
+                attributes = vec![(
+                    "ApiEndpoint",
+                    text(&format!("https://{id}.execute-api.{region}.{suffix}")),
+                )];
+                id
+            }
+            "AWS::Serverless::Api" => {
                 let id = draw("id", LOWER, 10);
                 attributes = vec![(
                     "ApiEndpoint",

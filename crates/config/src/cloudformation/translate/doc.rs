@@ -21,6 +21,8 @@ pub enum Section {
     SecurityGroups,
     /// `certificates`
     Certificates,
+    /// `user_pools` (airlock's stand-in for Cognito user pools as JWT issuers)
+    UserPools,
     /// `hosted_zones`
     HostedZones,
     /// `http_apis`
@@ -42,10 +44,11 @@ pub enum Section {
 }
 
 impl Section {
-    const ALL: [Section; 12] = [
+    const ALL: [Section; 13] = [
         Section::Subnets,
         Section::SecurityGroups,
         Section::Certificates,
+        Section::UserPools,
         Section::HostedZones,
         Section::HttpApis,
         Section::DomainNames,
@@ -63,6 +66,7 @@ impl Section {
             Section::Subnets => "subnets",
             Section::SecurityGroups => "security_groups",
             Section::Certificates => "certificates",
+            Section::UserPools => "user_pools",
             Section::HostedZones => "hosted_zones",
             Section::HttpApis => "http_apis",
             Section::DomainNames => "domain_names",

@@ -21,9 +21,12 @@ mod ec2;
 mod ecs;
 mod elb;
 mod identity;
+mod values;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_api;
 
 use std::path::Path;
 

@@ -1,0 +1,1 @@
+//! Tests of the API Gateway, Route 53, ACM and Cognito translations.
