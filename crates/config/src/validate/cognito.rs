@@ -136,3 +136,52 @@ impl<'a> Checker<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::{ConfigError, DEFAULT_STACK_YAML, parse};
+
+    fn with(extra: &str) -> Result<crate::Stack, ConfigError> {
+        parse(
+            &format!("{DEFAULT_STACK_YAML}\n{extra}"),
+            Path::new("s.yaml"),
+        )
+    }
+
+    /// A pool without ids gets made-up ones in the stack's region; its issuer finds it.
+    #[test]
+    fn a_user_pool_gets_ids_and_is_found_by_its_issuer() {
+        let stack =
+            with("user_pools:\n  - name: users\n    clients:\n      - name: web\n").unwrap();
+        let pool = stack.user_pool("users").unwrap();
+        let id = pool.id("000000000000", "us-east-1");
+        assert!(id.starts_with("us-east-1_") && id.len() == 19, "{id}");
+        let issuer = format!("https://cognito-idp.us-east-1.amazonaws.com/{id}");
+        assert_eq!(stack.user_pool_by_issuer(&issuer), Some(pool));
+        let client = pool.client_id("000000000000", &pool.clients[0]);
+        assert_eq!(client.len(), 26);
+    }
+
+    /// A pool id of another region, and a duplicate client id, are refused at their lines.
+    #[test]
+    fn bad_pool_and_client_ids_are_refused() {
+        let err = with(
+            "user_pools:\n  - name: users\n    pool_id: eu-west-1_abc\n    clients:\n      - {name: a, client_id: same}\n      - {name: b, client_id: same}\n",
+        )
+        .unwrap_err();
+        let ConfigError::Invalid(d) = err else {
+            panic!("{err}")
+        };
+        assert!(
+            d.0.iter().any(|d| d.path == "user_pools[0].pool_id"),
+            "{d:?}"
+        );
+        assert!(
+            d.0.iter()
+                .any(|d| d.path == "user_pools[0].clients[1].client_id"),
+            "{d:?}"
+        );
+    }
+}

@@ -60,6 +60,24 @@ pub(crate) fn translate(cx: &mut Ctx<'_>) {
         region: cx.eval.region.clone(),
         account_id: cx.eval.account_id.clone(),
     };
+    // Each resource of these types is dealt with here, even when it fails to translate: its
+    // problem is reported once, by this module, not again as a type airlock cannot run.
+    for t in [
+        API,
+        SAM_HTTP_API,
+        ROUTE,
+        INTEGRATION,
+        AUTHORIZER,
+        STAGE,
+        DEPLOYMENT,
+        VPC_LINK,
+        DOMAIN_NAME,
+        API_MAPPING,
+    ] {
+        for r in cx.of_type(t).collect::<Vec<_>>() {
+            cx.handled(r);
+        }
+    }
     let mut apis: Vec<ApiEntry<'_>> = Vec::new();
     for r in cx.of_type(API).collect::<Vec<_>>() {
         if let Some(e) = api(cx, &ids, r) {

@@ -27,6 +27,11 @@ struct Zone<'a> {
 
 /// Adds the template's hosted zones and records to the stack document.
 pub(crate) fn translate(cx: &mut Ctx<'_>) {
+    for t in [HOSTED_ZONE, RECORD_SET, RECORD_SET_GROUP] {
+        for r in cx.of_type(t).collect::<Vec<_>>() {
+            cx.handled(r);
+        }
+    }
     let mut zones: Vec<Zone<'_>> = Vec::new();
     for r in cx.of_type(HOSTED_ZONE).collect::<Vec<_>>() {
         let Some(name) = prop(r, "Name").and_then(|n| text(cx, n)) else {

@@ -19,6 +19,11 @@ const USER_POOL_CLIENT: &str = "AWS::Cognito::UserPoolClient";
 
 /// Adds the template's certificates and user pools to the stack document.
 pub(crate) fn translate(cx: &mut Ctx<'_>) {
+    for t in [CERTIFICATE, USER_POOL, USER_POOL_CLIENT] {
+        for r in cx.of_type(t).collect::<Vec<_>>() {
+            cx.handled(r);
+        }
+    }
     for r in cx.of_type(CERTIFICATE).collect::<Vec<_>>() {
         certificate(cx, r);
     }
