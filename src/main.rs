@@ -142,9 +142,34 @@ struct TokenArgs {
     /// Scopes, space-separated (e.g. "pets/read pets/write").
     #[arg(long, default_value = "")]
     scope: String,
-    /// The audience.
-    #[arg(long, default_value = "pets-client")]
-    aud: String,
+    /// The audience (`pets-client` when not given; not with --user-pool, whose tokens carry
+    /// the client id instead).
+    #[arg(long, conflicts_with = "user_pool")]
+    aud: Option<String>,
+    /// Mint an access token of this Cognito user pool instead (its logical id in a template,
+    /// its name in a stack file): `iss` is the pool's issuer, `client_id` the app client's id.
+    /// Needs --stack.
+    #[arg(long, value_name = "NAME", requires = "stack")]
+    user_pool: Option<String>,
+    /// The user pool's app client (its logical id or name); needed when the pool has several.
+    #[arg(long, value_name = "NAME", requires = "user_pool")]
+    client: Option<String>,
+    /// The stack file or CloudFormation template that declares the user pool.
+    #[arg(long, value_name = "FILE")]
+    stack: Option<PathBuf>,
+    /// A template parameter's value, as `up` takes it (repeatable).
+    #[arg(long = "parameter", value_name = "KEY=VALUE", requires = "stack",
+          value_parser = parse_parameter)]
+    parameters: Vec<(String, String)>,
+    /// The template's `AWS::StackName`, as given to `up` (a pool's id depends on it).
+    #[arg(long, value_name = "NAME", requires = "stack")]
+    stack_name: Option<String>,
+    /// The template's `AWS::Region`, as given to `up`.
+    #[arg(long, value_name = "REGION", requires = "stack")]
+    region: Option<String>,
+    /// The template's `AWS::AccountId`, as given to `up`.
+    #[arg(long, value_name = "ID", requires = "stack")]
+    account_id: Option<String>,
     /// Lifetime in seconds; negative makes an already expired token.
     #[arg(long, default_value_t = 3600, allow_negative_numbers = true)]
     expires_in: i64,
@@ -274,14 +299,56 @@ fn token(args: &TokenArgs) -> anyhow::Result<()> {
     let issuer = airlock_pki::Issuer::load_or_create(&args.state_dir, airlock_pki::LOCAL_ISSUER)
         .context("loading the local issuer key")?;
     tracing::debug!(state_dir = %args.state_dir.display(), "local issuer key loaded");
-    let mut req = airlock_pki::TokenRequest::new(args.sub.clone(), args.aud.clone());
+    let aud = args.aud.as_deref().unwrap_or("pets-client");
+    let mut req = airlock_pki::TokenRequest::new(args.sub.clone(), aud);
     req.scopes = args.scope.split_whitespace().map(str::to_owned).collect();
     req.expires_in = args.expires_in;
     req.extra_claims.extend(args.claims.iter().cloned());
+    if let (Some(pool), Some(path)) = (&args.user_pool, &args.stack) {
+        let stack = token_stack(path, args)?;
+        req = airlock_stack::user_pool_token(&stack, pool, args.client.as_deref(), req)?;
+    }
     let token = issuer.mint(&req)?;
-    tracing::debug!(sub = %args.sub, aud = %args.aud, expires_in = args.expires_in, "token minted");
+    tracing::debug!(sub = %args.sub, user_pool = ?args.user_pool, expires_in = args.expires_in, "token minted");
     println!("{token}");
     Ok(())
+}
+
+/// The stack `token --user-pool` finds the pool in: a stack file, or a template translated with
+/// the same inputs `up` would use (the pool's id depends on the stack name, region and account).
+fn token_stack(path: &Path, args: &TokenArgs) -> anyhow::Result<airlock_config::Stack> {
+    use airlock_config::cloudformation::{self as cfn, translate};
+    let source =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if !cfn::is_template(&source) {
+        return airlock_config::parse(&source, path).map_err(|e| anyhow::anyhow!("{e}"));
+    }
+    let defaults = cfn::EvalOptions::default();
+    let eval = cfn::EvalOptions {
+        stack_name: args.stack_name.clone().unwrap_or(defaults.stack_name),
+        region: args.region.clone().unwrap_or(defaults.region),
+        account_id: args.account_id.clone().unwrap_or(defaults.account_id),
+        parameters: args.parameters.clone(),
+        made_up_ids: true,
+        allow_unsupported: true,
+        ..cfn::EvalOptions::default()
+    };
+    let options = translate::TranslateOptions {
+        ignore_unsupported: true,
+        ..translate::TranslateOptions::default()
+    };
+    let conversion = translate::translate(
+        &cfn::evaluate_source(&source, path, &eval).map_err(|e| anyhow::anyhow!("{e}"))?,
+        path,
+        &eval,
+        &options,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(conversion.stack)
+}
+
+fn parse_parameter(pair: &str) -> Result<(String, String), String> {
+    airlock_config::cloudformation::parse_key_value(pair).map_err(|e| e.to_string())
 }
 
 fn parse_claim(s: &str) -> Result<(String, serde_json::Value), String> {
