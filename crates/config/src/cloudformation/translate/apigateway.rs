@@ -33,6 +33,9 @@ const LISTENER: &str = "AWS::ElasticLoadBalancingV2::Listener";
 const SUBNET: &str = "AWS::EC2::Subnet";
 const SECURITY_GROUP: &str = "AWS::EC2::SecurityGroup";
 const CERTIFICATE: &str = "AWS::CertificateManager::Certificate";
+/// The name the EC2 translation gives the VPC's default security group (as AWS names it), which
+/// it always creates: it admits its own members and allows all egress.
+const DEFAULT_GROUP: &str = "default";
 
 /// An API's entry while its parts are collected.
 struct ApiEntry<'a> {
@@ -552,30 +555,16 @@ fn vpc_link(cx: &mut Ctx<'_>, r: &Resource) {
             }
         }
     }
-    let mut groups = Vec::new();
-    if let Some(n) = prop(r, "SecurityGroupIds") {
-        for item in items(cx, n) {
-            if let Some(g) = cx.reference_name(item, &[SECURITY_GROUP]) {
-                groups.push(s(g));
-            }
-        }
-    }
-    if groups.is_empty() {
-        // "If you don't specify a security group, API Gateway uses the default security group
-        // for the VPC" (AWS::ApiGatewayV2::VpcLink, SecurityGroupIds).
-        match default_group(cx) {
-            Some(g) => groups.push(s(g)),
-            None => cx.problem_at(
-                r,
-                DiagnosticKind::Schema,
-                format!(
-                    "{} has no security groups and the VPC has no default group",
-                    r.logical_id
-                ),
-                "list the link's SecurityGroupIds",
-            ),
-        }
-    }
+    // "If you don't specify a security group, API Gateway uses the default security group for
+    // the VPC" (AWS::ApiGatewayV2::VpcLink, SecurityGroupIds): absent or an empty list.
+    let groups = match prop(r, "SecurityGroupIds") {
+        Some(n) if !n.as_list().is_some_and(<[Node]>::is_empty) => items(cx, n)
+            .into_iter()
+            .filter_map(|item| cx.reference_name(item, &[SECURITY_GROUP]))
+            .map(s)
+            .collect(),
+        _ => vec![s(DEFAULT_GROUP)],
+    };
     cx.name(r, name.clone());
     cx.doc.push(
         Section::VpcLinks,
@@ -586,11 +575,6 @@ fn vpc_link(cx: &mut Ctx<'_>, r: &Resource) {
             ("security_group_ids", Yaml::Sequence(groups)),
         ]),
     );
-}
-
-/// The airlock name of the VPC's default security group, which the EC2 translation creates.
-fn default_group(_cx: &mut Ctx<'_>) -> Option<String> {
-    None
 }
 
 /// `AWS::ApiGatewayV2::Authorizer`: JWT authorizers; Lambda (REQUEST) authorizers are errors.
