@@ -138,6 +138,7 @@ impl<'a> Checker<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::path::Path;
 

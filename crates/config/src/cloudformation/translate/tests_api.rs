@@ -1,6 +1,8 @@
 //! Tests of the API Gateway, Route 53, ACM and Cognito translations: each mapping, references
 //! built with `Fn::Join` and `Fn::Sub`, and problems located at the template's line.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use crate::error::{ConfigError, Diagnostic};
