@@ -1,0 +1,1 @@
+//! Tests of the network, load balancing and ECS translation (`ec2`, `elb`, `ecs`).
