@@ -248,9 +248,9 @@ fn made_up_subnets(cx: &mut Ctx<'_>, has_vpc: bool, template: &[TemplateSubnet])
             .collect::<Vec<_>>()
             .join(", ");
         if has_vpc {
-            cx.doc
-                .notes
-                .push(format!("Subnets made up by airlock inside the template's VPC: {list}."));
+            cx.doc.notes.push(format!(
+                "Subnets made up by airlock inside the template's VPC: {list}."
+            ));
         } else {
             cx.doc.notes.push(format!(
                 "The template creates no VPC: airlock made one up ({vpc}) with the private subnets {list}."
@@ -487,7 +487,11 @@ fn standalone_rules(cx: &mut Ctx<'_>) {
 fn group_by_name(cx: &mut Ctx<'_>, node: &Node) -> Option<String> {
     let text = node.scalar_text()?;
     let found = cx.of_type(GROUP).find(|g| {
-        g.properties.get("GroupName").and_then(Node::scalar_text).as_deref() == Some(text.as_str())
+        g.properties
+            .get("GroupName")
+            .and_then(Node::scalar_text)
+            .as_deref()
+            == Some(text.as_str())
             || g.physical_id == text
     });
     match found {
@@ -664,7 +668,9 @@ fn rule(cx: &mut Ctx<'_>, node: &Node, dir: Dir) -> Option<Yaml> {
 
 /// The `vpc` vantage point, in the first private subnet, carrying the default group.
 fn vantage_point(cx: &mut Ctx<'_>, private: &[String]) {
-    let Some(subnet) = private.first() else { return };
+    let Some(subnet) = private.first() else {
+        return;
+    };
     cx.doc.vantage_notes.push(format!(
         "It stands in {subnet} and carries the VPC's default security group, as an instance launched there with no group would: it reaches what admits the VPC's CIDR or the default group, and nothing else."
     ));

@@ -163,7 +163,10 @@ fn task_definition(cx: &mut Ctx<'_>, r: &Resource) {
             other if fargate => cx.problem(
                 node,
                 DiagnosticKind::InvalidValue,
-                format!("network mode {:?} is not supported by Fargate", other.unwrap_or_default()),
+                format!(
+                    "network mode {:?} is not supported by Fargate",
+                    other.unwrap_or_default()
+                ),
                 "use NetworkMode: awsvpc",
             ),
             other => cx.warnings.push(format!(
@@ -175,7 +178,10 @@ fn task_definition(cx: &mut Ctx<'_>, r: &Resource) {
         None if fargate => cx.problem_at(
             r,
             DiagnosticKind::Schema,
-            format!("{} has no NetworkMode; ECS would use bridge, which Fargate refuses", r.logical_id),
+            format!(
+                "{} has no NetworkMode; ECS would use bridge, which Fargate refuses",
+                r.logical_id
+            ),
             "add NetworkMode: awsvpc",
         ),
         None => {}
@@ -189,7 +195,10 @@ fn task_definition(cx: &mut Ctx<'_>, r: &Resource) {
                 cx.problem_at(
                     r,
                     DiagnosticKind::Schema,
-                    format!("{} has no {key}; Fargate needs the task's size", r.logical_id),
+                    format!(
+                        "{} has no {key}; Fargate needs the task's size",
+                        r.logical_id
+                    ),
                     "set Cpu and Memory at task level, e.g. Cpu: \"256\", Memory: \"512\"",
                 );
                 size.push(String::new());
@@ -382,8 +391,14 @@ fn container(cx: &mut Ctx<'_>, node: &Node) -> Option<Yaml> {
         }
         m = m.with("depends_on", seq(deps));
     }
-    for (key, field) in [("StopTimeout", "stop_timeout"), ("StartTimeout", "start_timeout")] {
-        if let Some(v) = node.get(key).and_then(|n| int(cx, n, 0, i64::from(u32::MAX))) {
+    for (key, field) in [
+        ("StopTimeout", "stop_timeout"),
+        ("StartTimeout", "start_timeout"),
+    ] {
+        if let Some(v) = node
+            .get(key)
+            .and_then(|n| int(cx, n, 0, i64::from(u32::MAX)))
+        {
             m = m.with(field, num(v));
         }
     }
@@ -505,7 +520,12 @@ fn service(cx: &mut Ctx<'_>, r: &Resource) -> bool {
         .and_then(|n| n.get("AwsvpcConfiguration"))
     {
         Some(aws) => {
-            check_keys(cx, aws, &["Subnets", "SecurityGroups", "AssignPublicIp"], &[]);
+            check_keys(
+                cx,
+                aws,
+                &["Subnets", "SecurityGroups", "AssignPublicIp"],
+                &[],
+            );
             let subnets = match aws.get("Subnets") {
                 Some(node) => ec2::subnets_of(cx, node),
                 None => {
@@ -546,7 +566,12 @@ fn service(cx: &mut Ctx<'_>, r: &Resource) -> bool {
             check_keys(
                 cx,
                 lb,
-                &["TargetGroupArn", "ContainerName", "ContainerPort", "LoadBalancerName"],
+                &[
+                    "TargetGroupArn",
+                    "ContainerName",
+                    "ContainerPort",
+                    "LoadBalancerName",
+                ],
                 &[],
             );
             if let Some(classic) = lb.get("LoadBalancerName") {

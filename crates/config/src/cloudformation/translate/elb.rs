@@ -64,8 +64,12 @@ fn target_group(cx: &mut Ctx<'_>, r: &Resource) {
         other => {
             let kind = other.unwrap_or("instance");
             let hint = match kind {
-                "lambda" => "airlock does not run Lambda functions; put the code in a container and use TargetType: ip with an ECS service",
-                "alb" => "chain the load balancers through an ECS service instead, with TargetType: ip",
+                "lambda" => {
+                    "airlock does not run Lambda functions; put the code in a container and use TargetType: ip with an ECS service"
+                }
+                "alb" => {
+                    "chain the load balancers through an ECS service instead, with TargetType: ip"
+                }
                 _ => "ECS services on Fargate register their tasks' addresses: set TargetType: ip",
             };
             let message = match other {
@@ -273,8 +277,13 @@ fn target_group_attributes(cx: &mut Ctx<'_>, node: &Node, mut entry: Map) -> Map
     }
     if stickiness_on {
         let wanted = format!("stickiness.{kind}.duration_seconds");
-        let duration = durations.iter().find(|(k, _)| *k == wanted).map(|(_, v)| *v);
-        stickiness = stickiness.with("type", s(&kind)).maybe("duration_seconds", duration.map(num));
+        let duration = durations
+            .iter()
+            .find(|(k, _)| *k == wanted)
+            .map(|(_, v)| *v);
+        stickiness = stickiness
+            .with("type", s(&kind))
+            .maybe("duration_seconds", duration.map(num));
         entry = entry.with("stickiness", stickiness.into());
     }
     entry
@@ -366,7 +375,12 @@ fn load_balancer(cx: &mut Ctx<'_>, r: &Resource) {
                 cx,
                 m,
                 &["SubnetId"],
-                &["AllocationId", "IPv6Address", "PrivateIPv4Address", "SourceNatIpv6Prefix"],
+                &[
+                    "AllocationId",
+                    "IPv6Address",
+                    "PrivateIPv4Address",
+                    "SourceNatIpv6Prefix",
+                ],
             );
             if let Some(id) = m.get("SubnetId") {
                 subnets.extend(ec2::subnets_of(
@@ -460,7 +474,9 @@ fn listener(cx: &mut Ctx<'_>, r: &Resource) {
                 cx.problem(
                     node,
                     DiagnosticKind::InvalidValue,
-                    format!("listener protocol {v:?} belongs to a Network or Gateway Load Balancer"),
+                    format!(
+                        "listener protocol {v:?} belongs to a Network or Gateway Load Balancer"
+                    ),
                     "an Application Load Balancer listens with HTTP or HTTPS",
                 );
                 "HTTP".to_owned()
@@ -684,7 +700,10 @@ fn condition(cx: &mut Ctx<'_>, node: &Node) -> Option<Yaml> {
             for item in items(cx, v) {
                 if field == "query-string" {
                     check_keys(cx, item, &["Key", "Value"], &[]);
-                    let value = item.get("Value").and_then(|n| text(cx, n)).unwrap_or_default();
+                    let value = item
+                        .get("Value")
+                        .and_then(|n| text(cx, n))
+                        .unwrap_or_default();
                     match item.get("Key").and_then(|n| text(cx, n)) {
                         Some(k) => values.push(format!("{k}={value}")),
                         None => values.push(value),
@@ -694,7 +713,9 @@ fn condition(cx: &mut Ctx<'_>, node: &Node) -> Option<Yaml> {
                 }
             }
         }
-    } else if node.get("Values").is_some() && !matches!(field.as_str(), "host-header" | "path-pattern") {
+    } else if node.get("Values").is_some()
+        && !matches!(field.as_str(), "host-header" | "path-pattern")
+    {
         cx.problem(
             node,
             DiagnosticKind::Schema,
@@ -702,7 +723,10 @@ fn condition(cx: &mut Ctx<'_>, node: &Node) -> Option<Yaml> {
             format!("write {config_key}: {{Values: [...]}}; the Values shorthand is for host-header and path-pattern only"),
         );
     }
-    Some(m.with("values", seq(values.into_iter().map(s).collect())).into())
+    Some(
+        m.with("values", seq(values.into_iter().map(s).collect()))
+            .into(),
+    )
 }
 
 fn listener_certificate(cx: &mut Ctx<'_>, r: &Resource) {
@@ -777,7 +801,12 @@ fn action(cx: &mut Ctx<'_>, node: &Node) -> Option<Yaml> {
                 m = m.with("target_group", s(cx.reference_name(tg, &[TARGET_GROUP])?));
             }
             if let Some(config) = node.get("ForwardConfig") {
-                check_keys(cx, config, &["TargetGroups", "TargetGroupStickinessConfig"], &[]);
+                check_keys(
+                    cx,
+                    config,
+                    &["TargetGroups", "TargetGroupStickinessConfig"],
+                    &[],
+                );
                 let mut groups = Vec::new();
                 if let Some(list) = config.get("TargetGroups") {
                     for g in items(cx, list) {
@@ -838,7 +867,12 @@ fn action(cx: &mut Ctx<'_>, node: &Node) -> Option<Yaml> {
                 );
                 return None;
             };
-            check_keys(cx, config, &["StatusCode", "ContentType", "MessageBody"], &[]);
+            check_keys(
+                cx,
+                config,
+                &["StatusCode", "ContentType", "MessageBody"],
+                &[],
+            );
             let mut m = Map::new().with("type", s("fixed-response"));
             for (key, field) in [
                 ("StatusCode", "status_code"),

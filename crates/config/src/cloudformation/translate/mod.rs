@@ -243,7 +243,12 @@ impl<'a> Ctx<'a> {
 
     /// Makes `id` (an id no resource of the template has) refer to the airlock entry `name`,
     /// counted as a resource of `type_name` by [`Ctx::reference_name`].
-    pub fn alias(&mut self, id: impl Into<String>, type_name: &'static str, name: impl Into<String>) {
+    pub fn alias(
+        &mut self,
+        id: impl Into<String>,
+        type_name: &'static str,
+        name: impl Into<String>,
+    ) {
         self.aliases.push((id.into(), type_name, name.into()));
     }
 
