@@ -21,7 +21,7 @@ use crate::error::DiagnosticKind;
 
 use super::super::evaluated::Resource;
 use super::super::node::{Node, Value, nearest};
-use super::{Ctx, Origin, Section};
+use super::{Ctx, Origin, Section, mapping};
 
 /// The VPC's default security group, as AWS names it.
 pub(crate) const DEFAULT_GROUP: &str = "default";
@@ -674,17 +674,13 @@ fn vantage_point(cx: &mut Ctx<'_>, private: &[String]) {
     cx.doc.vantage_notes.push(format!(
         "It stands in {subnet} and carries the VPC's default security group, as an instance launched there with no group would: it reaches what admits the VPC's CIDR or the default group, and nothing else."
     ));
-    cx.doc.vantage_points = Some(
-        Map::new()
-            .with(
-                "vpc",
-                Map::new()
-                    .with("subnet", s(subnet))
-                    .with("security_groups", seq(vec![s(DEFAULT_GROUP)]))
-                    .into(),
-            )
-            .into(),
-    );
+    cx.doc.vantage_points = Some(mapping([(
+        "vpc",
+        mapping([
+            ("subnet", s(subnet)),
+            ("security_groups", seq(vec![s(DEFAULT_GROUP)])),
+        ]),
+    )]));
 }
 
 // ---------------------------------------------------------------------------------------------

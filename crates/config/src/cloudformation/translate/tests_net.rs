@@ -1,5 +1,7 @@
 //! Tests of the network, load balancing and ECS translation (`ec2`, `elb`, `ecs`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use super::super::{EvalOptions, evaluate_source};
