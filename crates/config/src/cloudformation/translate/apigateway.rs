@@ -30,12 +30,7 @@ const VPC_LINK: &str = "AWS::ApiGatewayV2::VpcLink";
 const DOMAIN_NAME: &str = "AWS::ApiGatewayV2::DomainName";
 const API_MAPPING: &str = "AWS::ApiGatewayV2::ApiMapping";
 const LISTENER: &str = "AWS::ElasticLoadBalancingV2::Listener";
-const SUBNET: &str = "AWS::EC2::Subnet";
-const SECURITY_GROUP: &str = "AWS::EC2::SecurityGroup";
 const CERTIFICATE: &str = "AWS::CertificateManager::Certificate";
-/// The name the EC2 translation gives the VPC's default security group (as AWS names it), which
-/// it always creates: it admits its own members and allows all egress.
-const DEFAULT_GROUP: &str = "default";
 
 /// An API's entry while its parts are collected.
 struct ApiEntry<'a> {
@@ -547,24 +542,16 @@ fn vpc_link(cx: &mut Ctx<'_>, r: &Resource) {
         );
         return;
     };
-    let mut subnets = Vec::new();
-    if let Some(n) = prop(r, "SubnetIds") {
-        for item in items(cx, n) {
-            if let Some(sn) = cx.reference_name(item, &[SUBNET]) {
-                subnets.push(s(sn));
-            }
-        }
-    }
+    let subnets: Vec<Yaml> = match prop(r, "SubnetIds") {
+        Some(n) => super::ec2::subnets_of(cx, n).into_iter().map(s).collect(),
+        None => Vec::new(),
+    };
     // "If you don't specify a security group, API Gateway uses the default security group for
     // the VPC" (AWS::ApiGatewayV2::VpcLink, SecurityGroupIds): absent or an empty list.
-    let groups = match prop(r, "SecurityGroupIds") {
-        Some(n) if !n.as_list().is_some_and(<[Node]>::is_empty) => items(cx, n)
-            .into_iter()
-            .filter_map(|item| cx.reference_name(item, &[SECURITY_GROUP]))
-            .map(s)
-            .collect(),
-        _ => vec![s(DEFAULT_GROUP)],
-    };
+    let groups: Vec<Yaml> = super::ec2::security_groups(cx, prop(r, "SecurityGroupIds"))
+        .into_iter()
+        .map(s)
+        .collect();
     cx.name(r, name.clone());
     cx.doc.push(
         Section::VpcLinks,

@@ -487,3 +487,106 @@ fn a_sam_http_api_defaults_its_stage_and_checks_its_properties() {
     assert_eq!(d[0].location.line, line_of(&source, "StageNme"));
     assert!(d[0].hint.contains("StageName"), "{}", d[0].hint);
 }
+
+fn fixture(name: &str) -> Conversion {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/cloudformation")
+        .join(name);
+    let eval = EvalOptions {
+        made_up_ids: true,
+        ..EvalOptions::default()
+    };
+    match super::load(&file, &eval, &TranslateOptions::default()) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The Cognito and custom-domain fixture: the private integration reaches the HTTPS listener
+/// through the VPC link with TLS to the listener's name, the authorizer verifies the pool's
+/// tokens for its client, the domain has its certificate and mapping, and the zones alias the
+/// domain publicly and the load balancer privately.
+#[test]
+fn the_cognito_domain_fixture_translates_whole() {
+    let c = fixture("cognito-domain.yaml");
+    let api = c.stack.http_api("orders-api").unwrap();
+    let integration = &api.integrations[0];
+    assert_eq!(
+        integration.integration_uri,
+        IntegrationUri::Listener(crate::ListenerRef {
+            load_balancer: "orders-alb".into(),
+            port: 443
+        })
+    );
+    assert_eq!(integration.connection_id.as_deref(), Some("orders-link"));
+    assert_eq!(
+        integration
+            .tls_config
+            .as_ref()
+            .unwrap()
+            .server_name_to_verify,
+        "orders.example.com"
+    );
+    let jwt = api.authorizers[0].jwt_configuration.as_ref().unwrap();
+    let pool = c.stack.user_pool_by_issuer(&jwt.issuer).unwrap();
+    let client_id = pool.client_id("123456789012", &pool.clients[0]);
+    assert_eq!(jwt.audience, [client_id.clone()]);
+    let output = |n: &str| {
+        c.outputs
+            .iter()
+            .find(|o| o.name == n)
+            .unwrap()
+            .value
+            .clone()
+    };
+    assert_eq!(output("UserPoolClientId"), client_id);
+    let domain = c.stack.domain_name("api.example.com").unwrap();
+    assert_eq!(domain.api_mappings[0].api, "orders-api");
+    assert!(
+        c.stack
+            .certificate(&domain.certificate)
+            .unwrap()
+            .covers("orders.example.com")
+    );
+    let public = c.stack.hosted_zone("example.com", false).unwrap();
+    assert_eq!(
+        public.records[0].alias_target.as_ref().unwrap().destination,
+        AliasDestination::CustomDomain("api.example.com".into())
+    );
+    let private = c.stack.hosted_zone("example.com", true).unwrap();
+    assert_eq!(
+        private.records[0]
+            .alias_target
+            .as_ref()
+            .unwrap()
+            .destination,
+        AliasDestination::LoadBalancer("orders-alb".into())
+    );
+    assert!(
+        output("ExecuteApiUrl").contains(&crate::ids::api_id("123456789012", "orders-api")),
+        "{}",
+        output("ExecuteApiUrl")
+    );
+}
+
+/// The SAM fixture: the HttpApi gets its `prod` stage and the CORS of `Globals.HttpApi`, and
+/// its route reaches the listener through the VPC link.
+#[test]
+fn the_sam_fixture_translates_with_its_globals() {
+    let c = fixture("sam-private-api.yaml");
+    let api = &c.stack.http_apis[0];
+    assert!(api.stage(&StageName::Named("prod".into())).is_some());
+    assert_eq!(
+        api.cors_configuration.as_ref().unwrap().allow_origins,
+        ["https://example.com"]
+    );
+    assert!(matches!(
+        api.integrations[0].integration_uri,
+        IntegrationUri::Listener(_)
+    ));
+    let api_url = &c.outputs.iter().find(|o| o.name == "ApiUrl").unwrap().value;
+    assert!(
+        api_url.contains(&crate::ids::api_id("123456789012", &api.name)),
+        "{api_url}"
+    );
+}
