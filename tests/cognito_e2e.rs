@@ -235,3 +235,65 @@ async fn a_user_pool_token_passes_and_another_clients_is_refused() {
     let stderr = String::from_utf8_lossy(&ambiguous.stderr);
     assert!(stderr.contains("--client"), "{stderr}");
 }
+
+/// The admin endpoint's `POST /token?user_pool=NAME` mints a pool token from a stack file's
+/// `user_pools`; the default chain's authorizer, bound to that pool's issuer, lets it through to
+/// a task, and refuses a token of the plain local issuer. An unknown pool is 404.
+#[tokio::test]
+async fn the_admin_endpoint_mints_user_pool_tokens_for_a_stack_file() {
+    const POOL: &str = "us-east-1_Pets12345";
+    let yaml = airlock_config::DEFAULT_STACK_YAML
+        .replace(
+            "issuer: local",
+            &format!("issuer: https://cognito-idp.us-east-1.amazonaws.com/{POOL}"),
+        )
+        .replace("audience: [pets-client]", "audience: [petsweb01]")
+        + &format!(
+            "\nuser_pools:\n  - name: users\n    pool_id: {POOL}\n    clients:\n      - name: web\n        client_id: petsweb01\n"
+        );
+    let stack = airlock_config::parse(&yaml, Path::new("cognito-stack.yaml")).unwrap();
+    let stack = RunningStack::start_ephemeral(stack).await.unwrap();
+    let admin = stack.endpoints().admin;
+    let post = |path: &'static str| async move {
+        let tcp = tokio::net::TcpStream::connect(admin).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let req = http::Request::post(path)
+            .header("host", admin.to_string())
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(br#"{"sub": "alice"}"#)))
+            .unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        use http_body_util::BodyExt as _;
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        )
+    };
+
+    let (status, body) = post("/token?user_pool=users").await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let c = claims(&token);
+    assert_eq!(
+        c["iss"],
+        format!("https://cognito-idp.us-east-1.amazonaws.com/{POOL}")
+    );
+    assert_eq!(c["client_id"], "petsweb01");
+    let reply = support::get(&stack, "/pets", Some(&token)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    let local = stack
+        .mint_token(&airlock_stack::TokenRequest::new("alice", "petsweb01"))
+        .unwrap();
+    let reply = support::get(&stack, "/pets", Some(&local)).await;
+    assert_eq!(reply.status, 401, "{}", reply.text());
+
+    let (status, body) = post("/token?user_pool=nope").await;
+    assert_eq!(status, 404, "{body}");
+    stack.stop().await;
+}
