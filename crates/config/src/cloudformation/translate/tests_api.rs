@@ -530,7 +530,7 @@ fn the_cognito_domain_fixture_translates_whole() {
     let jwt = api.authorizers[0].jwt_configuration.as_ref().unwrap();
     let pool = c.stack.user_pool_by_issuer(&jwt.issuer).unwrap();
     let client_id = pool.client_id("123456789012", &pool.clients[0]);
-    assert_eq!(jwt.audience, [client_id.clone()]);
+    assert_eq!(jwt.audience, std::slice::from_ref(&client_id));
     let output = |n: &str| {
         c.outputs
             .iter()
