@@ -76,6 +76,7 @@ pub(crate) fn translate(cx: &mut Ctx<'_>) {
             cx.handled(r);
         }
     }
+    other_sam_types(cx);
     let mut apis: Vec<ApiEntry<'_>> = Vec::new();
     for r in cx.of_type(API).collect::<Vec<_>>() {
         if let Some(e) = api(cx, &ids, r) {
@@ -161,6 +162,40 @@ pub(crate) fn translate(cx: &mut Ctx<'_>) {
         }
         cx.doc
             .push(Section::DomainNames, Origin::of(d.r), map(pairs));
+    }
+}
+
+/// SAM types other than `HttpApi` are errors with a hint naming what runs instead (with
+/// `ignore_unsupported` they are left to the general rule, which makes them warnings).
+fn other_sam_types(cx: &mut Ctx<'_>) {
+    if cx.options.ignore_unsupported {
+        return;
+    }
+    let sam: Vec<&Resource> = cx
+        .ev
+        .resources
+        .iter()
+        .filter(|r| r.type_name.starts_with("AWS::Serverless::") && r.type_name != SAM_HTTP_API)
+        .collect();
+    for r in sam {
+        let hint = match r.type_name.as_str() {
+            "AWS::Serverless::Function" => {
+                "Lambda functions do not run in airlock: run the code as an ECS service behind                  the API's VPC link, or point an HTTP_PROXY integration at a local URL;                  --ignore-unsupported skips it when nothing that runs depends on it"
+            }
+            "AWS::Serverless::Api" => {
+                "REST APIs do not run in airlock: use AWS::Serverless::HttpApi or                  AWS::ApiGatewayV2::Api; --ignore-unsupported skips it when nothing that runs                  depends on it"
+            }
+            _ => {
+                "airlock runs AWS::Serverless::HttpApi of SAM's types (docs/cloudformation.md);                  --ignore-unsupported skips this one when nothing that runs depends on it"
+            }
+        };
+        cx.handled(r);
+        cx.problem_at(
+            r,
+            DiagnosticKind::Schema,
+            format!("airlock cannot run {} ({})", r.logical_id, r.type_name),
+            hint,
+        );
     }
 }
 

@@ -590,3 +590,54 @@ fn the_sam_fixture_translates_with_its_globals() {
         "{api_url}"
     );
 }
+
+/// A SAM function is an error with a hint saying what runs instead; with `ignore_unsupported`
+/// it is a warning.
+#[test]
+fn a_sam_function_is_an_error_with_a_hint() {
+    let source = format!(
+        "{SAM}  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {{Handler: index.handler}}\n"
+    )
+    .replace("Outputs:\n  Id: {Value: !Ref Api}\n", "");
+    let d = problems(&source);
+    assert_eq!(
+        d[0].location.line,
+        line_of(&source, "AWS::Serverless::Function")
+    );
+    assert!(d[0].hint.contains("Lambda functions"), "{}", d[0].hint);
+    let file = Path::new("t.yaml");
+    let eval = EvalOptions::default();
+    let ev = evaluate_source(&source, file, &eval).unwrap();
+    let options = TranslateOptions {
+        ignore_unsupported: true,
+        ..TranslateOptions::default()
+    };
+    let c = translate(&ev, file, &eval, &options).unwrap();
+    assert!(
+        c.warnings.iter().any(|w| w.contains("Fn")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+/// A VPC link created with no security groups (`[]`) carries the VPC's default group.
+#[test]
+fn a_vpc_link_without_groups_gets_the_default_group() {
+    let c = ok("Resources:
+  Vpc:
+    Type: AWS::EC2::VPC
+    Properties: {CidrBlock: 10.1.0.0/16}
+  A:
+    Type: AWS::EC2::Subnet
+    Properties: {VpcId: !Ref Vpc, CidrBlock: 10.1.1.0/24, AvailabilityZone: us-east-1a}
+  Link:
+    Type: AWS::ApiGatewayV2::VpcLink
+    Properties:
+      Name: link
+      SubnetIds: [!Ref A]
+      SecurityGroupIds: []
+");
+    let link = c.stack.vpc_link("link").unwrap();
+    assert_eq!(link.subnet_ids, ["A"]);
+    assert_eq!(link.security_group_ids, ["default"]);
+}
