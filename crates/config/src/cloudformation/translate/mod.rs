@@ -116,6 +116,7 @@ pub fn translate(
     apigateway::translate(&mut cx);
     dns::translate(&mut cx);
     cx.classify_rest();
+    cx.images();
     cx.finish()
 }
 
@@ -309,6 +310,22 @@ impl<'a> Ctx<'a> {
                         ));
                     }
                 }
+            }
+        }
+    }
+
+    /// `--image` pairs become the stack's `image_map`, in the order given.
+    fn images(&mut self) {
+        for (name, runner) in &self.options.images {
+            match crate::ecs::taskdef::image_runner(runner) {
+                Ok(target) => self.doc.image_map.push((name.clone(), target)),
+                Err(e) => self.problems.push(Problem::new(
+                    Location::START,
+                    "--image",
+                    DiagnosticKind::InvalidValue,
+                    format!("--image {name}={runner}: {e}"),
+                    "write NAME=builtin:APP, NAME=command:PROGRAM ARGS… or NAME=image:LOCAL_IMAGE",
+                )),
             }
         }
     }
