@@ -21,9 +21,9 @@ use anyhow::Context as _;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use logging::{DefaultLevel, LogArgs};
-use template::TemplateArgs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use template::TemplateArgs;
 
 /// The most shards (runtime threads) `--worker-threads` accepts: far above any core count this
 /// runs on, low enough that a typo cannot start thousands of threads.
@@ -454,9 +454,10 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         let mut endpoints = running.endpoints().to_json();
         // A field added beside the others, so readers of the earlier shape keep working: the
         // template's Outputs by name (empty for a stack file).
-        endpoints["outputs"] = template
-            .as_ref()
-            .map_or_else(|| template::outputs_json(&[]), template::TemplateReport::outputs_json);
+        endpoints["outputs"] = template.as_ref().map_or_else(
+            || template::outputs_json(&[]),
+            template::TemplateReport::outputs_json,
+        );
         if let Some(path) = &args.endpoints_json {
             let json = serde_json::to_string_pretty(&endpoints)?;
             std::fs::write(path, json + "\n")

@@ -286,7 +286,11 @@ impl Reach {
 /// What `up` prints about a template once serving, before "Press Ctrl-C": what was accepted
 /// without running, the warnings, the outputs, and how to reach each API and load balancer
 /// from this machine.
-pub fn serving_text(report: &TemplateReport, reach: &Reach, endpoints: &serde_json::Value) -> String {
+pub fn serving_text(
+    report: &TemplateReport,
+    reach: &Reach,
+    endpoints: &serde_json::Value,
+) -> String {
     let mut s = String::new();
     let text = |key: &str| endpoints[key].as_str().unwrap_or_default().to_owned();
     let (gateway, ca, internet, vpc) = (
@@ -304,7 +308,12 @@ pub fn serving_text(report: &TemplateReport, reach: &Reach, endpoints: &serde_js
     }
     if !report.outputs.is_empty() {
         let _ = writeln!(s, "\nOutputs:");
-        let width = report.outputs.iter().map(|o| o.name.len()).max().unwrap_or(0);
+        let width = report
+            .outputs
+            .iter()
+            .map(|o| o.name.len())
+            .max()
+            .unwrap_or(0);
         for o in &report.outputs {
             let mut line = format!("  {:width$}  {}", o.name, o.value);
             if let Some(export) = &o.export_name {
@@ -350,7 +359,9 @@ pub fn serving_text(report: &TemplateReport, reach: &Reach, endpoints: &serde_js
         }
     }
     for domain in endpoints["custom_domains"].as_array().into_iter().flatten() {
-        let Some(domain) = domain.as_str() else { continue };
+        let Some(domain) = domain.as_str() else {
+            continue;
+        };
         let _ = writeln!(
             s,
             "  Domain {domain}:  curl --cacert {ca} --resolve {domain}:{port}:127.0.0.1 https://{domain}:{port}/"

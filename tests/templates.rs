@@ -172,8 +172,7 @@ impl Up {
                 .unwrap()
                 .expect("the vpc vantage point reaches the load balancer");
         assert_eq!(code, 0);
-        let request =
-            format!("GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let request = format!("GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut head = vec![0; 12];
         stream.read_exact(&mut head).await.unwrap();
@@ -309,7 +308,10 @@ async fn cdk_style_template_runs_and_converts() {
     let file = fixture("cdk-vpc-service.template.json");
     let up = Up::start(&file, &ECHO_EVERYTHING).await;
     let alb = up.output("LoadBalancerDNS");
-    assert!(up.output("ListenerArn").starts_with("arn:aws:elasticloadbalancing:"));
+    assert!(
+        up.output("ListenerArn")
+            .starts_with("arn:aws:elasticloadbalancing:")
+    );
     assert!(up.printed.contains("NatGateway"), "{}", up.printed);
     assert_eq!(up.http_from_vpc(&alb, 80).await, 200);
     assert!(up.internet_times_out(&alb, 80).await);
@@ -439,7 +441,10 @@ fn refused(text: &str, args: &[&str]) -> (String, PathBuf) {
         .unwrap();
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(!endpoints.exists(), "an endpoints file for a refused template");
+    assert!(
+        !endpoints.exists(),
+        "an endpoints file for a refused template"
+    );
     assert!(!state.exists(), "a state directory for a refused template");
     std::net::TcpListener::bind(("127.0.0.1", port)).expect("port untouched");
     (stderr, file)
@@ -447,7 +452,14 @@ fn refused(text: &str, args: &[&str]) -> (String, PathBuf) {
 
 /// Asserts `stderr` has `FILE:LINE:COL: PATH: …` with a message containing `says` and a hint
 /// containing `hint`.
-fn assert_problem(stderr: &str, file: &Path, at: (usize, usize), path: &str, says: &str, hint: &str) {
+fn assert_problem(
+    stderr: &str,
+    file: &Path,
+    at: (usize, usize),
+    path: &str,
+    says: &str,
+    hint: &str,
+) {
     let head = format!("{}:{}:{}: {path}: ", file.display(), at.0, at.1);
     let line = stderr
         .lines()
@@ -491,13 +503,27 @@ fn every_problem_of_a_template_is_reported_at_once() {
     assert_problem(
         &stderr,
         &file,
-        (23, 7),
+        (23, 17),
         "Resources.Stage.Properties.StageNme",
         "StageNme",
         "StageName",
     );
-    assert_problem(&stderr, &file, (28, 12), "Outputs.Url.Value", "Endpoint", "ApiEndpoint");
-    assert!(stderr.contains("Env"), "{stderr}");
+    assert_problem(
+        &stderr,
+        &file,
+        (28, 12),
+        "Outputs.Url.Value",
+        "Endpoint",
+        "ApiEndpoint",
+    );
+    assert_problem(
+        &stderr,
+        &file,
+        (4, 5),
+        "Parameters.Env",
+        "\"test\"",
+        "dev, prod",
+    );
 }
 
 /// An unknown `Ref`: its line, the property's path, and the nearest name as the hint.
@@ -530,7 +556,7 @@ fn a_getatt_of_a_missing_attribute_is_refused() {
     assert_problem(
         &stderr,
         &file,
-        (18, 12),
+        (17, 12),
         "Outputs.Dns.Value",
         "has no attribute `DNSName`",
         "",
@@ -567,7 +593,14 @@ fn a_circular_dependency_is_refused_naming_the_cycle() {
 #[test]
 fn a_parameter_breaking_its_constraint_is_refused() {
     let (stderr, file) = refused(&broken("", ""), &["--parameter", "Env=qa"]);
-    assert_problem(&stderr, &file, (3, 3), "Parameters.Env", "qa", "dev");
+    assert_problem(
+        &stderr,
+        &file,
+        (4, 5),
+        "Parameters.Env",
+        "\"qa\"",
+        "dev, prod",
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let params = dir.path().join("params.json");
@@ -599,7 +632,7 @@ fn an_unknown_property_is_refused_with_the_nearest_valid_name() {
     assert_problem(
         &stderr,
         &file,
-        (18, 7),
+        (18, 19),
         "Resources.Stage.Properties.AutoDeploi",
         "AutoDeploi",
         "AutoDeploy",
@@ -623,8 +656,8 @@ fn an_unsupported_type_is_an_error_or_with_the_flag_a_warning() {
     assert_problem(
         &stderr,
         &file,
-        (14, 3),
-        "Resources.Handler",
+        (14, 11),
+        "Resources.Handler.Type",
         "AWS::Lambda::Function",
         "--ignore-unsupported",
     );
@@ -650,21 +683,40 @@ fn an_unsupported_type_is_an_error_or_with_the_flag_a_warning() {
 #[test]
 fn template_options_are_refused_for_a_stack_file() {
     let out = airlock()
-        .args(["validate", "fixtures/default-stack.yaml", "--parameter", "A=b"])
+        .args([
+            "validate",
+            "fixtures/default-stack.yaml",
+            "--parameter",
+            "A=b",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(stderr_of(&out).contains("--parameter"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("--parameter"),
+        "{}",
+        stderr_of(&out)
+    );
     // `--image` applies to stack files too, and a bad one is a usage error.
     let ok = airlock()
-        .args(["validate", "fixtures/default-stack.yaml", "--image", "*=builtin:echo"])
+        .args([
+            "validate",
+            "fixtures/default-stack.yaml",
+            "--image",
+            "*=builtin:echo",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
     assert!(ok.status.success(), "{}", stderr_of(&ok));
     let bad = airlock()
-        .args(["validate", "fixtures/default-stack.yaml", "--image", "*=docker:x"])
+        .args([
+            "validate",
+            "fixtures/default-stack.yaml",
+            "--image",
+            "*=docker:x",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
@@ -737,7 +789,10 @@ async fn cdk_app_synthesized_offline_runs_through_the_chain() {
     let dir = tempfile::tempdir().unwrap();
     let converted = convert_and_validate(&file, &ECHO_EVERYTHING, dir.path());
     let again = Up::start(&converted, &[]).await;
-    assert_eq!(again.get(&host, &format!("{path}items"), None).await.status, 401);
+    assert_eq!(
+        again.get(&host, &format!("{path}items"), None).await.status,
+        401
+    );
     again.stop().await;
 }
 

@@ -1432,7 +1432,13 @@ mod tests {
         );
         assert!(parse_image_flag("app:1=command:./server --port 9").is_ok());
         assert!(parse_image_flag("app:1=image:app:dev").is_ok());
-        for bad in ["app", "app:=builtin:echo", "app=builtin:nope", "app=command:", "app=docker:x"] {
+        for bad in [
+            "app",
+            "app:=builtin:echo",
+            "app=builtin:nope",
+            "app=command:",
+            "app=docker:x",
+        ] {
             assert!(parse_image_flag(bad).is_err(), "{bad}");
         }
         let mut stack = crate::default_stack();
@@ -1440,7 +1446,11 @@ mod tests {
             .add_images(&[("*".to_owned(), "command:./srv a b".to_owned())])
             .unwrap();
         assert_eq!(
-            stack.image_target("any/image:1").unwrap().command.as_deref(),
+            stack
+                .image_target("any/image:1")
+                .unwrap()
+                .command
+                .as_deref(),
             Some(&["./srv".to_owned(), "a".to_owned(), "b".to_owned()][..])
         );
     }
