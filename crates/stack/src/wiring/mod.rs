@@ -145,7 +145,11 @@ struct Ctx<'a> {
     region: String,
     account: String,
     network: Network,
+    /// Stops the listeners, the VPC links, DNS and the vantage points.
     shutdown: CancellationToken,
+    /// Stops the tasks: separate from `shutdown` so that a stop lets the requests in flight
+    /// reach their tasks and come back before the tasks go (see `RunningStack::stop`).
+    tasks_shutdown: CancellationToken,
     tracker: TaskTracker,
     registrations: Vec<Registration>,
 }
@@ -212,6 +216,7 @@ pub(crate) async fn start(
         account: stack.account_id.as_str().to_owned(),
         network: Network::new(vpc_spec(&stack)),
         shutdown: CancellationToken::new(),
+        tasks_shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         registrations: Vec::new(),
     };
@@ -234,6 +239,7 @@ pub(crate) async fn start(
     let Ctx {
         network,
         shutdown,
+        tasks_shutdown,
         tracker,
         registrations,
         ..
@@ -274,6 +280,7 @@ pub(crate) async fn start(
     Ok(RunningStack {
         endpoints,
         shutdown,
+        tasks_shutdown,
         tracker,
         ca,
         summary,
@@ -287,7 +294,7 @@ async fn start_services(
     ctx: &Ctx<'_>,
 ) -> Result<(Vec<airlock_fargate::ServiceHandle>, TargetsByGroup), StackError> {
     let (stack, options) = (ctx.stack, ctx.options);
-    let (network, shutdown) = (&ctx.network, &ctx.shutdown);
+    let (network, shutdown) = (&ctx.network, &ctx.tasks_shutdown);
     let mut services = Vec::new();
     let mut targets_by_group = TargetsByGroup::new();
     for svc in &stack.services {
