@@ -48,7 +48,6 @@ struct Up {
     printed: String,
     endpoints: serde_json::Value,
     ca: CertificateDer<'static>,
-    state: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -119,7 +118,6 @@ impl Up {
             printed,
             endpoints,
             ca,
-            state,
             _dir: dir,
         }
     }
@@ -177,19 +175,6 @@ impl Up {
         let mut head = vec![0; 12];
         stream.read_exact(&mut head).await.unwrap();
         String::from_utf8_lossy(&head[9..12]).parse().unwrap()
-    }
-
-    /// A token from `airlock token` with this stack's state directory and `args`.
-    fn token(&self, args: &[&str]) -> String {
-        let out = airlock()
-            .arg("token")
-            .arg("--state-dir")
-            .arg(&self.state)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr_of(&out));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
     async fn stop(mut self) {
@@ -372,7 +357,7 @@ async fn cognito_domain_template_authorizes_through_the_chain() {
     let alb = up.output("LoadBalancerDns");
     let unauthorized = up.get(&domain, "/items", None).await;
     assert_eq!(unauthorized.status, 401, "{}", unauthorized.text());
-    let token = user_pool_token(&up, &file, "UserPool");
+    let token = user_pool_token(&up, "UserPool").await;
     let ok = up.get(&domain, "/items", Some(&token)).await;
     assert_eq!(ok.status, 200, "{}", ok.text());
     assert!(ok.json()["task_id"].is_string(), "{}", ok.text());
@@ -779,7 +764,7 @@ async fn cdk_app_synthesized_offline_runs_through_the_chain() {
     let alb = up.output("LoadBalancerDns");
     let unauthorized = up.get(&host, &format!("{path}items"), None).await;
     assert_eq!(unauthorized.status, 401, "{}", unauthorized.text());
-    let token = user_pool_token(&up, &file, "UserPool");
+    let token = user_pool_token(&up, "UserPool").await;
     let ok = up.get(&host, &format!("{path}items"), Some(&token)).await;
     assert_eq!(ok.status, 200, "{}", ok.text());
     assert!(ok.json()["task_id"].is_string(), "{}", ok.text());
@@ -796,12 +781,23 @@ async fn cdk_app_synthesized_offline_runs_through_the_chain() {
     again.stop().await;
 }
 
-/// A token the local issuer signs as the template's user pool `logical_id`.
-fn user_pool_token(up: &Up, template: &Path, logical_id: &str) -> String {
-    up.token(&[
-        "--user-pool",
-        logical_id,
-        "--template",
-        template.to_str().unwrap(),
-    ])
+/// An access token of the template's user pool `logical_id` (the pool's issuer, its app
+/// client's id), from the admin endpoint's `POST /token?user_pool=…`.
+async fn user_pool_token(up: &Up, logical_id: &str) -> String {
+    let mut tcp = tokio::net::TcpStream::connect(up.addr("admin"))
+        .await
+        .unwrap();
+    let body = r#"{"sub": "template-test"}"#;
+    let request = format!(
+        "POST /token?user_pool={logical_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let json = response.split_once("\r\n\r\n").unwrap().1;
+    let json: serde_json::Value = serde_json::from_str(json).unwrap();
+    json["token"].as_str().unwrap().to_owned()
 }
