@@ -467,15 +467,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         match &template {
             None => println!("{banner}"),
             Some(report) => {
-                // The template's part goes before the banner's last line ("Press Ctrl-C to
-                // stop."), which scripts wait for as the sign that everything is printed.
-                let (body, last) = banner
-                    .trim_end()
-                    .rsplit_once('\n')
-                    .unwrap_or(("", banner.trim_end()));
-                println!("{body}");
+                println!("{}", template::banner_endpoints(&banner));
                 print!("{}", template::serving_text(report, &reach, &endpoints));
-                println!("\n{last}\n");
+                println!("\nPress Ctrl-C to stop.\n");
             }
         }
         let signal = stop.received().await;

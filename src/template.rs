@@ -241,6 +241,8 @@ pub struct Reach {
     apis: Vec<(String, Vec<String>)>,
     /// Load balancer name → its listeners' (scheme, port).
     albs: Vec<(String, Vec<(&'static str, u16)>)>,
+    /// Whether any API has an authorizer (then the way to a token is worth a line).
+    authorized: bool,
 }
 
 impl Reach {
@@ -279,8 +281,27 @@ impl Reach {
                 (lb.name.clone(), listeners)
             })
             .collect();
-        Reach { apis, albs }
+        let authorized = stack.http_apis.iter().any(|a| !a.authorizers.is_empty());
+        Reach {
+            apis,
+            albs,
+            authorized,
+        }
     }
+}
+
+/// The banner's endpoint lines, without its walk-through: that one ("Try it", with a token of
+/// the local issuer and the default stack's paths) is written for the default stack, and a
+/// template's authorizers may trust another issuer; [`serving_text`] says how to reach a
+/// template's APIs instead. "Press Ctrl-C to stop." is printed last by the caller, since
+/// scripts wait for it as the sign that everything is printed.
+pub fn banner_endpoints(banner: &str) -> &str {
+    let end = ["\nTry it", "\nPress Ctrl-C"]
+        .iter()
+        .filter_map(|m| banner.find(m))
+        .min()
+        .unwrap_or(banner.len());
+    banner[..end].trim_end()
 }
 
 /// What `up` prints about a template once serving, before "Press Ctrl-C": what was accepted
@@ -365,6 +386,13 @@ pub fn serving_text(
         let _ = writeln!(
             s,
             "  Domain {domain}:  curl --cacert {ca} --resolve {domain}:{port}:127.0.0.1 https://{domain}:{port}/"
+        );
+    }
+    if reach.authorized {
+        let admin = text("admin");
+        let _ = writeln!(
+            s,
+            "  Tokens for the JWT authorizers:  airlock token --state-dir DIR (the local issuer); a user pool's:  curl -X POST -H 'content-type: application/json' -d '{{}}' 'http://{admin}/token?user_pool=LOGICAL_ID'"
         );
     }
     for (alb, listeners) in &reach.albs {

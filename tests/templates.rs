@@ -317,7 +317,11 @@ async fn cdk_style_template_runs_and_converts() {
 async fn conditions_and_mappings_template_runs_and_converts() {
     let file = fixture("conditions-mappings.yaml");
     let up = Up::start(&file, &ECHO_EVERYTHING).await;
-    assert_eq!(up.output("SecretEcho"), "seed=****");
+    // An output built from a NoEcho parameter is masked whole (docs/cloudformation.md).
+    assert_eq!(
+        up.output("SecretEcho"),
+        airlock_config::cloudformation::MASK
+    );
     assert_eq!(up.output("Literal"), "${NotAVariable}-dev");
     let (api_host, _) = split_url(&up.output("ApiEndpoint"));
     let served: Vec<&str> = up.endpoints["api_endpoints"]
@@ -353,7 +357,7 @@ async fn cognito_domain_template_authorizes_through_the_chain() {
         "fixtures/cloudformation/cognito-domain.yaml is missing"
     );
     let up = Up::start(&file, &ECHO_EVERYTHING).await;
-    let domain = up.output("DomainName");
+    let (domain, _) = split_url(&up.output("ApiUrl"));
     let alb = up.output("LoadBalancerDns");
     let unauthorized = up.get(&domain, "/items", None).await;
     assert_eq!(unauthorized.status, 401, "{}", unauthorized.text());
@@ -362,6 +366,14 @@ async fn cognito_domain_template_authorizes_through_the_chain() {
     assert_eq!(ok.status, 200, "{}", ok.text());
     assert!(ok.json()["task_id"].is_string(), "{}", ok.text());
     assert!(up.internet_times_out(&alb, 443).await);
+    // How to reach it is printed: the domain through the gateway's host port, the ALB from
+    // the vpc vantage point.
+    assert!(
+        up.printed.contains(&format!("--resolve {domain}:"))
+            && up.printed.contains(&format!("https://{alb}:443/")),
+        "{}",
+        up.printed
+    );
     up.stop().await;
 
     let dir = tempfile::tempdir().unwrap();
