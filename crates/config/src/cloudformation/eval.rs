@@ -12,7 +12,7 @@ use super::functions::{Piece, sub_pieces};
 use super::ids::Ids;
 use super::intrinsics::{Evaluator, Known, PSEUDO_PARAMETERS, Place};
 use super::node::{Node, Value, nearest};
-use super::params::MASK;
+use super::params::{MASK, ParameterType};
 use super::template::{ResourceDecl, SERVERLESS_TRANSFORM, Template};
 use super::types::{MAPPED, PLUMBING, Support, support};
 
@@ -152,6 +152,10 @@ fn resolve_parameters(
                 name: p.name.clone(),
                 value,
                 no_echo: p.no_echo,
+                aws_type: match &p.kind {
+                    ParameterType::Aws(t) | ParameterType::AwsList(t) => Some(t.clone()),
+                    _ => None,
+                },
             });
         }
     }

@@ -101,6 +101,8 @@ pub struct Doc {
     pub vpc_origin: Option<Origin>,
     /// `vantage_points`, as a mapping.
     pub vantage_points: Option<Yaml>,
+    /// Comment lines (without `# `) written above `vantage_points`: why it stands where it does.
+    pub vantage_notes: Vec<String>,
     /// `image_map` entries.
     pub image_map: Vec<(String, Yaml)>,
     entries: Vec<Entry>,
@@ -122,6 +124,7 @@ impl Doc {
             vpc_cidr: None,
             vpc_origin: None,
             vantage_points: None,
+            vantage_notes: Vec::new(),
             image_map: Vec::new(),
             entries: Vec::new(),
             accepted: Vec::new(),
@@ -205,6 +208,9 @@ impl Doc {
         }
         if let Some(v) = &self.vantage_points {
             out.push_str("\n# Where a user (or a test) can stand inside the VPC.\n");
+            for note in &self.vantage_notes {
+                out.push_str(&format!("# {note}\n"));
+            }
             out.push_str(
                 &yaml_serde::to_string(&mapping([("vantage_points", v.clone())]))
                     .unwrap_or_default(),
@@ -254,12 +260,12 @@ impl LineMap {
             .map(|(_, _, o)| o);
         let field = std::mem::take(&mut d.path);
         match origin {
-            Some(o) => {
+            Some(o) if !o.logical_id.is_empty() => {
                 d.location = o.at;
                 d.path = format!("Resources.{}", o.logical_id);
                 d.message = format!("{} (stack field {field})", d.message);
             }
-            None => {
+            _ => {
                 d.location = Location { line: 1, column: 1 };
                 d.message = format!(
                     "{} (stack field {field}, from the template as a whole)",
@@ -271,8 +277,11 @@ impl LineMap {
     }
 }
 
-/// `Resources.Id (AWS::Type)`.
+/// `Resources.Id (AWS::Type)`; for an entry airlock made up (empty logical id), what it is.
 fn describe(o: &Origin) -> String {
+    if o.logical_id.is_empty() {
+        return format!("made up by airlock: {}", o.type_name);
+    }
     format!("Resources.{} ({})", o.logical_id, o.type_name)
 }
 

@@ -24,6 +24,8 @@ mod identity;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_net;
 
 use std::path::Path;
 
@@ -140,6 +142,10 @@ pub(crate) struct Ctx<'a> {
     /// Logical ids that something has translated (or deliberately consumed, like a
     /// `Deployment`); the rest are classified by [`Ctx::classify_rest`].
     handled: Vec<String>,
+    /// Ids no resource of the template has that stand for something airlock made: a made-up
+    /// subnet for a subnet id parameter, the VPC's default security group. `(id, type the id
+    /// counts as, airlock name)`; [`Ctx::reference_name`] resolves them.
+    aliases: Vec<(String, &'static str, String)>,
     file: &'a Path,
 }
 
@@ -159,6 +165,7 @@ impl<'a> Ctx<'a> {
             warnings: Vec::new(),
             names: Vec::new(),
             handled: Vec::new(),
+            aliases: Vec::new(),
             file,
         }
     }
@@ -235,8 +242,28 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The airlock name of the resource `node` refers to (see [`Ctx::reference`]).
+    /// Makes `id` (an id no resource of the template has) refer to the airlock entry `name`,
+    /// counted as a resource of `type_name` by [`Ctx::reference_name`].
+    pub fn alias(
+        &mut self,
+        id: impl Into<String>,
+        type_name: &'static str,
+        name: impl Into<String>,
+    ) {
+        self.aliases.push((id.into(), type_name, name.into()));
+    }
+
+    /// The airlock name of the resource `node` refers to (see [`Ctx::reference`]), or of what an
+    /// [alias](Ctx::alias) stands for.
     pub fn reference_name(&mut self, node: &Node, types: &[&str]) -> Option<String> {
+        if let Some(text) = node.scalar_text()
+            && let Some((_, _, name)) = self
+                .aliases
+                .iter()
+                .find(|(id, t, _)| *id == text && types.contains(t))
+        {
+            return Some(name.clone());
+        }
         let r = self.reference(node, types)?;
         match self.name_of(&r.logical_id) {
             Some(n) => Some(n.to_owned()),
@@ -387,6 +414,15 @@ impl Origin {
             logical_id: r.logical_id.clone(),
             type_name: r.type_name.clone(),
             at: r.at,
+        }
+    }
+
+    /// The origin of an entry airlock makes up (no template resource), described by `what`.
+    pub fn made_up(what: impl Into<String>) -> Origin {
+        Origin {
+            logical_id: String::new(),
+            type_name: what.into(),
+            at: Location::START,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Tests of the translation as a whole; each service's module has its own below.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 
 use super::super::{EvalOptions, evaluate_source};
