@@ -813,3 +813,43 @@ async fn user_pool_token(up: &Up, logical_id: &str) -> String {
     let json: serde_json::Value = serde_json::from_str(json).unwrap();
     json["token"].as_str().unwrap().to_owned()
 }
+
+/// An image with no `--image` mapping that Docker cannot run (not local, and airlock does not
+/// pull) stops the task as ECS stops it, `CannotPullContainerError`, and the message names the
+/// image and the `--image` flag that would run it (without a Docker engine, the message about
+/// the engine names the flag too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_that_cannot_run_names_the_image_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .arg("up")
+        .arg(fixture("cdk-vpc-service.template.json"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--ephemeral-ports")
+        .env_remove("AIRLOCK_STATE_DIR")
+        .env_remove("RUST_LOG")
+        .env_remove("AIRLOCK_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let flag = "--image 'public.ecr.aws/nginx/nginx:1.27=builtin:echo'";
+    let found = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains(flag) {
+                return line;
+            }
+        }
+        panic!("stderr ended without naming {flag}");
+    })
+    .await
+    .expect("the task's failure is reported in time");
+    assert!(
+        found.contains("CannotPullContainerError") || found.contains("Docker"),
+        "{found}"
+    );
+    child.kill().await.unwrap();
+}
