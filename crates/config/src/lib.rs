@@ -47,7 +47,9 @@ pub use scalars::{
 };
 pub use stack::*;
 
-pub use ecs::taskdef::{Runner, parse_task_definition_json};
+pub use ecs::taskdef::{
+    ANY_IMAGE, Runner, image_runner, parse_image_flag, parse_task_definition_json,
+};
 pub use error::MAX_QUOTED_CHARS;
 pub use limits::{MAX_FILE_BYTES, MAX_NESTING_DEPTH};
 

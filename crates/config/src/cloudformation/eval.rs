@@ -230,8 +230,9 @@ fn decide_presence<'t>(
                          docs/cloudformation.md)"
                     ),
                     None if sam => format!("SAM types need `Transform: {SERVERLESS_TRANSFORM}`"),
-                    None => "remove it, or let airlock skip unsupported resources \
-                             (docs/cloudformation.md lists the types it runs)"
+                    None => "remove it, or skip it with --ignore-unsupported when nothing \
+                             that runs depends on it (docs/cloudformation.md lists the types \
+                             airlock runs)"
                         .to_owned(),
                 };
                 ev.problems.push(Problem::new(

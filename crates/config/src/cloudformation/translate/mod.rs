@@ -121,6 +121,7 @@ pub fn translate(
     apigateway::translate(&mut cx);
     dns::translate(&mut cx);
     cx.classify_rest();
+    cx.images();
     cx.finish()
 }
 
@@ -321,11 +322,57 @@ impl<'a> Ctx<'a> {
                     logical_id: r.logical_id.clone(),
                     type_name: r.type_name.clone(),
                 }),
-                Support::Mapped(_) | Support::Serverless | Support::Unsupported => {
-                    if self.options.ignore_unsupported {
+                Support::Mapped(_) => {
+                    // A module leaves a mapped resource only when it reported why; anything
+                    // else would be a resource silently dropped, which must never pass.
+                    let reported = self
+                        .problems
+                        .iter()
+                        .any(|p| p.path == r.path || p.path.starts_with(&format!("{}.", r.path)));
+                    if !reported {
+                        self.problems.push(Problem::new(
+                            r.at,
+                            &r.path,
+                            DiagnosticKind::Schema,
+                            format!(
+                                "airlock did not translate {} ({})",
+                                r.logical_id, r.type_name
+                            ),
+                            "this is a gap in airlock's translation; docs/cloudformation.md lists \
+                             what each type supports",
+                        ));
+                    }
+                }
+                Support::Serverless | Support::Unsupported => {
+                    let dependents: Vec<&str> = self
+                        .ev
+                        .resources
+                        .iter()
+                        .filter(|d| {
+                            self.handled.contains(&d.logical_id)
+                                && d.dependencies.contains(&r.logical_id)
+                        })
+                        .map(|d| d.logical_id.as_str())
+                        .collect();
+                    if self.options.ignore_unsupported && dependents.is_empty() {
                         self.warnings.push(format!(
                             "{} ({}) is not run: airlock does not run this type",
                             r.logical_id, r.type_name
+                        ));
+                    } else if self.options.ignore_unsupported {
+                        self.problems.push(Problem::new(
+                            r.at,
+                            &r.path,
+                            DiagnosticKind::Schema,
+                            format!(
+                                "airlock cannot run {} ({}), and {} depend{} on it",
+                                r.logical_id,
+                                r.type_name,
+                                dependents.join(", "),
+                                if dependents.len() == 1 { "s" } else { "" }
+                            ),
+                            "--ignore-unsupported skips a resource only when nothing that runs \
+                             depends on it; remove the dependency or the resource",
                         ));
                     } else {
                         self.problems.push(Problem::new(
@@ -339,6 +386,22 @@ impl<'a> Ctx<'a> {
                         ));
                     }
                 }
+            }
+        }
+    }
+
+    /// `--image` pairs become the stack's `image_map`, in the order given.
+    fn images(&mut self) {
+        for (name, runner) in &self.options.images {
+            match crate::ecs::taskdef::image_runner(runner) {
+                Ok(target) => self.doc.image_map.push((name.clone(), target)),
+                Err(e) => self.problems.push(Problem::new(
+                    Location::START,
+                    "--image",
+                    DiagnosticKind::InvalidValue,
+                    format!("--image {name}={runner}: {e}"),
+                    "write NAME=builtin:APP, NAME=command:PROGRAM ARGS… or NAME=image:LOCAL_IMAGE",
+                )),
             }
         }
     }
