@@ -173,19 +173,10 @@ struct TokenArgs {
     /// The stack file or CloudFormation template that declares the user pool.
     #[arg(long, value_name = "FILE")]
     stack: Option<PathBuf>,
-    /// A template parameter's value, as `up` takes it (repeatable).
-    #[arg(long = "parameter", value_name = "KEY=VALUE", requires = "stack",
-          value_parser = parse_parameter)]
-    parameters: Vec<(String, String)>,
-    /// The template's `AWS::StackName`, as given to `up` (a pool's id depends on it).
-    #[arg(long, value_name = "NAME", requires = "stack")]
-    stack_name: Option<String>,
-    /// The template's `AWS::Region`, as given to `up`.
-    #[arg(long, value_name = "REGION", requires = "stack")]
-    region: Option<String>,
-    /// The template's `AWS::AccountId`, as given to `up`.
-    #[arg(long, value_name = "ID", requires = "stack")]
-    account_id: Option<String>,
+    /// The template's options, as given to `up` (a pool's id depends on the stack name, region
+    /// and account).
+    #[command(flatten)]
+    template: TemplateArgs,
     /// Lifetime in seconds; negative makes an already expired token.
     #[arg(long, default_value_t = 3600, allow_negative_numbers = true)]
     expires_in: i64,
@@ -359,51 +350,17 @@ fn token(args: &TokenArgs) -> anyhow::Result<()> {
     req.scopes = args.scope.split_whitespace().map(str::to_owned).collect();
     req.expires_in = args.expires_in;
     req.extra_claims.extend(args.claims.iter().cloned());
-    if let (Some(pool), Some(path)) = (&args.user_pool, &args.stack) {
-        let stack = token_stack(path, args)?;
-        req = airlock_stack::user_pool_token(&stack, pool, args.client.as_deref(), req)?;
+    match (&args.user_pool, &args.stack) {
+        (Some(pool), Some(path)) => {
+            let stack = template::load(Some(path), &args.template)?.stack;
+            req = airlock_stack::user_pool_token(&stack, pool, args.client.as_deref(), req)?;
+        }
+        _ => template::refuse_template_options(&args.template, "a token without --user-pool")?,
     }
     let token = issuer.mint(&req)?;
     tracing::debug!(sub = %args.sub, user_pool = ?args.user_pool, expires_in = args.expires_in, "token minted");
     println!("{token}");
     Ok(())
-}
-
-/// The stack `token --user-pool` finds the pool in: a stack file, or a template translated with
-/// the same inputs `up` would use (the pool's id depends on the stack name, region and account).
-fn token_stack(path: &Path, args: &TokenArgs) -> anyhow::Result<airlock_config::Stack> {
-    use airlock_config::cloudformation::{self as cfn, translate};
-    let source =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    if !cfn::is_template(&source) {
-        return airlock_config::parse(&source, path).map_err(|e| anyhow::anyhow!("{e}"));
-    }
-    let defaults = cfn::EvalOptions::default();
-    let eval = cfn::EvalOptions {
-        stack_name: args.stack_name.clone().unwrap_or(defaults.stack_name),
-        region: args.region.clone().unwrap_or(defaults.region),
-        account_id: args.account_id.clone().unwrap_or(defaults.account_id),
-        parameters: args.parameters.clone(),
-        made_up_ids: true,
-        allow_unsupported: true,
-        ..cfn::EvalOptions::default()
-    };
-    let options = translate::TranslateOptions {
-        ignore_unsupported: true,
-        ..translate::TranslateOptions::default()
-    };
-    let conversion = translate::translate(
-        &cfn::evaluate_source(&source, path, &eval).map_err(|e| anyhow::anyhow!("{e}"))?,
-        path,
-        &eval,
-        &options,
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(conversion.stack)
-}
-
-fn parse_parameter(pair: &str) -> Result<(String, String), String> {
-    airlock_config::cloudformation::parse_key_value(pair).map_err(|e| e.to_string())
 }
 
 fn parse_claim(s: &str) -> Result<(String, serde_json::Value), String> {

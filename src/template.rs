@@ -168,7 +168,7 @@ fn translate_options(args: &TemplateArgs) -> TranslateOptions {
 }
 
 /// Template options given for something that is not a template would silently do nothing.
-fn refuse_template_options(args: &TemplateArgs, what: &str) -> anyhow::Result<()> {
+pub(crate) fn refuse_template_options(args: &TemplateArgs, what: &str) -> anyhow::Result<()> {
     let mut given = Vec::new();
     if !args.parameters.is_empty() {
         given.push("--parameter");

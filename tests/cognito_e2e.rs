@@ -234,6 +234,16 @@ async fn a_user_pool_token_passes_and_another_clients_is_refused() {
     assert!(!ambiguous.status.success());
     let stderr = String::from_utf8_lossy(&ambiguous.stderr);
     assert!(stderr.contains("--client"), "{stderr}");
+
+    // A template option without a user pool would do nothing: refused.
+    let stray = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["token", "--parameter", &parameter, "--state-dir"])
+        .arg(stack.state_dir())
+        .output()
+        .unwrap();
+    assert!(!stray.status.success());
+    let stderr = String::from_utf8_lossy(&stray.stderr);
+    assert!(stderr.contains("--parameter"), "{stderr}");
 }
 
 /// The admin endpoint's `POST /token?user_pool=NAME` mints a pool token from a stack file's
