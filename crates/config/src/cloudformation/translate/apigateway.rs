@@ -43,6 +43,31 @@ struct ApiEntry<'a> {
     stages: Vec<Yaml>,
 }
 
+impl<'a> ApiEntry<'a> {
+    /// The entry of API `r` (an `AWS::ApiGatewayV2::Api` or a SAM `HttpApi`), named as the
+    /// runtime names it, with what both types share.
+    fn new(cx: &mut Ctx<'a>, ids: &Ids, r: &'a Resource) -> ApiEntry<'a> {
+        let name = ids.api_name(&r.logical_id, prop(r, "Name").and_then(Node::scalar_text));
+        cx.name(r, name.clone());
+        let mut e = ApiEntry {
+            r,
+            name,
+            fields: Vec::new(),
+            authorizers: Vec::new(),
+            integrations: Vec::new(),
+            routes: Vec::new(),
+            stages: Vec::new(),
+        };
+        if let Some(n) = prop(r, "DisableExecuteApiEndpoint")
+            && let Some(b) = boolean(cx, n)
+        {
+            e.fields
+                .push(("disable_execute_api_endpoint", Yaml::Bool(b)));
+        }
+        e
+    }
+}
+
 /// A custom domain's entry while its mappings are collected.
 struct DomainEntry<'a> {
     r: &'a Resource,
@@ -262,23 +287,7 @@ fn api<'a>(cx: &mut Ctx<'a>, ids: &Ids, r: &'a Resource) -> Option<ApiEntry<'a>>
             return None;
         }
     }
-    let name = ids.api_name(&r.logical_id, prop(r, "Name").and_then(Node::scalar_text));
-    cx.name(r, name.clone());
-    let mut e = ApiEntry {
-        r,
-        name,
-        fields: Vec::new(),
-        authorizers: Vec::new(),
-        integrations: Vec::new(),
-        routes: Vec::new(),
-        stages: Vec::new(),
-    };
-    if let Some(n) = prop(r, "DisableExecuteApiEndpoint")
-        && let Some(b) = boolean(cx, n)
-    {
-        e.fields
-            .push(("disable_execute_api_endpoint", Yaml::Bool(b)));
-    }
+    let mut e = ApiEntry::new(cx, ids, r);
     if let Some(n) = prop(r, "CorsConfiguration")
         && let Some(c) = cors(cx, n)
     {
@@ -408,23 +417,7 @@ fn sam_http_api<'a>(cx: &mut Ctx<'a>, ids: &Ids, r: &'a Resource) -> Option<ApiE
             );
         }
     }
-    let name = ids.api_name(&r.logical_id, prop(r, "Name").and_then(Node::scalar_text));
-    cx.name(r, name.clone());
-    let mut e = ApiEntry {
-        r,
-        name,
-        fields: Vec::new(),
-        authorizers: Vec::new(),
-        integrations: Vec::new(),
-        routes: Vec::new(),
-        stages: Vec::new(),
-    };
-    if let Some(n) = prop(r, "DisableExecuteApiEndpoint")
-        && let Some(b) = boolean(cx, n)
-    {
-        e.fields
-            .push(("disable_execute_api_endpoint", Yaml::Bool(b)));
-    }
+    let mut e = ApiEntry::new(cx, ids, r);
     if let Some(n) = prop(r, "CorsConfiguration") {
         match &n.value {
             // `true` allows every origin ("HttpApiCorsConfiguration": a boolean adds `*`).

@@ -20,7 +20,8 @@ use yaml_serde::Value as Yaml;
 use crate::error::DiagnosticKind;
 
 use super::super::evaluated::Resource;
-use super::super::node::{Node, Value, nearest};
+use super::super::node::{Node, Value};
+use super::values::{Map, check_keys, int, items, s, seq, text};
 use super::{Ctx, Origin, Section, mapping};
 
 /// The VPC's default security group, as AWS names it.
@@ -683,117 +684,6 @@ fn vantage_point(cx: &mut Ctx<'_>, private: &[String]) {
     )]));
 }
 
-// ---------------------------------------------------------------------------------------------
-// Reading template values and writing stack values, for this module and its neighbours.
-
-/// A YAML mapping built key by key, in order.
-pub(super) struct Map(yaml_serde::Mapping);
-
-impl Map {
-    pub(super) fn new() -> Map {
-        Map(yaml_serde::Mapping::new())
-    }
-
-    /// With `key: value`.
-    pub(super) fn with(mut self, key: &str, value: Yaml) -> Map {
-        self.0.insert(Yaml::String(key.to_owned()), value);
-        self
-    }
-
-    /// With `key: value` when there is a value.
-    pub(super) fn maybe(self, key: &str, value: Option<Yaml>) -> Map {
-        match value {
-            Some(v) => self.with(key, v),
-            None => self,
-        }
-    }
-}
-
-impl From<Map> for Yaml {
-    fn from(m: Map) -> Yaml {
-        Yaml::Mapping(m.0)
-    }
-}
-
-/// A YAML string.
-pub(super) fn s(text: impl AsRef<str>) -> Yaml {
-    Yaml::String(text.as_ref().to_owned())
-}
-
-/// A YAML sequence.
-pub(super) fn seq(items: Vec<Yaml>) -> Yaml {
-    Yaml::Sequence(items)
-}
-
-/// A YAML integer.
-pub(super) fn num(n: i64) -> Yaml {
-    Yaml::Number(n.into())
-}
-
-/// The items of a list node; anything else is a problem.
-pub(super) fn items<'n>(cx: &mut Ctx<'_>, node: &'n Node) -> Vec<&'n Node> {
-    match &node.value {
-        Value::List(items) => items.iter().collect(),
-        _ => {
-            cx.problem(
-                node,
-                DiagnosticKind::Schema,
-                format!("expected a list, found {}", node.kind_name()),
-                "write a list (`[a, b]` or one `- item` a line)",
-            );
-            Vec::new()
-        }
-    }
-}
-
-/// The text of a scalar node; anything else is a problem.
-pub(super) fn text(cx: &mut Ctx<'_>, node: &Node) -> Option<String> {
-    let t = node.scalar_text();
-    if t.is_none() {
-        cx.problem(
-            node,
-            DiagnosticKind::Schema,
-            format!("expected a value, found {}", node.kind_name()),
-            "write a string or a number",
-        );
-    }
-    t
-}
-
-/// An integer between `lo` and `hi`; anything else is a problem.
-pub(super) fn int(cx: &mut Ctx<'_>, node: &Node, lo: i64, hi: i64) -> Option<i64> {
-    let t = text(cx, node)?;
-    match t.trim().parse::<i64>() {
-        Ok(v) if (lo..=hi).contains(&v) => Some(v),
-        _ => {
-            cx.problem(
-                node,
-                DiagnosticKind::InvalidValue,
-                format!("{t:?} is not a whole number between {lo} and {hi}"),
-                format!("write a number from {lo} to {hi}"),
-            );
-            None
-        }
-    }
-}
-
-/// A boolean (`true`, `"true"`, …); anything else is a problem.
-pub(super) fn boolean(cx: &mut Ctx<'_>, node: &Node) -> Option<bool> {
-    match node.scalar_text().map(|t| t.to_lowercase()).as_deref() {
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        _ => {
-            cx.problem(
-                node,
-                DiagnosticKind::InvalidValue,
-                format!("expected true or false, found {}", node.kind_name()),
-                "write true or false",
-            );
-            None
-        }
-    }
-}
-
 /// A canonical IPv4 CIDR block (network address, no host bits).
 fn cidr(cx: &mut Ctx<'_>, node: &Node) -> Option<Ipv4Net> {
     let net = cidr_any(cx, node)?;
@@ -823,42 +713,5 @@ fn cidr_any(cx: &mut Ctx<'_>, node: &Node) -> Option<Ipv4Net> {
             );
             None
         }
-    }
-}
-
-/// Checks the keys of a mapping node: a key not in `known` (nor in `warn`) is a problem with
-/// the nearest known name as a hint; a key in `warn` is accepted with a warning that airlock
-/// does not run it.
-pub(super) fn check_keys(cx: &mut Ctx<'_>, node: &Node, known: &[&str], warn: &[&str]) {
-    let Some(entries) = node.as_map() else {
-        cx.problem(
-            node,
-            DiagnosticKind::Schema,
-            format!("expected a mapping, found {}", node.kind_name()),
-            "write the properties as a mapping",
-        );
-        return;
-    };
-    for (key, value) in entries {
-        if known.contains(&key.as_str()) {
-            continue;
-        }
-        if warn.contains(&key.as_str()) {
-            cx.warnings.push(format!(
-                "{}: accepted, not emulated: airlock runs the rest without it",
-                value.path
-            ));
-            continue;
-        }
-        let hint = match nearest(key, known.iter().chain(warn).copied()) {
-            Some(n) => format!("did you mean `{n}`?"),
-            None => format!("the keys here are {}", known.join(", ")),
-        };
-        cx.problem(
-            value,
-            DiagnosticKind::Schema,
-            format!("`{key}` is not a property here"),
-            hint,
-        );
     }
 }

@@ -16,7 +16,8 @@ use crate::error::DiagnosticKind;
 
 use super::super::evaluated::Resource;
 use super::super::node::{Node, Value};
-use super::ec2::{self, Map, boolean, check_keys, int, items, num, s, seq, text};
+use super::ec2;
+use super::values::{Map, boolean, check_keys, int, items, num, s, seq, text};
 use super::{Ctx, Origin, Section};
 
 const CLUSTER: &str = "AWS::ECS::Cluster";

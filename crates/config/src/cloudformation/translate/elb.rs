@@ -14,7 +14,8 @@ use crate::error::DiagnosticKind;
 
 use super::super::evaluated::Resource;
 use super::super::node::{Node, Value};
-use super::ec2::{self, Map, boolean, check_keys, int, items, num, s, seq, text};
+use super::ec2;
+use super::values::{Map, boolean, check_keys, int, items, num, s, seq, text};
 use super::{Ctx, Origin, Section};
 
 const LOAD_BALANCER: &str = "AWS::ElasticLoadBalancingV2::LoadBalancer";
@@ -857,65 +858,33 @@ fn action(cx: &mut Ctx<'_>, node: &Node) -> Option<Yaml> {
             }
             Some(m.into())
         }
-        "fixed-response" => {
-            let Some(config) = node.get("FixedResponseConfig") else {
-                cx.problem(
-                    node,
-                    DiagnosticKind::Schema,
-                    "a fixed-response action needs FixedResponseConfig",
-                    "set FixedResponseConfig: {StatusCode: \"404\"}",
-                );
-                return None;
-            };
-            check_keys(
-                cx,
-                config,
-                &["StatusCode", "ContentType", "MessageBody"],
-                &[],
-            );
-            let mut m = Map::new().with("type", s("fixed-response"));
-            for (key, field) in [
+        "fixed-response" => configured_action(
+            cx,
+            node,
+            "fixed-response",
+            "FixedResponseConfig",
+            &[
                 ("StatusCode", "status_code"),
                 ("ContentType", "content_type"),
                 ("MessageBody", "message_body"),
-            ] {
-                if let Some(v) = config.get(key).and_then(|n| text(cx, n)) {
-                    m = m.with(field, s(v));
-                }
-            }
-            Some(m.into())
-        }
-        "redirect" => {
-            let Some(config) = node.get("RedirectConfig") else {
-                cx.problem(
-                    node,
-                    DiagnosticKind::Schema,
-                    "a redirect action needs RedirectConfig",
-                    "set RedirectConfig: {Protocol: HTTPS, Port: \"443\", StatusCode: HTTP_301}",
-                );
-                return None;
-            };
-            check_keys(
-                cx,
-                config,
-                &["Protocol", "Host", "Port", "Path", "Query", "StatusCode"],
-                &[],
-            );
-            let mut m = Map::new().with("type", s("redirect"));
-            for (key, field) in [
+            ],
+            "set FixedResponseConfig: {StatusCode: \"404\"}",
+        ),
+        "redirect" => configured_action(
+            cx,
+            node,
+            "redirect",
+            "RedirectConfig",
+            &[
                 ("Protocol", "protocol"),
                 ("Host", "host"),
                 ("Port", "port"),
                 ("Path", "path"),
                 ("Query", "query"),
                 ("StatusCode", "status_code"),
-            ] {
-                if let Some(v) = config.get(key).and_then(|n| text(cx, n)) {
-                    m = m.with(field, s(v));
-                }
-            }
-            Some(m.into())
-        }
+            ],
+            "set RedirectConfig: {Protocol: HTTPS, Port: \"443\", StatusCode: HTTP_301}",
+        ),
         "authenticate-cognito" | "authenticate-oidc" | "jwt-validation" => {
             cx.problem(
                 kind_node,
@@ -935,4 +904,34 @@ fn action(cx: &mut Ctx<'_>, node: &Node) -> Option<Yaml> {
             None
         }
     }
+}
+
+/// A `fixed-response` or `redirect` action: its `*Config` mapping's text properties, each
+/// under its stack field.
+fn configured_action(
+    cx: &mut Ctx<'_>,
+    node: &Node,
+    action: &str,
+    config_key: &str,
+    fields: &[(&str, &'static str)],
+    hint: &str,
+) -> Option<Yaml> {
+    let Some(config) = node.get(config_key) else {
+        cx.problem(
+            node,
+            DiagnosticKind::Schema,
+            format!("a {action} action needs {config_key}"),
+            hint,
+        );
+        return None;
+    };
+    let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+    check_keys(cx, config, &keys, &[]);
+    let mut m = Map::new().with("type", s(action));
+    for (key, field) in fields {
+        if let Some(v) = config.get(key).and_then(|n| text(cx, n)) {
+            m = m.with(field, s(v));
+        }
+    }
+    Some(m.into())
 }

@@ -161,3 +161,96 @@ pub(crate) fn known_keys(cx: &mut Ctx<'_>, node: &Node, known: &[&str], what: &s
 pub(crate) fn dns_name(text: &str) -> String {
     text.strip_suffix('.').unwrap_or(text).to_ascii_lowercase()
 }
+
+/// A YAML mapping built key by key, in order.
+pub(crate) struct Map(yaml_serde::Mapping);
+
+impl Map {
+    pub(crate) fn new() -> Map {
+        Map(yaml_serde::Mapping::new())
+    }
+
+    /// With `key: value`.
+    pub(crate) fn with(mut self, key: &str, value: Yaml) -> Map {
+        self.0.insert(Yaml::String(key.to_owned()), value);
+        self
+    }
+
+    /// With `key: value` when there is a value.
+    pub(crate) fn maybe(self, key: &str, value: Option<Yaml>) -> Map {
+        match value {
+            Some(v) => self.with(key, v),
+            None => self,
+        }
+    }
+}
+
+impl From<Map> for Yaml {
+    fn from(m: Map) -> Yaml {
+        Yaml::Mapping(m.0)
+    }
+}
+
+/// A YAML sequence.
+pub(crate) fn seq(items: Vec<Yaml>) -> Yaml {
+    Yaml::Sequence(items)
+}
+
+/// A YAML integer.
+pub(crate) fn num(n: i64) -> Yaml {
+    Yaml::Number(n.into())
+}
+
+/// An integer between `lo` and `hi`; anything else is a problem.
+pub(crate) fn int(cx: &mut Ctx<'_>, node: &Node, lo: i64, hi: i64) -> Option<i64> {
+    let t = text(cx, node)?;
+    match t.trim().parse::<i64>() {
+        Ok(v) if (lo..=hi).contains(&v) => Some(v),
+        _ => {
+            cx.problem(
+                node,
+                DiagnosticKind::InvalidValue,
+                format!("{t:?} is not a whole number between {lo} and {hi}"),
+                format!("write a number from {lo} to {hi}"),
+            );
+            None
+        }
+    }
+}
+
+/// Checks the keys of a mapping node: a key not in `known` (nor in `warn`) is a problem with
+/// the nearest known name as a hint; a key in `warn` is accepted with a warning that airlock
+/// does not run it.
+pub(crate) fn check_keys(cx: &mut Ctx<'_>, node: &Node, known: &[&str], warn: &[&str]) {
+    let Some(entries) = node.as_map() else {
+        cx.problem(
+            node,
+            DiagnosticKind::Schema,
+            format!("expected a mapping, found {}", node.kind_name()),
+            "write the properties as a mapping",
+        );
+        return;
+    };
+    for (key, value) in entries {
+        if known.contains(&key.as_str()) {
+            continue;
+        }
+        if warn.contains(&key.as_str()) {
+            cx.warnings.push(format!(
+                "{}: accepted, not emulated: airlock runs the rest without it",
+                value.path
+            ));
+            continue;
+        }
+        let hint = match nearest(key, known.iter().chain(warn).copied()) {
+            Some(n) => format!("did you mean `{n}`?"),
+            None => format!("the keys here are {}", known.join(", ")),
+        };
+        cx.problem(
+            value,
+            DiagnosticKind::Schema,
+            format!("`{key}` is not a property here"),
+            hint,
+        );
+    }
+}
