@@ -228,16 +228,25 @@ fn convert_and_validate(file: &Path, args: &[&str], dir: &Path) -> PathBuf {
     converted
 }
 
-/// What the SAM template's stack must do: its API (no authorizer: the default route answers
-/// without a token) reaches the echo tasks through the VPC link and the ALB, under the stage
-/// the output names; the internal ALB times out from the internet.
-async fn sam_chain(up: &Up, api_url: &str, alb: &str) {
-    let (host, stage) = split_url(api_url);
-    let reply = up.get(&host, &format!("{stage}/items/1"), None).await;
+/// What each test template's stack must do: a call to `https://HOST/PATH` through the gateway
+/// without a token is refused by the route's JWT authorizer as API Gateway refuses it (401,
+/// `{"message":"Unauthorized"}`); with an access token of the template's user pool `pool` it
+/// reaches an echo task through the VPC link and the ALB (200, the task's id in the body); and
+/// the internal ALB's `alb_port` gets no answer from the internet vantage point.
+async fn authorized_chain(up: &Up, host: &str, path: &str, pool: &str, alb: &str, alb_port: u16) {
+    let refused = up.get(host, path, None).await;
+    assert_eq!(refused.status, 401, "{}", refused.text());
+    assert_eq!(
+        refused.json(),
+        serde_json::json!({"message": "Unauthorized"}),
+        "{}",
+        refused.text()
+    );
+    let token = user_pool_token(up, pool).await;
+    let reply = up.get(host, path, Some(&token)).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let body = reply.json();
     assert!(
-        body["task_id"].is_string(),
+        reply.json()["task_id"].is_string(),
         "answered by a task: {}",
         reply.text()
     );
@@ -246,14 +255,23 @@ async fn sam_chain(up: &Up, api_url: &str, alb: &str) {
         "through the gateway"
     );
     assert!(
-        up.internet_times_out(alb, 80).await,
+        up.internet_times_out(alb, alb_port).await,
         "the internal ALB must not answer from the internet"
     );
 }
 
+/// The SAM template's chain: its route's JWT authorizer (an `AWS::ApiGatewayV2::Authorizer` of
+/// the template's user pool; SAM's `Auth.DefaultAuthorizer` does not reach route resources)
+/// guards the API under the stage the output names.
+async fn sam_chain(up: &Up, api_url: &str, alb: &str) {
+    let (host, stage) = split_url(api_url);
+    authorized_chain(up, &host, &format!("{stage}/items/1"), "UserPool", alb, 80).await;
+}
+
 /// docs/cloudformation.md: a SAM template taking its VPC and subnets as parameters runs with no
-/// arguments (airlock makes the VPC up); its Outputs are printed and in the endpoints JSON; its
-/// conversion validates and runs the same stack.
+/// arguments (airlock makes the VPC up), 401 without a token and 200 with one of its user pool;
+/// its Outputs are printed and in the endpoints JSON; its conversion validates and runs the same
+/// stack.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sam_template_runs_with_no_arguments_and_converts() {
     let file = fixture("sam-private-api.yaml");
@@ -285,34 +303,42 @@ async fn sam_template_runs_with_no_arguments_and_converts() {
 }
 
 /// A `cdk synth`-style template (public/private subnets, NAT gateways, a `Rules` section, the
-/// bootstrap version parameter): the internal ALB answers from inside the VPC and times out
-/// from the internet; the NAT gateways and routes are accepted without running; Outputs are in
-/// the endpoints JSON.
+/// bootstrap version parameter, an HTTP API with a VPC link and a Cognito user pool authorizer):
+/// through the API's `execute-api` name, 401 without a token and 200 with one of the pool; the
+/// internal ALB answers from inside the VPC and times out from the internet; the NAT gateways
+/// and routes are accepted without running; Outputs are in the endpoints JSON.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cdk_style_template_runs_and_converts() {
     let file = fixture("cdk-vpc-service.template.json");
     let up = Up::start(&file, &ECHO_EVERYTHING).await;
     let alb = up.output("LoadBalancerDNS");
+    let (host, path) = split_url(&up.output("ApiUrl"));
+    assert!(
+        host.ends_with(".execute-api.us-east-1.amazonaws.com"),
+        "{host}"
+    );
     assert!(
         up.output("ListenerArn")
             .starts_with("arn:aws:elasticloadbalancing:")
     );
     assert!(up.printed.contains("NatGateway"), "{}", up.printed);
+    let pool = "UserPool6BA7E5F2";
+    authorized_chain(&up, &host, &format!("{path}items"), pool, &alb, 80).await;
     assert_eq!(up.http_from_vpc(&alb, 80).await, 200);
-    assert!(up.internet_times_out(&alb, 80).await);
     up.stop().await;
 
     let dir = tempfile::tempdir().unwrap();
     let converted = convert_and_validate(&file, &ECHO_EVERYTHING, dir.path());
     let again = Up::start(&converted, &[]).await;
+    authorized_chain(&again, &host, &format!("{path}items"), pool, &alb, 80).await;
     assert_eq!(again.http_from_vpc(&alb, 80).await, 200);
-    assert!(again.internet_times_out(&alb, 80).await);
     again.stop().await;
 }
 
 /// Conditions, Mappings and both forms of `Fn::Sub`: the outputs are resolved (the `NoEcho`
-/// parameter masked), the API's id is the one served, and its JWT authorizer (a Cognito user
-/// pool's issuer) refuses a call without a token.
+/// parameter masked), the API's id is the one served, and through its custom domain the route's
+/// JWT authorizer (a Cognito user pool's issuer) refuses a call without a token and lets one with
+/// a pool token through the VPC link and the ALB to a task; the ALB times out from the internet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditions_and_mappings_template_runs_and_converts() {
     let file = fixture("conditions-mappings.yaml");
@@ -335,6 +361,10 @@ async fn conditions_and_mappings_template_runs_and_converts() {
         !up.printed.contains("not-a-real-secret"),
         "a NoEcho value is never printed"
     );
+    let (domain, _) = split_url(&up.output("ApiUrl"));
+    assert_eq!(domain, "api.example.com");
+    let alb = up.output("LoadBalancerDns");
+    authorized_chain(&up, &domain, "/items", "UserPool", &alb, 80).await;
     up.stop().await;
 
     let dir = tempfile::tempdir().unwrap();
@@ -342,6 +372,7 @@ async fn conditions_and_mappings_template_runs_and_converts() {
     let again = Up::start(&converted, &[]).await;
     let served = again.endpoints["api_endpoints"].to_string();
     assert!(served.contains(&api_host), "{served}");
+    authorized_chain(&again, &domain, "/items", "UserPool", &alb, 80).await;
     again.stop().await;
 }
 
