@@ -121,6 +121,7 @@ pub fn translate(
     apigateway::translate(&mut cx);
     dns::translate(&mut cx);
     cx.classify_rest();
+    cx.unapplied_transforms();
     cx.images();
     cx.finish()
 }
@@ -312,6 +313,19 @@ impl<'a> Ctx<'a> {
 
     /// Plumbing is accepted; unsupported types are errors (or warnings); a mapped resource that
     /// no module translated is a bug in this module, reported as such rather than dropped.
+    /// A macro other than SAM's is recorded, not run: the template is run as written, which is
+    /// right only when it does not rely on what the macro would have changed, so say so.
+    fn unapplied_transforms(&mut self) {
+        for t in &self.ev.transforms {
+            if t != super::SERVERLESS_TRANSFORM {
+                self.warnings.push(format!(
+                    "Transform {t} is not applied: airlock runs the template as written \
+                     (a function only the transform provides is an error)"
+                ));
+            }
+        }
+    }
+
     fn classify_rest(&mut self) {
         for r in &self.ev.resources {
             if self.handled.contains(&r.logical_id) {

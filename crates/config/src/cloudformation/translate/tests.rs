@@ -68,3 +68,22 @@ fn ignore_unsupported_skips_only_what_nothing_running_depends_on() {
     assert!(d.message.contains("Task depends on it"), "{}", d.message);
     assert_eq!(d.location.line, 3, "the resource's first line");
 }
+
+/// A transform other than SAM's is not applied, and the conversion says so instead of
+/// passing silently.
+#[test]
+fn an_unapplied_transform_is_a_warning() {
+    let source = "Transform: [AWS::LanguageExtensions]\nResources:\n  Role:\n    \
+                  Type: AWS::IAM::Role\n    Properties: {}\n";
+    let file = Path::new("t.yaml");
+    let eval = EvalOptions::default();
+    let ev = evaluate_source(source, file, &eval).unwrap();
+    let c = translate(&ev, file, &eval, &TranslateOptions::default()).unwrap();
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.starts_with("Transform AWS::LanguageExtensions is not applied")),
+        "{:?}",
+        c.warnings
+    );
+}
