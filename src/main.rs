@@ -1,4 +1,5 @@
-//! The `airlock` command: runs a stack, prints the default stack, validates stack files, and
+//! The `airlock` command: runs a stack (a stack file or a CloudFormation template), prints the
+//! default stack, validates stack files and templates, converts templates to stack files, and
 //! mints tokens from the local issuer.
 
 #![allow(
@@ -9,6 +10,7 @@
 mod demo;
 mod logging;
 mod signals;
+mod template;
 
 /// The process allocator; see the `mimalloc` entry in `Cargo.toml` for why.
 #[global_allocator]
@@ -21,6 +23,7 @@ use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use logging::{DefaultLevel, LogArgs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use template::TemplateArgs;
 
 /// The most shards (runtime threads) `--worker-threads` accepts: far above any core count this
 /// runs on, low enough that a typo cannot start thousands of threads.
@@ -55,10 +58,21 @@ enum Command {
     Up(UpArgs),
     /// Print the default stack file, to start your own from it.
     Init,
-    /// Check a stack file and report every problem with its line and a hint.
+    /// Check a stack file or a CloudFormation template and report every problem with its line
+    /// and a hint.
     Validate {
-        /// The stack file.
+        /// The stack file or template.
         stack_file: PathBuf,
+        #[command(flatten)]
+        template: TemplateArgs,
+    },
+    /// Print the airlock stack file a CloudFormation, SAM or `cdk synth` template runs as, with
+    /// a comment naming each entry's resource.
+    Convert {
+        /// The template.
+        template_file: PathBuf,
+        #[command(flatten)]
+        template: TemplateArgs,
     },
     /// Print a JWT signed by the local issuer.
     Token(TokenArgs),
@@ -92,8 +106,10 @@ struct RuntimeArgs {
 
 #[derive(Args, Clone)]
 struct UpArgs {
-    /// The stack file; the built-in default stack when omitted.
+    /// The stack file or CloudFormation template; the built-in default stack when omitted.
     stack_file: Option<PathBuf>,
+    #[command(flatten)]
+    template: TemplateArgs,
     /// Where the CA, the issuer key and logs live.
     #[arg(long, default_value = ".airlock", env = "AIRLOCK_STATE_DIR")]
     state_dir: PathBuf,
@@ -150,9 +166,25 @@ struct TokenArgs {
     /// Scopes, space-separated (e.g. "pets/read pets/write").
     #[arg(long, default_value = "")]
     scope: String,
-    /// The audience.
-    #[arg(long, default_value = "pets-client")]
-    aud: String,
+    /// The audience (`pets-client` when not given; not with --user-pool, whose tokens carry
+    /// the client id instead).
+    #[arg(long, conflicts_with = "user_pool")]
+    aud: Option<String>,
+    /// Mint an access token of this Cognito user pool instead (its logical id in a template,
+    /// its name in a stack file): `iss` is the pool's issuer, `client_id` the app client's id.
+    /// Needs --stack.
+    #[arg(long, value_name = "NAME", requires = "stack")]
+    user_pool: Option<String>,
+    /// The user pool's app client (its logical id or name); needed when the pool has several.
+    #[arg(long, value_name = "NAME", requires = "user_pool")]
+    client: Option<String>,
+    /// The stack file or CloudFormation template that declares the user pool.
+    #[arg(long, value_name = "FILE")]
+    stack: Option<PathBuf>,
+    /// The template's options, as given to `up` (a pool's id depends on the stack name, region
+    /// and account).
+    #[command(flatten)]
+    template: TemplateArgs,
     /// Lifetime in seconds; negative makes an already expired token.
     #[arg(long, default_value_t = 3600, allow_negative_numbers = true)]
     expires_in: i64,
@@ -191,7 +223,14 @@ fn main() -> ExitCode {
             print!("{}", airlock_config::DEFAULT_STACK_YAML);
             Ok(())
         }
-        Some(Command::Validate { stack_file }) => validate(&stack_file),
+        Some(Command::Validate {
+            stack_file,
+            template,
+        }) => validate(&stack_file, &template),
+        Some(Command::Convert {
+            template_file,
+            template,
+        }) => convert(&template_file, &template),
         Some(Command::Token(args)) => token(&args),
         Some(Command::Up(args)) => up(args),
         Some(Command::Demo(runtime_args)) => demo(runtime_args),
@@ -261,33 +300,73 @@ fn parse() -> Result<Cli, clap::Error> {
     Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
 }
 
-fn validate(path: &Path) -> anyhow::Result<()> {
-    match airlock_config::load(path) {
-        Ok(stack) => {
-            tracing::debug!(
-                file = %path.display(),
-                http_apis = stack.http_apis.len(),
-                load_balancers = stack.load_balancers.len(),
-                services = stack.services.len(),
-                "stack file parsed and checked"
+fn validate(path: &Path, args: &TemplateArgs) -> anyhow::Result<()> {
+    let loaded = template::load(Some(path), args)?;
+    let stack = &loaded.stack;
+    tracing::debug!(
+        file = %path.display(),
+        http_apis = stack.http_apis.len(),
+        load_balancers = stack.load_balancers.len(),
+        services = stack.services.len(),
+        "stack file parsed and checked"
+    );
+    match &loaded.template {
+        None => println!("{}: valid", path.display()),
+        Some(report) => {
+            println!(
+                "{}: valid (a CloudFormation template; `airlock convert` prints the stack it runs as)",
+                path.display()
             );
-            println!("{}: valid", path.display());
-            Ok(())
+            if let Some(line) = report.accepted_line() {
+                println!("{line}");
+            }
+            for w in &report.warnings {
+                println!("warning: {w}");
+            }
         }
-        Err(e) => Err(anyhow::anyhow!("{e}")),
     }
+    Ok(())
+}
+
+/// Prints the stack file a template runs as; what was accepted without running and the
+/// warnings go to stderr, so the output can be saved and run as it is.
+fn convert(path: &Path, args: &TemplateArgs) -> anyhow::Result<()> {
+    let loaded = template::load(Some(path), args)?;
+    let Some(report) = loaded.template else {
+        anyhow::bail!(
+            "{}: an airlock stack file already, not a CloudFormation template (hint: a template's \
+             top level has `Resources` whose entries have `Type: AWS::…`)",
+            path.display()
+        );
+    };
+    print!("{}", report.yaml);
+    if let Some(line) = report.accepted_line() {
+        eprintln!("{line}");
+    }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
 }
 
 fn token(args: &TokenArgs) -> anyhow::Result<()> {
     let issuer = airlock_pki::Issuer::load_or_create(&args.state_dir, airlock_pki::LOCAL_ISSUER)
         .context("loading the local issuer key")?;
     tracing::debug!(state_dir = %args.state_dir.display(), "local issuer key loaded");
-    let mut req = airlock_pki::TokenRequest::new(args.sub.clone(), args.aud.clone());
+    let aud = args.aud.as_deref().unwrap_or("pets-client");
+    let mut req = airlock_pki::TokenRequest::new(args.sub.clone(), aud);
     req.scopes = args.scope.split_whitespace().map(str::to_owned).collect();
     req.expires_in = args.expires_in;
     req.extra_claims.extend(args.claims.iter().cloned());
+    match (&args.user_pool, &args.stack) {
+        (Some(pool), Some(path)) => {
+            let stack = template::load(Some(path), &args.template)?.stack;
+            req = airlock_stack::user_pool_token(&stack, pool, args.client.as_deref(), req)?;
+        }
+        _ => template::refuse_template_options(&args.template, "a token without --user-pool")?,
+    }
     let token = issuer.mint(&req)?;
-    tracing::debug!(sub = %args.sub, aud = %args.aud, expires_in = args.expires_in, "token minted");
+    tracing::debug!(sub = %args.sub, user_pool = ?args.user_pool, expires_in = args.expires_in, "token minted");
     println!("{token}");
     Ok(())
 }
@@ -341,10 +420,7 @@ fn demo(args: RuntimeArgs) -> anyhow::Result<()> {
 }
 
 fn load_stack(path: Option<&Path>) -> anyhow::Result<airlock_config::Stack> {
-    match path {
-        Some(p) => airlock_config::load(p).map_err(|e| anyhow::anyhow!("{e}")),
-        None => Ok(airlock_config::default_stack()),
-    }
+    Ok(template::load(path, &TemplateArgs::default())?.stack)
 }
 
 /// Prints the explanation; `Ok(true)` when the path is open, `Ok(false)` when it is blocked.
@@ -374,8 +450,10 @@ fn explain(
 }
 
 fn up(args: UpArgs) -> anyhow::Result<()> {
-    // Parse and validate before anything binds: a bad file starts nothing.
-    let stack = load_stack(args.stack_file.as_deref())?;
+    // Parse and validate before anything binds: a bad file (or template) starts nothing.
+    let template::Loaded { stack, template } =
+        template::load(args.stack_file.as_deref(), &args.template)?;
+    let reach = template::Reach::of(&stack);
     let source = args.stack_file.as_ref().map_or_else(
         || "the built-in default stack".to_owned(),
         |p| p.display().to_string(),
@@ -407,12 +485,27 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         let running = RunningStack::start(stack, options)
             .await
             .with_context(|| format!("starting {source}"))?;
+        let mut endpoints = running.endpoints().to_json();
+        // A field added beside the others, so readers of the earlier shape keep working: the
+        // template's Outputs by name (empty for a stack file).
+        endpoints["outputs"] = template.as_ref().map_or_else(
+            || template::outputs_json(&[]),
+            template::TemplateReport::outputs_json,
+        );
         if let Some(path) = &args.endpoints_json {
-            let json = serde_json::to_string_pretty(&running.endpoints().to_json())?;
+            let json = serde_json::to_string_pretty(&endpoints)?;
             std::fs::write(path, json + "\n")
                 .with_context(|| format!("writing {}", path.display()))?;
         }
-        println!("{}", running.banner()?);
+        let banner = running.banner()?;
+        match &template {
+            None => println!("{banner}"),
+            Some(report) => {
+                println!("{}", template::banner_endpoints(&banner));
+                print!("{}", template::serving_text(report, &reach, &endpoints));
+                println!("\nPress Ctrl-C to stop.\n");
+            }
+        }
         let signal = stop.received().await;
         // Both signals mean the same here: finish what is in flight, stop the tasks, keep the
         // state directory. A second signal during the stop is not needed and not acted on.

@@ -259,3 +259,50 @@ async fn a_rollout_through_the_whole_chain_loses_no_request() {
     );
     stack.stop().await;
 }
+
+/// A task app whose every answer takes a while: a request to it is in flight when the stack is
+/// asked to stop.
+const SLOW_APP: &str = r#"
+import http.server, os, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path != "/health":
+            time.sleep(1.5)
+        body = b'{"slow": true}'
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+/// Stopping the stack (Ctrl-C, SIGTERM) lets a request already in flight come back whole: the
+/// listeners stop first and the tasks only once the requests through them are done, as ECS
+/// stops tasks only after the load balancer drained them ("Deregistration delay",
+/// https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay).
+/// Before, the tasks stopped at once and the request got a 502.
+#[tokio::test]
+async fn a_stop_lets_requests_in_flight_finish_before_the_tasks_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("slow.py");
+    std::fs::write(&app, SLOW_APP).unwrap();
+    let block = pets_task_definition(app.to_str().unwrap(), "slow");
+    let stack =
+        airlock_config::parse(&default_with(&block, ""), &dir.path().join("stack.yaml")).unwrap();
+    let stack = RunningStack::start_ephemeral(stack).await.unwrap();
+    let token = stack.token(&[]).unwrap();
+    let (gateway, ca) = (stack.endpoints().gateway, stack.ca_der());
+    let call = airlock_stack::client::Call::get("/pets").bearer(&token);
+    let in_flight = tokio::spawn(async move {
+        airlock_stack::client::https(gateway, ca, support::DOMAIN, &call).await
+    });
+    // The request reaches the task (which then sleeps) before the stop is asked for.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stack.stop().await;
+    let reply = in_flight.await.unwrap().expect("the exchange completes");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["slow"], true);
+}

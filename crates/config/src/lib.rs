@@ -17,10 +17,12 @@
 mod apigateway;
 mod change;
 pub mod cloudformation;
+mod cognito;
 mod dns;
 mod ecs;
 mod elb;
 mod error;
+pub mod ids;
 mod issue;
 mod limits;
 mod network;
@@ -33,6 +35,7 @@ use std::path::Path;
 
 pub use apigateway::*;
 pub use change::{DesiredCount, SecurityGroupRules, VpcLinkState, VpcLinkStatus, parse_change};
+pub use cognito::*;
 pub use dns::*;
 pub use ecs::*;
 pub use elb::*;
@@ -44,7 +47,9 @@ pub use scalars::{
 };
 pub use stack::*;
 
-pub use ecs::taskdef::{Runner, parse_task_definition_json};
+pub use ecs::taskdef::{
+    ANY_IMAGE, Runner, image_runner, parse_image_flag, parse_task_definition_json,
+};
 pub use error::MAX_QUOTED_CHARS;
 pub use limits::{MAX_FILE_BYTES, MAX_NESTING_DEPTH};
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::apigateway::*;
+use crate::cognito::*;
 use crate::dns::*;
 use crate::ecs::*;
 use crate::elb::*;
@@ -38,6 +39,9 @@ pub struct Stack {
     /// airlock extension: credentials for `AWS_IAM` routes.
     #[serde(default)]
     pub iam_credentials: Vec<IamCredential>,
+    /// airlock extension: Cognito user pools standing in as JWT issuers (see [`UserPool`]).
+    #[serde(default)]
+    pub user_pools: Vec<UserPool>,
     /// API Gateway custom domain names.
     #[serde(default)]
     pub domain_names: Vec<DomainName>,
@@ -83,6 +87,19 @@ impl Stack {
     /// The certificate named `name`.
     pub fn certificate(&self, name: &str) -> Option<&Certificate> {
         self.certificates.iter().find(|c| c.name == name)
+    }
+
+    /// The user pool named `name`.
+    pub fn user_pool(&self, name: &str) -> Option<&UserPool> {
+        self.user_pools.iter().find(|p| p.name == name)
+    }
+
+    /// The user pool whose tokens carry `issuer` as `iss`.
+    pub fn user_pool_by_issuer(&self, issuer: &str) -> Option<&UserPool> {
+        let (account, region) = (self.account_id.as_str(), self.region.as_str());
+        self.user_pools
+            .iter()
+            .find(|p| p.issuer(account, region) == issuer)
     }
 
     /// The HTTP API named `name`.

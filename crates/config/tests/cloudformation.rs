@@ -19,7 +19,7 @@ fn fixture_files() -> Vec<PathBuf> {
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    assert_eq!(files.len(), 3, "{files:?}");
+    assert_eq!(files.len(), 4, "{files:?}");
     files
 }
 
@@ -346,4 +346,24 @@ fn conditions_and_mappings_decide_what_exists() {
         settings.get("DetailedMetricsEnabled").unwrap().value,
         Value::Bool(true)
     );
+}
+
+/// The Cognito and custom-domain template: the authorizer's issuer, built with `Fn::Sub` from
+/// the pool's id, is the pool's `ProviderURL`, and its audience is the client's id.
+#[test]
+fn cognito_domain_template_issuer_is_the_pools_provider_url() {
+    let ev = evaluate("cognito-domain.yaml", &EvalOptions::default());
+    let pool = ev.resource("UserPool").unwrap();
+    let client = ev.resource("UserPoolClient").unwrap();
+    let authorizer = ev.resource("CognitoAuthorizer").unwrap();
+    let jwt = authorizer.properties.get("JwtConfiguration").unwrap();
+    assert_eq!(
+        Some(&Value::String(
+            jwt.get("Issuer").unwrap().as_str().unwrap().to_owned()
+        )),
+        pool.attribute("ProviderURL")
+    );
+    let audience = jwt.get("Audience").unwrap().as_list().unwrap();
+    assert_eq!(audience[0].as_str(), Some(client.physical_id.as_str()));
+    assert_eq!(string(&ev, "ApiDomain", "DomainName"), "api.example.com");
 }

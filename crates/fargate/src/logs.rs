@@ -15,12 +15,21 @@ pub(crate) struct LogSink {
     /// The container name, written before each line of a file shared by a task's containers.
     container: Arc<str>,
     shared_file: bool,
-    file: Option<Arc<Mutex<File>>>,
+    file: Option<Arc<LazyFile>>,
+}
+
+/// A log file created with its first line: a task that never writes leaves no empty file
+/// behind (the built-in apps are silent, and a long run replaces many tasks).
+struct LazyFile {
+    path: PathBuf,
+    /// `None` until the first line; `Err` once opening failed (reported once, not retried).
+    file: Mutex<Option<Result<File, ()>>>,
 }
 
 impl LogSink {
-    /// The sink for container `container` of task `task_id`. A file that cannot be created is
-    /// reported once and the console still gets every line.
+    /// The sink for container `container` of task `task_id`. The file is created with the
+    /// first line; one that cannot be created is reported once and the console still gets
+    /// every line.
     pub(crate) fn open(
         cfg: &ServiceConfig,
         task_id: &str,
@@ -38,12 +47,11 @@ impl LogSink {
                 ),
             },
         };
-        let file = path.and_then(|p| match open_append(&p) {
-            Ok(f) => Some(Arc::new(Mutex::new(f))),
-            Err(e) => {
-                tracing::warn!(target: "airlock::task", "cannot write the log file {}: {e}", p.display());
-                None
-            }
+        let file = path.map(|path| {
+            Arc::new(LazyFile {
+                path,
+                file: Mutex::new(None),
+            })
         });
         LogSink {
             prefix: format!("{}/{short} {container}", cfg.name).into(),
@@ -56,8 +64,16 @@ impl LogSink {
     /// Writes one line of output.
     pub(crate) fn line(&self, line: &str) {
         tracing::info!(target: "airlock::task", "{} | {line}", self.prefix);
-        if let Some(file) = &self.file {
-            let mut f = lock(file);
+        let Some(lazy) = &self.file else {
+            return;
+        };
+        let mut slot = lock(&lazy.file);
+        let opened = slot.get_or_insert_with(|| {
+            open_append(&lazy.path).map_err(|e| {
+                tracing::warn!(target: "airlock::task", "cannot write the log file {}: {e}", lazy.path.display());
+            })
+        });
+        if let Ok(f) = opened {
             let _ = if self.shared_file {
                 writeln!(f, "{} | {line}", self.container)
             } else {

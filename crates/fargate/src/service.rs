@@ -71,7 +71,7 @@ pub enum ServiceError {
     UnknownTask(String),
     /// An `image` container needs a Docker engine and none answers.
     #[error(
-        "container {container:?} runs image {image:?}, but no Docker engine answers at {endpoint}: {reason} (hint: start Docker or set DOCKER_HOST, or map the image to a builtin app or a local command with image_map in the stack file)"
+        "container {container:?} runs image {image:?}, but no Docker engine answers at {endpoint}: {reason} (hint: start Docker or set DOCKER_HOST, or run the image as something else: `--image '{image}=builtin:echo'` (or command:PROGRAM, image:LOCAL_IMAGE) on airlock's command line, or image_map in the stack file)"
     )]
     NoDockerEngine {
         /// The container.

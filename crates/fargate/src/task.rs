@@ -756,7 +756,7 @@ async fn start_container(
             let docker = shared.docker.clone();
             let no_engine = |e: &dyn std::fmt::Display| {
                 format!(
-                    "{e} (hint: start Docker or set DOCKER_HOST, or map image {image:?} of container {:?} to a builtin app or a command with image_map in the stack file)",
+                    "{e} (hint: start Docker or set DOCKER_HOST, or run image {image:?} of container {:?} as something else: `--image '{image}=builtin:echo'` (or command:PROGRAM, image:LOCAL_IMAGE) on airlock's command line, or image_map in the stack file)",
                     spec.name
                 )
             };
@@ -764,7 +764,7 @@ async fn start_container(
                 Ok(true) => {}
                 Ok(false) => {
                     return Err(format!(
-                        "CannotPullContainerError: image {image:?} is not in the local Docker engine and airlock does not pull (hint: docker pull or docker build it, or redirect it with image_map)"
+                        "CannotPullContainerError: image {image:?} is not in the local Docker engine and airlock does not pull (hint: docker pull or docker build it, or run it as something else: `--image '{image}=builtin:echo'` (or command:PROGRAM, image:LOCAL_IMAGE, or `*` for every image) on airlock's command line, or image_map in the stack file)"
                     ));
                 }
                 Err(e) => return Err(no_engine(&e)),

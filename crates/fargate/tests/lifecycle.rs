@@ -428,6 +428,50 @@ async fn task_output_goes_to_a_file_per_task() {
     }
 }
 
+/// A task that writes nothing leaves no log file: files are created with their first line, so
+/// a long run that replaces many silent tasks (the built-in apps write nothing) does not fill
+/// the log directory with empty files.
+#[tokio::test]
+async fn a_silent_task_leaves_no_empty_log_file() {
+    use airlock_fargate::BuiltinApp;
+    let net = network();
+    let dir = temp_dir("silent");
+    let mut cfg = service(
+        "quiet",
+        1,
+        ContainerSpec::builtin("app", BuiltinApp::Echo, 8080),
+    );
+    cfg.log_dir = Some(dir.clone());
+    let shutdown = CancellationToken::new();
+    let svc = start_service(cfg, net.clone(), shutdown.clone())
+        .await
+        .unwrap();
+    let target = bounded("a target", svc.targets().wait_for(|t| t.len() == 1))
+        .await
+        .unwrap()[0];
+    let alb = client(&net, "alb");
+    try_get(&net, &alb, target, "/served").await.unwrap();
+    shutdown.cancel();
+    bounded("the service stopped", svc.stopped()).await;
+    let files: Vec<_> = walk(&dir);
+    assert!(files.is_empty(), "empty log files left: {files:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 const TG_ARN: &str =
     "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web-tg/0123456789abcdef";
 

@@ -4,7 +4,7 @@
 //! | Method and path | What it does |
 //! | --- | --- |
 //! | `GET /status` | every resource, interface and private IP, link states, tasks, DNS records per view |
-//! | `POST /token` | mints a local-issuer token; body: `{"sub","audience","scopes","expires_in",…}` |
+//! | `POST /token` | mints a local-issuer token; body: `{"sub","audience","scopes","expires_in",…}`; with `?user_pool=NAME` (and `&client=NAME` when the pool has several clients), an access token of that Cognito user pool |
 //! | `GET /.well-known/openid-configuration` | the local issuer's OIDC discovery document |
 //! | `GET /.well-known/jwks.json` | the local issuer's signing keys (JWKS) |
 //! | `GET /tasks` | every service's tasks with state, health, private IP and host port |
@@ -477,9 +477,33 @@ impl Admin {
     }
 
     async fn token(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Fail> {
+        let query = req.uri().query().unwrap_or_default().to_owned();
         let body = body_text(req).await?;
-        let request: airlock_pki::TokenRequest =
+        let mut request: airlock_pki::TokenRequest =
             serde_json::from_str(&body).map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+        let (mut pool, mut client) = (None, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=').unwrap_or((pair, "")) {
+                ("user_pool", v) => pool = Some(v.to_owned()),
+                ("client", v) => client = Some(v.to_owned()),
+                (k, _) => {
+                    return Err(error(
+                        StatusCode::BAD_REQUEST,
+                        format!("unknown query parameter {k:?} (hint: user_pool, client)"),
+                    ));
+                }
+            }
+        }
+        if let Some(pool) = pool {
+            let stack = lock(&self.state.stack);
+            request = crate::cognito::user_pool_token(&stack, &pool, client.as_deref(), request)
+                .map_err(|e| error(StatusCode::NOT_FOUND, e))?;
+        } else if client.is_some() {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "client applies only with user_pool",
+            ));
+        }
         let token = self
             .state
             .issuer

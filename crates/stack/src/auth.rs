@@ -1,7 +1,8 @@
 //! Turns a stack's authorizers and IAM credentials into the gateway's authorization values
 //! (docs/aws-rules.md §HTTP-5): JWT authorizers with their key source (the local issuer, a
-//! `jwks_file`, or OIDC discovery on a loopback issuer), REQUEST authorizers run locally, and
-//! the SigV4 verifier of `AWS_IAM` routes.
+//! `jwks_file`, or OIDC discovery on a loopback issuer; a Cognito user pool of the stack signs
+//! with the local key under its own issuer), REQUEST authorizers run locally, and the SigV4
+//! verifier of `AWS_IAM` routes.
 
 use crate::StackError;
 use airlock_config as cfg;
@@ -44,9 +45,13 @@ impl ApiAuthorizers {
         for a in &api.authorizers {
             let resource = format!("http_apis[{}].authorizers[{}]", api.name, a.name);
             let built = match a.authorizer_type {
-                cfg::AuthorizerType::Jwt => {
-                    Built::Jwt(Arc::new(jwt_authorizer(a, local_issuer, ca, &resource)?))
-                }
+                cfg::AuthorizerType::Jwt => Built::Jwt(Arc::new(jwt_authorizer(
+                    stack,
+                    a,
+                    local_issuer,
+                    ca,
+                    &resource,
+                )?)),
                 cfg::AuthorizerType::Request => {
                     Built::Lambda(Arc::new(lambda_authorizer(stack, a, ca, &resource)?))
                 }
@@ -109,6 +114,7 @@ impl ApiAuthorizers {
 }
 
 fn jwt_authorizer(
+    stack: &cfg::Stack,
     a: &cfg::Authorizer,
     local_issuer: &airlock_pki::Issuer,
     ca: &CertificateDer<'static>,
@@ -136,6 +142,15 @@ fn jwt_authorizer(
             .map_err(|e| err("local issuer", e))?;
         let issuer = local_issuer.issuer().to_owned();
         (issuer.clone(), KeyStore::fixed(issuer, jwks))
+    } else if jwt.jwks_file.is_none() && stack.user_pool_by_issuer(&jwt.issuer).is_some() {
+        // A user pool of the stack: its tokens are the local issuer's key under the pool's
+        // `iss` (crate::cognito), so the pool's keys are the local issuer's.
+        let jwks = gw::jwt::Jwks::from_json(&local_issuer.jwks_json())
+            .map_err(|e| err("local issuer", e))?;
+        (
+            jwt.issuer.clone(),
+            KeyStore::fixed(jwt.issuer.clone(), jwks),
+        )
     } else if let Some(path) = &jwt.jwks_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| err(resource, format!("jwks_file {}: {e}", path.display())))?;

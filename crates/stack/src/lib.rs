@@ -26,11 +26,13 @@
 mod admin;
 mod auth;
 pub mod client;
+mod cognito;
 mod explain;
-mod ids;
+
 mod wiring;
 
 pub use airlock_pki::TokenRequest;
+pub use cognito::{UserPoolTokenError, user_pool_token};
 pub use explain::Explanation;
 
 use airlock_net::Network;
@@ -43,6 +45,9 @@ use tokio_util::task::TaskTracker;
 
 /// How long in-flight requests may take to finish once a stop is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The least time tasks get to stop after the connections are done, however long those took.
+const TASK_STOP_FLOOR: Duration = Duration::from_secs(2);
 
 /// Host ports of the listeners a user reaches from the host; `0` picks a free port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,7 +231,10 @@ impl Endpoints {
 /// in-flight requests to finish.
 pub struct RunningStack {
     endpoints: Endpoints,
+    /// Stops accepting and ends idle connections; in-flight requests go on.
     shutdown: CancellationToken,
+    /// Stops the tasks, once the requests in flight are done (or the grace period is over).
+    tasks_shutdown: CancellationToken,
     tracker: TaskTracker,
     ca: airlock_pki::Ca,
     summary: wiring::Summary,
@@ -392,27 +400,36 @@ impl RunningStack {
 
     /// Stops every listener and task, letting in-flight requests finish and tasks stop (up to
     /// a grace period).
+    ///
+    /// In that order: the listeners stop first and the requests in flight run to their end
+    /// through the chain, and only then do the tasks stop, as ECS stops a service's tasks only
+    /// after the load balancer has drained them ("Deregistration delay",
+    /// https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay).
+    /// Stopping both at once would answer those requests 502.
     pub async fn stop(self) {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         self.shutdown.cancel();
         self.tracker.close();
-        // The services stop their tasks on the same token but track them themselves: waiting
-        // for them too is what lets a process that exits next leave no task process behind
-        // (those on other runtime threads are never dropped, so nothing else would kill them).
+        if tokio::time::timeout_at(deadline, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not finish within the grace period");
+        }
+        self.tasks_shutdown.cancel();
+        // The services stop their tasks on their own token and track them themselves: waiting
+        // for them is what lets a process that exits next leave no task process behind (those
+        // on other runtime threads are never dropped, so nothing else would kill them). They
+        // get at least a moment even when the connections used the whole grace period.
         let services = futures_util::future::join_all(
             self.state
                 .services
                 .iter()
                 .map(airlock_fargate::ServiceHandle::stopped),
         );
-        let everything = async {
-            self.tracker.wait().await;
-            services.await;
-        };
-        if tokio::time::timeout(SHUTDOWN_GRACE, everything)
-            .await
-            .is_err()
-        {
-            tracing::warn!("some connections or tasks did not finish within the grace period");
+        let deadline = deadline.max(tokio::time::Instant::now() + TASK_STOP_FLOOR);
+        if tokio::time::timeout_at(deadline, services).await.is_err() {
+            tracing::warn!("some tasks did not stop within the grace period");
         }
         if let Some(vpc) = &self.state.docker_vpc {
             vpc.release().await;
@@ -431,5 +448,6 @@ impl RunningStack {
 impl Drop for RunningStack {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.tasks_shutdown.cancel();
     }
 }

@@ -12,7 +12,7 @@ use super::functions::{Piece, sub_pieces};
 use super::ids::Ids;
 use super::intrinsics::{Evaluator, Known, PSEUDO_PARAMETERS, Place};
 use super::node::{Node, Value, nearest};
-use super::params::MASK;
+use super::params::{MASK, ParameterType};
 use super::template::{ResourceDecl, SERVERLESS_TRANSFORM, Template};
 use super::types::{MAPPED, PLUMBING, Support, support};
 
@@ -152,6 +152,10 @@ fn resolve_parameters(
                 name: p.name.clone(),
                 value,
                 no_echo: p.no_echo,
+                aws_type: match &p.kind {
+                    ParameterType::Aws(t) | ParameterType::AwsList(t) => Some(t.clone()),
+                    _ => None,
+                },
             });
         }
     }
@@ -226,8 +230,9 @@ fn decide_presence<'t>(
                          docs/cloudformation.md)"
                     ),
                     None if sam => format!("SAM types need `Transform: {SERVERLESS_TRANSFORM}`"),
-                    None => "remove it, or let airlock skip unsupported resources \
-                             (docs/cloudformation.md lists the types it runs)"
+                    None => "remove it, or skip it with --ignore-unsupported when nothing \
+                             that runs depends on it (docs/cloudformation.md lists the types \
+                             airlock runs)"
                         .to_owned(),
                 };
                 ev.problems.push(Problem::new(

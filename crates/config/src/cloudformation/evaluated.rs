@@ -39,6 +39,10 @@ pub struct ParameterValue {
     pub value: Node,
     /// Whether it is `NoEcho`.
     pub no_echo: bool,
+    /// For an AWS-specific id parameter, the id's type (`AWS::EC2::Subnet::Id`, also for
+    /// `List<AWS::EC2::Subnet::Id>`): the translation maps such ids, which no resource of the
+    /// template has, onto resources airlock makes up.
+    pub aws_type: Option<String>,
 }
 
 impl ParameterValue {

@@ -16,7 +16,6 @@ const HEX: &[u8] = b"0123456789abcdef";
 const LOWER: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 const MIXED: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const DIGITS: &[u8] = b"0123456789";
 
 /// What a resource is known by once created: the value `Ref` returns and the attributes
 /// `Fn::GetAtt` returns.
@@ -154,6 +153,13 @@ impl Ids {
         format!("{stack}-{logical}-{suffix}")
     }
 
+    /// The name of an HTTP API (`AWS::ApiGatewayV2::Api` or SAM's `AWS::Serverless::HttpApi`):
+    /// its `Name`, or the one CloudFormation generates. The API id is made from it, and the
+    /// translation names the stack's API with it, so the two agree.
+    pub(crate) fn api_name(&self, logical_id: &str, name: Option<String>) -> String {
+        name.unwrap_or_else(|| self.generated_name(logical_id, 128, 13))
+    }
+
     fn arn(&self, service: &str, rest: &str) -> String {
         format!(
             "arn:{}:{service}:{}:{}:{rest}",
@@ -229,7 +235,10 @@ impl Ids {
                 id
             }
             "AWS::ApiGatewayV2::Api" => {
-                let id = draw("id", LOWER, 10);
+                // The id airlock's runtime gives an API of this name, so that the converted
+                // stack serves the id the template's outputs show.
+                let name = self.api_name(logical_id, prop("Name"));
+                let id = crate::ids::api_id(&self.account_id, &name);
                 let scheme = if prop("ProtocolType").as_deref() == Some("WEBSOCKET") {
                     "wss"
                 } else {
@@ -298,7 +307,11 @@ impl Ids {
                     Some("gateway") => "gwy",
                     _ => "app",
                 };
-                let full = format!("{kind}/{name}/{}", draw("id", HEX, 16));
+                // The id and DNS digits airlock's runtime gives a load balancer of this name.
+                let full = format!(
+                    "{kind}/{name}/{}",
+                    crate::ids::load_balancer_id(&self.account_id, &name)
+                );
                 let arn = self.arn("elasticloadbalancing", &format!("loadbalancer/{full}"));
                 let internal = if prop("Scheme").as_deref() == Some("internal") {
                     "internal-"
@@ -307,11 +320,7 @@ impl Ids {
                 };
                 let dns = if kind == "app" {
                     // Application Load Balancers: NAME-DIGITS.REGION.elb.amazonaws.com.
-                    let digits = format!(
-                        "{}{}",
-                        draw("dns1", b"123456789", 1),
-                        draw("dns", DIGITS, 9)
-                    );
+                    let digits = crate::ids::load_balancer_number(&self.account_id, &name);
                     format!("{internal}{name}-{digits}.{region}.elb.{suffix}")
                 } else {
                     format!(
@@ -549,7 +558,17 @@ impl Ids {
                 ];
                 ip
             }
-            "AWS::Serverless::HttpApi" | "AWS::Serverless::Api" => {
+            "AWS::Serverless::HttpApi" => {
+                // SAM makes an `AWS::ApiGatewayV2::Api`: the same id scheme as one written out.
+                let id =
+                    crate::ids::api_id(&self.account_id, &self.api_name(logical_id, prop("Name")));
+                attributes = vec![(
+                    "ApiEndpoint",
+                    text(&format!("https://{id}.execute-api.{region}.{suffix}")),
+                )];
+                id
+            }
+            "AWS::Serverless::Api" => {
                 let id = draw("id", LOWER, 10);
                 attributes = vec![(
                     "ApiEndpoint",

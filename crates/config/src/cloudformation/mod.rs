@@ -21,6 +21,7 @@ mod intrinsics;
 mod node;
 mod params;
 mod template;
+pub mod translate;
 mod types;
 
 #[cfg(test)]
@@ -165,10 +166,15 @@ fn read(source: &str, file: &Path, problems: &mut Vec<Problem>) -> Result<Templa
 }
 
 /// Turns collected problems into the error, in file order, without repeats.
-fn finish(mut problems: Vec<Problem>, file: &Path) -> Result<(), ConfigError> {
+fn finish(problems: Vec<Problem>, file: &Path) -> Result<(), ConfigError> {
     if problems.is_empty() {
         return Ok(());
     }
+    Err(problems_error(problems, file))
+}
+
+/// Problems as the error, in file order, without repeats, at most [`MAX_DIAGNOSTICS`].
+pub(crate) fn problems_error(mut problems: Vec<Problem>, file: &Path) -> ConfigError {
     problems.sort_by(|a, b| (a.at, &a.path, &a.message).cmp(&(b.at, &b.path, &b.message)));
     problems.dedup_by(|a, b| a.at == b.at && a.message == b.message);
     let mut diagnostics: Vec<Diagnostic> = problems
@@ -183,5 +189,5 @@ fn finish(mut problems: Vec<Problem>, file: &Path) -> Result<(), ConfigError> {
         })
         .collect();
     diagnostics.truncate(MAX_DIAGNOSTICS);
-    Err(ConfigError::Invalid(Diagnostics(diagnostics)))
+    ConfigError::Invalid(Diagnostics(diagnostics))
 }

@@ -233,8 +233,64 @@ pub(crate) fn read(root: &Node, problems: &mut Vec<Problem>) -> Template {
             format!("add `Transform: {SERVERLESS_TRANSFORM}`"),
         ));
     }
+    if let Some((_, globals)) = sections.iter().find(|(k, _)| k == "Globals")
+        && template.is_serverless()
+    {
+        apply_globals(&mut template, globals);
+    }
     check_names(&template, problems);
     template
+}
+
+/// SAM's `Globals` section, for the SAM types airlock translates: `Globals.HttpApi` is merged
+/// into every `AWS::Serverless::HttpApi` as SAM's transform merges it ("Globals section of the
+/// AWS SAM template", https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-specification-template-anatomy-globals.html,
+/// "Overridable properties"): a scalar set on the resource wins, maps are merged key by key,
+/// lists are added to (the global items first).
+fn apply_globals(template: &mut Template, globals: &Node) {
+    let Some(http_api) = globals.get("HttpApi") else {
+        return;
+    };
+    for r in &mut template.resources {
+        if r.type_name != "AWS::Serverless::HttpApi" {
+            continue;
+        }
+        r.properties = Some(match r.properties.take() {
+            Some(own) => merge_global(http_api, own),
+            None => {
+                let mut merged = http_api.clone();
+                merged.path = join_key(&r.node.path, "Properties");
+                merged
+            }
+        });
+    }
+}
+
+/// `own` with `global` merged in (SAM's rules, see [`apply_globals`]).
+fn merge_global(global: &Node, own: Node) -> Node {
+    // A function call (`!If`, `!Ref`, …) is a value, not a map to merge into.
+    if own.as_function().is_some() || global.as_function().is_some() {
+        return own;
+    }
+    match (&global.value, own.value) {
+        (Value::Map(g), Value::Map(mut o)) => {
+            for (key, gv) in g {
+                match o.iter().position(|(k, _)| k == key) {
+                    Some(i) => {
+                        let ov = o[i].1.clone();
+                        o[i].1 = merge_global(gv, ov);
+                    }
+                    None => o.push((key.clone(), gv.clone())),
+                }
+            }
+            Node::new(Value::Map(o), own.at, own.path)
+        }
+        (Value::List(g), Value::List(o)) => {
+            let items = g.iter().cloned().chain(o).collect();
+            Node::new(Value::List(items), own.at, own.path)
+        }
+        (_, value) => Node::new(value, own.at, own.path),
+    }
 }
 
 /// `did you mean` for an unknown name, or the list of valid ones.

@@ -164,12 +164,18 @@ fn physical_ids_have_aws_shapes_and_are_stable() {
         CHAIN,
         Path::new("t.yaml"),
         &EvalOptions {
-            stack_name: "other".into(),
+            account_id: "210987654321".into(),
             ..EvalOptions::default()
         },
     )
     .unwrap();
+    // An API's id is the one airlock's runtime gives an API of its name in its account
+    // (airlock_config::ids), so the converted stack serves the id the outputs show.
     assert_ne!(other.resource("Api").unwrap().physical_id, api.physical_id);
+    assert_eq!(
+        api.physical_id,
+        crate::ids::api_id(&EvalOptions::default().account_id, "api")
+    );
 }
 
 #[test]

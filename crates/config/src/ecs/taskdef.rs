@@ -900,7 +900,7 @@ pub enum Runner<'a> {
 
 impl Stack {
     /// The `image_map` entry for `image`: an exact key, else a key without tag or digest naming
-    /// the same repository.
+    /// the same repository, else the catch-all key [`ANY_IMAGE`] (`*`).
     pub fn image_target(&self, image: &str) -> Option<&ImageTarget> {
         if let Some(t) = self.image_map.get(image) {
             return Some(t);
@@ -910,6 +910,18 @@ impl Stack {
             .iter()
             .find(|(key, _)| repository(key) == *key && *key == repo)
             .map(|(_, t)| t)
+            .or_else(|| self.image_map.get(ANY_IMAGE))
+    }
+
+    /// Adds `--image NAME=RUNNER` pairs (see [`parse_image_flag`]) to the image map; a pair
+    /// replaces an entry of the file with the same name, since the command line is the user's
+    /// latest word.
+    pub fn add_images(&mut self, images: &[(String, String)]) -> Result<(), String> {
+        for (name, runner) in images {
+            let target = image_target_of_runner(runner)?;
+            self.image_map.insert(name.clone(), target);
+        }
+        Ok(())
     }
 
     /// How container `c` runs, after the image map.
@@ -945,6 +957,69 @@ impl Stack {
             },
         }
     }
+}
+
+/// The `image_map` key that matches every image no other key matches.
+pub const ANY_IMAGE: &str = "*";
+
+/// Reads `--image NAME=RUNNER`: `NAME` is an image (exact, without its tag to match every tag,
+/// or `*` for every image), `RUNNER` is `builtin:APP`, `command:PROGRAM ARGS…` (split on
+/// whitespace) or `image:LOCAL_IMAGE`. Both halves are checked.
+pub fn parse_image_flag(pair: &str) -> Result<(String, String), String> {
+    let Some((name, runner)) = pair.split_once('=') else {
+        return Err(format!(
+            "`{pair}` is not NAME=RUNNER (hint: e.g. `--image '*=builtin:echo'` or \
+             `--image app:1.0=command:./server --port 8080`)"
+        ));
+    };
+    let name = name.trim();
+    if name != ANY_IMAGE && !is_image_name(name) {
+        return Err(format!(
+            "{name:?} is not an image name (hint: write repo/name:tag, repo/name to match every \
+             tag, or * for every image)"
+        ));
+    }
+    image_runner(runner)?;
+    Ok((name.to_owned(), runner.trim().to_owned()))
+}
+
+/// The `image_map` entry (as YAML, the stack file's own form) for a `--image` runner.
+pub fn image_runner(runner: &str) -> Result<yaml_serde::Value, String> {
+    use yaml_serde::Value as Y;
+    let hint = "hint: builtin:echo, builtin:pets, command:PROGRAM ARGS… or image:LOCAL_IMAGE";
+    let (kind, rest) = runner
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| format!("{runner:?} is not a runner ({hint})"))?;
+    let rest = rest.trim();
+    let value = match kind {
+        "builtin" => {
+            let app = BuiltinApp::try_from(rest.to_owned())
+                .map_err(|_| format!("{rest:?} is not a built-in app ({hint})"))?;
+            Y::String(app.as_str().to_owned())
+        }
+        "command" => {
+            let argv: Vec<Y> = rest
+                .split_whitespace()
+                .map(|a| Y::String(a.to_owned()))
+                .collect();
+            if argv.is_empty() {
+                return Err(format!("{runner:?} names no program ({hint})"));
+            }
+            Y::Sequence(argv)
+        }
+        "image" if is_image_name(rest) => Y::String(rest.to_owned()),
+        "image" => return Err(format!("{rest:?} is not an image name ({hint})")),
+        _ => return Err(format!("{runner:?} is not a runner ({hint})")),
+    };
+    Ok(Y::Mapping(
+        [(Y::String(kind.to_owned()), value)].into_iter().collect(),
+    ))
+}
+
+/// The [`ImageTarget`] of a `--image` runner.
+fn image_target_of_runner(runner: &str) -> Result<ImageTarget, String> {
+    yaml_serde::from_value(image_runner(runner)?).map_err(|e| format!("{runner:?}: {e}"))
 }
 
 /// `repo/name` of `repo/name:tag` or `repo/name@sha256:…` (a `:` before the last `/` is a
@@ -989,12 +1064,12 @@ pub(crate) fn check_image_map(stack: &Stack) -> Vec<Issue> {
     }
     for (key, t) in &stack.image_map {
         let path = format!("image_map.{key}");
-        if !is_image_name(key) {
+        if key != ANY_IMAGE && !is_image_name(key) {
             issues.push(issue(
                 &path,
                 DiagnosticKind::InvalidValue,
                 format!("{key:?} is not an image name"),
-                "write repo/name:tag, or repo/name to match every tag",
+                "write repo/name:tag, repo/name to match every tag, or * for every image",
             ));
         }
         let set = [t.builtin.is_some(), t.command.is_some(), t.image.is_some()];
@@ -1328,6 +1403,56 @@ mod tests {
         let bad = format!("{base}\nimage_map:\n  x/y:1: {{ builtin: pets, image: \"a:b\" }}\n");
         let err = parse(&bad, &stack_file).unwrap_err();
         assert_eq!(err.diagnostics()[0].path, "image_map.x/y:1");
+    }
+
+    #[test]
+    fn the_catch_all_image_key_matches_what_no_other_key_matches() {
+        let stack_file = dir_with(&[("ecs/pets.json", ECS_JSON)]);
+        let base = with_task_definitions("task_definitions:\n  - file: ecs/pets.json\n");
+        let runner = |map: &str| {
+            let stack = parse(&format!("{base}\nimage_map:\n{map}"), &stack_file).unwrap();
+            let c = stack.task_definitions[0].container_definitions[0].clone();
+            format!("{:?}", stack.runner(&c))
+        };
+        assert_eq!(runner("  \"*\": { builtin: echo }\n"), "Builtin(Echo)");
+        // A more specific key wins over the catch-all.
+        assert_eq!(
+            runner(
+                "  \"*\": { builtin: echo }\n  000000000000.dkr.ecr.us-east-1.amazonaws.com/pets: { builtin: pets }\n"
+            ),
+            "Builtin(Pets)"
+        );
+    }
+
+    #[test]
+    fn image_flags_become_image_map_entries() {
+        assert_eq!(
+            parse_image_flag("*=builtin:echo").unwrap(),
+            ("*".to_owned(), "builtin:echo".to_owned())
+        );
+        assert!(parse_image_flag("app:1=command:./server --port 9").is_ok());
+        assert!(parse_image_flag("app:1=image:app:dev").is_ok());
+        for bad in [
+            "app",
+            "app:=builtin:echo",
+            "app=builtin:nope",
+            "app=command:",
+            "app=docker:x",
+        ] {
+            assert!(parse_image_flag(bad).is_err(), "{bad}");
+        }
+        let mut stack = crate::default_stack();
+        stack
+            .add_images(&[("*".to_owned(), "command:./srv a b".to_owned())])
+            .unwrap();
+        assert_eq!(
+            stack
+                .image_target("any/image:1")
+                .unwrap()
+                .command
+                .as_deref(),
+            Some(&["./srv".to_owned(), "a".to_owned(), "b".to_owned()][..])
+        );
     }
 
     #[test]

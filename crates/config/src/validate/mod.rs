@@ -3,6 +3,7 @@
 //! turns paths into lines and columns.
 
 mod apigateway;
+mod cognito;
 mod dns;
 mod ecs;
 mod elb;
@@ -25,6 +26,7 @@ pub(crate) fn validate(stack: &Stack) -> Vec<Issue> {
     c.certificates();
     c.hosted_zones();
     c.http_apis();
+    c.user_pools();
     c.domain_names();
     c.vpc_links();
     c.load_balancers();

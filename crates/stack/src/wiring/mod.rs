@@ -1,7 +1,8 @@
 //! From a validated stack file to running components.
 
-use crate::{Endpoints, Options, RunningStack, StackError, ids};
+use crate::{Endpoints, Options, RunningStack, StackError};
 use airlock_config as cfg;
+use airlock_config::ids;
 use airlock_net::{Interface, Network, Registration};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -192,7 +193,11 @@ struct Ctx<'a> {
     region: String,
     account: String,
     network: Network,
+    /// Stops the listeners, the VPC links, DNS and the vantage points.
     shutdown: CancellationToken,
+    /// Stops the tasks: separate from `shutdown` so that a stop lets the requests in flight
+    /// reach their tasks and come back before the tasks go (see `RunningStack::stop`).
+    tasks_shutdown: CancellationToken,
     tracker: TaskTracker,
     registrations: Vec<Registration>,
 }
@@ -259,6 +264,7 @@ pub(crate) async fn start(
         account: stack.account_id.as_str().to_owned(),
         network: Network::new(vpc_spec(&stack)),
         shutdown: CancellationToken::new(),
+        tasks_shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         registrations: Vec::new(),
     };
@@ -284,6 +290,7 @@ pub(crate) async fn start(
     let Ctx {
         network,
         shutdown,
+        tasks_shutdown,
         tracker,
         registrations,
         ..
@@ -326,6 +333,7 @@ pub(crate) async fn start(
     Ok(RunningStack {
         endpoints,
         shutdown,
+        tasks_shutdown,
         tracker,
         ca,
         summary,
@@ -346,7 +354,7 @@ async fn start_services(
     StackError,
 > {
     let (stack, options) = (ctx.stack, ctx.options);
-    let (network, shutdown) = (&ctx.network, &ctx.shutdown);
+    let (network, shutdown) = (&ctx.network, &ctx.tasks_shutdown);
     let mut services = Vec::new();
     let mut targets_by_group = TargetsByGroup::new();
     let mut configs = stack

@@ -48,6 +48,38 @@ pub fn vpc_link_id(account: &str, name: &str) -> String {
     format!("{:06x}", fnv1a(&["vpclink", account, name]) & 0xff_ffff)
 }
 
+/// A Cognito user pool id, `REGION_` and 9 characters of `[A-Za-z0-9]`, like `us-east-1_Ab3dE6gH9`.
+pub fn user_pool_id(account: &str, region: &str, pool_name: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut h = fnv1a(&["user-pool", account, region, pool_name]);
+    let suffix: String = (0..9)
+        .map(|_| {
+            let c = ALPHABET[(h % 62) as usize] as char;
+            h /= 62;
+            c
+        })
+        .collect();
+    format!("{region}_{suffix}")
+}
+
+/// A Cognito app client id: 26 characters of `[a-z0-9]`, as Cognito generates them.
+pub fn user_pool_client_id(account: &str, pool_name: &str, client_name: &str) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut h = 0;
+    (0..26)
+        .map(|i| {
+            // 64 bits give 12 characters; each run of 9 gets a hash of its own.
+            if i % 9 == 0 {
+                let run = (i / 9).to_string();
+                h = fnv1a(&["user-pool-client", account, pool_name, client_name, &run]);
+            }
+            let c = ALPHABET[(h % 36) as usize] as char;
+            h /= 36;
+            c
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
