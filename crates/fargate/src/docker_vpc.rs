@@ -12,6 +12,11 @@
 use crate::config::DockerEndpoint;
 use crate::docker::Docker;
 use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// How long a dropped (never released) `DockerVpc` may take to clean up after itself.
+const DROP_CLEANUP_LIMIT: Duration = Duration::from_secs(15);
 
 /// The label naming the stack a container belongs to.
 pub const STACK_LABEL: &str = "airlock.stack";
@@ -26,20 +31,30 @@ pub struct DockerVpc {
     stack: String,
     /// Whether airlock created the network (and removes it at stop).
     owned: bool,
+    /// Whether [`DockerVpc::release`] ran; if not, dropping cleans up instead.
+    released: AtomicBool,
 }
 
 impl DockerVpc {
     /// Finds or creates the network on `cidr` (e.g. `10.0.0.0/16`) and removes leftovers.
     /// `own_name` is the network airlock creates when the engine has none on the CIDR; make it
-    /// unique to this stack (e.g. from its state directory). Never fails: without a network,
-    /// [`DockerVpc::network`] is `None` and tasks publish on 127.0.0.1.
-    pub async fn prepare(endpoint: DockerEndpoint, cidr: &str, own_name: &str) -> DockerVpc {
+    /// unique to this stack (e.g. from its state directory). `images` are the images the tasks
+    /// run: when the engine has none of them, nothing could join a network, and none is made.
+    /// Never fails: without a network, [`DockerVpc::network`] is `None` and tasks publish on
+    /// 127.0.0.1.
+    pub async fn prepare(
+        endpoint: DockerEndpoint,
+        cidr: &str,
+        own_name: &str,
+        images: &[&str],
+    ) -> DockerVpc {
         let docker = Docker::new(endpoint);
         let mut vpc = DockerVpc {
             docker,
             network: None,
             stack: own_name.to_owned(),
             owned: false,
+            released: AtomicBool::new(false),
         };
         if let Err(e) = vpc.docker.ping().await {
             // Image tasks report the missing engine themselves, with a hint, when they start.
@@ -73,8 +88,14 @@ impl DockerVpc {
                 tracing::warn!(target: "airlock::ecs", error = %e, "removing containers an earlier run left behind")
             }
         }
+        let mut any_image = images.is_empty();
+        for image in images {
+            any_image |= vpc.docker.has_image(image).await.unwrap_or(false);
+        }
         match found {
             Some(name) => vpc.network = Some(name),
+            // Their tasks stop with CannotPullContainerError; no network is left behind for them.
+            None if !any_image => {}
             None => match vpc
                 .docker
                 .create_network(own_name, cidr, json!({ STACK_LABEL: own_name }))
@@ -110,6 +131,7 @@ impl DockerVpc {
     /// there (a task that outlived the grace period; it would also keep the network, airlock's
     /// or Compose's, from being removed), then the network if airlock created it.
     pub async fn release(&self) {
+        self.released.store(true, Ordering::Relaxed);
         if self.network.is_none() && self.docker.ping().await.is_err() {
             return;
         }
@@ -126,5 +148,35 @@ impl DockerVpc {
         if let Err(e) = self.docker.remove_network(name).await {
             tracing::warn!(target: "airlock::ecs", error = %e, network = %name, "removing the VPC's Docker network");
         }
+    }
+}
+
+impl Drop for DockerVpc {
+    /// A stack dropped without its `stop` (a test's, or a panic's) still removes its containers
+    /// and the network it made: on a thread of its own, with a runtime of its own, since the
+    /// caller's may be shutting down. Bounded, so a stuck engine cannot hang the drop.
+    fn drop(&mut self) {
+        if self.released.load(Ordering::Relaxed) || (self.network.is_none() && !self.owned) {
+            // Published containers of a dropped stack are removed by the next start instead.
+            return;
+        }
+        let vpc = DockerVpc {
+            docker: self.docker.clone(),
+            network: self.network.take(),
+            stack: self.stack.clone(),
+            owned: self.owned,
+            released: AtomicBool::new(true),
+        };
+        let cleanup = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                runtime.block_on(async {
+                    let _ = tokio::time::timeout(DROP_CLEANUP_LIMIT, vpc.release()).await;
+                });
+            }
+        });
+        let _ = cleanup.join();
     }
 }

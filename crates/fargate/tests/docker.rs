@@ -271,8 +271,9 @@ impl Drop for Networks {
 
 /// The VPC's Docker network: created internal on the CIDR when the engine has none there (an
 /// earlier run's labelled leftovers removed first), found and shared when it has one (then not
-/// removed by the one that found it), removed at release by its creator; and where it cannot be
-/// created (the CIDR overlaps another network), no network: tasks publish on 127.0.0.1.
+/// removed by the one that found it), removed at release by its creator or when dropped; none
+/// when no task's image is here; and where it cannot be created (the CIDR overlaps another
+/// network), no network: tasks publish on 127.0.0.1.
 #[tokio::test]
 async fn the_vpc_network_is_made_found_released_or_given_up() {
     let engine = run(Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]));
@@ -304,7 +305,7 @@ async fn the_vpc_network_is_made_found_released_or_given_up() {
     ]))
     .unwrap();
 
-    let vpc = DockerVpc::prepare(DockerEndpoint::default(), &cidr, &own).await;
+    let vpc = DockerVpc::prepare(DockerEndpoint::default(), &cidr, &own, &[&tag]).await;
     assert_eq!(vpc.network(), Some(own.as_str()));
     assert_eq!(vpc.labels(), [("airlock.stack".to_owned(), own.clone())]);
     assert!(
@@ -322,7 +323,13 @@ async fn the_vpc_network_is_made_found_released_or_given_up() {
     assert_eq!(shape, format!("true {cidr}"));
 
     // Another stack on the same CIDR finds it, and does not remove it.
-    let other = DockerVpc::prepare(DockerEndpoint::default(), &cidr, "airlock-test-other").await;
+    let other = DockerVpc::prepare(
+        DockerEndpoint::default(),
+        &cidr,
+        "airlock-test-other",
+        &[&tag],
+    )
+    .await;
     assert_eq!(other.network(), Some(own.as_str()));
     other.release().await;
     assert!(run(Command::new("docker").args(["network", "inspect", &own])).is_ok());
@@ -332,11 +339,24 @@ async fn the_vpc_network_is_made_found_released_or_given_up() {
         "removed by its creator"
     );
 
+    // Dropped without a release (a stack dropped without its stop): it still cleans up.
+    let dropped = DockerVpc::prepare(DockerEndpoint::default(), &cidr, &own, &[&tag]).await;
+    assert_eq!(dropped.network(), Some(own.as_str()));
+    drop(dropped);
+    assert!(
+        run(Command::new("docker").args(["network", "inspect", &own])).is_err(),
+        "removed on drop"
+    );
+    // None of the tasks' images is here: their tasks cannot start, and no network is made.
+    let absent = format!("airlock-test-absent:{}", std::process::id());
+    let pointless = DockerVpc::prepare(DockerEndpoint::default(), &cidr, &own, &[&absent]).await;
+    assert_eq!(pointless.network(), None);
+
     // A CIDR overlapping another network: none is made, and image tasks publish instead.
     let wide = free_cidr(std::slice::from_ref(&cidr));
     let narrow = wide.replace("/16", "/24");
     run(Command::new("docker").args(["network", "create", "--subnet", &narrow, &blocker])).unwrap();
-    let given_up = DockerVpc::prepare(DockerEndpoint::default(), &wide, &own).await;
+    let given_up = DockerVpc::prepare(DockerEndpoint::default(), &wide, &own, &[&tag]).await;
     assert_eq!(given_up.network(), None);
     given_up.release().await;
     guard.1.clear();
@@ -372,7 +392,7 @@ async fn after_an_init_container_exits_the_next_holds_the_task_address() {
     let cidr = free_cidr(&[]);
     let own = format!("airlock-test-init-{}", std::process::id());
     let _guard = Networks(vec![own.clone()], Vec::new());
-    let vpc = DockerVpc::prepare(DockerEndpoint::default(), &cidr, &own).await;
+    let vpc = DockerVpc::prepare(DockerEndpoint::default(), &cidr, &own, &[&tag]).await;
     assert_eq!(vpc.network(), Some(own.as_str()));
     let net = network_in(cidr.trim_end_matches(".0.0/16"));
 

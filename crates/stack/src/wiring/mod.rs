@@ -371,12 +371,21 @@ async fn start_services(
             .iter()
             .any(|c| matches!(c.run, airlock_fargate::Run::Image { .. }))
     });
+    let image_names: Vec<&str> = configs
+        .iter()
+        .flat_map(|c| &c.task_definition.containers)
+        .filter_map(|c| match &c.run {
+            airlock_fargate::Run::Image { image, .. } => Some(image.as_str()),
+            _ => None,
+        })
+        .collect();
     let docker_vpc = match images.or(configs.first().filter(|_| options.docker_vpc)) {
         Some(config) => Some(
             airlock_fargate::DockerVpc::prepare(
                 config.docker.clone(),
                 &network.cidr().to_string(),
                 &docker_network_name(&options.state_dir),
+                &image_names,
             )
             .await,
         ),
