@@ -154,6 +154,10 @@ struct UpArgs {
     /// and the VPC resolver's private addresses there (needs CAP_NET_ADMIN; docs/compose.md).
     #[arg(long, env = "AIRLOCK_DOCKER_VPC")]
     docker_vpc: bool,
+    /// Pull a task's image that the local Docker engine lacks (after `--image` and the local
+    /// images), as ECS pulls it; off by default, since a pull reaches a registry.
+    #[arg(long, env = "AIRLOCK_PULL")]
+    pull: bool,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -478,6 +482,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         options.ports = ports;
         options.listen_ip = args.listen_address;
         options.docker_vpc = args.docker_vpc;
+        options.pull_images = args.pull;
         options.access_log_rotation = airlock_net::logfile::Rotation {
             max_bytes: args.access_log_max_bytes,
             max_files: args.access_log_max_files,

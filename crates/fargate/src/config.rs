@@ -56,6 +56,9 @@ pub struct ServiceConfig {
     /// Labels every `image` container carries besides ECS's and the task's (`airlock.stack`:
     /// which containers a later run removes as leftovers).
     pub docker_labels: Vec<(String, String)>,
+    /// Whether an image missing from the engine is pulled (`docker pull`) before the task
+    /// starts; when not, or when the pull fails, the task stops with `CannotPullContainerError`.
+    pub pull_images: bool,
 }
 
 impl ServiceConfig {
@@ -86,6 +89,7 @@ impl ServiceConfig {
             docker: DockerEndpoint::default(),
             docker_network: None,
             docker_labels: Vec::new(),
+            pull_images: false,
         }
     }
 }

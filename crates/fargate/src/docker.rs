@@ -191,6 +191,44 @@ impl Docker {
         }
     }
 
+    /// `POST /images/create`: pulls `image` (a tag of `latest` when it names none, as `docker
+    /// pull` does, rather than every tag). The engine streams progress as JSON lines and reports
+    /// a failed pull as an `error` line of a successful answer, so the whole stream is read.
+    pub(crate) async fn pull(&self, image: &str) -> Result<(), DockerError> {
+        let last = image.rsplit('/').next().unwrap_or(image);
+        let reference = if last.contains(':') || last.contains('@') {
+            image.to_owned()
+        } else {
+            format!("{image}:latest")
+        };
+        let what = "/images/create";
+        let response = self
+            .send(
+                Method::POST,
+                &format!("{what}?fromImage={}", encode(&reference)),
+                None,
+            )
+            .await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        let text = String::from_utf8_lossy(&bytes);
+        let error = text.lines().find_map(|line| {
+            let v: Value = serde_json::from_str(line).ok()?;
+            v["error"]
+                .as_str()
+                .or_else(|| v["message"].as_str().filter(|_| !status.is_success()))
+                .map(str::to_owned)
+        });
+        match error {
+            None if status.is_success() => Ok(()),
+            error => Err(DockerError::Refused {
+                what: what.to_owned(),
+                status,
+                message: error.unwrap_or_else(|| text.trim().to_owned()),
+            }),
+        }
+    }
+
     /// Creates and starts a container where `spec.placement` says. Published ports are bound
     /// on 127.0.0.1 (the engine picks free host ports) and returned as `(container, host)`;
     /// on a network, a port is reached at the container's address, and returned as

@@ -23,6 +23,9 @@ use tokio_util::task::TaskTracker;
 /// First and last pause between attempts to connect to a starting container's port.
 const READY_POLL_FIRST: Duration = Duration::from_millis(5);
 const READY_POLL_MAX: Duration = Duration::from_millis(200);
+/// How long a pull may take before the task stops with `CannotPullContainerError`: ample for an
+/// image on a reachable registry, bounded so an unanswering one cannot hold a task forever.
+const PULL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The containers' snapshots before anything starts.
 pub(crate) fn initial_containers(td: &TaskDefinition, task_id: &str) -> Vec<ContainerInfo> {
@@ -760,11 +763,31 @@ async fn start_container(
                     spec.name
                 )
             };
+            // The order of docs/cloudformation.md ("Images"): a mapping (applied before this
+            // point), then a local image, then a pull when `--pull` allows one.
+            let run_instead = format!(
+                "run it as something else: `--image '{image}=builtin:echo'` (or command:PROGRAM, image:LOCAL_IMAGE, or `*` for every image) on airlock's command line, or image_map in the stack file"
+            );
             match docker.has_image(image).await {
                 Ok(true) => {}
+                Ok(false) if cfg.pull_images => {
+                    if let Err(e) = tokio::time::timeout(PULL_TIMEOUT, docker.pull(image))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(crate::docker::DockerError::Shape(format!(
+                                "a pull that took over {} s",
+                                PULL_TIMEOUT.as_secs()
+                            )))
+                        })
+                    {
+                        return Err(format!(
+                            "CannotPullContainerError: pulling image {image:?} failed: {e} (hint: docker build or load it locally, or {run_instead})"
+                        ));
+                    }
+                }
                 Ok(false) => {
                     return Err(format!(
-                        "CannotPullContainerError: image {image:?} is not in the local Docker engine and airlock does not pull (hint: docker pull or docker build it, or run it as something else: `--image '{image}=builtin:echo'` (or command:PROGRAM, image:LOCAL_IMAGE, or `*` for every image) on airlock's command line, or image_map in the stack file)"
+                        "CannotPullContainerError: image {image:?} is not in the local Docker engine (hint: docker pull or docker build it, pass --pull to let airlock pull it, or {run_instead})"
                     ));
                 }
                 Err(e) => return Err(no_engine(&e)),

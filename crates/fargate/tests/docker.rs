@@ -462,3 +462,57 @@ async fn after_an_init_container_exits_the_next_holds_the_task_address() {
     assert!(containers_labelled(&name).is_empty(), "containers removed");
     vpc.release().await;
 }
+
+/// The reason the first task that stopped gave, once one has.
+async fn first_stopped_reason(svc: &airlock_fargate::ServiceHandle) -> String {
+    let mut changes = svc.changes();
+    bounded("a task stopped", async {
+        loop {
+            if let Some(r) = svc.tasks().iter().find_map(|t| t.stopped_reason.clone()) {
+                return r;
+            }
+            changes.changed().await.unwrap();
+        }
+    })
+    .await
+}
+
+/// An image the engine lacks stops the task with ECS's `CannotPullContainerError`: without
+/// `pull_images` (`--pull`) nothing is pulled and the reason says how to run it; with it the
+/// engine is asked to pull, and a pull that fails is the reason. The image names a registry on
+/// this machine's loopback where nothing listens, so the engine's pull dials 127.0.0.1 only and
+/// is refused at once ("CannotPullContainerError",
+/// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html).
+#[tokio::test]
+async fn an_image_the_engine_lacks_stops_the_task_pulled_or_not() {
+    let engine = run(Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]));
+    if !airlock_net::testing::require(
+        "a Docker engine",
+        engine.map(drop),
+        "install Docker Engine and start its daemon",
+    ) {
+        return;
+    }
+    let image = "127.0.0.1:9/airlock-test/absent:1";
+    for pull in [false, true] {
+        let net = network();
+        let name = format!("absent-{pull}");
+        let mut cfg = service(&name, 1, ContainerSpec::image("web", image, 8080));
+        cfg.pull_images = pull;
+        let shutdown = CancellationToken::new();
+        let svc = start_service(cfg, net.clone(), shutdown.clone())
+            .await
+            .unwrap();
+        let reason = first_stopped_reason(&svc).await;
+        assert!(reason.contains("CannotPullContainerError"), "{reason}");
+        assert!(reason.contains(image), "{reason}");
+        assert!(reason.contains("--image"), "{reason}");
+        if pull {
+            assert!(reason.contains("pulling image"), "{reason}");
+        } else {
+            assert!(reason.contains("--pull"), "{reason}");
+        }
+        shutdown.cancel();
+        bounded("the service stopped", svc.stopped()).await;
+    }
+}

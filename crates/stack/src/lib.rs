@@ -111,6 +111,9 @@ pub struct Options {
     /// balancer nodes' and the VPC resolver's private addresses on the interface whose address
     /// is in the VPC CIDR, and serve them there to other containers.
     pub docker_vpc: bool,
+    /// Pull an `image` a task needs that the Docker engine does not have (`--pull`). Off by
+    /// default: airlock is offline, and a pull reaches a registry on the internet.
+    pub pull_images: bool,
 }
 
 impl Options {
@@ -124,6 +127,7 @@ impl Options {
             access_log_rotation: airlock_net::logfile::Rotation::default(),
             listen_ip: std::net::Ipv4Addr::LOCALHOST,
             docker_vpc: false,
+            pull_images: false,
         }
     }
 }

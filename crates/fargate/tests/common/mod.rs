@@ -130,6 +130,7 @@ pub fn service(name: &str, desired: u32, container: ContainerSpec) -> ServiceCon
         docker: Default::default(),
         docker_network: None,
         docker_labels: Vec::new(),
+        pull_images: false,
     }
 }
 

@@ -360,7 +360,12 @@ async fn start_services(
     let mut configs = stack
         .services
         .iter()
-        .map(|svc| service_config(stack, svc, &options.state_dir))
+        .map(|svc| {
+            service_config(stack, svc, &options.state_dir).map(|mut c| {
+                c.pull_images = options.pull_images;
+                c
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     // Image tasks hold their private addresses on the VPC's Docker network (docs/compose.md).
     // A stack without images talks to the engine only when it stands on that network itself

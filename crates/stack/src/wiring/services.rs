@@ -129,6 +129,8 @@ pub(super) fn service_config(
         // Placed by the stack once it knows whether any task runs an image (`start_services`).
         docker_network: None,
         docker_labels: Vec::new(),
+        // Set by the stack from its options (`start_services`).
+        pull_images: false,
     })
 }
 
