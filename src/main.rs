@@ -9,6 +9,7 @@
 mod demo;
 mod logging;
 mod signals;
+mod trace;
 
 /// The process allocator; see the `mimalloc` entry in `Cargo.toml` for why.
 #[global_allocator]
@@ -79,6 +80,9 @@ enum Command {
         #[command(flatten)]
         runtime: RuntimeArgs,
     },
+    /// Show what happened to a request, hop by hop, from a running stack's traces: one request
+    /// by its `apigw-requestid`, the recent ones, or (`--follow`) each as it completes.
+    Trace(trace::TraceArgs),
 }
 
 /// How the commands that run a stack use the machine's cores.
@@ -130,6 +134,10 @@ struct UpArgs {
     #[arg(long, default_value_t = airlock_net::logfile::DEFAULT_MAX_FILES,
           value_parser = clap::value_parser!(u32).range(1..))]
     access_log_max_files: u32,
+    /// How many recent requests' traces are kept (`airlock trace`, the console); 0 turns
+    /// tracing off.
+    #[arg(long, default_value_t = airlock_stack::traces::DEFAULT_CAPACITY)]
+    trace_capacity: usize,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -187,6 +195,7 @@ fn main() -> ExitCode {
         Some(Command::Token(args)) => token(&args),
         Some(Command::Up(args)) => up(args),
         Some(Command::Demo(runtime_args)) => demo(runtime_args),
+        Some(Command::Trace(args)) => trace::run(&args),
         Some(Command::Explain {
             stack_file,
             from,
@@ -394,6 +403,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             max_bytes: args.access_log_max_bytes,
             max_files: args.access_log_max_files,
         };
+        options.trace_capacity = args.trace_capacity;
         let running = RunningStack::start(stack, options)
             .await
             .with_context(|| format!("starting {source}"))?;

@@ -159,6 +159,10 @@ struct Entry {
 #[derive(Debug)]
 pub(crate) struct Lease {
     pub(crate) target: SocketAddr,
+    /// The target's health state when it was chosen, for the request's trace.
+    pub(crate) health: &'static str,
+    /// It was chosen because a stickiness cookie named it.
+    pub(crate) sticky: bool,
     in_flight: Arc<AtomicUsize>,
     pub(crate) cut: CancellationToken,
 }
@@ -506,6 +510,8 @@ impl TargetGroup {
         chosen.in_flight.fetch_add(1, Ordering::Relaxed);
         Some(Lease {
             target: chosen.addr,
+            health: chosen.machine.state.as_str(),
+            sticky: sticky.is_some(),
             in_flight: chosen.in_flight.clone(),
             cut: chosen.cuts[airlock_net::shards::current() % chosen.cuts.len()].clone(),
         })

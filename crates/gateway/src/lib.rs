@@ -71,6 +71,8 @@ pub struct Gateway {
     domains: HashMap<String, CompiledDomain>,
     tls: Arc<rustls::ServerConfig>,
     proxy: proxy::Proxy,
+    /// Where each request's trace goes; off unless [`Gateway::with_tracer`] set one.
+    tracer: airlock_net::trace::Tracer,
 }
 
 struct CompiledApi {
@@ -196,7 +198,14 @@ impl Gateway {
             domains,
             tls: Arc::new(tls),
             proxy,
+            tracer: airlock_net::trace::Tracer::default(),
         })
+    }
+
+    /// Records a trace of every request (`airlock_net::trace`) into `tracer`.
+    pub fn with_tracer(mut self, tracer: airlock_net::trace::Tracer) -> Gateway {
+        self.tracer = tracer;
+        self
     }
 
     /// Serves HTTPS on `listener` until `shutdown`; connections are tracked by `tracker`.
@@ -299,6 +308,21 @@ impl Gateway {
             request_time: Some(SystemTime::now()),
             ..Default::default()
         };
+        if self.tracer.is_on() {
+            use airlock_net::trace::{Component, Hop, Segment, Val};
+            let mut seg = Segment::new(Component::Gateway);
+            seg.request_id = request_id.to_str().ok().map(Into::into);
+            seg.method = Some(req.method().as_str().into());
+            seg.path = Some(req.uri().path().into());
+            seg.host = request_host(&req).map(Into::into);
+            seg.hop(
+                Hop::new(Component::Gateway, "tls", "accepted")
+                    .with("sni", sni.clone().map_or(Val::None, Val::Shared))
+                    .with("protocol", Val::Str(ctx.protocol))
+                    .with("client", Val::Addr(peer)),
+            );
+            ctx.trace = Some(Box::new(seg));
+        }
         let origin = req
             .headers()
             .get(header::ORIGIN)
@@ -340,20 +364,53 @@ impl Gateway {
             status = resp.status().as_u16(),
             "request"
         );
+        if let Some(t) = ctx.trace.as_mut() {
+            use airlock_net::trace::{Component, Hop, Val};
+            let status = resp.status().as_u16();
+            t.status = Some(status);
+            t.route = ctx.route_key.clone();
+            let (outcome, by) = match ctx.error_response_type {
+                Some(_) => ("refused", "gateway"),
+                None if ctx.integration_status.is_some() => {
+                    ("integration's response", "integration")
+                }
+                None => ("answered", "gateway"),
+            };
+            t.produced_by = Some(by);
+            t.hop(
+                Hop::new(Component::Gateway, "response", outcome)
+                    .with("status", Val::Num(u64::from(status)))
+                    .with("by", Val::Str(by))
+                    .with("type", ctx.error_response_type.map_or(Val::None, Val::Str))
+                    .with("message", ctx.error_message.map_or(Val::None, Val::Str)),
+            );
+        }
         // docs/aws-rules.md §HTTP-2.2: a request that selected no stage writes no access log line.
         let log = selected.and_then(|sel| sel.api.config.stages[sel.stage].access_log.clone());
-        match log {
-            Some(log) => {
-                let (parts, body) = resp.into_parts();
-                let body = access_log::LoggedBody::new(body, move |length| {
-                    ctx.response_length = Some(length);
-                    ctx.response_latency = Some(started.elapsed());
-                    log.write(&ctx);
-                });
-                Response::from_parts(parts, body.boxed())
-            }
-            None => resp,
+        if log.is_none() && ctx.trace.is_none() {
+            return resp;
         }
+        let tracer = self.tracer.clone();
+        let (parts, body) = resp.into_parts();
+        let body = access_log::LoggedBody::new(body, move |length| {
+            ctx.response_length = Some(length);
+            ctx.response_latency = Some(started.elapsed());
+            if let Some(log) = log {
+                log.write(&ctx);
+            }
+            if let Some(mut t) = ctx.trace.take() {
+                t.hop(
+                    airlock_net::trace::Hop::new(
+                        airlock_net::trace::Component::Gateway,
+                        "body",
+                        "sent",
+                    )
+                    .with("bytes", airlock_net::trace::Val::Num(length)),
+                );
+                tracer.emit(*t);
+            }
+        });
+        Response::from_parts(parts, body.boxed())
     }
 
     /// Resolves the host and path to an API, its stage, the path routes see, and the path a

@@ -26,8 +26,10 @@
 mod admin;
 mod auth;
 pub mod client;
+mod console;
 mod explain;
 mod ids;
+pub mod traces;
 mod wiring;
 
 pub use airlock_pki::TokenRequest;
@@ -98,6 +100,9 @@ pub struct Options {
     /// When the access logs under `<state dir>/logs/` (the ALBs' and the stages') rotate, and
     /// how many files each keeps.
     pub access_log_rotation: airlock_net::logfile::Rotation,
+    /// How many recent requests' traces the stack keeps (`GET /requests` on the admin
+    /// endpoint, `airlock trace`); 0 turns tracing off. Default 1,000.
+    pub trace_capacity: usize,
 }
 
 impl Options {
@@ -109,6 +114,7 @@ impl Options {
             vpc_link_connect_timeout: Duration::from_secs(10),
             admin_idle_timeout: Duration::from_secs(30),
             access_log_rotation: airlock_net::logfile::Rotation::default(),
+            trace_capacity: traces::DEFAULT_CAPACITY,
         }
     }
 }
@@ -260,6 +266,8 @@ impl RunningStack {
             region,
             account,
             idle_timeout,
+            running.shutdown.clone(),
+            running.tracker.clone(),
         ));
         running.tracker.spawn(admin::serve(
             admin,

@@ -67,6 +67,8 @@ pub(crate) struct Keep {
     /// The stack file with the admin endpoint's changes so far: the next change is checked
     /// against it, and task definitions sent there use its `image_map`.
     pub stack: std::sync::Mutex<cfg::Stack>,
+    /// The recent requests' traces.
+    pub traces: Arc<crate::traces::Ring>,
 }
 
 impl Keep {
@@ -147,6 +149,8 @@ struct Ctx<'a> {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     registrations: Vec<Registration>,
+    /// Where every component's trace segments go (the ring is `traces`), or off.
+    tracer: airlock_net::trace::Tracer,
 }
 
 /// The load balancers as the later steps see them, by load balancer name.
@@ -204,6 +208,7 @@ pub(crate) async fn start(
     let ca = airlock_pki::Ca::load_or_create(&options.state_dir).map_err(pki_err)?;
     let issuer = airlock_pki::Issuer::load_or_create(&options.state_dir, airlock_pki::LOCAL_ISSUER)
         .map_err(pki_err)?;
+    let traces = crate::traces::Ring::new(options.trace_capacity);
     let mut ctx = Ctx {
         stack: &stack,
         options: &options,
@@ -213,6 +218,11 @@ pub(crate) async fn start(
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         registrations: Vec::new(),
+        tracer: if options.trace_capacity == 0 {
+            airlock_net::trace::Tracer::default()
+        } else {
+            airlock_net::trace::Tracer::new(traces.clone())
+        },
     };
     let mut certs = Certificates {
         ca: &ca,
@@ -268,6 +278,7 @@ pub(crate) async fn start(
         target_groups: target_groups.into_iter().collect(),
         vantage: vantage_iface,
         stack: std::sync::Mutex::new(stack.clone()),
+        traces,
     });
     tracing::info!(gateway = %endpoints.gateway, dns = %endpoints.dns, admin = %endpoints.admin, "stack serving");
     Ok(RunningStack {
@@ -403,6 +414,7 @@ fn start_load_balancers(
                     .join("alb")
                     .join(format!("{}.log", lb.name)),
                 options.access_log_rotation,
+                ctx.tracer.clone(),
             ),
         }
         .build()
@@ -511,6 +523,7 @@ async fn start_vpc_links(ctx: &Ctx<'_>, ca: &airlock_pki::Ca) -> Result<VpcLinks
             connect_timeout: options.vpc_link_connect_timeout,
             handshake_timeout: Duration::from_secs(10),
             state: state_rx,
+            tracer: ctx.tracer.clone(),
         })
         .map_err(|e| resource_err(&resource, e))?;
         // The gateway lives in this process: it reaches the endpoint in-process (same mutual
@@ -592,6 +605,7 @@ async fn start_gateway(
         .collect();
     let gateway =
         airlock_gateway::Gateway::new(gateway_config).map_err(|e| resource_err("http_apis", e))?;
+    let gateway = gateway.with_tracer(ctx.tracer.clone());
     let gateway_listener = bind("API Gateway", "gateway-port", options.ports.gateway).await?;
     let gateway_addr = gateway_listener
         .local_addr()
