@@ -58,7 +58,9 @@ pub(crate) fn run(args: &TraceArgs) -> anyhow::Result<()> {
         }
         match &args.request_id {
             Some(id) => {
-                let (status, body) = get(&admin, &format!("/requests/{}", encode(id))).await?;
+                // A request that has just answered may still be finishing its trace.
+                let path = format!("/requests/{}?wait=2", encode(id));
+                let (status, body) = get(&admin, &path).await?;
                 let doc: Value = serde_json::from_slice(&body)
                     .with_context(|| format!("the admin endpoint at {admin} answered {status}"))?;
                 if status != 200 {

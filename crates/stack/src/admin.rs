@@ -14,7 +14,7 @@
 //! | `PUT /security-groups/{name}` | replaces a group's rules; body `{"ingress": [...], "egress": [...]}` |
 //! | `PUT /vpc-links/{name}/state` | body `{"state": "AVAILABLE"}` (or `PENDING`, `FAILED`, `INACTIVE`) |
 //! | `GET /requests` | recent requests' summaries, newest first; `?status=404` (or `5xx`), `route=`, `task=`, `limit=` |
-//! | `GET /requests/{id}` | one request's trace (by `apigw-requestid` or trace id): every hop's decision and timing |
+//! | `GET /requests/{id}` | one request's trace (by `apigw-requestid` or trace id): every hop's decision and timing; `?wait=S` waits up to S seconds for it to complete |
 //! | `GET /events` | server-sent events: `request` (each completed request), `health`, `tasks` |
 //! | `GET /topology` | the stack as the console draws it |
 //! | `GET /` | the console (HTML, script and style embedded in the binary) |
@@ -395,7 +395,13 @@ impl Admin {
                 crate::console::list(traces, req.uri().query()).await,
             )),
             (&Method::GET, ["requests", id]) => {
-                match traces.get(&crate::console::decode_segment(id)) {
+                match traces
+                    .get_completed(
+                        &crate::console::decode_segment(id),
+                        crate::console::wait_of(req.uri().query()),
+                    )
+                    .await
+                {
                     Some(t) => Ok(reply(StatusCode::OK, t)),
                     None => Err(error(
                         StatusCode::NOT_FOUND,

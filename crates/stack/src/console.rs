@@ -107,6 +107,17 @@ pub(crate) async fn list(ring: &Ring, query: Option<&str>) -> Value {
     json!({ "requests": requests, "kept": kept, "capacity": ring.capacity() })
 }
 
+/// The `wait=S` of a query (seconds, at most [`MAX_WAIT`]); zero when absent.
+pub(crate) fn wait_of(query: Option<&str>) -> Duration {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|p| p.strip_prefix("wait="))
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|w| w.is_finite() && *w > 0.0)
+        .map_or(Duration::ZERO, |w| Duration::from_secs_f64(w).min(MAX_WAIT))
+}
+
 /// Percent-decoding of a path segment (a request id is base64: `/`, `+` and `=` arrive
 /// encoded).
 pub(crate) fn decode_segment(v: &str) -> String {

@@ -92,12 +92,36 @@ impl Ring {
 
     /// One request's whole trace, by the gateway's request id or its trace id.
     pub fn get(&self, id: &str) -> Option<Value> {
+        self.find(id).map(|(doc, _)| doc)
+    }
+
+    /// Like [`Ring::get`], and whether the request has completed.
+    fn find(&self, id: &str) -> Option<(Value, bool)> {
         let state = lock(&self.state);
         let seq = state.by_request_id.get(id).copied().or_else(|| {
             TraceKey::from_header(id.as_bytes()).and_then(|k| state.by_key.get(&k).copied())
         })?;
         let entry = state.entry(seq)?;
-        Some(detail(entry))
+        Some((detail(entry), entry.complete))
+    }
+
+    /// One request's trace once it has completed, waiting up to `wait` for it: a client that
+    /// has just read its response may ask before the gateway has finished the trace (it is
+    /// written when the response body has gone). After `wait`, what there is.
+    pub async fn get_completed(&self, id: &str, wait: std::time::Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let mut completed = self.subscribe();
+            match self.find(id) {
+                Some((doc, true)) => return Some(doc),
+                found => {
+                    let waited = tokio::time::timeout_at(deadline, completed.recv()).await;
+                    if waited.is_err() {
+                        return found.map(|(doc, _)| doc);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -84,7 +84,7 @@ function renderTopology(t) {
     lane("task", "ECS tasks", tasks));
 
   document.getElementById("security-groups").replaceChildren(el("h3", {}, "Security groups"),
-    (t.security_groups || []).map(g => el("div", { "data-topology": "security-group" },
+    ...(t.security_groups || []).map(g => el("div", { "data-topology": "security-group" },
       el("b", {}, g.name), " ", el("span", { class: "muted" }, g.description || ""),
       el("pre", {}, "in:  " + g.ingress.join("\n     ") + (g.egress ? "\nout: " + g.egress.join("\n     ") : "")))));
   const zones = (list) => (list || []).map(z => el("div", {},
@@ -166,7 +166,7 @@ function renderTrace(t) {
       el("div", {}, el("b", {}, "request id "), t.request_id || "— (entered at the ALB)"),
       el("div", {}, el("b", {}, "trace id "), t.alb_trace_id || t.trace_id || "—"),
       el("div", {}, el("b", {}, "status "), el("span", { class: statusClass(t.status) }, t.status), ` from the ${t.produced_by} · ${t.duration_ms.toFixed(2)} ms`)),
-    hops);
+    ...hops);
 }
 
 // ---- live ----
@@ -219,7 +219,8 @@ async function poll() {
       setLive(false, "retrying…");
       await new Promise(r => setTimeout(r, 1000));
     }
-    await new Promise(r => setTimeout(r, 100));
+    // A pause between polls: a headless browser's virtual clock advances only then.
+    await new Promise(r => setTimeout(r, 1000));
   }
 }
 
@@ -236,7 +237,9 @@ async function start() {
     addRequests(got.requests.slice().reverse(), false);
     if (state.requests.length) select(state.requests[0].id);
   } catch (e) { logEvent(String(e)); }
-  if (params.get("transport") === "poll") poll(); else subscribe();
+  const transport = params.get("transport");
+  if (transport === "poll") poll();
+  else if (transport !== "none") subscribe();
 }
 
 start();
