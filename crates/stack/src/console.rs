@@ -225,9 +225,9 @@ pub(crate) fn topology(keep: &Keep, status: &Value) -> Value {
                     "rules": l.rules.iter().map(|r| json!({
                         "priority": r.priority,
                         "conditions": r.conditions.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>(),
-                        "actions": r.actions.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>(),
+                        "actions": r.actions.iter().map(action_text).collect::<Vec<_>>(),
                     })).collect::<Vec<_>>(),
-                    "default_actions": l.default_actions.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>(),
+                    "default_actions": l.default_actions.iter().map(action_text).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             })
         })
@@ -240,8 +240,12 @@ pub(crate) fn topology(keep: &Keep, status: &Value) -> Value {
             json!({
                 "name": g.group_name,
                 "description": g.description,
-                "ingress": g.ingress.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>(),
-                "egress": g.egress.as_ref().map(|e| e.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>()),
+                "ingress": g.ingress.iter().map(|r| {
+                    rule_text(&r.ip_protocol, r.from_port, r.to_port, r.cidr_ip, r.source_security_group.as_deref(), "from")
+                }).collect::<Vec<_>>(),
+                "egress": g.egress.as_ref().map(|e| e.iter().map(|r| {
+                    rule_text(&r.ip_protocol, r.from_port, r.to_port, r.cidr_ip, r.destination_security_group.as_deref(), "to")
+                }).collect::<Vec<_>>()),
             })
         })
         .collect();
@@ -269,6 +273,41 @@ pub(crate) fn topology(keep: &Keep, status: &Value) -> Value {
         "dns": status["dns"],
         "endpoints": status["endpoints"],
     })
+}
+
+/// A listener action as a person reads it: `forward → pets-tg`.
+fn action_text(a: &airlock_config::Action) -> String {
+    match a {
+        airlock_config::Action::Forward { .. } | airlock_config::Action::WeightedForward(_) => {
+            format!("forward → {}", a.target_groups().join(", "))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// A security group rule as a person reads it: `tcp 443 from pets-link-sg`.
+fn rule_text(
+    protocol: &impl std::fmt::Debug,
+    from: Option<i32>,
+    to: Option<i32>,
+    cidr: Option<ipnet::Ipv4Net>,
+    group: Option<&str>,
+    direction: &str,
+) -> String {
+    let ports = match (from, to) {
+        (Some(a), Some(b)) if a == b => format!(" {a}"),
+        (Some(a), Some(b)) if a >= 0 => format!(" {a}-{b}"),
+        _ => String::new(),
+    };
+    let peer = match (group, cidr) {
+        (Some(g), _) => g.to_owned(),
+        (None, Some(c)) => c.to_string(),
+        (None, None) => "-".to_owned(),
+    };
+    format!(
+        "{}{ports} {direction} {peer}",
+        format!("{protocol:?}").to_ascii_lowercase()
+    )
 }
 
 /// A server-sent-events body: the lines a forwarding task sends, until it stops.

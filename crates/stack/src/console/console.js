@@ -86,7 +86,7 @@ function renderTopology(t) {
   document.getElementById("security-groups").replaceChildren(el("h3", {}, "Security groups"),
     ...(t.security_groups || []).map(g => el("div", { "data-topology": "security-group" },
       el("b", {}, g.name), " ", el("span", { class: "muted" }, g.description || ""),
-      el("pre", {}, "in:  " + g.ingress.join("\n     ") + (g.egress ? "\nout: " + g.egress.join("\n     ") : "")))));
+      el("pre", {}, "in:  " + (g.ingress.join(", ") || "nothing") + (g.egress ? "\nout: " + (g.egress.join(", ") || "nothing") : "")))));
   const zones = (list) => (list || []).map(z => el("div", {},
     el("b", {}, z.zone), el("pre", {}, z.records.map(r => `${r.name} ${r.type} ${r.values.join(" ")}`).join("\n"))));
   document.getElementById("dns").replaceChildren(el("h3", {}, "DNS views"),
@@ -113,6 +113,7 @@ function addRequests(list, fresh) {
   for (const r of list) {
     if (state.requests.some(x => x.seq === r.seq)) continue;
     r.fresh = fresh;
+    r.arrived = fresh ? "live" : "loaded";
     state.requests.unshift(r);
     state.lastSeq = Math.max(state.lastSeq, r.seq);
   }
@@ -124,7 +125,7 @@ function addRequests(list, fresh) {
 
 function renderRequests() {
   const rows = state.requests.filter(passes).map(r => {
-    const tr = el("tr", { "data-request": r.id, class: (r.id === state.selected ? "selected " : "") + (r.fresh ? "fresh" : ""), onclick: () => select(r.id) },
+    const tr = el("tr", { "data-request": r.id, "data-arrived": r.arrived, class: (r.id === state.selected ? "selected " : "") + (r.fresh ? "fresh" : ""), onclick: () => select(r.id) },
       el("td", {}, new Date(r.started_ms).toLocaleTimeString()),
       el("td", {}, r.method || ""),
       el("td", { title: r.path }, r.path || ""),
