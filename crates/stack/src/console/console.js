@@ -11,6 +11,8 @@ function el(tag, attrs, ...children) {
     if (v === null || v === undefined || v === false) continue;
     if (k === "class") node.className = v;
     else if (k === "onclick") node.addEventListener("click", v);
+    // Through the CSSOM: the page's content security policy refuses inline style attributes.
+    else if (k === "style") Object.assign(node.style, v);
     else node.setAttribute(k, v);
   }
   for (const c of children.flat()) {
@@ -160,7 +162,7 @@ function renderTrace(t) {
       el("div", { class: "outcome" + (BAD.test(h.outcome) ? " bad" : "") }, h.outcome)),
     el("div", { class: "fields" }, Object.entries(h.fields).map(([k, v]) => el("div", {}, el("b", {}, k + ": "), fieldText(v)))),
     el("div", { title: `+${h.at_ms.toFixed(2)} ms` + (h.took_ms != null ? `, took ${h.took_ms.toFixed(2)} ms` : "") },
-      el("div", { class: "bar" }, el("span", { style: `left:${(100 * h.at_ms / total).toFixed(2)}%;width:${(100 * (h.took_ms || 0) / total).toFixed(2)}%` })),
+      el("div", { class: "bar" }, el("span", { style: { left: `${(100 * h.at_ms / total).toFixed(2)}%`, width: `${(100 * (h.took_ms || 0) / total).toFixed(2)}%` } })),
       el("div", { class: "muted" }, `+${h.at_ms.toFixed(2)} ms` + (h.took_ms != null ? ` · ${h.took_ms.toFixed(2)} ms` : "")))));
   document.getElementById("waterfall").replaceChildren(
     el("div", { class: "summary" },
