@@ -120,7 +120,7 @@ async fn the_console_shows_topology_and_live_requests_in_a_browser() {
         ids.len()
     );
     for hop in [
-        "gateway:tls",
+        "gateway:api",
         "gateway:route",
         "gateway:authorize",
         "alb:rule",

@@ -297,7 +297,7 @@ async fn each_outcome_is_traced_with_its_reasons() {
     assert_eq!(answered["outcome"], "answered");
     assert_eq!(answered["fields"]["status"], 200);
     assert_eq!(
-        hop(&doc, "task", "body")["fields"]["bytes"],
+        hop(&doc, "alb", "response")["fields"]["bytes"],
         reply.body.len()
     );
     let alb_trace = doc["alb_trace_id"].as_str().unwrap();
@@ -564,4 +564,53 @@ async fn the_ring_of_traces_stays_bounded() {
     .await;
     assert_eq!(status, 404, "{body}");
     drop(bin.child);
+}
+
+/// `GET /events` streams server-sent events: a completed request's summary as it completes,
+/// and the tasks' changes as they happen (a task stopped through the admin API).
+#[tokio::test]
+async fn the_event_stream_tells_requests_and_task_changes_as_they_happen() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Reads until `needle` has arrived; the stream's chunk framing stays in the text, which
+    // the needles do not straddle (each event is written whole).
+    async fn until(events: &mut TcpStream, seen: &mut String, needle: &str) {
+        bounded(needle, async {
+            while !seen.contains(needle) {
+                let mut buf = [0u8; 4096];
+                let n = events.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the event stream ended: {seen}");
+                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+        .await;
+    }
+    let stack = RunningStack::start_default().await.unwrap();
+    let addr = stack.endpoints().admin;
+    let mut events = TcpStream::connect(addr).await.unwrap();
+    events
+        .write_all(format!("GET /events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    until(&mut events, &mut seen, "event: hello").await;
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.contains("text/event-stream"), "{seen}");
+
+    let reply = get(&stack, "/pets", None).await;
+    let id = reply.h("apigw-requestid");
+    until(&mut events, &mut seen, &format!("\"request_id\":\"{id}\"")).await;
+    assert!(seen.contains("event: request"), "{seen}");
+
+    let (_, tasks) = admin(addr, "GET", "/tasks", None).await;
+    let task = tasks["services"][0]["tasks"][0]["task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = seen.len();
+    let (status, body) = admin(addr, "POST", &format!("/tasks/{task}/stop"), None).await;
+    assert_eq!(status, 202, "{body}");
+    until(&mut events, &mut seen, "event: tasks").await;
+    let after = &seen[before..];
+    assert!(after.contains(&task), "{after}");
+    stack.stop().await;
 }

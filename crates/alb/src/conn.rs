@@ -88,15 +88,16 @@ impl Conn {
                 .get(&crate::headers::X_AMZN_TRACE_ID)
                 .and_then(|v| TraceKey::from_header(v.as_bytes()));
             seg.entry = seg.key.is_none();
-            seg.method = Some(req.method().as_str().into());
+            seg.method = Some(airlock_net::trace::method_name(req.method().as_str()));
             seg.host = Some(host.into());
             seg.path = Some(path.into());
+            seg.tls_name = self.sni.clone();
             seg.hop(
                 Hop::new(Component::Alb, "listener", "accepted")
                     .with("listener", Val::Str(kind))
                     .with("port", Val::Num(u64::from(listener.port())))
                     .with("client", Val::Addr(self.peer))
-                    .with("sni", self.sni.clone().map_or(Val::None, Val::Shared)),
+                    .with("tls", Val::Bool(self.sni.is_some())),
             );
             Box::new(seg)
         });

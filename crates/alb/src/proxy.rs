@@ -87,14 +87,11 @@ impl Drop for TargetBody {
         if let Some((tracer, mut seg, bytes, ended)) = self.trace.take() {
             // An empty body may never be polled: hyper sees its end from its length.
             let ended = ended || http_body::Body::is_end_stream(&self.inner);
-            seg.hop(
-                Hop::new(
-                    Component::Task,
-                    "body",
-                    if ended { "sent" } else { "cut short" },
-                )
-                .with("bytes", Val::Num(bytes)),
-            );
+            // Known only now: fields of the response hop rather than a hop of their own.
+            seg.amend("response", "bytes", Val::Num(bytes));
+            if !ended {
+                seg.set_outcome("response", "the target's response was cut short");
+            }
             tracer.emit(*seg);
         }
     }
@@ -372,7 +369,7 @@ async fn route(
             let hop = match rule {
                 Some(r) => Hop::new(Component::Alb, "rule", "matched")
                     .with("priority", Val::Num(u64::from(r.priority())))
-                    .with("conditions", Val::Shared(r.summary().clone())),
+                    .with("conditions", Val::Str(r.summary())),
                 None => Hop::new(Component::Alb, "rule", "default action")
                     .with("why", Val::Str("no rule's conditions all match")),
             };
@@ -580,7 +577,7 @@ async fn forward(
         if let Some(t) = record.trace.as_mut() {
             t.hop(
                 Hop::new(Component::Alb, "target", "none eligible")
-                    .with("group", Val::Shared(group.log_name()))
+                    .with("group", Val::Str(group.traced_name()))
                     .with(
                         "why",
                         Val::Str("no registered target is healthy or in fail-open"),
@@ -596,7 +593,7 @@ async fn forward(
         t.hop(
             Hop::new(Component::Alb, "target", "chosen")
                 .with("target", Val::Addr(target))
-                .with("group", Val::Shared(group.log_name()))
+                .with("group", Val::Str(group.traced_name()))
                 .with("health", Val::Str(lease.health))
                 .with("sticky", Val::Bool(lease.sticky)),
         );

@@ -89,7 +89,7 @@ pub struct Rule {
     conditions: Vec<Condition>,
     action: Action,
     /// The conditions as text, made once for traces (`path-pattern /pets* and ...`).
-    summary: std::sync::Arc<str>,
+    summary: &'static str,
 }
 
 impl Rule {
@@ -127,7 +127,7 @@ impl Rule {
         let summary: Vec<&str> = conditions.iter().map(|c| &*c.1).collect();
         Ok(Rule {
             priority,
-            summary: summary.join(" and ").into(),
+            summary: airlock_net::trace::intern(&summary.join(" and ")),
             conditions,
             action,
         })
@@ -139,8 +139,8 @@ impl Rule {
     }
 
     /// The rule's conditions as text (`path-pattern /pets* and http-request-method GET`).
-    pub fn summary(&self) -> &std::sync::Arc<str> {
-        &self.summary
+    pub fn summary(&self) -> &'static str {
+        self.summary
     }
 
     /// The rule's action.

@@ -83,6 +83,9 @@ struct CompiledApi {
     route_keys: Vec<Arc<str>>,
     /// `config.id`, shared by every request's context.
     id: Arc<str>,
+    /// The id and each route's key (parallel to `config.routes`), interned for traces.
+    traced_id: &'static str,
+    traced_route_keys: Vec<&'static str>,
     /// Parallel to `config.stages`.
     stages: Vec<CompiledStage>,
 }
@@ -90,6 +93,8 @@ struct CompiledApi {
 struct CompiledStage {
     /// The stage's name, shared by every request's context.
     name: Arc<str>,
+    /// The same, interned for traces.
+    traced_name: &'static str,
     /// One bucket per route (parallel to `config.routes`), `None` when unthrottled (docs/aws-rules.md §HTTP-3.3).
     buckets: Vec<Option<throttle::Bucket>>,
 }
@@ -104,6 +109,8 @@ struct Selection<'a> {
     backend_path: String,
     /// The API mapping key that matched, for a custom domain.
     base_path: Option<String>,
+    /// The same, interned for traces (`None` for the execute-api host).
+    traced_mapping: Option<&'static str>,
 }
 
 struct CompiledDomain {
@@ -116,6 +123,8 @@ struct CompiledDomain {
 /// An API mapping with its API and stage looked up at start rather than on every request.
 struct CompiledMapping {
     key: String,
+    /// `key` interned for traces.
+    traced_key: &'static str,
     api: Arc<CompiledApi>,
     /// The stage's index; `None` when the API has no such stage (the mapping answers 404).
     stage: Option<usize>,
@@ -133,6 +142,7 @@ impl Gateway {
                 .iter()
                 .map(|stage| CompiledStage {
                     name: Arc::from(stage.name.as_str()),
+                    traced_name: airlock_net::trace::intern(&stage.name),
                     buckets: api
                         .routes
                         .iter()
@@ -156,6 +166,12 @@ impl Gateway {
                         .map(|r| Arc::from(r.key.display()))
                         .collect(),
                     id: Arc::from(api.id.as_str()),
+                    traced_id: airlock_net::trace::intern(&api.id),
+                    traced_route_keys: api
+                        .routes
+                        .iter()
+                        .map(|r| airlock_net::trace::intern(&r.key.display()))
+                        .collect(),
                     config: api,
                     router,
                     stages,
@@ -174,6 +190,7 @@ impl Gateway {
                 };
                 let stage = api.config.stages.iter().position(|s| s.name == m.stage);
                 mappings.push(CompiledMapping {
+                    traced_key: airlock_net::trace::intern(&m.key),
                     key: m.key,
                     api: api.clone(),
                     stage,
@@ -309,18 +326,13 @@ impl Gateway {
             ..Default::default()
         };
         if self.tracer.is_on() {
-            use airlock_net::trace::{Component, Hop, Segment, Val};
+            use airlock_net::trace::{Component, Segment};
             let mut seg = Segment::new(Component::Gateway);
             seg.request_id = request_id.to_str().ok().map(Into::into);
-            seg.method = Some(req.method().as_str().into());
+            seg.method = Some(airlock_net::trace::method_name(req.method().as_str()));
             seg.path = Some(req.uri().path().into());
             seg.host = request_host(&req).map(Into::into);
-            seg.hop(
-                Hop::new(Component::Gateway, "tls", "accepted")
-                    .with("sni", sni.clone().map_or(Val::None, Val::Shared))
-                    .with("protocol", Val::Str(ctx.protocol))
-                    .with("client", Val::Addr(peer)),
-            );
+            seg.tls_name = sni.clone();
             ctx.trace = Some(Box::new(seg));
         }
         let origin = req
@@ -368,7 +380,16 @@ impl Gateway {
             use airlock_net::trace::{Component, Hop, Val};
             let status = resp.status().as_u16();
             t.status = Some(status);
-            t.route = ctx.route_key.clone();
+            if let Some(sel) = &selected
+                && let Some(key) = ctx.route_key.as_deref()
+            {
+                t.route = sel
+                    .api
+                    .traced_route_keys
+                    .iter()
+                    .find(|k| **k == key)
+                    .copied();
+            }
             let (outcome, by) = match ctx.error_response_type {
                 Some(_) => ("refused", "gateway"),
                 None if ctx.integration_status.is_some() => {
@@ -381,8 +402,7 @@ impl Gateway {
                 Hop::new(Component::Gateway, "response", outcome)
                     .with("status", Val::Num(u64::from(status)))
                     .with("by", Val::Str(by))
-                    .with("type", ctx.error_response_type.map_or(Val::None, Val::Str))
-                    .with("message", ctx.error_message.map_or(Val::None, Val::Str)),
+                    .with("type", ctx.error_response_type.map_or(Val::None, Val::Str)),
             );
         }
         // docs/aws-rules.md §HTTP-2.2: a request that selected no stage writes no access log line.
@@ -399,14 +419,8 @@ impl Gateway {
                 log.write(&ctx);
             }
             if let Some(mut t) = ctx.trace.take() {
-                t.hop(
-                    airlock_net::trace::Hop::new(
-                        airlock_net::trace::Component::Gateway,
-                        "body",
-                        "sent",
-                    )
-                    .with("bytes", airlock_net::trace::Val::Num(length)),
-                );
+                // The bytes are known only now: a field of the response hop, not a hop.
+                t.amend("response", "bytes", airlock_net::trace::Val::Num(length));
                 tracer.emit(*t);
             }
         });
@@ -429,6 +443,7 @@ impl Gateway {
                 route_path,
                 backend_path: path.to_owned(),
                 base_path: None,
+                traced_mapping: None,
             });
         }
         let domain = self.domains.get(host)?;
@@ -440,6 +455,7 @@ impl Gateway {
             route_path: rest.clone(),
             backend_path: rest,
             base_path: (!mapping.key.is_empty()).then(|| mapping.key.clone()),
+            traced_mapping: Some(mapping.traced_key),
         })
     }
 }

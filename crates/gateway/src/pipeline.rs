@@ -78,7 +78,8 @@ impl Gateway {
         ctx: &mut context::RequestContext,
         selected: &mut Option<Selection<'a>>,
     ) -> Result<Response<Body>, Refusal> {
-        let routed = match self.select(&req, sni.as_deref(), ctx, selected)? {
+        let chosen = self.select(&req, sni.as_deref(), ctx, selected);
+        let routed = match chosen? {
             Selected::Route(routed) => routed,
             Selected::Preflight(resp) => return Ok(resp),
         };
@@ -160,13 +161,11 @@ impl Gateway {
         ctx.stage = Some(api.stages[stage_index].name.clone());
         ctx.hop(|| {
             Hop::new(Component::Gateway, "api", "selected")
-                .with("api", Val::Shared(api.id.clone()))
-                .with("stage", Val::Shared(api.stages[stage_index].name.clone()))
+                .with("api", Val::Str(api.traced_id))
+                .with("stage", Val::Str(api.stages[stage_index].traced_name))
                 .with(
-                    "mapping",
-                    sel.base_path.as_ref().map_or(Val::None, |b| {
-                        Val::Text(format!("custom domain, key {b:?}"))
-                    }),
+                    "mapping key",
+                    sel.traced_mapping.map_or(Val::None, Val::Str),
                 )
         });
         // The paths move out: what the caller keeps of the selection is its API and stage.
@@ -209,7 +208,7 @@ impl Gateway {
         ctx.route_key = Some(api.route_keys[index].clone());
         ctx.hop(|| {
             Hop::new(Component::Gateway, "route", "matched")
-                .with("route", Val::Shared(api.route_keys[index].clone()))
+                .with("route", Val::Str(api.traced_route_keys[index]))
         });
         tracing::debug!(api = %api.config.name, stage = %stage.name, route = %api.route_keys[index], "route selected");
         Ok(Selected::Route(Routed {
@@ -337,14 +336,16 @@ impl Gateway {
             request_body,
             params,
         };
-        ctx.hop(|| {
-            Hop::new(Component::Gateway, "map request", "mapped")
-                .with(
-                    "parameter mappings",
-                    Val::Num(integration.request_parameters.len() as u64),
-                )
-                .with("path sent", Val::Text(path_and_query.clone()))
-        });
+        // Only an integration with mappings has a mapping step to show (and only then is the
+        // path copied): the common request pays for no hop here.
+        if !integration.request_parameters.is_empty() {
+            let mappings = integration.request_parameters.len() as u64;
+            ctx.hop(|| {
+                Hop::new(Component::Gateway, "map request", "mapped")
+                    .with("parameter mappings", Val::Num(mappings))
+                    .with("path sent", Val::Text(path_and_query.clone()))
+            });
+        }
         let outgoing = proxy::Outgoing {
             origin,
             path_and_query,

@@ -445,6 +445,38 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A 404's nearest routes: the most leading segments matched first, each with the first
+    /// reason it does not match (segment, length, or method).
+    #[test]
+    fn nearest_routes_say_why_they_did_not_match() {
+        let router = Router::new(
+            [
+                "GET /pets",
+                "GET /pets/{id}",
+                "POST /pets/{id}/toys",
+                "GET /toys/{id}",
+            ]
+            .map(key)
+            .to_vec(),
+        );
+        let near = router.nearest(&Method::GET, "/pets/1/toys", 3);
+        assert_eq!(near[0].0, "POST /pets/{id}/toys");
+        assert_eq!(
+            near[0].1,
+            "the path matches, but the method GET is not POST"
+        );
+        assert_eq!(near[1].0, "GET /pets/{id}");
+        assert!(near[1].1.contains("3 segment(s)"), "{}", near[1].1);
+        assert_eq!(near[2].0, "GET /pets");
+        let near = router.nearest(&Method::GET, "/toys", 1);
+        assert_eq!(near[0].0, "GET /toys/{id}");
+        assert_eq!(near[0].1, "the path has 1 segment(s), the route needs 2");
+        let near = router.nearest(&Method::GET, "/pets/1/toys", 4);
+        assert_eq!(near[3].0, "GET /toys/{id}");
+        assert_eq!(near[3].1, "segment 1 is \"pets\", the route needs \"toys\"");
+        assert_eq!(router.nearest(&Method::GET, "/x", 10).len(), 4);
+    }
+
     /// The first-segment index changes which routes are ranked, never the choice: over every
     /// table of up to four routes drawn from shapes that share and differ in their first
     /// segment, and paths that hit each shape, the selection equals ranking every route in

@@ -70,6 +70,38 @@ impl fmt::Display for TraceKey {
     }
 }
 
+/// `text` as a `&'static str`, for the names a component's configuration gives (an API id, a
+/// route key, a rule's conditions): interned once when the component is built, so a hop holds a
+/// plain pointer. A shared, reference-counted string would cost every request two atomic
+/// operations on a counter all cores touch, and its trace a destructor to run. The set only
+/// grows, by the distinct names of the stacks this process has run.
+pub fn intern(text: &str) -> &'static str {
+    static INTERNED: std::sync::Mutex<Option<std::collections::HashSet<&'static str>>> =
+        std::sync::Mutex::new(None);
+    let mut set = crate::sync::lock(&INTERNED);
+    let set = set.get_or_insert_with(Default::default);
+    match set.get(text) {
+        Some(s) => s,
+        None => {
+            let s: &'static str = Box::leak(text.to_owned().into_boxed_str());
+            set.insert(s);
+            s
+        }
+    }
+}
+
+/// A request method's name without copying it: the standard methods by name, any other as
+/// `extension`.
+pub fn method_name(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|m| *m == method)
+        .unwrap_or("extension")
+}
+
 /// Which part of the chain recorded a hop.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Component {
@@ -170,6 +202,50 @@ impl Hop {
     }
 }
 
+/// A field's value as a segment keeps it: plain data, so that a kept hop needs no destructor
+/// and a ring of old traces is freed without being read back. Text made for the request lives
+/// in its segment's `notes`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Kept {
+    /// Unset.
+    #[default]
+    None,
+    /// Static text.
+    Str(&'static str),
+    /// The segment's note of this index.
+    Note(u16),
+    /// A number.
+    Num(u64),
+    /// A yes or no.
+    Bool(bool),
+    /// An IPv4 address and port (port 0: an interface's address).
+    V4(std::net::SocketAddrV4),
+}
+
+/// A hop as a segment keeps it (see [`Kept`]).
+#[derive(Clone, Copy, Debug)]
+pub struct KeptHop {
+    /// When, in microseconds since the Unix epoch.
+    pub at_us: u64,
+    /// How long the step took in microseconds, when it is a span.
+    pub took_us: Option<u32>,
+    /// Who decided.
+    pub component: Component,
+    /// The step.
+    pub step: &'static str,
+    /// What it decided.
+    pub outcome: &'static str,
+    /// Named values.
+    pub fields: [(&'static str, Kept); FIELDS],
+}
+
+impl KeptHop {
+    /// The named fields that are set.
+    pub fn set_fields(&self) -> impl Iterator<Item = &(&'static str, Kept)> {
+        self.fields.iter().filter(|(n, _)| !n.is_empty())
+    }
+}
+
 /// The current time in microseconds since the Unix epoch.
 pub fn now_us() -> u64 {
     SystemTime::now()
@@ -192,16 +268,16 @@ pub struct Segment {
     pub started_us: u64,
     /// When it finished (the response's end), in microseconds since the epoch.
     pub ended_us: u64,
-    /// The method.
-    pub method: Option<Box<str>>,
+    /// The method (see [`method_name`]).
+    pub method: Option<&'static str>,
     /// The host the client named.
     pub host: Option<Box<str>>,
     /// The path the client sent.
     pub path: Option<Box<str>>,
     /// The status this component answered.
     pub status: Option<u16>,
-    /// The route (gateway) or rule (ALB) that matched.
-    pub route: Option<Arc<str>>,
+    /// The route (gateway) that matched.
+    pub route: Option<&'static str>,
     /// The target chosen (ALB).
     pub target: Option<SocketAddr>,
     /// Which part produced the status: `gateway`, `alb` or `task`.
@@ -210,7 +286,11 @@ pub struct Segment {
     /// will follow.
     pub entry: bool,
     /// The decisions, in order.
-    pub hops: Vec<Hop>,
+    pub hops: Vec<KeptHop>,
+    /// Text made for this request that its hops name (`Kept::Note`); usually empty.
+    pub notes: Vec<String>,
+    /// The TLS server name the client sent, shared with its connection.
+    pub tls_name: Option<Arc<str>>,
 }
 
 impl Segment {
@@ -231,13 +311,77 @@ impl Segment {
             target: None,
             produced_by: None,
             entry: false,
-            hops: Vec::with_capacity(10),
+            // A typical request's hops at one component: about five.
+            hops: Vec::with_capacity(6),
+            notes: Vec::new(),
+            tls_name: None,
         }
     }
 
     /// Appends a hop.
     pub fn hop(&mut self, hop: Hop) {
-        self.hops.push(hop);
+        let mut kept = KeptHop {
+            at_us: hop.at_us,
+            took_us: hop.took_us.map(|t| u32::try_from(t).unwrap_or(u32::MAX)),
+            component: hop.component,
+            step: hop.step,
+            outcome: hop.outcome,
+            fields: [("", Kept::None); FIELDS],
+        };
+        for (slot, (name, value)) in kept.fields.iter_mut().zip(hop.fields) {
+            *slot = (name, self.keep(value));
+        }
+        self.hops.push(kept);
+    }
+
+    /// A value as the segment keeps it.
+    fn keep(&mut self, value: Val) -> Kept {
+        let mut note = |text: String| {
+            self.notes.push(text);
+            Kept::Note(u16::try_from(self.notes.len() - 1).unwrap_or(u16::MAX))
+        };
+        match value {
+            Val::None => Kept::None,
+            Val::Str(s) => Kept::Str(s),
+            Val::Shared(s) => note(s.to_string()),
+            Val::Text(s) => note(s),
+            Val::Num(n) => Kept::Num(n),
+            Val::Bool(b) => Kept::Bool(b),
+            Val::Addr(SocketAddr::V4(a)) => Kept::V4(a),
+            Val::Addr(a) => note(a.to_string()),
+        }
+    }
+
+    /// The text of a kept value (a note's, or static text), if it is text.
+    pub fn text_of(&self, value: Kept) -> Option<&str> {
+        match value {
+            Kept::Str(s) => Some(s),
+            Kept::Note(i) => self.notes.get(usize::from(i)).map(String::as_str),
+            _ => None,
+        }
+    }
+
+    /// Sets a field of the last hop of `step` (a value known only later, such as the bytes a
+    /// response body carried), rather than adding a hop for it.
+    pub fn amend(&mut self, step: &str, name: &'static str, value: Val) {
+        let value = self.keep(value);
+        if let Some(hop) = self.hops.iter_mut().rev().find(|h| h.step == step) {
+            let at = hop
+                .fields
+                .iter()
+                .position(|(n, _)| *n == name)
+                .or_else(|| hop.fields.iter().position(|(n, _)| n.is_empty()));
+            if let Some(i) = at {
+                hop.fields[i] = (name, value);
+            }
+        }
+    }
+
+    /// Changes the outcome of the last hop of `step`.
+    pub fn set_outcome(&mut self, step: &str, outcome: &'static str) {
+        if let Some(hop) = self.hops.iter_mut().rev().find(|h| h.step == step) {
+            hop.outcome = outcome;
+        }
     }
 }
 
@@ -318,7 +462,7 @@ pub fn note(hop: impl FnOnce(Component) -> Hop) {
     let _ = SCOPE.try_with(|s| {
         let mut segment = Segment::new(s.component);
         segment.key = Some(s.key);
-        segment.hops.push(hop(s.component));
+        segment.hop(hop(s.component));
         s.tracer.emit(segment);
     });
 }

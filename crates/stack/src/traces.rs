@@ -9,7 +9,9 @@
 //! the ALB's.
 
 use airlock_net::sync::lock;
-use airlock_net::trace::{Component, Hop, Segment, Sink, TraceKey, Val};
+#[cfg(test)]
+use airlock_net::trace::Hop;
+use airlock_net::trace::{Component, Kept, KeptHop, Segment, Sink, TraceKey};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -32,8 +34,10 @@ struct State {
     /// The sequence number of `entries[0]`.
     first: u64,
     next: u64,
-    by_key: HashMap<TraceKey, u64>,
-    by_request_id: HashMap<Box<str>, u64>,
+    /// The entry of each trace key, for joining segments as they arrive (hashed with foldhash:
+    /// the keys are airlock's own or checked X-Ray roots). Reads by request id scan instead:
+    /// they are rare, and an index would cost every request an insertion and a copy of its id.
+    by_key: HashMap<TraceKey, u64, foldhash::fast::RandomState>,
 }
 
 /// The ring of recent requests' traces.
@@ -98,10 +102,14 @@ impl Ring {
     /// Like [`Ring::get`], and whether the request has completed.
     fn find(&self, id: &str) -> Option<(Value, bool)> {
         let state = lock(&self.state);
-        let seq = state.by_request_id.get(id).copied().or_else(|| {
-            TraceKey::from_header(id.as_bytes()).and_then(|k| state.by_key.get(&k).copied())
-        })?;
-        let entry = state.entry(seq)?;
+        let entry = match TraceKey::from_header(id.as_bytes()) {
+            Some(k) => state.entry(*state.by_key.get(&k)?)?,
+            None => state.entries.iter().rev().find(|e| {
+                e.segments
+                    .iter()
+                    .any(|s| s.request_id.as_deref() == Some(id))
+            })?,
+        };
         Some((detail(entry), entry.complete))
     }
 
@@ -144,7 +152,7 @@ impl Sink for Ring {
             Component::Alb => segment.entry && !segment.hops.is_empty(),
             _ => false,
         };
-        let request_id = segment.request_id.clone();
+        let mut evicted = None;
         let mut state = lock(&self.state);
         let existing = segment.key.and_then(|k| state.by_key.get(&k).copied());
         let seq = match existing.filter(|&seq| state.entry(seq).is_some()) {
@@ -166,34 +174,32 @@ impl Sink for Ring {
                     segments: vec![segment],
                     complete: false,
                 });
-                while state.entries.len() > self.capacity {
-                    if let Some(old) = state.entries.pop_front() {
-                        state.first = old.seq + 1;
-                        if let Some(k) = old.key
-                            && state.by_key.get(&k) == Some(&old.seq)
-                        {
-                            state.by_key.remove(&k);
-                        }
-                        for s in &old.segments {
-                            if let Some(id) = &s.request_id {
-                                state.by_request_id.remove(id);
-                            }
-                        }
+                if state.entries.len() > self.capacity
+                    && let Some(old) = state.entries.pop_front()
+                {
+                    state.first = old.seq + 1;
+                    if let Some(k) = old.key
+                        && state.by_key.get(&k) == Some(&old.seq)
+                    {
+                        state.by_key.remove(&k);
                     }
+                    // Freed once the lock is let go.
+                    evicted = Some(old);
                 }
                 seq
             }
         };
-        if let Some(id) = request_id {
-            state.by_request_id.insert(id, seq);
-        }
+        let mut announce = None;
         if announces && let Some(e) = state.entry_mut(seq) {
             e.complete = true;
             if self.completed.receiver_count() > 0 {
-                let s = Arc::new(summary(e));
-                drop(state);
-                let _ = self.completed.send(s);
+                announce = Some(Arc::new(summary(e)));
             }
+        }
+        drop(state);
+        drop(evicted);
+        if let Some(s) = announce {
+            let _ = self.completed.send(s);
         }
     }
 }
@@ -275,11 +281,12 @@ fn summary(entry: &Entry) -> Value {
         "trace_id": entry.key.map(|k| k.to_string()),
         "alb_trace_id": text(alb.and_then(|a| a.trace_id.as_deref())),
         "entered_at": if gw.is_some() { "gateway" } else { "alb" },
-        "method": text(front.and_then(|s| s.method.as_deref())),
+        "method": text(front.and_then(|s| s.method)),
         "host": text(front.and_then(|s| s.host.as_deref())),
+        "tls_name": text(front.and_then(|s| s.tls_name.as_deref())),
         "path": text(front.and_then(|s| s.path.as_deref())),
         "status": front.and_then(|s| s.status),
-        "route": text(gw.and_then(|g| g.route.as_deref())),
+        "route": text(gw.and_then(|g| g.route)),
         "task": alb.and_then(|a| a.target).map(|t| t.to_string()),
         "produced_by": produced_by,
         "complete": entry.complete,
@@ -298,18 +305,23 @@ fn detail(entry: &Entry) -> Value {
         .map(|s| s.started_us)
         .min()
         .unwrap_or(0);
-    let mut hops: Vec<&Hop> = entry.segments.iter().flat_map(|s| &s.hops).collect();
-    hops.sort_by_key(|h| h.at_us);
+    let mut hops: Vec<(&KeptHop, &Segment)> = entry
+        .segments
+        .iter()
+        .flat_map(|s| s.hops.iter().map(move |h| (h, s)))
+        .collect();
+    hops.sort_by_key(|(h, _)| h.at_us);
     let mut rendered: Vec<Value> = Vec::with_capacity(hops.len() + 2);
-    let any = |c: Component, step: &str| hops.iter().any(|h| h.component == c && h.step == step);
+    let any =
+        |c: Component, step: &str| hops.iter().any(|(h, _)| h.component == c && h.step == step);
     let link_stream = any(Component::VpcLink, "stream");
     let alb_dial = any(Component::Alb, "dial");
-    for h in &hops {
+    for (h, seg) in &hops {
         if h.component == Component::Gateway
             && h.step == "integration"
             && !link_stream
             && h.set_fields()
-                .any(|(n, v)| *n == "type" && matches!(v, Val::Str(t) if t.starts_with("private")))
+                .any(|(n, v)| *n == "type" && matches!(v, Kept::Str(t) if t.starts_with("private")))
         {
             rendered.push(synthetic(
                 h.at_us,
@@ -320,7 +332,7 @@ fn detail(entry: &Entry) -> Value {
                 "the gateway's pooled connection already had its tunnel stream: no new dial",
             ));
         }
-        rendered.push(hop_json(h, start));
+        rendered.push(hop_json(h, seg, start));
         if h.component == Component::Alb && h.step == "target" && h.outcome == "chosen" && !alb_dial
         {
             rendered.push(synthetic(
@@ -348,32 +360,32 @@ fn synthetic(at_us: u64, start: u64, c: Component, step: &str, outcome: &str, wh
     })
 }
 
-fn hop_json(h: &Hop, start: u64) -> Value {
+fn hop_json(h: &KeptHop, seg: &Segment, start: u64) -> Value {
     let mut fields = Map::new();
     for (name, v) in h.set_fields() {
-        fields.insert((*name).to_owned(), val_json(v));
+        fields.insert((*name).to_owned(), val_json(*v, seg));
     }
     json!({
         "component": h.component.as_str(),
         "step": h.step,
         "outcome": h.outcome,
         "at_ms": h.at_us.saturating_sub(start) as f64 / 1000.0,
-        "took_ms": h.took_us.map(|t| t as f64 / 1000.0),
+        "took_ms": h.took_us.map(|t| f64::from(t) / 1000.0),
         "fields": fields,
     })
 }
 
-fn val_json(v: &Val) -> Value {
+fn val_json(v: Kept, seg: &Segment) -> Value {
     match v {
-        Val::None => Value::Null,
-        Val::Str(s) => Value::String((*s).to_owned()),
-        Val::Shared(s) => Value::String(s.to_string()),
-        Val::Text(s) => Value::String(s.clone()),
-        Val::Num(n) => json!(n),
-        Val::Bool(b) => json!(b),
+        Kept::None => Value::Null,
+        Kept::Str(_) | Kept::Note(_) => seg
+            .text_of(v)
+            .map_or(Value::Null, |t| Value::String(t.to_owned())),
+        Kept::Num(n) => json!(n),
+        Kept::Bool(b) => json!(b),
         // An address with port 0 is an interface's, not a socket's.
-        Val::Addr(a) if a.port() == 0 => Value::String(a.ip().to_string()),
-        Val::Addr(a) => Value::String(a.to_string()),
+        Kept::V4(a) if a.port() == 0 => Value::String(a.ip().to_string()),
+        Kept::V4(a) => Value::String(a.to_string()),
     }
 }
 
@@ -387,7 +399,7 @@ mod tests {
         s.key = Some(key);
         s.request_id = Some(id.into());
         s.status = Some(200);
-        s.hop(Hop::new(Component::Gateway, "tls", "accepted"));
+        s.hop(Hop::new(Component::Gateway, "api", "selected"));
         s.hop(Hop::new(Component::Gateway, "route", "matched"));
         s
     }
@@ -416,7 +428,6 @@ mod tests {
         assert_eq!(list[0]["id"], "more-9");
         assert!(ring.get("req-1").is_none());
         let state = lock(&ring.state);
-        assert_eq!(state.by_request_id.len(), 3);
         assert_eq!(state.by_key.len(), 3);
     }
 }
