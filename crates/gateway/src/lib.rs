@@ -412,6 +412,16 @@ impl Gateway {
         }
         let tracer = self.tracer.clone();
         let (parts, body) = resp.into_parts();
+        if log.is_none()
+            && let Some(mut t) = ctx.trace.take()
+        {
+            // Only the trace waits for the body's end: the context stays here, not in the body.
+            let body = access_log::LoggedBody::new(body, move |length| {
+                t.amend("response", "bytes", airlock_net::trace::Val::Num(length));
+                tracer.emit(*t);
+            });
+            return Response::from_parts(parts, body.boxed());
+        }
         let body = access_log::LoggedBody::new(body, move |length| {
             ctx.response_length = Some(length);
             ctx.response_latency = Some(started.elapsed());
