@@ -11,6 +11,7 @@ mod demo;
 mod logging;
 mod signals;
 mod template;
+mod trace;
 
 /// The process allocator; see the `mimalloc` entry in `Cargo.toml` for why.
 #[global_allocator]
@@ -93,6 +94,9 @@ enum Command {
         #[command(flatten)]
         runtime: RuntimeArgs,
     },
+    /// Show what happened to a request, hop by hop, from a running stack's traces: one request
+    /// by its `apigw-requestid`, the recent ones, or (`--follow`) each as it completes.
+    Trace(trace::TraceArgs),
 }
 
 /// How the commands that run a stack use the machine's cores.
@@ -158,6 +162,10 @@ struct UpArgs {
     /// images), as ECS pulls it; off by default, since a pull reaches a registry.
     #[arg(long, env = "AIRLOCK_PULL")]
     pull: bool,
+    /// How many recent requests' traces are kept (`airlock trace`, the console); 0 turns
+    /// tracing off.
+    #[arg(long, default_value_t = airlock_stack::traces::DEFAULT_CAPACITY)]
+    trace_capacity: usize,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -238,6 +246,7 @@ fn main() -> ExitCode {
         Some(Command::Token(args)) => token(&args),
         Some(Command::Up(args)) => up(args),
         Some(Command::Demo(runtime_args)) => demo(runtime_args),
+        Some(Command::Trace(args)) => trace::run(&args),
         Some(Command::Explain {
             stack_file,
             from,
@@ -487,6 +496,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             max_bytes: args.access_log_max_bytes,
             max_files: args.access_log_max_files,
         };
+        options.trace_capacity = args.trace_capacity;
         let running = RunningStack::start(stack, options)
             .await
             .with_context(|| format!("starting {source}"))?;

@@ -154,6 +154,8 @@ impl AccessLog {
 /// What one request's line says; filled in as the request goes.
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
+    /// The request's trace, when tracing is on; finished with the access-log line.
+    pub(crate) trace: Option<Box<airlock_net::trace::Segment>>,
     /// `http`, `https`, `h2`, `ws` or `wss`.
     pub(crate) kind: &'static str,
     /// `app/NAME/ID`.
@@ -406,6 +408,7 @@ mod tests {
     fn a_line_has_every_field_in_aws_order() {
         let at = SystemTime::UNIX_EPOCH + Duration::from_micros(1_714_566_896_123_456);
         let record = Record {
+            trace: None,
             kind: "https",
             elb: "app/pets-alb/0123456789abcdef".into(),
             client: "10.0.100.9:40000"

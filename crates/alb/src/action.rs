@@ -27,6 +27,17 @@ pub enum Action {
     Redirect(Redirect),
 }
 
+impl Action {
+    /// The action's type as AWS names it (`forward`, `fixed-response`, `redirect`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Forward(_) | Action::WeightedForward(_) => "forward",
+            Action::FixedResponse { .. } => "fixed-response",
+            Action::Redirect(_) => "redirect",
+        }
+    }
+}
+
 /// A forward to 1–5 weighted target groups (docs/aws-rules.md §ALB-1.6).
 #[derive(Debug, Clone)]
 pub struct WeightedForward {

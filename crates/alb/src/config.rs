@@ -45,6 +45,8 @@ pub struct AlbAttributes {
     /// When the access log rotates and how many files it keeps, standing in for AWS's delivery
     /// of the log in bounded S3 objects.
     pub access_log_rotation: airlock_net::logfile::Rotation,
+    /// Where each request's trace goes (an emulator setting; off by default).
+    pub tracer: airlock_net::trace::Tracer,
 }
 
 impl Default for AlbAttributes {
@@ -59,6 +61,7 @@ impl Default for AlbAttributes {
             desync_mitigation_mode: DesyncMode::Defensive,
             access_log: None,
             access_log_rotation: airlock_net::logfile::Rotation::default(),
+            tracer: airlock_net::trace::Tracer::default(),
         }
     }
 }

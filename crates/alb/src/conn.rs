@@ -78,7 +78,31 @@ impl Conn {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
+        let trace = listener.attributes().tracer.is_on().then(|| {
+            use airlock_net::trace::{Component, Hop, Segment, TraceKey, Val};
+            let mut seg = Segment::new(Component::Alb);
+            // A request that arrives with a trace root came through the gateway (or a client
+            // that set one): its segment joins that request's trace.
+            seg.key = req
+                .headers()
+                .get(&crate::headers::X_AMZN_TRACE_ID)
+                .and_then(|v| TraceKey::from_header(v.as_bytes()));
+            seg.entry = seg.key.is_none();
+            seg.method = Some(airlock_net::trace::method_name(req.method().as_str()));
+            seg.host = Some(host.into());
+            seg.path = Some(path.into());
+            seg.tls_name = self.sni.clone();
+            seg.hop(
+                Hop::new(Component::Alb, "listener", "accepted")
+                    .with("listener", Val::Str(kind))
+                    .with("port", Val::Num(u64::from(listener.port())))
+                    .with("client", Val::Addr(self.peer))
+                    .with("tls", Val::Bool(self.sni.is_some())),
+            );
+            Box::new(seg)
+        });
         Record {
+            trace,
             kind,
             elb: self.shared.elb.clone(),
             client: self.peer,

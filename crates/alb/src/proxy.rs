@@ -14,6 +14,7 @@ use crate::rules::{RequestView, Rule};
 use crate::sticky;
 use crate::target_group::TargetGroup;
 use crate::target_group::{Lease, Stickiness};
+use airlock_net::trace::{self, Component, Hop, Segment, TraceKey, Tracer, Val};
 use airlock_pool::{DrivenBody, SendError};
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_TYPE, EXPECT, HOST, LOCATION, SERVER, SET_COOKIE};
@@ -53,6 +54,9 @@ pub(crate) struct TargetBody {
     cut: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     lease: Lease,
     log: Option<(AccessLog, Record)>,
+    /// The request's trace, finished when the body ends: the bytes the task sent are known
+    /// only then.
+    trace: Option<(Tracer, Box<Segment>, u64, bool)>,
 }
 
 impl TargetBody {
@@ -70,6 +74,7 @@ impl TargetBody {
             cut: None,
             lease,
             log,
+            trace: None,
         }
     }
 }
@@ -78,6 +83,16 @@ impl Drop for TargetBody {
     fn drop(&mut self) {
         if let Some((log, record)) = self.log.take() {
             log.write(&record);
+        }
+        if let Some((tracer, mut seg, bytes, ended)) = self.trace.take() {
+            // An empty body may never be polled: hyper sees its end from its length.
+            let ended = ended || http_body::Body::is_end_stream(&self.inner);
+            // Known only now: fields of the response hop rather than a hop of their own.
+            seg.amend("response", "bytes", Val::Num(bytes));
+            if !ended {
+                seg.set_outcome("response", "the target's response was cut short");
+            }
+            tracer.emit(*seg);
         }
     }
 }
@@ -107,10 +122,18 @@ impl http_body::Body for TargetBody {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 self.progressed = true;
-                if let (Some(Ok(f)), Some((_, record))) = (&frame, self.log.as_mut())
+                if let Some(Ok(f)) = &frame
                     && let Some(data) = f.data_ref()
                 {
-                    record.sent_bytes += data.len() as u64;
+                    if let Some((_, record)) = self.log.as_mut() {
+                        record.sent_bytes += data.len() as u64;
+                    }
+                    if let Some((_, _, bytes, _)) = self.trace.as_mut() {
+                        *bytes += data.len() as u64;
+                    }
+                }
+                if let (None, Some((_, _, _, ended))) = (&frame, self.trace.as_mut()) {
+                    *ended = true;
                 }
                 Poll::Ready(frame)
             }
@@ -170,6 +193,16 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
     let resp = match verdict.and_then(|v| v.refuse.map(|s| (s, v.request_line))) {
         // docs/aws-rules.md §ALB-2.4/§ALB-2.5: refused before routing; the head hyper parsed was a stand-in.
         Some((status, line)) => {
+            if let Some(t) = record.trace.as_mut() {
+                t.hop(
+                    Hop::new(Component::Alb, "desync", "refused")
+                        .with("class", Val::Str(record.classification.unwrap_or("-")))
+                        .with(
+                            "reason",
+                            Val::Str(record.classification_reason.unwrap_or("-")),
+                        ),
+                );
+            }
             record.request_line = line.unwrap_or_else(|| "- - - ".to_owned());
             record.user_agent = None;
             record.received_bytes = 0;
@@ -194,14 +227,43 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
             .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     record.elb_status = resp.status().as_u16();
+    let tracer = &conn.shared.listener.attributes().tracer;
+    let mut trace = record.trace.take().map(|mut t| {
+        let from_target = matches!(resp.body(), Either::Left(_));
+        let action = record.actions.first().copied();
+        let produced_by = if from_target { "task" } else { "alb" };
+        let outcome = match action {
+            _ if from_target => "forwarded the target's response",
+            Some("fixed-response") => "fixed response",
+            Some("redirect") => "redirect",
+            _ => "error page",
+        };
+        t.status = Some(resp.status().as_u16());
+        t.produced_by = Some(produced_by);
+        t.hop(
+            Hop::new(Component::Alb, "response", outcome)
+                .with("status", Val::Num(u64::from(resp.status().as_u16())))
+                .with("by", Val::Str(produced_by))
+                .with("error", record.error_reason.map_or(Val::None, Val::Str)),
+        );
+        t
+    });
     match resp.into_parts() {
         (parts, Either::Left(mut body)) => {
+            if let Some(t) = trace.take() {
+                body.trace = Some((tracer.clone(), t, 0, false));
+            }
             if let Some(log) = &conn.shared.access_log {
                 body.log = Some((log.clone(), record));
             }
             Response::from_parts(parts, Either::Left(body))
         }
         (parts, Either::Right(body)) => {
+            if let Some(mut t) = trace.take() {
+                // A response the ALB wrote has no trace root yet unless it forwarded first.
+                t.key.get_or_insert_with(TraceKey::local);
+                tracer.emit(*t);
+            }
             if let Some(log) = &conn.shared.access_log {
                 record.sent_bytes = http_body::Body::size_hint(&body).exact().unwrap_or(0);
                 log.write(&record);
@@ -302,7 +364,18 @@ async fn route(
         };
         let rule = listener.rules.first_match(&view);
         record.matched_rule_priority = Some(rule.map_or(0, Rule::priority));
-        rule.map_or(&listener.default_action, Rule::action)
+        let action = rule.map_or(&listener.default_action, Rule::action);
+        if let Some(t) = record.trace.as_mut() {
+            let hop = match rule {
+                Some(r) => Hop::new(Component::Alb, "rule", "matched")
+                    .with("priority", Val::Num(u64::from(r.priority())))
+                    .with("conditions", Val::Str(r.summary())),
+                None => Hop::new(Component::Alb, "rule", "default action")
+                    .with("why", Val::Str("no rule's conditions all match")),
+            };
+            t.hop(hop.with("action", Val::Str(action.kind())));
+        }
+        action
     };
     // docs/aws-rules.md §ALB-2.1 protocol matrix: airlock's target groups are all protocol version HTTP1, to which a
     // gRPC request cannot be forwarded.
@@ -500,11 +573,31 @@ async fn forward(
     record.target_group = Some(group.log_name());
     let sticky = sticky_target(group, req.headers());
     let had_app_session = sticky::request_cookie(req.headers(), sticky::AWSALBAPP).is_some();
-    let lease = group
-        .acquire(sticky)
-        .ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
+    let Some(lease) = group.acquire(sticky) else {
+        if let Some(t) = record.trace.as_mut() {
+            t.hop(
+                Hop::new(Component::Alb, "target", "none eligible")
+                    .with("group", Val::Str(group.traced_name()))
+                    .with(
+                        "why",
+                        Val::Str("no registered target is healthy or in fail-open"),
+                    ),
+            );
+        }
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
+    };
     let target = lease.target;
     record.target = Some(target);
+    if let Some(t) = record.trace.as_mut() {
+        t.target = Some(target);
+        t.hop(
+            Hop::new(Component::Alb, "target", "chosen")
+                .with("target", Val::Addr(target))
+                .with("group", Val::Str(group.traced_name()))
+                .with("health", Val::Str(lease.health))
+                .with("sticky", Val::Bool(lease.sticky)),
+        );
+    }
     let upgrade = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
     if upgrade {
         record.kind = if listener.protocol() == crate::Protocol::Https {
@@ -570,7 +663,24 @@ async fn forward(
 
     record.sent_to_target = Some(tokio::time::Instant::now());
     let key = (airlock_net::shards::current(), target);
-    let sent = tokio::time::timeout(attrs.idle_timeout, conn.client.send(&key, out));
+    // A new target connection's dial notes its security-group decision in this request's trace.
+    let scope = record.trace.as_mut().map(|t| {
+        if let Some(v) = &record.trace_id {
+            t.trace_id = v.to_str().ok().map(Into::into);
+            if t.key.is_none() {
+                t.key = TraceKey::from_header(v.as_bytes());
+            }
+        }
+        trace::Scope {
+            key: t.key.unwrap_or_else(TraceKey::local),
+            tracer: attrs.tracer.clone(),
+            component: Component::Alb,
+        }
+    });
+    let sent = tokio::time::timeout(
+        attrs.idle_timeout,
+        trace::scoped(scope, conn.client.send(&key, out)),
+    );
     let (mut resp, pooled) = tokio::select! {
         r = sent => match r {
             Ok(Ok(answered)) => answered,
@@ -580,7 +690,16 @@ async fn forward(
                     tracing::debug!(%target, error = %chain(&e), "the client's request body was malformed");
                     return Err(status);
                 }
-                tracing::info!(%target, group = group.name(), error = %chain(&e), %status, "target failed");
+                let why = chain(&e);
+                tracing::info!(%target, group = group.name(), error = %why, %status, "target failed");
+                if let Some(t) = record.trace.as_mut() {
+                    t.hop(
+                        Hop::new(Component::Task, "response", "failed")
+                            .with("target", Val::Addr(target))
+                            .with("error", Val::Text(why))
+                            .took(record.sent_to_target.map_or(Duration::ZERO, |s| s.elapsed())),
+                    );
+                }
                 record.error_reason = Some(if status == StatusCode::GATEWAY_TIMEOUT {
                     "TargetConnectionErrorCode"
                 } else {
@@ -590,6 +709,13 @@ async fn forward(
             }
             Err(_) => {
                 tracing::info!(%target, group = group.name(), "target sent nothing within the idle timeout");
+                if let Some(t) = record.trace.as_mut() {
+                    t.hop(
+                        Hop::new(Component::Task, "response", "timed out")
+                            .with("target", Val::Addr(target))
+                            .with("idle timeout ms", Val::Num(attrs.idle_timeout.as_millis() as u64)),
+                    );
+                }
                 record.error_reason = Some("TargetTimeout");
                 return Err(StatusCode::GATEWAY_TIMEOUT);
             }
@@ -602,6 +728,18 @@ async fn forward(
     };
     record.target_answered = Some(tokio::time::Instant::now());
     record.target_status = Some(resp.status().as_u16());
+    if let Some(t) = record.trace.as_mut() {
+        t.hop(
+            Hop::new(Component::Task, "response", "answered")
+                .with("target", Val::Addr(target))
+                .with("status", Val::Num(u64::from(resp.status().as_u16())))
+                .took(
+                    record
+                        .sent_to_target
+                        .map_or(Duration::ZERO, |s| s.elapsed()),
+                ),
+        );
+    }
 
     let response_headers: usize = resp
         .headers()

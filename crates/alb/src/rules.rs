@@ -88,6 +88,8 @@ pub struct Rule {
     priority: u16,
     conditions: Vec<Condition>,
     action: Action,
+    /// The conditions as text, made once for traces (`path-pattern /pets* and ...`).
+    summary: &'static str,
 }
 
 impl Rule {
@@ -122,8 +124,10 @@ impl Rule {
         if wildcards > MAX_WILDCARDS_PER_RULE {
             return Err(RuleError::TooManyWildcards(wildcards));
         }
+        let summary: Vec<&str> = conditions.iter().map(|c| &*c.1).collect();
         Ok(Rule {
             priority,
+            summary: airlock_net::trace::intern(&summary.join(" and ")),
             conditions,
             action,
         })
@@ -132,6 +136,11 @@ impl Rule {
     /// The rule's priority (lower is evaluated first).
     pub fn priority(&self) -> u16 {
         self.priority
+    }
+
+    /// The rule's conditions as text (`path-pattern /pets* and http-request-method GET`).
+    pub fn summary(&self) -> &'static str {
+        self.summary
     }
 
     /// The rule's action.
@@ -291,7 +300,7 @@ impl Prefix {
 
 /// One rule condition (docs/aws-rules.md §ALB-1.5). Values within a condition are OR-ed.
 #[derive(Debug, Clone)]
-pub struct Condition(Kind);
+pub struct Condition(Kind, Box<str>);
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -325,6 +334,11 @@ where
         });
     }
     Ok(v)
+}
+
+/// A condition as text, for traces: `path-pattern /pets*` (values joined with ` | `).
+fn describe(kind: &str, values: &[String]) -> Box<str> {
+    format!("{kind} {}", values.join(" | ")).into_boxed_str()
 }
 
 fn check_len(kind: &'static str, value: &str, max: usize) -> Result<(), RuleError> {
@@ -367,6 +381,7 @@ impl Condition {
     {
         const KIND: &str = "host-header";
         let values = collect(KIND, values)?;
+        let text = describe(KIND, &values);
         let mut globs = Vec::with_capacity(values.len());
         for v in values {
             check_len(KIND, &v, 128)?;
@@ -379,7 +394,7 @@ impl Condition {
             }
             globs.push(Glob::new(&v, true, false));
         }
-        Ok(Condition(Kind::Host(globs)))
+        Ok(Condition(Kind::Host(globs), text))
     }
 
     /// `path-pattern`: case-sensitive anchored globs over the path (query excluded).
@@ -390,6 +405,7 @@ impl Condition {
     {
         const KIND: &str = "path-pattern";
         let values = collect(KIND, values)?;
+        let text = describe(KIND, &values);
         let mut globs = Vec::with_capacity(values.len());
         for v in values {
             check_len(KIND, &v, 128)?;
@@ -401,7 +417,7 @@ impl Condition {
             }
             globs.push(Glob::new(&v, false, false));
         }
-        Ok(Condition(Kind::Path(globs)))
+        Ok(Condition(Kind::Path(globs), text))
     }
 
     /// `http-header`: the named header (not `Host`) has a value matching one of the globs,
@@ -427,15 +443,19 @@ impl Condition {
                 ch: ' ',
             })?;
         let values = collect(KIND, values)?;
+        let text = describe(&format!("{KIND} {name}"), &values);
         let mut globs = Vec::with_capacity(values.len());
         for v in values {
             check_len(KIND, &v, 128)?;
             globs.push(Glob::new(&v, true, false));
         }
-        Ok(Condition(Kind::Header {
-            name: header,
-            values: globs,
-        }))
+        Ok(Condition(
+            Kind::Header {
+                name: header,
+                values: globs,
+            },
+            text,
+        ))
     }
 
     /// `http-request-method`: exact, case-sensitive; at most 40 of `A-Z - _`.
@@ -446,6 +466,7 @@ impl Condition {
     {
         const KIND: &str = "http-request-method";
         let values = collect(KIND, values)?;
+        let text = describe(KIND, &values);
         let mut methods = Vec::with_capacity(values.len());
         for v in values {
             check_len(KIND, &v, 40)?;
@@ -457,7 +478,7 @@ impl Condition {
             })?;
             methods.push(m);
         }
-        Ok(Condition(Kind::Method(methods)))
+        Ok(Condition(Kind::Method(methods), text))
     }
 
     /// `query-string`: one of the `(key, value)` entries matches a query parameter
@@ -482,6 +503,14 @@ impl Condition {
                 count: entries.len(),
             });
         }
+        let shown: Vec<String> = entries
+            .iter()
+            .map(|(k, v)| match k {
+                Some(k) => format!("{k}={v}"),
+                None => v.clone(),
+            })
+            .collect();
+        let text = describe(KIND, &shown);
         let mut out = Vec::with_capacity(entries.len());
         for (k, v) in entries {
             if let Some(k) = &k {
@@ -493,7 +522,7 @@ impl Condition {
                 value: Glob::new(&v, true, true),
             });
         }
-        Ok(Condition(Kind::Query(out)))
+        Ok(Condition(Kind::Query(out), text))
     }
 
     /// `source-ip`: the connection's peer is in one of the CIDR blocks.
@@ -503,6 +532,7 @@ impl Condition {
         S: AsRef<str>,
     {
         let values = collect("source-ip", values)?;
+        let text = describe("source-ip", &values);
         let mut nets = Vec::with_capacity(values.len());
         for v in values {
             let net: IpNet = v.parse().map_err(|_| RuleError::BadCidr(v.clone()))?;
@@ -511,7 +541,7 @@ impl Condition {
             }
             nets.push(net);
         }
-        Ok(Condition(Kind::SourceIp(nets)))
+        Ok(Condition(Kind::SourceIp(nets), text))
     }
 
     fn kind(&self) -> &'static str {

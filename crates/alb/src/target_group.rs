@@ -104,6 +104,8 @@ struct Inner {
     /// The access log's `target_group_arn` (the ARN, or the name without one), shared by
     /// every request's record.
     log_name: Arc<str>,
+    /// The group's name, interned for traces.
+    traced_name: &'static str,
     registered: watch::Receiver<Vec<SocketAddr>>,
     state: Mutex<State>,
     health: watch::Sender<Vec<TargetHealth>>,
@@ -159,6 +161,10 @@ struct Entry {
 #[derive(Debug)]
 pub(crate) struct Lease {
     pub(crate) target: SocketAddr,
+    /// The target's health state when it was chosen, for the request's trace.
+    pub(crate) health: &'static str,
+    /// It was chosen because a stickiness cookie named it.
+    pub(crate) sticky: bool,
     in_flight: Arc<AtomicUsize>,
     pub(crate) cut: CancellationToken,
 }
@@ -188,6 +194,7 @@ impl TargetGroup {
         let log_name = Arc::from(config.arn.as_deref().unwrap_or(&config.name));
         let group = TargetGroup(Arc::new(Inner {
             log_name,
+            traced_name: airlock_net::trace::intern(&config.name),
             config,
             state: Mutex::new(State {
                 updates: Some(targets.clone()),
@@ -211,6 +218,11 @@ impl TargetGroup {
     /// The ARN, or the name, for logs.
     pub(crate) fn log_name(&self) -> Arc<str> {
         self.0.log_name.clone()
+    }
+
+    /// The group's name, interned for traces.
+    pub(crate) fn traced_name(&self) -> &'static str {
+        self.0.traced_name
     }
 
     /// Whether two handles are the same group.
@@ -506,6 +518,8 @@ impl TargetGroup {
         chosen.in_flight.fetch_add(1, Ordering::Relaxed);
         Some(Lease {
             target: chosen.addr,
+            health: chosen.machine.state.as_str(),
+            sticky: sticky.is_some(),
             in_flight: chosen.in_flight.clone(),
             cut: chosen.cuts[airlock_net::shards::current() % chosen.cuts.len()].clone(),
         })

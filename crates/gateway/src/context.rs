@@ -62,6 +62,8 @@ pub struct RequestContext {
     pub error_message: Option<&'static str>,
     /// `error.responseType`.
     pub error_response_type: Option<&'static str>,
+    /// The request's trace, when tracing is on: each step adds its decision.
+    pub trace: Option<Box<airlock_net::trace::Segment>>,
 }
 
 impl RequestContext {
@@ -113,6 +115,13 @@ impl RequestContext {
                 None => self.authorizer.context_variable(other)?,
             },
         })
+    }
+
+    /// Adds a hop to the request's trace; `hop` is called only when tracing is on.
+    pub fn hop(&mut self, hop: impl FnOnce() -> airlock_net::trace::Hop) {
+        if let Some(t) = self.trace.as_mut() {
+            t.hop(hop());
+        }
     }
 
     /// `requestId`, as text.

@@ -71,6 +71,8 @@ pub struct Gateway {
     domains: HashMap<String, CompiledDomain>,
     tls: Arc<rustls::ServerConfig>,
     proxy: proxy::Proxy,
+    /// Where each request's trace goes; off unless [`Gateway::with_tracer`] set one.
+    tracer: airlock_net::trace::Tracer,
 }
 
 struct CompiledApi {
@@ -81,6 +83,9 @@ struct CompiledApi {
     route_keys: Vec<Arc<str>>,
     /// `config.id`, shared by every request's context.
     id: Arc<str>,
+    /// The id and each route's key (parallel to `config.routes`), interned for traces.
+    traced_id: &'static str,
+    traced_route_keys: Vec<&'static str>,
     /// Parallel to `config.stages`.
     stages: Vec<CompiledStage>,
 }
@@ -88,6 +93,8 @@ struct CompiledApi {
 struct CompiledStage {
     /// The stage's name, shared by every request's context.
     name: Arc<str>,
+    /// The same, interned for traces.
+    traced_name: &'static str,
     /// One bucket per route (parallel to `config.routes`), `None` when unthrottled (docs/aws-rules.md §HTTP-3.3).
     buckets: Vec<Option<throttle::Bucket>>,
 }
@@ -102,6 +109,8 @@ struct Selection<'a> {
     backend_path: String,
     /// The API mapping key that matched, for a custom domain.
     base_path: Option<String>,
+    /// The same, interned for traces (`None` for the execute-api host).
+    traced_mapping: Option<&'static str>,
 }
 
 struct CompiledDomain {
@@ -114,6 +123,8 @@ struct CompiledDomain {
 /// An API mapping with its API and stage looked up at start rather than on every request.
 struct CompiledMapping {
     key: String,
+    /// `key` interned for traces.
+    traced_key: &'static str,
     api: Arc<CompiledApi>,
     /// The stage's index; `None` when the API has no such stage (the mapping answers 404).
     stage: Option<usize>,
@@ -131,6 +142,7 @@ impl Gateway {
                 .iter()
                 .map(|stage| CompiledStage {
                     name: Arc::from(stage.name.as_str()),
+                    traced_name: airlock_net::trace::intern(&stage.name),
                     buckets: api
                         .routes
                         .iter()
@@ -154,6 +166,12 @@ impl Gateway {
                         .map(|r| Arc::from(r.key.display()))
                         .collect(),
                     id: Arc::from(api.id.as_str()),
+                    traced_id: airlock_net::trace::intern(&api.id),
+                    traced_route_keys: api
+                        .routes
+                        .iter()
+                        .map(|r| airlock_net::trace::intern(&r.key.display()))
+                        .collect(),
                     config: api,
                     router,
                     stages,
@@ -172,6 +190,7 @@ impl Gateway {
                 };
                 let stage = api.config.stages.iter().position(|s| s.name == m.stage);
                 mappings.push(CompiledMapping {
+                    traced_key: airlock_net::trace::intern(&m.key),
                     key: m.key,
                     api: api.clone(),
                     stage,
@@ -196,7 +215,14 @@ impl Gateway {
             domains,
             tls: Arc::new(tls),
             proxy,
+            tracer: airlock_net::trace::Tracer::default(),
         })
+    }
+
+    /// Records a trace of every request (`airlock_net::trace`) into `tracer`.
+    pub fn with_tracer(mut self, tracer: airlock_net::trace::Tracer) -> Gateway {
+        self.tracer = tracer;
+        self
     }
 
     /// Serves HTTPS on `listener` until `shutdown`; connections are tracked by `tracker`.
@@ -299,6 +325,16 @@ impl Gateway {
             request_time: Some(SystemTime::now()),
             ..Default::default()
         };
+        if self.tracer.is_on() {
+            use airlock_net::trace::{Component, Segment};
+            let mut seg = Segment::new(Component::Gateway);
+            seg.request_id = request_id.to_str().ok().map(Into::into);
+            seg.method = Some(airlock_net::trace::method_name(req.method().as_str()));
+            seg.path = Some(req.uri().path().into());
+            seg.host = request_host(&req).map(Into::into);
+            seg.tls_name = sni.clone();
+            ctx.trace = Some(Box::new(seg));
+        }
         let origin = req
             .headers()
             .get(header::ORIGIN)
@@ -340,20 +376,65 @@ impl Gateway {
             status = resp.status().as_u16(),
             "request"
         );
+        if let Some(t) = ctx.trace.as_mut() {
+            use airlock_net::trace::{Component, Hop, Val};
+            let status = resp.status().as_u16();
+            t.status = Some(status);
+            if let Some(sel) = &selected
+                && let Some(key) = ctx.route_key.as_deref()
+            {
+                t.route = sel
+                    .api
+                    .traced_route_keys
+                    .iter()
+                    .find(|k| **k == key)
+                    .copied();
+            }
+            let (outcome, by) = match ctx.error_response_type {
+                Some(_) => ("refused", "gateway"),
+                None if ctx.integration_status.is_some() => {
+                    ("integration's response", "integration")
+                }
+                None => ("answered", "gateway"),
+            };
+            t.produced_by = Some(by);
+            t.hop(
+                Hop::new(Component::Gateway, "response", outcome)
+                    .with("status", Val::Num(u64::from(status)))
+                    .with("by", Val::Str(by))
+                    .with("type", ctx.error_response_type.map_or(Val::None, Val::Str)),
+            );
+        }
         // docs/aws-rules.md §HTTP-2.2: a request that selected no stage writes no access log line.
         let log = selected.and_then(|sel| sel.api.config.stages[sel.stage].access_log.clone());
-        match log {
-            Some(log) => {
-                let (parts, body) = resp.into_parts();
-                let body = access_log::LoggedBody::new(body, move |length| {
-                    ctx.response_length = Some(length);
-                    ctx.response_latency = Some(started.elapsed());
-                    log.write(&ctx);
-                });
-                Response::from_parts(parts, body.boxed())
-            }
-            None => resp,
+        if log.is_none() && ctx.trace.is_none() {
+            return resp;
         }
+        let tracer = self.tracer.clone();
+        let (parts, body) = resp.into_parts();
+        if log.is_none()
+            && let Some(mut t) = ctx.trace.take()
+        {
+            // Only the trace waits for the body's end: the context stays here, not in the body.
+            let body = access_log::LoggedBody::new(body, move |length| {
+                t.amend("response", "bytes", airlock_net::trace::Val::Num(length));
+                tracer.emit(*t);
+            });
+            return Response::from_parts(parts, body.boxed());
+        }
+        let body = access_log::LoggedBody::new(body, move |length| {
+            ctx.response_length = Some(length);
+            ctx.response_latency = Some(started.elapsed());
+            if let Some(log) = log {
+                log.write(&ctx);
+            }
+            if let Some(mut t) = ctx.trace.take() {
+                // The bytes are known only now: a field of the response hop, not a hop.
+                t.amend("response", "bytes", airlock_net::trace::Val::Num(length));
+                tracer.emit(*t);
+            }
+        });
+        Response::from_parts(parts, body.boxed())
     }
 
     /// Resolves the host and path to an API, its stage, the path routes see, and the path a
@@ -372,6 +453,7 @@ impl Gateway {
                 route_path,
                 backend_path: path.to_owned(),
                 base_path: None,
+                traced_mapping: None,
             });
         }
         let domain = self.domains.get(host)?;
@@ -383,6 +465,7 @@ impl Gateway {
             route_path: rest.clone(),
             backend_path: rest,
             base_path: (!mapping.key.is_empty()).then(|| mapping.key.clone()),
+            traced_mapping: Some(mapping.traced_key),
         })
     }
 }

@@ -21,6 +21,7 @@ use crate::{
     MAX_REQUEST_HEAD, RouteConfig, Selection, StageConfig, auth, context, cors, http_url, mapping,
     peek, proxy, request_head_len, request_host, response, router,
 };
+use airlock_net::trace::{self, Component, Hop, Val};
 use bytes::Bytes;
 use http::{Request, Response, header};
 use http_body_util::BodyExt;
@@ -77,17 +78,54 @@ impl Gateway {
         ctx: &mut context::RequestContext,
         selected: &mut Option<Selection<'a>>,
     ) -> Result<Response<Body>, Refusal> {
-        let routed = match self.select(&req, sni.as_deref(), ctx, selected)? {
+        let chosen = self.select(&req, sni.as_deref(), ctx, selected);
+        let routed = match chosen? {
             Selected::Route(routed) => routed,
             Selected::Preflight(resp) => return Ok(resp),
         };
-        throttle(&routed)?;
+        if let Err(refusal) = throttle(&routed) {
+            ctx.hop(|| {
+                Hop::new(Component::Gateway, "throttle", "throttled")
+                    .with("why", Val::Str("the route's token bucket is empty"))
+            });
+            return Err(refusal);
+        }
         let req = authorize(&routed, req, peer, ctx).await?;
         let req = hold_to_quota(req).await?;
         let (req, outgoing, mapped) = self.map_request(&routed, req, peer, ctx).await?;
         let called = Instant::now();
         let resp = self.call(&routed, req, outgoing, ctx).await;
         ctx.integration_latency = Some(called.elapsed());
+        if ctx.trace.is_some() {
+            let took = called.elapsed();
+            let outcome = match (&resp, ctx.error_response_type) {
+                (Ok(_), _) => "answered",
+                (Err(Refusal::IntegrationTimeout), _) => "timed out",
+                (Err(_), _) => "failed",
+            };
+            let private = matches!(
+                routed.route.integration.target,
+                IntegrationTarget::Private(_)
+            );
+            let status = ctx
+                .integration_status
+                .map_or(Val::None, |s| Val::Num(u64::from(s)));
+            let error = ctx.integration_error.clone().map_or(Val::None, Val::Text);
+            ctx.hop(|| {
+                Hop::new(Component::Gateway, "integration", outcome)
+                    .with(
+                        "type",
+                        Val::Str(if private {
+                            "private (VPC link)"
+                        } else {
+                            "HTTP URL"
+                        }),
+                    )
+                    .with("status", status)
+                    .with("error", error)
+                    .took(took)
+            });
+        }
         map_response(&routed, resp?, &mapped, called, ctx).await
     }
 
@@ -106,13 +144,30 @@ impl Gateway {
             .ok_or(Refusal::NotFound)?
             .to_ascii_lowercase();
         ctx.domain_name = host.clone();
-        let mut sel = self
-            .select_api(&host, req.uri().path())
-            .ok_or(Refusal::NotFound)?;
+        let Some(mut sel) = self.select_api(&host, req.uri().path()) else {
+            ctx.hop(|| {
+                Hop::new(Component::Gateway, "api", "none")
+                    .with("host", Val::Text(host.clone()))
+                    .with(
+                        "why",
+                        Val::Str("no API's execute-api host or custom domain mapping (with a stage) serves this host and path"),
+                    )
+            });
+            return Err(Refusal::NotFound);
+        };
         let api = sel.api;
         let stage_index = sel.stage;
         ctx.api_id = Some(api.id.clone());
         ctx.stage = Some(api.stages[stage_index].name.clone());
+        ctx.hop(|| {
+            Hop::new(Component::Gateway, "api", "selected")
+                .with("api", Val::Str(api.traced_id))
+                .with("stage", Val::Str(api.stages[stage_index].traced_name))
+                .with(
+                    "mapping key",
+                    sel.traced_mapping.map_or(Val::None, Val::Str),
+                )
+        });
         // The paths move out: what the caller keeps of the selection is its API and stage.
         ctx.base_path_matched = sel.base_path.take();
         let route_path = std::mem::take(&mut sel.route_path);
@@ -133,12 +188,28 @@ impl Gateway {
                 let mut resp = Response::new(response::full(Bytes::new()));
                 *resp.status_mut() = http::StatusCode::NO_CONTENT;
                 *resp.headers_mut() = cors.preflight_headers(origin);
+                ctx.hop(|| Hop::new(Component::Gateway, "route", "CORS preflight answered"));
                 return Ok(Selected::Preflight(resp));
+            }
+            if ctx.trace.is_some() {
+                // Off the hot path: a 404 explains itself with the routes that came closest.
+                let nearest = api.router.nearest(req.method(), &route_path, 3);
+                let mut hop = Hop::new(Component::Gateway, "route", "no match")
+                    .with("path", Val::Text(route_path.clone()));
+                for (i, (key, why)) in nearest.into_iter().enumerate() {
+                    let name = ["nearest", "second nearest", "third nearest"][i.min(2)];
+                    hop = hop.with(name, Val::Text(format!("{key}: {why}")));
+                }
+                ctx.hop(|| hop);
             }
             return Err(Refusal::NotFound);
         };
         let stage = &api.config.stages[stage_index];
         ctx.route_key = Some(api.route_keys[index].clone());
+        ctx.hop(|| {
+            Hop::new(Component::Gateway, "route", "matched")
+                .with("route", Val::Str(api.traced_route_keys[index]))
+        });
         tracing::debug!(api = %api.config.name, stage = %stage.name, route = %api.route_keys[index], "route selected");
         Ok(Selected::Route(Routed {
             api,
@@ -265,6 +336,16 @@ impl Gateway {
             request_body,
             params,
         };
+        // Only an integration with mappings has a mapping step to show (and only then is the
+        // path copied): the common request pays for no hop here.
+        if !integration.request_parameters.is_empty() {
+            let mappings = integration.request_parameters.len() as u64;
+            ctx.hop(|| {
+                Hop::new(Component::Gateway, "map request", "mapped")
+                    .with("parameter mappings", Val::Num(mappings))
+                    .with("path sent", Val::Text(path_and_query.clone()))
+            });
+        }
         let outgoing = proxy::Outgoing {
             origin,
             path_and_query,
@@ -282,10 +363,40 @@ impl Gateway {
         outgoing: proxy::Outgoing,
         ctx: &mut context::RequestContext,
     ) -> Result<Response<Body>, Refusal> {
-        match self
-            .proxy
-            .call(&routed.route.integration, req, outgoing)
-            .await
+        // With tracing on, the trace root the backend will see is fixed here, so that the VPC
+        // link's dial and the ALB's segment join this request's trace.
+        let mut req = req;
+        let scope = match &ctx.trace {
+            Some(_) => {
+                let key = match req
+                    .headers()
+                    .get(proxy::X_AMZN_TRACE_ID)
+                    .and_then(|v| trace::TraceKey::from_header(v.as_bytes()))
+                {
+                    Some(key) => key,
+                    None => {
+                        let value = proxy::trace_id();
+                        let key = trace::TraceKey::from_header(value.as_bytes());
+                        req.headers_mut().insert(proxy::X_AMZN_TRACE_ID, value);
+                        key.unwrap_or_else(trace::TraceKey::local)
+                    }
+                };
+                Some(trace::Scope {
+                    key,
+                    tracer: self.tracer.clone(),
+                    component: Component::Gateway,
+                })
+            }
+            _ => None,
+        };
+        if let (Some(t), Some(s)) = (ctx.trace.as_mut(), &scope) {
+            t.key = Some(s.key);
+        }
+        match trace::scoped(
+            scope,
+            self.proxy.call(&routed.route.integration, req, outgoing),
+        )
+        .await
         {
             Ok(resp) => {
                 ctx.integration_status = Some(resp.status().as_u16());
@@ -346,15 +457,46 @@ async fn authorize(
             method: method.as_str(),
         }
     };
+    let kind = match &route.authorization {
+        Authorization::None => "NONE",
+        Authorization::Jwt { .. } => "JWT",
+        Authorization::Lambda(_) => "REQUEST",
+        Authorization::Iam(_) => "AWS_IAM",
+    };
+    let started = ctx.trace.is_some().then(std::time::Instant::now);
     match auth::authorize(&route.authorization, facts, &mut req).await {
-        Ok(output) => {
+        Ok((output, reason)) => {
             if let auth::AuthorizerOutput::Jwt { claims, .. } = &output {
                 ctx.claims = Some(claims.clone());
             }
             ctx.authorizer = output;
+            ctx.hop(|| {
+                let why = if !reason.is_empty() {
+                    Val::Text(reason)
+                } else if kind == "JWT" {
+                    Val::Str("signature, issuer, audience, expiry and scopes all pass")
+                } else {
+                    Val::None
+                };
+                Hop::new(Component::Gateway, "authorize", "allowed")
+                    .with("authorizer", Val::Str(kind))
+                    .with("why", why)
+                    .took(started.map_or(std::time::Duration::ZERO, |s| s.elapsed()))
+            });
             Ok(req)
         }
         Err((refusal, reason)) => {
+            if ctx.trace.is_some() {
+                let why = Val::Text(reason.0.clone());
+                let status = u64::from(refusal.status().as_u16());
+                ctx.hop(|| {
+                    Hop::new(Component::Gateway, "authorize", "refused")
+                        .with("authorizer", Val::Str(kind))
+                        .with("why", why)
+                        .with("status", Val::Num(status))
+                        .took(started.map_or(std::time::Duration::ZERO, |s| s.elapsed()))
+                });
+            }
             ctx.authorizer_error = Some(reason.0);
             Err(refusal)
         }
@@ -448,6 +590,12 @@ async fn map_response(
                 }
             }
         }
+        let (count, status) = (m.parameters.len() as u64, resp.status().as_u16());
+        ctx.hop(|| {
+            Hop::new(Component::Gateway, "map response", "mapped")
+                .with("parameter mappings", Val::Num(count))
+                .with("status", Val::Num(u64::from(status)))
+        });
     }
     if let Some(cors) = &routed.api.config.cors {
         cors.apply_to_response(mapped.cors_origin.as_deref(), resp.headers_mut());

@@ -294,9 +294,9 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// `Root=1-<8 hex epoch seconds>-<24 hex>`, the X-Ray format.
 /// A constant name: a name parsed from text is checked and, not being a standard header,
 /// copied into an allocation of its own on every use.
-const X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
+pub(crate) const X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
 
-fn trace_id() -> HeaderValue {
+pub(crate) fn trace_id() -> HeaderValue {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -214,6 +214,95 @@ impl Router {
     }
 }
 
+impl Router {
+    /// For a request no route matched: up to `n` routes that came closest, each with why it
+    /// did not match (for traces of 404s; never on a request that matched). Closest means the
+    /// most leading path segments matched, then the method.
+    pub fn nearest(&self, method: &Method, path: &str, n: usize) -> Vec<(String, String)> {
+        let trimmed = trim_slashes(path);
+        let parts: Vec<&str> = trimmed.split('/').filter(|p| !p.is_empty()).collect();
+        let mut scored: Vec<(usize, usize, String, String)> = Vec::new();
+        for (index, route) in self.routes.iter().enumerate() {
+            let RouteKey::Path {
+                method: m,
+                segments,
+            } = route
+            else {
+                continue;
+            };
+            let (matched, path_why) = explain_path(segments, &parts);
+            let method_ok = m.as_ref().is_none_or(|m| m == method);
+            let why = match (path_why, method_ok) {
+                (Some(why), true) => why,
+                (Some(why), false) => format!(
+                    "{why}; and the method {method} is not {}",
+                    m.as_ref().map_or("ANY", Method::as_str)
+                ),
+                (None, false) => format!(
+                    "the path matches, but the method {method} is not {}",
+                    m.as_ref().map_or("ANY", Method::as_str)
+                ),
+                (None, true) => "it matches, but a more specific route was chosen".to_owned(),
+            };
+            let score = matched * 2 + usize::from(method_ok);
+            scored.push((score, index, route.display(), why));
+        }
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored
+            .into_iter()
+            .take(n)
+            .map(|(_, _, key, why)| (key, why))
+            .collect()
+    }
+}
+
+/// How many leading segments of `parts` the route's `segments` match, and why the path does
+/// not match (`None` when it does).
+fn explain_path(segments: &[Segment], parts: &[&str]) -> (usize, Option<String>) {
+    for (i, seg) in segments.iter().enumerate() {
+        match (seg, parts.get(i)) {
+            (Segment::Greedy(_), Some(_)) => return (i + 1, None),
+            (Segment::Greedy(v), None) => {
+                return (
+                    i,
+                    Some(format!(
+                        "{{{v}+}} needs at least one segment after segment {i}"
+                    )),
+                );
+            }
+            (Segment::Literal(l), Some(p)) if p == l => {}
+            (Segment::Literal(l), Some(p)) => {
+                return (
+                    i,
+                    Some(format!("segment {} is {p:?}, the route needs {l:?}", i + 1)),
+                );
+            }
+            (Segment::Var(_), Some(_)) => {}
+            (_, None) => {
+                return (
+                    i,
+                    Some(format!(
+                        "the path has {} segment(s), the route needs {}",
+                        parts.len(),
+                        segments.len()
+                    )),
+                );
+            }
+        }
+    }
+    if parts.len() > segments.len() {
+        return (
+            segments.len(),
+            Some(format!(
+                "the path has {} segment(s), the route matches exactly {} (no greedy {{proxy+}})",
+                parts.len(),
+                segments.len()
+            )),
+        );
+    }
+    (segments.len(), None)
+}
+
 /// The request path without its leading and trailing slash (a trailing slash is ignored for
 /// matching, docs/aws-rules.md §HTTP-2.5).
 fn trim_slashes(path: &str) -> &str {
@@ -354,6 +443,38 @@ mod tests {
 
     fn key(s: &str) -> RouteKey {
         s.parse().unwrap()
+    }
+
+    /// A 404's nearest routes: the most leading segments matched first, each with the first
+    /// reason it does not match (segment, length, or method).
+    #[test]
+    fn nearest_routes_say_why_they_did_not_match() {
+        let router = Router::new(
+            [
+                "GET /pets",
+                "GET /pets/{id}",
+                "POST /pets/{id}/toys",
+                "GET /toys/{id}",
+            ]
+            .map(key)
+            .to_vec(),
+        );
+        let near = router.nearest(&Method::GET, "/pets/1/toys", 3);
+        assert_eq!(near[0].0, "POST /pets/{id}/toys");
+        assert_eq!(
+            near[0].1,
+            "the path matches, but the method GET is not POST"
+        );
+        assert_eq!(near[1].0, "GET /pets/{id}");
+        assert!(near[1].1.contains("3 segment(s)"), "{}", near[1].1);
+        assert_eq!(near[2].0, "GET /pets");
+        let near = router.nearest(&Method::GET, "/toys", 1);
+        assert_eq!(near[0].0, "GET /toys/{id}");
+        assert_eq!(near[0].1, "the path has 1 segment(s), the route needs 2");
+        let near = router.nearest(&Method::GET, "/pets/1/toys", 4);
+        assert_eq!(near[3].0, "GET /toys/{id}");
+        assert_eq!(near[3].1, "segment 1 is \"pets\", the route needs \"toys\"");
+        assert_eq!(router.nearest(&Method::GET, "/x", 10).len(), 4);
     }
 
     /// The first-segment index changes which routes are ranked, never the choice: over every

@@ -33,6 +33,7 @@ pub mod sync;
 #[doc(hidden)]
 pub mod testing;
 pub mod text;
+pub mod trace;
 pub mod vantage;
 
 pub use pipe::{PIPE_BUFFER, Pipe, pipe};
@@ -634,6 +635,26 @@ impl Network {
     /// [`Opening::carry`] instead of copying between it and a new connection.
     pub async fn open(&self, from: &Origin, to: SocketAddr) -> Result<Opening, DialError> {
         let (verdict, backend) = self.judge_inner(from, to);
+        let from_ip = match from {
+            Origin::Interface(i) => i.ip(),
+            Origin::Internet => INTERNET_CLIENT_IP,
+        };
+        trace::note(|c| {
+            let outcome = match &verdict {
+                Verdict::Reachable => "admitted",
+                Verdict::NothingListening => "refused",
+                _ => "dropped",
+            };
+            let why = match &verdict {
+                Verdict::Reachable => trace::Val::Str("security groups admit it"),
+                Verdict::NothingListening => trace::Val::Str("nothing listens there"),
+                v => trace::Val::Text(describe_drop(v, to.port())),
+            };
+            trace::Hop::new(c, "dial", outcome)
+                .with("from", trace::Val::Addr(SocketAddr::from((from_ip, 0))))
+                .with("to", trace::Val::Addr(to))
+                .with("why", why)
+        });
         let backend = match (verdict, backend) {
             (Verdict::Reachable, Some(backend)) => backend,
             (Verdict::NothingListening, _) => return Err(DialError::Refused(to)),

@@ -13,6 +13,11 @@
 //! | `PUT /services/{name}/task-definition` | body: an ECS task definition JSON (`register-task-definition --cli-input-json`); starts a rolling deployment of the next revision |
 //! | `PUT /security-groups/{name}` | replaces a group's rules; body `{"ingress": [...], "egress": [...]}` |
 //! | `PUT /vpc-links/{name}/state` | body `{"state": "AVAILABLE"}` (or `PENDING`, `FAILED`, `INACTIVE`) |
+//! | `GET /requests` | recent requests' summaries, newest first; `?status=404` (or `5xx`), `route=`, `task=`, `limit=` |
+//! | `GET /requests/{id}` | one request's trace (by `apigw-requestid` or trace id): every hop's decision and timing; `?wait=S` waits up to S seconds for it to complete |
+//! | `GET /events` | server-sent events: `request` (each completed request), `health`, `tasks` |
+//! | `GET /topology` | the stack as the console draws it |
+//! | `GET /` | the console (HTML, script and style embedded in the binary) |
 //!
 //! Every body is read with the stack file's parser and types and every change is checked by the
 //! stack file's validation (`airlock_config`'s `with_*` methods), so a change is refused in the
@@ -55,6 +60,10 @@ const EVICTION_GRACE: Duration = Duration::from_secs(1);
 
 pub(crate) struct Admin {
     pub state: Arc<Keep>,
+    /// Ends the event streams with the stack.
+    pub shutdown: CancellationToken,
+    /// Where the event streams' forwarding tasks run.
+    pub tracker: TaskTracker,
     pub endpoints: Value,
     pub region: String,
     pub account: String,
@@ -72,9 +81,13 @@ impl Admin {
         region: String,
         account: String,
         idle_timeout: Duration,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
     ) -> Admin {
         Admin {
             state,
+            shutdown,
+            tracker,
             endpoints,
             region,
             account,
@@ -179,6 +192,13 @@ pub(crate) async fn serve(
         },
     )
     .await;
+}
+
+/// What the admin endpoint answers with: a whole JSON document or page, or an event stream.
+type AdminBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+fn boxed(body: Full<Bytes>) -> AdminBody {
+    body.boxed()
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
@@ -311,7 +331,7 @@ fn valid_port(port: &str) -> bool {
 }
 
 impl Admin {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, req: Request<Incoming>) -> Response<AdminBody> {
         let host = req
             .headers()
             .get(http::header::HOST)
@@ -321,7 +341,8 @@ impl Admin {
                 StatusCode::FORBIDDEN,
                 "the admin endpoint answers only requests for 127.0.0.1, localhost or [::1]",
             )
-            .into_response();
+            .into_response()
+            .map(boxed);
         }
         // A browser names the page that sent a request: one from elsewhere is refused even when
         // it needs no preflight (a bodiless POST).
@@ -336,7 +357,8 @@ impl Admin {
                 StatusCode::FORBIDDEN,
                 "the admin endpoint answers no request sent by a web page from another host",
             )
-            .into_response();
+            .into_response()
+            .map(boxed);
         }
         let path: Vec<String> = req
             .uri()
@@ -347,7 +369,53 @@ impl Admin {
             .collect();
         let parts: Vec<&str> = path.iter().map(String::as_str).collect();
         let method = req.method().clone();
+        if method == Method::GET && parts.as_slice() == ["events"] {
+            let admin_tasks = {
+                let keep = self.state.clone();
+                move || tasks_of(&keep)
+            };
+            return crate::console::events(
+                self.state.clone(),
+                admin_tasks,
+                self.shutdown.clone(),
+                &self.tracker,
+            )
+            .map(|b| b.boxed());
+        }
+        if method == Method::GET
+            && let [file] = parts.as_slice()
+            && let Some(resp) = crate::console::asset(file)
+        {
+            return resp.map(boxed);
+        }
+        let traces = &self.state.traces;
         let result = match (&method, parts.as_slice()) {
+            (&Method::GET, ["requests"]) => Ok(reply(
+                StatusCode::OK,
+                crate::console::list(traces, req.uri().query()).await,
+            )),
+            (&Method::GET, ["requests", id]) => {
+                match traces
+                    .get_completed(
+                        &crate::console::decode_segment(id),
+                        crate::console::wait_of(req.uri().query()),
+                    )
+                    .await
+                {
+                    Some(t) => Ok(reply(StatusCode::OK, t)),
+                    None => Err(error(
+                        StatusCode::NOT_FOUND,
+                        format!(
+                            "no trace of request {id}: not seen, or older than the newest {} requests kept",
+                            traces.capacity()
+                        ),
+                    )),
+                }
+            }
+            (&Method::GET, ["topology"]) => Ok(reply(
+                StatusCode::OK,
+                crate::console::topology(&self.state, &self.status()),
+            )),
             (&Method::GET, ["status"]) => Ok(reply(StatusCode::OK, self.status())),
             (&Method::GET, ["tasks"]) => Ok(reply(StatusCode::OK, self.tasks())),
             (&Method::POST, ["token"]) => self.token(req).await,
@@ -371,7 +439,7 @@ impl Admin {
             (&Method::PUT, ["vpc-links", name, "state"]) => self.link_state(name, req).await,
             _ => Err(error(StatusCode::NOT_FOUND, "no such admin resource")),
         };
-        result.unwrap_or_else(Fail::into_response)
+        result.unwrap_or_else(Fail::into_response).map(boxed)
     }
 
     fn status(&self) -> Value {
@@ -442,38 +510,7 @@ impl Admin {
     }
 
     fn tasks(&self) -> Value {
-        let services: Vec<Value> = self
-            .state
-            .services
-            .iter()
-            .map(|svc| {
-                let tasks: Vec<Value> = svc
-                    .tasks()
-                    .iter()
-                    .map(|t| {
-                        json!({
-                            "task_id": t.task_id,
-                            "task_arn": t.task_arn,
-                            "last_status": t.last_status.as_str(),
-                            "desired_status": t.desired_status.as_str(),
-                            "health_status": t.health.as_str(),
-                            "private_ip": t.private_ip.map(|ip| ip.to_string()),
-                            "subnet": t.subnet,
-                            "host_port": t.host_port,
-                            "stopped_reason": t.stopped_reason,
-                        })
-                    })
-                    .collect();
-                json!({
-                    "service_name": svc.name(),
-                    "service_arn": svc.arn(),
-                    "desired_count": svc.desired_count(),
-                    "tasks": tasks,
-                    "events": svc.events().iter().rev().take(20).map(|e| e.message.clone()).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        json!({ "services": services })
+        tasks_of(&self.state)
     }
 
     async fn token(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Fail> {
@@ -701,4 +738,39 @@ fn record_values(data: &airlock_dns::RecordData) -> Vec<String> {
         RecordData::Cname(name) => vec![name.to_string()],
         RecordData::Txt(t) => t.clone(),
     }
+}
+
+/// Every service's tasks, as `GET /tasks` shows them.
+fn tasks_of(keep: &Keep) -> Value {
+    let services: Vec<Value> = keep
+        .services
+        .iter()
+        .map(|svc| {
+            let tasks: Vec<Value> = svc
+                .tasks()
+                .iter()
+                .map(|t| {
+                    json!({
+                        "task_id": t.task_id,
+                        "task_arn": t.task_arn,
+                        "last_status": t.last_status.as_str(),
+                        "desired_status": t.desired_status.as_str(),
+                        "health_status": t.health.as_str(),
+                        "private_ip": t.private_ip.map(|ip| ip.to_string()),
+                        "subnet": t.subnet,
+                        "host_port": t.host_port,
+                        "stopped_reason": t.stopped_reason,
+                    })
+                })
+                .collect();
+            json!({
+                "service_name": svc.name(),
+                "service_arn": svc.arn(),
+                "desired_count": svc.desired_count(),
+                "tasks": tasks,
+                "events": svc.events().iter().rev().take(20).map(|e| e.message.clone()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "services": services })
 }

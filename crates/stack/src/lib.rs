@@ -27,8 +27,9 @@ mod admin;
 mod auth;
 pub mod client;
 mod cognito;
+mod console;
 mod explain;
-
+pub mod traces;
 mod wiring;
 
 pub use airlock_pki::TokenRequest;
@@ -114,6 +115,9 @@ pub struct Options {
     /// Pull an `image` a task needs that the Docker engine does not have (`--pull`). Off by
     /// default: airlock is offline, and a pull reaches a registry on the internet.
     pub pull_images: bool,
+    /// How many recent requests' traces the stack keeps (`GET /requests` on the admin
+    /// endpoint, `airlock trace`); 0 turns tracing off. Default 1,000.
+    pub trace_capacity: usize,
 }
 
 impl Options {
@@ -128,6 +132,7 @@ impl Options {
             listen_ip: std::net::Ipv4Addr::LOCALHOST,
             docker_vpc: false,
             pull_images: false,
+            trace_capacity: traces::DEFAULT_CAPACITY,
         }
     }
 }
@@ -291,6 +296,8 @@ impl RunningStack {
             region,
             account,
             idle_timeout,
+            running.shutdown.clone(),
+            running.tracker.clone(),
         ));
         running.tracker.spawn(admin::serve(
             admin,

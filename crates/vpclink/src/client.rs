@@ -183,6 +183,20 @@ impl LinkClient {
     /// nothing was sent through the tunnel yet, so the retry cannot duplicate payload.
     pub async fn open(&self, dest: SocketAddr) -> Result<LinkStream, LinkError> {
         let (live, fresh) = self.sender().await?;
+        airlock_net::trace::note(|_| {
+            use airlock_net::trace::{Component, Hop, Val};
+            Hop::new(Component::VpcLink, "stream", "new tunnel stream")
+                .with("to", Val::Addr(dest))
+                .with(
+                    "connection",
+                    Val::Str(if fresh {
+                        "new link connection"
+                    } else {
+                        "shared link connection"
+                    }),
+                )
+                .with("connection number", Val::Num(live.generation))
+        });
         let (response, send) = match connect_request(live.sender.clone(), dest).await {
             Ok(opened) => opened,
             Err(e) => {
@@ -333,6 +347,12 @@ async fn connect_request(
     let mut req = Request::new(());
     *req.method_mut() = Method::CONNECT;
     *req.uri_mut() = Uri::from(authority);
+    if let Some(key) = airlock_net::trace::current_key()
+        && let Ok(v) = http::HeaderValue::try_from(key.to_string())
+    {
+        req.headers_mut()
+            .insert(http::HeaderName::from_static(crate::LINK_TRACE_HEADER), v);
+    }
     let (response, send) = sender.send_request(req, false)?;
     Ok((response.await?, send))
 }

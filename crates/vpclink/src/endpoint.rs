@@ -24,7 +24,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::policy::{Refusal, TunnelError, authorize, classify_handshake_error, parse_destination};
 use crate::stream::{CONNECTION_WINDOW, H2Stream, MAX_CONCURRENT_STREAMS, TUNNEL_WINDOW};
-use crate::{LINK_ERROR_HEADER, LinkState};
+use crate::{LINK_ERROR_HEADER, LINK_TRACE_HEADER, LinkState};
+use airlock_net::trace;
 
 /// Everything the link endpoint needs; built by the app from the stack file and the PKI.
 #[derive(Clone)]
@@ -45,6 +46,8 @@ pub struct EndpointConfig {
     pub handshake_timeout: Duration,
     /// The link's status; only `AVAILABLE` opens tunnels, and changes apply to the next tunnel.
     pub state: watch::Receiver<LinkState>,
+    /// Where each tunnel's dial is traced, for the request it serves (off by default).
+    pub tracer: airlock_net::trace::Tracer,
 }
 
 /// Why the endpoint could not be set up.
@@ -271,7 +274,18 @@ impl Endpoint {
     /// naming the cause.
     async fn tunnel(&self, req: Request<RecvStream>, mut respond: SendResponse<Bytes>) {
         let target = req.uri().clone();
-        let (upstream, dest, from) = match self.dial(&req).await {
+        // The dial's security-group decision joins the trace of the request it serves.
+        let scope = req
+            .headers()
+            .get(LINK_TRACE_HEADER)
+            .filter(|_| self.config.tracer.is_on())
+            .and_then(|v| trace::TraceKey::from_header(v.as_bytes()))
+            .map(|key| trace::Scope {
+                key,
+                tracer: self.config.tracer.clone(),
+                component: trace::Component::VpcLink,
+            });
+        let (upstream, dest, from) = match trace::scoped(scope, self.dial(&req)).await {
             Ok(upstream) => upstream,
             Err((error, detail)) => {
                 tracing::warn!(target = %target, reason = error.code(), %detail, "VPC link did not open a tunnel");

@@ -34,6 +34,11 @@ use std::fmt;
 /// [`TunnelError::code`]), for the gateway's logs.
 pub const LINK_ERROR_HEADER: &str = "x-airlock-link-error";
 
+/// Request header by which the gateway's side tells the endpoint which request a `CONNECT`
+/// serves (its trace root, `airlock_net::trace`), so the endpoint's dial joins that request's
+/// trace. The link's wire protocol is airlock's own: AWS's is not observable.
+pub const LINK_TRACE_HEADER: &str = "x-airlock-trace";
+
 /// A VPC link's status, as `VpcLinkStatus` reports it (docs/aws-rules.md §HTTP-7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LinkState {

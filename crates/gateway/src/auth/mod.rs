@@ -172,21 +172,21 @@ pub(crate) enum Decision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizerError(pub String);
 
-/// Runs the route's authorizer and logs its decision. On success the output is returned; on
-/// refusal, the refusal to answer with and the reason
-/// for `$context.authorizer.error`.
+/// Runs the route's authorizer and logs its decision. On success the output is returned with
+/// the reason (empty where nothing reads it); on refusal, the refusal to answer with and the
+/// reason for `$context.authorizer.error`.
 pub async fn authorize<'f>(
     authorization: &Authorization,
     facts: impl FnOnce() -> RequestFacts<'f>,
     req: &mut Request<Body>,
-) -> Result<AuthorizerOutput, (Refusal, AuthorizerError)> {
+) -> Outcome {
     // Timed only for the debug log that reports it: two clock reads a request otherwise.
     let started = tracing::enabled!(target: "airlock::gateway::auth", tracing::Level::DEBUG)
         .then(Instant::now);
     // The request's facts are gathered only for the authorizers that read them (Lambda, IAM):
     // a JWT route, the common case, does not pay for them on every request.
     let (kind, name, result) = match authorization {
-        Authorization::None => return Ok(AuthorizerOutput::None),
+        Authorization::None => return Ok((AuthorizerOutput::None, String::new())),
         Authorization::Jwt { authorizer, scopes } => (
             "JWT",
             authorizer.name.as_str(),
@@ -218,11 +218,11 @@ pub async fn authorize<'f>(
             "authorizer decision"
         ),
     }
-    let (output, _) = result?;
-    Ok(output)
+    result
 }
 
-type Outcome = Result<(AuthorizerOutput, String), (Refusal, AuthorizerError)>;
+/// An authorizer's output and why, or its refusal and why.
+pub type Outcome = Result<(AuthorizerOutput, String), (Refusal, AuthorizerError)>;
 
 fn lambda_result(decision: Decision) -> Outcome {
     match decision {
@@ -298,7 +298,11 @@ async fn authorize_jwt<B>(
                 Refusal::InsufficientScope {
                     scopes: scope_list(),
                 },
-                AuthorizerError(format!("expected scopes: [{}]", scopes.join(" "))),
+                AuthorizerError(format!(
+                    "expected scopes: [{}]; the token grants [{}]",
+                    scopes.join(" "),
+                    granted.join(" ")
+                )),
             ));
         }
     }

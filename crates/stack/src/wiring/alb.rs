@@ -60,6 +60,7 @@ pub(super) fn alb_attributes(
     a: &cfg::LoadBalancerAttributes,
     access_log: std::path::PathBuf,
     access_log_rotation: airlock_net::logfile::Rotation,
+    tracer: airlock_net::trace::Tracer,
 ) -> airlock_alb::AlbAttributes {
     airlock_alb::AlbAttributes {
         idle_timeout: Duration::from_secs(u64::from(a.idle_timeout_timeout_seconds)),
@@ -77,6 +78,7 @@ pub(super) fn alb_attributes(
         },
         access_log: Some(access_log),
         access_log_rotation,
+        tracer,
         ..airlock_alb::AlbAttributes::default()
     }
 }

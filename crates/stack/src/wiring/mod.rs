@@ -71,6 +71,8 @@ pub(crate) struct Keep {
     pub stack: std::sync::Mutex<cfg::Stack>,
     /// Where image tasks run; its network is removed at stop if airlock created it.
     pub docker_vpc: Option<airlock_fargate::DockerVpc>,
+    /// The recent requests' traces.
+    pub traces: Arc<crate::traces::Ring>,
 }
 
 impl Keep {
@@ -200,6 +202,8 @@ struct Ctx<'a> {
     tasks_shutdown: CancellationToken,
     tracker: TaskTracker,
     registrations: Vec<Registration>,
+    /// Where every component's trace segments go (the ring is `traces`), or off.
+    tracer: airlock_net::trace::Tracer,
 }
 
 /// The load balancers as the later steps see them, by load balancer name.
@@ -257,6 +261,7 @@ pub(crate) async fn start(
     let ca = airlock_pki::Ca::load_or_create(&options.state_dir).map_err(pki_err)?;
     let issuer = airlock_pki::Issuer::load_or_create(&options.state_dir, airlock_pki::LOCAL_ISSUER)
         .map_err(pki_err)?;
+    let traces = crate::traces::Ring::new(options.trace_capacity);
     let mut ctx = Ctx {
         stack: &stack,
         options: &options,
@@ -267,6 +272,11 @@ pub(crate) async fn start(
         tasks_shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         registrations: Vec::new(),
+        tracer: if options.trace_capacity == 0 {
+            airlock_net::trace::Tracer::default()
+        } else {
+            airlock_net::trace::Tracer::new(traces.clone())
+        },
     };
     let mut certs = Certificates {
         ca: &ca,
@@ -327,6 +337,7 @@ pub(crate) async fn start(
         vantage: vantage_iface,
         stack: std::sync::Mutex::new(stack.clone()),
         docker_vpc,
+        traces,
     });
     give_to_owner(&options.state_dir);
     tracing::info!(gateway = %endpoints.gateway, dns = %endpoints.dns, admin = %endpoints.admin, "stack serving");
@@ -530,6 +541,7 @@ fn start_load_balancers(
                     .join("alb")
                     .join(format!("{}.log", lb.name)),
                 options.access_log_rotation,
+                ctx.tracer.clone(),
             ),
         }
         .build()
@@ -646,6 +658,7 @@ async fn start_vpc_links(ctx: &Ctx<'_>, ca: &airlock_pki::Ca) -> Result<VpcLinks
             connect_timeout: options.vpc_link_connect_timeout,
             handshake_timeout: Duration::from_secs(10),
             state: state_rx,
+            tracer: ctx.tracer.clone(),
         })
         .map_err(|e| resource_err(&resource, e))?;
         // The gateway lives in this process: it reaches the endpoint in-process (same mutual
@@ -727,6 +740,7 @@ async fn start_gateway(
         .collect();
     let gateway =
         airlock_gateway::Gateway::new(gateway_config).map_err(|e| resource_err("http_apis", e))?;
+    let gateway = gateway.with_tracer(ctx.tracer.clone());
     let gateway_listener = bind(
         "API Gateway",
         "gateway-port",

@@ -154,6 +154,7 @@ impl Harness {
             connect_timeout: CONNECT_TIMEOUT,
             handshake_timeout: Duration::from_secs(5),
             state: state_rx,
+            tracer: Default::default(),
         })
         .unwrap();
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();

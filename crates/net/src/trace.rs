@@ -1,0 +1,524 @@
+//! Per-request traces: what each hop of a request decided and why, handed to whoever keeps them.
+//!
+//! A component that serves a request fills one [`Segment`]: a few summary fields and a list of
+//! [`Hop`]s, each a fixed small record (`&'static str` step and outcome, up to [`FIELDS`] named
+//! values that are numbers, addresses, shared strings or static text). Nothing is formatted on
+//! the request path: text is built only when a trace is read. The segment goes to the
+//! [`Tracer`]'s sink once, when the request is done; the sink (the stack's ring) joins the
+//! segments of one request by their [`TraceKey`], the root of the `X-Amzn-Trace-Id` the
+//! gateway sends and the ALB keeps.
+//!
+//! Parts of a request's path that do not know which request they serve (the dial through the
+//! VPC, the VPC link's stream) learn it from the task-local [`Scope`] that the component
+//! serving the request sets around the work ([`scoped`]); they add a one-hop segment of their
+//! own with [`note`]. A task without a scope pays one thread-local read.
+//!
+//! Architecture invariant: this module knows hops and keys, not what a gateway or load
+//! balancer decides; components choose their steps' names.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How many named values a hop holds.
+pub const FIELDS: usize = 4;
+
+/// The root of an X-Ray trace id (`1-<8 hex epoch seconds>-<24 hex>`), packed into 128 bits:
+/// it joins the segments of one request, copied without allocating.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct TraceKey(u128);
+
+impl TraceKey {
+    /// The `Root` field of an `X-Amzn-Trace-Id` value (or a bare `1-…-…` root); `None` when it
+    /// has none of X-Ray's shape.
+    pub fn from_header(value: &[u8]) -> Option<TraceKey> {
+        let text = std::str::from_utf8(value).ok()?;
+        let root = text
+            .split(';')
+            .find_map(|f| f.trim().strip_prefix("Root="))
+            .or_else(|| text.starts_with("1-").then_some(text))?;
+        let rest = root.strip_prefix("1-")?;
+        let (epoch, id) = rest.split_once('-')?;
+        if epoch.len() != 8 || id.len() != 24 {
+            return None;
+        }
+        let epoch = u32::from_str_radix(epoch, 16).ok()?;
+        let id = u128::from_str_radix(id, 16).ok()?;
+        Some(TraceKey((u128::from(epoch) << 96) | id))
+    }
+
+    /// A key for a request that carries no trace id (answered before one was made), unique in
+    /// this process: the epoch field holds the time, the id field a counter.
+    pub fn local() -> TraceKey {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()) as u32;
+        // `a1` marks the id as airlock's own, so it never equals an X-Ray id from a client.
+        TraceKey((u128::from(secs) << 96) | (0xa1 << 88) | u128::from(n))
+    }
+}
+
+impl fmt::Display for TraceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let epoch = (self.0 >> 96) as u32;
+        let id = self.0 & ((1u128 << 96) - 1);
+        write!(f, "1-{epoch:08x}-{id:024x}")
+    }
+}
+
+/// `text` as a `&'static str`, for the names a component's configuration gives (an API id, a
+/// route key, a rule's conditions): interned once when the component is built, so a hop holds a
+/// plain pointer. A shared, reference-counted string would cost every request two atomic
+/// operations on a counter all cores touch, and its trace a destructor to run. The set only
+/// grows, by the distinct names of the stacks this process has run.
+pub fn intern(text: &str) -> &'static str {
+    static INTERNED: std::sync::Mutex<Option<std::collections::HashSet<&'static str>>> =
+        std::sync::Mutex::new(None);
+    let mut set = crate::sync::lock(&INTERNED);
+    let set = set.get_or_insert_with(Default::default);
+    match set.get(text) {
+        Some(s) => s,
+        None => {
+            let s: &'static str = Box::leak(text.to_owned().into_boxed_str());
+            set.insert(s);
+            s
+        }
+    }
+}
+
+/// A request method's name without copying it: the standard methods by name, any other as
+/// `extension`.
+pub fn method_name(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|m| *m == method)
+        .unwrap_or("extension")
+}
+
+/// Which part of the chain recorded a hop.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Component {
+    /// API Gateway.
+    Gateway,
+    /// The VPC link (its client in the gateway and its endpoint in the VPC).
+    VpcLink,
+    /// The Application Load Balancer.
+    Alb,
+    /// The target: an ECS task.
+    Task,
+}
+
+impl Component {
+    /// The name traces use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::Gateway => "gateway",
+            Component::VpcLink => "vpc-link",
+            Component::Alb => "alb",
+            Component::Task => "task",
+        }
+    }
+}
+
+/// A value of a hop's field: small, and never formatted while the request runs.
+#[derive(Clone, Debug, Default)]
+pub enum Val {
+    /// Unset.
+    #[default]
+    None,
+    /// Static text.
+    Str(&'static str),
+    /// Text shared with the component's configuration (a route key, a rule's conditions).
+    Shared(Arc<str>),
+    /// Text made for this request; used on paths that already made it (an error's message).
+    Text(String),
+    /// A number.
+    Num(u64),
+    /// A yes or no.
+    Bool(bool),
+    /// An address.
+    Addr(SocketAddr),
+}
+
+/// One decision at one hop.
+#[derive(Clone, Debug)]
+pub struct Hop {
+    /// When, in microseconds since the Unix epoch.
+    pub at_us: u64,
+    /// How long the step took, when it is a span rather than a moment.
+    pub took_us: Option<u64>,
+    /// Who decided.
+    pub component: Component,
+    /// The step, e.g. `route`, `authorize`, `rule`, `dial`.
+    pub step: &'static str,
+    /// What it decided, e.g. `matched`, `denied`.
+    pub outcome: &'static str,
+    /// Named values: why, and with what.
+    pub fields: [(&'static str, Val); FIELDS],
+}
+
+impl Hop {
+    /// A hop at this moment.
+    pub fn new(component: Component, step: &'static str, outcome: &'static str) -> Hop {
+        Hop {
+            at_us: now_us(),
+            took_us: None,
+            component,
+            step,
+            outcome,
+            fields: Default::default(),
+        }
+    }
+
+    /// Adds a field (one past [`FIELDS`] is dropped: hops stay fixed in size).
+    pub fn with(mut self, name: &'static str, value: Val) -> Hop {
+        if matches!(value, Val::None) {
+            return self;
+        }
+        if let Some(slot) = self.fields.iter_mut().find(|(n, _)| n.is_empty()) {
+            *slot = (name, value);
+        }
+        self
+    }
+
+    /// Marks the hop as a span that started `took` before it was made.
+    pub fn took(mut self, took: Duration) -> Hop {
+        let us = took.as_micros() as u64;
+        self.took_us = Some(us);
+        self.at_us = self.at_us.saturating_sub(us);
+        self
+    }
+
+    /// The named fields that are set.
+    pub fn set_fields(&self) -> impl Iterator<Item = &(&'static str, Val)> {
+        self.fields.iter().filter(|(n, _)| !n.is_empty())
+    }
+}
+
+/// A field's value as a segment keeps it: plain data, so that a kept hop needs no destructor
+/// and a ring of old traces is freed without being read back. Text made for the request lives
+/// in its segment's `notes`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Kept {
+    /// Unset.
+    #[default]
+    None,
+    /// Static text.
+    Str(&'static str),
+    /// The segment's note of this index.
+    Note(u16),
+    /// A number.
+    Num(u64),
+    /// A yes or no.
+    Bool(bool),
+    /// An IPv4 address and port (port 0: an interface's address).
+    V4(std::net::SocketAddrV4),
+}
+
+/// A hop as a segment keeps it (see [`Kept`]).
+#[derive(Clone, Copy, Debug)]
+pub struct KeptHop {
+    /// When, in microseconds since the Unix epoch.
+    pub at_us: u64,
+    /// How long the step took in microseconds, when it is a span.
+    pub took_us: Option<u32>,
+    /// Who decided.
+    pub component: Component,
+    /// The step.
+    pub step: &'static str,
+    /// What it decided.
+    pub outcome: &'static str,
+    /// Named values.
+    pub fields: [(&'static str, Kept); FIELDS],
+}
+
+impl KeptHop {
+    /// The named fields that are set.
+    pub fn set_fields(&self) -> impl Iterator<Item = &(&'static str, Kept)> {
+        self.fields.iter().filter(|(n, _)| !n.is_empty())
+    }
+}
+
+/// The current time in microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// What one component saw of one request.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    /// The request's trace root, joining it to the other components' segments.
+    pub key: Option<TraceKey>,
+    /// Who wrote it.
+    pub component: Component,
+    /// The gateway's request id (`apigw-requestid`).
+    pub request_id: Option<Box<str>>,
+    /// `X-Amzn-Trace-Id` as the ALB forwarded it.
+    pub trace_id: Option<Box<str>>,
+    /// When the component received the request, in microseconds since the epoch.
+    pub started_us: u64,
+    /// When it finished (the response's end), in microseconds since the epoch.
+    pub ended_us: u64,
+    /// The method (see [`method_name`]).
+    pub method: Option<&'static str>,
+    /// The host the client named.
+    pub host: Option<Box<str>>,
+    /// The path the client sent.
+    pub path: Option<Box<str>>,
+    /// The status this component answered.
+    pub status: Option<u16>,
+    /// The route (gateway) that matched.
+    pub route: Option<&'static str>,
+    /// The target chosen (ALB).
+    pub target: Option<SocketAddr>,
+    /// Which part produced the status: `gateway`, `alb` or `task`.
+    pub produced_by: Option<&'static str>,
+    /// The request entered the chain here (the ALB, from a vantage point): no gateway segment
+    /// will follow.
+    pub entry: bool,
+    /// The decisions, in order.
+    pub hops: Vec<KeptHop>,
+    /// Text made for this request that its hops name (`Kept::Note`); usually empty.
+    pub notes: Vec<String>,
+    /// The TLS server name the client sent, shared with its connection.
+    pub tls_name: Option<Arc<str>>,
+}
+
+impl Segment {
+    /// An empty segment, room made for a typical request's hops.
+    pub fn new(component: Component) -> Segment {
+        Segment {
+            key: None,
+            component,
+            request_id: None,
+            trace_id: None,
+            started_us: now_us(),
+            ended_us: 0,
+            method: None,
+            host: None,
+            path: None,
+            status: None,
+            route: None,
+            target: None,
+            produced_by: None,
+            entry: false,
+            // A typical request's hops at one component: about five.
+            hops: Vec::with_capacity(6),
+            notes: Vec::new(),
+            tls_name: None,
+        }
+    }
+
+    /// Appends a hop.
+    pub fn hop(&mut self, hop: Hop) {
+        let mut kept = KeptHop {
+            at_us: hop.at_us,
+            took_us: hop.took_us.map(|t| u32::try_from(t).unwrap_or(u32::MAX)),
+            component: hop.component,
+            step: hop.step,
+            outcome: hop.outcome,
+            fields: [("", Kept::None); FIELDS],
+        };
+        for (slot, (name, value)) in kept.fields.iter_mut().zip(hop.fields) {
+            *slot = (name, self.keep(value));
+        }
+        self.hops.push(kept);
+    }
+
+    /// A value as the segment keeps it.
+    fn keep(&mut self, value: Val) -> Kept {
+        let mut note = |text: String| {
+            self.notes.push(text);
+            Kept::Note(u16::try_from(self.notes.len() - 1).unwrap_or(u16::MAX))
+        };
+        match value {
+            Val::None => Kept::None,
+            Val::Str(s) => Kept::Str(s),
+            Val::Shared(s) => note(s.to_string()),
+            Val::Text(s) => note(s),
+            Val::Num(n) => Kept::Num(n),
+            Val::Bool(b) => Kept::Bool(b),
+            Val::Addr(SocketAddr::V4(a)) => Kept::V4(a),
+            Val::Addr(a) => note(a.to_string()),
+        }
+    }
+
+    /// The text of a kept value (a note's, or static text), if it is text.
+    pub fn text_of(&self, value: Kept) -> Option<&str> {
+        match value {
+            Kept::Str(s) => Some(s),
+            Kept::Note(i) => self.notes.get(usize::from(i)).map(String::as_str),
+            _ => None,
+        }
+    }
+
+    /// Sets a field of the last hop of `step` (a value known only later, such as the bytes a
+    /// response body carried), rather than adding a hop for it.
+    pub fn amend(&mut self, step: &str, name: &'static str, value: Val) {
+        let value = self.keep(value);
+        if let Some(hop) = self.hops.iter_mut().rev().find(|h| h.step == step) {
+            let at = hop
+                .fields
+                .iter()
+                .position(|(n, _)| *n == name)
+                .or_else(|| hop.fields.iter().position(|(n, _)| n.is_empty()));
+            if let Some(i) = at {
+                hop.fields[i] = (name, value);
+            }
+        }
+    }
+
+    /// Changes the outcome of the last hop of `step`.
+    pub fn set_outcome(&mut self, step: &str, outcome: &'static str) {
+        if let Some(hop) = self.hops.iter_mut().rev().find(|h| h.step == step) {
+            hop.outcome = outcome;
+        }
+    }
+}
+
+/// Where finished segments go.
+pub trait Sink: Send + Sync + 'static {
+    /// Takes one segment; called once per component per request, so it must be quick.
+    fn segment(&self, segment: Segment);
+}
+
+/// A handle on the sink; off (the default) records nothing and costs a branch.
+#[derive(Clone, Default)]
+pub struct Tracer(Option<Arc<dyn Sink>>);
+
+impl Tracer {
+    /// A tracer that hands segments to `sink`.
+    pub fn new(sink: Arc<dyn Sink>) -> Tracer {
+        Tracer(Some(sink))
+    }
+
+    /// Whether segments are recorded at all.
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Hands `segment` to the sink, stamping its end.
+    pub fn emit(&self, mut segment: Segment) {
+        if let Some(sink) = &self.0 {
+            if segment.ended_us == 0 {
+                segment.ended_us = now_us();
+            }
+            sink.segment(segment);
+        }
+    }
+}
+
+impl fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_on() {
+            "Tracer(on)"
+        } else {
+            "Tracer(off)"
+        })
+    }
+}
+
+/// The request a task is working for, as far down the chain as its work goes.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    /// The request's trace root.
+    pub key: TraceKey,
+    /// Where notes go.
+    pub tracer: Tracer,
+    /// Who is working: notes are attributed to it.
+    pub component: Component,
+}
+
+tokio::task_local! {
+    static SCOPE: Scope;
+}
+
+/// Runs `work` with `scope` as the current request (nothing set when `None`).
+pub async fn scoped<F: Future>(scope: Option<Scope>, work: F) -> F::Output {
+    match scope {
+        Some(scope) => SCOPE.scope(scope, work).await,
+        None => work.await,
+    }
+}
+
+/// The current request's key, if the task works for one.
+pub fn current_key() -> Option<TraceKey> {
+    SCOPE.try_with(|s| s.key).ok()
+}
+
+/// Records one hop for the current request, as a segment of its own (for work that happens
+/// once per connection rather than per request: a dial, a new stream). `hop` is only called
+/// when there is a current request.
+pub fn note(hop: impl FnOnce(Component) -> Hop) {
+    let _ = SCOPE.try_with(|s| {
+        let mut segment = Segment::new(s.component);
+        segment.key = Some(s.key);
+        segment.hop(hop(s.component));
+        s.tracer.emit(segment);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_through_the_header_form() {
+        let v = b"Root=1-5759e988-bd862e3fe1be46a994272793;Self=1-67891234-12456789abcdef012345678";
+        let key = TraceKey::from_header(v).unwrap();
+        assert_eq!(key.to_string(), "1-5759e988-bd862e3fe1be46a994272793");
+        assert_eq!(TraceKey::from_header(key.to_string().as_bytes()), Some(key));
+        assert_eq!(TraceKey::from_header(b"Root=nonsense"), None);
+        assert_ne!(TraceKey::local(), TraceKey::local());
+    }
+
+    #[test]
+    fn hops_keep_a_fixed_number_of_fields() {
+        let mut hop = Hop::new(Component::Alb, "rule", "matched");
+        for _ in 0..FIELDS + 2 {
+            hop = hop.with("n", Val::Num(1));
+        }
+        assert_eq!(hop.set_fields().count(), FIELDS);
+        let hop = Hop::new(Component::Alb, "x", "y").with("none", Val::None);
+        assert_eq!(hop.set_fields().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn notes_reach_the_sink_only_inside_a_scope() {
+        struct Keep(std::sync::Mutex<Vec<Segment>>);
+        impl Sink for Keep {
+            fn segment(&self, segment: Segment) {
+                self.0.lock().unwrap().push(segment);
+            }
+        }
+        let keep = Arc::new(Keep(Default::default()));
+        let tracer = Tracer::new(keep.clone());
+        note(|c| Hop::new(c, "dial", "outside"));
+        let key = TraceKey::local();
+        let scope = Scope {
+            key,
+            tracer,
+            component: Component::VpcLink,
+        };
+        scoped(Some(scope), async {
+            assert_eq!(current_key(), Some(key));
+            note(|c| Hop::new(c, "dial", "admitted"));
+        })
+        .await;
+        let got = keep.0.lock().unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].key, Some(key));
+        assert_eq!(got[0].hops[0].outcome, "admitted");
+        assert_eq!(got[0].component, Component::VpcLink);
+    }
+}

@@ -1,0 +1,433 @@
+//! The stack's traces: every component's [`Segment`]s of a request joined into one entry, kept
+//! in a bounded ring (the newest `capacity` requests), rendered as JSON only when read.
+//!
+//! Segments of one request share a [`TraceKey`] (the root of the `X-Amzn-Trace-Id` the gateway
+//! sends). They arrive in any order: the VPC link's dial and the ALB's segment usually before
+//! the gateway's, which is written when the response body has gone. An entry is announced to
+//! subscribers (the admin endpoint's event stream) when its request is complete: when the
+//! gateway's segment arrives, or, for a request that entered at the ALB (from a vantage point),
+//! the ALB's.
+
+use airlock_net::sync::lock;
+#[cfg(test)]
+use airlock_net::trace::Hop;
+use airlock_net::trace::{Component, Kept, KeptHop, Segment, Sink, TraceKey};
+use serde_json::{Map, Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+/// The ring's size when nothing else is said.
+pub const DEFAULT_CAPACITY: usize = 1000;
+
+/// One request: what each component recorded of it.
+struct Entry {
+    seq: u64,
+    key: Option<TraceKey>,
+    segments: Vec<Segment>,
+    complete: bool,
+}
+
+#[derive(Default)]
+struct State {
+    entries: VecDeque<Entry>,
+    /// The sequence number of `entries[0]`.
+    first: u64,
+    next: u64,
+    /// The entry of each trace key, for joining segments as they arrive (hashed with foldhash:
+    /// the keys are airlock's own or checked X-Ray roots). Reads by request id scan instead:
+    /// they are rare, and an index would cost every request an insertion and a copy of its id.
+    by_key: HashMap<TraceKey, u64, foldhash::fast::RandomState>,
+}
+
+/// The ring of recent requests' traces.
+pub struct Ring {
+    capacity: usize,
+    state: Mutex<State>,
+    /// Completed requests' summaries, for live subscribers.
+    completed: broadcast::Sender<Arc<Value>>,
+}
+
+impl Ring {
+    /// A ring keeping the newest `capacity` requests.
+    pub fn new(capacity: usize) -> Arc<Ring> {
+        Arc::new(Ring {
+            capacity: capacity.max(1),
+            state: Mutex::default(),
+            completed: broadcast::channel(256).0,
+        })
+    }
+
+    /// The ring's size.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Completed requests' summaries as they complete.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Value>> {
+        self.completed.subscribe()
+    }
+
+    /// Summaries of the kept requests, newest first, that pass `filter`, at most `limit`.
+    pub fn list(&self, filter: &Filter, limit: usize) -> (Vec<Value>, usize) {
+        let state = lock(&self.state);
+        let kept = state.entries.len();
+        let out = state
+            .entries
+            .iter()
+            .rev()
+            .filter(|e| e.complete || !e.segments.is_empty())
+            .map(summary)
+            .filter(|s| filter.admits(s))
+            .take(limit)
+            .collect();
+        (out, kept)
+    }
+
+    /// Whether a request newer than sequence number `after` has completed.
+    pub fn has_newer(&self, after: u64) -> bool {
+        let state = lock(&self.state);
+        state
+            .entries
+            .iter()
+            .rev()
+            .any(|e| e.seq > after && e.complete)
+    }
+
+    /// One request's whole trace, by the gateway's request id or its trace id.
+    pub fn get(&self, id: &str) -> Option<Value> {
+        self.find(id).map(|(doc, _)| doc)
+    }
+
+    /// Like [`Ring::get`], and whether the request has completed.
+    fn find(&self, id: &str) -> Option<(Value, bool)> {
+        let state = lock(&self.state);
+        let entry = match TraceKey::from_header(id.as_bytes()) {
+            Some(k) => state.entry(*state.by_key.get(&k)?)?,
+            None => state.entries.iter().rev().find(|e| {
+                e.segments
+                    .iter()
+                    .any(|s| s.request_id.as_deref() == Some(id))
+            })?,
+        };
+        Some((detail(entry), entry.complete))
+    }
+
+    /// One request's trace once it has completed, waiting up to `wait` for it: a client that
+    /// has just read its response may ask before the gateway has finished the trace (it is
+    /// written when the response body has gone). After `wait`, what there is.
+    pub async fn get_completed(&self, id: &str, wait: std::time::Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let mut completed = self.subscribe();
+            match self.find(id) {
+                Some((doc, true)) => return Some(doc),
+                found => {
+                    let waited = tokio::time::timeout_at(deadline, completed.recv()).await;
+                    if waited.is_err() {
+                        return found.map(|(doc, _)| doc);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl State {
+    fn entry(&self, seq: u64) -> Option<&Entry> {
+        let i = seq.checked_sub(self.first)?;
+        self.entries.get(usize::try_from(i).ok()?)
+    }
+
+    fn entry_mut(&mut self, seq: u64) -> Option<&mut Entry> {
+        let i = seq.checked_sub(self.first)?;
+        self.entries.get_mut(usize::try_from(i).ok()?)
+    }
+}
+
+impl Sink for Ring {
+    fn segment(&self, segment: Segment) {
+        let announces = match segment.component {
+            Component::Gateway => true,
+            Component::Alb => segment.entry && !segment.hops.is_empty(),
+            _ => false,
+        };
+        let mut evicted = None;
+        let mut state = lock(&self.state);
+        let existing = segment.key.and_then(|k| state.by_key.get(&k).copied());
+        let seq = match existing.filter(|&seq| state.entry(seq).is_some()) {
+            Some(seq) => {
+                if let Some(e) = state.entry_mut(seq) {
+                    e.segments.push(segment);
+                }
+                seq
+            }
+            None => {
+                let seq = state.next;
+                state.next += 1;
+                if let Some(k) = segment.key {
+                    state.by_key.insert(k, seq);
+                }
+                state.entries.push_back(Entry {
+                    seq,
+                    key: segment.key,
+                    segments: vec![segment],
+                    complete: false,
+                });
+                if state.entries.len() > self.capacity
+                    && let Some(old) = state.entries.pop_front()
+                {
+                    state.first = old.seq + 1;
+                    if let Some(k) = old.key
+                        && state.by_key.get(&k) == Some(&old.seq)
+                    {
+                        state.by_key.remove(&k);
+                    }
+                    // Freed once the lock is let go.
+                    evicted = Some(old);
+                }
+                seq
+            }
+        };
+        let mut announce = None;
+        if announces && let Some(e) = state.entry_mut(seq) {
+            e.complete = true;
+            if self.completed.receiver_count() > 0 {
+                announce = Some(Arc::new(summary(e)));
+            }
+        }
+        drop(state);
+        drop(evicted);
+        if let Some(s) = announce {
+            let _ = self.completed.send(s);
+        }
+    }
+}
+
+/// What `GET /requests` may be narrowed to.
+#[derive(Debug, Default)]
+pub struct Filter {
+    /// `404`, or a class: `4xx`.
+    pub status: Option<String>,
+    /// A substring of the route key (`GET /pets`).
+    pub route: Option<String>,
+    /// A substring of the target's `ip:port`.
+    pub task: Option<String>,
+    /// Only requests completed after the one with this sequence number.
+    pub after: Option<u64>,
+}
+
+impl Filter {
+    fn admits(&self, s: &Value) -> bool {
+        if let Some(after) = self.after
+            && (s["seq"].as_u64().is_none_or(|seq| seq <= after) || s["complete"] != true)
+        {
+            return false;
+        }
+        if let Some(want) = &self.status {
+            let status = s["status"]
+                .as_u64()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            let ok = match want.strip_suffix("xx") {
+                Some(class) => status.starts_with(class),
+                None => &status == want,
+            };
+            if !ok {
+                return false;
+            }
+        }
+        let has = |field: &str, want: &Option<String>| {
+            want.as_ref()
+                .is_none_or(|w| s[field].as_str().is_some_and(|v| v.contains(w.as_str())))
+        };
+        has("route", &self.route) && has("task", &self.task)
+    }
+}
+
+fn find(entry: &Entry, c: Component) -> Option<&Segment> {
+    entry
+        .segments
+        .iter()
+        .find(|s| s.component == c && s.hops.len() > 1)
+}
+
+/// The request's list row: who, what, where it went, how it ended.
+fn summary(entry: &Entry) -> Value {
+    let gw = find(entry, Component::Gateway);
+    let alb = find(entry, Component::Alb);
+    let front = gw.or(alb).or(entry.segments.first());
+    let started = entry
+        .segments
+        .iter()
+        .map(|s| s.started_us)
+        .min()
+        .unwrap_or(0);
+    let ended = front.map_or(0, |s| s.ended_us);
+    let produced_by = match (gw.and_then(|g| g.produced_by), alb) {
+        (Some("integration"), Some(a)) => a.produced_by.unwrap_or("integration"),
+        (Some(by), _) => by,
+        (None, Some(a)) => a.produced_by.unwrap_or("alb"),
+        (None, None) => "unknown",
+    };
+    let text = |v: Option<&str>| v.map_or(Value::Null, |v| Value::String(v.to_owned()));
+    json!({
+        "seq": entry.seq,
+        "id": gw.and_then(|g| g.request_id.as_deref()).map_or_else(
+            || entry.key.map_or(Value::Null, |k| Value::String(k.to_string())),
+            |id| Value::String(id.to_owned()),
+        ),
+        "request_id": text(gw.and_then(|g| g.request_id.as_deref())),
+        "trace_id": entry.key.map(|k| k.to_string()),
+        "alb_trace_id": text(alb.and_then(|a| a.trace_id.as_deref())),
+        "entered_at": if gw.is_some() { "gateway" } else { "alb" },
+        "method": text(front.and_then(|s| s.method)),
+        "host": text(front.and_then(|s| s.host.as_deref())),
+        "tls_name": text(front.and_then(|s| s.tls_name.as_deref())),
+        "path": text(front.and_then(|s| s.path.as_deref())),
+        "status": front.and_then(|s| s.status),
+        "route": text(gw.and_then(|g| g.route)),
+        "task": alb.and_then(|a| a.target).map(|t| t.to_string()),
+        "produced_by": produced_by,
+        "complete": entry.complete,
+        "started_ms": started / 1000,
+        "duration_ms": (ended.saturating_sub(started)) as f64 / 1000.0,
+    })
+}
+
+/// The request's whole story: the summary and every hop in time order, with the hops that
+/// nothing recorded because nothing happened (a pooled connection reused) said plainly.
+fn detail(entry: &Entry) -> Value {
+    let mut out = summary(entry);
+    let start = entry
+        .segments
+        .iter()
+        .map(|s| s.started_us)
+        .min()
+        .unwrap_or(0);
+    let mut hops: Vec<(&KeptHop, &Segment)> = entry
+        .segments
+        .iter()
+        .flat_map(|s| s.hops.iter().map(move |h| (h, s)))
+        .collect();
+    hops.sort_by_key(|(h, _)| h.at_us);
+    let mut rendered: Vec<Value> = Vec::with_capacity(hops.len() + 2);
+    let any =
+        |c: Component, step: &str| hops.iter().any(|(h, _)| h.component == c && h.step == step);
+    let link_stream = any(Component::VpcLink, "stream");
+    let alb_dial = any(Component::Alb, "dial");
+    for (h, seg) in &hops {
+        if h.component == Component::Gateway
+            && h.step == "integration"
+            && !link_stream
+            && h.set_fields()
+                .any(|(n, v)| *n == "type" && matches!(v, Kept::Str(t) if t.starts_with("private")))
+        {
+            rendered.push(synthetic(
+                h.at_us,
+                start,
+                Component::VpcLink,
+                "stream",
+                "reused",
+                "the gateway's pooled connection already had its tunnel stream: no new dial",
+            ));
+        }
+        rendered.push(hop_json(h, seg, start));
+        if h.component == Component::Alb && h.step == "target" && h.outcome == "chosen" && !alb_dial
+        {
+            rendered.push(synthetic(
+                h.at_us,
+                start,
+                Component::Alb,
+                "dial",
+                "reused",
+                "the node's pooled connection to this target was reused: no new dial",
+            ));
+        }
+    }
+    out["hops"] = Value::Array(rendered);
+    out
+}
+
+fn synthetic(at_us: u64, start: u64, c: Component, step: &str, outcome: &str, why: &str) -> Value {
+    json!({
+        "component": c.as_str(),
+        "step": step,
+        "outcome": outcome,
+        "at_ms": at_us.saturating_sub(start) as f64 / 1000.0,
+        "took_ms": null,
+        "fields": { "why": why },
+    })
+}
+
+fn hop_json(h: &KeptHop, seg: &Segment, start: u64) -> Value {
+    let mut fields = Map::new();
+    for (name, v) in h.set_fields() {
+        fields.insert((*name).to_owned(), val_json(*v, seg));
+    }
+    json!({
+        "component": h.component.as_str(),
+        "step": h.step,
+        "outcome": h.outcome,
+        "at_ms": h.at_us.saturating_sub(start) as f64 / 1000.0,
+        "took_ms": h.took_us.map(|t| f64::from(t) / 1000.0),
+        "fields": fields,
+    })
+}
+
+fn val_json(v: Kept, seg: &Segment) -> Value {
+    match v {
+        Kept::None => Value::Null,
+        Kept::Str(_) | Kept::Note(_) => seg
+            .text_of(v)
+            .map_or(Value::Null, |t| Value::String(t.to_owned())),
+        Kept::Num(n) => json!(n),
+        Kept::Bool(b) => json!(b),
+        // An address with port 0 is an interface's, not a socket's.
+        Kept::V4(a) if a.port() == 0 => Value::String(a.ip().to_string()),
+        Kept::V4(a) => Value::String(a.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn gateway_segment(id: &str, key: TraceKey) -> Segment {
+        let mut s = Segment::new(Component::Gateway);
+        s.key = Some(key);
+        s.request_id = Some(id.into());
+        s.status = Some(200);
+        s.hop(Hop::new(Component::Gateway, "api", "selected"));
+        s.hop(Hop::new(Component::Gateway, "route", "matched"));
+        s
+    }
+
+    #[test]
+    fn segments_join_by_key_in_any_order_and_the_ring_stays_bounded() {
+        let ring = Ring::new(3);
+        let key = TraceKey::local();
+        let mut alb = Segment::new(Component::Alb);
+        alb.key = Some(key);
+        alb.target = Some("10.0.1.5:8080".parse().unwrap());
+        alb.hop(Hop::new(Component::Alb, "listener", "accepted"));
+        alb.hop(Hop::new(Component::Alb, "target", "chosen"));
+        ring.segment(alb);
+        ring.segment(gateway_segment("req-1", key));
+        let got = ring.get("req-1").unwrap();
+        assert_eq!(got["task"], "10.0.1.5:8080");
+        assert_eq!(got["hops"].as_array().unwrap().len(), 5, "{got}");
+        assert_eq!(ring.get(&key.to_string()).unwrap()["id"], "req-1");
+        for i in 0..10 {
+            ring.segment(gateway_segment(&format!("more-{i}"), TraceKey::local()));
+        }
+        let (list, kept) = ring.list(&Filter::default(), 100);
+        assert_eq!(kept, 3);
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[0]["id"], "more-9");
+        assert!(ring.get("req-1").is_none());
+        let state = lock(&ring.state);
+        assert_eq!(state.by_key.len(), 3);
+    }
+}
