@@ -14,17 +14,9 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
+use support::bounded;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Upper bound for anything a test waits on; the waiting itself is on sockets.
-const BOUND: Duration = Duration::from_secs(30);
-
-async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
-    tokio::time::timeout(BOUND, f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
 
 /// One request on the admin endpoint with the given `Host` and content type; status and JSON.
 async fn request(

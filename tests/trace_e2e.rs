@@ -14,18 +14,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
-use support::{ReplyExt, get};
+use support::{ReplyExt, bounded, get};
 use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpStream;
-
-/// Upper bound for anything a test waits on; the waiting itself is on sockets.
-const BOUND: Duration = Duration::from_secs(60);
-
-async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
-    tokio::time::timeout(BOUND, f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
 
 /// A task that answers 200 everywhere except `/pets/broken`, where it sends the start of a
 /// response head and closes the connection.

@@ -38,6 +38,17 @@ pub async fn https(
         .expect("HTTPS exchange with the stack")
 }
 
+/// Upper bound for anything a test waits on; the waiting itself is on sockets, so a bound that
+/// is reached means something hangs.
+pub const BOUND: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `f`, or a panic naming `what` once [`BOUND`] has passed.
+pub async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    tokio::time::timeout(BOUND, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
 /// A GET to the stack's gateway under the default custom domain.
 pub async fn get(stack: &RunningStack, path: &str, token: Option<&str>) -> Reply {
     let mut call = Call::get(path);

@@ -32,6 +32,32 @@ fn run(cmd: &mut Command) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// Whether a Docker engine answers (under `CI=true` its absence fails the test).
+fn engine() -> bool {
+    let engine = run(Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]));
+    airlock_net::testing::require(
+        "a Docker engine",
+        engine.map(drop),
+        "install Docker Engine and start its daemon",
+    )
+}
+
+/// [`engine`], and gcc with the static C library that [`build_image`] needs.
+fn engine_and_static_libc() -> bool {
+    if !engine() {
+        return false;
+    }
+    let libc = run(Command::new("gcc").arg("-print-file-name=libc.a")).and_then(|path| {
+        // gcc prints the bare name back when it has no such file.
+        if path.contains('/') {
+            Ok(())
+        } else {
+            Err("gcc has no static C library".to_owned())
+        }
+    });
+    airlock_net::testing::require("gcc -static", libc, "apt-get install gcc libc6-dev")
+}
+
 /// Builds `airlock-test-static:<hash of the source>` unless the engine has it: a static binary
 /// from `gcc -static`, copied into an empty (`FROM scratch`) image.
 fn build_image() -> Result<String, String> {
@@ -82,23 +108,7 @@ fn containers_labelled(service: &str) -> Vec<String> {
 /// the container stopped and removed with the task.
 #[tokio::test]
 async fn an_image_task_serves_through_the_network_and_is_removed_after_stop() {
-    let engine = run(Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]));
-    if !airlock_net::testing::require(
-        "a Docker engine",
-        engine.map(drop),
-        "install Docker Engine and start its daemon",
-    ) {
-        return;
-    }
-    let libc = run(Command::new("gcc").arg("-print-file-name=libc.a")).and_then(|path| {
-        // gcc prints the bare name back when it has no such file.
-        if path.contains('/') {
-            Ok(())
-        } else {
-            Err("gcc has no static C library".to_owned())
-        }
-    });
-    if !airlock_net::testing::require("gcc -static", libc, "apt-get install gcc libc6-dev") {
+    if !engine_and_static_libc() {
         return;
     }
     let tag = tokio::task::spawn_blocking(build_image)
@@ -276,12 +286,7 @@ impl Drop for Networks {
 /// network), no network: tasks publish on 127.0.0.1.
 #[tokio::test]
 async fn the_vpc_network_is_made_found_released_or_given_up() {
-    let engine = run(Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]));
-    if !airlock_net::testing::require(
-        "a Docker engine",
-        engine.map(drop),
-        "install Docker Engine and start its daemon",
-    ) {
+    if !engine() {
         return;
     }
     let pid = std::process::id();
@@ -367,22 +372,7 @@ async fn the_vpc_network_is_made_found_released_or_given_up() {
 /// its private IP, published nowhere.
 #[tokio::test]
 async fn after_an_init_container_exits_the_next_holds_the_task_address() {
-    let engine = run(Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]));
-    if !airlock_net::testing::require(
-        "a Docker engine",
-        engine.map(drop),
-        "install Docker Engine and start its daemon",
-    ) {
-        return;
-    }
-    let libc = run(Command::new("gcc").arg("-print-file-name=libc.a")).and_then(|p| {
-        if p.contains('/') {
-            Ok(())
-        } else {
-            Err("no static C library".to_owned())
-        }
-    });
-    if !airlock_net::testing::require("gcc -static", libc, "apt-get install gcc libc6-dev") {
+    if !engine_and_static_libc() {
         return;
     }
     let tag = tokio::task::spawn_blocking(build_image)
@@ -485,12 +475,7 @@ async fn first_stopped_reason(svc: &airlock_fargate::ServiceHandle) -> String {
 /// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html).
 #[tokio::test]
 async fn an_image_the_engine_lacks_stops_the_task_pulled_or_not() {
-    let engine = run(Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]));
-    if !airlock_net::testing::require(
-        "a Docker engine",
-        engine.map(drop),
-        "install Docker Engine and start its daemon",
-    ) {
+    if !engine() {
         return;
     }
     let image = "127.0.0.1:9/airlock-test/absent:1";
