@@ -377,7 +377,7 @@ impl Gateway {
             "request"
         );
         if let Some(t) = ctx.trace.as_mut() {
-            use airlock_net::trace::{Component, Hop, Val};
+            use airlock_net::trace::{Component, Val};
             let status = resp.status().as_u16();
             t.status = Some(status);
             if let Some(sel) = &selected
@@ -398,12 +398,10 @@ impl Gateway {
                 None => ("answered", "gateway"),
             };
             t.produced_by = Some(by);
-            t.hop(
-                Hop::new(Component::Gateway, "response", outcome)
-                    .with("status", Val::Num(u64::from(status)))
-                    .with("by", Val::Str(by))
-                    .with("type", ctx.error_response_type.map_or(Val::None, Val::Str)),
-            );
+            t.record(Component::Gateway, "response", outcome)
+                .with("status", Val::Num(u64::from(status)))
+                .with("by", Val::Str(by))
+                .with("type", ctx.error_response_type.map_or(Val::None, Val::Str));
         }
         // docs/aws-rules.md §HTTP-2.2: a request that selected no stage writes no access log line.
         let log = selected.and_then(|sel| sel.api.config.stages[sel.stage].access_log.clone());

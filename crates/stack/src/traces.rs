@@ -171,7 +171,13 @@ impl Sink for Ring {
                 state.entries.push_back(Entry {
                     seq,
                     key: segment.key,
-                    segments: vec![segment],
+                    segments: {
+                        // The gateway's and the ALB's: room for both, so the second is no
+                        // reallocation.
+                        let mut v = Vec::with_capacity(2);
+                        v.push(segment);
+                        v
+                    },
                     complete: false,
                 });
                 if state.entries.len() > self.capacity
