@@ -92,7 +92,7 @@ impl Drop for TargetBody {
             if !ended {
                 seg.set_outcome("response", "the target's response was cut short");
             }
-            tracer.emit(*seg);
+            tracer.emit_boxed(seg);
         }
     }
 }
@@ -258,7 +258,7 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
             if let Some(mut t) = trace.take() {
                 // A response the ALB wrote has no trace root yet unless it forwarded first.
                 t.key.get_or_insert_with(TraceKey::local);
-                tracer.emit(*t);
+                tracer.emit_boxed(t);
             }
             if let Some(log) = &conn.shared.access_log {
                 record.sent_bytes = http_body::Body::size_hint(&body).exact().unwrap_or(0);

@@ -416,7 +416,7 @@ impl Gateway {
             // Only the trace waits for the body's end: the context stays here, not in the body.
             let body = access_log::LoggedBody::new(body, move |length| {
                 t.amend("response", "bytes", airlock_net::trace::Val::Num(length));
-                tracer.emit(*t);
+                tracer.emit_boxed(t);
             });
             return Response::from_parts(parts, body.boxed());
         }
@@ -429,7 +429,7 @@ impl Gateway {
             if let Some(mut t) = ctx.trace.take() {
                 // The bytes are known only now: a field of the response hop, not a hop.
                 t.amend("response", "bytes", airlock_net::trace::Val::Num(length));
-                tracer.emit(*t);
+                tracer.emit_boxed(t);
             }
         });
         Response::from_parts(parts, body.boxed())

@@ -28,7 +28,19 @@ pub const FIELDS: usize = 4;
 /// The root of an X-Ray trace id (`1-<8 hex epoch seconds>-<24 hex>`), packed into 128 bits:
 /// it joins the segments of one request, copied without allocating.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub struct TraceKey(u128);
+pub struct TraceKey([u64; 2]);
+
+impl TraceKey {
+    /// The key of a 128-bit root. Kept as two halves: a `u128` would align every segment (and
+    /// each allocation holding one) to 16 bytes, which the allocator serves on a slower path.
+    fn of(bits: u128) -> TraceKey {
+        TraceKey([(bits >> 64) as u64, bits as u64])
+    }
+
+    fn bits(self) -> u128 {
+        (u128::from(self.0[0]) << 64) | u128::from(self.0[1])
+    }
+}
 
 impl TraceKey {
     /// The `Root` field of an `X-Amzn-Trace-Id` value (or a bare `1-…-…` root); `None` when it
@@ -67,7 +79,7 @@ impl TraceKey {
         let epoch = u128::from(hex(&root[2..10])?);
         let high = u128::from(hex(&root[11..19])?);
         let low = u128::from(hex(&root[19..35])?);
-        Some(TraceKey((epoch << 96) | (high << 64) | low))
+        Some(TraceKey::of((epoch << 96) | (high << 64) | low))
     }
 
     /// Any other arrangement of the header's fields.
@@ -84,7 +96,7 @@ impl TraceKey {
         }
         let epoch = u32::from_str_radix(epoch, 16).ok()?;
         let id = u128::from_str_radix(id, 16).ok()?;
-        Some(TraceKey((u128::from(epoch) << 96) | id))
+        Some(TraceKey::of((u128::from(epoch) << 96) | id))
     }
 
     /// The key of the root `1-<epoch as 8 hex>-<id as 24 hex>`, for a caller that has just
@@ -92,7 +104,7 @@ impl TraceKey {
     pub fn from_parts(epoch: u32, id: [u8; 12]) -> TraceKey {
         let mut wide = [0u8; 16];
         wide[4..].copy_from_slice(&id);
-        TraceKey((u128::from(epoch) << 96) | u128::from_be_bytes(wide))
+        TraceKey::of((u128::from(epoch) << 96) | u128::from_be_bytes(wide))
     }
 
     /// A key for a request that carries no trace id (answered before one was made), unique in
@@ -104,14 +116,15 @@ impl TraceKey {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()) as u32;
         // `a1` marks the id as airlock's own, so it never equals an X-Ray id from a client.
-        TraceKey((u128::from(secs) << 96) | (0xa1 << 88) | u128::from(n))
+        TraceKey::of((u128::from(secs) << 96) | (0xa1 << 88) | u128::from(n))
     }
 }
 
 impl fmt::Display for TraceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let epoch = (self.0 >> 96) as u32;
-        let id = self.0 & ((1u128 << 96) - 1);
+        let bits = self.bits();
+        let epoch = (bits >> 96) as u32;
+        let id = bits & ((1u128 << 96) - 1);
         write!(f, "1-{epoch:08x}-{id:024x}")
     }
 }
@@ -570,6 +583,12 @@ impl HopMut<'_> {
 pub trait Sink: Send + Sync + 'static {
     /// Takes one segment; called once per component per request, so it must be quick.
     fn segment(&self, segment: Segment);
+
+    /// Takes one segment already on the heap (the components keep theirs boxed while the
+    /// request runs); a sink that keeps segments boxed takes it without copying.
+    fn boxed(&self, segment: Box<Segment>) {
+        self.segment(*segment);
+    }
 }
 
 /// A handle on the sink; off (the default) records nothing and costs a branch.
@@ -585,6 +604,16 @@ impl Tracer {
     /// Whether segments are recorded at all.
     pub fn is_on(&self) -> bool {
         self.0.is_some()
+    }
+
+    /// Like [`Tracer::emit`], for a boxed segment: no copy on the way to the sink.
+    pub fn emit_boxed(&self, mut segment: Box<Segment>) {
+        if let Some(sink) = &self.0 {
+            if segment.ended_us == 0 {
+                segment.ended_us = now_us();
+            }
+            sink.boxed(segment);
+        }
     }
 
     /// Hands `segment` to the sink, stamping its end.
