@@ -62,16 +62,31 @@ impl TraceKey {
 
     /// `1-<8 hex>-<24 hex>`, exactly.
     fn from_root(root: &[u8]) -> Option<TraceKey> {
+        /// Each byte's value as a hex digit, 0xff for a byte that is none.
+        const DIGIT: [u8; 256] = {
+            let mut t = [0xffu8; 256];
+            let mut i = 0;
+            while i < 10 {
+                t[b'0' as usize + i] = i as u8;
+                i += 1;
+            }
+            let mut i = 0;
+            while i < 6 {
+                t[b'a' as usize + i] = 10 + i as u8;
+                t[b'A' as usize + i] = 10 + i as u8;
+                i += 1;
+            }
+            t
+        };
         fn hex(digits: &[u8]) -> Option<u64> {
-            digits.iter().try_fold(0u64, |n, &d| {
-                let v = match d {
-                    b'0'..=b'9' => d - b'0',
-                    b'a'..=b'f' => d - b'a' + 10,
-                    b'A'..=b'F' => d - b'A' + 10,
-                    _ => return None,
-                };
-                Some((n << 4) | u64::from(v))
-            })
+            let mut n = 0u64;
+            let mut bad = 0u8;
+            for &d in digits {
+                let v = DIGIT[usize::from(d)];
+                bad |= v & 0xf0;
+                n = (n << 4) | u64::from(v & 0x0f);
+            }
+            (bad == 0).then_some(n)
         }
         if root.len() != 35 || !root.starts_with(b"1-") || root[10] != b'-' {
             return None;
