@@ -79,7 +79,7 @@ impl Conn {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
         let trace = listener.attributes().tracer.is_on().then(|| {
-            use airlock_net::trace::{Component, Hop, Segment, TraceKey, Val};
+            use airlock_net::trace::{Component, Segment, TraceKey, Val};
             let mut seg = Segment::new(Component::Alb);
             // A request that arrives with a trace root came through the gateway (or a client
             // that set one): its segment joins that request's trace.
@@ -92,13 +92,13 @@ impl Conn {
             seg.host = Some(host.into());
             seg.path = Some(path.into());
             seg.tls_name = self.sni.clone();
-            seg.hop(
-                Hop::new(Component::Alb, "listener", "accepted")
-                    .with("listener", Val::Str(kind))
-                    .with("port", Val::Num(u64::from(listener.port())))
-                    .with("client", Val::Addr(self.peer))
-                    .with("tls", Val::Bool(self.sni.is_some())),
-            );
+            // Accepted as the segment began: one clock read for both.
+            let at = seg.started_us;
+            seg.record_at(Component::Alb, "listener", "accepted", at)
+                .with("listener", Val::Str(kind))
+                .with("port", Val::Num(u64::from(listener.port())))
+                .with("client", Val::Addr(self.peer))
+                .with("tls", Val::Bool(self.sni.is_some()));
             Box::new(seg)
         });
         Record {

@@ -14,7 +14,7 @@ use crate::rules::{RequestView, Rule};
 use crate::sticky;
 use crate::target_group::TargetGroup;
 use crate::target_group::{Lease, Stickiness};
-use airlock_net::trace::{self, Component, Hop, Segment, TraceKey, Tracer, Val};
+use airlock_net::trace::{self, Component, Segment, TraceKey, Tracer, Val};
 use airlock_pool::{DrivenBody, SendError};
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_TYPE, EXPECT, HOST, LOCATION, SERVER, SET_COOKIE};
@@ -92,7 +92,7 @@ impl Drop for TargetBody {
             if !ended {
                 seg.set_outcome("response", "the target's response was cut short");
             }
-            tracer.emit(*seg);
+            tracer.emit_boxed(seg);
         }
     }
 }
@@ -194,14 +194,12 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
         // docs/aws-rules.md §ALB-2.4/§ALB-2.5: refused before routing; the head hyper parsed was a stand-in.
         Some((status, line)) => {
             if let Some(t) = record.trace.as_mut() {
-                t.hop(
-                    Hop::new(Component::Alb, "desync", "refused")
-                        .with("class", Val::Str(record.classification.unwrap_or("-")))
-                        .with(
-                            "reason",
-                            Val::Str(record.classification_reason.unwrap_or("-")),
-                        ),
-                );
+                t.record(Component::Alb, "desync", "refused")
+                    .with("class", Val::Str(record.classification.unwrap_or("-")))
+                    .with(
+                        "reason",
+                        Val::Str(record.classification_reason.unwrap_or("-")),
+                    );
             }
             record.request_line = line.unwrap_or_else(|| "- - - ".to_owned());
             record.user_agent = None;
@@ -240,12 +238,10 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
         };
         t.status = Some(resp.status().as_u16());
         t.produced_by = Some(produced_by);
-        t.hop(
-            Hop::new(Component::Alb, "response", outcome)
-                .with("status", Val::Num(u64::from(resp.status().as_u16())))
-                .with("by", Val::Str(produced_by))
-                .with("error", record.error_reason.map_or(Val::None, Val::Str)),
-        );
+        t.record(Component::Alb, "response", outcome)
+            .with("status", Val::Num(u64::from(resp.status().as_u16())))
+            .with("by", Val::Str(produced_by))
+            .with("error", record.error_reason.map_or(Val::None, Val::Str));
         t
     });
     match resp.into_parts() {
@@ -262,7 +258,7 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
             if let Some(mut t) = trace.take() {
                 // A response the ALB wrote has no trace root yet unless it forwarded first.
                 t.key.get_or_insert_with(TraceKey::local);
-                tracer.emit(*t);
+                tracer.emit_boxed(t);
             }
             if let Some(log) = &conn.shared.access_log {
                 record.sent_bytes = http_body::Body::size_hint(&body).exact().unwrap_or(0);
@@ -367,13 +363,15 @@ async fn route(
         let action = rule.map_or(&listener.default_action, Rule::action);
         if let Some(t) = record.trace.as_mut() {
             let hop = match rule {
-                Some(r) => Hop::new(Component::Alb, "rule", "matched")
+                Some(r) => t
+                    .record(Component::Alb, "rule", "matched")
                     .with("priority", Val::Num(u64::from(r.priority())))
                     .with("conditions", Val::Str(r.summary())),
-                None => Hop::new(Component::Alb, "rule", "default action")
+                None => t
+                    .record(Component::Alb, "rule", "default action")
                     .with("why", Val::Str("no rule's conditions all match")),
             };
-            t.hop(hop.with("action", Val::Str(action.kind())));
+            hop.with("action", Val::Str(action.kind()));
         }
         action
     };
@@ -575,14 +573,12 @@ async fn forward(
     let had_app_session = sticky::request_cookie(req.headers(), sticky::AWSALBAPP).is_some();
     let Some(lease) = group.acquire(sticky) else {
         if let Some(t) = record.trace.as_mut() {
-            t.hop(
-                Hop::new(Component::Alb, "target", "none eligible")
-                    .with("group", Val::Str(group.traced_name()))
-                    .with(
-                        "why",
-                        Val::Str("no registered target is healthy or in fail-open"),
-                    ),
-            );
+            t.record(Component::Alb, "target", "none eligible")
+                .with("group", Val::Str(group.traced_name()))
+                .with(
+                    "why",
+                    Val::Str("no registered target is healthy or in fail-open"),
+                );
         }
         return Err(StatusCode::SERVICE_UNAVAILABLE);
     };
@@ -590,13 +586,11 @@ async fn forward(
     record.target = Some(target);
     if let Some(t) = record.trace.as_mut() {
         t.target = Some(target);
-        t.hop(
-            Hop::new(Component::Alb, "target", "chosen")
-                .with("target", Val::Addr(target))
-                .with("group", Val::Str(group.traced_name()))
-                .with("health", Val::Str(lease.health))
-                .with("sticky", Val::Bool(lease.sticky)),
-        );
+        t.record(Component::Alb, "target", "chosen")
+            .with("target", Val::Addr(target))
+            .with("group", Val::Str(group.traced_name()))
+            .with("health", Val::Str(lease.health))
+            .with("sticky", Val::Bool(lease.sticky));
     }
     let upgrade = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
     if upgrade {
@@ -693,12 +687,10 @@ async fn forward(
                 let why = chain(&e);
                 tracing::info!(%target, group = group.name(), error = %why, %status, "target failed");
                 if let Some(t) = record.trace.as_mut() {
-                    t.hop(
-                        Hop::new(Component::Task, "response", "failed")
+                    t.record(Component::Task, "response", "failed")
                             .with("target", Val::Addr(target))
                             .with("error", Val::Text(why))
-                            .took(record.sent_to_target.map_or(Duration::ZERO, |s| s.elapsed())),
-                    );
+                            .took(record.sent_to_target.map_or(Duration::ZERO, |s| s.elapsed()));
                 }
                 record.error_reason = Some(if status == StatusCode::GATEWAY_TIMEOUT {
                     "TargetConnectionErrorCode"
@@ -710,11 +702,9 @@ async fn forward(
             Err(_) => {
                 tracing::info!(%target, group = group.name(), "target sent nothing within the idle timeout");
                 if let Some(t) = record.trace.as_mut() {
-                    t.hop(
-                        Hop::new(Component::Task, "response", "timed out")
+                    t.record(Component::Task, "response", "timed out")
                             .with("target", Val::Addr(target))
-                            .with("idle timeout ms", Val::Num(attrs.idle_timeout.as_millis() as u64)),
-                    );
+                            .with("idle timeout ms", Val::Num(attrs.idle_timeout.as_millis() as u64));
                 }
                 record.error_reason = Some("TargetTimeout");
                 return Err(StatusCode::GATEWAY_TIMEOUT);
@@ -729,16 +719,14 @@ async fn forward(
     record.target_answered = Some(tokio::time::Instant::now());
     record.target_status = Some(resp.status().as_u16());
     if let Some(t) = record.trace.as_mut() {
-        t.hop(
-            Hop::new(Component::Task, "response", "answered")
-                .with("target", Val::Addr(target))
-                .with("status", Val::Num(u64::from(resp.status().as_u16())))
-                .took(
-                    record
-                        .sent_to_target
-                        .map_or(Duration::ZERO, |s| s.elapsed()),
-                ),
-        );
+        t.record(Component::Task, "response", "answered")
+            .with("target", Val::Addr(target))
+            .with("status", Val::Num(u64::from(resp.status().as_u16())))
+            .took(
+                record
+                    .sent_to_target
+                    .map_or(Duration::ZERO, |s| s.elapsed()),
+            );
     }
 
     let response_headers: usize = resp

@@ -118,9 +118,12 @@ impl RequestContext {
     }
 
     /// Adds a hop to the request's trace; `hop` is called only when tracing is on.
-    pub fn hop(&mut self, hop: impl FnOnce() -> airlock_net::trace::Hop) {
+    pub fn hop(
+        &mut self,
+        hop: impl for<'s> FnOnce(&'s mut airlock_net::trace::Segment) -> airlock_net::trace::HopMut<'s>,
+    ) {
         if let Some(t) = self.trace.as_mut() {
-            t.hop(hop());
+            hop(t);
         }
     }
 

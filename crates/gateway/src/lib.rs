@@ -377,7 +377,7 @@ impl Gateway {
             "request"
         );
         if let Some(t) = ctx.trace.as_mut() {
-            use airlock_net::trace::{Component, Hop, Val};
+            use airlock_net::trace::{Component, Val};
             let status = resp.status().as_u16();
             t.status = Some(status);
             if let Some(sel) = &selected
@@ -398,12 +398,10 @@ impl Gateway {
                 None => ("answered", "gateway"),
             };
             t.produced_by = Some(by);
-            t.hop(
-                Hop::new(Component::Gateway, "response", outcome)
-                    .with("status", Val::Num(u64::from(status)))
-                    .with("by", Val::Str(by))
-                    .with("type", ctx.error_response_type.map_or(Val::None, Val::Str)),
-            );
+            t.record(Component::Gateway, "response", outcome)
+                .with("status", Val::Num(u64::from(status)))
+                .with("by", Val::Str(by))
+                .with("type", ctx.error_response_type.map_or(Val::None, Val::Str));
         }
         // docs/aws-rules.md §HTTP-2.2: a request that selected no stage writes no access log line.
         let log = selected.and_then(|sel| sel.api.config.stages[sel.stage].access_log.clone());
@@ -418,7 +416,7 @@ impl Gateway {
             // Only the trace waits for the body's end: the context stays here, not in the body.
             let body = access_log::LoggedBody::new(body, move |length| {
                 t.amend("response", "bytes", airlock_net::trace::Val::Num(length));
-                tracer.emit(*t);
+                tracer.emit_boxed(t);
             });
             return Response::from_parts(parts, body.boxed());
         }
@@ -431,7 +429,7 @@ impl Gateway {
             if let Some(mut t) = ctx.trace.take() {
                 // The bytes are known only now: a field of the response hop, not a hop.
                 t.amend("response", "bytes", airlock_net::trace::Val::Num(length));
-                tracer.emit(*t);
+                tracer.emit_boxed(t);
             }
         });
         Response::from_parts(parts, body.boxed())

@@ -84,8 +84,8 @@ impl Gateway {
             Selected::Preflight(resp) => return Ok(resp),
         };
         if let Err(refusal) = throttle(&routed) {
-            ctx.hop(|| {
-                Hop::new(Component::Gateway, "throttle", "throttled")
+            ctx.hop(|t| {
+                t.record(Component::Gateway, "throttle", "throttled")
                     .with("why", Val::Str("the route's token bucket is empty"))
             });
             return Err(refusal);
@@ -111,8 +111,8 @@ impl Gateway {
                 .integration_status
                 .map_or(Val::None, |s| Val::Num(u64::from(s)));
             let error = ctx.integration_error.clone().map_or(Val::None, Val::Text);
-            ctx.hop(|| {
-                Hop::new(Component::Gateway, "integration", outcome)
+            ctx.hop(|t| {
+                t.record(Component::Gateway, "integration", outcome)
                     .with(
                         "type",
                         Val::Str(if private {
@@ -145,8 +145,8 @@ impl Gateway {
             .to_ascii_lowercase();
         ctx.domain_name = host.clone();
         let Some(mut sel) = self.select_api(&host, req.uri().path()) else {
-            ctx.hop(|| {
-                Hop::new(Component::Gateway, "api", "none")
+            ctx.hop(|t| {
+                t.record(Component::Gateway, "api", "none")
                     .with("host", Val::Text(host.clone()))
                     .with(
                         "why",
@@ -159,8 +159,8 @@ impl Gateway {
         let stage_index = sel.stage;
         ctx.api_id = Some(api.id.clone());
         ctx.stage = Some(api.stages[stage_index].name.clone());
-        ctx.hop(|| {
-            Hop::new(Component::Gateway, "api", "selected")
+        ctx.hop(|t| {
+            t.record(Component::Gateway, "api", "selected")
                 .with("api", Val::Str(api.traced_id))
                 .with("stage", Val::Str(api.stages[stage_index].traced_name))
                 .with(
@@ -188,7 +188,7 @@ impl Gateway {
                 let mut resp = Response::new(response::full(Bytes::new()));
                 *resp.status_mut() = http::StatusCode::NO_CONTENT;
                 *resp.headers_mut() = cors.preflight_headers(origin);
-                ctx.hop(|| Hop::new(Component::Gateway, "route", "CORS preflight answered"));
+                ctx.hop(|t| t.record(Component::Gateway, "route", "CORS preflight answered"));
                 return Ok(Selected::Preflight(resp));
             }
             if ctx.trace.is_some() {
@@ -200,14 +200,16 @@ impl Gateway {
                     let name = ["nearest", "second nearest", "third nearest"][i.min(2)];
                     hop = hop.with(name, Val::Text(format!("{key}: {why}")));
                 }
-                ctx.hop(|| hop);
+                if let Some(t) = ctx.trace.as_mut() {
+                    t.hop(hop);
+                }
             }
             return Err(Refusal::NotFound);
         };
         let stage = &api.config.stages[stage_index];
         ctx.route_key = Some(api.route_keys[index].clone());
-        ctx.hop(|| {
-            Hop::new(Component::Gateway, "route", "matched")
+        ctx.hop(|t| {
+            t.record(Component::Gateway, "route", "matched")
                 .with("route", Val::Str(api.traced_route_keys[index]))
         });
         tracing::debug!(api = %api.config.name, stage = %stage.name, route = %api.route_keys[index], "route selected");
@@ -340,8 +342,8 @@ impl Gateway {
         // path copied): the common request pays for no hop here.
         if !integration.request_parameters.is_empty() {
             let mappings = integration.request_parameters.len() as u64;
-            ctx.hop(|| {
-                Hop::new(Component::Gateway, "map request", "mapped")
+            ctx.hop(|t| {
+                t.record(Component::Gateway, "map request", "mapped")
                     .with("parameter mappings", Val::Num(mappings))
                     .with("path sent", Val::Text(path_and_query.clone()))
             });
@@ -375,10 +377,9 @@ impl Gateway {
                 {
                     Some(key) => key,
                     None => {
-                        let value = proxy::trace_id();
-                        let key = trace::TraceKey::from_header(value.as_bytes());
+                        let (value, key) = proxy::trace_id_and_key();
                         req.headers_mut().insert(proxy::X_AMZN_TRACE_ID, value);
-                        key.unwrap_or_else(trace::TraceKey::local)
+                        key
                     }
                 };
                 Some(trace::Scope {
@@ -470,7 +471,7 @@ async fn authorize(
                 ctx.claims = Some(claims.clone());
             }
             ctx.authorizer = output;
-            ctx.hop(|| {
+            ctx.hop(|t| {
                 let why = if !reason.is_empty() {
                     Val::Text(reason)
                 } else if kind == "JWT" {
@@ -478,7 +479,7 @@ async fn authorize(
                 } else {
                     Val::None
                 };
-                Hop::new(Component::Gateway, "authorize", "allowed")
+                t.record(Component::Gateway, "authorize", "allowed")
                     .with("authorizer", Val::Str(kind))
                     .with("why", why)
                     .took(started.map_or(std::time::Duration::ZERO, |s| s.elapsed()))
@@ -489,8 +490,8 @@ async fn authorize(
             if ctx.trace.is_some() {
                 let why = Val::Text(reason.0.clone());
                 let status = u64::from(refusal.status().as_u16());
-                ctx.hop(|| {
-                    Hop::new(Component::Gateway, "authorize", "refused")
+                ctx.hop(|t| {
+                    t.record(Component::Gateway, "authorize", "refused")
                         .with("authorizer", Val::Str(kind))
                         .with("why", why)
                         .with("status", Val::Num(status))
@@ -591,8 +592,8 @@ async fn map_response(
             }
         }
         let (count, status) = (m.parameters.len() as u64, resp.status().as_u16());
-        ctx.hop(|| {
-            Hop::new(Component::Gateway, "map response", "mapped")
+        ctx.hop(|t| {
+            t.record(Component::Gateway, "map response", "mapped")
                 .with("parameter mappings", Val::Num(count))
                 .with("status", Val::Num(u64::from(status)))
         });

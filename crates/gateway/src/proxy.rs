@@ -297,6 +297,11 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 pub(crate) const X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
 
 pub(crate) fn trace_id() -> HeaderValue {
+    trace_id_and_key().0
+}
+
+/// A new `X-Amzn-Trace-Id` value and its root as a trace key (made, not read back).
+pub(crate) fn trace_id_and_key() -> (HeaderValue, airlock_net::trace::TraceKey) {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -306,8 +311,12 @@ pub(crate) fn trace_id() -> HeaderValue {
     let mut value = *b"Root=1-00000000-000000000000000000000000";
     hex_into(&mut value[7..15], &(secs as u32).to_be_bytes());
     hex_into(&mut value[16..], &id);
-    HeaderValue::from_bytes(&value)
-        .unwrap_or_else(|_| HeaderValue::from_static("Root=1-00000000-000000000000000000000000"))
+    let header = HeaderValue::from_bytes(&value)
+        .unwrap_or_else(|_| HeaderValue::from_static("Root=1-00000000-000000000000000000000000"));
+    (
+        header,
+        airlock_net::trace::TraceKey::from_parts(secs as u32, id),
+    )
 }
 
 /// Writes `bytes` as lowercase hex into `out` (twice their length).
@@ -525,6 +534,18 @@ mod tests {
         let stamped = u32::from_str_radix(&text[7..15], 16).unwrap_or(0);
         assert!(secs.abs_diff(stamped) <= 1, "{text}");
         assert_ne!(trace_id(), a);
+    }
+
+    #[test]
+    fn a_made_trace_key_is_the_key_its_header_reads_as() {
+        for _ in 0..100 {
+            let (value, key) = trace_id_and_key();
+            assert_eq!(
+                airlock_net::trace::TraceKey::from_header(value.as_bytes()),
+                Some(key),
+                "{value:?}"
+            );
+        }
     }
 
     #[test]

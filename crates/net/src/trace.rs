@@ -28,12 +28,77 @@ pub const FIELDS: usize = 4;
 /// The root of an X-Ray trace id (`1-<8 hex epoch seconds>-<24 hex>`), packed into 128 bits:
 /// it joins the segments of one request, copied without allocating.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub struct TraceKey(u128);
+pub struct TraceKey([u64; 2]);
+
+impl TraceKey {
+    /// The key of a 128-bit root. Kept as two halves: a `u128` would align every segment (and
+    /// each allocation holding one) to 16 bytes, which the allocator serves on a slower path.
+    fn of(bits: u128) -> TraceKey {
+        TraceKey([(bits >> 64) as u64, bits as u64])
+    }
+
+    fn bits(self) -> u128 {
+        (u128::from(self.0[0]) << 64) | u128::from(self.0[1])
+    }
+}
 
 impl TraceKey {
     /// The `Root` field of an `X-Amzn-Trace-Id` value (or a bare `1-…-…` root); `None` when it
     /// has none of X-Ray's shape.
     pub fn from_header(value: &[u8]) -> Option<TraceKey> {
+        // The shape airlock itself sends (`Root=1-…-…`, first), read without splitting text:
+        // every traced request reads one or two.
+        let (root, more) = match value.strip_prefix(b"Root=") {
+            Some(root) => (root, true),
+            None => (value, false),
+        };
+        if let Some(key) = root.get(..35).and_then(TraceKey::from_root)
+            && (root.len() == 35 || (more && root[35] == b';'))
+        {
+            return Some(key);
+        }
+        TraceKey::from_fields(value)
+    }
+
+    /// `1-<8 hex>-<24 hex>`, exactly.
+    fn from_root(root: &[u8]) -> Option<TraceKey> {
+        /// Each byte's value as a hex digit, 0xff for a byte that is none.
+        const DIGIT: [u8; 256] = {
+            let mut t = [0xffu8; 256];
+            let mut i = 0;
+            while i < 10 {
+                t[b'0' as usize + i] = i as u8;
+                i += 1;
+            }
+            let mut i = 0;
+            while i < 6 {
+                t[b'a' as usize + i] = 10 + i as u8;
+                t[b'A' as usize + i] = 10 + i as u8;
+                i += 1;
+            }
+            t
+        };
+        fn hex(digits: &[u8]) -> Option<u64> {
+            let mut n = 0u64;
+            let mut bad = 0u8;
+            for &d in digits {
+                let v = DIGIT[usize::from(d)];
+                bad |= v & 0xf0;
+                n = (n << 4) | u64::from(v & 0x0f);
+            }
+            (bad == 0).then_some(n)
+        }
+        if root.len() != 35 || !root.starts_with(b"1-") || root[10] != b'-' {
+            return None;
+        }
+        let epoch = u128::from(hex(&root[2..10])?);
+        let high = u128::from(hex(&root[11..19])?);
+        let low = u128::from(hex(&root[19..35])?);
+        Some(TraceKey::of((epoch << 96) | (high << 64) | low))
+    }
+
+    /// Any other arrangement of the header's fields.
+    fn from_fields(value: &[u8]) -> Option<TraceKey> {
         let text = std::str::from_utf8(value).ok()?;
         let root = text
             .split(';')
@@ -46,7 +111,15 @@ impl TraceKey {
         }
         let epoch = u32::from_str_radix(epoch, 16).ok()?;
         let id = u128::from_str_radix(id, 16).ok()?;
-        Some(TraceKey((u128::from(epoch) << 96) | id))
+        Some(TraceKey::of((u128::from(epoch) << 96) | id))
+    }
+
+    /// The key of the root `1-<epoch as 8 hex>-<id as 24 hex>`, for a caller that has just
+    /// made one and need not read it back.
+    pub fn from_parts(epoch: u32, id: [u8; 12]) -> TraceKey {
+        let mut wide = [0u8; 16];
+        wide[4..].copy_from_slice(&id);
+        TraceKey::of((u128::from(epoch) << 96) | u128::from_be_bytes(wide))
     }
 
     /// A key for a request that carries no trace id (answered before one was made), unique in
@@ -58,14 +131,15 @@ impl TraceKey {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()) as u32;
         // `a1` marks the id as airlock's own, so it never equals an X-Ray id from a client.
-        TraceKey((u128::from(secs) << 96) | (0xa1 << 88) | u128::from(n))
+        TraceKey::of((u128::from(secs) << 96) | (0xa1 << 88) | u128::from(n))
     }
 }
 
 impl fmt::Display for TraceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let epoch = (self.0 >> 96) as u32;
-        let id = self.0 & ((1u128 << 96) - 1);
+        let bits = self.bits();
+        let epoch = (bits >> 96) as u32;
+        let id = bits & ((1u128 << 96) - 1);
         write!(f, "1-{epoch:08x}-{id:024x}")
     }
 }
@@ -148,6 +222,10 @@ pub enum Val {
 }
 
 /// One decision at one hop.
+///
+/// Built on the request path, so it is built in place: its fields are already in the form a
+/// segment keeps ([`Kept`]), which makes [`Segment::hop`] one copy into the segment's vector.
+/// The rare text made for the request (an error's message) waits in `notes` until then.
 #[derive(Clone, Debug)]
 pub struct Hop {
     /// When, in microseconds since the Unix epoch.
@@ -160,35 +238,76 @@ pub struct Hop {
     pub step: &'static str,
     /// What it decided, e.g. `matched`, `denied`.
     pub outcome: &'static str,
-    /// Named values: why, and with what.
-    pub fields: [(&'static str, Val); FIELDS],
+    /// Named values: why, and with what. A `Kept::Note(i)` is `notes[i]` of this hop.
+    pub fields: [(&'static str, Kept); FIELDS],
+    /// Text made for this request that the fields name; usually empty (no allocation).
+    pub notes: Vec<String>,
 }
 
 impl Hop {
     /// A hop at this moment.
+    #[inline(always)]
     pub fn new(component: Component, step: &'static str, outcome: &'static str) -> Hop {
+        Hop::at(component, step, outcome, now_us())
+    }
+
+    /// A hop at `at_us` (a moment the caller has just read, such as its segment's start).
+    #[inline(always)]
+    pub fn at(component: Component, step: &'static str, outcome: &'static str, at_us: u64) -> Hop {
         Hop {
-            at_us: now_us(),
+            at_us,
+            ..Hop::new_unstamped(component, step, outcome)
+        }
+    }
+
+    #[inline(always)]
+    fn new_unstamped(component: Component, step: &'static str, outcome: &'static str) -> Hop {
+        Hop {
+            at_us: 0,
             took_us: None,
             component,
             step,
             outcome,
-            fields: Default::default(),
+            fields: [("", Kept::None); FIELDS],
+            notes: Vec::new(),
         }
     }
 
     /// Adds a field (one past [`FIELDS`] is dropped: hops stay fixed in size).
+    ///
+    /// Always inlined, like [`Hop::new`] and [`Segment::hop`]: a hop is a few hundred bytes,
+    /// and a call per field would copy it in and out each time; inlined, the chain of calls
+    /// builds it in place.
+    #[inline(always)]
     pub fn with(mut self, name: &'static str, value: Val) -> Hop {
         if matches!(value, Val::None) {
             return self;
         }
-        if let Some(slot) = self.fields.iter_mut().find(|(n, _)| n.is_empty()) {
-            *slot = (name, value);
+        if let Some(i) = self.fields.iter().position(|(n, _)| n.is_empty()) {
+            let kept = match value {
+                Val::None => Kept::None,
+                Val::Str(s) => Kept::Str(s),
+                Val::Num(n) => Kept::Num(n),
+                Val::Bool(b) => Kept::Bool(b),
+                Val::Addr(SocketAddr::V4(a)) => Kept::V4(a),
+                Val::Shared(s) => self.note(s.to_string()),
+                Val::Text(s) => self.note(s),
+                Val::Addr(a) => self.note(a.to_string()),
+            };
+            self.fields[i] = (name, kept);
         }
         self
     }
 
+    /// Keeps text made for the request with the hop.
+    #[cold]
+    fn note(&mut self, text: String) -> Kept {
+        self.notes.push(text);
+        Kept::Note(u16::try_from(self.notes.len() - 1).unwrap_or(u16::MAX))
+    }
+
     /// Marks the hop as a span that started `took` before it was made.
+    #[inline(always)]
     pub fn took(mut self, took: Duration) -> Hop {
         let us = took.as_micros() as u64;
         self.took_us = Some(us);
@@ -197,7 +316,7 @@ impl Hop {
     }
 
     /// The named fields that are set.
-    pub fn set_fields(&self) -> impl Iterator<Item = &(&'static str, Val)> {
+    pub fn set_fields(&self) -> impl Iterator<Item = &(&'static str, Kept)> {
         self.fields.iter().filter(|(n, _)| !n.is_empty())
     }
 }
@@ -247,10 +366,11 @@ impl KeptHop {
 }
 
 /// The current time in microseconds since the Unix epoch.
+#[inline]
 pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
+        d.as_secs() * 1_000_000 + u64::from(d.subsec_micros())
+    })
 }
 
 /// What one component saw of one request.
@@ -319,6 +439,7 @@ impl Segment {
     }
 
     /// Appends a hop.
+    #[inline(always)]
     pub fn hop(&mut self, hop: Hop) {
         let mut kept = KeptHop {
             at_us: hop.at_us,
@@ -326,15 +447,62 @@ impl Segment {
             component: hop.component,
             step: hop.step,
             outcome: hop.outcome,
-            fields: [("", Kept::None); FIELDS],
+            fields: hop.fields,
         };
-        for (slot, (name, value)) in kept.fields.iter_mut().zip(hop.fields) {
-            *slot = (name, self.keep(value));
+        if !hop.notes.is_empty() {
+            self.renumber(&mut kept, hop.notes);
         }
         self.hops.push(kept);
     }
 
+    /// Appends a hop at this moment and returns it to fill in: the hop is written where the
+    /// segment keeps it, never built elsewhere and copied (a kept hop is ~200 bytes, and the
+    /// copies of a built [`Hop`] were the largest part of what tracing cost a request).
+    #[inline(always)]
+    pub fn record(
+        &mut self,
+        component: Component,
+        step: &'static str,
+        outcome: &'static str,
+    ) -> HopMut<'_> {
+        self.record_at(component, step, outcome, now_us())
+    }
+
+    /// Like [`Segment::record`], at `at_us` (a moment the caller has just read).
+    #[inline(always)]
+    pub fn record_at(
+        &mut self,
+        component: Component,
+        step: &'static str,
+        outcome: &'static str,
+        at_us: u64,
+    ) -> HopMut<'_> {
+        self.hops.push(KeptHop {
+            at_us,
+            took_us: None,
+            component,
+            step,
+            outcome,
+            fields: [("", Kept::None); FIELDS],
+        });
+        let hop = self.hops.len() - 1;
+        HopMut { seg: self, hop }
+    }
+
+    /// Moves a hop's notes into the segment's, renumbering the fields that name them.
+    #[cold]
+    fn renumber(&mut self, kept: &mut KeptHop, notes: Vec<String>) {
+        let base = self.notes.len();
+        self.notes.extend(notes);
+        for (_, v) in kept.fields.iter_mut() {
+            if let Kept::Note(i) = v {
+                *i = u16::try_from(base + usize::from(*i)).unwrap_or(u16::MAX);
+            }
+        }
+    }
+
     /// A value as the segment keeps it.
+    #[cold]
     fn keep(&mut self, value: Val) -> Kept {
         let mut note = |text: String| {
             self.notes.push(text);
@@ -385,10 +553,57 @@ impl Segment {
     }
 }
 
+/// A hop just appended to a segment ([`Segment::record`]), filled in place.
+pub struct HopMut<'a> {
+    seg: &'a mut Segment,
+    hop: usize,
+}
+
+impl HopMut<'_> {
+    /// Adds a field (one past [`FIELDS`] is dropped, as [`Hop::with`] does).
+    #[inline(always)]
+    pub fn with(self, name: &'static str, value: Val) -> Self {
+        if matches!(value, Val::None) {
+            return self;
+        }
+        let kept = match value {
+            Val::Str(s) => Kept::Str(s),
+            Val::Num(n) => Kept::Num(n),
+            Val::Bool(b) => Kept::Bool(b),
+            Val::Addr(SocketAddr::V4(a)) => Kept::V4(a),
+            other => self.seg.keep(other),
+        };
+        if let Some(slot) = self.seg.hops[self.hop]
+            .fields
+            .iter_mut()
+            .find(|(n, _)| n.is_empty())
+        {
+            *slot = (name, kept);
+        }
+        self
+    }
+
+    /// Marks the hop as a span that started `took` before it was made.
+    #[inline(always)]
+    pub fn took(self, took: Duration) -> Self {
+        let us = took.as_micros() as u64;
+        let hop = &mut self.seg.hops[self.hop];
+        hop.took_us = Some(u32::try_from(us).unwrap_or(u32::MAX));
+        hop.at_us = hop.at_us.saturating_sub(us);
+        self
+    }
+}
+
 /// Where finished segments go.
 pub trait Sink: Send + Sync + 'static {
     /// Takes one segment; called once per component per request, so it must be quick.
     fn segment(&self, segment: Segment);
+
+    /// Takes one segment already on the heap (the components keep theirs boxed while the
+    /// request runs); a sink that keeps segments boxed takes it without copying.
+    fn boxed(&self, segment: Box<Segment>) {
+        self.segment(*segment);
+    }
 }
 
 /// A handle on the sink; off (the default) records nothing and costs a branch.
@@ -404,6 +619,16 @@ impl Tracer {
     /// Whether segments are recorded at all.
     pub fn is_on(&self) -> bool {
         self.0.is_some()
+    }
+
+    /// Like [`Tracer::emit`], for a boxed segment: no copy on the way to the sink.
+    pub fn emit_boxed(&self, mut segment: Box<Segment>) {
+        if let Some(sink) = &self.0 {
+            if segment.ended_us == 0 {
+                segment.ended_us = now_us();
+            }
+            sink.boxed(segment);
+        }
     }
 
     /// Hands `segment` to the sink, stamping its end.
@@ -480,6 +705,56 @@ mod tests {
         assert_eq!(TraceKey::from_header(key.to_string().as_bytes()), Some(key));
         assert_eq!(TraceKey::from_header(b"Root=nonsense"), None);
         assert_ne!(TraceKey::local(), TraceKey::local());
+    }
+
+    #[test]
+    fn the_quick_read_of_a_root_agrees_with_the_general_one() {
+        let root = "1-5759e988-bd862e3fe1be46a994272793";
+        for value in [
+            format!("Root={root}"),
+            format!("Root={root};Parent=53995c3f42cd8ad8;Sampled=1"),
+            format!("Sampled=1;Root={root}"),
+            root.to_owned(),
+            root.to_uppercase(),
+            format!("{root};Parent=1"),
+            format!("Root={root}x"),
+            format!("Root={}", root.replace('b', "g")),
+            format!("Root=+{}", &root[1..]),
+            "Root=1-5759e988-bd862e3fe1be46a99427279".to_owned(),
+        ] {
+            assert_eq!(
+                TraceKey::from_header(value.as_bytes()),
+                TraceKey::from_fields(value.as_bytes()),
+                "{value}"
+            );
+        }
+        assert_eq!(
+            TraceKey::from_parts(
+                0x5759e988,
+                [
+                    0xbd, 0x86, 0x2e, 0x3f, 0xe1, 0xbe, 0x46, 0xa9, 0x94, 0x27, 0x27, 0x93
+                ]
+            ),
+            TraceKey::from_header(root.as_bytes()).unwrap()
+        );
+    }
+
+    #[test]
+    fn text_made_for_a_hop_becomes_its_segments_note() {
+        let mut seg = Segment::new(Component::VpcLink);
+        seg.hop(Hop::new(Component::VpcLink, "a", "b").with("why", Val::Text("first".into())));
+        seg.hop(
+            Hop::new(Component::VpcLink, "c", "d")
+                .with("n", Val::Num(3))
+                .with("why", Val::Text("second".into()))
+                .with("to", Val::Addr("[::1]:80".parse().unwrap())),
+        );
+        let texts: Vec<_> = seg
+            .hops
+            .iter()
+            .flat_map(|h| h.set_fields().filter_map(|(_, v)| seg.text_of(*v)))
+            .collect();
+        assert_eq!(texts, ["first", "second", "[::1]:80"]);
     }
 
     #[test]

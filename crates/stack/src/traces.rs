@@ -24,7 +24,10 @@ pub const DEFAULT_CAPACITY: usize = 1000;
 struct Entry {
     seq: u64,
     key: Option<TraceKey>,
-    segments: Vec<Segment>,
+    /// Boxed as the components made them: joined without copying (a segment is a few hundred
+    /// bytes, and unboxing it into the vector measurably cost each request).
+    #[allow(clippy::vec_box)]
+    segments: Vec<Box<Segment>>,
     complete: bool,
 }
 
@@ -147,6 +150,10 @@ impl State {
 
 impl Sink for Ring {
     fn segment(&self, segment: Segment) {
+        self.boxed(Box::new(segment));
+    }
+
+    fn boxed(&self, segment: Box<Segment>) {
         let announces = match segment.component {
             Component::Gateway => true,
             Component::Alb => segment.entry && !segment.hops.is_empty(),
@@ -171,7 +178,13 @@ impl Sink for Ring {
                 state.entries.push_back(Entry {
                     seq,
                     key: segment.key,
-                    segments: vec![segment],
+                    segments: {
+                        // The gateway's and the ALB's: room for both, so the second is no
+                        // reallocation.
+                        let mut v = Vec::with_capacity(2);
+                        v.push(segment);
+                        v
+                    },
                     complete: false,
                 });
                 if state.entries.len() > self.capacity
@@ -250,13 +263,14 @@ fn find(entry: &Entry, c: Component) -> Option<&Segment> {
         .segments
         .iter()
         .find(|s| s.component == c && s.hops.len() > 1)
+        .map(|s| &**s)
 }
 
 /// The request's list row: who, what, where it went, how it ended.
 fn summary(entry: &Entry) -> Value {
     let gw = find(entry, Component::Gateway);
     let alb = find(entry, Component::Alb);
-    let front = gw.or(alb).or(entry.segments.first());
+    let front = gw.or(alb).or(entry.segments.first().map(|s| &**s));
     let started = entry
         .segments
         .iter()
@@ -308,7 +322,7 @@ fn detail(entry: &Entry) -> Value {
     let mut hops: Vec<(&KeptHop, &Segment)> = entry
         .segments
         .iter()
-        .flat_map(|s| s.hops.iter().map(move |h| (h, s)))
+        .flat_map(|s| s.hops.iter().map(move |h| (h, &**s)))
         .collect();
     hops.sort_by_key(|(h, _)| h.at_us);
     let mut rendered: Vec<Value> = Vec::with_capacity(hops.len() + 2);
