@@ -8,6 +8,7 @@ use crate::error::DiagnosticKind;
 
 use super::super::Resource;
 use super::super::node::{Node, Value};
+use super::super::types::ROUTE53_RECORD_SET;
 use super::values::{dns_name, items, known_keys, map, number, prop, s, text};
 use super::{Ctx, Origin, Section};
 
@@ -135,26 +136,8 @@ fn zone_of(cx: &mut Ctx<'_>, zones: &[Zone<'_>], r: &Resource, props: &Node) -> 
 
 /// One record set: values, or an alias to a load balancer or an API custom domain.
 fn record(cx: &mut Ctx<'_>, node: &Node) -> Option<Yaml> {
-    const KNOWN: &[&str] = &[
-        "AliasTarget",
-        "CidrRoutingConfig",
-        "Comment",
-        "Failover",
-        "GeoLocation",
-        "GeoProximityLocation",
-        "HealthCheckId",
-        "HostedZoneId",
-        "HostedZoneName",
-        "MultiValueAnswer",
-        "Name",
-        "Region",
-        "ResourceRecords",
-        "SetIdentifier",
-        "TTL",
-        "Type",
-        "Weight",
-    ];
-    known_keys(cx, node, KNOWN, "RecordSet");
+    // A group's record sets take a RecordSet's properties: the type table is the one list.
+    known_keys(cx, node, ROUTE53_RECORD_SET.properties, "RecordSet");
     for key in [
         "SetIdentifier",
         "Failover",
