@@ -11,7 +11,6 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 use support::{ReplyExt, bounded, get};
@@ -39,30 +38,6 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 "#;
-
-/// The default stack with its pets task running `APP`.
-fn stack_with_app(dir: &Path) -> airlock_config::Stack {
-    let app = dir.join("app.py");
-    std::fs::write(&app, APP).unwrap();
-    let block = format!(
-        r#"task_definitions:
-  - family: pets
-    cpu: "256"
-    memory: "512"
-    container_definitions:
-      - name: app
-        command: [python3, "{}"]
-        port_mappings:
-          - container_port: 8080
-"#,
-        app.display()
-    );
-    let yaml = airlock_config::DEFAULT_STACK_YAML;
-    let start = yaml.find("task_definitions:").unwrap();
-    let end = yaml.find("\nservices:").unwrap();
-    let text = format!("{}{block}{}", &yaml[..start], &yaml[end..]);
-    airlock_config::parse(&text, &dir.join("stack.yaml")).unwrap()
-}
 
 /// One plain HTTP/1.1 request to the admin endpoint: status and JSON.
 async fn admin(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
@@ -153,11 +128,12 @@ async fn each_outcome_is_traced_with_its_reasons() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let stack = RunningStack::start_ephemeral_with(stack_with_app(dir.path()), |o| {
-        o.vpc_link_connect_timeout = Duration::from_millis(300);
-    })
-    .await
-    .unwrap();
+    let stack =
+        RunningStack::start_ephemeral_with(support::default_stack_with_app(dir.path(), APP), |o| {
+            o.vpc_link_connect_timeout = Duration::from_millis(300);
+        })
+        .await
+        .unwrap();
     let addr = stack.endpoints().admin;
     let read = stack.token(&["pets/read"]).unwrap();
 

@@ -38,6 +38,31 @@ pub async fn https(
         .expect("HTTPS exchange with the stack")
 }
 
+/// The default stack with its `pets` task running the Python program `app` (written to `dir`),
+/// which serves HTTP/1.1 on 127.0.0.1 at the port in `$PORT` (8080).
+pub fn default_stack_with_app(dir: &std::path::Path, app: &str) -> airlock_config::Stack {
+    let path = dir.join("app.py");
+    std::fs::write(&path, app).unwrap();
+    let block = format!(
+        r#"task_definitions:
+  - family: pets
+    cpu: "256"
+    memory: "512"
+    container_definitions:
+      - name: app
+        command: [python3, "{}"]
+        port_mappings:
+          - container_port: 8080
+"#,
+        path.display()
+    );
+    let yaml = airlock_config::DEFAULT_STACK_YAML;
+    let start = yaml.find("task_definitions:").unwrap();
+    let end = yaml.find("\nservices:").unwrap();
+    let text = format!("{}{block}{}", &yaml[..start], &yaml[end..]);
+    airlock_config::parse(&text, &dir.join("stack.yaml")).unwrap()
+}
+
 /// Upper bound for anything a test waits on; the waiting itself is on sockets, so a bound that
 /// is reached means something hangs.
 pub const BOUND: std::time::Duration = std::time::Duration::from_secs(60);

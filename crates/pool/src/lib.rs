@@ -154,6 +154,14 @@ pub enum SendError<E: std::error::Error + 'static> {
     Closed,
 }
 
+/// Header lines a pooled connection parses in a response head. hyper's default (100) would turn
+/// a target's answer with more lines into a 502 although the load balancer takes any response
+/// head up to 32 KB (docs/aws-rules.md §ALB-2.5, checked in `airlock-alb`); the count matches
+/// what a client may send the gateway (1,024 lines) and room for what each hop adds, so what a
+/// task may answer is bounded the same way as what a client may ask. hyper keeps a slot per line,
+/// allocated per response once past its default, so the bound is not unlimited.
+pub const MAX_RESPONSE_HEADER_LINES: usize = 1024 + 128;
+
 /// Idle keep-alive connections per key.
 pub struct Pool<C: Connect, B> {
     connector: C,
@@ -494,6 +502,7 @@ where
             .map_err(SendError::Connect)?;
         let (sender, connection) = http1::Builder::new()
             .writev(self.writev)
+            .max_headers(MAX_RESPONSE_HEADER_LINES)
             .handshake(TokioIo::new(io))
             .await
             .map_err(SendError::Http)?;

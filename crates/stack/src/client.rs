@@ -127,7 +127,12 @@ where
     let name = ServerName::try_from(host.to_owned())
         .map_err(|_| ClientError::ServerName(host.to_owned()))?;
     let tls = connector.connect(name, stream).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+    // A client of the stack takes every response head the stack may relay (hyper's default
+    // count of 100 lines is below it).
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .max_headers(airlock_pool::MAX_RESPONSE_HEADER_LINES)
+        .handshake(TokioIo::new(tls))
+        .await?;
     tokio::spawn(conn);
     let mut req = http::Request::builder()
         .method(if call.method.is_empty() {
