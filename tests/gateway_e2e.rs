@@ -130,15 +130,10 @@ support::also_sharded! {
         assert_eq!(second.status, 429);
         assert_eq!(second.text(), r#"{"message":"Too Many Requests"}"#);
 
-        // docs/aws-rules.md §HTTP-9: one CLF line per request in the log group's file under the state directory. A line
-        // is written when its response body has been sent; the first request's was, several
-        // exchanges ago.
+        // docs/aws-rules.md §HTTP-9: one CLF line per request in the log group's file under
+        // the state directory, written (in a batch) once its response body has been sent.
         let log = stack.state_dir().join("logs/aws/apigateway/pets-api.log");
-        let text = std::fs::read_to_string(&log).unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.ends_with(&whoami_id))
-            .unwrap_or_else(|| panic!("no line for {whoami_id} in {text}"));
+        let line = support::log_line(&log, |l| l.ends_with(&whoami_id)).await;
         assert!(line.contains("\"GET GET /whoami HTTP/1.1\" 200 "), "{line}");
         stack.stop().await;
     }
@@ -176,14 +171,9 @@ support::also_sharded! {
         assert_eq!(r.text(), r#"{"message":"Internal Server Error"}"#);
         assert_eq!(r.header("content-type"), Some("application/json"));
         let id = r.header("apigw-requestid").unwrap().to_owned();
-        // The line is written once the response body has gone out; the next exchange comes after.
-        let again = https(gw, stack.ca_der(), DOMAIN, "GET", "/health", &[], "").await;
-        assert_eq!(again.status, 500);
-        let log = std::fs::read_to_string(stack.state_dir().join("logs/wrong-name.log")).unwrap();
-        let line = log
-            .lines()
-            .find(|l| l.starts_with(&id))
-            .unwrap_or_else(|| panic!("no line for {id} in {log}"));
+        // The line is written (in a batch) once the response body has gone out.
+        let log = stack.state_dir().join("logs/wrong-name.log");
+        let line = support::log_line(&log, |l| l.starts_with(&id)).await;
         assert!(
             line.contains("certificate") && line.contains("private-integration.example.org"),
             "{line}"

@@ -74,6 +74,25 @@ pub async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
+/// The first line of the log file at `path` that `wanted` accepts, once it is there: access
+/// logs are written in batches a fraction of a second after their requests.
+pub async fn log_line(path: &std::path::Path, wanted: impl Fn(&str) -> bool) -> String {
+    let found = tokio::time::timeout(BOUND, async {
+        loop {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if let Some(line) = text.lines().find(|l| wanted(l)) {
+                return line.to_owned();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        panic!("no such line in {}: {text}", path.display())
+    })
+}
+
 /// A GET to the stack's gateway under the default custom domain.
 pub async fn get(stack: &RunningStack, path: &str, token: Option<&str>) -> Reply {
     let mut call = Call::get(path);

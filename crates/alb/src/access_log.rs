@@ -1,55 +1,29 @@
 //! The ALB access log: one space-separated line per request in AWS's field order ("Access logs
-//! for your Application Load Balancer"), appended to a file by one writer task per listener, in batches,
+//! for your Application Load Balancer"), appended to a file in batches by one writer task per listener,
 //! the file rotated by size into a bounded number of files (`airlock_net::logfile`).
 
-use airlock_net::logfile::{LogFile, Rotation};
-use airlock_net::sync::lock;
+use airlock_net::logfile::{BatchedLog, LogFile, Rotation};
 use airlock_net::text::{push_socket_addr, push_u64};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Lines wait at most this long in memory before they are written. AWS delivers access logs
-/// every 5 minutes; a fraction of a second keeps `tail -f` live.
-const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 /// Room for a typical line, so that writing it does not grow the string.
 const LINE_CAPACITY: usize = 640;
-/// Past this many buffered bytes the writer is woken early.
-const BATCH_BYTES: usize = 256 * 1024;
-/// The most the writer's batch and tokio's copy of it keep between writes. A burst of load
-/// grows both to a whole batch; kept, that is memory an idle stack holds for nothing.
-const KEEP_BYTES: usize = 64 * 1024;
 
-/// Appends lines to the listener's buffer; the writer task writes it out.
-///
-/// A request only appends to a buffer (no channel, no wake-up, no file write): a file write is
-/// a trip to tokio's blocking pool, too dear to take per request under load.
+/// The listener's access log, written in batches by one writer task
+/// (`airlock_net::logfile::BatchedLog`).
 #[derive(Clone, Debug)]
-pub(crate) struct AccessLog(Arc<Pending>);
-
-#[derive(Debug)]
-struct Pending {
-    /// One buffer per shard (`airlock_net::shards`): requests on different cores never contend
-    /// for one lock. A batch holds each shard's lines in turn, so lines of one batch are
-    /// ordered per core, not across cores (AWS orders none of its log files either).
-    lines: Vec<Mutex<Vec<u8>>>,
-    /// A line arrived in an empty buffer: the writer starts its interval (an idle stack never
-    /// wakes it).
-    first: Notify,
-    /// The buffer is past [`BATCH_BYTES`]: write now.
-    full: Notify,
-}
+pub(crate) struct AccessLog(BatchedLog);
 
 impl AccessLog {
     /// Opens (creating directories) `path` for appending, rotated by `rotation`, and starts its
-    /// writer on `tracker`. The writer writes what is buffered at most [`FLUSH_INTERVAL`] after
-    /// it arrived, and a last time at `shutdown`.
+    /// writer on `tracker`; what is left is written at `shutdown`.
     pub(crate) async fn open(
         path: &Path,
         rotation: Rotation,
@@ -61,70 +35,7 @@ impl AccessLog {
             tokio::task::spawn_blocking(move || LogFile::open(&path, rotation)).await
         };
         let file = opened.map_err(std::io::Error::other)??;
-        let pending = Arc::new(Pending {
-            lines: (0..airlock_net::shards::count())
-                .map(|_| Mutex::default())
-                .collect(),
-            first: Notify::new(),
-            full: Notify::new(),
-        });
-        let writer = pending.clone();
-        tracker.spawn(async move {
-            let mut batch = Vec::new();
-            loop {
-                tokio::select! {
-                    _ = writer.first.notified() => tokio::select! {
-                        _ = tokio::time::sleep(FLUSH_INTERVAL) => {}
-                        _ = writer.full.notified() => {}
-                        _ = shutdown.cancelled() => {}
-                    },
-                    _ = shutdown.cancelled() => {}
-                }
-                let last = shutdown.is_cancelled();
-                for lines in &writer.lines {
-                    // Taken whole, not drained: a shard's buffer would otherwise keep the
-                    // capacity of its busiest moment.
-                    let taken = std::mem::take(&mut *lock(lines));
-                    if batch.is_empty() {
-                        batch = taken;
-                    } else {
-                        batch.extend_from_slice(&taken);
-                    }
-                }
-                if !batch.is_empty() {
-                    // Whole lines, rotated between lines; a file write (and a rotation's
-                    // renames) belongs on the blocking pool, as tokio's own file writes do.
-                    let file = file.clone();
-                    let written = tokio::task::spawn_blocking(move || {
-                        let result = file.append(&batch);
-                        batch.clear();
-                        (batch, result)
-                    })
-                    .await;
-                    match written {
-                        Ok((emptied, result)) => {
-                            batch = emptied;
-                            if let Err(e) = result {
-                                tracing::warn!(error = %e, "access log write failed");
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "access log write failed");
-                            batch = Vec::new();
-                        }
-                    }
-                }
-                // The batch keeps at most this much capacity between writes, so the peak of a
-                // burst does not stay resident.
-                if batch.capacity() > KEEP_BYTES {
-                    batch = Vec::new();
-                }
-                if last {
-                    break;
-                }
-            }
-        });
-        Ok(AccessLog(pending))
+        Ok(AccessLog(BatchedLog::start(file, shutdown, tracker)))
     }
 
     pub(crate) fn write(&self, record: &Record) {
@@ -134,20 +45,7 @@ impl AccessLog {
         let finished = tokio::time::Instant::now();
         let now = record.received + finished.saturating_duration_since(record.started);
         record.write_line_at(now, finished, &mut line);
-        let (first, full) = {
-            let shards = &self.0.lines;
-            let mut lines = lock(&shards[airlock_net::shards::current() % shards.len()]);
-            let first = lines.is_empty();
-            lines.extend_from_slice(line.as_bytes());
-            lines.push(b'\n');
-            (first, lines.len() >= BATCH_BYTES)
-        };
-        if first {
-            self.0.first.notify_one();
-        }
-        if full {
-            self.0.full.notify_one();
-        }
+        self.0.push_line(line.as_bytes());
     }
 }
 

@@ -25,24 +25,20 @@ pub trait LogSink: Send + Sync + 'static {
 }
 
 /// Appends lines to a log file that rotates by size (`airlock_net::logfile`): AWS delivers a
-/// stage's access log as CloudWatch Logs events, never as one file that grows for ever.
-pub struct FileSink(airlock_net::logfile::LogFile);
+/// stage's access log as CloudWatch Logs events, never as one file that grows for ever. Lines
+/// are written in batches by a writer task, not by the request that ends.
+pub struct FileSink(airlock_net::logfile::BatchedLog);
 
 impl FileSink {
-    /// Writes to `file`, opened by the caller.
-    pub fn new(file: airlock_net::logfile::LogFile) -> FileSink {
-        FileSink(file)
+    /// Writes through `log`, started by the caller.
+    pub fn new(log: airlock_net::logfile::BatchedLog) -> FileSink {
+        FileSink(log)
     }
 }
 
 impl LogSink for FileSink {
     fn write_line(&self, line: &str) {
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
-        if let Err(e) = self.0.append(&bytes) {
-            tracing::warn!(error = %e, "writing an access log line failed");
-        }
+        self.0.push_line(line.as_bytes());
     }
 }
 

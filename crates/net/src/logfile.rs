@@ -255,3 +255,132 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// Lines wait at most this long in memory before they are written. AWS delivers access logs
+/// every few minutes; a fraction of a second keeps `tail -f` live.
+pub const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Past this many buffered bytes the writer is woken early.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// The most the writer's batch and tokio's copy of it keep between writes. A burst of load
+/// grows both to a whole batch; kept, that is memory an idle stack holds for nothing.
+const KEEP_BYTES: usize = 64 * 1024;
+
+/// A [`LogFile`] written in batches by one writer task: a request only appends its line to a
+/// buffer (no channel, no wake-up, no file write), since a file write is a trip to tokio's
+/// blocking pool, too dear to take per request under load.
+#[derive(Clone, Debug)]
+pub struct BatchedLog(Arc<Pending>);
+
+#[derive(Debug)]
+struct Pending {
+    /// One buffer per shard ([`crate::shards`]): requests on different cores never contend for
+    /// one lock. A batch holds each shard's lines in turn, so lines of one batch are ordered
+    /// per core, not across cores (AWS orders none of its log files either).
+    lines: Vec<Mutex<Vec<u8>>>,
+    /// A line arrived in an empty buffer: the writer starts its interval (an idle stack never
+    /// wakes it).
+    first: tokio::sync::Notify,
+    /// The buffer is past [`BATCH_BYTES`]: write now.
+    full: tokio::sync::Notify,
+}
+
+impl BatchedLog {
+    /// Starts the writer of `file` on `tracker` (in the current tokio runtime). It writes what
+    /// is buffered at most [`FLUSH_INTERVAL`] after it arrived, and a last time at `shutdown`.
+    pub fn start(
+        file: LogFile,
+        shutdown: tokio_util::sync::CancellationToken,
+        tracker: &tokio_util::task::TaskTracker,
+    ) -> BatchedLog {
+        let pending = Arc::new(Pending {
+            lines: (0..crate::shards::count())
+                .map(|_| Mutex::default())
+                .collect(),
+            first: tokio::sync::Notify::new(),
+            full: tokio::sync::Notify::new(),
+        });
+        tracker.spawn(write_batches(pending.clone(), file, shutdown));
+        BatchedLog(pending)
+    }
+
+    /// Appends `line` and a newline, for the writer to write.
+    pub fn push_line(&self, line: &[u8]) {
+        let (first, full) = {
+            let shards = &self.0.lines;
+            let mut lines = lock(&shards[crate::shards::current() % shards.len()]);
+            let first = lines.is_empty();
+            lines.extend_from_slice(line);
+            lines.push(b'\n');
+            (first, lines.len() >= BATCH_BYTES)
+        };
+        if first {
+            self.0.first.notify_one();
+        }
+        if full {
+            self.0.full.notify_one();
+        }
+    }
+}
+
+/// The writer task of a [`BatchedLog`].
+async fn write_batches(
+    pending: Arc<Pending>,
+    file: LogFile,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut batch = Vec::new();
+    loop {
+        tokio::select! {
+            _ = pending.first.notified() => tokio::select! {
+                _ = tokio::time::sleep(FLUSH_INTERVAL) => {}
+                _ = pending.full.notified() => {}
+                _ = shutdown.cancelled() => {}
+            },
+            _ = shutdown.cancelled() => {}
+        }
+        let last = shutdown.is_cancelled();
+        for lines in &pending.lines {
+            // Taken whole, not drained: a shard's buffer would otherwise keep the capacity of
+            // its busiest moment.
+            let taken = std::mem::take(&mut *lock(lines));
+            if batch.is_empty() {
+                batch = taken;
+            } else {
+                batch.extend_from_slice(&taken);
+            }
+        }
+        if !batch.is_empty() {
+            // Whole lines, rotated between lines; a file write (and a rotation's renames)
+            // belongs on the blocking pool, as tokio's own file writes do.
+            let file = file.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                let result = file.append(&batch);
+                batch.clear();
+                (batch, result)
+            })
+            .await;
+            match written {
+                Ok((emptied, result)) => {
+                    batch = emptied;
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "access log write failed");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "access log write failed");
+                    batch = Vec::new();
+                }
+            }
+        }
+        // The batch keeps at most this much capacity between writes, so the peak of a burst
+        // does not stay resident.
+        if batch.capacity() > KEEP_BYTES {
+            batch = Vec::new();
+        }
+        if last {
+            break;
+        }
+    }
+}

@@ -34,6 +34,7 @@ pub(super) fn gateway_config(
     alb_nodes: &HashMap<String, Vec<Interface>>,
     alb_dns: &BTreeMap<String, String>,
     options: &crate::Options,
+    logs: (&CancellationToken, &TaskTracker),
 ) -> Result<airlock_gateway::GatewayConfig, StackError> {
     use airlock_gateway as gw;
     let region = stack.region.as_str();
@@ -179,6 +180,7 @@ pub(super) fn gateway_config(
                         &resource,
                         &options.state_dir,
                         options.access_log_rotation,
+                        logs,
                     )
                 })
                 .collect::<Result<Vec<_>, StackError>>()?,
@@ -236,12 +238,14 @@ pub(super) fn gateway_config(
 }
 
 /// A stage's variables, throttling and access log; the log goes to
-/// `<state dir>/logs/<log group name>.log` (docs/aws-rules.md §HTTP-9).
+/// `<state dir>/logs/<log group name>.log` (docs/aws-rules.md §HTTP-9), written by a writer
+/// task on `logs`' tracker until its token is cancelled.
 fn gateway_stage(
     s: &cfg::Stage,
     resource: &str,
     state_dir: &std::path::Path,
     rotation: airlock_net::logfile::Rotation,
+    logs: (&CancellationToken, &TaskTracker),
 ) -> Result<airlock_gateway::StageConfig, StackError> {
     use airlock_gateway as gw;
     let settings = |r: &cfg::RouteSettings| gw::RouteSettings {
@@ -268,7 +272,9 @@ fn gateway_stage(
             Some(gw::access_log::AccessLogConfig {
                 log_group: group.to_owned(),
                 format,
-                sink: Arc::new(gw::access_log::FileSink::new(file)),
+                sink: Arc::new(gw::access_log::FileSink::new(
+                    airlock_net::logfile::BatchedLog::start(file, logs.0.clone(), logs.1),
+                )),
             })
         }
     };

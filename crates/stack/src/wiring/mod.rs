@@ -724,6 +724,7 @@ async fn start_gateway(
         &lbs.nodes,
         &lbs.dns,
         options,
+        (&ctx.shutdown, &ctx.tracker),
     )?;
     let api_endpoints: BTreeMap<String, String> = stack
         .http_apis
