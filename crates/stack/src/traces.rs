@@ -154,8 +154,11 @@ impl Sink for Ring {
     }
 
     fn boxed(&self, segment: Box<Segment>) {
+        // Announced once, with the segment that completes the request: the gateway's own (the
+        // one that says who produced the status), not a note made on its behalf (a new link
+        // stream or dial, which arrives first).
         let announces = match segment.component {
-            Component::Gateway => true,
+            Component::Gateway => segment.produced_by.is_some(),
             Component::Alb => segment.entry && !segment.hops.is_empty(),
             _ => false,
         };
@@ -415,7 +418,30 @@ mod tests {
         s.status = Some(200);
         s.hop(Hop::new(Component::Gateway, "api", "selected"));
         s.hop(Hop::new(Component::Gateway, "route", "matched"));
+        s.produced_by = Some("task");
         s
+    }
+
+    /// A note made on the gateway's behalf while its request runs (a new link stream) arrives
+    /// before the request's own segment; the request is announced, and counts as complete,
+    /// only with the latter, whole.
+    #[test]
+    fn a_note_does_not_complete_its_request() {
+        let ring = Ring::new(10);
+        let mut events = ring.subscribe();
+        let key = TraceKey::local();
+        let mut note = Segment::new(Component::Gateway);
+        note.key = Some(key);
+        note.hop(Hop::new(Component::VpcLink, "stream", "new tunnel stream"));
+        ring.segment(note);
+        assert!(events.try_recv().is_err(), "announced on a note");
+        let (list, _) = ring.list(&Filter::default(), 10);
+        assert_eq!(list[0]["complete"], false, "complete on a note: {list:?}");
+        ring.segment(gateway_segment("req-1", key));
+        let announced = events.try_recv().unwrap();
+        assert_eq!(announced["id"], "req-1");
+        assert_eq!(announced["produced_by"], "task");
+        assert!(events.try_recv().is_err(), "announced twice");
     }
 
     #[test]

@@ -113,9 +113,12 @@ function passes(r) {
 
 function addRequests(list, fresh) {
   for (const r of list) {
-    if (state.requests.some(x => x.seq === r.seq)) continue;
+    // A request seen again (by a poll after the stream, say) keeps its row, with the newer
+    // summary.
+    const seen = state.requests.findIndex(x => x.seq === r.seq);
     r.fresh = fresh;
-    r.arrived = fresh ? "live" : "loaded";
+    r.arrived = seen >= 0 ? state.requests[seen].arrived : fresh ? "live" : "loaded";
+    if (seen >= 0) { state.requests[seen] = r; continue; }
     state.requests.unshift(r);
     state.lastSeq = Math.max(state.lastSeq, r.seq);
   }
