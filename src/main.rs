@@ -231,10 +231,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let result = match cli.command {
-        Some(Command::Init) => {
-            print!("{}", airlock_config::DEFAULT_STACK_YAML);
-            Ok(())
-        }
+        Some(Command::Init) => out(format_args!("{}", airlock_config::DEFAULT_STACK_YAML)),
         Some(Command::Validate {
             stack_file,
             template,
@@ -266,11 +263,33 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of standard output went away (`airlock trace --follow | head`): nothing
+        // more can be said, and nothing went wrong.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             logging::report_error(format, &e);
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes `text` to standard output, returning a failed write (such as a reader that went
+/// away) as an error rather than panicking as `print!` does.
+fn out(text: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_fmt(text)?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Whether `e` comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Parses the command line, refusing `up`'s options in front of another subcommand: there they
@@ -324,17 +343,17 @@ fn validate(path: &Path, args: &TemplateArgs) -> anyhow::Result<()> {
         "stack file parsed and checked"
     );
     match &loaded.template {
-        None => println!("{}: valid", path.display()),
+        None => out(format_args!("{}: valid\n", path.display()))?,
         Some(report) => {
-            println!(
-                "{}: valid (a CloudFormation template; `airlock convert` prints the stack it runs as)",
+            out(format_args!(
+                "{}: valid (a CloudFormation template; `airlock convert` prints the stack it runs as)\n",
                 path.display()
-            );
+            ))?;
             if let Some(line) = report.accepted_line() {
-                println!("{line}");
+                out(format_args!("{line}\n"))?;
             }
             for w in &report.warnings {
-                println!("warning: {w}");
+                out(format_args!("warning: {w}\n"))?;
             }
         }
     }
@@ -352,7 +371,7 @@ fn convert(path: &Path, args: &TemplateArgs) -> anyhow::Result<()> {
             path.display()
         );
     };
-    print!("{}", report.yaml);
+    out(format_args!("{}", report.yaml))?;
     if let Some(line) = report.accepted_line() {
         eprintln!("{line}");
     }
@@ -380,7 +399,7 @@ fn token(args: &TokenArgs) -> anyhow::Result<()> {
     }
     let token = issuer.mint(&req)?;
     tracing::debug!(sub = %args.sub, user_pool = ?args.user_pool, expires_in = args.expires_in, "token minted");
-    println!("{token}");
+    out(format_args!("{token}\n"))?;
     Ok(())
 }
 
@@ -457,8 +476,7 @@ fn explain(
         running.stop().await;
         explanation
     })?;
-    println!("from {from} to {to}:");
-    print!("{explanation}");
+    out(format_args!("from {from} to {to}:\n{explanation}"))?;
     Ok(explanation.reachable())
 }
 
@@ -513,13 +531,17 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         let banner = running.banner()?;
-        match &template {
-            None => println!("{banner}"),
-            Some(report) => {
-                println!("{}", template::banner_endpoints(&banner));
-                print!("{}", template::serving_text(report, &reach, &endpoints));
-                println!("\nPress Ctrl-C to stop.\n");
-            }
+        let shown = match &template {
+            None => out(format_args!("{banner}\n")),
+            Some(report) => out(format_args!(
+                "{}\n{}\nPress Ctrl-C to stop.\n\n",
+                template::banner_endpoints(&banner),
+                template::serving_text(report, &reach, &endpoints)
+            )),
+        };
+        // A closed standard output (a reader that went away) does not stop a running stack.
+        if let Err(e) = shown {
+            tracing::warn!(error = %e, "the banner could not be written to standard output");
         }
         let signal = stop.received().await;
         // Both signals mean the same here: finish what is in flight, stop the tasks, keep the

@@ -1017,3 +1017,66 @@ async fn sigterm_stops_demo_gracefully() {
     assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
     assert!(!stdout.contains("Every step behaved"), "{stdout}");
 }
+
+/// Standard output whose reader has gone (`airlock … | head`, a supervisor that closed it):
+/// a command ends quietly with 0 instead of panicking in `print!`, and a running stack keeps
+/// serving: its banner is not worth the stack.
+#[tokio::test]
+async fn a_closed_standard_output_neither_panics_a_command_nor_stops_up() {
+    let mut init = airlock()
+        .arg("init")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(init.stdout.take());
+    let out = init.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(!stderr_of(&out).contains("panicked"), "{}", stderr_of(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let endpoints = dir.path().join("endpoints.json");
+    let mut up = tokio::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--ephemeral-ports")
+        .arg("--endpoints-json")
+        .arg(&endpoints)
+        .env_remove("AIRLOCK_STATE_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    drop(up.stdout.take());
+    // The endpoints file is written just before the banner; the banner's write then fails.
+    let json: serde_json::Value = support::bounded("the endpoints file", async {
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&endpoints)
+                && let Ok(json) = serde_json::from_str(&text)
+            {
+                return json;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let gateway: std::net::SocketAddr = json["gateway"].as_str().unwrap().parse().unwrap();
+    let ca_pem = std::fs::read(state.join("ca.pem")).unwrap();
+    let ca: rustls_pki_types::CertificateDer<'static> =
+        rustls_pki_types::pem::PemObject::from_pem_slice(&ca_pem).unwrap();
+    // Past the banner: a request after a moment is served.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reply = support::https(gateway, ca, support::DOMAIN, "GET", "/health", &[], "").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &up.id().unwrap().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = support::bounded("airlock's stop", up.wait()).await.unwrap();
+    assert!(status.success(), "{status:?}");
+}
