@@ -490,19 +490,11 @@ async fn black_holed_vantage_connections_cannot_exhaust_descriptors() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    use tokio::io::AsyncBufReadExt;
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    bounded("airlock to serve", async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("Press Ctrl-C") {
-                break;
-            }
-        }
-    })
-    .await;
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(&endpoints).unwrap()).unwrap();
-    let gateway: SocketAddr = json["gateway"].as_str().unwrap().parse().unwrap();
-    let internet: SocketAddr = json["socks_internet"].as_str().unwrap().parse().unwrap();
+    let up = support::serving(&mut child, &endpoints, support::BOUND)
+        .await
+        .expect("airlock serves");
+    let json = &up.endpoints;
+    let (gateway, internet) = (up.addr("gateway"), up.addr("socks_internet"));
     let alb = json["alb_dns_names"]["pets-alb"]
         .as_str()
         .unwrap()

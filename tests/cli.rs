@@ -104,27 +104,15 @@ async fn up_serves_prints_curl_and_stops_on_interrupt() {
         .spawn()
         .unwrap();
     // The endpoints file is written once the stack serves; the child's stdout tells us when.
-    use tokio::io::AsyncBufReadExt;
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while let Some(line) = tokio::time::timeout_at(deadline.into(), lines.next_line())
+    let up = support::serving(&mut child, &endpoints, Duration::from_secs(60))
         .await
-        .expect("airlock up printed its banner in time")
-        .unwrap()
-    {
-        printed.push_str(&line);
-        printed.push('\n');
-        if line.contains("Press Ctrl-C") {
-            break;
-        }
-    }
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&endpoints).unwrap()).unwrap();
+        .expect("airlock up serves");
+    let json = &up.endpoints;
     for key in ["gateway", "dns", "vpc_link", "ca_cert", "alb_dns_names"] {
         assert!(!json[key].is_null(), "endpoints JSON lacks {key}: {json}");
     }
-    let gateway: std::net::SocketAddr = json["gateway"].as_str().unwrap().parse().unwrap();
+    let gateway = up.addr("gateway");
+    let printed = &up.printed;
     assert!(
         printed.contains(&format!(
             "private-integration.example.com:{}:127.0.0.1",
@@ -273,25 +261,10 @@ async fn logs_stay_bounded_dns_per_query_at_debug_and_access_logs_rotate() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    use tokio::io::AsyncBufReadExt;
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while let Some(line) = tokio::time::timeout_at(deadline.into(), lines.next_line())
+    let up = support::serving(&mut child, &endpoints, Duration::from_secs(60))
         .await
-        .expect("airlock up printed its banner in time")
-        .unwrap()
-    {
-        if line.contains("Press Ctrl-C") {
-            break;
-        }
-    }
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&endpoints).unwrap()).unwrap();
-    let gateway: std::net::SocketAddr = json["gateway"].as_str().unwrap().parse().unwrap();
-    let dns: std::net::SocketAddr = json["dns"].as_str().unwrap().parse().unwrap();
-    let ca_pem = std::fs::read(state.join("ca.pem")).unwrap();
-    let ca: rustls_pki_types::CertificateDer<'static> =
-        rustls_pki_types::pem::PemObject::from_pem_slice(&ca_pem).unwrap();
+        .expect("airlock up serves");
+    let (gateway, dns, ca) = (up.addr("gateway"), up.addr("dns"), up.ca);
     for n in 0..REQUESTS {
         let agent = format!("bounded-agent-{n:03}");
         let path = format!("/health?n={n:03}");
@@ -746,30 +719,14 @@ impl Up {
                 let _ = tx.send(line);
             }
         });
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
-                .await
-                .expect("airlock up printed its banner in time")
-                .unwrap()
-                .expect("airlock up ended before its banner");
-            if line.contains("Press Ctrl-C") {
-                break;
-            }
-        }
-        // Nothing more is printed on stdout; keep reading it so the pipe stays open.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&endpoints).unwrap()).unwrap();
-        let gateway = json["gateway"].as_str().unwrap().parse().unwrap();
-        let ca_pem = std::fs::read(state.join("ca.pem")).unwrap();
-        let ca = rustls_pki_types::pem::PemObject::from_pem_slice(&ca_pem).unwrap();
+        let up = support::serving(&mut child, &endpoints, Duration::from_secs(60))
+            .await
+            .expect("airlock up ended before its banner");
         Up {
             child,
             stderr: rx,
-            gateway,
-            ca,
+            gateway: up.addr("gateway"),
+            ca: up.ca,
             _dir: dir,
         }
     }

@@ -104,27 +104,11 @@ impl Stack {
             .spawn()
             .unwrap();
         let pid = child.id().unwrap();
-        use tokio::io::AsyncBufReadExt;
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let line = tokio::time::timeout_at(deadline, lines.next_line())
-                .await
-                .expect("airlock up printed its banner in time")
-                .unwrap()
-                .expect("airlock up exited before its banner");
-            if line.contains("Press Ctrl-C") {
-                break;
-            }
-        }
-        // Keep reading, so that the stack never blocks on a full stdout pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&endpoints).unwrap()).unwrap();
-        let addr = |key: &str| -> SocketAddr { json[key].as_str().unwrap().parse().unwrap() };
-        let ca_pem = std::fs::read(json["ca_cert"].as_str().unwrap()).unwrap();
-        let ca = rustls_pki_types::pem::PemObject::from_pem_slice(&ca_pem).unwrap();
+        let up = support::serving(&mut child, &endpoints, Duration::from_secs(120))
+            .await
+            .expect("airlock up exited before its banner");
+        let addr = |key: &str| up.addr(key);
+        let ca = up.ca.clone();
         let token = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
             .args(["token", "--scope", "pets/read"])
             .arg("--state-dir")

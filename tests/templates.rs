@@ -81,38 +81,25 @@ impl Up {
                 let _ = tx.send(line);
             }
         });
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut printed = String::new();
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
-                .await
-                .expect("airlock up printed its banner in time")
-                .unwrap();
-            let Some(line) = line else {
-                let mut err = String::new();
-                while let Ok(l) = rx.try_recv() {
-                    err.push_str(&l);
-                    err.push('\n');
-                }
-                let status = child.wait().await.unwrap();
-                panic!(
-                    "airlock up {} ended ({status}) before serving:\n{err}",
-                    file.display()
-                );
-            };
-            printed.push_str(&line);
-            printed.push('\n');
-            if line.contains("Press Ctrl-C") {
-                break;
+        let Some(up) = support::serving(&mut child, &endpoints, Duration::from_secs(90)).await
+        else {
+            let mut err = String::new();
+            while let Ok(l) = rx.try_recv() {
+                err.push_str(&l);
+                err.push('\n');
             }
-        }
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            let status = child.wait().await.unwrap();
+            panic!(
+                "airlock up {} ended ({status}) before serving:\n{err}",
+                file.display()
+            );
+        };
         tokio::spawn(async move { while rx.recv().await.is_some() {} });
-        let endpoints: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&endpoints).unwrap()).unwrap();
-        let ca_pem = std::fs::read(state.join("ca.pem")).unwrap();
-        let ca = rustls_pki_types::pem::PemObject::from_pem_slice(&ca_pem).unwrap();
+        let support::Serving {
+            printed,
+            endpoints,
+            ca,
+        } = up;
         Up {
             child,
             printed,

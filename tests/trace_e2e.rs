@@ -346,24 +346,14 @@ async fn binary(capacity: usize) -> Binary {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    bounded("airlock to serve", async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("Press Ctrl-C") {
-                break;
-            }
-        }
-    })
-    .await;
-    // The rest of what it prints is read too: a closed pipe would fail its next write.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(&endpoints).unwrap()).unwrap();
-    let ca_pem = std::fs::read(state.join("ca.pem")).unwrap();
+    let up = support::serving(&mut child, &endpoints, support::BOUND)
+        .await
+        .expect("airlock serves");
     Binary {
         child,
-        gateway: json["gateway"].as_str().unwrap().parse().unwrap(),
-        admin: json["admin"].as_str().unwrap().parse().unwrap(),
-        ca: rustls_pki_types::pem::PemObject::from_pem_slice(&ca_pem).unwrap(),
+        gateway: up.addr("gateway"),
+        admin: up.addr("admin"),
+        ca: up.ca,
         endpoints,
         state,
         _dir: dir,

@@ -93,6 +93,62 @@ pub async fn log_line(path: &std::path::Path, wanted: impl Fn(&str) -> bool) -> 
     })
 }
 
+/// What `airlock up` (a child process) wrote once it serves.
+pub struct Serving {
+    /// Its standard output up to and including the banner's last line ("Press Ctrl-C").
+    pub printed: String,
+    /// Its `--endpoints-json` file.
+    pub endpoints: serde_json::Value,
+    /// The stack's CA (`ca_cert` in the endpoints).
+    pub ca: CertificateDer<'static>,
+}
+
+impl Serving {
+    /// The address under `key` in the endpoints (`gateway`, `admin`, `dns`, …).
+    pub fn addr(&self, key: &str) -> SocketAddr {
+        let text = self.endpoints[key].as_str();
+        text.and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no address {key} in {}", self.endpoints))
+    }
+}
+
+/// Waits until the `airlock up` in `child` serves: reads its standard output (taken from
+/// `child`) up to the banner's end, then keeps reading it in the background (the stack must
+/// never block on, or fail at, a full or closed pipe), and reads the endpoints file at
+/// `endpoints`. `None` when the process ended before its banner; a panic after `limit`.
+pub async fn serving(
+    child: &mut tokio::process::Child,
+    endpoints: &std::path::Path,
+    limit: std::time::Duration,
+) -> Option<Serving> {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout piped")).lines();
+    let mut printed = String::new();
+    let banner = tokio::time::timeout(limit, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            printed.push_str(&line);
+            printed.push('\n');
+            if line.contains("Press Ctrl-C") {
+                return true;
+            }
+        }
+        false
+    });
+    if !banner.await.expect("airlock up printed its banner in time") {
+        return None;
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let endpoints: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(endpoints).unwrap()).unwrap();
+    let ca_pem = std::fs::read(endpoints["ca_cert"].as_str().unwrap()).unwrap();
+    let ca = rustls_pki_types::pem::PemObject::from_pem_slice(&ca_pem).unwrap();
+    Some(Serving {
+        printed,
+        endpoints,
+        ca,
+    })
+}
+
 /// A GET to the stack's gateway under the default custom domain.
 pub async fn get(stack: &RunningStack, path: &str, token: Option<&str>) -> Reply {
     let mut call = Call::get(path);
