@@ -89,22 +89,11 @@ fn validate_and_init() {
 /// name the real ports, a token from `airlock token` is accepted, and Ctrl-C stops it cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_prints_curl_and_stops_on_interrupt() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let endpoints = dir.path().join("endpoints.json");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
-        .arg("--state-dir")
-        .arg(&state)
-        .arg("--ephemeral-ports")
-        .arg("--endpoints-json")
-        .arg(&endpoints)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let files = support::UpFiles::new();
+    let (state, endpoints) = (&files.state, &files.endpoints);
+    let mut child = files.command().spawn().unwrap();
     // The endpoints file is written once the stack serves; the child's stdout tells us when.
-    let up = support::serving(&mut child, &endpoints, Duration::from_secs(60))
+    let up = support::serving(&mut child, endpoints, Duration::from_secs(60))
         .await
         .expect("airlock up serves");
     let json = &up.endpoints;
@@ -124,7 +113,7 @@ async fn up_serves_prints_curl_and_stops_on_interrupt() {
     let token = airlock()
         .args(["token", "--scope", "pets/write"])
         .arg("--state-dir")
-        .arg(&state)
+        .arg(state)
         .output()
         .unwrap();
     assert!(token.status.success());
@@ -991,26 +980,14 @@ async fn a_closed_standard_output_neither_panics_a_command_nor_stops_up() {
     assert!(out.status.success(), "{out:?}");
     assert!(!stderr_of(&out).contains("panicked"), "{}", stderr_of(&out));
 
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let endpoints = dir.path().join("endpoints.json");
-    let mut up = tokio::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
-        .arg("--state-dir")
-        .arg(&state)
-        .arg("--ephemeral-ports")
-        .arg("--endpoints-json")
-        .arg(&endpoints)
-        .env_remove("AIRLOCK_STATE_DIR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let files = support::UpFiles::new();
+    let (state, endpoints) = (&files.state, &files.endpoints);
+    let mut up = files.command().spawn().unwrap();
     drop(up.stdout.take());
     // The endpoints file is written just before the banner; the banner's write then fails.
     let json: serde_json::Value = support::bounded("the endpoints file", async {
         loop {
-            if let Ok(text) = std::fs::read_to_string(&endpoints)
+            if let Ok(text) = std::fs::read_to_string(endpoints)
                 && let Ok(json) = serde_json::from_str(&text)
             {
                 return json;

@@ -325,27 +325,18 @@ struct Binary {
     admin: SocketAddr,
     ca: rustls_pki_types::CertificateDer<'static>,
     state: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    _files: support::UpFiles,
 }
 
 async fn binary(capacity: usize) -> Binary {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let endpoints = dir.path().join("endpoints.json");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
-        .arg("--state-dir")
-        .arg(&state)
-        .arg("--ephemeral-ports")
-        .arg("--endpoints-json")
-        .arg(&endpoints)
+    let files = support::UpFiles::new();
+    let mut child = files
+        .command()
         .arg("--trace-capacity")
         .arg(capacity.to_string())
-        .env_remove("AIRLOCK_STATE_DIR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let (state, endpoints) = (files.state.clone(), files.endpoints.clone());
     let up = support::serving(&mut child, &endpoints, support::BOUND)
         .await
         .expect("airlock serves");
@@ -356,7 +347,7 @@ async fn binary(capacity: usize) -> Binary {
         ca: up.ca,
         endpoints,
         state,
-        _dir: dir,
+        _files: files,
     }
 }
 

@@ -93,6 +93,46 @@ pub async fn log_line(path: &std::path::Path, wanted: impl Fn(&str) -> bool) -> 
     })
 }
 
+/// Where an `airlock up` child process keeps its state and endpoints file: a temporary
+/// directory of its own.
+pub struct UpFiles {
+    /// Holds the rest; removed when dropped.
+    pub dir: tempfile::TempDir,
+    /// `--state-dir`.
+    pub state: std::path::PathBuf,
+    /// `--endpoints-json`.
+    pub endpoints: std::path::PathBuf,
+}
+
+impl UpFiles {
+    /// A fresh directory.
+    pub fn new() -> UpFiles {
+        let dir = tempfile::tempdir().unwrap();
+        UpFiles {
+            state: dir.path().join("state"),
+            endpoints: dir.path().join("endpoints.json"),
+            dir,
+        }
+    }
+
+    /// `airlock --state-dir … --ephemeral-ports --endpoints-json …` (more arguments may
+    /// follow): standard output piped (for [`serving`]), standard error discarded, the process
+    /// killed when dropped, the user's `AIRLOCK_STATE_DIR` ignored.
+    pub fn command(&self) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_airlock"));
+        cmd.arg("--state-dir")
+            .arg(&self.state)
+            .arg("--ephemeral-ports")
+            .arg("--endpoints-json")
+            .arg(&self.endpoints)
+            .env_remove("AIRLOCK_STATE_DIR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+}
+
 /// What `airlock up` (a child process) wrote once it serves.
 pub struct Serving {
     /// Its standard output up to and including the banner's last line ("Press Ctrl-C").
