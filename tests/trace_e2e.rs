@@ -247,6 +247,15 @@ async fn each_outcome_is_traced_with_its_reasons() {
         "GET /pets/{petId}"
     );
     assert_eq!(hop(&doc, "gateway", "authorize")["outcome"], "allowed");
+    // The token's signature: verified on its first use, from the cache after.
+    let once = stack.token(&["pets/read", "traced/once"]).unwrap();
+    for want in ["cache miss", "cache hit"] {
+        let again = get(&stack, "/pets", Some(&once)).await;
+        assert_eq!(again.status, 200, "{}", again.text());
+        let traced = trace(addr, again.h("apigw-requestid")).await;
+        let signature = field(hop(&traced, "gateway", "authorize"), "signature");
+        assert!(signature.starts_with(want), "{want}: {traced:#}");
+    }
     assert_eq!(hop(&doc, "vpc-link", "dial")["outcome"], "admitted");
     assert_eq!(hop(&doc, "alb", "listener")["fields"]["port"], 443);
     assert_eq!(hop(&doc, "alb", "rule")["outcome"], "default action");

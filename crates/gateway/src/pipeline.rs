@@ -467,8 +467,14 @@ async fn authorize(
     let started = ctx.trace.is_some().then(std::time::Instant::now);
     match auth::authorize(&route.authorization, facts, &mut req).await {
         Ok((output, reason)) => {
+            let mut signature = Val::None;
             if let auth::AuthorizerOutput::Jwt { claims, .. } = &output {
                 ctx.claims = Some(claims.clone());
+                signature = Val::Str(if claims.signature_cached() {
+                    "cache hit: verified on an earlier request with the same key"
+                } else {
+                    "cache miss: verified now"
+                });
             }
             ctx.authorizer = output;
             ctx.hop(|t| {
@@ -482,6 +488,7 @@ async fn authorize(
                 t.record(Component::Gateway, "authorize", "allowed")
                     .with("authorizer", Val::Str(kind))
                     .with("why", why)
+                    .with("signature", signature)
                     .took(started.map_or(std::time::Duration::ZERO, |s| s.elapsed()))
             });
             Ok(req)

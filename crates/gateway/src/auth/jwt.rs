@@ -200,11 +200,18 @@ impl Jwks {
     }
 }
 
-/// The claims of a token that passed validation.
+/// The claims of a token that passed validation, and whether its signature was taken from the
+/// cache of signatures verified before (for the request's trace: a hit skips the RSA check).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Claims(Arc<Map<String, Value>>);
+pub struct Claims(Arc<Map<String, Value>>, bool);
 
 impl Claims {
+    /// Whether the signature was verified on an earlier request (with the same key) rather
+    /// than on this one.
+    pub fn signature_cached(&self) -> bool {
+        self.1
+    }
+
     /// One claim's raw JSON value.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.0.get(name)
@@ -388,7 +395,9 @@ impl JwtValidator {
         // A token seen before: steps 2 and 3 decided the same for these bytes, as long as its
         // `kid` still names the same key.
         if let Some((claims, checks)) = self.verified.claims(token, jwks) {
-            return self.check_time(checks, now_unix).map(|()| Claims(claims));
+            return self
+                .check_time(checks, now_unix)
+                .map(|()| Claims(claims, true));
         }
 
         // Step 2: three segments, and a header that decodes.
@@ -431,7 +440,8 @@ impl JwtValidator {
                 checks,
             },
         );
-        self.check_time(checks, now_unix).map(|()| Claims(claims))
+        self.check_time(checks, now_unix)
+            .map(|()| Claims(claims, false))
     }
 
     /// Steps 4 and 5, and the time claims of steps 6 to 8 read, on the decoded claims.
