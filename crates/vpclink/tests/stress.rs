@@ -97,3 +97,55 @@ async fn tunnel_reads_lose_no_wake_up_across_threads_and_tasks() {
         "every tunnel rode the one multiplexed connection"
     );
 }
+
+/// Tunnels that write many tiny pieces (a TLS record per small chunk of a trickled upload, say)
+/// faster than the far side takes them: h2 charges each DATA frame under 256 bytes against a
+/// flood budget and, past it, ends the whole connection with `ENHANCE_YOUR_CALM`, every other
+/// tunnel on it too. The link's two ends are airlock's own and flow control already bounds
+/// what is buffered, so no such flood may end a link connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_writes_never_end_the_link_connection() {
+    const TUNNELS: usize = 8;
+    const PIECES: usize = 3000;
+    const PIECE: usize = 9;
+    let h = Harness::start().await;
+    let link = h.gateway();
+    let tunnels: Vec<_> = (0..TUNNELS)
+        .map(|which| {
+            let link = link.clone();
+            let echo = h.echo;
+            tokio::spawn(async move {
+                let tunnel = link.open(echo).await.unwrap();
+                let (mut reader, mut writer) = tokio::io::split(tunnel);
+                let data = pattern(PIECES * PIECE, which);
+                let sent = data.clone();
+                let writing = tokio::spawn(async move {
+                    for piece in sent.chunks(PIECE) {
+                        writer.write_all(piece).await.unwrap();
+                    }
+                    writer.shutdown().await.unwrap();
+                    writer
+                });
+                // The answers pile up unread while the pieces go out.
+                let writer = writing.await.unwrap();
+                let mut got = Vec::new();
+                reader.read_to_end(&mut got).await.unwrap();
+                drop(writer);
+                assert!(got == data, "tunnel {which}: every byte back, in order");
+            })
+        })
+        .collect();
+    let all = async {
+        for t in tunnels {
+            t.await.unwrap();
+        }
+    };
+    tokio::time::timeout(PATIENCE, all)
+        .await
+        .expect("the tunnels finished");
+    assert_eq!(
+        link.connections_opened(),
+        1,
+        "one connection carried them all"
+    );
+}
