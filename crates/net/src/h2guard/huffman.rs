@@ -226,8 +226,7 @@ pub(super) fn decode(src: &[u8], out: &mut Vec<u8>) -> Result<(), ()> {
     }
 }
 
-/// Encodes `src` (tests build Huffman-coded fields with it).
-#[cfg(test)]
+/// Encodes `src` (tests and the benchmark build Huffman-coded fields with it).
 pub(super) fn encode(src: &[u8]) -> Vec<u8> {
     let codes = codes();
     let mut out = Vec::new();

@@ -421,10 +421,12 @@ impl Screen {
             // Find the `CONTINUATION`s of the same stream (RFC 9113 §6.10) before joining their
             // fragments: a block is looked at again each time more of it arrives. h2 ends the
             // connection past `max_continuations` frames.
+            // The limits depend on the frames only, not on how they arrived: a block is
+            // refused the same whether it came in one read or many.
             let mut continuations = 0;
             loop {
                 let rest = &data[end..];
-                if end > self.max_hold || continuations > self.max_continuations {
+                if continuations > self.max_continuations {
                     return Block::Unknown;
                 }
                 if rest.len() < FRAME_HEADER {
@@ -432,6 +434,9 @@ impl Screen {
                 }
                 let n = frame_len(rest);
                 if rest[3] != CONTINUATION || stream_id(rest) != stream || n > MAX_FRAME_SIZE {
+                    return Block::Unknown;
+                }
+                if end + FRAME_HEADER + n > self.max_hold {
                     return Block::Unknown;
                 }
                 if rest.len() < FRAME_HEADER + n {
@@ -532,14 +537,31 @@ fn stream_id(head: &[u8]) -> u32 {
     u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff
 }
 
+/// HPACK's Huffman code for `src` (RFC 7541 §5.2), for tests and benchmarks that write header
+/// blocks as clients do; not for the request path.
+#[doc(hidden)]
+pub fn huffman_encode(src: &[u8]) -> Vec<u8> {
+    huffman::encode(src)
+}
+
+/// What [`screen_stream`] made of a client byte stream.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Screened {
+    /// What h2 would read.
+    pub bytes: Vec<u8>,
+    /// Whether the adapter stopped inspecting on the way (the rest passed unchanged).
+    pub stopped: bool,
+}
+
 /// Runs the adapter's screening over a client byte stream given in `chunks` as a reader would
-/// see them arrive, and returns what h2 would read (the fuzz target's entry point; not for the
-/// request path).
+/// see them arrive, the stream ending after the last (the fuzz target's entry point; not for
+/// the request path).
 #[doc(hidden)]
 pub fn screen_stream<'a>(
     chunks: impl IntoIterator<Item = &'a [u8]>,
     max_header_list_size: usize,
-) -> Vec<u8> {
+) -> Screened {
     let mut screen = Screen::new(max_header_list_size);
     let mut pending = Pending::default();
     let mut out = Vec::new();
@@ -569,6 +591,13 @@ pub fn screen_stream<'a>(
             pending.clear();
         }
     }
-    out.extend_from_slice(&pending.buf[pending.start..pending.end]);
-    out
+    if !pending.is_empty() {
+        // The stream ended inside a frame.
+        screen.disabled = true;
+        out.extend_from_slice(&pending.buf[pending.start..pending.end]);
+    }
+    Screened {
+        bytes: out,
+        stopped: screen.disabled,
+    }
 }
