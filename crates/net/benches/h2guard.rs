@@ -81,7 +81,6 @@ fn stream() -> Vec<u8> {
             field(&mut block, true, 19, b"", b"application/json");
             field(&mut block, true, 16, b"", b"gzip, deflate, br");
         } else {
-            block.push(0x84);
             field(&mut block, false, 4, b"", path.as_bytes());
             block.extend_from_slice(&[0x80 | 66, 0x80 | 65, 0x80 | 64, 0x80 | 63, 0x80 | 62]);
         }

@@ -97,7 +97,7 @@ pub(super) const MARKER: &[u8] = b"\x00\x0aconnection\x01x";
 
 /// What a name is, as far as h2's checks go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Name {
+pub(super) enum Name {
     /// A pseudo-header h2 knows; the bit is its place in [`H2View::pseudo`].
     Pseudo(Pseudo),
     /// A field name h2 takes as it is.
@@ -109,7 +109,7 @@ enum Name {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Pseudo {
+pub(super) enum Pseudo {
     Authority = 1,
     Method = 2,
     Scheme = 4,
@@ -372,18 +372,15 @@ impl Mirror {
     fn whole(&self, index: usize) -> Result<(Filed, bool), Invalid> {
         match index {
             0 => Err(Invalid),
-            1..=61 => {
-                let (name, _) = STATIC[index - 1];
-                Ok((
-                    match classify(name.as_bytes()) {
-                        Name::Pseudo(p) => Filed::Pseudo(p),
-                        Name::ConnectionSpecific => Filed::Malformed,
-                        // `te` is not in the static table.
-                        Name::Regular | Name::Te => Filed::Regular,
-                    },
-                    false,
-                ))
-            }
+            1..=61 => Ok((
+                match static_name(index) {
+                    Name::Pseudo(p) => Filed::Pseudo(p),
+                    Name::ConnectionSpecific => Filed::Malformed,
+                    // `te` is not in the static table.
+                    Name::Regular | Name::Te => Filed::Regular,
+                },
+                false,
+            )),
             _ => {
                 let e = self.entries.get(index - 62).ok_or(Invalid)?;
                 Ok((e.filed, e.bad))
@@ -395,10 +392,7 @@ impl Mirror {
     fn name(&self, index: usize) -> Result<(Name, usize, bool), Invalid> {
         match index {
             0 => Err(Invalid),
-            1..=61 => {
-                let (name, _) = STATIC[index - 1];
-                Ok((classify(name.as_bytes()), name.len(), false))
-            }
+            1..=61 => Ok((static_name(index), STATIC[index - 1].0.len(), false)),
             _ => {
                 let e = self.entries.get(index - 62).ok_or(Invalid)?;
                 Ok((e.name, e.name_len, e.bad))
@@ -576,8 +570,21 @@ fn string(block: &[u8], p: &mut usize, strings: &mut Vec<u8>) -> Result<Str, Inv
     }
 }
 
+/// The kind of the static table's name at `index` (1 to 61), as [`classify`] has it.
+pub(super) fn static_name(index: usize) -> Name {
+    match index {
+        1 => Name::Pseudo(Pseudo::Authority),
+        2 | 3 => Name::Pseudo(Pseudo::Method),
+        4 | 5 => Name::Pseudo(Pseudo::Path),
+        6 | 7 => Name::Pseudo(Pseudo::Scheme),
+        8..=14 => Name::Pseudo(Pseudo::Status),
+        57 => Name::ConnectionSpecific,
+        _ => Name::Regular,
+    }
+}
+
 /// The kind of a literal name (its validity is checked apart).
-fn classify(name: &[u8]) -> Name {
+pub(super) fn classify(name: &[u8]) -> Name {
     match name {
         b":authority" => Name::Pseudo(Pseudo::Authority),
         b":method" => Name::Pseudo(Pseudo::Method),
@@ -628,10 +635,7 @@ fn check_value(kind: Name, value: &[u8]) -> Option<Filed> {
         }
         _ => {
             // `HeaderValue::from_bytes`: visible ASCII, space, tab and obs-text.
-            if !value
-                .iter()
-                .all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t')
-            {
+            if !value.iter().all(|&b| VALUE_BYTES[usize::from(b)]) {
                 return None;
             }
             Some(match kind {
@@ -647,6 +651,17 @@ fn check_value(kind: Name, value: &[u8]) -> Option<Filed> {
 fn is_token(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
+
+/// The bytes `HeaderValue::from_bytes` accepts: visible ASCII, space, tab and obs-text.
+const VALUE_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (b >= 0x20 && b != 0x7f) || b == 0x09;
+        b += 1;
+    }
+    t
+};
 
 /// The bytes `HeaderName::from_lowercase` accepts in an HTTP/2 name: lower-case `tchar`, and
 /// (as the `http` crate's table has it) `"`.

@@ -5,11 +5,11 @@
 //! code lengths alone, listed below by length, give every code of Appendix B; a unit test checks
 //! a few codes against the appendix.
 //!
-//! Decoding walks a state table four bits at a time. Its states are the internal nodes of the
-//! code tree (256 of them for 257 leaves, so a state fits a byte); each entry says which state
-//! follows a nibble, and which symbol, if any, the nibble completed. A code is at least five
-//! bits long, so one nibble completes at most one symbol. The table is built once, on first
-//! use.
+//! Decoding walks a state table a byte at a time. Its states are the internal nodes of the code
+//! tree (256 of them for 257 leaves, so a state fits a byte); each entry says which state
+//! follows a byte, and which symbols the byte completed: at most two, since a code is at least
+//! five bits long. The table (256 states by 256 bytes, 256 KiB; the states a string visits are
+//! few, so little of it is ever in cache) is built once, on first use.
 
 use std::sync::OnceLock;
 
@@ -113,21 +113,16 @@ pub(super) fn codes() -> [(u32, u32); 257] {
     out
 }
 
-/// One step of the decoder: the state after a nibble and what the nibble completed.
-#[derive(Clone, Copy, Default)]
-struct Step {
-    next: u8,
-    symbol: u8,
-    flags: u8,
-}
+/// One step of the decoder, packed: the next state (bits 0-7), the first and second symbol
+/// the byte completed (bits 8-15, 16-23), how many it completed (bits 24-25), and [`FAIL`].
+type Step = u32;
 
-/// The nibble completed `symbol`.
-const EMIT: u8 = 1;
-/// The nibble completed [`EOS`]: the string is invalid.
-const FAIL: u8 = 2;
+/// The byte completed [`EOS`]: the string is invalid.
+const FAIL: u32 = 1 << 26;
 
 struct Table {
-    steps: Vec<[Step; 16]>,
+    /// Indexed by `state << 8 | byte`; a fixed size, so that the index needs no bounds check.
+    steps: Box<[Step; 1 << 16]>,
     /// Whether a string may end in this state: at a symbol boundary, or inside padding, which is
     /// fewer than eight bits, all ones (the start of EOS's code).
     accept: [bool; 256],
@@ -168,25 +163,31 @@ fn build() -> Table {
             }
         }
     }
-    let mut steps = vec![[Step::default(); 16]; nodes.len()];
-    for (state, row) in steps.iter_mut().enumerate() {
-        for (nibble, step) in row.iter_mut().enumerate() {
+    let mut steps: Box<[Step; 1 << 16]> = vec![FAIL; 1 << 16]
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("the vector has the array's length"));
+    for state in 0..nodes.len() {
+        for byte in 0..256usize {
             let mut node = state;
-            for shift in (0..4).rev() {
-                match nodes[node][(nibble >> shift) & 1] {
+            let mut step: Step = 0;
+            let mut count: u32 = 0;
+            for shift in (0..8).rev() {
+                match nodes[node][(byte >> shift) & 1] {
                     Child::Node(n) => node = usize::from(n),
                     Child::Leaf(EOS) | Child::None => {
-                        step.flags = FAIL;
+                        step |= FAIL;
                         break;
                     }
                     Child::Leaf(symbol) => {
-                        step.flags = EMIT;
-                        step.symbol = symbol as u8;
+                        // At most two symbols end in a byte: every code is five bits or more.
+                        step |= u32::from(symbol) << (8 + 8 * count);
+                        count += 1;
                         node = 0;
                     }
                 }
             }
-            step.next = u8::try_from(node).unwrap_or(0);
+            steps[state << 8 | byte] = step | count << 24 | (node as u32 & 0xff);
         }
     }
     let mut accept = [false; 256];
@@ -205,21 +206,27 @@ fn table() -> &'static Table {
 /// error (EOS in the string, padding of eight bits or more, padding that is not all ones).
 pub(super) fn decode(src: &[u8], out: &mut Vec<u8>) -> Result<(), ()> {
     let table = table();
-    out.reserve(src.len() * 8 / 5 + 1);
-    let mut state = 0u8;
+    let from = out.len();
+    // At most one symbol per five bits, and room for the two writes after the last symbol.
+    out.resize(from + src.len() * 8 / 5 + 2, 0);
+    let dst = &mut out[from..];
+    let mut o = 0;
+    let mut state = 0usize;
+    let mut failed = 0;
+    // Without branches per byte: both symbol slots are written whatever the byte completed,
+    // and only the completed ones kept; a failure is noted and told at the end.
     for &byte in src {
-        for nibble in [byte >> 4, byte & 0x0f] {
-            let step = table.steps[usize::from(state)][usize::from(nibble)];
-            if step.flags & FAIL != 0 {
-                return Err(());
-            }
-            if step.flags & EMIT != 0 {
-                out.push(step.symbol);
-            }
-            state = step.next;
+        let step = table.steps[(state << 8 | usize::from(byte)) & 0xffff];
+        failed |= step & FAIL;
+        if let Some(pair) = dst.get_mut(o..o + 2) {
+            pair[0] = (step >> 8) as u8;
+            pair[1] = (step >> 16) as u8;
         }
+        o += (step >> 24 & 3) as usize;
+        state = (step & 0xff) as usize;
     }
-    if table.accept[usize::from(state)] {
+    out.truncate(from + o);
+    if failed == 0 && table.accept[state] {
         Ok(())
     } else {
         Err(())

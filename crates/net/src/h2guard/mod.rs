@@ -98,6 +98,11 @@ struct Pending {
     start: usize,
     ready: usize,
     end: usize,
+    /// How many more bytes the waiting frame or block needs before it can be looked at again.
+    /// The next read asks for no more, so that what waits is released whole and reads go
+    /// straight to the caller's buffer again, instead of every large read ending inside a
+    /// frame and keeping the stream on this buffer.
+    need: usize,
 }
 
 impl Pending {
@@ -122,7 +127,8 @@ impl Pending {
         self.end = self.buf.len();
     }
 
-    /// Moves what is left to the front and makes room to read at least a frame behind it.
+    /// Moves what is left to the front and makes room to read the bytes that waiting frame or
+    /// block needs, no more.
     fn room(&mut self) -> &mut [u8] {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
@@ -130,10 +136,11 @@ impl Pending {
             self.ready -= self.start;
             self.start = 0;
         }
-        if self.buf.len() < self.end + MAX_FRAME_SIZE / 4 {
-            self.buf.resize(self.end + MAX_FRAME_SIZE, 0);
+        let want = self.end + self.need.max(1);
+        if self.buf.len() < want {
+            self.buf.resize(want.max(self.end + FRAME_HEADER), 0);
         }
-        &mut self.buf[self.end..]
+        &mut self.buf[self.end..want]
     }
 
     /// Scans what waits, releasing whole frames and (rewritten if need be) header blocks.
@@ -141,8 +148,9 @@ impl Pending {
         while self.ready < self.end {
             match screen.scan(&self.buf[self.ready..self.end]) {
                 Scanned::All => self.ready = self.end,
-                Scanned::Stop(at) => {
+                Scanned::Stop { at, need } => {
                     self.ready += at;
+                    self.need = need;
                     if self.end - self.ready > screen.max_hold {
                         screen.disabled = true;
                         self.ready = self.end;
@@ -198,8 +206,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for H2Guard<S> {
                 let fresh = &filled[before..];
                 let keep = match this.screen.scan(fresh) {
                     Scanned::All => return Poll::Ready(Ok(())),
-                    Scanned::Stop(at) => {
+                    Scanned::Stop { at, need } => {
                         pending.push(&fresh[at..]);
+                        pending.need = need;
                         at
                     }
                     Scanned::Rewrite { at, end } => {
@@ -268,8 +277,9 @@ enum Scanned {
     /// All of them may go to h2.
     All,
     /// The bytes before `at` may go; from `at` on, a frame header or header block is not
-    /// complete yet. Scanning resumes at `at`, given more bytes behind it.
-    Stop(usize),
+    /// complete yet, and needs at least `need` more bytes to get on. Scanning resumes at `at`,
+    /// given more bytes behind it.
+    Stop { at: usize, need: usize },
     /// The bytes before `at` may go; the header block in `at..end` is replaced by the frames in
     /// [`Screen::frames`]; scanning resumes at `end`.
     Rewrite { at: usize, end: usize },
@@ -295,8 +305,8 @@ struct Screen {
 
 /// What one header block came to.
 enum Block {
-    /// Its frames are not all there yet.
-    Incomplete,
+    /// Its frames are not all there yet; at least this many more bytes are needed to get on.
+    Incomplete(usize),
     /// It takes `len` bytes and h2 accepts it.
     Fine(usize),
     /// It takes `len` bytes and was rewritten into [`Screen::frames`].
@@ -350,7 +360,10 @@ impl Screen {
                 return Scanned::All;
             }
             if rest.len() < FRAME_HEADER {
-                return Scanned::Stop(i);
+                return Scanned::Stop {
+                    at: i,
+                    need: FRAME_HEADER - rest.len(),
+                };
             }
             let len = frame_len(rest);
             if len > MAX_FRAME_SIZE {
@@ -359,7 +372,7 @@ impl Screen {
             }
             match rest[3] {
                 HEADERS => match self.block(rest) {
-                    Block::Incomplete => return Scanned::Stop(i),
+                    Block::Incomplete(need) => return Scanned::Stop { at: i, need },
                     Block::Fine(n) => i += n,
                     Block::Rewritten(n) => return Scanned::Rewrite { at: i, end: i + n },
                     Block::Unknown => {
@@ -391,7 +404,7 @@ impl Screen {
         let stream = stream_id(data);
         let len = frame_len(data);
         if data.len() < FRAME_HEADER + len {
-            return Block::Incomplete;
+            return Block::Incomplete(FRAME_HEADER + len - data.len());
         }
         if stream == 0 {
             return Block::Unknown;
@@ -430,7 +443,7 @@ impl Screen {
                     return Block::Unknown;
                 }
                 if rest.len() < FRAME_HEADER {
-                    return Block::Incomplete;
+                    return Block::Incomplete(FRAME_HEADER - rest.len());
                 }
                 let n = frame_len(rest);
                 if rest[3] != CONTINUATION || stream_id(rest) != stream || n > MAX_FRAME_SIZE {
@@ -440,7 +453,7 @@ impl Screen {
                     return Block::Unknown;
                 }
                 if rest.len() < FRAME_HEADER + n {
-                    return Block::Incomplete;
+                    return Block::Incomplete(FRAME_HEADER + n - rest.len());
                 }
                 end += FRAME_HEADER + n;
                 continuations += 1;
@@ -569,9 +582,10 @@ pub fn screen_stream<'a>(
         if pending.is_empty() {
             match screen.scan(chunk) {
                 Scanned::All => out.extend_from_slice(chunk),
-                Scanned::Stop(at) => {
+                Scanned::Stop { at, need } => {
                     out.extend_from_slice(&chunk[..at]);
                     pending.push(&chunk[at..]);
+                    pending.need = need;
                 }
                 Scanned::Rewrite { at, end } => {
                     out.extend_from_slice(&chunk[..at]);

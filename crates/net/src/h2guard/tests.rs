@@ -69,6 +69,17 @@ fn huffman_decodes_every_octet_and_refuses_what_rfc_7541_refuses() {
 
 // ----- The HPACK mirror against RFC 7541 Appendix C -----
 
+#[test]
+fn static_names_are_classified_as_their_text() {
+    for (i, (name, _)) in hpack::STATIC.iter().enumerate() {
+        assert_eq!(
+            hpack::static_name(i + 1),
+            hpack::classify(name.as_bytes()),
+            "{name}"
+        );
+    }
+}
+
 /// One example of RFC 7541 Appendix C: the block in hex, its fields, and the dynamic table's
 /// entry sizes after it, newest first.
 type Example<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [usize]);
