@@ -16,7 +16,7 @@
 //! `:protocol` that is not UTF-8; a `:status` that is not three digits from 100.
 //!
 //! What h2 finds after decoding, as a stream error, is left to h2: connection-specific fields,
-//! `te` other than `trailers`, pseudo-headers out of place (RFC 9113 §8.2.2, §8.3). The mirror
+//! `te` other than `trailers`, pseudo-headers out of place (RFC 9113 §8.2.2 and RFC 9113 §8.3). The mirror
 //! only follows them (see [`H2View`]) to know where a rewritten block may be split into frames.
 
 use super::huffman;
@@ -237,7 +237,9 @@ impl Mirror {
     /// An empty table that size updates may grow to `limit` bytes.
     pub(super) fn new(limit: usize) -> Mirror {
         Mirror {
-            entries: VecDeque::with_capacity(limit / 32 + 1),
+            // Grown as the client adds entries (a few dozen at most for most clients), so that
+            // a connection that adds none holds no table.
+            entries: VecDeque::new(),
             size: 0,
             max_size: limit,
             limit,
@@ -410,7 +412,7 @@ impl Mirror {
         }
     }
 
-    /// Evicts the oldest entries until `room` more bytes fit (RFC 7541 §4.3, §4.4).
+    /// Evicts the oldest entries until `room` more bytes fit (RFC 7541 §4.3 and RFC 7541 §4.4).
     fn evict(&mut self, room: usize) {
         while self.size + room > self.max_size {
             match self.entries.pop_back() {

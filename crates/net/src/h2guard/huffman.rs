@@ -13,8 +13,8 @@
 
 use std::sync::OnceLock;
 
-/// The end-of-string symbol: its code (thirty one-bits) must never appear in a string (RFC 7541
-/// §5.2).
+/// The end-of-string symbol: its code (thirty one-bits) must never appear in a string
+/// (RFC 7541 §5.2).
 const EOS: u16 = 256;
 
 /// Every symbol (0–255, and [`EOS`]) grouped by the length of its code, RFC 7541 Appendix B.

@@ -52,8 +52,8 @@ const PRIORITY: u8 = 0x20;
 /// (16 KiB, RFC 9113 §6.5.2's initial value); neither server changes it.
 pub const MAX_FRAME_SIZE: usize = 16 * 1024;
 
-/// The HPACK table size the servers' decoders allow (`SETTINGS_HEADER_TABLE_SIZE`, RFC 9113
-/// §6.5.2's initial value; hyper does not change it unless told to).
+/// The HPACK table size the servers' decoders allow (`SETTINGS_HEADER_TABLE_SIZE` at its
+/// initial value, RFC 9113 §6.5.2; hyper does not change it unless told to).
 pub const HEADER_TABLE_SIZE: usize = 4096;
 
 /// hyper 1's HTTP/2 server `SETTINGS_MAX_HEADER_LIST_SIZE` when none is set (16 KiB).
