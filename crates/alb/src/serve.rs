@@ -6,6 +6,7 @@ use crate::access_log::AccessLog;
 use crate::conn::{Conn, NodeConnector, Shared, TargetPool};
 use crate::h1io::{H1Io, Verdicts};
 use crate::proxy;
+use airlock_net::h2guard::H2Guard;
 use airlock_net::linger::LingeringClose;
 use airlock_net::{Accepted, ConnectionLimit, EmulatedListener, Interface, Network, accept_loop};
 use airlock_pool::tls;
@@ -18,6 +19,10 @@ use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// The HTTP/2 header list size the listeners accept (hyper's own default is 16 KiB), far above
+/// docs/aws-rules.md §ALB-2.5's limits so that the load balancer, not h2, refuses large heads.
+const MAX_HEADER_LIST_SIZE: usize = 128 * 1024;
 
 /// Serves one listener until `shutdown` fires.
 ///
@@ -142,7 +147,10 @@ async fn connection(accepted: Accepted, shared: Arc<Shared>) {
             conn.h2 = h2;
             conn.sni = sni;
             if h2 {
-                serve_http(TokioIo::new(stream), true, Arc::new(conn)).await;
+                // A header block h2's HPACK decoder refuses would end the connection; the guard
+                // makes it a stream error (RFC 9113 §8.1.1).
+                let io = H2Guard::new(stream, MAX_HEADER_LIST_SIZE);
+                serve_http(TokioIo::new(io), true, Arc::new(conn)).await;
             } else {
                 let verdicts = Verdicts::default();
                 conn.verdicts = Some(verdicts.clone());
@@ -176,7 +184,7 @@ where
             .timer(TokioTimer::new())
             // docs/aws-rules.md §ALB-1.3: up to 128 parallel requests per HTTP/2 connection.
             .max_concurrent_streams(128)
-            .max_header_list_size(128 * 1024)
+            .max_header_list_size(MAX_HEADER_LIST_SIZE as u32)
             .serve_connection(io, service);
         airlock_net::serve_gracefully(connection, &shutdown, |c| c.graceful_shutdown()).await
     } else {

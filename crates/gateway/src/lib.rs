@@ -267,7 +267,12 @@ impl Gateway {
                         }
                     });
                     let served = if h2 {
-                        let io = TokioIo::new(tls);
+                        // A header block h2's HPACK decoder refuses would end the connection;
+                        // the guard makes it a stream error (RFC 9113 §8.1.1).
+                        let io = TokioIo::new(airlock_net::h2guard::H2Guard::new(
+                            tls,
+                            airlock_net::h2guard::HYPER_MAX_HEADER_LIST_SIZE,
+                        ));
                         let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                             .timer(hyper_util::rt::TokioTimer::new())
                             .serve_connection(io, service);

@@ -21,6 +21,7 @@
 //! Architecture invariant: this crate knows addresses, interfaces and rules. It does not know what
 //! a load balancer, a gateway or a task is; callers describe interfaces with free text.
 
+pub mod h2guard;
 pub mod hostnet;
 pub mod linger;
 pub mod logfile;
