@@ -14,7 +14,7 @@ use crate::rules::{RequestView, Rule};
 use crate::sticky;
 use crate::target_group::TargetGroup;
 use crate::target_group::{Lease, Stickiness};
-use airlock_net::trace::{self, Component, Segment, TraceKey, Tracer, Val};
+use airlock_net::trace::{Component, Segment, TraceKey, Tracer, Val};
 use airlock_pool::{DrivenBody, SendError};
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_TYPE, EXPECT, HOST, LOCATION, SERVER, SET_COOKIE};
@@ -635,7 +635,7 @@ async fn forward(
         HeaderValue::from_static(listener.protocol().as_str()),
     );
     h.insert(X_FORWARDED_PORT, listener.forwarded_port().clone());
-    apply_trace_id(h, record.received);
+    let forwarded_trace_id = apply_trace_id(h, record.received, record.trace.is_some());
     record.trace_id = h.get(&headers::X_AMZN_TRACE_ID).cloned();
 
     // Origin form on the wire: the connection already names the target. An HTTP/1 request
@@ -657,24 +657,17 @@ async fn forward(
 
     record.sent_to_target = Some(tokio::time::Instant::now());
     let key = (airlock_net::shards::current(), target);
-    // A new target connection's dial notes its security-group decision in this request's trace.
-    let scope = record.trace.as_mut().map(|t| {
-        if let Some(v) = &record.trace_id {
-            t.trace_id = v.to_str().ok().map(Into::into);
-            if t.key.is_none() {
-                t.key = TraceKey::from_header(v.as_bytes());
-            }
+    if let Some(t) = record.trace.as_mut()
+        && let Some(v) = forwarded_trace_id
+    {
+        if t.key.is_none() {
+            t.key = TraceKey::from_header(&v);
         }
-        trace::Scope {
-            key: t.key.unwrap_or_else(TraceKey::local),
-            tracer: attrs.tracer.clone(),
-            component: Component::Alb,
-        }
-    });
-    let sent = tokio::time::timeout(
-        attrs.idle_timeout,
-        trace::scoped(scope, conn.client.send(&key, out)),
-    );
+        t.trace_id = Some(v);
+    }
+    // A new target connection's dial notes its security-group decision in this request's trace
+    // (`NodeConnector::connect_for` reads the root from the forwarded X-Amzn-Trace-Id).
+    let sent = tokio::time::timeout(attrs.idle_timeout, conn.client.send(&key, out));
     let (mut resp, pooled) = tokio::select! {
         r = sent => match r {
             Ok(Ok(answered)) => answered,

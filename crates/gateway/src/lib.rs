@@ -206,7 +206,8 @@ impl Gateway {
                 },
             );
         }
-        let proxy = proxy::Proxy::new(apis.values().flat_map(|a| &a.config.routes));
+        let tracer = airlock_net::trace::Tracer::default();
+        let proxy = proxy::Proxy::new(apis.values().flat_map(|a| &a.config.routes), &tracer);
         Ok(Gateway {
             region_suffix: format!(".execute-api.{}.amazonaws.com", config.region),
             account_id: Arc::from(config.account_id),
@@ -215,12 +216,15 @@ impl Gateway {
             domains,
             tls: Arc::new(tls),
             proxy,
-            tracer: airlock_net::trace::Tracer::default(),
+            tracer,
         })
     }
 
     /// Records a trace of every request (`airlock_net::trace`) into `tracer`.
     pub fn with_tracer(mut self, tracer: airlock_net::trace::Tracer) -> Gateway {
+        // The integrations' connectors note new tunnel streams through it too: made again
+        // (nothing is pooled before the gateway serves).
+        self.proxy = proxy::Proxy::new(self.apis.values().flat_map(|a| &a.config.routes), &tracer);
         self.tracer = tracer;
         self
     }
@@ -331,7 +335,6 @@ impl Gateway {
             seg.request_id = request_id.to_str().ok().map(Into::into);
             seg.method = Some(airlock_net::trace::method_name(req.method().as_str()));
             seg.path = Some(req.uri().path().into());
-            seg.host = request_host(&req).map(Into::into);
             seg.tls_name = sni.clone();
             ctx.trace = Some(Box::new(seg));
         }
@@ -380,15 +383,9 @@ impl Gateway {
             use airlock_net::trace::{Component, Val};
             let status = resp.status().as_u16();
             t.status = Some(status);
-            if let Some(sel) = &selected
-                && let Some(key) = ctx.route_key.as_deref()
-            {
-                t.route = sel
-                    .api
-                    .traced_route_keys
-                    .iter()
-                    .find(|k| **k == key)
-                    .copied();
+            // The host as selection read it (the client's, lowercased): not looked up again.
+            if !ctx.domain_name.is_empty() {
+                t.host = Some(ctx.domain_name.as_str().into());
             }
             let (outcome, by) = match ctx.error_response_type {
                 Some(_) => ("refused", "gateway"),

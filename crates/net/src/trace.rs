@@ -11,7 +11,9 @@
 //! Parts of a request's path that do not know which request they serve (the dial through the
 //! VPC, the VPC link's stream) learn it from the task-local [`Scope`] that the component
 //! serving the request sets around the work ([`scoped`]); they add a one-hop segment of their
-//! own with [`note`]. A task without a scope pays one thread-local read.
+//! own with [`note`]. A task without a scope pays one thread-local read. A scope costs a swap
+//! on every poll of the work it wraps, so components set one only around the opening of a
+//! connection (their pools' connectors), never around a whole request.
 //!
 //! Architecture invariant: this module knows hops and keys, not what a gateway or load
 //! balancer decides; components choose their steps' names.
@@ -366,11 +368,66 @@ impl KeptHop {
 }
 
 /// The current time in microseconds since the Unix epoch.
+///
+/// One `clock_gettime` read straight into microseconds: `SystemTime::now()` and its checked
+/// `duration_since(UNIX_EPOCH)` cost a traced request (about twelve reads) more instructions
+/// than the clock reads themselves (docs/PERFORMANCE.md, "What tracing costs").
 #[inline]
 pub fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
-        d.as_secs() * 1_000_000 + u64::from(d.subsec_micros())
-    })
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    // A clock before the epoch reads as the epoch, as `SystemTime` would have it here.
+    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+    let micros = u64::try_from(t.tv_nsec).unwrap_or(0) / 1_000;
+    secs * 1_000_000 + micros
+}
+
+/// Text a segment copies from its request (the request id, host, path, trace id): kept in
+/// place when short, as most are, so that recording it costs no allocation (and no free when
+/// the ring lets the trace go).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Text(TextRepr);
+
+/// Bytes of text a [`Text`] holds in place: a request id (16), most hosts and paths.
+const TEXT_INLINE: usize = 38;
+
+#[derive(Clone, PartialEq, Eq)]
+enum TextRepr {
+    Inline { len: u8, bytes: [u8; TEXT_INLINE] },
+    Heap(Box<str>),
+}
+
+impl From<&str> for Text {
+    #[inline]
+    fn from(text: &str) -> Text {
+        Text(match u8::try_from(text.len()) {
+            Ok(len) if text.len() <= TEXT_INLINE => {
+                let mut bytes = [0u8; TEXT_INLINE];
+                bytes[..text.len()].copy_from_slice(text.as_bytes());
+                TextRepr::Inline { len, bytes }
+            }
+            _ => TextRepr::Heap(text.into()),
+        })
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match &self.0 {
+            // Always whole UTF-8: the bytes were copied from a `&str`, all of it.
+            TextRepr::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            TextRepr::Heap(text) => text,
+        }
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
 }
 
 /// What one component saw of one request.
@@ -381,9 +438,10 @@ pub struct Segment {
     /// Who wrote it.
     pub component: Component,
     /// The gateway's request id (`apigw-requestid`).
-    pub request_id: Option<Box<str>>,
-    /// `X-Amzn-Trace-Id` as the ALB forwarded it.
-    pub trace_id: Option<Box<str>>,
+    pub request_id: Option<Text>,
+    /// `X-Amzn-Trace-Id` as the ALB forwarded it: the header value's own bytes, shared with
+    /// it rather than copied and checked again (text when read, `trace_id_text`).
+    pub trace_id: Option<bytes::Bytes>,
     /// When the component received the request, in microseconds since the epoch.
     pub started_us: u64,
     /// When it finished (the response's end), in microseconds since the epoch.
@@ -391,9 +449,9 @@ pub struct Segment {
     /// The method (see [`method_name`]).
     pub method: Option<&'static str>,
     /// The host the client named.
-    pub host: Option<Box<str>>,
+    pub host: Option<Text>,
     /// The path the client sent.
-    pub path: Option<Box<str>>,
+    pub path: Option<Text>,
     /// The status this component answered.
     pub status: Option<u16>,
     /// The route (gateway) that matched.
@@ -489,6 +547,22 @@ impl Segment {
         HopMut { seg: self, hop }
     }
 
+    /// Appends a span that began at `since_us` (a moment the caller read with [`now_us`]) and
+    /// ends now: one clock read for both its time and its length.
+    #[inline(always)]
+    pub fn record_since(
+        &mut self,
+        component: Component,
+        step: &'static str,
+        outcome: &'static str,
+        since_us: u64,
+    ) -> HopMut<'_> {
+        let took = now_us().saturating_sub(since_us);
+        let hop = self.record_at(component, step, outcome, since_us);
+        hop.seg.hops[hop.hop].took_us = Some(u32::try_from(took).unwrap_or(u32::MAX));
+        hop
+    }
+
     /// Moves a hop's notes into the segment's, renumbering the fields that name them.
     #[cold]
     fn renumber(&mut self, kept: &mut KeptHop, notes: Vec<String>) {
@@ -520,6 +594,11 @@ impl Segment {
         }
     }
 
+    /// `trace_id` as text (it is visible ASCII: it was a header value).
+    pub fn trace_id_text(&self) -> Option<&str> {
+        std::str::from_utf8(self.trace_id.as_ref()?).ok()
+    }
+
     /// The text of a kept value (a note's, or static text), if it is text.
     pub fn text_of(&self, value: Kept) -> Option<&str> {
         match value {
@@ -532,7 +611,11 @@ impl Segment {
     /// Sets a field of the last hop of `step` (a value known only later, such as the bytes a
     /// response body carried), rather than adding a hop for it.
     pub fn amend(&mut self, step: &str, name: &'static str, value: Val) {
-        let value = self.keep(value);
+        let value = match value {
+            Val::Num(n) => Kept::Num(n),
+            Val::Str(s) => Kept::Str(s),
+            other => self.keep(other),
+        };
         if let Some(hop) = self.hops.iter_mut().rev().find(|h| h.step == step) {
             let at = hop
                 .fields
@@ -755,6 +838,22 @@ mod tests {
             .flat_map(|h| h.set_fields().filter_map(|(_, v)| seg.text_of(*v)))
             .collect();
         assert_eq!(texts, ["first", "second", "[::1]:80"]);
+    }
+
+    #[test]
+    fn text_reads_back_as_it_was_given_short_or_long() {
+        for text in [
+            "",
+            "/pets",
+            "Mc7UVioPPHcEKPA=",
+            &"x".repeat(38),
+            &"y".repeat(39),
+            "ünï",
+        ] {
+            assert_eq!(&*Text::from(text), text);
+        }
+        assert_eq!(Text::from("a"), Text::from("a"));
+        assert_ne!(Text::from("a"), Text::from("b"));
     }
 
     #[test]
