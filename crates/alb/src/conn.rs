@@ -80,7 +80,7 @@ impl Conn {
             .unwrap_or(0);
         let trace = listener.attributes().tracer.is_on().then(|| {
             use airlock_net::trace::{Component, Segment, TraceKey, Val};
-            let mut seg = Segment::new(Component::Alb);
+            let mut seg = Segment::boxed(Component::Alb);
             // A request that arrives with a trace root came through the gateway (or a client
             // that set one): its segment joins that request's trace.
             seg.key = req
@@ -99,7 +99,7 @@ impl Conn {
                 .with("port", Val::Num(u64::from(listener.port())))
                 .with("client", Val::Addr(self.peer))
                 .with("tls", Val::Bool(self.sni.is_some()));
-            Box::new(seg)
+            seg
         });
         Record {
             trace,

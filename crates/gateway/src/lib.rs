@@ -331,12 +331,12 @@ impl Gateway {
         };
         if self.tracer.is_on() {
             use airlock_net::trace::{Component, Segment};
-            let mut seg = Segment::new(Component::Gateway);
+            let mut seg = Segment::boxed(Component::Gateway);
             seg.request_id = request_id.to_str().ok().map(Into::into);
             seg.method = Some(airlock_net::trace::method_name(req.method().as_str()));
             seg.path = Some(req.uri().path().into());
             seg.tls_name = sni.clone();
-            ctx.trace = Some(Box::new(seg));
+            ctx.trace = Some(seg);
         }
         let origin = req
             .headers()

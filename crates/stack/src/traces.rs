@@ -54,6 +54,14 @@ impl Segments {
     fn is_empty(&self) -> bool {
         self.two[0].is_none()
     }
+
+    /// Hands the segments back for reuse (`trace::recycle`): nobody reads them any more.
+    fn recycle(self) {
+        let [a, b] = self.two;
+        for segment in a.into_iter().chain(b).chain(self.more) {
+            airlock_net::trace::recycle(segment);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -214,9 +222,11 @@ impl Sink for Ring {
                 {
                     state.first = old.seq + 1;
                     if let Some(k) = old.key
-                        && state.by_key.get(&k) == Some(&old.seq)
+                        && let std::collections::hash_map::Entry::Occupied(e) =
+                            state.by_key.entry(k)
+                        && *e.get() == old.seq
                     {
-                        state.by_key.remove(&k);
+                        e.remove();
                     }
                     // Freed once the lock is let go.
                     evicted = Some(old);
@@ -232,7 +242,9 @@ impl Sink for Ring {
             }
         }
         drop(state);
-        drop(evicted);
+        if let Some(old) = evicted {
+            old.segments.recycle();
+        }
         if let Some(s) = announce {
             let _ = self.completed.send(s);
         }
