@@ -56,7 +56,7 @@ pub(crate) struct TargetBody {
     log: Option<(AccessLog, Record)>,
     /// The request's trace, finished when the body ends: the bytes the task sent are known
     /// only then.
-    trace: Option<(Tracer, Box<Segment>, u64, bool)>,
+    trace: Option<(Tracer, Box<Segment>, usize, u64, bool)>,
 }
 
 impl TargetBody {
@@ -84,11 +84,11 @@ impl Drop for TargetBody {
         if let Some((log, record)) = self.log.take() {
             log.write(&record);
         }
-        if let Some((tracer, mut seg, bytes, ended)) = self.trace.take() {
+        if let Some((tracer, mut seg, response_hop, bytes, ended)) = self.trace.take() {
             // An empty body may never be polled: hyper sees its end from its length.
             let ended = ended || http_body::Body::is_end_stream(&self.inner);
             // Known only now: fields of the response hop rather than a hop of their own.
-            seg.amend("response", "bytes", Val::Num(bytes));
+            seg.amend_at(response_hop, "bytes", Val::Num(bytes));
             if !ended {
                 seg.set_outcome("response", "the target's response was cut short");
             }
@@ -128,11 +128,11 @@ impl http_body::Body for TargetBody {
                     if let Some((_, record)) = self.log.as_mut() {
                         record.sent_bytes += data.len() as u64;
                     }
-                    if let Some((_, _, bytes, _)) = self.trace.as_mut() {
+                    if let Some((_, _, _, bytes, _)) = self.trace.as_mut() {
                         *bytes += data.len() as u64;
                     }
                 }
-                if let (None, Some((_, _, _, ended))) = (&frame, self.trace.as_mut()) {
+                if let (None, Some((_, _, _, _, ended))) = (&frame, self.trace.as_mut()) {
                     *ended = true;
                 }
                 Poll::Ready(frame)
@@ -238,16 +238,18 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
         };
         t.status = Some(resp.status().as_u16());
         t.produced_by = Some(produced_by);
-        t.record(Component::Alb, "response", outcome)
+        let hop = t
+            .record(Component::Alb, "response", outcome)
             .with("status", Val::Num(u64::from(resp.status().as_u16())))
             .with("by", Val::Str(produced_by))
-            .with("error", record.error_reason.map_or(Val::None, Val::Str));
-        t
+            .with("error", record.error_reason.map_or(Val::None, Val::Str))
+            .index();
+        (t, hop)
     });
     match resp.into_parts() {
         (parts, Either::Left(mut body)) => {
-            if let Some(t) = trace.take() {
-                body.trace = Some((tracer.clone(), t, 0, false));
+            if let Some((t, hop)) = trace.take() {
+                body.trace = Some((tracer.clone(), t, hop, 0, false));
             }
             if let Some(log) = &conn.shared.access_log {
                 body.log = Some((log.clone(), record));
@@ -255,7 +257,7 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
             Response::from_parts(parts, Either::Left(body))
         }
         (parts, Either::Right(body)) => {
-            if let Some(mut t) = trace.take() {
+            if let Some((mut t, _)) = trace.take() {
                 // A response the ALB wrote has no trace root yet unless it forwarded first.
                 t.key.get_or_insert_with(TraceKey::local);
                 tracer.emit_boxed(t);

@@ -379,6 +379,8 @@ impl Gateway {
             status = resp.status().as_u16(),
             "request"
         );
+        // Where the response hop is: the bytes the body carried are added to it at its end.
+        let mut response_hop = 0;
         if let Some(t) = ctx.trace.as_mut() {
             use airlock_net::trace::{Component, Val};
             let status = resp.status().as_u16();
@@ -395,10 +397,12 @@ impl Gateway {
                 None => ("answered", "gateway"),
             };
             t.produced_by = Some(by);
-            t.record(Component::Gateway, "response", outcome)
+            response_hop = t
+                .record(Component::Gateway, "response", outcome)
                 .with("status", Val::Num(u64::from(status)))
                 .with("by", Val::Str(by))
-                .with("type", ctx.error_response_type.map_or(Val::None, Val::Str));
+                .with("type", ctx.error_response_type.map_or(Val::None, Val::Str))
+                .index();
         }
         // docs/aws-rules.md §HTTP-2.2: a request that selected no stage writes no access log line.
         let log = selected.and_then(|sel| sel.api.config.stages[sel.stage].access_log.clone());
@@ -412,7 +416,7 @@ impl Gateway {
         {
             // Only the trace waits for the body's end: the context stays here, not in the body.
             let body = access_log::LoggedBody::new(body, move |length| {
-                t.amend("response", "bytes", airlock_net::trace::Val::Num(length));
+                t.amend_at(response_hop, "bytes", airlock_net::trace::Val::Num(length));
                 tracer.emit_boxed(t);
             });
             return Response::from_parts(parts, body.boxed());
@@ -425,7 +429,7 @@ impl Gateway {
             }
             if let Some(mut t) = ctx.trace.take() {
                 // The bytes are known only now: a field of the response hop, not a hop.
-                t.amend("response", "bytes", airlock_net::trace::Val::Num(length));
+                t.amend_at(response_hop, "bytes", airlock_net::trace::Val::Num(length));
                 tracer.emit_boxed(t);
             }
         });

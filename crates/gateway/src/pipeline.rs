@@ -354,6 +354,7 @@ impl Gateway {
             path_and_query,
             forwarded,
             header_ops,
+            trace_id_set: false,
         };
         Ok((req, outgoing, mapped))
     }
@@ -363,7 +364,7 @@ impl Gateway {
         &self,
         routed: &Routed<'_>,
         req: BoxedRequest,
-        outgoing: proxy::Outgoing,
+        mut outgoing: proxy::Outgoing,
         ctx: &mut context::RequestContext,
     ) -> Result<Response<Body>, Refusal> {
         // With tracing on, the trace root the backend will see is fixed here, so that the VPC
@@ -390,6 +391,7 @@ impl Gateway {
                 }
             };
             t.key = Some(key);
+            outgoing.trace_id_set = true;
         }
         match self
             .proxy

@@ -45,6 +45,9 @@ pub(crate) struct Outgoing {
     pub forwarded: String,
     /// Header mappings, applied last (docs/aws-rules.md §HTTP-4.6).
     pub header_ops: Vec<(Action, HeaderName, String)>,
+    /// The request already carries the `X-Amzn-Trace-Id` it is sent with (a traced request's
+    /// root is fixed before the call): not looked up again.
+    pub trace_id_set: bool,
 }
 
 /// Why an integration call failed: the client's answer and the text for
@@ -217,7 +220,9 @@ impl Proxy {
             header::VIA,
             HeaderValue::from_static("HTTP/1.1 AmazonAPIGateway"),
         );
-        if let header::Entry::Vacant(slot) = h.entry(X_AMZN_TRACE_ID) {
+        if !out.trace_id_set
+            && let header::Entry::Vacant(slot) = h.entry(X_AMZN_TRACE_ID)
+        {
             slot.insert(trace_id());
         }
         for (action, name, value) in out.header_ops {

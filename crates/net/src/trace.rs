@@ -526,15 +526,53 @@ impl Segment {
             .flatten();
         match spare {
             Some(mut seg) => {
-                let mut hops = std::mem::take(&mut seg.hops);
-                hops.clear();
-                let mut notes = std::mem::take(&mut seg.notes);
-                notes.clear();
-                *seg = Segment::with_storage(component, hops, notes);
+                seg.reset(component);
                 seg
             }
             None => Box::new(Segment::new(component)),
         }
+    }
+
+    /// Empties a segment for reuse, field by field in place (a new value assigned whole would
+    /// be built aside and copied in). Destructured so that a field added later cannot be
+    /// forgotten here.
+    fn reset(&mut self, component: Component) {
+        let Segment {
+            key,
+            component: who,
+            request_id,
+            trace_id,
+            started_us,
+            ended_us,
+            method,
+            host,
+            path,
+            status,
+            route,
+            target,
+            produced_by,
+            entry,
+            hops,
+            notes,
+            tls_name,
+        } = self;
+        *key = None;
+        *who = component;
+        *request_id = None;
+        *trace_id = None;
+        *started_us = now_us();
+        *ended_us = 0;
+        *method = None;
+        *host = None;
+        *path = None;
+        *status = None;
+        *route = None;
+        *target = None;
+        *produced_by = None;
+        *entry = false;
+        hops.clear();
+        notes.clear();
+        *tls_name = None;
     }
 
     fn with_storage(component: Component, hops: Vec<KeptHop>, notes: Vec<String>) -> Segment {
@@ -695,6 +733,27 @@ impl Segment {
         }
     }
 
+    /// Sets a field of the hop at `hop` ([`HopMut::index`]), like [`Segment::amend`] without
+    /// looking for the hop by its step.
+    #[inline(always)]
+    pub fn amend_at(&mut self, hop: usize, name: &'static str, value: Val) {
+        let value = match value {
+            Val::Num(n) => Kept::Num(n),
+            Val::Str(s) => Kept::Str(s),
+            other => self.keep(other),
+        };
+        if let Some(hop) = self.hops.get_mut(hop) {
+            let at = hop
+                .fields
+                .iter()
+                .position(|(n, _)| same(n, name))
+                .or_else(|| hop.fields.iter().position(|(n, _)| n.is_empty()));
+            if let Some(i) = at {
+                hop.fields[i] = (name, value);
+            }
+        }
+    }
+
     /// Changes the outcome of the last hop of `step`.
     pub fn set_outcome(&mut self, step: &str, outcome: &'static str) {
         if let Some(hop) = self.hops.iter_mut().rev().find(|h| h.step == step) {
@@ -736,6 +795,11 @@ impl HopMut<'_> {
         }
         self.next += 1;
         self
+    }
+
+    /// The hop's place in its segment, for [`Segment::amend_at`].
+    pub fn index(&self) -> usize {
+        self.hop
     }
 
     /// Marks the hop as a span that started `took` before it was made.
