@@ -56,7 +56,19 @@ pub(crate) struct TargetBody {
     log: Option<(AccessLog, Record)>,
     /// The request's trace, finished when the body ends: the bytes the task sent are known
     /// only then.
-    trace: Option<(Tracer, Box<Segment>, usize, u64, bool)>,
+    trace: Option<BodyTrace>,
+}
+
+/// A forwarded request's trace while the target's body streams.
+struct BodyTrace {
+    tracer: Tracer,
+    segment: Box<Segment>,
+    /// The response hop's place in the segment: the bytes are set on it at the end.
+    response_hop: usize,
+    /// The body's bytes so far.
+    bytes: u64,
+    /// The body reached its end (rather than being cut short).
+    ended: bool,
 }
 
 impl TargetBody {
@@ -84,7 +96,14 @@ impl Drop for TargetBody {
         if let Some((log, record)) = self.log.take() {
             log.write(&record);
         }
-        if let Some((tracer, mut seg, response_hop, bytes, ended)) = self.trace.take() {
+        if let Some(BodyTrace {
+            tracer,
+            segment: mut seg,
+            response_hop,
+            bytes,
+            ended,
+        }) = self.trace.take()
+        {
             // An empty body may never be polled: hyper sees its end from its length.
             let ended = ended || http_body::Body::is_end_stream(&self.inner);
             // Known only now: fields of the response hop rather than a hop of their own.
@@ -128,12 +147,12 @@ impl http_body::Body for TargetBody {
                     if let Some((_, record)) = self.log.as_mut() {
                         record.sent_bytes += data.len() as u64;
                     }
-                    if let Some((_, _, _, bytes, _)) = self.trace.as_mut() {
-                        *bytes += data.len() as u64;
+                    if let Some(t) = self.trace.as_mut() {
+                        t.bytes += data.len() as u64;
                     }
                 }
-                if let (None, Some((_, _, _, _, ended))) = (&frame, self.trace.as_mut()) {
-                    *ended = true;
+                if let (None, Some(t)) = (&frame, self.trace.as_mut()) {
+                    t.ended = true;
                 }
                 Poll::Ready(frame)
             }
@@ -249,7 +268,13 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
     match resp.into_parts() {
         (parts, Either::Left(mut body)) => {
             if let Some((t, hop)) = trace.take() {
-                body.trace = Some((tracer.clone(), t, hop, 0, false));
+                body.trace = Some(BodyTrace {
+                    tracer: tracer.clone(),
+                    segment: t,
+                    response_hop: hop,
+                    bytes: 0,
+                    ended: false,
+                });
             }
             if let Some(log) = &conn.shared.access_log {
                 body.log = Some((log.clone(), record));

@@ -489,7 +489,9 @@ const SPARE_SEGMENTS: usize = 64;
 const SPARE_HOPS: usize = 16;
 
 thread_local! {
-    /// Segments the ring let go of on this thread, for this thread's next requests.
+    /// Segments the ring let go of on this thread, for this thread's next requests. Boxed:
+    /// each is handed out as the box a component keeps while its request runs.
+    #[allow(clippy::vec_box)]
     static SPARE: std::cell::RefCell<Vec<Box<Segment>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
