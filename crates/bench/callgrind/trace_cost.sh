@@ -9,7 +9,8 @@
 #   AIRLOCK_BINARY  default: $CARGO_TARGET_DIR/release/airlock, else target/release/airlock
 #   OUT_DIR         where the callgrind dumps are kept (default: a new temporary directory)
 # Environment: REQUESTS (2000), WARMUP (200), RUNS (1: on/off pairs), MODES ("on off"),
-# WORKERS (airlock's --worker-threads; default: airlock's own, one shard per core).
+# WORKERS (airlock's --worker-threads; default: airlock's own, one shard per core),
+# VALGRIND_ARGS (more callgrind options, e.g. --cache-sim=yes for cache misses as well).
 # Needs valgrind (apt-get install valgrind) and python3.
 set -euo pipefail
 
@@ -46,7 +47,8 @@ measure() {
     [ "$mode" = off ] && extra=(--trace-capacity 0)
     local endpoints="$state/endpoints-$mode-$run.json"
     rm -f "$endpoints"
-    valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.$mode.$run.%p" \
+    # shellcheck disable=SC2086 # VALGRIND_ARGS is a list of options
+    valgrind --tool=callgrind ${VALGRIND_ARGS:-} --callgrind-out-file="$out/callgrind.$mode.$run.%p" \
         "$binary" up --ephemeral-ports "${workers[@]}" --endpoints-json "$endpoints" \
         --state-dir "$state" "${extra[@]}" > "$out/stdout.$mode.$run" 2> "$out/log.$mode.$run" &
     pid=$!
