@@ -80,7 +80,7 @@ impl Conn {
             .unwrap_or(0);
         let trace = listener.attributes().tracer.is_on().then(|| {
             use airlock_net::trace::{Component, Segment, TraceKey, Val};
-            let mut seg = Segment::new(Component::Alb);
+            let mut seg = Segment::boxed(Component::Alb);
             // A request that arrives with a trace root came through the gateway (or a client
             // that set one): its segment joins that request's trace.
             seg.key = req
@@ -99,7 +99,7 @@ impl Conn {
                 .with("port", Val::Num(u64::from(listener.port())))
                 .with("client", Val::Addr(self.peer))
                 .with("tls", Val::Bool(self.sni.is_some()));
-            Box::new(seg)
+            seg
         });
         Record {
             trace,
@@ -210,6 +210,8 @@ pub(crate) struct NodeConnector {
     pub(crate) network: Network,
     pub(crate) node: Interface,
     pub(crate) timeout: Duration,
+    /// Where a new connection's dial is noted, in the trace of the request that needed it.
+    pub(crate) tracer: airlock_net::trace::Tracer,
 }
 
 /// Why no connection to a target was made; decides 504 against 502.
@@ -245,5 +247,26 @@ impl airlock_pool::Connect for NodeConnector {
             Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(ConnectError::Timeout(*target, self.timeout)),
         }
+    }
+
+    /// Like `connect`, with the dial's security-group decision noted in the trace of the
+    /// request that needed the connection: its root is in the `X-Amzn-Trace-Id` the ALB is
+    /// about to forward. Only here, when a connection is opened, is the request's trace a
+    /// task-local scope: a request that reuses a pooled connection pays nothing for it.
+    async fn connect_for(
+        &self,
+        key: &TargetKey,
+        headers: &http::HeaderMap,
+    ) -> Result<NetStream, ConnectError> {
+        use airlock_net::trace::{self, Component, Scope, TraceKey};
+        let scope = self.tracer.is_on().then(|| Scope {
+            key: headers
+                .get(&crate::headers::X_AMZN_TRACE_ID)
+                .and_then(|v| TraceKey::from_header(v.as_bytes()))
+                .unwrap_or_else(TraceKey::local),
+            tracer: self.tracer.clone(),
+            component: Component::Alb,
+        });
+        trace::scoped(scope, self.connect(key)).await
     }
 }

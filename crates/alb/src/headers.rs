@@ -112,8 +112,13 @@ fn scan_trace_fields(value: &str) -> (Option<&str>, bool) {
 }
 
 /// Rewrites `X-Amzn-Trace-Id` per docs/aws-rules.md §ALB-2.2 rules (a)–(d); a fresh id carries `now` (when the request
-/// arrived, already read for the access log).
-pub(crate) fn apply_trace_id(headers: &mut HeaderMap, now: SystemTime) {
+/// arrived, already read for the access log). With `keep`, also returns the new value's bytes,
+/// shared with the header (for the request's trace: no copy, no second check).
+pub(crate) fn apply_trace_id(
+    headers: &mut HeaderMap,
+    now: SystemTime,
+    keep: bool,
+) -> Option<bytes::Bytes> {
     let fresh = new_trace_value(now);
     // ASCII hex digits and dashes: the check cannot fail.
     let fresh = std::str::from_utf8(&fresh).unwrap_or("1-00000000-000000000000000000000000");
@@ -162,9 +167,11 @@ pub(crate) fn apply_trace_id(headers: &mut HeaderMap, now: SystemTime) {
         }
     };
     // The string becomes the value's bytes as they are (no copy); checked as `from_str` would.
-    if let Ok(v) = HeaderValue::try_from(new) {
-        headers.insert(X_AMZN_TRACE_ID, v);
-    }
+    let new = bytes::Bytes::from(new);
+    let kept = keep.then(|| new.clone());
+    let v = HeaderValue::from_maybe_shared(new).ok()?;
+    headers.insert(X_AMZN_TRACE_ID, v);
+    kept
 }
 
 /// Splits `host[:port]` (also `[v6]:port`).
@@ -331,7 +338,7 @@ mod tests {
     fn trace_id_rules_a_to_d() {
         // (a)
         let mut h = HeaderMap::new();
-        apply_trace_id(&mut h, SystemTime::now());
+        apply_trace_id(&mut h, SystemTime::now(), false);
         let v = h[&X_AMZN_TRACE_ID].to_str().unwrap().to_owned();
         assert!(is_trace_value(v.strip_prefix("Root=").unwrap()), "{v}");
         // (b)
@@ -342,7 +349,7 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        apply_trace_id(&mut h, SystemTime::now());
+        apply_trace_id(&mut h, SystemTime::now(), false);
         let v = h[&X_AMZN_TRACE_ID].to_str().unwrap();
         let (self_field, rest) = v.split_once(';').unwrap();
         assert!(is_trace_value(self_field.strip_prefix("Self=").unwrap()));
@@ -358,7 +365,7 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        apply_trace_id(&mut h, SystemTime::now());
+        apply_trace_id(&mut h, SystemTime::now(), false);
         let v = h[&X_AMZN_TRACE_ID].to_str().unwrap();
         assert!(!v.contains("000000000000000000000000"), "{v}");
         assert!(v.ends_with(";Root=1-67891233-abcdef012345678912345678"));
@@ -371,7 +378,7 @@ mod tests {
                 .unwrap(),
         );
         h.insert("x-big", "a".repeat(8 * 1024).parse().unwrap());
-        apply_trace_id(&mut h, SystemTime::now());
+        apply_trace_id(&mut h, SystemTime::now(), false);
         assert_eq!(
             h[&X_AMZN_TRACE_ID],
             "Root=1-67891233-abcdef012345678912345678"

@@ -14,7 +14,7 @@ use crate::rules::{RequestView, Rule};
 use crate::sticky;
 use crate::target_group::TargetGroup;
 use crate::target_group::{Lease, Stickiness};
-use airlock_net::trace::{self, Component, Segment, TraceKey, Tracer, Val};
+use airlock_net::trace::{Component, Segment, TraceKey, Tracer, Val};
 use airlock_pool::{DrivenBody, SendError};
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_TYPE, EXPECT, HOST, LOCATION, SERVER, SET_COOKIE};
@@ -56,7 +56,19 @@ pub(crate) struct TargetBody {
     log: Option<(AccessLog, Record)>,
     /// The request's trace, finished when the body ends: the bytes the task sent are known
     /// only then.
-    trace: Option<(Tracer, Box<Segment>, u64, bool)>,
+    trace: Option<BodyTrace>,
+}
+
+/// A forwarded request's trace while the target's body streams.
+struct BodyTrace {
+    tracer: Tracer,
+    segment: Box<Segment>,
+    /// The response hop's place in the segment: the bytes are set on it at the end.
+    response_hop: usize,
+    /// The body's bytes so far.
+    bytes: u64,
+    /// The body reached its end (rather than being cut short).
+    ended: bool,
 }
 
 impl TargetBody {
@@ -84,11 +96,18 @@ impl Drop for TargetBody {
         if let Some((log, record)) = self.log.take() {
             log.write(&record);
         }
-        if let Some((tracer, mut seg, bytes, ended)) = self.trace.take() {
+        if let Some(BodyTrace {
+            tracer,
+            segment: mut seg,
+            response_hop,
+            bytes,
+            ended,
+        }) = self.trace.take()
+        {
             // An empty body may never be polled: hyper sees its end from its length.
             let ended = ended || http_body::Body::is_end_stream(&self.inner);
             // Known only now: fields of the response hop rather than a hop of their own.
-            seg.amend("response", "bytes", Val::Num(bytes));
+            seg.amend_at(response_hop, "bytes", Val::Num(bytes));
             if !ended {
                 seg.set_outcome("response", "the target's response was cut short");
             }
@@ -128,12 +147,12 @@ impl http_body::Body for TargetBody {
                     if let Some((_, record)) = self.log.as_mut() {
                         record.sent_bytes += data.len() as u64;
                     }
-                    if let Some((_, _, bytes, _)) = self.trace.as_mut() {
-                        *bytes += data.len() as u64;
+                    if let Some(t) = self.trace.as_mut() {
+                        t.bytes += data.len() as u64;
                     }
                 }
-                if let (None, Some((_, _, _, ended))) = (&frame, self.trace.as_mut()) {
-                    *ended = true;
+                if let (None, Some(t)) = (&frame, self.trace.as_mut()) {
+                    t.ended = true;
                 }
                 Poll::Ready(frame)
             }
@@ -238,16 +257,24 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
         };
         t.status = Some(resp.status().as_u16());
         t.produced_by = Some(produced_by);
-        t.record(Component::Alb, "response", outcome)
+        let hop = t
+            .record(Component::Alb, "response", outcome)
             .with("status", Val::Num(u64::from(resp.status().as_u16())))
             .with("by", Val::Str(produced_by))
-            .with("error", record.error_reason.map_or(Val::None, Val::Str));
-        t
+            .with("error", record.error_reason.map_or(Val::None, Val::Str))
+            .index();
+        (t, hop)
     });
     match resp.into_parts() {
         (parts, Either::Left(mut body)) => {
-            if let Some(t) = trace.take() {
-                body.trace = Some((tracer.clone(), t, 0, false));
+            if let Some((t, hop)) = trace.take() {
+                body.trace = Some(BodyTrace {
+                    tracer: tracer.clone(),
+                    segment: t,
+                    response_hop: hop,
+                    bytes: 0,
+                    ended: false,
+                });
             }
             if let Some(log) = &conn.shared.access_log {
                 body.log = Some((log.clone(), record));
@@ -255,7 +282,7 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
             Response::from_parts(parts, Either::Left(body))
         }
         (parts, Either::Right(body)) => {
-            if let Some(mut t) = trace.take() {
+            if let Some((mut t, _)) = trace.take() {
                 // A response the ALB wrote has no trace root yet unless it forwarded first.
                 t.key.get_or_insert_with(TraceKey::local);
                 tracer.emit_boxed(t);
@@ -635,7 +662,7 @@ async fn forward(
         HeaderValue::from_static(listener.protocol().as_str()),
     );
     h.insert(X_FORWARDED_PORT, listener.forwarded_port().clone());
-    apply_trace_id(h, record.received);
+    let forwarded_trace_id = apply_trace_id(h, record.received, record.trace.is_some());
     record.trace_id = h.get(&headers::X_AMZN_TRACE_ID).cloned();
 
     // Origin form on the wire: the connection already names the target. An HTTP/1 request
@@ -657,24 +684,17 @@ async fn forward(
 
     record.sent_to_target = Some(tokio::time::Instant::now());
     let key = (airlock_net::shards::current(), target);
-    // A new target connection's dial notes its security-group decision in this request's trace.
-    let scope = record.trace.as_mut().map(|t| {
-        if let Some(v) = &record.trace_id {
-            t.trace_id = v.to_str().ok().map(Into::into);
-            if t.key.is_none() {
-                t.key = TraceKey::from_header(v.as_bytes());
-            }
+    if let Some(t) = record.trace.as_mut()
+        && let Some(v) = forwarded_trace_id
+    {
+        if t.key.is_none() {
+            t.key = TraceKey::from_header(&v);
         }
-        trace::Scope {
-            key: t.key.unwrap_or_else(TraceKey::local),
-            tracer: attrs.tracer.clone(),
-            component: Component::Alb,
-        }
-    });
-    let sent = tokio::time::timeout(
-        attrs.idle_timeout,
-        trace::scoped(scope, conn.client.send(&key, out)),
-    );
+        t.trace_id = Some(v);
+    }
+    // A new target connection's dial notes its security-group decision in this request's trace
+    // (`NodeConnector::connect_for` reads the root from the forwarded X-Amzn-Trace-Id).
+    let sent = tokio::time::timeout(attrs.idle_timeout, conn.client.send(&key, out));
     let (mut resp, pooled) = tokio::select! {
         r = sent => match r {
             Ok(Ok(answered)) => answered,

@@ -50,6 +50,7 @@ pub async fn serve_listener(
                 network: network.clone(),
                 node: node.clone(),
                 timeout: config.attributes().target_connect_timeout,
+                tracer: config.attributes().tracer.clone(),
             };
             // The ALB closes back-end connections idle for its idle timeout (docs/aws-rules.md §ALB-2.3); those
             // beyond one per target that a burst left behind close sooner (`airlock_pool`).

@@ -122,6 +122,9 @@ pub struct Options {
     pub path: String,
     /// Which paths to load (all three for the figures; one, to profile it).
     pub paths: Vec<MeasuredPath>,
+    /// Whether to measure what tracing costs: the default stack again with tracing off
+    /// (`--trace-capacity 0`), its chain loaded in the same rounds as the traced one's.
+    pub trace_cost: bool,
 }
 
 impl Options {
@@ -139,6 +142,7 @@ impl Options {
             big_stack: true,
             path: "/pets".to_owned(),
             paths: vec![MeasuredPath::Direct, MeasuredPath::Alb, MeasuredPath::Chain],
+            trace_cost: true,
         }
     }
 
@@ -169,6 +173,7 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
     let token = mint_token(&options.airlock, &default_dir).await?;
 
     let mut stacks = vec![start_stack(options, None, &default_dir, &token).await?];
+    let mut big_index = None;
     if options.big_stack {
         let size = stackgen::Size::ISSUE;
         let yaml = stackgen::generate(airlock_config::DEFAULT_STACK_YAML, size)?;
@@ -176,29 +181,69 @@ pub async fn run(options: &Options) -> Result<Report, BenchError> {
         // the two stacks can run side by side and the one token is valid on both.
         let big_dir = state.path().join("big");
         std::fs::create_dir_all(&big_dir)?;
-        for entry in std::fs::read_dir(&default_dir)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "pem")
-                && let Some(name) = path.file_name()
-            {
-                std::fs::copy(&path, big_dir.join(name))?;
-            }
-        }
+        copy_keys(&default_dir, &big_dir)?;
         let file = big_dir.join("big-stack.yaml");
         std::fs::write(&file, yaml)?;
         let mut big = start_stack(options, Some(&file), &big_dir, &token).await?;
         big.size = Some(size);
+        big_index = Some(stacks.len());
         stacks.push(big);
     }
-    let mut figures = load_stacks(options, stacks, &token).await?.into_iter();
-    let default = figures.next().ok_or(BenchError::Exited)?;
+    let mut untraced_index = None;
+    if options.trace_cost && options.paths.contains(&MeasuredPath::Chain) {
+        // The default stack again, tracing off: only its chain is loaded, each round right
+        // beside the traced stack's, so the pair of runs shares the machine's moment.
+        let dir = state.path().join("untraced");
+        std::fs::create_dir_all(&dir)?;
+        copy_keys(&default_dir, &dir)?;
+        let airlock =
+            Airlock::start_with(&options.airlock, None, &dir, &["--trace-capacity", "0"]).await?;
+        let banner = airlock.spawned.elapsed();
+        let first_200 = first_200(&airlock, &token).await?;
+        tokio::time::sleep(options.settle).await;
+        let idle = Resources::of(&airlock)?;
+        untraced_index = Some(stacks.len());
+        stacks.push(Started {
+            airlock,
+            size: None,
+            starts: vec![Start {
+                banner_ms: ms(banner),
+                first_200_ms: ms(first_200),
+            }],
+            idle,
+            paths: Some(vec![MeasuredPath::Chain]),
+        });
+    }
+    let mut figures: Vec<Option<StackFigures>> = load_stacks(options, stacks, &token)
+        .await?
+        .into_iter()
+        .map(Some)
+        .collect();
+    let mut take = |index: Option<usize>| index.and_then(|i| figures.get_mut(i)?.take());
+    let default = take(Some(0)).ok_or(BenchError::Exited)?;
+    let (big, untraced) = (take(big_index), take(untraced_index));
     Ok(Report::new(
         Machine::detect(),
         options,
         first_start,
         default,
-        figures.next(),
+        big,
+        untraced,
     ))
+}
+
+/// Copies the CA and the issuer key (`*.pem`) of one state directory into another, so that a
+/// second stack can run beside the first and the one token is valid on both.
+fn copy_keys(from: &Path, to: &Path) -> Result<(), BenchError> {
+    for entry in std::fs::read_dir(from)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "pem")
+            && let Some(name) = path.file_name()
+        {
+            std::fs::copy(&path, to.join(name))?;
+        }
+    }
+    Ok(())
 }
 
 /// A stack after its cold starts, idle, waiting for its load.
@@ -207,6 +252,8 @@ struct Started {
     size: Option<stackgen::Size>,
     starts: Vec<Start>,
     idle: Resources,
+    /// The only paths loaded on this stack (`None`: all of `Options::paths`).
+    paths: Option<Vec<MeasuredPath>>,
 }
 
 /// Cold-starts the stack `options.cold_starts` times (each to its first 200 through the chain)
@@ -240,6 +287,7 @@ async fn start_stack(
         size: None,
         starts,
         idle,
+        paths: None,
     })
 }
 
@@ -295,7 +343,11 @@ async fn load_stacks(
     // neighbours in time, so a busy moment of the machine falls on both.
     let mut by_stack = Vec::new();
     for stack in &stacks {
-        by_stack.push(targets(&stack.airlock).await?);
+        let mut targets = targets(&stack.airlock).await?;
+        if let Some(only) = &stack.paths {
+            targets.retain(|(p, _)| only.contains(p));
+        }
+        by_stack.push(targets);
     }
     let mut turns = Vec::new();
     for path in [MeasuredPath::Direct, MeasuredPath::Alb, MeasuredPath::Chain] {

@@ -42,6 +42,10 @@ struct Cli {
     /// Skip the generated stack of 300 routes, 100 listener rules and 50 tasks.
     #[arg(long)]
     no_big_stack: bool,
+    /// Skip the measurement of what tracing costs (the default stack again with
+    /// `--trace-capacity 0`, its chain loaded beside the traced one's).
+    #[arg(long)]
+    no_trace_cost: bool,
     /// Load only these paths (`direct`, `alb`, `chain`; repeatable), e.g. while profiling one.
     #[arg(long, value_parser = parse_path)]
     only: Vec<airlock_bench::MeasuredPath>,
@@ -77,6 +81,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         options.quiet = Duration::from_secs_f64(s);
     }
     options.big_stack = !cli.no_big_stack;
+    options.trace_cost = !cli.no_trace_cost;
     if !cli.only.is_empty() {
         options.paths = cli.only;
     }

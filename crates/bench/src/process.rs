@@ -50,6 +50,16 @@ impl Airlock {
         stack_file: Option<&Path>,
         state_dir: &Path,
     ) -> Result<Airlock, BenchError> {
+        Airlock::start_with(binary, stack_file, state_dir, &[]).await
+    }
+
+    /// Like [`Airlock::start`], with more options for `up` (e.g. `--trace-capacity 0`).
+    pub async fn start_with(
+        binary: &Path,
+        stack_file: Option<&Path>,
+        state_dir: &Path,
+        options: &[&str],
+    ) -> Result<Airlock, BenchError> {
         let endpoints_file = state_dir.join("endpoints.json");
         let _ = std::fs::remove_file(&endpoints_file);
         let mut cmd = tokio::process::Command::new(binary);
@@ -62,6 +72,7 @@ impl Airlock {
             .arg(&endpoints_file)
             .arg("--state-dir")
             .arg(state_dir)
+            .args(options)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             // Logs go to a file, as they would for a stack left running in the background; a

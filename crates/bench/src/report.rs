@@ -291,6 +291,9 @@ pub struct Report {
     pub default: StackFigures,
     /// The generated big stack, when measured.
     pub big: Option<StackFigures>,
+    /// The default stack again with tracing off (`--trace-capacity 0`), only its chain loaded,
+    /// when what tracing costs was measured.
+    pub untraced: Option<StackFigures>,
     /// The budgets.
     pub budgets: Vec<Budget>,
 }
@@ -300,6 +303,9 @@ const MIB: f64 = 1024.0;
 /// Resident memory a few seconds after the load may be at most this many times the idle
 /// figure: what a burst took must come back, not stay for the life of the process.
 const RSS_AFTER_QUIET_LIMIT: f64 = 1.5;
+
+/// Tracing, on by default, may add at most this much CPU per chain request (in %).
+const TRACING_LIMIT: f64 = 3.0;
 
 /// How much worse (in %) `big` is than `default`: the median over rounds of each round's
 /// ratio (the rounds of the two ran side by side), with the middle half of those ratios; or
@@ -336,6 +342,7 @@ impl Report {
         first_start: Duration,
         default: StackFigures,
         big: Option<StackFigures>,
+        untraced: Option<StackFigures>,
     ) -> Report {
         let mut report = Report {
             machine,
@@ -344,6 +351,7 @@ impl Report {
             first_start_with_key_generation_ms: first_start.as_secs_f64() * 1000.0,
             default,
             big,
+            untraced,
             budgets: Vec::new(),
         };
         report.budgets = report.evaluate();
@@ -390,6 +398,26 @@ impl Report {
                 "×",
             ),
         ];
+        if let Some(off) = &self.untraced {
+            // Tracing is on by default; its cost is the traced chain's CPU per request against
+            // the same stack's with `--trace-capacity 0`, the two loaded side by side in every
+            // round, so each round gives one paired ratio (as for the big stack below). Wall-
+            // clock CPU on a shared machine is noisy at this scale: the instruction count
+            // (crates/bench/callgrind/trace_cost.sh) is the precise figure.
+            let figure = d
+                .run(Path::Chain, d.most_connections())
+                .zip(off.run(Path::Chain, d.most_connections()))
+                .and_then(|(on, off)| paired_worse(on, off, |r| r.cpu_us_per_request, true));
+            b.push(Budget {
+                rounds_middle_half: figure.and_then(|(_, spread)| spread),
+                ..at_most(
+                    "tracing: chain CPU per request, on vs off",
+                    figure.map(|(v, _)| v),
+                    TRACING_LIMIT,
+                    "% more",
+                )
+            });
+        }
         if let Some(g) = &self.big {
             b.push(at_most(
                 "big stack: start to first 200",
@@ -465,6 +493,13 @@ impl Report {
                 },
             );
             stack_table(&mut out, &title, big);
+        }
+        if let Some(off) = &self.untraced {
+            stack_table(
+                &mut out,
+                "default stack, tracing off (--trace-capacity 0): the chain only",
+                off,
+            );
         }
         let _ = writeln!(
             out,
@@ -666,7 +701,14 @@ mod tests {
                 kernel: "test".into(),
             };
             let options = Options::full("airlock".into());
-            Report::new(machine, &options, Duration::from_millis(100), figures, None)
+            Report::new(
+                machine,
+                &options,
+                Duration::from_millis(100),
+                figures,
+                None,
+                None,
+            )
         };
         let verdict = |r: &Report| {
             let b = r
@@ -753,6 +795,7 @@ mod tests {
                 Duration::from_millis(100),
                 default,
                 Some(big),
+                None,
             )
         };
         let verdict = |r: &Report, name: &str| {
@@ -834,5 +877,87 @@ mod tests {
             verdict(&r, "big stack: chain CPU"),
             ("15.00% worse".into(), Some(false))
         );
+    }
+
+    /// What tracing costs is the traced chain against the same stack's chain with tracing
+    /// off, round by round (the two ran side by side), held to 3 % more CPU per request.
+    #[test]
+    fn tracing_cost_is_the_chain_on_against_off_round_by_round() {
+        let run = |path, cpus: &[f64]| {
+            let rounds: Vec<Round> = cpus
+                .iter()
+                .map(|&cpu| Round {
+                    cpu_us_per_request: cpu,
+                    requests_per_second: 30_000.0,
+                    p50_us: 2000,
+                })
+                .collect();
+            Run {
+                path,
+                connections: 64,
+                requests: 1000,
+                requests_per_second: 30_000.0,
+                p50_us: 2000,
+                p99_us: 5000,
+                cpu_us_per_request: cpus.iter().sum::<f64>() / cpus.len() as f64,
+                statuses: BTreeMap::from([(200, 1000)]),
+                errors: 0,
+                rounds,
+            }
+        };
+        let memory = Resources::default();
+        let stack = |runs| StackFigures {
+            size: None,
+            starts: vec![Start {
+                banner_ms: 5.0,
+                first_200_ms: 8.0,
+            }],
+            idle: memory,
+            after_load: memory,
+            after_quiet: memory,
+            quiet_seconds: 5.0,
+            runs,
+        };
+        let report = |on: &[f64], off: &[f64]| {
+            let machine = Machine {
+                cpu: "test".into(),
+                cpus: 2,
+                kernel: "test".into(),
+            };
+            Report::new(
+                machine,
+                &Options::full("airlock".into()),
+                Duration::from_millis(100),
+                stack(vec![run(Path::Direct, &[10.0]), run(Path::Chain, on)]),
+                None,
+                Some(stack(vec![run(Path::Chain, off)])),
+            )
+        };
+        let verdict = |r: &Report| {
+            let b = r
+                .budgets
+                .iter()
+                .find(|b| b.name == "tracing: chain CPU per request, on vs off")
+                .unwrap();
+            (b.value.clone(), b.pass, b.rounds_middle_half.is_some())
+        };
+        // +2 % in every round but one busy one (+50 %): the median says +2 %.
+        let r = report(&[40.8, 40.8, 60.0, 40.8, 40.8], &[40.0; 5]);
+        assert_eq!(verdict(&r), ("2.00% more".into(), Some(true), true));
+        assert!(r.table().contains("tracing off (--trace-capacity 0)"));
+        assert!(serde_json::to_value(&r).unwrap()["untraced"]["runs"].is_array());
+        // +5 % in most rounds is a miss.
+        let r = report(&[42.0, 42.0, 42.0, 40.0, 42.0], &[40.0; 5]);
+        assert_eq!(verdict(&r).1, Some(false));
+        // Without the untraced stack there is no such budget.
+        let r = Report::new(
+            Machine::detect(),
+            &Options::full("airlock".into()),
+            Duration::from_millis(100),
+            stack(vec![run(Path::Chain, &[40.0])]),
+            None,
+            None,
+        );
+        assert!(r.budgets.iter().all(|b| !b.name.starts_with("tracing")));
     }
 }

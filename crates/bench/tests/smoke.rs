@@ -41,6 +41,7 @@ async fn quick_run_produces_the_table_and_the_chain_answers_only_200() {
         "(c) chain",
         "first 200 through the chain",
         "open descriptors: idle",
+        "tracing off (--trace-capacity 0)",
         "budgets",
     ] {
         assert!(
@@ -63,8 +64,22 @@ async fn quick_run_produces_the_table_and_the_chain_answers_only_200() {
             );
         }
     }
-    // Every budget of the default stack is evaluated (a figure, not a verdict, is asserted).
-    assert_eq!(report.budgets.len(), 6);
+    // The untraced stack's chain ran beside the traced one's, answering only 200s too.
+    let untraced = report.untraced.as_ref().unwrap();
+    for connections in [4, 1] {
+        let run = untraced
+            .run(airlock_bench::MeasuredPath::Chain, connections)
+            .unwrap();
+        assert!(run.only_200(), "untraced chain: {:?}", run.statuses);
+    }
+    assert!(
+        untraced
+            .run(airlock_bench::MeasuredPath::Direct, 4)
+            .is_none()
+    );
+    // Every budget of the default stack is evaluated, tracing's cost among them (a figure,
+    // not a verdict, is asserted).
+    assert_eq!(report.budgets.len(), 7);
     assert!(report.budgets.iter().all(|b| b.pass.is_some()), "{table}");
     let json = serde_json::to_value(&report).unwrap();
     assert!(json["default"]["runs"].as_array().unwrap().len() == 6);

@@ -206,7 +206,8 @@ impl Gateway {
                 },
             );
         }
-        let proxy = proxy::Proxy::new(apis.values().flat_map(|a| &a.config.routes));
+        let tracer = airlock_net::trace::Tracer::default();
+        let proxy = proxy::Proxy::new(apis.values().flat_map(|a| &a.config.routes), &tracer);
         Ok(Gateway {
             region_suffix: format!(".execute-api.{}.amazonaws.com", config.region),
             account_id: Arc::from(config.account_id),
@@ -215,12 +216,15 @@ impl Gateway {
             domains,
             tls: Arc::new(tls),
             proxy,
-            tracer: airlock_net::trace::Tracer::default(),
+            tracer,
         })
     }
 
     /// Records a trace of every request (`airlock_net::trace`) into `tracer`.
     pub fn with_tracer(mut self, tracer: airlock_net::trace::Tracer) -> Gateway {
+        // The integrations' connectors note new tunnel streams through it too: made again
+        // (nothing is pooled before the gateway serves).
+        self.proxy = proxy::Proxy::new(self.apis.values().flat_map(|a| &a.config.routes), &tracer);
         self.tracer = tracer;
         self
     }
@@ -332,13 +336,12 @@ impl Gateway {
         };
         if self.tracer.is_on() {
             use airlock_net::trace::{Component, Segment};
-            let mut seg = Segment::new(Component::Gateway);
+            let mut seg = Segment::boxed(Component::Gateway);
             seg.request_id = request_id.to_str().ok().map(Into::into);
             seg.method = Some(airlock_net::trace::method_name(req.method().as_str()));
             seg.path = Some(req.uri().path().into());
-            seg.host = request_host(&req).map(Into::into);
             seg.tls_name = sni.clone();
-            ctx.trace = Some(Box::new(seg));
+            ctx.trace = Some(seg);
         }
         let origin = req
             .headers()
@@ -381,19 +384,15 @@ impl Gateway {
             status = resp.status().as_u16(),
             "request"
         );
+        // Where the response hop is: the bytes the body carried are added to it at its end.
+        let mut response_hop = 0;
         if let Some(t) = ctx.trace.as_mut() {
             use airlock_net::trace::{Component, Val};
             let status = resp.status().as_u16();
             t.status = Some(status);
-            if let Some(sel) = &selected
-                && let Some(key) = ctx.route_key.as_deref()
-            {
-                t.route = sel
-                    .api
-                    .traced_route_keys
-                    .iter()
-                    .find(|k| **k == key)
-                    .copied();
+            // The host as selection read it (the client's, lowercased): not looked up again.
+            if !ctx.domain_name.is_empty() {
+                t.host = Some(ctx.domain_name.as_str().into());
             }
             let (outcome, by) = match ctx.error_response_type {
                 Some(_) => ("refused", "gateway"),
@@ -403,10 +402,12 @@ impl Gateway {
                 None => ("answered", "gateway"),
             };
             t.produced_by = Some(by);
-            t.record(Component::Gateway, "response", outcome)
+            response_hop = t
+                .record(Component::Gateway, "response", outcome)
                 .with("status", Val::Num(u64::from(status)))
                 .with("by", Val::Str(by))
-                .with("type", ctx.error_response_type.map_or(Val::None, Val::Str));
+                .with("type", ctx.error_response_type.map_or(Val::None, Val::Str))
+                .index();
         }
         // docs/aws-rules.md §HTTP-2.2: a request that selected no stage writes no access log line.
         let log = selected.and_then(|sel| sel.api.config.stages[sel.stage].access_log.clone());
@@ -420,7 +421,7 @@ impl Gateway {
         {
             // Only the trace waits for the body's end: the context stays here, not in the body.
             let body = access_log::LoggedBody::new(body, move |length| {
-                t.amend("response", "bytes", airlock_net::trace::Val::Num(length));
+                t.amend_at(response_hop, "bytes", airlock_net::trace::Val::Num(length));
                 tracer.emit_boxed(t);
             });
             return Response::from_parts(parts, body.boxed());
@@ -433,7 +434,7 @@ impl Gateway {
             }
             if let Some(mut t) = ctx.trace.take() {
                 // The bytes are known only now: a field of the response hop, not a hop.
-                t.amend("response", "bytes", airlock_net::trace::Val::Num(length));
+                t.amend_at(response_hop, "bytes", airlock_net::trace::Val::Num(length));
                 tracer.emit_boxed(t);
             }
         });

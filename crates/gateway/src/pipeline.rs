@@ -95,9 +95,9 @@ impl Gateway {
         let (req, outgoing, mapped) = self.map_request(&routed, req, peer, ctx).await?;
         let called = Instant::now();
         let resp = self.call(&routed, req, outgoing, ctx).await;
-        ctx.integration_latency = Some(called.elapsed());
+        let took = called.elapsed();
+        ctx.integration_latency = Some(took);
         if ctx.trace.is_some() {
-            let took = called.elapsed();
             let outcome = match (&resp, ctx.error_response_type) {
                 (Ok(_), _) => "answered",
                 (Err(Refusal::IntegrationTimeout), _) => "timed out",
@@ -209,6 +209,7 @@ impl Gateway {
         let stage = &api.config.stages[stage_index];
         ctx.route_key = Some(api.route_keys[index].clone());
         ctx.hop(|t| {
+            t.route = Some(api.traced_route_keys[index]);
             t.record(Component::Gateway, "route", "matched")
                 .with("route", Val::Str(api.traced_route_keys[index]))
         });
@@ -353,6 +354,7 @@ impl Gateway {
             path_and_query,
             forwarded,
             header_ops,
+            trace_id_set: false,
         };
         Ok((req, outgoing, mapped))
     }
@@ -362,42 +364,39 @@ impl Gateway {
         &self,
         routed: &Routed<'_>,
         req: BoxedRequest,
-        outgoing: proxy::Outgoing,
+        mut outgoing: proxy::Outgoing,
         ctx: &mut context::RequestContext,
     ) -> Result<Response<Body>, Refusal> {
         // With tracing on, the trace root the backend will see is fixed here, so that the VPC
-        // link's dial and the ALB's segment join this request's trace.
+        // link's dial and the ALB's segment join this request's trace (a new tunnel stream
+        // reads it from the header: `proxy::Connector::connect_for`).
         let mut req = req;
-        let scope = match &ctx.trace {
-            Some(_) => {
-                let key = match req
-                    .headers()
-                    .get(proxy::X_AMZN_TRACE_ID)
-                    .and_then(|v| trace::TraceKey::from_header(v.as_bytes()))
-                {
-                    Some(key) => key,
-                    None => {
-                        let (value, key) = proxy::trace_id_and_key();
-                        req.headers_mut().insert(proxy::X_AMZN_TRACE_ID, value);
-                        key
+        if let Some(t) = ctx.trace.as_mut() {
+            // One lookup whether the client sent a root or not.
+            let key = match req.headers_mut().entry(proxy::X_AMZN_TRACE_ID) {
+                header::Entry::Occupied(mut sent) => {
+                    match trace::TraceKey::from_header(sent.get().as_bytes()) {
+                        Some(key) => key,
+                        None => {
+                            let (value, key) = proxy::trace_id_and_key();
+                            sent.insert(value);
+                            key
+                        }
                     }
-                };
-                Some(trace::Scope {
-                    key,
-                    tracer: self.tracer.clone(),
-                    component: Component::Gateway,
-                })
-            }
-            _ => None,
-        };
-        if let (Some(t), Some(s)) = (ctx.trace.as_mut(), &scope) {
-            t.key = Some(s.key);
+                }
+                header::Entry::Vacant(slot) => {
+                    let (value, key) = proxy::trace_id_and_key();
+                    slot.insert(value);
+                    key
+                }
+            };
+            t.key = Some(key);
+            outgoing.trace_id_set = true;
         }
-        match trace::scoped(
-            scope,
-            self.proxy.call(&routed.route.integration, req, outgoing),
-        )
-        .await
+        match self
+            .proxy
+            .call(&routed.route.integration, req, outgoing)
+            .await
         {
             Ok(resp) => {
                 ctx.integration_status = Some(resp.status().as_u16());
@@ -464,7 +463,8 @@ async fn authorize(
         Authorization::Lambda(_) => "REQUEST",
         Authorization::Iam(_) => "AWS_IAM",
     };
-    let started = ctx.trace.is_some().then(std::time::Instant::now);
+    // The span's start, read only when traced; its end is the hop's own clock read.
+    let started = ctx.trace.as_ref().map(|_| trace::now_us());
     match auth::authorize(&route.authorization, facts, &mut req).await {
         Ok((output, reason)) => {
             let mut signature = Val::None;
@@ -485,11 +485,15 @@ async fn authorize(
                 } else {
                     Val::None
                 };
-                t.record(Component::Gateway, "authorize", "allowed")
-                    .with("authorizer", Val::Str(kind))
-                    .with("why", why)
-                    .with("signature", signature)
-                    .took(started.map_or(std::time::Duration::ZERO, |s| s.elapsed()))
+                t.record_since(
+                    Component::Gateway,
+                    "authorize",
+                    "allowed",
+                    started.unwrap_or(0),
+                )
+                .with("authorizer", Val::Str(kind))
+                .with("why", why)
+                .with("signature", signature)
             });
             Ok(req)
         }
@@ -498,11 +502,15 @@ async fn authorize(
                 let why = Val::Text(reason.0.clone());
                 let status = u64::from(refusal.status().as_u16());
                 ctx.hop(|t| {
-                    t.record(Component::Gateway, "authorize", "refused")
-                        .with("authorizer", Val::Str(kind))
-                        .with("why", why)
-                        .with("status", Val::Num(status))
-                        .took(started.map_or(std::time::Duration::ZERO, |s| s.elapsed()))
+                    t.record_since(
+                        Component::Gateway,
+                        "authorize",
+                        "refused",
+                        started.unwrap_or(0),
+                    )
+                    .with("authorizer", Val::Str(kind))
+                    .with("why", why)
+                    .with("status", Val::Num(status))
                 });
             }
             ctx.authorizer_error = Some(reason.0);

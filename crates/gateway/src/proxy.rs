@@ -45,6 +45,9 @@ pub(crate) struct Outgoing {
     pub forwarded: String,
     /// Header mappings, applied last (docs/aws-rules.md §HTTP-4.6).
     pub header_ops: Vec<(Action, HeaderName, String)>,
+    /// The request already carries the `X-Amzn-Trace-Id` it is sent with (a traced request's
+    /// root is fixed before the call): not looked up again.
+    pub trace_id_set: bool,
 }
 
 /// Why an integration call failed: the client's answer and the text for
@@ -86,13 +89,18 @@ fn key(i: &Arc<Integration>) -> usize {
 }
 
 impl Proxy {
-    pub(crate) fn new<'a>(routes: impl Iterator<Item = &'a RouteConfig>) -> Proxy {
+    /// One client per integration of `routes`; a private integration's new tunnel streams are
+    /// noted in the trace of the request that needed them, through `tracer`.
+    pub(crate) fn new<'a>(
+        routes: impl Iterator<Item = &'a RouteConfig>,
+        tracer: &airlock_net::trace::Tracer,
+    ) -> Proxy {
         let mut clients = HashMap::new();
         for r in routes {
             clients.entry(key(&r.integration)).or_insert_with(|| {
                 let connector = match &r.integration.target {
                     IntegrationTarget::Private(target) => {
-                        Connector::Private(PrivateConnector::new(target))
+                        Connector::Private(PrivateConnector::new(target, tracer.clone()))
                     }
                     IntegrationTarget::Http(target) => Connector::Http(HttpConnector::new(target)),
                 };
@@ -212,7 +220,9 @@ impl Proxy {
             header::VIA,
             HeaderValue::from_static("HTTP/1.1 AmazonAPIGateway"),
         );
-        if let header::Entry::Vacant(slot) = h.entry(X_AMZN_TRACE_ID) {
+        if !out.trace_id_set
+            && let header::Entry::Vacant(slot) = h.entry(X_AMZN_TRACE_ID)
+        {
             slot.insert(trace_id());
         }
         for (action, name, value) in out.header_ops {
@@ -342,10 +352,12 @@ struct PrivateConnector {
         tokio_rustls::TlsConnector,
         rustls_pki_types::ServerName<'static>,
     )>,
+    /// Where a new tunnel stream (and the VPC link connection it rides) is noted.
+    tracer: airlock_net::trace::Tracer,
 }
 
 impl PrivateConnector {
-    fn new(target: &PrivateTarget) -> PrivateConnector {
+    fn new(target: &PrivateTarget, tracer: airlock_net::trace::Tracer) -> PrivateConnector {
         let tls = target.tls_server_name.as_ref().and_then(|name| {
             let cfg = client_tls(&target.tls_roots)?;
             let server_name = rustls_pki_types::ServerName::try_from(name.clone()).ok()?;
@@ -354,6 +366,7 @@ impl PrivateConnector {
         PrivateConnector {
             tunnel: target.tunnel.clone(),
             tls,
+            tracer,
         }
     }
 }
@@ -467,14 +480,36 @@ impl airlock_pool::Connect for Connector {
     type Error = io::Error;
 
     async fn connect(&self, endpoint: &Endpoint) -> io::Result<BoxIo> {
+        self.connect_for(endpoint, &http::HeaderMap::new()).await
+    }
+
+    /// A private integration's new tunnel stream joins the trace of the request that needed
+    /// it: its root is in the `X-Amzn-Trace-Id` the gateway is about to send. Only while the
+    /// stream opens is that trace the task's scope (`airlock_net::trace::scoped`), so a
+    /// request that reuses a pooled connection pays nothing for it.
+    async fn connect_for(
+        &self,
+        endpoint: &Endpoint,
+        headers: &http::HeaderMap,
+    ) -> io::Result<BoxIo> {
         let (scheme, authority) = (&endpoint.scheme, &endpoint.authority);
         match self {
             Connector::Private(p) => {
+                use airlock_net::trace::{self, Component, Scope, TraceKey};
                 let dest: SocketAddr = authority
                     .as_str()
                     .parse()
                     .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad destination"))?;
-                let stream = p.tunnel.open(dest).await?;
+                let scope = headers
+                    .get(X_AMZN_TRACE_ID)
+                    .filter(|_| p.tracer.is_on())
+                    .and_then(|v| TraceKey::from_header(v.as_bytes()))
+                    .map(|key| Scope {
+                        key,
+                        tracer: p.tracer.clone(),
+                        component: Component::Gateway,
+                    });
+                let stream = trace::scoped(scope, p.tunnel.open(dest)).await?;
                 Ok(match &p.tls {
                     Some((connector, name)) => {
                         Box::new(connector.connect(name.clone(), stream).await?)

@@ -11,7 +11,9 @@
 //! Parts of a request's path that do not know which request they serve (the dial through the
 //! VPC, the VPC link's stream) learn it from the task-local [`Scope`] that the component
 //! serving the request sets around the work ([`scoped`]); they add a one-hop segment of their
-//! own with [`note`]. A task without a scope pays one thread-local read.
+//! own with [`note`]. A task without a scope pays one thread-local read. A scope costs a swap
+//! on every poll of the work it wraps, so components set one only around the opening of a
+//! connection (their pools' connectors), never around a whole request.
 //!
 //! Architecture invariant: this module knows hops and keys, not what a gateway or load
 //! balancer decides; components choose their steps' names.
@@ -27,8 +29,17 @@ pub const FIELDS: usize = 4;
 
 /// The root of an X-Ray trace id (`1-<8 hex epoch seconds>-<24 hex>`), packed into 128 bits:
 /// it joins the segments of one request, copied without allocating.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
 pub struct TraceKey([u64; 2]);
+
+impl std::hash::Hash for TraceKey {
+    /// The low word only: 64 of the id's random bits (or a local key's counter), enough to
+    /// spread keys, in one hasher round rather than three (the ring hashes a key about four
+    /// times per request). Equal keys have equal low words, as `Hash` requires.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0[1]);
+    }
+}
 
 impl TraceKey {
     /// The key of a 128-bit root. Kept as two halves: a `u128` would align every segment (and
@@ -62,38 +73,13 @@ impl TraceKey {
 
     /// `1-<8 hex>-<24 hex>`, exactly.
     fn from_root(root: &[u8]) -> Option<TraceKey> {
-        /// Each byte's value as a hex digit, 0xff for a byte that is none.
-        const DIGIT: [u8; 256] = {
-            let mut t = [0xffu8; 256];
-            let mut i = 0;
-            while i < 10 {
-                t[b'0' as usize + i] = i as u8;
-                i += 1;
-            }
-            let mut i = 0;
-            while i < 6 {
-                t[b'a' as usize + i] = 10 + i as u8;
-                t[b'A' as usize + i] = 10 + i as u8;
-                i += 1;
-            }
-            t
-        };
-        fn hex(digits: &[u8]) -> Option<u64> {
-            let mut n = 0u64;
-            let mut bad = 0u8;
-            for &d in digits {
-                let v = DIGIT[usize::from(d)];
-                bad |= v & 0xf0;
-                n = (n << 4) | u64::from(v & 0x0f);
-            }
-            (bad == 0).then_some(n)
-        }
         if root.len() != 35 || !root.starts_with(b"1-") || root[10] != b'-' {
             return None;
         }
-        let epoch = u128::from(hex(&root[2..10])?);
-        let high = u128::from(hex(&root[11..19])?);
-        let low = u128::from(hex(&root[19..35])?);
+        let eight = |at: usize| root.get(at..at + 8)?.try_into().ok().and_then(hex8);
+        let epoch = u128::from(eight(2)?);
+        let high = u128::from(eight(11)?);
+        let low = (u128::from(eight(19)?) << 32) | u128::from(eight(27)?);
         Some(TraceKey::of((epoch << 96) | (high << 64) | low))
     }
 
@@ -133,6 +119,33 @@ impl TraceKey {
         // `a1` marks the id as airlock's own, so it never equals an X-Ray id from a client.
         TraceKey::of((u128::from(secs) << 96) | (0xa1 << 88) | u128::from(n))
     }
+}
+
+/// Eight hex digits (either case) as a number, or `None` if any byte is not one: all eight
+/// at once in a 64-bit word (a traced request reads one or two roots, 32 digits each).
+fn hex8(digits: [u8; 8]) -> Option<u32> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let x = u64::from_be_bytes(digits);
+    if x & HIGH != 0 {
+        return None;
+    }
+    // Per byte (each below 0x80, so no carry crosses bytes): its high bit set iff byte >= a.
+    let at_least = |v: u64, a: u8| (v + ONES * u64::from(0x80 - a)) & HIGH;
+    // Letters folded to lower case; only 'A'..='F' and 'a'..='f' fold into 'a'..='f'.
+    let folded = x | 0x2020_2020_2020_2020;
+    let digit = at_least(x, b'0') & !at_least(x, b'9' + 1);
+    let letter = at_least(folded, b'a') & !at_least(folded, b'f' + 1);
+    if digit | letter != HIGH {
+        return None;
+    }
+    // Each byte's value: a digit's low nibble, a letter's low nibble + 9.
+    let nibbles = (folded & 0x0f0f_0f0f_0f0f_0f0f) + (letter >> 7) * 9;
+    // Eight nibbles, one per byte, packed into 32 bits: pairs, then quads, then all.
+    let v = (nibbles | (nibbles >> 4)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v | (v >> 8)) & 0x0000_ffff_0000_ffff;
+    let v = (v | (v >> 16)) & 0x0000_0000_ffff_ffff;
+    u32::try_from(v).ok()
 }
 
 impl fmt::Display for TraceKey {
@@ -366,11 +379,66 @@ impl KeptHop {
 }
 
 /// The current time in microseconds since the Unix epoch.
+///
+/// One `clock_gettime` read straight into microseconds: `SystemTime::now()` and its checked
+/// `duration_since(UNIX_EPOCH)` cost a traced request (about twelve reads) more instructions
+/// than the clock reads themselves (docs/PERFORMANCE.md, "What tracing costs").
 #[inline]
 pub fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
-        d.as_secs() * 1_000_000 + u64::from(d.subsec_micros())
-    })
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    // A clock before the epoch reads as the epoch, as `SystemTime` would have it here.
+    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+    let micros = u64::try_from(t.tv_nsec).unwrap_or(0) / 1_000;
+    secs * 1_000_000 + micros
+}
+
+/// Text a segment copies from its request (the request id, host, path, trace id): kept in
+/// place when short, as most are, so that recording it costs no allocation (and no free when
+/// the ring lets the trace go).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Text(TextRepr);
+
+/// Bytes of text a [`Text`] holds in place: a request id (16), most hosts and paths.
+const TEXT_INLINE: usize = 38;
+
+#[derive(Clone, PartialEq, Eq)]
+enum TextRepr {
+    Inline { len: u8, bytes: [u8; TEXT_INLINE] },
+    Heap(Box<str>),
+}
+
+impl From<&str> for Text {
+    #[inline]
+    fn from(text: &str) -> Text {
+        Text(match u8::try_from(text.len()) {
+            Ok(len) if text.len() <= TEXT_INLINE => {
+                let mut bytes = [0u8; TEXT_INLINE];
+                bytes[..text.len()].copy_from_slice(text.as_bytes());
+                TextRepr::Inline { len, bytes }
+            }
+            _ => TextRepr::Heap(text.into()),
+        })
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match &self.0 {
+            // Always whole UTF-8: the bytes were copied from a `&str`, all of it.
+            TextRepr::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            TextRepr::Heap(text) => text,
+        }
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
 }
 
 /// What one component saw of one request.
@@ -381,9 +449,10 @@ pub struct Segment {
     /// Who wrote it.
     pub component: Component,
     /// The gateway's request id (`apigw-requestid`).
-    pub request_id: Option<Box<str>>,
-    /// `X-Amzn-Trace-Id` as the ALB forwarded it.
-    pub trace_id: Option<Box<str>>,
+    pub request_id: Option<Text>,
+    /// `X-Amzn-Trace-Id` as the ALB forwarded it: the header value's own bytes, shared with
+    /// it rather than copied and checked again (text when read, `trace_id_text`).
+    pub trace_id: Option<bytes::Bytes>,
     /// When the component received the request, in microseconds since the epoch.
     pub started_us: u64,
     /// When it finished (the response's end), in microseconds since the epoch.
@@ -391,9 +460,9 @@ pub struct Segment {
     /// The method (see [`method_name`]).
     pub method: Option<&'static str>,
     /// The host the client named.
-    pub host: Option<Box<str>>,
+    pub host: Option<Text>,
     /// The path the client sent.
-    pub path: Option<Box<str>>,
+    pub path: Option<Text>,
     /// The status this component answered.
     pub status: Option<u16>,
     /// The route (gateway) that matched.
@@ -413,9 +482,102 @@ pub struct Segment {
     pub tls_name: Option<Arc<str>>,
 }
 
+/// Segments a thread keeps for reuse at most ([`recycle`]).
+const SPARE_SEGMENTS: usize = 64;
+
+/// A segment whose hops' vector grew past this many is not kept for reuse.
+const SPARE_HOPS: usize = 16;
+
+thread_local! {
+    /// Segments the ring let go of on this thread, for this thread's next requests. Boxed:
+    /// each is handed out as the box a component keeps while its request runs.
+    #[allow(clippy::vec_box)]
+    static SPARE: std::cell::RefCell<Vec<Box<Segment>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Keeps a segment nobody reads any more (one the ring let go of) for [`Segment::boxed`] to
+/// reuse on this thread: a steady stream of traced requests then allocates and frees neither
+/// segments nor their hops' vectors (four allocations per request). A few are kept; the rest
+/// are freed.
+pub fn recycle(segment: Box<Segment>) {
+    if segment.hops.capacity() > SPARE_HOPS {
+        return;
+    }
+    let _ = SPARE.try_with(|spare| {
+        if let Ok(mut spare) = spare.try_borrow_mut()
+            && spare.len() < SPARE_SEGMENTS
+        {
+            spare.push(segment);
+        }
+    });
+}
+
 impl Segment {
     /// An empty segment, room made for a typical request's hops.
     pub fn new(component: Component) -> Segment {
+        // A typical request's hops at one component: about five.
+        Segment::with_storage(component, Vec::with_capacity(6), Vec::new())
+    }
+
+    /// An empty segment on the heap, for a component that keeps it boxed while its request
+    /// runs: one this thread has for reuse ([`recycle`]) when there is one.
+    pub fn boxed(component: Component) -> Box<Segment> {
+        let spare = SPARE
+            .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
+            .ok()
+            .flatten();
+        match spare {
+            Some(mut seg) => {
+                seg.reset(component);
+                seg
+            }
+            None => Box::new(Segment::new(component)),
+        }
+    }
+
+    /// Empties a segment for reuse, field by field in place (a new value assigned whole would
+    /// be built aside and copied in). Destructured so that a field added later cannot be
+    /// forgotten here.
+    fn reset(&mut self, component: Component) {
+        let Segment {
+            key,
+            component: who,
+            request_id,
+            trace_id,
+            started_us,
+            ended_us,
+            method,
+            host,
+            path,
+            status,
+            route,
+            target,
+            produced_by,
+            entry,
+            hops,
+            notes,
+            tls_name,
+        } = self;
+        *key = None;
+        *who = component;
+        *request_id = None;
+        *trace_id = None;
+        *started_us = now_us();
+        *ended_us = 0;
+        *method = None;
+        *host = None;
+        *path = None;
+        *status = None;
+        *route = None;
+        *target = None;
+        *produced_by = None;
+        *entry = false;
+        hops.clear();
+        notes.clear();
+        *tls_name = None;
+    }
+
+    fn with_storage(component: Component, hops: Vec<KeptHop>, notes: Vec<String>) -> Segment {
         Segment {
             key: None,
             component,
@@ -431,9 +593,8 @@ impl Segment {
             target: None,
             produced_by: None,
             entry: false,
-            // A typical request's hops at one component: about five.
-            hops: Vec::with_capacity(6),
-            notes: Vec::new(),
+            hops,
+            notes,
             tls_name: None,
         }
     }
@@ -486,7 +647,27 @@ impl Segment {
             fields: [("", Kept::None); FIELDS],
         });
         let hop = self.hops.len() - 1;
-        HopMut { seg: self, hop }
+        HopMut {
+            seg: self,
+            hop,
+            next: 0,
+        }
+    }
+
+    /// Appends a span that began at `since_us` (a moment the caller read with [`now_us`]) and
+    /// ends now: one clock read for both its time and its length.
+    #[inline(always)]
+    pub fn record_since(
+        &mut self,
+        component: Component,
+        step: &'static str,
+        outcome: &'static str,
+        since_us: u64,
+    ) -> HopMut<'_> {
+        let took = now_us().saturating_sub(since_us);
+        let hop = self.record_at(component, step, outcome, since_us);
+        hop.seg.hops[hop.hop].took_us = Some(u32::try_from(took).unwrap_or(u32::MAX));
+        hop
     }
 
     /// Moves a hop's notes into the segment's, renumbering the fields that name them.
@@ -520,6 +701,11 @@ impl Segment {
         }
     }
 
+    /// `trace_id` as text (it is visible ASCII: it was a header value).
+    pub fn trace_id_text(&self) -> Option<&str> {
+        std::str::from_utf8(self.trace_id.as_ref()?).ok()
+    }
+
     /// The text of a kept value (a note's, or static text), if it is text.
     pub fn text_of(&self, value: Kept) -> Option<&str> {
         match value {
@@ -532,12 +718,37 @@ impl Segment {
     /// Sets a field of the last hop of `step` (a value known only later, such as the bytes a
     /// response body carried), rather than adding a hop for it.
     pub fn amend(&mut self, step: &str, name: &'static str, value: Val) {
-        let value = self.keep(value);
-        if let Some(hop) = self.hops.iter_mut().rev().find(|h| h.step == step) {
+        let value = match value {
+            Val::Num(n) => Kept::Num(n),
+            Val::Str(s) => Kept::Str(s),
+            other => self.keep(other),
+        };
+        if let Some(hop) = self.hops.iter_mut().rev().find(|h| same(h.step, step)) {
             let at = hop
                 .fields
                 .iter()
-                .position(|(n, _)| *n == name)
+                .position(|(n, _)| same(n, name))
+                .or_else(|| hop.fields.iter().position(|(n, _)| n.is_empty()));
+            if let Some(i) = at {
+                hop.fields[i] = (name, value);
+            }
+        }
+    }
+
+    /// Sets a field of the hop at `hop` ([`HopMut::index`]), like [`Segment::amend`] without
+    /// looking for the hop by its step.
+    #[inline(always)]
+    pub fn amend_at(&mut self, hop: usize, name: &'static str, value: Val) {
+        let value = match value {
+            Val::Num(n) => Kept::Num(n),
+            Val::Str(s) => Kept::Str(s),
+            other => self.keep(other),
+        };
+        if let Some(hop) = self.hops.get_mut(hop) {
+            let at = hop
+                .fields
+                .iter()
+                .position(|(n, _)| same(n, name))
                 .or_else(|| hop.fields.iter().position(|(n, _)| n.is_empty()));
             if let Some(i) = at {
                 hop.fields[i] = (name, value);
@@ -553,17 +764,25 @@ impl Segment {
     }
 }
 
+/// Whether two names are the same text; the same literal (one address) without comparing bytes.
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+}
+
 /// A hop just appended to a segment ([`Segment::record`]), filled in place.
 pub struct HopMut<'a> {
     seg: &'a mut Segment,
     hop: usize,
+    /// The first field not yet set: fields fill in order, so none is searched for.
+    next: usize,
 }
 
 impl HopMut<'_> {
     /// Adds a field (one past [`FIELDS`] is dropped, as [`Hop::with`] does).
     #[inline(always)]
-    pub fn with(self, name: &'static str, value: Val) -> Self {
-        if matches!(value, Val::None) {
+    pub fn with(mut self, name: &'static str, value: Val) -> Self {
+        if matches!(value, Val::None) || self.next >= FIELDS {
             return self;
         }
         let kept = match value {
@@ -573,14 +792,16 @@ impl HopMut<'_> {
             Val::Addr(SocketAddr::V4(a)) => Kept::V4(a),
             other => self.seg.keep(other),
         };
-        if let Some(slot) = self.seg.hops[self.hop]
-            .fields
-            .iter_mut()
-            .find(|(n, _)| n.is_empty())
-        {
-            *slot = (name, kept);
+        if let Some(hop) = self.seg.hops.get_mut(self.hop) {
+            hop.fields[self.next] = (name, kept);
         }
+        self.next += 1;
         self
+    }
+
+    /// The hop's place in its segment, for [`Segment::amend_at`].
+    pub fn index(&self) -> usize {
+        self.hop
     }
 
     /// Marks the hop as a span that started `took` before it was made.
@@ -755,6 +976,67 @@ mod tests {
             .flat_map(|h| h.set_fields().filter_map(|(_, v)| seg.text_of(*v)))
             .collect();
         assert_eq!(texts, ["first", "second", "[::1]:80"]);
+    }
+
+    #[test]
+    fn eight_hex_digits_read_as_the_standard_parser_reads_them() {
+        let reference = |d: [u8; 8]| {
+            std::str::from_utf8(&d)
+                .ok()
+                .filter(|t| t.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|t| u32::from_str_radix(t, 16).ok())
+        };
+        for base in [
+            *b"5759e988",
+            *b"BD862E3F",
+            *b"00000000",
+            *b"ffffffff",
+            *b"0a1B2c3D",
+        ] {
+            assert_eq!(hex8(base), reference(base));
+            // Every byte value at every place: only hex digits read as digits.
+            for place in 0..8 {
+                for byte in 0..=255u8 {
+                    let mut d = base;
+                    d[place] = byte;
+                    assert_eq!(hex8(d), reference(d), "{d:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_recycled_segment_comes_back_empty() {
+        let mut seg = Segment::boxed(Component::Alb);
+        seg.key = Some(TraceKey::local());
+        seg.host = Some("x".repeat(100).as_str().into());
+        seg.status = Some(200);
+        seg.record(Component::Alb, "rule", "matched")
+            .with("why", Val::Text("because".into()));
+        let kept = &*seg as *const Segment;
+        recycle(seg);
+        let again = Segment::boxed(Component::Gateway);
+        assert_eq!(&*again as *const Segment, kept, "the spare was reused");
+        assert_eq!(again.component, Component::Gateway);
+        assert!(again.key.is_none() && again.host.is_none() && again.status.is_none());
+        assert!(again.hops.is_empty() && again.notes.is_empty());
+        assert!(again.started_us > 0);
+    }
+
+    #[test]
+    fn text_reads_back_as_it_was_given_short_or_long() {
+        for text in [
+            "",
+            "/pets",
+            "Mc7UVioPPHcEKPA=",
+            &"x".repeat(38),
+            &"y".repeat(39),
+            "ünï",
+        ] {
+            assert_eq!(&*Text::from(text), text);
+        }
+        assert_eq!(Text::from("a"), Text::from("a"));
+        assert_ne!(Text::from("a"), Text::from("b"));
     }
 
     #[test]

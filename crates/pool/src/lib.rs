@@ -76,6 +76,19 @@ pub trait Connect: Send + Sync + 'static {
         &self,
         key: &Self::Key,
     ) -> impl Future<Output = Result<Self::Io, Self::Error>> + Send;
+
+    /// Opens a new connection to `key` for the request whose headers are `headers` (the pool
+    /// opens one only when no idle connection can take the request). A connector that notes
+    /// why it opened a connection (the request's trace) reads what it needs here, so that the
+    /// many requests that reuse a connection pay nothing for it. By default, [`Connect::connect`].
+    fn connect_for(
+        &self,
+        key: &Self::Key,
+        headers: &http::HeaderMap,
+    ) -> impl Future<Output = Result<Self::Io, Self::Error>> + Send {
+        let _ = headers;
+        self.connect(key)
+    }
 }
 
 /// A request body a pooled connection can send.
@@ -483,7 +496,7 @@ where
         }
         // Boxed: a new connection (a dial, perhaps a tunnel and a TLS handshake) is the rare
         // case, and its future would otherwise be kilobytes of every request's future.
-        let mut conn = Box::pin(self.open(key)).await?;
+        let mut conn = Box::pin(self.open(key, req.headers())).await?;
         if !conn.ready().await {
             return Err(SendError::Closed);
         }
@@ -494,10 +507,14 @@ where
     }
 
     /// A new connection to `key`.
-    async fn open(&self, key: &C::Key) -> Result<Pooled<C::Key, B>, SendError<C::Error>> {
+    async fn open(
+        &self,
+        key: &C::Key,
+        headers: &http::HeaderMap,
+    ) -> Result<Pooled<C::Key, B>, SendError<C::Error>> {
         let io = self
             .connector
-            .connect(key)
+            .connect_for(key, headers)
             .await
             .map_err(SendError::Connect)?;
         let (sender, connection) = http1::Builder::new()

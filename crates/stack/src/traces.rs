@@ -24,11 +24,44 @@ pub const DEFAULT_CAPACITY: usize = 1000;
 struct Entry {
     seq: u64,
     key: Option<TraceKey>,
-    /// Boxed as the components made them: joined without copying (a segment is a few hundred
-    /// bytes, and unboxing it into the vector measurably cost each request).
-    #[allow(clippy::vec_box)]
-    segments: Vec<Box<Segment>>,
+    segments: Segments,
     complete: bool,
+}
+
+/// One request's segments, boxed as the components made them: joined without copying (a
+/// segment is a few hundred bytes, and unboxing it measurably cost each request). The first
+/// two (the gateway's and the ALB's) are held in place, so a request's entry allocates nothing
+/// of its own; any more (a dial's or a new tunnel stream's) follow in a vector.
+#[derive(Default)]
+struct Segments {
+    two: [Option<Box<Segment>>; 2],
+    #[allow(clippy::vec_box)]
+    more: Vec<Box<Segment>>,
+}
+
+impl Segments {
+    fn push(&mut self, segment: Box<Segment>) {
+        match self.two.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => *slot = Some(segment),
+            None => self.more.push(segment),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Segment> {
+        self.two.iter().flatten().chain(&self.more).map(|s| &**s)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.two[0].is_none()
+    }
+
+    /// Hands the segments back for reuse (`trace::recycle`): nobody reads them any more.
+    fn recycle(self) {
+        let [a, b] = self.two;
+        for segment in a.into_iter().chain(b).chain(self.more) {
+            airlock_net::trace::recycle(segment);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -181,12 +214,9 @@ impl Sink for Ring {
                 state.entries.push_back(Entry {
                     seq,
                     key: segment.key,
-                    segments: {
-                        // The gateway's and the ALB's: room for both, so the second is no
-                        // reallocation.
-                        let mut v = Vec::with_capacity(2);
-                        v.push(segment);
-                        v
+                    segments: Segments {
+                        two: [Some(segment), None],
+                        more: Vec::new(),
                     },
                     complete: false,
                 });
@@ -195,9 +225,11 @@ impl Sink for Ring {
                 {
                     state.first = old.seq + 1;
                     if let Some(k) = old.key
-                        && state.by_key.get(&k) == Some(&old.seq)
+                        && let std::collections::hash_map::Entry::Occupied(e) =
+                            state.by_key.entry(k)
+                        && *e.get() == old.seq
                     {
-                        state.by_key.remove(&k);
+                        e.remove();
                     }
                     // Freed once the lock is let go.
                     evicted = Some(old);
@@ -213,7 +245,9 @@ impl Sink for Ring {
             }
         }
         drop(state);
-        drop(evicted);
+        if let Some(old) = evicted {
+            old.segments.recycle();
+        }
         if let Some(s) = announce {
             let _ = self.completed.send(s);
         }
@@ -266,14 +300,13 @@ fn find(entry: &Entry, c: Component) -> Option<&Segment> {
         .segments
         .iter()
         .find(|s| s.component == c && s.hops.len() > 1)
-        .map(|s| &**s)
 }
 
 /// The request's list row: who, what, where it went, how it ended.
 fn summary(entry: &Entry) -> Value {
     let gw = find(entry, Component::Gateway);
     let alb = find(entry, Component::Alb);
-    let front = gw.or(alb).or(entry.segments.first().map(|s| &**s));
+    let front = gw.or(alb).or(entry.segments.iter().next());
     let started = entry
         .segments
         .iter()
@@ -296,7 +329,7 @@ fn summary(entry: &Entry) -> Value {
         ),
         "request_id": text(gw.and_then(|g| g.request_id.as_deref())),
         "trace_id": entry.key.map(|k| k.to_string()),
-        "alb_trace_id": text(alb.and_then(|a| a.trace_id.as_deref())),
+        "alb_trace_id": text(alb.and_then(|a| a.trace_id_text())),
         "entered_at": if gw.is_some() { "gateway" } else { "alb" },
         "method": text(front.and_then(|s| s.method)),
         "host": text(front.and_then(|s| s.host.as_deref())),
@@ -325,7 +358,7 @@ fn detail(entry: &Entry) -> Value {
     let mut hops: Vec<(&KeptHop, &Segment)> = entry
         .segments
         .iter()
-        .flat_map(|s| s.hops.iter().map(move |h| (h, &**s)))
+        .flat_map(|s| s.hops.iter().map(move |h| (h, s)))
         .collect();
     hops.sort_by_key(|(h, _)| h.at_us);
     let mut rendered: Vec<Value> = Vec::with_capacity(hops.len() + 2);
