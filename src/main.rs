@@ -406,10 +406,7 @@ fn runtime(args: RuntimeArgs) -> anyhow::Result<tokio::runtime::Runtime> {
         _ => std::thread::available_parallelism().map_or(1, usize::from),
     };
     tracing::debug!(shards, "starting the runtime threads");
-    let main = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let main = airlock_net::shards::runtime().context("starting the async runtime")?;
     let mut handles = vec![main.handle().clone()];
     for index in 1..shards {
         handles.push(airlock_net::shards::spawn(index).context("starting a runtime thread")?);
