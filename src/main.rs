@@ -13,9 +13,11 @@ mod signals;
 mod template;
 mod trace;
 
-/// The process allocator; see the `mimalloc` entry in `Cargo.toml` for why.
+/// The process allocator: jemalloc, whose background thread gives freed memory back to the
+/// system even from threads that have gone idle; see the `tikv-jemallocator` entry in
+/// `Cargo.toml` for why, and `.cargo/config.toml` for its settings.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use airlock_stack::{Options, Ports, RunningStack};
 use anyhow::Context as _;
@@ -423,10 +425,7 @@ fn runtime(args: RuntimeArgs) -> anyhow::Result<tokio::runtime::Runtime> {
         _ => std::thread::available_parallelism().map_or(1, usize::from),
     };
     tracing::debug!(shards, "starting the runtime threads");
-    let main = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let main = airlock_net::shards::runtime().context("starting the async runtime")?;
     let mut handles = vec![main.handle().clone()];
     for index in 1..shards {
         handles.push(airlock_net::shards::spawn(index).context("starting a runtime thread")?);
@@ -551,4 +550,23 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The allocator gives memory freed after a burst back to the system by itself: jemalloc's
+    /// background thread is configured on (the crate's `background_threads` feature) and
+    /// running, so an idle shard thread's freed pages do not stay resident
+    /// (docs/PERFORMANCE.md "Memory after load").
+    #[test]
+    fn the_allocator_purges_from_a_background_thread() {
+        assert!(
+            tikv_jemalloc_ctl::opt::background_thread::read().expect("opt.background_thread"),
+            "jemalloc was built without background_thread:true"
+        );
+        assert!(
+            tikv_jemalloc_ctl::background_thread::read().expect("background_thread"),
+            "jemalloc's background thread is not enabled"
+        );
+    }
 }

@@ -15,7 +15,28 @@
 use std::cell::Cell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 use tokio::runtime::Handle;
+
+/// How long a shard's blocking-pool thread (file writes: the access logs) waits for more work
+/// before it exits. tokio's default is 10 s, which kept a thread made by a burst's log writes,
+/// its stack and its allocator cache resident past the load's end (docs/PERFORMANCE.md "Memory
+/// after load"); under load the access log writes every 200 ms, so the thread lives on.
+pub const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(1);
+
+/// The name of a shard's blocking-pool threads.
+pub const BLOCKING_THREAD_NAME: &str = "airlock-blocking";
+
+/// A shard's runtime, configured: single-threaded, every driver on, blocking threads named
+/// and kept for [`BLOCKING_KEEP_ALIVE`]. The binary's first shard (its main thread) is built
+/// with it too.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name(BLOCKING_THREAD_NAME)
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
+        .build()
+}
 
 static SHARDS: OnceLock<Vec<Handle>> = OnceLock::new();
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -27,9 +48,7 @@ thread_local! {
 /// Starts a shard on a thread of its own: a current-thread runtime, marked as shard `index`, that
 /// runs for as long as the process lives. Returns its handle, for [`install`].
 pub fn spawn(index: usize) -> std::io::Result<Handle> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     let handle = runtime.handle().clone();
     std::thread::Builder::new()
         .name(format!("airlock-shard-{index}"))
@@ -75,4 +94,38 @@ pub(crate) fn next() -> Option<Handle> {
 pub(crate) fn here() -> Option<Handle> {
     SHARDS.get()?;
     Handle::try_current().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    /// A shard's blocking thread exits soon after its work, not after tokio's default 10 s: the
+    /// thread a burst's log writes made does not outlive the burst by long.
+    #[test]
+    fn a_shards_blocking_thread_exits_soon_after_its_work() {
+        let runtime = super::runtime().expect("runtime");
+        let (name, task) = runtime.block_on(async {
+            tokio::task::spawn_blocking(|| {
+                let name = std::thread::current().name().map(str::to_owned);
+                // `PID/task/TID`: this thread, to watch for its exit.
+                (
+                    name,
+                    std::fs::read_link("/proc/thread-self").expect("thread-self"),
+                )
+            })
+            .await
+            .expect("blocking task")
+        });
+        assert_eq!(name.as_deref(), Some(super::BLOCKING_THREAD_NAME));
+        let task = std::path::Path::new("/proc").join(task);
+        // Well under tokio's default keep-alive (10 s), five times ours: an exit, not a timing.
+        let deadline = std::time::Instant::now() + super::BLOCKING_KEEP_ALIVE * 5;
+        while task.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(
+            !task.exists(),
+            "the blocking thread {task:?} is still there"
+        );
+        drop(runtime);
+    }
 }

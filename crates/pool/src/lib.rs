@@ -19,6 +19,8 @@
 //! buffers and TLS state, and on an in-process chain the peer's as well. A key keeps
 //! [`SPARE_PER_KEY`] of them for the whole idle timeout; the rest close once they have idled
 //! for [`SURPLUS_IDLE`] (see [`Pool::prune_until`]), so memory returns soon after the burst.
+//! A pool with many keys (an ALB node in front of dozens of targets, each key also per shard)
+//! keeps at most [`SPARES_PER_POOL`] spares past [`SURPLUS_IDLE`], the most recently used.
 //!
 //! Architecture invariant: knows HTTP and TLS, HTTP/1.1 connections and how long they may idle.
 //! What a key names and how a connection is opened is the caller's [`Connect`]; no component's
@@ -53,6 +55,14 @@ use tokio::time::Instant;
 /// Idle connections a key keeps until the idle timeout: enough for a client that sends one
 /// request at a time, which is how a stack is mostly used between bursts.
 pub const SPARE_PER_KEY: usize = 1;
+
+/// Idle connections a pool keeps past [`SURPLUS_IDLE`] over all its keys: the spares of the
+/// keys used most recently. A spare per key is what a client sending one request at a time
+/// needs, but keys multiply (targets × shards: a 50-task group behind an ALB node left 100
+/// spares after a burst, each ~100 KiB with its peer's side, most of the stack's memory after
+/// the load; docs/PERFORMANCE.md "Memory after load"). Beyond this many, a key whose spare has
+/// idled for [`SURPLUS_IDLE`] dials again when it is next used.
+pub const SPARES_PER_POOL: usize = 8;
 
 /// How long an idle connection beyond a key's [`SPARE_PER_KEY`] is kept. Under steady load the
 /// newest idle connection is taken first, so the oldest idle ones are those a burst left behind
@@ -373,6 +383,7 @@ impl<C: Connect, B> Pool<C, B> {
         }
         let now = Instant::now();
         let mut idle = lock(&self.idle);
+        let keys = idle.len();
         let list = idle.entry(conn.key.clone()).or_default();
         // Connections past the idle timeout are closed here, at checkout and by `prune`. Only
         // the oldest can have expired: no scan of the whole list on every request.
@@ -383,7 +394,9 @@ impl<C: Connect, B> Pool<C, B> {
             list.pop_front();
         }
         list.push_back((now, conn));
-        let needs = if list.len() > SPARE_PER_KEY {
+        // More keys than the pool keeps spares for (the map's length counts keys whose lists
+        // emptied since the last prune too: at worst the pruner wakes once for nothing).
+        let needs = if list.len() > SPARE_PER_KEY || keys >= SPARES_PER_POOL {
             Watch::SURPLUS
         } else {
             Watch::SPARES
@@ -406,37 +419,69 @@ impl<C: Connect, B> Pool<C, B> {
         None
     }
 
-    /// Closes every connection idle for the idle timeout, and those beyond a key's
-    /// [`SPARE_PER_KEY`] idle for [`SURPLUS_IDLE`]. Returns when the next idle connection is due
-    /// to close, or `None` when none is left.
+    /// Closes every connection idle for the idle timeout, those beyond a key's
+    /// [`SPARE_PER_KEY`] idle for [`SURPLUS_IDLE`], and the oldest of those idle for
+    /// [`SURPLUS_IDLE`] beyond the pool's [`SPARES_PER_POOL`]. Returns when the next idle
+    /// connection is due to close, or `None` when none is left.
     pub fn prune(&self) -> Option<Instant> {
         let now = Instant::now();
+        let settled = |since: &Instant| now.duration_since(*since) >= SURPLUS_IDLE;
         let mut idle = lock(&self.idle);
-        let mut next: Option<Instant> = None;
-        let mut watched = Watch::NOTHING;
+        let mut total = 0;
         for list in idle.values_mut() {
             list.retain(|(since, _)| now.duration_since(*since) < self.idle_timeout);
             // Oldest first: the surplus are the front of the list.
             while list.len() > SPARE_PER_KEY
-                && list
-                    .front()
-                    .is_some_and(|(since, _)| now.duration_since(*since) >= SURPLUS_IDLE)
+                && list.front().is_some_and(|(since, _)| settled(since))
             {
                 list.pop_front();
             }
-            if let Some((since, _)) = list.front() {
-                let keep = if list.len() > SPARE_PER_KEY {
-                    watched = Watch::SURPLUS;
-                    SURPLUS_IDLE.min(self.idle_timeout)
-                } else {
-                    watched = watched.max(Watch::SPARES);
-                    self.idle_timeout
-                };
-                let due = *since + keep;
-                next = Some(next.map_or(due, |n| n.min(due)));
-            }
+            total += list.len();
         }
         idle.retain(|_, list| !list.is_empty());
+        if total > SPARES_PER_POOL {
+            // The settled connections of every key, oldest first; each key's are the front of
+            // its list, in the same order, so closing them in this order pops fronts.
+            let mut old: Vec<(Instant, &C::Key)> = idle
+                .iter()
+                .flat_map(|(key, list)| {
+                    list.iter()
+                        .take_while(|(since, _)| settled(since))
+                        .map(move |(since, _)| (*since, key))
+                })
+                .collect();
+            old.sort_unstable_by_key(|(since, _)| *since);
+            let close: Vec<C::Key> = old
+                .into_iter()
+                .take(total - SPARES_PER_POOL)
+                .map(|(_, key)| key.clone())
+                .collect();
+            total -= close.len();
+            for key in &close {
+                if let Some(list) = idle.get_mut(key) {
+                    list.pop_front();
+                }
+            }
+            idle.retain(|_, list| !list.is_empty());
+        }
+        let mut next: Option<Instant> = None;
+        let mut watched = Watch::NOTHING;
+        let over = total > SPARES_PER_POOL;
+        for list in idle.values() {
+            let Some((since, _)) = list.front() else {
+                continue;
+            };
+            let due = if list.len() > SPARE_PER_KEY || (over && !settled(since)) {
+                // A surplus, or one of more spares than the pool keeps: closes once settled
+                // (over the pool's spares, only the young remain; see above).
+                watched = Watch::SURPLUS;
+                *since + SURPLUS_IDLE.min(self.idle_timeout)
+            } else {
+                watched = watched.max(Watch::SPARES);
+                *since + self.idle_timeout
+            };
+            next = Some(next.map_or(due, |n| n.min(due)));
+        }
         self.watched.store(watched, Ordering::Relaxed);
         next
     }

@@ -510,6 +510,67 @@ async fn idle_connections_a_burst_left_close_soon_but_the_spare_stays_to_the_idl
     drop(stop);
 }
 
+/// A pool with more keys than it keeps spares for (a node in front of many targets, each key
+/// also per shard) keeps, once they have idled for `SURPLUS_IDLE`, only `SPARES_PER_POOL` of
+/// the keys' spares: those of the keys used last. A key whose spare closed dials again; the
+/// kept spares stay to the idle timeout.
+#[tokio::test(start_paused = true)]
+async fn a_pool_keeps_the_spares_of_its_most_recently_used_keys_only() {
+    use airlock_pool::{SPARES_PER_POOL, SURPLUS_IDLE};
+    const KEYS: usize = SPARES_PER_POOL + 5;
+    let idle_timeout = Duration::from_secs(60);
+    let (open, mut watch_open) = tokio::sync::watch::channel(0);
+    let pool = Pool::new(
+        Memory {
+            open,
+            burst: Arc::new(tokio::sync::Barrier::new(1)),
+        },
+        idle_timeout,
+        true,
+    );
+    let (stop, stopped) = stop_signal();
+    tokio::spawn(Pool::prune_until(Arc::downgrade(&pool), stopped));
+    let key = |i: usize| SocketAddr::from(([10, 0, 0, 1], 8000 + i as u16));
+    // One request at a time to each key in turn, a moment apart: each key has one idle
+    // connection, the last key's the newest.
+    for i in 0..KEYS {
+        assert_eq!(get(&pool, key(i)).await, "hello");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(pool.idle_count(), KEYS, "a spare per key, all young");
+    assert_eq!(*watch_open.borrow(), KEYS);
+
+    let start = tokio::time::Instant::now();
+    watch_open
+        .wait_for(|n| *n == SPARES_PER_POOL)
+        .await
+        .unwrap();
+    // Paused time: the clock moves only to the next timer, so this is exact, not a timing.
+    assert!(
+        start.elapsed() < SURPLUS_IDLE * 2,
+        "the spares beyond the pool's closed after {:?}",
+        start.elapsed()
+    );
+    assert_eq!(pool.idle_count(), SPARES_PER_POOL);
+
+    // The newest key's spare was kept: reused, no dial.
+    assert_eq!(get(&pool, key(KEYS - 1)).await, "hello");
+    assert_eq!(*watch_open.borrow(), SPARES_PER_POOL);
+    // The oldest key's closed: it dials again.
+    assert_eq!(get(&pool, key(0)).await, "hello");
+    assert_eq!(*watch_open.borrow(), SPARES_PER_POOL + 1);
+
+    // Those kept close at the idle timeout, not before.
+    let kept = tokio::time::Instant::now();
+    watch_open.wait_for(|n| *n == 0).await.unwrap();
+    assert!(
+        kept.elapsed() >= idle_timeout - SURPLUS_IDLE * 2,
+        "the kept spares closed after {:?}",
+        kept.elapsed()
+    );
+    drop(stop);
+}
+
 /// A stop signal for `prune_until` that resolves when its sender is dropped.
 fn stop_signal() -> (
     tokio::sync::oneshot::Sender<()>,
