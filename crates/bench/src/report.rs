@@ -653,6 +653,22 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// A stack's figures with one quick start and `memory` at every moment.
+    fn stack_figures(memory: Resources, runs: Vec<Run>) -> StackFigures {
+        StackFigures {
+            size: None,
+            starts: vec![Start {
+                banner_ms: 5.0,
+                first_200_ms: 8.0,
+            }],
+            idle: memory,
+            after_load: memory,
+            after_quiet: memory,
+            quiet_seconds: 5.0,
+            runs,
+        }
+    }
+
     #[test]
     fn median_and_quartiles() {
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
@@ -765,22 +781,16 @@ mod tests {
             },
             open_fds: 30,
         };
-        let stack = |direct_cpu: f64, chain64: Vec<Round>, chain1: Vec<Round>| StackFigures {
-            size: None,
-            starts: vec![Start {
-                banner_ms: 5.0,
-                first_200_ms: 8.0,
-            }],
-            idle: memory,
-            after_load: memory,
-            after_quiet: memory,
-            quiet_seconds: 5.0,
-            runs: vec![
-                run(Path::Direct, 64, vec![round(direct_cpu, 90_000.0, 400)]),
-                run(Path::Chain, 64, chain64),
-                run(Path::Direct, 1, vec![round(30.0, 13_000.0, 70)]),
-                run(Path::Chain, 1, chain1),
-            ],
+        let stack = |direct_cpu: f64, chain64: Vec<Round>, chain1: Vec<Round>| {
+            stack_figures(
+                memory,
+                vec![
+                    run(Path::Direct, 64, vec![round(direct_cpu, 90_000.0, 400)]),
+                    run(Path::Chain, 64, chain64),
+                    run(Path::Direct, 1, vec![round(30.0, 13_000.0, 70)]),
+                    run(Path::Chain, 1, chain1),
+                ],
+            )
         };
         let report = |default: StackFigures, big: StackFigures| {
             let machine = Machine {
@@ -905,19 +915,7 @@ mod tests {
                 rounds,
             }
         };
-        let memory = Resources::default();
-        let stack = |runs| StackFigures {
-            size: None,
-            starts: vec![Start {
-                banner_ms: 5.0,
-                first_200_ms: 8.0,
-            }],
-            idle: memory,
-            after_load: memory,
-            after_quiet: memory,
-            quiet_seconds: 5.0,
-            runs,
-        };
+        let stack = |runs| stack_figures(Resources::default(), runs);
         let report = |on: &[f64], off: &[f64]| {
             let machine = Machine {
                 cpu: "test".into(),
