@@ -11,8 +11,9 @@
 use airlock_net::sync::lock;
 #[cfg(test)]
 use airlock_net::trace::Hop;
-use airlock_net::trace::{Component, Kept, KeptHop, Segment, Sink, TraceKey};
+use airlock_net::trace::{Component, Kept, KeptHop, Segment, Sink, Text, TraceKey, pack};
 use serde_json::{Map, Value, json};
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
@@ -20,48 +21,44 @@ use tokio::sync::broadcast;
 /// The ring's size when nothing else is said.
 pub const DEFAULT_CAPACITY: usize = 1000;
 
-/// One request: what each component recorded of it.
+/// An evicted entry's buffer larger than this is freed rather than reused by the next
+/// request: one long trace (an error's long message) does not pin its size in every slot.
+const REUSE_LIMIT: usize = 4096;
+
+/// How many entries a listing copies at a time under the ring's lock: requests being traced
+/// meanwhile wait for no more than this many copies.
+const LIST_BATCH: usize = 32;
+
+/// One request: what each component recorded of it, packed (`trace::pack`): a few hundred
+/// bytes rather than the ~3 KB its segments take while the request runs. Each traced request
+/// writes its entry into the slot of the one evicted a ring's length earlier, memory cold in
+/// every cache: the fewer bytes written there, the less tracing costs (docs/PERFORMANCE.md,
+/// "What tracing costs, third round").
+#[derive(Clone)]
 struct Entry {
     seq: u64,
     key: Option<TraceKey>,
-    segments: Segments,
+    /// The gateway's request id, for reads by it without unpacking every entry.
+    request_id: Option<Text>,
+    /// The segments in the order they arrived, packed.
+    packed: Vec<u8>,
     complete: bool,
 }
 
-/// One request's segments, boxed as the components made them: joined without copying (a
-/// segment is a few hundred bytes, and unboxing it measurably cost each request). The first
-/// two (the gateway's and the ALB's) are held in place, so a request's entry allocates nothing
-/// of its own; any more (a dial's or a new tunnel stream's) follow in a vector.
-#[derive(Default)]
-struct Segments {
-    two: [Option<Box<Segment>>; 2],
-    #[allow(clippy::vec_box)]
-    more: Vec<Box<Segment>>,
+impl Entry {
+    /// The entry with its segments unpacked, for reading.
+    fn open(&self) -> Opened<'_> {
+        Opened {
+            entry: self,
+            segments: pack::unpack(&self.packed),
+        }
+    }
 }
 
-impl Segments {
-    fn push(&mut self, segment: Box<Segment>) {
-        match self.two.iter_mut().find(|s| s.is_none()) {
-            Some(slot) => *slot = Some(segment),
-            None => self.more.push(segment),
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &Segment> {
-        self.two.iter().flatten().chain(&self.more).map(|s| &**s)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.two[0].is_none()
-    }
-
-    /// Hands the segments back for reuse (`trace::recycle`): nobody reads them any more.
-    fn recycle(self) {
-        let [a, b] = self.two;
-        for segment in a.into_iter().chain(b).chain(self.more) {
-            airlock_net::trace::recycle(segment);
-        }
-    }
+/// An entry with its segments unpacked.
+struct Opened<'a> {
+    entry: &'a Entry,
+    segments: Vec<Segment>,
 }
 
 #[derive(Default)]
@@ -72,7 +69,7 @@ struct State {
     next: u64,
     /// The entry of each trace key, for joining segments as they arrive (hashed with foldhash:
     /// the keys are airlock's own or checked X-Ray roots). Reads by request id scan instead:
-    /// they are rare, and an index would cost every request an insertion and a copy of its id.
+    /// they are rare, and an index would cost every request an insertion.
     by_key: HashMap<TraceKey, u64, foldhash::fast::RandomState>,
 }
 
@@ -82,6 +79,11 @@ pub struct Ring {
     state: Mutex<State>,
     /// Completed requests' summaries, for live subscribers.
     completed: broadcast::Sender<Arc<Value>>,
+}
+
+thread_local! {
+    /// Where a thread packs a segment before taking the ring's lock to keep it.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Ring {
@@ -104,19 +106,35 @@ impl Ring {
         self.completed.subscribe()
     }
 
-    /// Summaries of the kept requests, newest first, that pass `filter`, at most `limit`.
+    /// Summaries of the kept requests, newest first, that pass `filter`, at most `limit`;
+    /// and how many requests the ring keeps. Entries are copied out a batch at a time and
+    /// unpacked with the lock let go.
     pub fn list(&self, filter: &Filter, limit: usize) -> (Vec<Value>, usize) {
-        let state = lock(&self.state);
-        let kept = state.entries.len();
-        let out = state
-            .entries
-            .iter()
-            .rev()
-            .filter(|e| e.complete || !e.segments.is_empty())
-            .map(summary)
-            .filter(|s| filter.admits(s))
-            .take(limit)
-            .collect();
+        let mut out = Vec::new();
+        let mut before = u64::MAX;
+        let kept = lock(&self.state).entries.len();
+        while out.len() < limit {
+            let batch: Vec<Entry> = {
+                let state = lock(&self.state);
+                state
+                    .entries
+                    .iter()
+                    .rev()
+                    .filter(|e| e.seq < before)
+                    .take(LIST_BATCH)
+                    .cloned()
+                    .collect()
+            };
+            let Some(last) = batch.last() else { break };
+            before = last.seq;
+            out.extend(
+                batch
+                    .iter()
+                    .map(|e| summary(&e.open()))
+                    .filter(|s| filter.admits(s))
+                    .take(limit - out.len()),
+            );
+        }
         (out, kept)
     }
 
@@ -127,7 +145,8 @@ impl Ring {
             .entries
             .iter()
             .rev()
-            .any(|e| e.seq > after && e.complete)
+            .take_while(|e| e.seq > after)
+            .any(|e| e.complete)
     }
 
     /// One request's whole trace, by the gateway's request id or its trace id.
@@ -137,16 +156,19 @@ impl Ring {
 
     /// Like [`Ring::get`], and whether the request has completed.
     fn find(&self, id: &str) -> Option<(Value, bool)> {
-        let state = lock(&self.state);
-        let entry = match TraceKey::from_header(id.as_bytes()) {
-            Some(k) => state.entry(*state.by_key.get(&k)?)?,
-            None => state.entries.iter().rev().find(|e| {
-                e.segments
+        let entry = {
+            let state = lock(&self.state);
+            match TraceKey::from_header(id.as_bytes()) {
+                Some(k) => state.entry(*state.by_key.get(&k)?)?,
+                None => state
+                    .entries
                     .iter()
-                    .any(|s| s.request_id.as_deref() == Some(id))
-            })?,
+                    .rev()
+                    .find(|e| e.request_id.as_deref() == Some(id))?,
+            }
+            .clone()
         };
-        Some((detail(entry), entry.complete))
+        Some((detail(&entry.open()), entry.complete))
     }
 
     /// One request's trace once it has completed, waiting up to `wait` for it: a client that
@@ -165,6 +187,80 @@ impl Ring {
                     }
                 }
             }
+        }
+    }
+
+    /// Keeps one packed segment: joined to its request's entry, or the newest entry.
+    fn keep(
+        &self,
+        key: Option<TraceKey>,
+        request_id: Option<Text>,
+        announces: bool,
+        packed: &[u8],
+    ) {
+        let mut state = lock(&self.state);
+        let existing = key.and_then(|k| state.by_key.get(&k).copied());
+        let seq = match existing.filter(|&seq| state.entry(seq).is_some()) {
+            Some(seq) => {
+                if let Some(e) = state.entry_mut(seq) {
+                    e.packed.reserve_exact(packed.len());
+                    e.packed.extend_from_slice(packed);
+                    if e.request_id.is_none() {
+                        e.request_id = request_id;
+                    }
+                }
+                seq
+            }
+            None => {
+                let seq = state.next;
+                state.next += 1;
+                // The evicted entry's buffer holds this one: no allocation or free per request
+                // once the ring is full.
+                let mut buffer = Vec::new();
+                if state.entries.len() >= self.capacity
+                    && let Some(old) = state.entries.pop_front()
+                {
+                    state.first = old.seq + 1;
+                    if let Some(k) = old.key
+                        && let std::collections::hash_map::Entry::Occupied(e) =
+                            state.by_key.entry(k)
+                        && *e.get() == old.seq
+                    {
+                        e.remove();
+                    }
+                    if old.packed.capacity() <= REUSE_LIMIT {
+                        buffer = old.packed;
+                        buffer.clear();
+                    }
+                }
+                if state.entries.is_empty() {
+                    state.first = seq;
+                }
+                if let Some(k) = key {
+                    state.by_key.insert(k, seq);
+                }
+                buffer.reserve_exact(packed.len());
+                buffer.extend_from_slice(packed);
+                state.entries.push_back(Entry {
+                    seq,
+                    key,
+                    request_id,
+                    packed: buffer,
+                    complete: false,
+                });
+                seq
+            }
+        };
+        let mut announce = None;
+        if announces && let Some(e) = state.entry_mut(seq) {
+            e.complete = true;
+            if self.completed.receiver_count() > 0 {
+                announce = Some(e.clone());
+            }
+        }
+        drop(state);
+        if let Some(e) = announce {
+            let _ = self.completed.send(Arc::new(summary(&e.open())));
         }
     }
 }
@@ -195,62 +291,23 @@ impl Sink for Ring {
             Component::Alb => segment.entry && !segment.hops.is_empty(),
             _ => false,
         };
-        let mut evicted = None;
-        let mut state = lock(&self.state);
-        let existing = segment.key.and_then(|k| state.by_key.get(&k).copied());
-        let seq = match existing.filter(|&seq| state.entry(seq).is_some()) {
-            Some(seq) => {
-                if let Some(e) = state.entry_mut(seq) {
-                    e.segments.push(segment);
-                }
-                seq
-            }
-            None => {
-                let seq = state.next;
-                state.next += 1;
-                if let Some(k) = segment.key {
-                    state.by_key.insert(k, seq);
-                }
-                state.entries.push_back(Entry {
-                    seq,
-                    key: segment.key,
-                    segments: Segments {
-                        two: [Some(segment), None],
-                        more: Vec::new(),
-                    },
-                    complete: false,
-                });
-                if state.entries.len() > self.capacity
-                    && let Some(old) = state.entries.pop_front()
-                {
-                    state.first = old.seq + 1;
-                    if let Some(k) = old.key
-                        && let std::collections::hash_map::Entry::Occupied(e) =
-                            state.by_key.entry(k)
-                        && *e.get() == old.seq
-                    {
-                        e.remove();
-                    }
-                    // Freed once the lock is let go.
-                    evicted = Some(old);
-                }
-                seq
-            }
+        let key = segment.key;
+        let request_id = match segment.component {
+            Component::Gateway => segment.request_id.clone(),
+            _ => None,
         };
-        let mut announce = None;
-        if announces && let Some(e) = state.entry_mut(seq) {
-            e.complete = true;
-            if self.completed.receiver_count() > 0 {
-                announce = Some(Arc::new(summary(e)));
-            }
-        }
-        drop(state);
-        if let Some(old) = evicted {
-            old.segments.recycle();
-        }
-        if let Some(s) = announce {
-            let _ = self.completed.send(s);
-        }
+        let keep = |scratch: &mut Vec<u8>| {
+            scratch.clear();
+            pack::pack(&segment, scratch);
+            self.keep(key, request_id, announces, scratch);
+        };
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => keep(&mut scratch),
+            Err(_) => keep(&mut Vec::new()),
+        });
+        // Packed and kept: the segment goes back to this thread, still warm, for its next
+        // request.
+        airlock_net::trace::recycle(segment);
     }
 }
 
@@ -295,19 +352,20 @@ impl Filter {
     }
 }
 
-fn find(entry: &Entry, c: Component) -> Option<&Segment> {
-    entry
+fn find<'a>(opened: &'a Opened<'_>, c: Component) -> Option<&'a Segment> {
+    opened
         .segments
         .iter()
         .find(|s| s.component == c && s.hops.len() > 1)
 }
 
 /// The request's list row: who, what, where it went, how it ended.
-fn summary(entry: &Entry) -> Value {
-    let gw = find(entry, Component::Gateway);
-    let alb = find(entry, Component::Alb);
-    let front = gw.or(alb).or(entry.segments.iter().next());
-    let started = entry
+fn summary(opened: &Opened<'_>) -> Value {
+    let gw = find(opened, Component::Gateway);
+    let alb = find(opened, Component::Alb);
+    let front = gw.or(alb).or(opened.segments.first());
+    let entry = opened.entry;
+    let started = opened
         .segments
         .iter()
         .map(|s| s.started_us)
@@ -347,15 +405,15 @@ fn summary(entry: &Entry) -> Value {
 
 /// The request's whole story: the summary and every hop in time order, with the hops that
 /// nothing recorded because nothing happened (a pooled connection reused) said plainly.
-fn detail(entry: &Entry) -> Value {
-    let mut out = summary(entry);
-    let start = entry
+fn detail(opened: &Opened<'_>) -> Value {
+    let mut out = summary(opened);
+    let start = opened
         .segments
         .iter()
         .map(|s| s.started_us)
         .min()
         .unwrap_or(0);
-    let mut hops: Vec<(&KeptHop, &Segment)> = entry
+    let mut hops: Vec<(&KeptHop, &Segment)> = opened
         .segments
         .iter()
         .flat_map(|s| s.hops.iter().map(move |h| (h, s)))

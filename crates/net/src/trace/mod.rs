@@ -18,6 +18,8 @@
 //! Architecture invariant: this module knows hops and keys, not what a gateway or load
 //! balancer decides; components choose their steps' names.
 
+pub mod pack;
+
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
