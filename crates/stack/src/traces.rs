@@ -420,16 +420,18 @@ fn detail(opened: &Opened<'_>) -> Value {
         .collect();
     hops.sort_by_key(|(h, _)| h.at_us);
     let mut rendered: Vec<Value> = Vec::with_capacity(hops.len() + 2);
-    let any =
-        |c: Component, step: &str| hops.iter().any(|(h, _)| h.component == c && h.step == step);
+    let any = |c: Component, step: &str| {
+        hops.iter()
+            .any(|(h, _)| h.component == c && h.step.as_str() == step)
+    };
     let link_stream = any(Component::VpcLink, "stream");
     let alb_dial = any(Component::Alb, "dial");
     for (h, seg) in &hops {
         if h.component == Component::Gateway
-            && h.step == "integration"
+            && h.step.as_str() == "integration"
             && !link_stream
             && h.set_fields()
-                .any(|(n, v)| *n == "type" && matches!(v, Kept::Str(t) if t.starts_with("private")))
+                .any(|(n, v)| n == "type" && matches!(v, Kept::Str(t) if t.starts_with("private")))
         {
             rendered.push(synthetic(
                 h.at_us,
@@ -441,7 +443,10 @@ fn detail(opened: &Opened<'_>) -> Value {
             ));
         }
         rendered.push(hop_json(h, seg, start));
-        if h.component == Component::Alb && h.step == "target" && h.outcome == "chosen" && !alb_dial
+        if h.component == Component::Alb
+            && h.step.as_str() == "target"
+            && h.outcome.as_str() == "chosen"
+            && !alb_dial
         {
             rendered.push(synthetic(
                 h.at_us,
@@ -471,14 +476,14 @@ fn synthetic(at_us: u64, start: u64, c: Component, step: &str, outcome: &str, wh
 fn hop_json(h: &KeptHop, seg: &Segment, start: u64) -> Value {
     let mut fields = Map::new();
     for (name, v) in h.set_fields() {
-        fields.insert((*name).to_owned(), val_json(*v, seg));
+        fields.insert(name.to_owned(), val_json(v, seg));
     }
     json!({
         "component": h.component.as_str(),
-        "step": h.step,
-        "outcome": h.outcome,
+        "step": h.step.as_str(),
+        "outcome": h.outcome.as_str(),
         "at_ms": h.at_us.saturating_sub(start) as f64 / 1000.0,
-        "took_ms": h.took_us.map(|t| f64::from(t) / 1000.0),
+        "took_ms": h.took_us().map(|t| f64::from(t) / 1000.0),
         "fields": fields,
     })
 }

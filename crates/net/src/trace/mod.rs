@@ -18,7 +18,10 @@
 //! Architecture invariant: this module knows hops and keys, not what a gateway or load
 //! balancer decides; components choose their steps' names.
 
+mod names;
 pub mod pack;
+
+pub use names::Name;
 
 use std::fmt;
 use std::future::Future;
@@ -336,9 +339,8 @@ impl Hop {
     }
 }
 
-/// A field's value as a segment keeps it: plain data, so that a kept hop needs no destructor
-/// and a ring of old traces is freed without being read back. Text made for the request lives
-/// in its segment's `notes`.
+/// A field's value as it is read back: plain data. Text made for the request lives in its
+/// segment's `notes`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum Kept {
     /// Unset.
@@ -356,27 +358,153 @@ pub enum Kept {
     V4(std::net::SocketAddrV4),
 }
 
-/// A hop as a segment keeps it (see [`Kept`]).
+/// A value's kind as a [`KeptHop`] holds it, beside its 64 bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Tag {
+    /// Unset.
+    #[default]
+    None = 0,
+    /// A [`Name`]'s number: static text.
+    Str = 1,
+    /// A note's index.
+    Note = 2,
+    /// A number.
+    Num = 3,
+    /// No (0) or yes (1).
+    Bool = 4,
+    /// An IPv4 address (high 32 bits) and port (low 16).
+    V4 = 5,
+}
+
+impl Tag {
+    /// The tag of a packed byte.
+    pub fn from_bits(bits: u8) -> Option<Tag> {
+        Some(match bits {
+            0 => Tag::None,
+            1 => Tag::Str,
+            2 => Tag::Note,
+            3 => Tag::Num,
+            4 => Tag::Bool,
+            5 => Tag::V4,
+            _ => return None,
+        })
+    }
+}
+
+/// A value as a hop keeps it: its tag and 64 bits.
+#[inline(always)]
+fn to_kept(value: Kept) -> (Tag, u64) {
+    match value {
+        Kept::None => (Tag::None, 0),
+        Kept::Str(s) => (Tag::Str, u64::from(Name::of(s).to_bits())),
+        Kept::Note(i) => (Tag::Note, u64::from(i)),
+        Kept::Num(n) => (Tag::Num, n),
+        Kept::Bool(b) => (Tag::Bool, u64::from(b)),
+        Kept::V4(a) => (
+            Tag::V4,
+            (u64::from(u32::from(*a.ip())) << 16) | u64::from(a.port()),
+        ),
+    }
+}
+
+fn from_kept(tag: Tag, v: u64) -> Kept {
+    match tag {
+        Tag::None => Kept::None,
+        Tag::Str => Kept::Str(Name::from_bits(v as u16).as_str()),
+        Tag::Note => Kept::Note(v as u16),
+        Tag::Num => Kept::Num(v),
+        Tag::Bool => Kept::Bool(v != 0),
+        Tag::V4 => Kept::V4(std::net::SocketAddrV4::new(
+            std::net::Ipv4Addr::from((v >> 16) as u32),
+            v as u16,
+        )),
+    }
+}
+
+/// A hop as a segment keeps it: names as [`Name`] numbers and each value as a tag and 64
+/// bits, 64 bytes in all (a hop with `&'static str` names and an enum per value took 216,
+/// and each traced request writes a dozen).
 #[derive(Clone, Copy, Debug)]
 pub struct KeptHop {
     /// When, in microseconds since the Unix epoch.
     pub at_us: u64,
-    /// How long the step took in microseconds, when it is a span.
-    pub took_us: Option<u32>,
+    /// How long the step took in microseconds ([`NOT_A_SPAN`] for a moment).
+    pub took: u32,
     /// Who decided.
     pub component: Component,
     /// The step.
-    pub step: &'static str,
+    pub step: Name,
     /// What it decided.
-    pub outcome: &'static str,
-    /// Named values.
-    pub fields: [(&'static str, Kept); FIELDS],
+    pub outcome: Name,
+    /// The fields' names, set ones first.
+    pub names: [Name; FIELDS],
+    /// The fields' values' kinds.
+    pub tags: [Tag; FIELDS],
+    /// The fields' values.
+    pub values: [u64; FIELDS],
 }
 
+/// [`KeptHop::took`] of a hop that is a moment, not a span.
+pub const NOT_A_SPAN: u32 = u32::MAX;
+
 impl KeptHop {
-    /// The named fields that are set.
-    pub fn set_fields(&self) -> impl Iterator<Item = &(&'static str, Kept)> {
-        self.fields.iter().filter(|(n, _)| !n.is_empty())
+    /// A hop with no fields.
+    #[inline(always)]
+    pub fn new(component: Component, step: Name, outcome: Name, at_us: u64) -> KeptHop {
+        KeptHop {
+            at_us,
+            took: NOT_A_SPAN,
+            component,
+            step,
+            outcome,
+            names: [Name::NONE; FIELDS],
+            tags: [Tag::None; FIELDS],
+            values: [0; FIELDS],
+        }
+    }
+
+    /// How long the step took in microseconds, when it is a span.
+    pub fn took_us(&self) -> Option<u32> {
+        (self.took != NOT_A_SPAN).then_some(self.took)
+    }
+
+    /// The named fields that are set, names and values read back.
+    pub fn set_fields(&self) -> impl Iterator<Item = (&'static str, Kept)> + '_ {
+        (0..FIELDS).filter(|&i| !self.names[i].is_none()).map(|i| {
+            (
+                self.names[i].as_str(),
+                from_kept(self.tags[i], self.values[i]),
+            )
+        })
+    }
+
+    /// How many fields are set.
+    pub fn field_count(&self) -> usize {
+        self.names.iter().filter(|n| !n.is_none()).count()
+    }
+
+    /// Sets field `i`.
+    #[inline(always)]
+    fn set(&mut self, i: usize, name: Name, value: Kept) {
+        if i < FIELDS {
+            let (tag, v) = to_kept(value);
+            self.names[i] = name;
+            self.tags[i] = tag;
+            self.values[i] = v;
+        }
+    }
+
+    /// Sets the field named `name`, or the first free one.
+    fn set_named(&mut self, name: Name, value: Kept) {
+        let at = self
+            .names
+            .iter()
+            .position(|n| *n == name)
+            .or_else(|| self.names.iter().position(|n| n.is_none()));
+        if let Some(i) = at {
+            self.set(i, name, value);
+        }
     }
 }
 
@@ -420,6 +548,18 @@ impl From<&str> for Text {
             }
             _ => TextRepr::Heap(text.into()),
         })
+    }
+}
+
+impl Text {
+    /// The text's bytes, without checking them again (packing a trace reads three or four
+    /// per request).
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            TextRepr::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            TextRepr::Heap(text) => text.as_bytes(),
+        }
     }
 }
 
@@ -604,23 +744,32 @@ impl Segment {
     /// Appends a hop.
     #[inline(always)]
     pub fn hop(&mut self, hop: Hop) {
-        let mut kept = KeptHop {
-            at_us: hop.at_us,
-            took_us: hop.took_us.map(|t| u32::try_from(t).unwrap_or(u32::MAX)),
-            component: hop.component,
-            step: hop.step,
-            outcome: hop.outcome,
-            fields: hop.fields,
-        };
-        if !hop.notes.is_empty() {
-            self.renumber(&mut kept, hop.notes);
+        let mut kept = KeptHop::new(
+            hop.component,
+            Name::of(hop.step),
+            Name::of(hop.outcome),
+            hop.at_us,
+        );
+        if let Some(t) = hop.took_us {
+            kept.took = span(t);
         }
+        let base = self.notes.len();
+        for (i, (name, value)) in hop.fields.iter().filter(|(n, _)| !n.is_empty()).enumerate() {
+            let value = match *value {
+                // The hop's own notes follow the segment's.
+                Kept::Note(n) => {
+                    Kept::Note(u16::try_from(base + usize::from(n)).unwrap_or(u16::MAX))
+                }
+                other => other,
+            };
+            kept.set(i, Name::of(name), value);
+        }
+        self.notes.extend(hop.notes);
         self.hops.push(kept);
     }
 
     /// Appends a hop at this moment and returns it to fill in: the hop is written where the
-    /// segment keeps it, never built elsewhere and copied (a kept hop is ~200 bytes, and the
-    /// copies of a built [`Hop`] were the largest part of what tracing cost a request).
+    /// segment keeps it, never built elsewhere and copied.
     #[inline(always)]
     pub fn record(
         &mut self,
@@ -640,14 +789,12 @@ impl Segment {
         outcome: &'static str,
         at_us: u64,
     ) -> HopMut<'_> {
-        self.hops.push(KeptHop {
-            at_us,
-            took_us: None,
+        self.hops.push(KeptHop::new(
             component,
-            step,
-            outcome,
-            fields: [("", Kept::None); FIELDS],
-        });
+            Name::of(step),
+            Name::of(outcome),
+            at_us,
+        ));
         let hop = self.hops.len() - 1;
         HopMut {
             seg: self,
@@ -668,39 +815,33 @@ impl Segment {
     ) -> HopMut<'_> {
         let took = now_us().saturating_sub(since_us);
         let hop = self.record_at(component, step, outcome, since_us);
-        hop.seg.hops[hop.hop].took_us = Some(u32::try_from(took).unwrap_or(u32::MAX));
+        hop.seg.hops[hop.hop].took = span(took);
         hop
     }
 
-    /// Moves a hop's notes into the segment's, renumbering the fields that name them.
-    #[cold]
-    fn renumber(&mut self, kept: &mut KeptHop, notes: Vec<String>) {
-        let base = self.notes.len();
-        self.notes.extend(notes);
-        for (_, v) in kept.fields.iter_mut() {
-            if let Kept::Note(i) = v {
-                *i = u16::try_from(base + usize::from(*i)).unwrap_or(u16::MAX);
-            }
-        }
-    }
-
-    /// A value as the segment keeps it.
-    #[cold]
+    /// A value as the segment keeps it: text made for the request becomes a note.
+    #[inline(always)]
     fn keep(&mut self, value: Val) -> Kept {
-        let mut note = |text: String| {
-            self.notes.push(text);
-            Kept::Note(u16::try_from(self.notes.len() - 1).unwrap_or(u16::MAX))
-        };
         match value {
             Val::None => Kept::None,
             Val::Str(s) => Kept::Str(s),
-            Val::Shared(s) => note(s.to_string()),
-            Val::Text(s) => note(s),
             Val::Num(n) => Kept::Num(n),
             Val::Bool(b) => Kept::Bool(b),
             Val::Addr(SocketAddr::V4(a)) => Kept::V4(a),
-            Val::Addr(a) => note(a.to_string()),
+            other => self.keep_text(other),
         }
+    }
+
+    #[cold]
+    fn keep_text(&mut self, value: Val) -> Kept {
+        let text = match value {
+            Val::Shared(s) => s.to_string(),
+            Val::Text(s) => s,
+            Val::Addr(a) => a.to_string(),
+            _ => return Kept::None,
+        };
+        self.notes.push(text);
+        Kept::Note(u16::try_from(self.notes.len() - 1).unwrap_or(u16::MAX))
     }
 
     /// `trace_id` as text (it is visible ASCII: it was a header value).
@@ -719,21 +860,11 @@ impl Segment {
 
     /// Sets a field of the last hop of `step` (a value known only later, such as the bytes a
     /// response body carried), rather than adding a hop for it.
-    pub fn amend(&mut self, step: &str, name: &'static str, value: Val) {
-        let value = match value {
-            Val::Num(n) => Kept::Num(n),
-            Val::Str(s) => Kept::Str(s),
-            other => self.keep(other),
-        };
-        if let Some(hop) = self.hops.iter_mut().rev().find(|h| same(h.step, step)) {
-            let at = hop
-                .fields
-                .iter()
-                .position(|(n, _)| same(n, name))
-                .or_else(|| hop.fields.iter().position(|(n, _)| n.is_empty()));
-            if let Some(i) = at {
-                hop.fields[i] = (name, value);
-            }
+    pub fn amend(&mut self, step: &'static str, name: &'static str, value: Val) {
+        let value = self.keep(value);
+        let step = Name::of(step);
+        if let Some(hop) = self.hops.iter_mut().rev().find(|h| h.step == step) {
+            hop.set_named(Name::of(name), value);
         }
     }
 
@@ -741,35 +872,27 @@ impl Segment {
     /// looking for the hop by its step.
     #[inline(always)]
     pub fn amend_at(&mut self, hop: usize, name: &'static str, value: Val) {
-        let value = match value {
-            Val::Num(n) => Kept::Num(n),
-            Val::Str(s) => Kept::Str(s),
-            other => self.keep(other),
-        };
+        let value = self.keep(value);
         if let Some(hop) = self.hops.get_mut(hop) {
-            let at = hop
-                .fields
-                .iter()
-                .position(|(n, _)| same(n, name))
-                .or_else(|| hop.fields.iter().position(|(n, _)| n.is_empty()));
-            if let Some(i) = at {
-                hop.fields[i] = (name, value);
-            }
+            hop.set_named(Name::of(name), value);
         }
     }
 
     /// Changes the outcome of the last hop of `step`.
-    pub fn set_outcome(&mut self, step: &str, outcome: &'static str) {
+    pub fn set_outcome(&mut self, step: &'static str, outcome: &'static str) {
+        let step = Name::of(step);
         if let Some(hop) = self.hops.iter_mut().rev().find(|h| h.step == step) {
-            hop.outcome = outcome;
+            hop.outcome = Name::of(outcome);
         }
     }
 }
 
-/// Whether two names are the same text; the same literal (one address) without comparing bytes.
-#[inline]
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+/// A span's length as a hop keeps it (never [`NOT_A_SPAN`]).
+#[inline(always)]
+fn span(us: u64) -> u32 {
+    u32::try_from(us)
+        .unwrap_or(NOT_A_SPAN - 1)
+        .min(NOT_A_SPAN - 1)
 }
 
 /// A hop just appended to a segment ([`Segment::record`]), filled in place.
@@ -787,15 +910,9 @@ impl HopMut<'_> {
         if matches!(value, Val::None) || self.next >= FIELDS {
             return self;
         }
-        let kept = match value {
-            Val::Str(s) => Kept::Str(s),
-            Val::Num(n) => Kept::Num(n),
-            Val::Bool(b) => Kept::Bool(b),
-            Val::Addr(SocketAddr::V4(a)) => Kept::V4(a),
-            other => self.seg.keep(other),
-        };
+        let kept = self.seg.keep(value);
         if let Some(hop) = self.seg.hops.get_mut(self.hop) {
-            hop.fields[self.next] = (name, kept);
+            hop.set(self.next, Name::of(name), kept);
         }
         self.next += 1;
         self
@@ -811,7 +928,7 @@ impl HopMut<'_> {
     pub fn took(self, took: Duration) -> Self {
         let us = took.as_micros() as u64;
         let hop = &mut self.seg.hops[self.hop];
-        hop.took_us = Some(u32::try_from(us).unwrap_or(u32::MAX));
+        hop.took = span(us);
         hop.at_us = hop.at_us.saturating_sub(us);
         self
     }
@@ -975,7 +1092,7 @@ mod tests {
         let texts: Vec<_> = seg
             .hops
             .iter()
-            .flat_map(|h| h.set_fields().filter_map(|(_, v)| seg.text_of(*v)))
+            .flat_map(|h| h.set_fields().filter_map(|(_, v)| seg.text_of(v)))
             .collect();
         assert_eq!(texts, ["first", "second", "[::1]:80"]);
     }
@@ -1042,6 +1159,43 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_hop_is_a_cache_line() {
+        assert!(std::mem::size_of::<KeptHop>() <= 64);
+    }
+
+    #[test]
+    fn values_read_back_as_they_were_kept() {
+        let mut seg = Segment::new(Component::Alb);
+        seg.record(Component::Alb, "target", "chosen")
+            .with("to", Val::Addr("10.0.1.5:8080".parse().unwrap()))
+            .with("ip", Val::Addr("10.0.1.6:0".parse().unwrap()))
+            .with("n", Val::Num(u64::MAX))
+            .with("why", Val::Str("healthy"));
+        seg.record(Component::Alb, "x", "y")
+            .with("yes", Val::Bool(true))
+            .with("no", Val::Bool(false))
+            .with("text", Val::Text("made now".into()))
+            .with("none", Val::None);
+        seg.amend("target", "n", Val::Num(7));
+        seg.set_outcome("target", "refused");
+        let fields: Vec<_> = seg.hops.iter().flat_map(KeptHop::set_fields).collect();
+        assert_eq!(
+            fields,
+            [
+                ("to", Kept::V4("10.0.1.5:8080".parse().unwrap())),
+                ("ip", Kept::V4("10.0.1.6:0".parse().unwrap())),
+                ("n", Kept::Num(7)),
+                ("why", Kept::Str("healthy")),
+                ("yes", Kept::Bool(true)),
+                ("no", Kept::Bool(false)),
+                ("text", Kept::Note(0)),
+            ]
+        );
+        assert_eq!(seg.hops[0].outcome.as_str(), "refused");
+        assert_eq!(seg.text_of(Kept::Note(0)), Some("made now"));
+    }
+
+    #[test]
     fn hops_keep_a_fixed_number_of_fields() {
         let mut hop = Hop::new(Component::Alb, "rule", "matched");
         for _ in 0..FIELDS + 2 {
@@ -1077,7 +1231,7 @@ mod tests {
         let got = keep.0.lock().unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].key, Some(key));
-        assert_eq!(got[0].hops[0].outcome, "admitted");
+        assert_eq!(got[0].hops[0].outcome.as_str(), "admitted");
         assert_eq!(got[0].component, Component::VpcLink);
     }
 }

@@ -1,76 +1,75 @@
 //! Segments packed into bytes for keeping: what a ring of old traces holds.
 //!
-//! A [`Segment`] is laid out for the request path: fixed slots written in place, each hop
-//! ~200 bytes whatever it holds (names as `&'static str`, four field slots, a value enum
-//! wide enough for any of them). Kept that way, a ring of 1,000 requests held ~3 MiB, and
-//! every traced request wrote ~3 KB into ring memory last touched a thousand requests
-//! earlier: cold in every cache, which cost several times what tracing executes
-//! (docs/PERFORMANCE.md, "What tracing costs, third round"). Packed, a request's trace is a
-//! few hundred bytes: names become small numbers, numbers and times variable-length
-//! integers, only set fields are written. The segment itself goes back to its thread for the
-//! next request ([`super::recycle`]), warm.
+//! A [`Segment`] is laid out for the request path: fixed slots written in place (text inline
+//! in 40-byte slots, a vector of hops with room to spare). A ring of 1,000 requests kept that
+//! way held ~3 MiB, and every traced request wrote ~3 KB into ring memory last touched a
+//! thousand requests earlier: cold in every cache, which cost several times what tracing
+//! executes (docs/PERFORMANCE.md, "What tracing costs, third round"). Packed, a request's
+//! trace is a few hundred bytes, and the segment goes back to its thread for the next
+//! request ([`super::recycle`]), warm.
 //!
-//! Names (`step`, `outcome`, field names, static values) are numbered in one process-wide
-//! table the first time they are packed; a thread remembers the numbers of the names it has
-//! packed by their address, so packing a name is a multiply and a compare or two. The table
-//! grows with distinct names only, which are the components' literals and the names
-//! [`super::intern`] keeps from the stacks' configurations.
-//!
-//! The layout (all integers LEB128 unless said; `name` is a table number, or 0 followed by
-//! the text for a name the table could not number):
+//! The layout (integers little-endian; `len` LEB128; `text` a `len` and its bytes; `name` a
+//! [`Name`]'s number, u16):
 //!
 //! ```text
-//! segment := len  flags:u16le  component:u8  [key:16]  started_us  ended_us-started_us
+//! segment := len:u32  flags:u16  component:u8  [key:16]  started_us:u64  ended_us-started_us:u32
 //!            [request_id:text] [trace_id:text] [method:name] [host:text] [path:text]
-//!            [status] [route:name] [target:addr] [produced_by:name] [tls_name:text]
+//!            [status:u16] [route:name] [target:addr] [produced_by:name] [tls_name:text]
 //!            hops:len hop*  notes:len text*
-//! hop     := head:u8 (component, field count, whether it has a length)
-//!            zigzag(at_us-started_us) [took_us] step:name outcome:name field*
-//! field   := name tag:u8 value     (tag: none, static text, note, number, no, yes, IPv4)
+//! hop     := head:u8 (component, field count)  step:name  outcome:name
+//!            at_us-started_us:i32  took_us:u32  field*
+//! field   := name  tag:u8  value:u64
 //! ```
 //!
-//! Unpacking (only when a trace is read) rebuilds the segment; bytes that do not read as a
-//! segment end the reading rather than panic.
+//! Hops are fixed-width pieces at fixed places (a hop keeps its names as numbers already,
+//! [`KeptHop`]): packing one is a few stores, no branch on what it holds. Unpacking (only
+//! when a trace is read) rebuilds the segment; bytes that do not read as a segment end the
+//! reading rather than panic.
 
-use super::{Component, FIELDS, Kept, KeptHop, Segment, Text};
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
-use std::sync::{Arc, Mutex};
+use super::{Component, FIELDS, KeptHop, Name, Segment, Tag, Text};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 /// Appends `segment`, packed, to `out`.
 pub fn pack(segment: &Segment, out: &mut Vec<u8>) {
     let start = out.len();
-    // Room for the body's length, written when it is known (a segment is rarely over
-    // 16 KiB; a longer one moves its body up by the extra bytes).
-    out.extend_from_slice(&[0, 0]);
-    CACHE.with(|cache| match cache.try_borrow_mut() {
-        Ok(mut cache) => body(segment, out, &mut cache),
-        // Only if packing re-entered itself on this thread, which it does not: pack without
-        // the thread's memory of names.
-        Err(_) => body(segment, out, &mut Cache::new()),
-    });
-    let len = out.len() - start - 2;
-    if len < 1 << 14 {
-        // Two bytes of LEB128 even for a length that fits one (a reader takes either).
-        out[start] = (len as u8 & 0x7f) | 0x80;
-        out[start + 1] = (len >> 7) as u8;
-    } else {
-        let mut head = Vec::with_capacity(3);
-        varint(&mut head, len as u64);
-        out.splice(start..start + 2, head);
-    }
+    // Room for the most the segment can take, written through a cursor: one length check
+    // per piece, and no call per piece to grow a vector.
+    out.resize(start + 4 + bound(segment), 0);
+    let mut w = Writer {
+        buf: &mut out[start + 4..],
+        at: 0,
+    };
+    body(segment, &mut w);
+    let len = w.at;
+    out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    out.truncate(start + 4 + len);
+}
+
+/// The most bytes `s` packs into (its length's four aside).
+fn bound(s: &Segment) -> usize {
+    let text = |t: Option<&[u8]>| t.map_or(0, |t| 10 + t.len());
+    64 + text(s.request_id.as_ref().map(Text::as_bytes))
+        + text(s.trace_id.as_deref())
+        + text(s.host.as_ref().map(Text::as_bytes))
+        + text(s.path.as_ref().map(Text::as_bytes))
+        + text(s.tls_name.as_deref().map(str::as_bytes))
+        + s.hops.len() * HOP_ROOM
+        + s.notes.iter().map(|n| 10 + n.len()).sum::<usize>()
 }
 
 /// The segments packed in `bytes`, in the order they were packed.
 pub fn unpack(bytes: &[u8]) -> Vec<Segment> {
-    let names = names_snapshot();
     let mut r = Reader { bytes, at: 0 };
     let mut out = Vec::new();
     while r.at < bytes.len() {
-        let Some(len) = r.len() else { break };
-        let Some(body) = r.take(len) else { break };
-        match read_segment(&mut Reader { bytes: body, at: 0 }, &names) {
+        let Some(len) = r.array().map(u32::from_le_bytes) else {
+            break;
+        };
+        let Some(body) = r.take(len as usize) else {
+            break;
+        };
+        match read_segment(&mut Reader { bytes: body, at: 0 }) {
             Some(segment) => out.push(segment),
             None => break,
         }
@@ -92,19 +91,10 @@ const PRODUCED_BY: u16 = 1 << 9;
 const TLS_NAME: u16 = 1 << 10;
 const ENTRY: u16 = 1 << 11;
 
-// A field's value.
-const V_NONE: u8 = 0;
-const V_STR: u8 = 1;
-const V_NOTE: u8 = 2;
-const V_NUM: u8 = 3;
-const V_FALSE: u8 = 4;
-const V_TRUE: u8 = 5;
-const V_V4: u8 = 6;
+/// A segment's length in place of its end: it has none.
+const NOT_ENDED: u32 = u32::MAX;
 
-/// A hop's head byte: a length follows (the hop is a span).
-const HOP_TOOK: u8 = 1 << 7;
-
-fn body(s: &Segment, out: &mut Vec<u8>, cache: &mut Cache) {
+fn body(s: &Segment, out: &mut Writer<'_>) {
     let flag = |on: bool, bit: u16| if on { bit } else { 0 };
     let flags = flag(s.key.is_some(), KEY)
         | flag(s.request_id.is_some(), REQUEST_ID)
@@ -118,87 +108,146 @@ fn body(s: &Segment, out: &mut Vec<u8>, cache: &mut Cache) {
         | flag(s.produced_by.is_some(), PRODUCED_BY)
         | flag(s.tls_name.is_some(), TLS_NAME)
         | flag(s.entry, ENTRY);
-    out.extend_from_slice(&flags.to_le_bytes());
-    out.push(component_code(s.component));
+    out.put(flags.to_le_bytes());
+    out.put([component_code(s.component)]);
     if let Some(key) = s.key {
-        out.extend_from_slice(&key.0[0].to_le_bytes());
-        out.extend_from_slice(&key.0[1].to_le_bytes());
+        out.put(key.0[0].to_le_bytes());
+        out.put(key.0[1].to_le_bytes());
     }
-    varint(out, s.started_us);
-    varint(out, s.ended_us.wrapping_sub(s.started_us));
+    out.put(s.started_us.to_le_bytes());
+    // `NOT_ENDED` for a segment not stamped with its end (0), which reads back so.
+    let took = match s.ended_us.checked_sub(s.started_us) {
+        Some(t) => u32::try_from(t).unwrap_or(NOT_ENDED - 1).min(NOT_ENDED - 1),
+        None => NOT_ENDED,
+    };
+    out.put(took.to_le_bytes());
     if let Some(id) = &s.request_id {
-        text(out, id.as_bytes());
+        out.text(id.as_bytes());
     }
     if let Some(id) = &s.trace_id {
-        text(out, id);
+        out.text(id);
     }
     if let Some(m) = s.method {
-        cache.name(out, m);
+        out.put(Name::of(m).to_bits().to_le_bytes());
     }
     if let Some(host) = &s.host {
-        text(out, host.as_bytes());
+        out.text(host.as_bytes());
     }
     if let Some(path) = &s.path {
-        text(out, path.as_bytes());
+        out.text(path.as_bytes());
     }
     if let Some(status) = s.status {
-        varint(out, u64::from(status));
+        out.put(status.to_le_bytes());
     }
     if let Some(route) = s.route {
-        cache.name(out, route);
+        out.put(Name::of(route).to_bits().to_le_bytes());
     }
     if let Some(target) = s.target {
-        addr(out, target);
+        out.addr(target);
     }
     if let Some(by) = s.produced_by {
-        cache.name(out, by);
+        out.put(Name::of(by).to_bits().to_le_bytes());
     }
     if let Some(name) = &s.tls_name {
-        text(out, name.as_bytes());
+        out.text(name.as_bytes());
     }
-    varint(out, s.hops.len() as u64);
+    out.varint(s.hops.len() as u64);
     for h in &s.hops {
-        let set = h.fields.iter().filter(|(n, _)| !n.is_empty()).count() as u8;
-        let took = if h.took_us.is_some() { HOP_TOOK } else { 0 };
-        out.push(component_code(h.component) | (set << 2) | took);
-        varint(out, zigzag(h.at_us.wrapping_sub(s.started_us) as i64));
-        if let Some(t) = h.took_us {
-            varint(out, u64::from(t));
-        }
-        cache.name(out, h.step);
-        cache.name(out, h.outcome);
-        for (name, value) in h.fields.iter().filter(|(n, _)| !n.is_empty()) {
-            cache.name(out, name);
-            match *value {
-                Kept::None => out.push(V_NONE),
-                Kept::Str(t) => {
-                    out.push(V_STR);
-                    cache.name(out, t);
-                }
-                Kept::Note(i) => {
-                    out.push(V_NOTE);
-                    varint(out, u64::from(i));
-                }
-                Kept::Num(n) => {
-                    out.push(V_NUM);
-                    varint(out, n);
-                }
-                Kept::Bool(b) => out.push(if b { V_TRUE } else { V_FALSE }),
-                Kept::V4(a) => {
-                    out.push(V_V4);
-                    out.extend_from_slice(&a.ip().octets());
-                    out.extend_from_slice(&a.port().to_le_bytes());
-                }
-            }
-        }
+        hop(h, s.started_us, out);
     }
-    varint(out, s.notes.len() as u64);
+    out.varint(s.notes.len() as u64);
     for note in &s.notes {
-        text(out, note.as_bytes());
+        out.text(note.as_bytes());
     }
 }
 
-fn read_segment(r: &mut Reader<'_>, names: &[&'static str]) -> Option<Segment> {
+/// A packed field's bytes: name, tag and value.
+const FIELD_ROOM: usize = 2 + 1 + 8;
+
+/// A packed hop's head: component and field count, step, outcome, time and length.
+const HOP_HEAD: usize = 13;
+
+/// The most a packed hop takes.
+const HOP_ROOM: usize = HOP_HEAD + FIELDS * FIELD_ROOM;
+
+/// A cursor over room made for a segment ([`bound`]).
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, piece: [u8; N]) {
+        // Never out of room (`bound` counts the most each part takes); checked all the same.
+        if let Some(to) = self.buf.get_mut(self.at..self.at + N) {
+            to.copy_from_slice(&piece);
+            self.at += N;
+        }
+    }
+
+    #[inline]
+    fn varint(&mut self, mut n: u64) {
+        while n >= 0x80 {
+            self.put([(n as u8) | 0x80]);
+            n >>= 7;
+        }
+        self.put([n as u8]);
+    }
+
+    fn text(&mut self, bytes: &[u8]) {
+        self.varint(bytes.len() as u64);
+        if let Some(to) = self.buf.get_mut(self.at..self.at + bytes.len()) {
+            to.copy_from_slice(bytes);
+            self.at += bytes.len();
+        }
+    }
+
+    fn addr(&mut self, a: SocketAddr) {
+        match a.ip() {
+            IpAddr::V4(ip) => {
+                self.put([4]);
+                self.put(ip.octets());
+            }
+            IpAddr::V6(ip) => {
+                self.put([6]);
+                self.put(ip.octets());
+            }
+        }
+        self.put(a.port().to_le_bytes());
+    }
+}
+
+/// Packs one hop into room made for its widest form.
+#[inline]
+fn hop(h: &KeptHop, started_us: u64, w: &mut Writer<'_>) {
+    let Some(room) = w
+        .buf
+        .get_mut(w.at..w.at + HOP_ROOM)
+        .and_then(|r| <&mut [u8; HOP_ROOM]>::try_from(r).ok())
+    else {
+        return;
+    };
+    let set = h.field_count();
+    room[0] = component_code(h.component) | ((set as u8) << 2);
+    room[1..3].copy_from_slice(&h.step.to_bits().to_le_bytes());
+    room[3..5].copy_from_slice(&h.outcome.to_bits().to_le_bytes());
+    let at = h.at_us.wrapping_sub(started_us) as i64;
+    let at = at.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    room[5..9].copy_from_slice(&at.to_le_bytes());
+    room[9..13].copy_from_slice(&h.took.to_le_bytes());
+    for i in 0..set.min(FIELDS) {
+        let at = HOP_HEAD + i * FIELD_ROOM;
+        if let Some(field) = room.get_mut(at..at + FIELD_ROOM) {
+            field[..2].copy_from_slice(&h.names[i].to_bits().to_le_bytes());
+            field[2] = h.tags[i] as u8;
+            field[3..].copy_from_slice(&h.values[i].to_le_bytes());
+        }
+    }
+    w.at += HOP_HEAD + set * FIELD_ROOM;
+}
+
+fn read_segment(r: &mut Reader<'_>) -> Option<Segment> {
     let flags = u16::from_le_bytes(r.array()?);
     let has = |bit: u16| flags & bit != 0;
     let mut s = Segment::new(component_of(r.byte()?)?);
@@ -209,8 +258,11 @@ fn read_segment(r: &mut Reader<'_>, names: &[&'static str]) -> Option<Segment> {
             u64::from_le_bytes(b),
         ]));
     }
-    s.started_us = r.varint()?;
-    s.ended_us = s.started_us.wrapping_add(r.varint()?);
+    s.started_us = u64::from_le_bytes(r.array()?);
+    s.ended_us = match u32::from_le_bytes(r.array()?) {
+        NOT_ENDED => 0,
+        took => s.started_us.wrapping_add(u64::from(took)),
+    };
     if has(REQUEST_ID) {
         s.request_id = Some(Text::from(r.text()?));
     }
@@ -218,7 +270,7 @@ fn read_segment(r: &mut Reader<'_>, names: &[&'static str]) -> Option<Segment> {
         s.trace_id = Some(bytes::Bytes::copy_from_slice(r.bytes()?));
     }
     if has(METHOD) {
-        s.method = Some(r.name(names)?);
+        s.method = Some(r.name()?.as_str());
     }
     if has(HOST) {
         s.host = Some(Text::from(r.text()?));
@@ -227,16 +279,16 @@ fn read_segment(r: &mut Reader<'_>, names: &[&'static str]) -> Option<Segment> {
         s.path = Some(Text::from(r.text()?));
     }
     if has(STATUS) {
-        s.status = Some(u16::try_from(r.varint()?).ok()?);
+        s.status = Some(u16::from_le_bytes(r.array()?));
     }
     if has(ROUTE) {
-        s.route = Some(r.name(names)?);
+        s.route = Some(r.name()?.as_str());
     }
     if has(TARGET) {
         s.target = Some(r.addr()?);
     }
     if has(PRODUCED_BY) {
-        s.produced_by = Some(r.name(names)?);
+        s.produced_by = Some(r.name()?.as_str());
     }
     if has(TLS_NAME) {
         s.tls_name = Some(Arc::from(r.text()?));
@@ -246,39 +298,19 @@ fn read_segment(r: &mut Reader<'_>, names: &[&'static str]) -> Option<Segment> {
     s.hops = Vec::with_capacity(hops.min(r.remaining()));
     for _ in 0..hops {
         let head = r.byte()?;
-        let set = usize::from((head >> 2) & 0x1f);
-        let at = unzigzag(r.varint()?);
-        let took_us = if head & HOP_TOOK != 0 {
-            Some(u32::try_from(r.varint()?).ok()?)
-        } else {
-            None
-        };
-        let mut hop = KeptHop {
-            at_us: s.started_us.wrapping_add(at as u64),
-            took_us,
-            component: component_of(head & 3)?,
-            step: r.name(names)?,
-            outcome: r.name(names)?,
-            fields: [("", Kept::None); FIELDS],
-        };
+        let set = usize::from(head >> 2);
+        let mut hop = KeptHop::new(component_of(head & 3)?, r.name()?, r.name()?, 0);
+        let at = i32::from_le_bytes(r.array()?);
+        hop.at_us = s.started_us.wrapping_add_signed(i64::from(at));
+        hop.took = u32::from_le_bytes(r.array()?);
         for i in 0..set {
-            let name = r.name(names)?;
-            let value = match r.byte()? {
-                V_NONE => Kept::None,
-                V_STR => Kept::Str(r.name(names)?),
-                V_NOTE => Kept::Note(u16::try_from(r.varint()?).ok()?),
-                V_NUM => Kept::Num(r.varint()?),
-                V_FALSE => Kept::Bool(false),
-                V_TRUE => Kept::Bool(true),
-                V_V4 => {
-                    let ip: [u8; 4] = r.array()?;
-                    let port = u16::from_le_bytes(r.array()?);
-                    Kept::V4(SocketAddrV4::new(Ipv4Addr::from(ip), port))
-                }
-                _ => return None,
-            };
-            if let Some(slot) = hop.fields.get_mut(i) {
-                *slot = (name, value);
+            let name = r.name()?;
+            let tag = Tag::from_bits(r.byte()?)?;
+            let value = u64::from_le_bytes(r.array()?);
+            if i < FIELDS {
+                hop.names[i] = name;
+                hop.tags[i] = tag;
+                hop.values[i] = value;
             }
         }
         s.hops.push(hop);
@@ -308,42 +340,6 @@ fn component_of(code: u8) -> Option<Component> {
         3 => Component::Task,
         _ => return None,
     })
-}
-
-#[inline]
-fn varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn zigzag(n: i64) -> u64 {
-    ((n << 1) ^ (n >> 63)) as u64
-}
-
-fn unzigzag(n: u64) -> i64 {
-    ((n >> 1) as i64) ^ -((n & 1) as i64)
-}
-
-fn text(out: &mut Vec<u8>, bytes: &[u8]) {
-    varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-fn addr(out: &mut Vec<u8>, a: SocketAddr) {
-    match a.ip() {
-        IpAddr::V4(ip) => {
-            out.push(4);
-            out.extend_from_slice(&ip.octets());
-        }
-        IpAddr::V6(ip) => {
-            out.push(6);
-            out.extend_from_slice(&ip.octets());
-        }
-    }
-    out.extend_from_slice(&a.port().to_le_bytes());
 }
 
 struct Reader<'a> {
@@ -398,11 +394,8 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.bytes()?).ok()
     }
 
-    fn name(&mut self, names: &[&'static str]) -> Option<&'static str> {
-        match self.len()? {
-            0 => Some(super::intern(self.text()?)),
-            id => names.get(id - 1).copied(),
-        }
+    fn name(&mut self) -> Option<Name> {
+        Some(Name::from_bits(u16::from_le_bytes(self.array()?)))
     }
 
     fn addr(&mut self) -> Option<SocketAddr> {
@@ -415,117 +408,11 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The process's numbered names: number `i + 1` is `list[i]`.
-#[derive(Default)]
-struct Names {
-    list: Vec<&'static str>,
-    numbers: HashMap<&'static str, u32>,
-}
-
-/// How many names the table numbers at most; past it, names are packed as text (a stack
-/// would need tens of thousands of routes and rules to get there).
-const MAX_NAMES: usize = 1 << 16;
-
-static NAMES: Mutex<Option<Names>> = Mutex::new(None);
-
-/// The number of `name`, numbering it if it is new; `None` when the table is full.
-#[cold]
-fn number(name: &'static str) -> Option<u32> {
-    let mut names = crate::sync::lock(&NAMES);
-    let names = names.get_or_insert_with(Names::default);
-    if let Some(&n) = names.numbers.get(name) {
-        return Some(n);
-    }
-    if names.list.len() >= MAX_NAMES {
-        return None;
-    }
-    names.list.push(name);
-    let n = names.list.len() as u32;
-    names.numbers.insert(name, n);
-    Some(n)
-}
-
-/// The names numbered so far, for a reader (numbers only ever get added).
-fn names_snapshot() -> Vec<&'static str> {
-    crate::sync::lock(&NAMES)
-        .as_ref()
-        .map(|n| n.list.clone())
-        .unwrap_or_default()
-}
-
-/// Slots in a thread's memory of name numbers (a power of two).
-const CACHE_SLOTS: usize = 512;
-
-/// A thread's memory of the numbers of names it has packed, by the name's address and
-/// length: two places a name may sit (two hashes of its address), so that the hundred or so
-/// names a stack's requests use rarely push one another out.
-struct Cache {
-    slots: Box<[(usize, u32, u32); CACHE_SLOTS]>,
-}
-
-thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache::new());
-}
-
-impl Cache {
-    fn new() -> Cache {
-        Cache {
-            slots: Box::new([(0, 0, 0); CACHE_SLOTS]),
-        }
-    }
-
-    /// Writes `name`'s number (or, with the table full, 0 and its text).
-    #[inline]
-    fn name(&mut self, out: &mut Vec<u8>, name: &'static str) {
-        let addr = name.as_ptr() as usize;
-        let len = name.len() as u32;
-        let h = (addr as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let first = (h >> 55) as usize % CACHE_SLOTS;
-        let second = (h >> 37) as usize % CACHE_SLOTS;
-        for at in [first, second] {
-            let (a, l, n) = self.slots[at];
-            if a == addr && l == len {
-                varint(out, u64::from(n));
-                return;
-            }
-        }
-        self.miss(out, name, addr, len, [first, second]);
-    }
-
-    #[cold]
-    fn miss(
-        &mut self,
-        out: &mut Vec<u8>,
-        name: &'static str,
-        addr: usize,
-        len: u32,
-        at: [usize; 2],
-    ) {
-        match number(name) {
-            Some(n) => {
-                // The empty place of the two, else the first.
-                let slot = if self.slots[at[0]].0 == 0 {
-                    at[0]
-                } else if self.slots[at[1]].0 == 0 {
-                    at[1]
-                } else {
-                    at[0]
-                };
-                self.slots[slot] = (addr, len, n);
-                varint(out, u64::from(n));
-            }
-            None => {
-                out.push(0);
-                text(out, name.as_bytes());
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::trace::KeptHop;
     use crate::trace::{Hop, TraceKey, Val};
 
     fn full_segment() -> Segment {
@@ -558,7 +445,7 @@ mod tests {
             .with("no", Val::Bool(false));
         s.record(Component::Alb, "rule", "default")
             .with("unset", Val::Str(""));
-        s.hops[2].fields[1] = ("named but empty", Kept::None);
+        s.hops[2].names[1] = Name::of("named but empty");
         s
     }
 
@@ -589,11 +476,12 @@ mod tests {
     }
 
     #[test]
-    fn a_long_segment_moves_its_body_for_its_length() {
+    fn a_long_segment_reads_back_whole() {
         let mut s = full_segment();
         s.notes.push("z".repeat(20_000));
         let mut bytes = vec![9];
         pack(&s, &mut bytes);
+        assert_eq!(bytes[0], 9, "appended");
         let back = unpack(&bytes[1..]);
         same(&s, &back[0]);
     }
@@ -612,37 +500,15 @@ mod tests {
     }
 
     #[test]
-    fn names_are_numbered_once_whatever_their_address() {
-        let owned = String::from("a name made at run time");
-        let leaked: &'static str = Box::leak(owned.into_boxed_str());
-        let a = number(leaked).unwrap();
-        assert_eq!(number("a name made at run time"), Some(a));
-        let mut out = Vec::new();
-        let mut cache = Cache::new();
-        cache.name(&mut out, leaked);
-        cache.name(&mut out, leaked);
-        let names = names_snapshot();
-        let mut r = Reader { bytes: &out, at: 0 };
-        assert_eq!(r.name(&names), Some("a name made at run time"));
-        assert_eq!(r.name(&names), Some("a name made at run time"));
-        // A name given as text (the table was full) reads back too.
-        let mut out = vec![0];
-        text(&mut out, b"spelled out");
-        assert_eq!(
-            Reader { bytes: &out, at: 0 }.name(&names),
-            Some("spelled out")
-        );
-    }
-
-    #[test]
-    fn integers_round_trip() {
+    fn lengths_round_trip() {
         for n in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
-            let mut out = Vec::new();
-            varint(&mut out, n);
+            let mut out = [0; 10];
+            let mut w = Writer {
+                buf: &mut out,
+                at: 0,
+            };
+            w.varint(n);
             assert_eq!(Reader { bytes: &out, at: 0 }.varint(), Some(n));
-        }
-        for n in [0i64, 1, -1, 63, -64, i64::MAX, i64::MIN] {
-            assert_eq!(unzigzag(zigzag(n)), n);
         }
     }
 }
