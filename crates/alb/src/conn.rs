@@ -94,11 +94,19 @@ impl Conn {
             seg.tls_name = self.sni.clone();
             // Accepted as the segment began: one clock read for both.
             let at = seg.started_us;
-            seg.record_at(Component::Alb, "listener", "accepted", at)
-                .with("listener", Val::Str(kind))
-                .with("port", Val::Num(u64::from(listener.port())))
-                .with("client", Val::Addr(self.peer))
-                .with("tls", Val::Bool(self.sni.is_some()));
+            seg.record_at(
+                Component::Alb,
+                airlock_net::name!("listener"),
+                airlock_net::name!("accepted"),
+                at,
+            )
+            .with(airlock_net::name!("listener"), Val::Str(kind))
+            .with(
+                airlock_net::name!("port"),
+                Val::Num(u64::from(listener.port())),
+            )
+            .with(airlock_net::name!("client"), Val::Addr(self.peer))
+            .with(airlock_net::name!("tls"), Val::Bool(self.sni.is_some()));
             seg
         });
         Record {

@@ -107,7 +107,7 @@ impl Drop for TargetBody {
             // An empty body may never be polled: hyper sees its end from its length.
             let ended = ended || http_body::Body::is_end_stream(&self.inner);
             // Known only now: fields of the response hop rather than a hop of their own.
-            seg.amend_at(response_hop, "bytes", Val::Num(bytes));
+            seg.amend_at(response_hop, airlock_net::name!("bytes"), Val::Num(bytes));
             if !ended {
                 seg.set_outcome("response", "the target's response was cut short");
             }
@@ -213,12 +213,19 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
         // docs/aws-rules.md §ALB-2.4/§ALB-2.5: refused before routing; the head hyper parsed was a stand-in.
         Some((status, line)) => {
             if let Some(t) = record.trace.as_mut() {
-                t.record(Component::Alb, "desync", "refused")
-                    .with("class", Val::Str(record.classification.unwrap_or("-")))
-                    .with(
-                        "reason",
-                        Val::Str(record.classification_reason.unwrap_or("-")),
-                    );
+                t.record(
+                    Component::Alb,
+                    airlock_net::name!("desync"),
+                    airlock_net::name!("refused"),
+                )
+                .with(
+                    airlock_net::name!("class"),
+                    Val::Str(record.classification.unwrap_or("-")),
+                )
+                .with(
+                    airlock_net::name!("reason"),
+                    Val::Str(record.classification_reason.unwrap_or("-")),
+                );
             }
             record.request_line = line.unwrap_or_else(|| "- - - ".to_owned());
             record.user_agent = None;
@@ -258,10 +265,16 @@ pub(crate) async fn handle(req: Request<ClientBody>, conn: Arc<Conn>) -> Respons
         t.status = Some(resp.status().as_u16());
         t.produced_by = Some(produced_by);
         let hop = t
-            .record(Component::Alb, "response", outcome)
-            .with("status", Val::Num(u64::from(resp.status().as_u16())))
-            .with("by", Val::Str(produced_by))
-            .with("error", record.error_reason.map_or(Val::None, Val::Str))
+            .record(Component::Alb, airlock_net::name!("response"), outcome)
+            .with(
+                airlock_net::name!("status"),
+                Val::Num(u64::from(resp.status().as_u16())),
+            )
+            .with(airlock_net::name!("by"), Val::Str(produced_by))
+            .with(
+                airlock_net::name!("error"),
+                record.error_reason.map_or(Val::None, Val::Str),
+            )
             .index();
         (t, hop)
     });
@@ -391,14 +404,28 @@ async fn route(
         if let Some(t) = record.trace.as_mut() {
             let hop = match rule {
                 Some(r) => t
-                    .record(Component::Alb, "rule", "matched")
-                    .with("priority", Val::Num(u64::from(r.priority())))
-                    .with("conditions", Val::Str(r.summary())),
+                    .record(
+                        Component::Alb,
+                        airlock_net::name!("rule"),
+                        airlock_net::name!("matched"),
+                    )
+                    .with(
+                        airlock_net::name!("priority"),
+                        Val::Num(u64::from(r.priority())),
+                    )
+                    .with(airlock_net::name!("conditions"), Val::Str(r.summary())),
                 None => t
-                    .record(Component::Alb, "rule", "default action")
-                    .with("why", Val::Str("no rule's conditions all match")),
+                    .record(
+                        Component::Alb,
+                        airlock_net::name!("rule"),
+                        airlock_net::name!("default action"),
+                    )
+                    .with(
+                        airlock_net::name!("why"),
+                        Val::Str("no rule's conditions all match"),
+                    ),
             };
-            hop.with("action", Val::Str(action.kind()));
+            hop.with(airlock_net::name!("action"), Val::Str(action.kind()));
         }
         action
     };
@@ -600,12 +627,16 @@ async fn forward(
     let had_app_session = sticky::request_cookie(req.headers(), sticky::AWSALBAPP).is_some();
     let Some(lease) = group.acquire(sticky) else {
         if let Some(t) = record.trace.as_mut() {
-            t.record(Component::Alb, "target", "none eligible")
-                .with("group", Val::Str(group.traced_name()))
-                .with(
-                    "why",
-                    Val::Str("no registered target is healthy or in fail-open"),
-                );
+            t.record(
+                Component::Alb,
+                airlock_net::name!("target"),
+                airlock_net::name!("none eligible"),
+            )
+            .with(airlock_net::name!("group"), Val::Str(group.traced_name()))
+            .with(
+                airlock_net::name!("why"),
+                Val::Str("no registered target is healthy or in fail-open"),
+            );
         }
         return Err(StatusCode::SERVICE_UNAVAILABLE);
     };
@@ -613,11 +644,15 @@ async fn forward(
     record.target = Some(target);
     if let Some(t) = record.trace.as_mut() {
         t.target = Some(target);
-        t.record(Component::Alb, "target", "chosen")
-            .with("target", Val::Addr(target))
-            .with("group", Val::Str(group.traced_name()))
-            .with("health", Val::Str(lease.health))
-            .with("sticky", Val::Bool(lease.sticky));
+        t.record(
+            Component::Alb,
+            airlock_net::name!("target"),
+            airlock_net::name!("chosen"),
+        )
+        .with(airlock_net::name!("target"), Val::Addr(target))
+        .with(airlock_net::name!("group"), Val::Str(group.traced_name()))
+        .with(airlock_net::name!("health"), Val::Str(lease.health))
+        .with(airlock_net::name!("sticky"), Val::Bool(lease.sticky));
     }
     let upgrade = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
     if upgrade {
@@ -707,9 +742,9 @@ async fn forward(
                 let why = chain(&e);
                 tracing::info!(%target, group = group.name(), error = %why, %status, "target failed");
                 if let Some(t) = record.trace.as_mut() {
-                    t.record(Component::Task, "response", "failed")
-                            .with("target", Val::Addr(target))
-                            .with("error", Val::Text(why))
+                    t.record(Component::Task, airlock_net::name!("response"), airlock_net::name!("failed"))
+                            .with(airlock_net::name!("target"), Val::Addr(target))
+                            .with(airlock_net::name!("error"), Val::Text(why))
                             .took(record.sent_to_target.map_or(Duration::ZERO, |s| s.elapsed()));
                 }
                 record.error_reason = Some(if status == StatusCode::GATEWAY_TIMEOUT {
@@ -722,9 +757,9 @@ async fn forward(
             Err(_) => {
                 tracing::info!(%target, group = group.name(), "target sent nothing within the idle timeout");
                 if let Some(t) = record.trace.as_mut() {
-                    t.record(Component::Task, "response", "timed out")
-                            .with("target", Val::Addr(target))
-                            .with("idle timeout ms", Val::Num(attrs.idle_timeout.as_millis() as u64));
+                    t.record(Component::Task, airlock_net::name!("response"), airlock_net::name!("timed out"))
+                            .with(airlock_net::name!("target"), Val::Addr(target))
+                            .with(airlock_net::name!("idle timeout ms"), Val::Num(attrs.idle_timeout.as_millis() as u64));
                 }
                 record.error_reason = Some("TargetTimeout");
                 return Err(StatusCode::GATEWAY_TIMEOUT);
@@ -739,14 +774,21 @@ async fn forward(
     record.target_answered = Some(tokio::time::Instant::now());
     record.target_status = Some(resp.status().as_u16());
     if let Some(t) = record.trace.as_mut() {
-        t.record(Component::Task, "response", "answered")
-            .with("target", Val::Addr(target))
-            .with("status", Val::Num(u64::from(resp.status().as_u16())))
-            .took(
-                record
-                    .sent_to_target
-                    .map_or(Duration::ZERO, |s| s.elapsed()),
-            );
+        t.record(
+            Component::Task,
+            airlock_net::name!("response"),
+            airlock_net::name!("answered"),
+        )
+        .with(airlock_net::name!("target"), Val::Addr(target))
+        .with(
+            airlock_net::name!("status"),
+            Val::Num(u64::from(resp.status().as_u16())),
+        )
+        .took(
+            record
+                .sent_to_target
+                .map_or(Duration::ZERO, |s| s.elapsed()),
+        );
     }
 
     let response_headers: usize = resp

@@ -403,10 +403,13 @@ impl Gateway {
             };
             t.produced_by = Some(by);
             response_hop = t
-                .record(Component::Gateway, "response", outcome)
-                .with("status", Val::Num(u64::from(status)))
-                .with("by", Val::Str(by))
-                .with("type", ctx.error_response_type.map_or(Val::None, Val::Str))
+                .record(Component::Gateway, airlock_net::name!("response"), outcome)
+                .with(airlock_net::name!("status"), Val::Num(u64::from(status)))
+                .with(airlock_net::name!("by"), Val::Str(by))
+                .with(
+                    airlock_net::name!("type"),
+                    ctx.error_response_type.map_or(Val::None, Val::Str),
+                )
                 .index();
         }
         // docs/aws-rules.md §HTTP-2.2: a request that selected no stage writes no access log line.
@@ -421,7 +424,11 @@ impl Gateway {
         {
             // Only the trace waits for the body's end: the context stays here, not in the body.
             let body = access_log::LoggedBody::new(body, move |length| {
-                t.amend_at(response_hop, "bytes", airlock_net::trace::Val::Num(length));
+                t.amend_at(
+                    response_hop,
+                    airlock_net::name!("bytes"),
+                    airlock_net::trace::Val::Num(length),
+                );
                 tracer.emit_boxed(t);
             });
             return Response::from_parts(parts, body.boxed());
@@ -434,7 +441,11 @@ impl Gateway {
             }
             if let Some(mut t) = ctx.trace.take() {
                 // The bytes are known only now: a field of the response hop, not a hop.
-                t.amend_at(response_hop, "bytes", airlock_net::trace::Val::Num(length));
+                t.amend_at(
+                    response_hop,
+                    airlock_net::name!("bytes"),
+                    airlock_net::trace::Val::Num(length),
+                );
                 tracer.emit_boxed(t);
             }
         });

@@ -85,8 +85,15 @@ impl Gateway {
         };
         if let Err(refusal) = throttle(&routed) {
             ctx.hop(|t| {
-                t.record(Component::Gateway, "throttle", "throttled")
-                    .with("why", Val::Str("the route's token bucket is empty"))
+                t.record(
+                    Component::Gateway,
+                    airlock_net::name!("throttle"),
+                    airlock_net::name!("throttled"),
+                )
+                .with(
+                    airlock_net::name!("why"),
+                    Val::Str("the route's token bucket is empty"),
+                )
             });
             return Err(refusal);
         }
@@ -112,18 +119,22 @@ impl Gateway {
                 .map_or(Val::None, |s| Val::Num(u64::from(s)));
             let error = ctx.integration_error.clone().map_or(Val::None, Val::Text);
             ctx.hop(|t| {
-                t.record(Component::Gateway, "integration", outcome)
-                    .with(
-                        "type",
-                        Val::Str(if private {
-                            "private (VPC link)"
-                        } else {
-                            "HTTP URL"
-                        }),
-                    )
-                    .with("status", status)
-                    .with("error", error)
-                    .took(took)
+                t.record(
+                    Component::Gateway,
+                    airlock_net::name!("integration"),
+                    outcome,
+                )
+                .with(
+                    airlock_net::name!("type"),
+                    Val::Str(if private {
+                        "private (VPC link)"
+                    } else {
+                        "HTTP URL"
+                    }),
+                )
+                .with(airlock_net::name!("status"), status)
+                .with(airlock_net::name!("error"), error)
+                .took(took)
             });
         }
         map_response(&routed, resp?, &mapped, called, ctx).await
@@ -146,10 +157,10 @@ impl Gateway {
         ctx.domain_name = host.clone();
         let Some(mut sel) = self.select_api(&host, req.uri().path()) else {
             ctx.hop(|t| {
-                t.record(Component::Gateway, "api", "none")
-                    .with("host", Val::Text(host.clone()))
+                t.record(Component::Gateway, airlock_net::name!("api"), airlock_net::name!("none"))
+                    .with(airlock_net::name!("host"), Val::Text(host.clone()))
                     .with(
-                        "why",
+                        airlock_net::name!("why"),
                         Val::Str("no API's execute-api host or custom domain mapping (with a stage) serves this host and path"),
                     )
             });
@@ -160,13 +171,20 @@ impl Gateway {
         ctx.api_id = Some(api.id.clone());
         ctx.stage = Some(api.stages[stage_index].name.clone());
         ctx.hop(|t| {
-            t.record(Component::Gateway, "api", "selected")
-                .with("api", Val::Str(api.traced_id))
-                .with("stage", Val::Str(api.stages[stage_index].traced_name))
-                .with(
-                    "mapping key",
-                    sel.traced_mapping.map_or(Val::None, Val::Str),
-                )
+            t.record(
+                Component::Gateway,
+                airlock_net::name!("api"),
+                airlock_net::name!("selected"),
+            )
+            .with(airlock_net::name!("api"), Val::Str(api.traced_id))
+            .with(
+                airlock_net::name!("stage"),
+                Val::Str(api.stages[stage_index].traced_name),
+            )
+            .with(
+                airlock_net::name!("mapping key"),
+                sel.traced_mapping.map_or(Val::None, Val::Str),
+            )
         });
         // The paths move out: what the caller keeps of the selection is its API and stage.
         ctx.base_path_matched = sel.base_path.take();
@@ -188,14 +206,20 @@ impl Gateway {
                 let mut resp = Response::new(response::full(Bytes::new()));
                 *resp.status_mut() = http::StatusCode::NO_CONTENT;
                 *resp.headers_mut() = cors.preflight_headers(origin);
-                ctx.hop(|t| t.record(Component::Gateway, "route", "CORS preflight answered"));
+                ctx.hop(|t| {
+                    t.record(
+                        Component::Gateway,
+                        airlock_net::name!("route"),
+                        airlock_net::name!("CORS preflight answered"),
+                    )
+                });
                 return Ok(Selected::Preflight(resp));
             }
             if ctx.trace.is_some() {
                 // Off the hot path: a 404 explains itself with the routes that came closest.
                 let nearest = api.router.nearest(req.method(), &route_path, 3);
                 let mut hop = Hop::new(Component::Gateway, "route", "no match")
-                    .with("path", Val::Text(route_path.clone()));
+                    .with(airlock_net::name!("path"), Val::Text(route_path.clone()));
                 for (i, (key, why)) in nearest.into_iter().enumerate() {
                     let name = ["nearest", "second nearest", "third nearest"][i.min(2)];
                     hop = hop.with(name, Val::Text(format!("{key}: {why}")));
@@ -210,8 +234,15 @@ impl Gateway {
         ctx.route_key = Some(api.route_keys[index].clone());
         ctx.hop(|t| {
             t.route = Some(api.traced_route_keys[index]);
-            t.record(Component::Gateway, "route", "matched")
-                .with("route", Val::Str(api.traced_route_keys[index]))
+            t.record(
+                Component::Gateway,
+                airlock_net::name!("route"),
+                airlock_net::name!("matched"),
+            )
+            .with(
+                airlock_net::name!("route"),
+                Val::Str(api.traced_route_keys[index]),
+            )
         });
         tracing::debug!(api = %api.config.name, stage = %stage.name, route = %api.route_keys[index], "route selected");
         Ok(Selected::Route(Routed {
@@ -344,9 +375,16 @@ impl Gateway {
         if !integration.request_parameters.is_empty() {
             let mappings = integration.request_parameters.len() as u64;
             ctx.hop(|t| {
-                t.record(Component::Gateway, "map request", "mapped")
-                    .with("parameter mappings", Val::Num(mappings))
-                    .with("path sent", Val::Text(path_and_query.clone()))
+                t.record(
+                    Component::Gateway,
+                    airlock_net::name!("map request"),
+                    airlock_net::name!("mapped"),
+                )
+                .with(airlock_net::name!("parameter mappings"), Val::Num(mappings))
+                .with(
+                    airlock_net::name!("path sent"),
+                    Val::Text(path_and_query.clone()),
+                )
             });
         }
         let outgoing = proxy::Outgoing {
@@ -487,13 +525,13 @@ async fn authorize(
                 };
                 t.record_since(
                     Component::Gateway,
-                    "authorize",
-                    "allowed",
+                    airlock_net::name!("authorize"),
+                    airlock_net::name!("allowed"),
                     started.unwrap_or(0),
                 )
-                .with("authorizer", Val::Str(kind))
-                .with("why", why)
-                .with("signature", signature)
+                .with(airlock_net::name!("authorizer"), Val::Str(kind))
+                .with(airlock_net::name!("why"), why)
+                .with(airlock_net::name!("signature"), signature)
             });
             Ok(req)
         }
@@ -504,13 +542,13 @@ async fn authorize(
                 ctx.hop(|t| {
                     t.record_since(
                         Component::Gateway,
-                        "authorize",
-                        "refused",
+                        airlock_net::name!("authorize"),
+                        airlock_net::name!("refused"),
                         started.unwrap_or(0),
                     )
-                    .with("authorizer", Val::Str(kind))
-                    .with("why", why)
-                    .with("status", Val::Num(status))
+                    .with(airlock_net::name!("authorizer"), Val::Str(kind))
+                    .with(airlock_net::name!("why"), why)
+                    .with(airlock_net::name!("status"), Val::Num(status))
                 });
             }
             ctx.authorizer_error = Some(reason.0);
@@ -608,9 +646,13 @@ async fn map_response(
         }
         let (count, status) = (m.parameters.len() as u64, resp.status().as_u16());
         ctx.hop(|t| {
-            t.record(Component::Gateway, "map response", "mapped")
-                .with("parameter mappings", Val::Num(count))
-                .with("status", Val::Num(u64::from(status)))
+            t.record(
+                Component::Gateway,
+                airlock_net::name!("map response"),
+                airlock_net::name!("mapped"),
+            )
+            .with(airlock_net::name!("parameter mappings"), Val::Num(count))
+            .with(airlock_net::name!("status"), Val::Num(u64::from(status)))
         });
     }
     if let Some(cors) = &routed.api.config.cors {

@@ -652,9 +652,12 @@ impl Network {
                 v => trace::Val::Text(describe_drop(v, to.port())),
             };
             trace::Hop::new(c, "dial", outcome)
-                .with("from", trace::Val::Addr(SocketAddr::from((from_ip, 0))))
-                .with("to", trace::Val::Addr(to))
-                .with("why", why)
+                .with(
+                    crate::name!("from"),
+                    trace::Val::Addr(SocketAddr::from((from_ip, 0))),
+                )
+                .with(crate::name!("to"), trace::Val::Addr(to))
+                .with(crate::name!("why"), why)
         });
         let backend = match (verdict, backend) {
             (Verdict::Reachable, Some(backend)) => backend,

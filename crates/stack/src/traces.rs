@@ -25,6 +25,9 @@ pub const DEFAULT_CAPACITY: usize = 1000;
 /// request: one long trace (an error's long message) does not pin its size in every slot.
 const REUSE_LIMIT: usize = 4096;
 
+/// A thread's packing room past this size is let go after use.
+const SCRATCH_LIMIT: usize = 64 * 1024;
+
 /// How many entries a listing copies at a time under the ring's lock: requests being traced
 /// meanwhile wait for no more than this many copies.
 const LIST_BATCH: usize = 32;
@@ -82,7 +85,8 @@ pub struct Ring {
 }
 
 thread_local! {
-    /// Where a thread packs a segment before taking the ring's lock to keep it.
+    /// Where a thread packs a segment before taking the ring's lock to keep it (as long as the
+    /// longest segment packed on this thread: a few KiB).
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -297,9 +301,17 @@ impl Sink for Ring {
             _ => None,
         };
         let keep = |scratch: &mut Vec<u8>| {
-            scratch.clear();
-            pack::pack(&segment, scratch);
-            self.keep(key, request_id, announces, scratch);
+            let len = pack::pack_into(&segment, scratch);
+            self.keep(
+                key,
+                request_id,
+                announces,
+                scratch.get(..len).unwrap_or_default(),
+            );
+            if scratch.len() > SCRATCH_LIMIT {
+                // A rare long segment (a long error message) does not stay on the thread.
+                *scratch = Vec::new();
+            }
         };
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut scratch) => keep(&mut scratch),

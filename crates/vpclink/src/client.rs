@@ -186,16 +186,19 @@ impl LinkClient {
         airlock_net::trace::note(|_| {
             use airlock_net::trace::{Component, Hop, Val};
             Hop::new(Component::VpcLink, "stream", "new tunnel stream")
-                .with("to", Val::Addr(dest))
+                .with(airlock_net::name!("to"), Val::Addr(dest))
                 .with(
-                    "connection",
+                    airlock_net::name!("connection"),
                     Val::Str(if fresh {
                         "new link connection"
                     } else {
                         "shared link connection"
                     }),
                 )
-                .with("connection number", Val::Num(live.generation))
+                .with(
+                    airlock_net::name!("connection number"),
+                    Val::Num(live.generation),
+                )
         });
         let (response, send) = match connect_request(live.sender.clone(), dest).await {
             Ok(opened) => opened,

@@ -21,7 +21,7 @@
 mod names;
 pub mod pack;
 
-pub use names::Name;
+pub use names::{Name, NameSite};
 
 use std::fmt;
 use std::future::Future;
@@ -257,7 +257,7 @@ pub struct Hop {
     /// What it decided, e.g. `matched`, `denied`.
     pub outcome: &'static str,
     /// Named values: why, and with what. A `Kept::Note(i)` is `notes[i]` of this hop.
-    pub fields: [(&'static str, Kept); FIELDS],
+    pub fields: [(Name, Kept); FIELDS],
     /// Text made for this request that the fields name; usually empty (no allocation).
     pub notes: Vec<String>,
 }
@@ -286,7 +286,7 @@ impl Hop {
             component,
             step,
             outcome,
-            fields: [("", Kept::None); FIELDS],
+            fields: [(Name::NONE, Kept::None); FIELDS],
             notes: Vec::new(),
         }
     }
@@ -297,11 +297,11 @@ impl Hop {
     /// and a call per field would copy it in and out each time; inlined, the chain of calls
     /// builds it in place.
     #[inline(always)]
-    pub fn with(mut self, name: &'static str, value: Val) -> Hop {
+    pub fn with(mut self, name: impl Into<Name>, value: Val) -> Hop {
         if matches!(value, Val::None) {
             return self;
         }
-        if let Some(i) = self.fields.iter().position(|(n, _)| n.is_empty()) {
+        if let Some(i) = self.fields.iter().position(|(n, _)| n.is_none()) {
             let kept = match value {
                 Val::None => Kept::None,
                 Val::Str(s) => Kept::Str(s),
@@ -312,7 +312,7 @@ impl Hop {
                 Val::Text(s) => self.note(s),
                 Val::Addr(a) => self.note(a.to_string()),
             };
-            self.fields[i] = (name, kept);
+            self.fields[i] = (name.into(), kept);
         }
         self
     }
@@ -334,8 +334,8 @@ impl Hop {
     }
 
     /// The named fields that are set.
-    pub fn set_fields(&self) -> impl Iterator<Item = &(&'static str, Kept)> {
-        self.fields.iter().filter(|(n, _)| !n.is_empty())
+    pub fn set_fields(&self) -> impl Iterator<Item = &(Name, Kept)> {
+        self.fields.iter().filter(|(n, _)| !n.is_none())
     }
 }
 
@@ -754,7 +754,7 @@ impl Segment {
             kept.took = span(t);
         }
         let base = self.notes.len();
-        for (i, (name, value)) in hop.fields.iter().filter(|(n, _)| !n.is_empty()).enumerate() {
+        for (i, (name, value)) in hop.set_fields().enumerate() {
             let value = match *value {
                 // The hop's own notes follow the segment's.
                 Kept::Note(n) => {
@@ -762,7 +762,7 @@ impl Segment {
                 }
                 other => other,
             };
-            kept.set(i, Name::of(name), value);
+            kept.set(i, *name, value);
         }
         self.notes.extend(hop.notes);
         self.hops.push(kept);
@@ -774,8 +774,8 @@ impl Segment {
     pub fn record(
         &mut self,
         component: Component,
-        step: &'static str,
-        outcome: &'static str,
+        step: impl Into<Name>,
+        outcome: impl Into<Name>,
     ) -> HopMut<'_> {
         self.record_at(component, step, outcome, now_us())
     }
@@ -785,16 +785,12 @@ impl Segment {
     pub fn record_at(
         &mut self,
         component: Component,
-        step: &'static str,
-        outcome: &'static str,
+        step: impl Into<Name>,
+        outcome: impl Into<Name>,
         at_us: u64,
     ) -> HopMut<'_> {
-        self.hops.push(KeptHop::new(
-            component,
-            Name::of(step),
-            Name::of(outcome),
-            at_us,
-        ));
+        self.hops
+            .push(KeptHop::new(component, step.into(), outcome.into(), at_us));
         let hop = self.hops.len() - 1;
         HopMut {
             seg: self,
@@ -809,8 +805,8 @@ impl Segment {
     pub fn record_since(
         &mut self,
         component: Component,
-        step: &'static str,
-        outcome: &'static str,
+        step: impl Into<Name>,
+        outcome: impl Into<Name>,
         since_us: u64,
     ) -> HopMut<'_> {
         let took = now_us().saturating_sub(since_us);
@@ -871,10 +867,10 @@ impl Segment {
     /// Sets a field of the hop at `hop` ([`HopMut::index`]), like [`Segment::amend`] without
     /// looking for the hop by its step.
     #[inline(always)]
-    pub fn amend_at(&mut self, hop: usize, name: &'static str, value: Val) {
+    pub fn amend_at(&mut self, hop: usize, name: impl Into<Name>, value: Val) {
         let value = self.keep(value);
         if let Some(hop) = self.hops.get_mut(hop) {
-            hop.set_named(Name::of(name), value);
+            hop.set_named(name.into(), value);
         }
     }
 
@@ -906,13 +902,13 @@ pub struct HopMut<'a> {
 impl HopMut<'_> {
     /// Adds a field (one past [`FIELDS`] is dropped, as [`Hop::with`] does).
     #[inline(always)]
-    pub fn with(mut self, name: &'static str, value: Val) -> Self {
+    pub fn with(mut self, name: impl Into<Name>, value: Val) -> Self {
         if matches!(value, Val::None) || self.next >= FIELDS {
             return self;
         }
         let kept = self.seg.keep(value);
         if let Some(hop) = self.seg.hops.get_mut(self.hop) {
-            hop.set(self.next, Name::of(name), kept);
+            hop.set(self.next, name.into(), kept);
         }
         self.next += 1;
         self

@@ -72,6 +72,56 @@ impl Name {
     }
 }
 
+impl From<&'static str> for Name {
+    #[inline(always)]
+    fn from(name: &'static str) -> Name {
+        Name::of(name)
+    }
+}
+
+/// A name written at one place in the code ([`crate::name!`]): its number is looked up the
+/// first time that place runs and read from here after, one load.
+pub struct NameSite {
+    text: &'static str,
+    number: AtomicU16,
+}
+
+impl NameSite {
+    /// The place of `text` (made by [`crate::name!`]).
+    pub const fn new(text: &'static str) -> NameSite {
+        NameSite {
+            text,
+            number: AtomicU16::new(0),
+        }
+    }
+
+    /// The name's number.
+    #[inline(always)]
+    pub fn get(&self) -> Name {
+        match self.number.load(Ordering::Relaxed) {
+            0 => self.first(),
+            n => Name(n),
+        }
+    }
+
+    #[cold]
+    fn first(&self) -> Name {
+        let n = Name::of(self.text);
+        self.number.store(n.0, Ordering::Relaxed);
+        n
+    }
+}
+
+/// A trace name written in the code, numbered once for this place: `name!("route")` is
+/// `Name::of("route")` without the look-up on every request.
+#[macro_export]
+macro_rules! name {
+    ($text:literal) => {{
+        static SITE: $crate::trace::NameSite = $crate::trace::NameSite::new($text);
+        SITE.get()
+    }};
+}
+
 impl fmt::Debug for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
@@ -179,6 +229,14 @@ mod tests {
         assert_eq!(Name::of(""), Name::NONE);
         assert_eq!(Name::NONE.as_str(), "");
         assert_eq!(Name::from_bits(u16::MAX).as_str(), UNNUMBERED);
+    }
+
+    #[test]
+    fn a_name_written_in_the_code_is_the_name() {
+        let at_site = || crate::name!("a name at a place in the code");
+        assert_eq!(at_site(), Name::of("a name at a place in the code"));
+        assert_eq!(at_site(), at_site());
+        assert_eq!(at_site().as_str(), "a name at a place in the code");
     }
 
     #[test]

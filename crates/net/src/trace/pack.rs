@@ -33,17 +33,33 @@ use std::sync::Arc;
 /// Appends `segment`, packed, to `out`.
 pub fn pack(segment: &Segment, out: &mut Vec<u8>) {
     let start = out.len();
-    // Room for the most the segment can take, written through a cursor: one length check
-    // per piece, and no call per piece to grow a vector.
     out.resize(start + 4 + bound(segment), 0);
-    let mut w = Writer {
-        buf: &mut out[start + 4..],
-        at: 0,
+    let len = write(segment, &mut out[start..]);
+    out.truncate(start + len);
+}
+
+/// Packs `segment` at the start of `room`, which keeps its length between calls (it only
+/// grows, so the room is not cleared for every segment); returns how many bytes of it the
+/// packed segment takes.
+pub fn pack_into(segment: &Segment, room: &mut Vec<u8>) -> usize {
+    let need = 4 + bound(segment);
+    if room.len() < need {
+        room.resize(need, 0);
+    }
+    write(segment, room)
+}
+
+/// Packs `segment` at the start of `buf`, which has room for it ([`bound`]).
+fn write(segment: &Segment, buf: &mut [u8]) -> usize {
+    // Written through a cursor: one length check per piece, and no call per piece to grow a
+    // vector.
+    let Some((head, rest)) = buf.split_first_chunk_mut::<4>() else {
+        return 0;
     };
+    let mut w = Writer { buf: rest, at: 0 };
     body(segment, &mut w);
-    let len = w.at;
-    out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
-    out.truncate(start + 4 + len);
+    *head = (w.at as u32).to_le_bytes();
+    4 + w.at
 }
 
 /// The most bytes `s` packs into (its length's four aside).
@@ -236,15 +252,15 @@ fn hop(h: &KeptHop, started_us: u64, w: &mut Writer<'_>) {
     let at = at.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
     room[5..9].copy_from_slice(&at.to_le_bytes());
     room[9..13].copy_from_slice(&h.took.to_le_bytes());
-    for i in 0..set.min(FIELDS) {
+    // All four fields, at fixed places, whether set or not: straight-line stores; the cursor
+    // then moves past the set ones only, and the next piece writes over the rest.
+    for i in 0..FIELDS {
         let at = HOP_HEAD + i * FIELD_ROOM;
-        if let Some(field) = room.get_mut(at..at + FIELD_ROOM) {
-            field[..2].copy_from_slice(&h.names[i].to_bits().to_le_bytes());
-            field[2] = h.tags[i] as u8;
-            field[3..].copy_from_slice(&h.values[i].to_le_bytes());
-        }
+        room[at..at + 2].copy_from_slice(&h.names[i].to_bits().to_le_bytes());
+        room[at + 2] = h.tags[i] as u8;
+        room[at + 3..at + FIELD_ROOM].copy_from_slice(&h.values[i].to_le_bytes());
     }
-    w.at += HOP_HEAD + set * FIELD_ROOM;
+    w.at += HOP_HEAD + set.min(FIELDS) * FIELD_ROOM;
 }
 
 fn read_segment(r: &mut Reader<'_>) -> Option<Segment> {
@@ -484,6 +500,19 @@ mod tests {
         assert_eq!(bytes[0], 9, "appended");
         let back = unpack(&bytes[1..]);
         same(&s, &back[0]);
+    }
+
+    #[test]
+    fn room_reused_for_a_shorter_segment_holds_just_it() {
+        let long = full_segment();
+        let short = Segment::new(Component::Alb);
+        let mut room = Vec::new();
+        let n = pack_into(&long, &mut room);
+        same(&unpack(&room[..n])[0], &long);
+        let n = pack_into(&short, &mut room);
+        let back = unpack(&room[..n]);
+        assert_eq!(back.len(), 1);
+        same(&back[0], &short);
     }
 
     #[test]
