@@ -504,6 +504,10 @@ async fn the_ring_of_traces_stays_bounded() {
     let (_, list) = admin(bin.admin, "GET", "/requests?limit=100", None).await;
     assert_eq!(list["capacity"], 5);
     assert_eq!(list["kept"], 5, "{list:#}");
+    // What the kept traces hold is packed: a few hundred bytes each (a refused request's
+    // trace is the gateway's segment alone), whatever passed through before.
+    let bytes = list["bytes"].as_u64().unwrap();
+    assert!(bytes > 0 && bytes <= 5 * 1024, "{bytes} bytes for 5 traces");
     let listed: Vec<&str> = list["requests"]
         .as_array()
         .unwrap()

@@ -104,7 +104,12 @@ pub(crate) async fn list(ring: &Ring, query: Option<&str>) -> Value {
         }
     }
     let (requests, kept) = ring.list(&filter, limit);
-    json!({ "requests": requests, "kept": kept, "capacity": ring.capacity() })
+    json!({
+        "requests": requests,
+        "kept": kept,
+        "capacity": ring.capacity(),
+        "bytes": ring.held_bytes(),
+    })
 }
 
 /// The `wait=S` of a query (seconds, at most [`MAX_WAIT`]); zero when absent.

@@ -142,6 +142,12 @@ impl Ring {
         (out, kept)
     }
 
+    /// The bytes the kept traces hold (their buffers' room, as allocated).
+    pub fn held_bytes(&self) -> usize {
+        let state = lock(&self.state);
+        state.entries.iter().map(|e| e.packed.capacity()).sum()
+    }
+
     /// Whether a request newer than sequence number `after` has completed.
     pub fn has_newer(&self, after: u64) -> bool {
         let state = lock(&self.state);
