@@ -1,9 +1,10 @@
 //! Per-request traces: what each hop of a request decided and why, handed to whoever keeps them.
 //!
 //! A component that serves a request fills one [`Segment`]: a few summary fields and a list of
-//! [`Hop`]s, each a fixed small record (`&'static str` step and outcome, up to [`FIELDS`] named
-//! values that are numbers, addresses, shared strings or static text). Nothing is formatted on
-//! the request path: text is built only when a trace is read. The segment goes to the
+//! [`KeptHop`]s, each a fixed 64-byte record (step, outcome and up to [`FIELDS`] field names as
+//! [`Name`] numbers; values that are numbers, addresses, static text or an index into the
+//! segment's notes). Nothing is formatted on the request path: text is built only when a trace
+//! is read. What a ring keeps of a segment is packed ([`pack`]). The segment goes to the
 //! [`Tracer`]'s sink once, when the request is done; the sink (the stack's ring) joins the
 //! segments of one request by their [`TraceKey`], the root of the `X-Amzn-Trace-Id` the
 //! gateway sends and the ALB keeps.
@@ -21,7 +22,7 @@
 mod names;
 pub mod pack;
 
-pub use names::{Name, NameSite};
+pub use names::{Name, NameSite, UNNUMBERED};
 
 use std::fmt;
 use std::future::Future;
@@ -239,11 +240,10 @@ pub enum Val {
     Addr(SocketAddr),
 }
 
-/// One decision at one hop.
-///
-/// Built on the request path, so it is built in place: its fields are already in the form a
-/// segment keeps ([`Kept`]), which makes [`Segment::hop`] one copy into the segment's vector.
-/// The rare text made for the request (an error's message) waits in `notes` until then.
+/// One decision at one hop, built whole before it is added ([`Segment::hop`]): for work that
+/// makes a one-hop segment of its own ([`note`]). A component filling its own segment records
+/// in place instead ([`Segment::record`]). The rare text made for the request (an error's
+/// message) waits in `notes` until the hop is added.
 #[derive(Clone, Debug)]
 pub struct Hop {
     /// When, in microseconds since the Unix epoch.
@@ -293,9 +293,8 @@ impl Hop {
 
     /// Adds a field (one past [`FIELDS`] is dropped: hops stay fixed in size).
     ///
-    /// Always inlined, like [`Hop::new`] and [`Segment::hop`]: a hop is a few hundred bytes,
-    /// and a call per field would copy it in and out each time; inlined, the chain of calls
-    /// builds it in place.
+    /// Always inlined, like [`Hop::new`]: a hop is a few hundred bytes, and a call per field
+    /// would copy it in and out each time; inlined, the chain of calls builds it in place.
     #[inline(always)]
     pub fn with(mut self, name: impl Into<Name>, value: Val) -> Hop {
         if matches!(value, Val::None) {
