@@ -147,8 +147,11 @@ static TABLE: RwLock<Table> = RwLock::new(Table {
 /// The number of `name`, numbering it if it is new; [`Name::NONE`] when the table is full.
 #[cold]
 fn number(name: &'static str) -> Name {
-    let mut table = TABLE.write().unwrap_or_else(|e| e.into_inner());
-    let Table { list, numbers } = &mut *table;
+    number_in(&mut TABLE.write().unwrap_or_else(|e| e.into_inner()), name)
+}
+
+fn number_in(table: &mut Table, name: &'static str) -> Name {
+    let Table { list, numbers } = table;
     let numbers = numbers.get_or_insert_with(HashMap::new);
     if let Some(&n) = numbers.get(name) {
         return Name(n);
@@ -193,12 +196,13 @@ fn home(key: u64) -> usize {
 /// Numbers `name` and, when there is a free slot among its own, remembers its number.
 #[cold]
 fn remember(name: &'static str, key: u64) -> Name {
-    let n = number(name);
+    // Numbered and remembered under one hold of the lock, so that two threads never write
+    // one slot.
+    let mut table = TABLE.write().unwrap_or_else(|e| e.into_inner());
+    let n = number_in(&mut table, name);
     if n.is_none() {
         return n;
     }
-    // Under the lock, so that two threads never write one slot.
-    let _writing = TABLE.write().unwrap_or_else(|e| e.into_inner());
     let mut at = home(key);
     for _ in 0..PROBES {
         match MEMO_KEYS[at].load(Ordering::Relaxed) {
